@@ -1,0 +1,51 @@
+# TaskFlow developer commands. `make dev` and `make test` bootstrap themselves:
+# they need only Python 3.11+ and make (uv is installed through pip if missing).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(PYTHON) -m uv
+endif
+RUN := $(UV) run --frozen
+PORT ?= 8000
+export PORT
+
+.PHONY: help bootstrap dev test test-chassis test-auth lint fmt clean
+
+help:
+	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs)"
+	@echo "make test     run the whole test suite (needs PostgreSQL, RabbitMQ, Redis, MariaDB where tests say)"
+	@echo "make lint     ruff, and mypy on the chassis and contracts"
+	@echo "make fmt      format and auto-fix with ruff"
+
+.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml embedded/pyproject.toml)
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
+	$(UV) sync --frozen
+	@touch $@
+
+bootstrap: .venv/.synced
+
+dev: bootstrap
+	$(RUN) python -m taskflow_embedded.main
+
+test: bootstrap
+	$(RUN) pytest libs services embedded
+
+test-chassis: bootstrap
+	$(RUN) pytest libs
+
+test-auth: bootstrap
+	$(RUN) pytest services/auth
+
+lint: bootstrap
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy libs/chassis/src libs/contracts/src
+
+fmt: bootstrap
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+clean:
+	rm -rf .venv var .pytest_cache .mypy_cache .ruff_cache

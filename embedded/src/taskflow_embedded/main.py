@@ -1,0 +1,158 @@
+"""The embedded runtime (``make dev``): every service app in one uvicorn process.
+
+Requests are dispatched by path prefix exactly as the gateway routes them
+(API.md), so clients see the same URLs in both runtimes. Each service keeps its
+own SQLite file under the data directory and they talk over the in-process bus.
+A later service plugs in with one line in ``SERVICES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from taskflow_chassis.logs import configure_logging
+
+logger = logging.getLogger("taskflow.embedded")
+
+
+@dataclass(frozen=True)
+class EmbeddedService:
+    name: str
+    factory: str  # "module:function" building the service's FastAPI app
+    prefixes: tuple[str, ...]  # the gateway's path prefixes for it (API.md)
+
+
+SERVICES: tuple[EmbeddedService, ...] = (
+    EmbeddedService("auth", "taskflow_auth.app:create_app", ("/api/v1/auth", "/api/v1/participants")),
+)
+
+
+def _load(factory: str) -> Callable[[], FastAPI]:
+    module, _, function = factory.partition(":")
+    built: Callable[[], FastAPI] = getattr(importlib.import_module(module), function)
+    return built
+
+
+class Dispatcher:
+    """ASGI app that routes a request to the service owning its path prefix."""
+
+    def __init__(self, services: tuple[EmbeddedService, ...] = SERVICES) -> None:
+        self.services = services
+        self.apps: dict[str, FastAPI] = {s.name: _load(s.factory)() for s in services}
+        self.routes: list[tuple[str, FastAPI]] = []
+        for service in services:
+            app = self.apps[service.name]
+            for prefix in (*service.prefixes, f"/docs/{service.name}", f"/openapi/{service.name}.json"):
+                self.routes.append((prefix, app))
+        self.routes.sort(key=lambda route: len(route[0]), reverse=True)
+
+    def _route(self, path: str) -> FastAPI | None:
+        for prefix, app in self.routes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return app
+        return None
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for name, app in self.apps.items():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+                logger.info("service %s ready", name)
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path: str = scope.get("path", "")
+        app: ASGIApp | None = self._route(path)
+        if app is None:
+            app = self._own_routes(path)
+        await app(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            async with self.lifespan():
+                await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+                assert message["type"] == "lifespan.shutdown"
+        except Exception as exc:
+            logger.exception("embedded runtime failed")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def _own_routes(self, path: str) -> ASGIApp:
+        if path in {"/docs", "/docs/"}:
+            return self._docs()
+        if path in {"/healthz", "/readyz"}:
+            return _StatusApp(self, path)
+        return JSONResponse(
+            {"type": "about:blank", "title": "Not Found", "status": 404, "detail": f"No route for {path}."},
+            status_code=404,
+            media_type="application/problem+json",
+        )
+
+    def _docs(self) -> Response:
+        urls = [{"url": f"/openapi/{s.name}.json", "name": s.name} for s in self.services]
+        html = get_swagger_ui_html(
+            openapi_url=urls[0]["url"],
+            title="TaskFlow API",
+            swagger_ui_parameters={"urls": urls, "layout": "StandaloneLayout"},
+        ).body.decode()
+        return HTMLResponse(html)
+
+
+class _StatusApp:
+    """Aggregated /healthz and /readyz: each service's own answer, under its name."""
+
+    def __init__(self, dispatcher: Dispatcher, path: str) -> None:
+        self.dispatcher, self.path = dispatcher, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import httpx
+
+        results: dict[str, object] = {}
+        healthy = True
+        for name, app in self.dispatcher.apps.items():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as client:
+                answer = await client.get(self.path)
+            healthy = healthy and answer.status_code == 200
+            results[name] = answer.json()
+        body = {"status": "ok" if healthy else "unavailable", "services": results}
+        response = Response(json.dumps(body), status_code=200 if healthy else 503, media_type="application/json")
+        await response(scope, receive, send)
+
+
+def create_app() -> Dispatcher:
+    return Dispatcher()
+
+
+def main() -> None:
+    import uvicorn
+
+    configure_logging(os.environ.get("TASKFLOW_LOG_LEVEL", "INFO"), json_lines=False)
+    port = int(os.environ.get("PORT", "8000"))
+    host = os.environ.get("HOST", "127.0.0.1")
+    # Services that verify tokens fetch auth's JWKS through this same process.
+    os.environ.setdefault("TASKFLOW_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("TASKFLOW_JWKS_URL", f"http://127.0.0.1:{port}/api/v1/auth/jwks.json")
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, proxy_headers=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""The service app factory: one place that wires a service to its adapters.
+
+Each service's ``app.py`` calls ``create_service_app`` with its routers, tables,
+migrations and event handlers; the adapters (database, bus, JWKS source) are
+chosen here from the service's settings, by URL, never by ``if testing``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+
+from taskflow_chassis import health
+from taskflow_chassis.bus import EventBus, create_bus
+from taskflow_chassis.config import ServiceSettings
+from taskflow_chassis.db import Database
+from taskflow_chassis.inbox import EventConsumer, Handler
+from taskflow_chassis.logs import CorrelationIdMiddleware
+from taskflow_chassis.migrations import upgrade_to_head
+from taskflow_chassis.outbox import OutboxRelay
+from taskflow_chassis.problems import install_problem_handlers
+from taskflow_chassis.security import JwksFetcher, JwtVerifier
+
+logger = logging.getLogger("taskflow.app")
+
+StartupHook = Callable[[FastAPI], Awaitable[None]]
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "correlation_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {}},
+                    "field": {"type": "string"},
+                    "type": {"type": "string"},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+@dataclass
+class ServiceSpec:
+    """What a service brings; the chassis supplies the rest."""
+
+    name: str
+    title: str
+    settings: ServiceSettings
+    routers: Sequence[APIRouter]
+    migrations_dir: Path
+    handlers: Mapping[str, Sequence[Handler]] = field(default_factory=dict)
+    jwks_fetcher: JwksFetcher | None = None
+    on_startup: Sequence[StartupHook] = ()
+    on_shutdown: Sequence[StartupHook] = ()
+    description: str = ""
+    version: str = "1.0.0"
+    extra_state: dict[str, Any] = field(default_factory=dict)
+
+
+def create_service_app(spec: ServiceSpec) -> FastAPI:
+    settings = spec.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.resolved_database_url())
+        if settings.run_migrations_on_start:
+            await upgrade_to_head(database, spec.migrations_dir, f"alembic_version_{spec.name}")
+        bus: EventBus = create_bus(
+            settings.event_bus_url,
+            max_retries=settings.consumer_max_retries,
+            retry_base_seconds=settings.consumer_retry_base_seconds,
+        )
+        await bus.connect()
+        relay = OutboxRelay(database, bus, sweep_interval=settings.relay_sweep_seconds)
+        consumer = EventConsumer(database, bus, service=spec.name, handlers=spec.handlers)
+        app.state.database = database
+        app.state.bus = bus
+        app.state.relay = relay
+        app.state.jwt_verifier = JwtVerifier.from_settings(settings, spec.jwks_fetcher)
+        for hook in spec.on_startup:
+            await hook(app)
+        await relay.start()
+        if spec.handlers:
+            await consumer.start()
+        logger.info("%s started", spec.name)
+        try:
+            yield
+        finally:
+            for hook in spec.on_shutdown:
+                await hook(app)
+            if spec.handlers:
+                await consumer.stop()
+            await relay.stop()
+            await bus.close()
+            await database.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"/openapi/{spec.name}.json",
+    )
+    app.state.service_name = spec.name
+    app.state.settings = settings
+    for key, value in spec.extra_state.items():
+        setattr(app.state, key, value)
+    app.add_middleware(CorrelationIdMiddleware)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    for router in spec.routers:
+        app.include_router(router)
+
+    @app.get(f"/docs/{spec.name}", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"/openapi/{spec.name}.json", title=spec.title)
+
+    _add_problem_schema(app)
+    return app
+
+
+def _add_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

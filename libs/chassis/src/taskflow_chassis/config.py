@@ -1,0 +1,65 @@
+"""Settings base: every service reads its own env vars, prefixed by its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SHARED_ENV_PREFIX = "TASKFLOW_"
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings. A service subclasses it and sets ``env_prefix`` (``AUTH_``...).
+
+    A value is read from the service's own prefix first (``AUTH_DATABASE_URL``), then
+    from the shared ``TASKFLOW_`` prefix (``TASKFLOW_DATA_DIR``, ``TASKFLOW_EVENT_BUS_URL``),
+    so one variable can configure every service of the embedded runtime.
+
+    ``database_url`` defaults to a SQLite file in the data directory, and the bus to
+    the in-memory one, so a fresh checkout runs with no servers at all.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TASKFLOW_", extra="ignore")
+
+    service_name: str = "service"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    event_bus_url: str = "memory://"
+    public_url: str = "http://127.0.0.1:8000"
+    # JWT verification: every service checks tokens itself against auth's JWKS.
+    jwks_url: str = "http://127.0.0.1:8000/api/v1/auth/jwks.json"
+    jwt_issuer: str = "taskflow-auth"
+    jwt_audience: str = "taskflow"
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+    jwks_cache_seconds: int = 300
+    relay_sweep_seconds: float = 2.0
+    consumer_max_retries: int = 5
+    consumer_retry_base_seconds: float = 0.5
+    run_migrations_on_start: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        shared = EnvSettingsSource(settings_cls, env_prefix=SHARED_ENV_PREFIX)
+        return init_settings, env_settings, shared, dotenv_settings, file_secret_settings
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"

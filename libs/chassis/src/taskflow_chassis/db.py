@@ -1,0 +1,106 @@
+"""Async database access over SQLModel/SQLAlchemy, chosen by URL.
+
+``sqlite``/``sqlite+aiosqlite`` (embedded), ``postgresql``/``postgresql+asyncpg``
+(production) and ``mysql``/``mariadb`` (``+aiomysql``) are supported. Plain URLs
+are given their async driver, so the same setting works for Alembic and apps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "mysql": "mysql+aiomysql",
+    "mariadb": "mysql+aiomysql",
+}
+
+
+def async_url(url: str) -> str:
+    """Give a database URL its async driver (``postgresql://`` → ``postgresql+asyncpg://``)."""
+    parsed = make_url(url)
+    if "+" not in parsed.drivername and parsed.drivername in ASYNC_DRIVERS:
+        parsed = parsed.set(drivername=ASYNC_DRIVERS[parsed.drivername])
+    if parsed.drivername.startswith("mariadb+"):
+        parsed = parsed.set(drivername="mysql+" + parsed.drivername.split("+", 1)[1])
+    return parsed.render_as_string(hide_password=False)
+
+
+def dialect_of(url: str) -> str:
+    return make_url(async_url(url)).get_backend_name()
+
+
+class Database:
+    """One service's engine and session factory.
+
+    Each instance gets its own Session class, so commit hooks (the outbox relay's
+    wake-up) registered here fire only for this service's sessions, even when
+    several services share one process (embedded mode).
+    """
+
+    def __init__(self, url: str, *, echo: bool = False, **engine_kwargs: Any) -> None:
+        self.url = async_url(url)
+        self.dialect = dialect_of(self.url)
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": self.dialect != "sqlite"}
+        if self.dialect == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30}
+        kwargs.update(engine_kwargs)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.session_class: type[Session] = type("ServiceSession", (Session,), {})
+        self.sessionmaker = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            sync_session_class=self.session_class,
+        )
+        self._commit_hooks: list[Callable[[Session], None]] = []
+        event.listen(self.session_class, "after_commit", self._after_commit)
+
+    @property
+    def supports_skip_locked(self) -> bool:
+        return self.dialect in {"postgresql", "mysql"}
+
+    def on_commit(self, hook: Callable[[Session], None]) -> None:
+        """Call ``hook(sync_session)`` after every commit of a session of this database."""
+        self._commit_hooks.append(hook)
+
+    def _after_commit(self, session: Session) -> None:
+        for hook in self._commit_hooks:
+            hook(session)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def ping(self) -> bool:
+        from sqlalchemy import text
+
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the relay read while a request writes; foreign keys are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

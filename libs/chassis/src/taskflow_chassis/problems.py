@@ -1,0 +1,181 @@
+"""RFC 9457 problem details for every error a service answers.
+
+HTTP errors, validation errors (with field locations) and unexpected errors all
+leave as ``application/problem+json``; an unexpected error is logged with its
+traceback and answered 500 with nothing of its internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from taskflow_chassis.logs import correlation_id as correlation_id_var
+from taskflow_chassis.logs import current_correlation_id
+
+logger = logging.getLogger("taskflow.problems")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://taskflow.dev/problems/"
+
+
+class ProblemError(Exception):
+    """Raise anywhere in a request to answer a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type: str = "about:blank",  # noqa: A002 - the RFC 9457 member name
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type if type == "about:blank" or ":" in type else PROBLEM_TYPE_BASE + type
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    status: int,
+    title: str | None = None,
+    detail: str | None = None,
+    *,
+    type: str = "about:blank",  # noqa: A002
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    correlation_id: str | None = None,
+    **extensions: Any,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": type,
+        "title": title or _phrase(status),
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    cid = correlation_id or current_correlation_id()
+    if cid:
+        body["correlation_id"] = cid
+    body.update(extensions)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        loc = _location(error.get("loc", ()))
+        errors.append(
+            {
+                "loc": loc,
+                # The field name a client fixes: the last non-index part of the location.
+                "field": next((p for p in reversed(loc) if isinstance(p, str)), None),
+                "type": error.get("type", "value_error"),
+                "msg": error.get("msg", "Invalid value"),
+            }
+        )
+    return errors
+
+
+async def _problem_error_handler(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        type=exc.type,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extensions,
+    )
+
+
+async def _http_exception_handler(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    title = _phrase(exc.status_code)
+    return problem_response(
+        exc.status_code,
+        title,
+        detail if detail != title else None,
+        instance=request.url.path,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _validation_handler(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc)
+    body_invalid = any(e["type"] == "json_invalid" for e in errors)
+    return problem_response(
+        422,
+        "Malformed JSON" if body_invalid else "Validation failed",
+        "The request body is not valid JSON."
+        if body_invalid
+        else "One or more fields are invalid; see errors.",
+        type=PROBLEM_TYPE_BASE + ("malformed-json" if body_invalid else "validation"),
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:
+    cid = request.scope.get("state", {}).get("correlation_id")
+    token = correlation_id_var.set(cid)
+    try:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    finally:
+        correlation_id_var.reset(token)
+    return problem_response(
+        500,
+        "Internal Server Error",
+        "An unexpected error occurred. It has been logged; quote the correlation id.",
+        instance=request.url.path,
+        correlation_id=cid,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(Exception, _unhandled_handler)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem answers of a route."""
+    return {
+        status: {
+            "description": _phrase(status),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

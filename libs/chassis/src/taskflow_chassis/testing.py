@@ -1,0 +1,124 @@
+"""Test helpers shared by every service's suite.
+
+``require_server`` skips a test whose server is missing on a developer's machine,
+with the reason, but fails it when ``CI`` is set: CI never skips silently.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import pytest
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in {"", "0", "false", "no"}
+
+
+def server_reachable(url: str, default_port: int, timeout: float = 1.0) -> bool:
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(name: str, url: str, default_port: int) -> None:
+    if server_reachable(url, default_port):
+        return
+    reason = f"{name} is not reachable at {url}"
+    if in_ci():
+        pytest.fail(f"{reason}, and CI is set: this test must run in CI", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_postgres() -> str:
+    require_server("PostgreSQL", POSTGRES_URL, 5432)
+    return POSTGRES_URL
+
+
+def require_mysql() -> str:
+    require_server("MariaDB/MySQL", MYSQL_URL, 3306)
+    return MYSQL_URL
+
+
+def require_rabbitmq() -> str:
+    require_server("RabbitMQ", RABBITMQ_URL, 5672)
+    return RABBITMQ_URL
+
+
+def require_redis() -> str:
+    require_server("Redis", REDIS_URL, 6379)
+    return REDIS_URL
+
+
+@asynccontextmanager
+async def fresh_postgres_database(prefix: str = "taskflow_test") -> AsyncIterator[str]:
+    """Create an empty PostgreSQL database for one test run and drop it afterwards."""
+    import asyncpg
+
+    admin_url = require_postgres()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = urlsplit(admin_url)
+    url = f"postgresql+asyncpg://{base.netloc}/{name}"
+    try:
+        yield url
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@asynccontextmanager
+async def fresh_mysql_database(prefix: str = "taskflow_test") -> AsyncIterator[str]:
+    """Create an empty MariaDB/MySQL database for one test run and drop it afterwards."""
+    import aiomysql
+
+    admin_url = require_mysql()
+    parts = urlsplit(admin_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    connect = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": parts.username or "root",
+        "password": parts.password or "",
+    }
+    conn = await aiomysql.connect(**connect)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    finally:
+        conn.close()
+    auth = parts.username or "root"
+    if parts.password:
+        auth += f":{parts.password}"
+    url = f"mysql+aiomysql://{auth}@{connect['host']}:{connect['port']}/{name}"
+    try:
+        yield url
+    finally:
+        conn = await aiomysql.connect(**connect)
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            conn.close()

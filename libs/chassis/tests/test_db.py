@@ -1,0 +1,72 @@
+"""Database by URL on SQLite, PostgreSQL and MariaDB; UTC times; per-service migrations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+
+from taskflow_chassis.db import Database, async_url
+from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
+from taskflow_chassis.types import UtcDateTime
+
+
+def test_async_url_picks_the_driver() -> None:
+    assert async_url("postgresql://u@h/db").startswith("postgresql+asyncpg://")
+    assert async_url("postgres://u@h/db").startswith("postgresql+asyncpg://")
+    assert async_url("mysql://root@h/db").startswith("mysql+aiomysql://")
+    assert async_url("mariadb://root@h/db").startswith("mysql+aiomysql://")
+    assert async_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    assert async_url("postgresql+asyncpg://u:p%40ss@h/db") == "postgresql+asyncpg://u:p%40ss@h/db"
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 't.db'}")
+        yield db
+        await db.dispose()
+        return
+    fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
+    async with fresh() as url:
+        db = Database(url)
+        yield db
+        await db.dispose()
+
+
+async def test_times_come_back_aware_utc(database: Database) -> None:
+    metadata = MetaData()
+    table = Table("times", metadata, Column("id", Integer, primary_key=True), Column("at", UtcDateTime()))
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        local = datetime(2026, 5, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+        await conn.execute(insert(table), [{"id": 1, "at": local}])
+        stored = (await conn.execute(select(table.c.at))).scalar_one()
+        assert stored == datetime(2026, 5, 1, 10, 30, tzinfo=UTC)
+        assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+        later = (await conn.execute(select(table.c.id).where(table.c.at < local + timedelta(seconds=1)))).all()
+        assert later == [(1,)]
+    assert await database.ping()
+
+
+async def test_commit_hooks_fire_only_for_their_database(tmp_path: Path) -> None:
+    first = Database(f"sqlite:///{tmp_path / 'a.db'}")
+    second = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    fired: list[str] = []
+    first.on_commit(lambda session: fired.append("first"))
+    second.on_commit(lambda session: fired.append("second"))
+    async with first.session() as session:
+        await session.execute(text("SELECT 1"))
+        await session.commit()
+    assert fired == ["first"]
+    await first.dispose()
+    await second.dispose()
+
+
+async def test_unreachable_database_is_not_ready() -> None:
+    db = Database("postgresql://nobody@127.0.0.1:1/none")
+    assert await db.ping() is False
+    await db.dispose()

@@ -1,0 +1,34 @@
+"""Auth service settings (env prefix ``AUTH_``, falling back to ``TASKFLOW_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from taskflow_chassis.config import ServiceSettings
+
+
+class AuthSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    service_name: str = "auth"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 14
+    # Production passes a key by env (PEM) or file; development generates one under data_dir.
+    signing_algorithm: str = "RS256"
+    signing_key_pem: str | None = None
+    signing_key_file: Path | None = None
+    password_reset_minutes: int = 30
+    password_reset_path: str = "/reset-password"
+    # Login throttling: failed attempts per window, per client IP and per username.
+    throttle_redis_url: str | None = None
+    login_failures_per_username: int = 5
+    login_failures_per_ip: int = 20
+    login_throttle_window_seconds: int = 900
+
+
+@lru_cache
+def get_settings() -> AuthSettings:
+    return AuthSettings()

@@ -1,0 +1,74 @@
+"""Auth tables. Kept apart from the API models in schemas.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from taskflow_chassis.types import utc_column
+from taskflow_chassis.types import utcnow
+
+
+class AuthTable(SQLModel, registry=registry()):
+    """Base of the auth tables: their own metadata, apart from other services' in one process."""
+
+
+class User(AuthTable, table=True):
+    __tablename__ = "users"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    username: str = Field(max_length=32)
+    # Lower-cased copy, so "Alice" and "alice" cannot both sign up.
+    username_key: str = Field(max_length=32, unique=True)
+    email: str = Field(max_length=254, unique=True)
+    password_hash: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    # Carried in access tokens as `ver`; a password change or reset bumps it, which
+    # refuses every access token issued before (exact, unlike second-precision `iat`).
+    token_version: int = Field(default=0)
+
+
+class RefreshToken(AuthTable, table=True):
+    __tablename__ = "refresh_tokens"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    family_id: uuid.UUID = Field(index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    issued_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
+    # Set when the token was exchanged for a new pair; presenting it again is reuse.
+    used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class RevokedAccessToken(AuthTable, table=True):
+    __tablename__ = "revoked_access_tokens"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_column=utc_column(index=True))
+
+
+class PasswordResetToken(AuthTable, table=True):
+    __tablename__ = "password_reset_tokens"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
+    used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class Participant(AuthTable, table=True):
+    __tablename__ = "participants"
+
+    user_id: uuid.UUID = Field(primary_key=True, foreign_key="users.id", ondelete="CASCADE")
+    display_name: str | None = Field(default=None, max_length=100)
+    phone_number: str = Field(max_length=20, unique=True)
+    region: str | None = Field(default=None, max_length=2)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

@@ -1,0 +1,532 @@
+"""Auth domain logic: accounts, token pairs and their families, resets, participants.
+
+Views call these functions; each one that changes state writes its events to the
+outbox and commits once, so a state change and its events land together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import phonenumbers
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskflow_auth import events
+from taskflow_auth.config import AuthSettings
+from taskflow_auth.keys import KeyStore
+from taskflow_auth.models import (
+    Participant,
+    PasswordResetToken,
+    RefreshToken,
+    RevokedAccessToken,
+    User,
+    utcnow,
+)
+from taskflow_auth.schemas import (
+    LoginRequest,
+    ParticipantCreate,
+    ParticipantUpdate,
+    TokenPair,
+    UserCreate,
+    UserUpdate,
+)
+from taskflow_auth.throttle import LoginThrottle
+from taskflow_auth.tokens import TokenIssuer
+from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.security import InvalidToken, JwtVerifier, TokenClaims
+from taskflow_contracts import auth as contract
+
+COMMON_PASSWORDS = frozenset(
+    {
+        "password", "password1", "password123", "12345678", "123456789", "1234567890",
+        "qwertyui", "qwerty123", "iloveyou", "11111111", "00000000", "abcdefgh",
+        "abc12345", "letmein1", "welcome1", "admin123", "passw0rd", "sunshine",
+        "football", "baseball", "trustno1", "superman", "princess", "starwars",
+    }
+)  # fmt: skip
+
+
+@dataclass
+class AuthContext:
+    """The auth service's own adapters, built once by app.py."""
+
+    settings: AuthSettings
+    keys: KeyStore
+    issuer: TokenIssuer
+    verifier: JwtVerifier
+    hasher: PasswordHash
+    throttle: LoginThrottle
+    # Verified against when the user is unknown, so both failures cost the same time.
+    dummy_hash: str = ""
+
+    @classmethod
+    def password_hasher(cls) -> PasswordHash:
+        return PasswordHash((Argon2Hasher(),))
+
+
+class Unauthorized(ProblemError):
+    def __init__(self, detail: str = "Wrong username or password.") -> None:
+        super().__init__(
+            401,
+            "Authentication failed",
+            detail,
+            type="authentication-failed",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def conflict(detail: str, field: str) -> ProblemError:
+    return ProblemError(409, "Conflict", detail, type="conflict", field=field)
+
+
+def weak_password(detail: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "Weak password",
+        detail,
+        type="weak-password",
+        errors=[{"loc": ["body", "new_password"], "field": "password", "type": "weak_password", "msg": detail}],
+    )
+
+
+def check_password_strength(password: str, *, username: str, email: str) -> None:
+    lowered = password.lower()
+    if len(password) < 8:
+        raise weak_password("Use at least 8 characters.")
+    if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
+        raise weak_password("This password is too common or too simple.")
+    if username.lower() in lowered or email.split("@")[0].lower() == lowered:
+        raise weak_password("The password must not contain the username or email.")
+
+
+async def hash_password(ctx: AuthContext, password: str) -> str:
+    # Argon2 takes tens of milliseconds of CPU: keep it off the event loop.
+    return await asyncio.to_thread(ctx.hasher.hash, password)
+
+
+async def verify_password(ctx: AuthContext, password: str, password_hash: str) -> bool:
+    return await asyncio.to_thread(ctx.hasher.verify, password, password_hash)
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_participant(session: AsyncSession, user_id: uuid.UUID) -> Participant | None:
+    return await session.get(Participant, user_id)
+
+
+async def _ensure_unique(
+    session: AsyncSession, *, username: str | None, email: str | None, exclude: uuid.UUID | None
+) -> None:
+    if username is not None:
+        query = select(User.id).where(User.username_key == username.lower())
+        if exclude:
+            query = query.where(User.id != exclude)
+        if (await session.execute(query)).first():
+            raise conflict("This username is taken.", "username")
+    if email is not None:
+        query = select(User.id).where(User.email == email)
+        if exclude:
+            query = query.where(User.id != exclude)
+        if (await session.execute(query)).first():
+            raise conflict("An account with this email exists.", "email")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_user(ctx: AuthContext, session: AsyncSession, data: UserCreate) -> User:
+    email = normalize_email(data.email)
+    check_password_strength(data.password, username=data.username, email=email)
+    await _ensure_unique(session, username=data.username, email=email, exclude=None)
+    user = User(
+        username=data.username,
+        username_key=data.username.lower(),
+        email=email,
+        password_hash=await hash_password(ctx, data.password),
+    )
+    session.add(user)
+    await events.publish(
+        session,
+        contract.UserRegistered(user_id=user.id, username=user.username, email=user.email),
+        subject=str(user.id),
+    )
+    await _commit_unique(session, "This username or email is taken.")
+    return user
+
+
+async def _commit_unique(session: AsyncSession, detail: str) -> None:
+    """Commit; a unique index that a concurrent request won answers 409, not 500."""
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise conflict(detail, "unique") from exc
+
+
+async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> User:
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if not changes:
+        return user
+    email = normalize_email(changes["email"]) if "email" in changes else None
+    username = changes.get("username")
+    await _ensure_unique(session, username=username, email=email, exclude=user.id)
+    if username:
+        user.username, user.username_key = username, username.lower()
+    if email:
+        user.email = email
+    user.updated_at = utcnow()
+    session.add(user)
+    await events.publish(
+        session,
+        contract.UserUpdated(user_id=user.id, username=user.username, email=user.email),
+        subject=str(user.id),
+    )
+    participant = await get_participant(session, user.id)
+    if participant:
+        await events.publish(session, _participant_event(contract.ParticipantUpdated, user, participant))
+    await _commit_unique(session, "This username or email is taken.")
+    return user
+
+
+async def delete_user(ctx: AuthContext, session: AsyncSession, user: User, password: str) -> None:
+    if not await verify_password(ctx, password, user.password_hash):
+        raise ProblemError(403, "Wrong password", "The current password is wrong.", type="wrong-password")
+    for table in (Participant, PasswordResetToken, RefreshToken):
+        await session.execute(delete(table).where(table.user_id == user.id))  # type: ignore[arg-type]
+    await session.delete(user)
+    await events.publish(session, contract.UserDeleted(user_id=user.id), subject=str(user.id))
+    await session.commit()
+
+
+async def change_password(
+    ctx: AuthContext, session: AsyncSession, user: User, current: str, new: str, claims: TokenClaims
+) -> None:
+    if not await verify_password(ctx, current, user.password_hash):
+        raise ProblemError(403, "Wrong password", "The current password is wrong.", type="wrong-password")
+    check_password_strength(new, username=user.username, email=user.email)
+    await _set_password(ctx, session, user, new)
+    await session.commit()
+
+
+async def _set_password(ctx: AuthContext, session: AsyncSession, user: User, new: str) -> None:
+    """New hash; every refresh token and every access token issued before now die."""
+    now = utcnow()
+    user.password_hash = await hash_password(ctx, new)
+    user.token_version += 1
+    user.updated_at = now
+    session.add(user)
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=now)
+    )
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+async def login(
+    ctx: AuthContext, session: AsyncSession, data: LoginRequest, client_ip: str
+) -> TokenPair:
+    identifier = data.login
+    wait = await ctx.throttle.retry_after(client_ip, identifier)
+    if wait:
+        raise ProblemError(
+            429,
+            "Too many login attempts",
+            f"Try again in {wait} seconds.",
+            type="login-throttled",
+            headers={"Retry-After": str(wait)},
+        )
+    lowered = identifier.lower()
+    user = (
+        await session.execute(
+            select(User).where(or_(User.username_key == lowered, User.email == lowered))
+        )
+    ).scalar_one_or_none()
+    password_ok = await verify_password(
+        ctx, data.password, user.password_hash if user else ctx.dummy_hash
+    )
+    if user is None or not password_ok:
+        await ctx.throttle.failed(client_ip, identifier)
+        raise Unauthorized()
+    await ctx.throttle.succeeded(client_ip, identifier)
+    pair = _issue_pair(ctx, session, user, family_id=uuid.uuid4())
+    await session.commit()
+    return pair
+
+
+def _issue_pair(
+    ctx: AuthContext, session: AsyncSession, user: User, *, family_id: uuid.UUID
+) -> TokenPair:
+    access = ctx.issuer.access_token(user.id, extra={"ver": user.token_version})
+    refresh = ctx.issuer.refresh_token(user.id, family_id=family_id)
+    session.add(
+        RefreshToken(
+            jti=refresh.jti, family_id=family_id, user_id=user.id, expires_at=refresh.expires_at
+        )
+    )
+    return TokenPair(
+        access=access.token,
+        refresh=refresh.token,
+        expires_in=int(ctx.settings.access_token_minutes * 60),
+    )
+
+
+async def _verified(ctx: AuthContext, token: str, expected_type: str) -> TokenClaims:
+    try:
+        return await ctx.verifier.verify(token, expected_type=expected_type)
+    except InvalidToken as exc:
+        raise Unauthorized("The token is invalid or expired.") from exc
+
+
+async def refresh(ctx: AuthContext, session: AsyncSession, token: str) -> TokenPair:
+    claims = await _verified(ctx, token, "refresh")
+    row = await session.get(RefreshToken, claims.jti)
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("The refresh token is invalid or revoked.")
+    if row.used_at is not None:
+        # A rotated token came back: someone holds a copy. Kill the whole family.
+        await _revoke_family(session, row.family_id)
+        await session.commit()
+        raise Unauthorized("The refresh token was already used; its session has been revoked.")
+    # Only one concurrent refresh may win the rotation.
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.jti == row.jti, RefreshToken.used_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(used_at=utcnow())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        await _revoke_family(session, row.family_id)
+        await session.commit()
+        raise Unauthorized("The refresh token was already used; its session has been revoked.")
+    user = await session.get(User, row.user_id)
+    if user is None:
+        raise Unauthorized("The refresh token is invalid or revoked.")
+    pair = _issue_pair(ctx, session, user, family_id=row.family_id)
+    await session.commit()
+    return pair
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(revoked_at=utcnow())
+    )
+
+
+async def revoke(
+    ctx: AuthContext, session: AsyncSession, user_id: uuid.UUID, refresh_token: str, access: TokenClaims
+) -> None:
+    """Log out: the refresh token's family and the access token in use both die."""
+    try:
+        claims = await ctx.verifier.verify(refresh_token, expected_type="refresh")
+    except InvalidToken:
+        claims = None
+    if claims is not None and claims.user_id == user_id:
+        row = await session.get(RefreshToken, claims.jti)
+        if row is not None:
+            await _revoke_family(session, row.family_id)
+    await revoke_access_token(session, access)
+    await session.commit()
+
+
+async def revoke_access_token(session: AsyncSession, claims: TokenClaims) -> None:
+    if await session.get(RevokedAccessToken, claims.jti) is None:
+        session.add(
+            RevokedAccessToken(jti=claims.jti, expires_at=datetime.fromtimestamp(claims.exp, UTC))
+        )
+
+
+async def check_not_revoked(session: AsyncSession, claims: TokenClaims) -> None:
+    """Raise InvalidToken for a revoked jti, a deleted user, or a token older than a password change."""
+    if await session.get(RevokedAccessToken, claims.jti) is not None:
+        raise InvalidToken("token revoked")
+    version = (
+        await session.execute(select(User.token_version).where(User.id == claims.user_id))  # type: ignore[call-overload]
+    ).scalar_one_or_none()
+    if version is None:
+        raise InvalidToken("user no longer exists")
+    if claims.raw.get("ver") != version:
+        raise InvalidToken("token issued before the last password change")
+
+
+async def purge_expired(session: AsyncSession) -> None:
+    now = utcnow()
+    await session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now))  # type: ignore[arg-type]
+    await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))  # type: ignore[arg-type]
+    await session.execute(delete(PasswordResetToken).where(PasswordResetToken.expires_at < now))  # type: ignore[arg-type]
+    await session.commit()
+
+
+# --- password reset -----------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def request_password_reset(ctx: AuthContext, session: AsyncSession, email: str) -> None:
+    """Make a single-use link for a known email; do nothing visible for an unknown one."""
+    user = (
+        await session.execute(select(User).where(User.email == normalize_email(email)))
+    ).scalar_one_or_none()
+    if user is None:
+        return
+    token = secrets.token_urlsafe(32)
+    expires_at = utcnow() + timedelta(minutes=ctx.settings.password_reset_minutes)
+    session.add(PasswordResetToken(user_id=user.id, token_hash=_token_hash(token), expires_at=expires_at))
+    base = ctx.settings.public_url.rstrip("/")
+    await events.publish(
+        session,
+        contract.PasswordResetRequested(
+            user_id=user.id,
+            email=user.email,
+            reset_url=f"{base}{ctx.settings.password_reset_path}?token={token}",
+            expires_at=expires_at,
+        ),
+        subject=str(user.id),
+    )
+    await session.commit()
+
+
+async def confirm_password_reset(
+    ctx: AuthContext, session: AsyncSession, token: str, new_password: str
+) -> None:
+    bad = ProblemError(400, "Invalid reset token", "The reset link is invalid, used or expired.", type="invalid-reset-token")
+    row = (
+        await session.execute(
+            select(PasswordResetToken).where(PasswordResetToken.token_hash == _token_hash(token))
+        )
+    ).scalar_one_or_none()
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        raise bad
+    user = await session.get(User, row.user_id)
+    if user is None:
+        raise bad
+    check_password_strength(new_password, username=user.username, email=user.email)
+    # Single use even under a race: only the request that flips used_at goes on.
+    claimed = await session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(used_at=utcnow())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise bad
+    # Every other outstanding link of this user dies with this one.
+    await session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(used_at=utcnow())
+    )
+    await _set_password(ctx, session, user, new_password)
+    await session.commit()
+
+
+# --- participants -------------------------------------------------------------------------
+
+
+def _phone_problem(detail: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "Invalid phone number",
+        detail,
+        type="invalid-phone-number",
+        errors=[{"loc": ["body", "phone_number"], "field": "phone_number", "type": "phone_number", "msg": detail}],
+    )
+
+
+def parse_phone_number(raw: str, region: str | None) -> str:
+    """The number in E.164, or a 422 naming ``phone_number``."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        hint = "" if region or raw.startswith("+") else " Give it in international form (+...) or pass region."
+        raise _phone_problem(f"Not a phone number: {exc._msg}.{hint}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise _phone_problem("This phone number is not valid.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+async def _ensure_phone_free(session: AsyncSession, phone: str, user_id: uuid.UUID) -> None:
+    taken = await session.execute(
+        select(Participant.user_id).where(
+            Participant.phone_number == phone, Participant.user_id != user_id
+        )
+    )
+    if taken.first():
+        raise conflict("This phone number is registered to another participant.", "phone_number")
+
+
+def _participant_event(
+    kind: type[contract.ParticipantRegistered] | type[contract.ParticipantUpdated],
+    user: User,
+    participant: Participant,
+) -> contract.ParticipantRegistered | contract.ParticipantUpdated:
+    return kind(
+        user_id=user.id,
+        username=user.username,
+        email=user.email,
+        display_name=participant.display_name,
+        phone_number=participant.phone_number,
+    )
+
+
+async def register_participant(session: AsyncSession, user: User, data: ParticipantCreate) -> Participant:
+    if await get_participant(session, user.id) is not None:
+        raise conflict("You are already registered as a participant.", "user_id")
+    phone = parse_phone_number(data.phone_number, data.region)
+    await _ensure_phone_free(session, phone, user.id)
+    participant = Participant(
+        user_id=user.id, display_name=data.display_name, phone_number=phone, region=data.region
+    )
+    session.add(participant)
+    await events.publish(
+        session, _participant_event(contract.ParticipantRegistered, user, participant), subject=str(user.id)
+    )
+    await _commit_unique(session, "Already registered, or this phone number is taken.")
+    return participant
+
+
+async def update_participant(
+    session: AsyncSession, user: User, participant: Participant, data: ParticipantUpdate
+) -> Participant:
+    changes = data.model_dump(exclude_unset=True)
+    if "phone_number" in changes or "region" in changes:
+        if changes.get("phone_number") is None and "phone_number" in changes:
+            raise _phone_problem("The phone number cannot be removed.")
+        region = changes.get("region", participant.region)
+        phone = parse_phone_number(changes.get("phone_number") or participant.phone_number, region)
+        await _ensure_phone_free(session, phone, user.id)
+        participant.phone_number, participant.region = phone, region
+    if "display_name" in changes:
+        participant.display_name = changes["display_name"]
+    participant.updated_at = utcnow()
+    session.add(participant)
+    await events.publish(
+        session, _participant_event(contract.ParticipantUpdated, user, participant), subject=str(user.id)
+    )
+    await _commit_unique(session, "This phone number is taken.")
+    return participant
+
+
+async def count_users(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
