@@ -20,7 +20,6 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
-
 from taskflow_chassis.logs import configure_logging
 
 logger = logging.getLogger("taskflow.embedded")
@@ -34,7 +33,9 @@ class EmbeddedService:
 
 
 SERVICES: tuple[EmbeddedService, ...] = (
-    EmbeddedService("auth", "taskflow_auth.app:create_app", ("/api/v1/auth", "/api/v1/participants")),
+    EmbeddedService(
+        "auth", "taskflow_auth.app:create_app", ("/api/v1/auth", "/api/v1/participants")
+    ),
 )
 
 
@@ -53,7 +54,11 @@ class Dispatcher:
         self.routes: list[tuple[str, FastAPI]] = []
         for service in services:
             app = self.apps[service.name]
-            for prefix in (*service.prefixes, f"/docs/{service.name}", f"/openapi/{service.name}.json"):
+            for prefix in (
+                *service.prefixes,
+                f"/docs/{service.name}",
+                f"/openapi/{service.name}.json",
+            ):
                 self.routes.append((prefix, app))
         self.routes.sort(key=lambda route: len(route[0]), reverse=True)
 
@@ -101,7 +106,12 @@ class Dispatcher:
         if path in {"/healthz", "/readyz"}:
             return _StatusApp(self, path)
         return JSONResponse(
-            {"type": "about:blank", "title": "Not Found", "status": 404, "detail": f"No route for {path}."},
+            {
+                "type": "about:blank",
+                "title": "Not Found",
+                "status": 404,
+                "detail": f"No route for {path}.",
+            },
             status_code=404,
             media_type="application/problem+json",
         )
@@ -134,7 +144,9 @@ class _StatusApp:
             healthy = healthy and answer.status_code == 200
             results[name] = answer.json()
         body = {"status": "ok" if healthy else "unavailable", "services": results}
-        response = Response(json.dumps(body), status_code=200 if healthy else 503, media_type="application/json")
+        response = Response(
+            json.dumps(body), status_code=200 if healthy else 503, media_type="application/json"
+        )
         await response(scope, receive, send)
 
 

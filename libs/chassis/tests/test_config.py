@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from pydantic_settings import SettingsConfigDict
-
 from taskflow_chassis.config import ServiceSettings
 
 

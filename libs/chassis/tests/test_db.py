@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
-
 from taskflow_chassis.db import Database, async_url
 from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
 from taskflow_chassis.types import UtcDateTime
@@ -39,7 +38,9 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 
 async def test_times_come_back_aware_utc(database: Database) -> None:
     metadata = MetaData()
-    table = Table("times", metadata, Column("id", Integer, primary_key=True), Column("at", UtcDateTime()))
+    table = Table(
+        "times", metadata, Column("id", Integer, primary_key=True), Column("at", UtcDateTime())
+    )
     async with database.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
         local = datetime(2026, 5, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
@@ -47,7 +48,9 @@ async def test_times_come_back_aware_utc(database: Database) -> None:
         stored = (await conn.execute(select(table.c.at))).scalar_one()
         assert stored == datetime(2026, 5, 1, 10, 30, tzinfo=UTC)
         assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
-        later = (await conn.execute(select(table.c.id).where(table.c.at < local + timedelta(seconds=1)))).all()
+        later = (
+            await conn.execute(select(table.c.id).where(table.c.at < local + timedelta(seconds=1)))
+        ).all()
         assert later == [(1,)]
     assert await database.ping()
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
-
 from taskflow_chassis.db import Database
 from taskflow_chassis.migrations import upgrade_to_head
 from taskflow_chassis.testing import fresh_postgres_database
@@ -32,7 +31,9 @@ async def test_upgrade_creates_tables_and_own_version_table(database: Database) 
     await upgrade_to_head(database, DEMO, "alembic_version_demo")  # idempotent
     async with database.engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-        version = (await conn.execute(text("SELECT version_num FROM alembic_version_demo"))).scalar_one()
+        version = (
+            await conn.execute(text("SELECT version_num FROM alembic_version_demo"))
+        ).scalar_one()
     assert {"demo", "outbox_messages", "inbox_messages", "alembic_version_demo"} <= tables
     assert "alembic_version" not in tables
     assert version == "0001"

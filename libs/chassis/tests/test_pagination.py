@@ -9,13 +9,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, tuple_
-
 from taskflow_chassis.db import Database
 from taskflow_chassis.pagination import Page, PageParamsDep, decode_cursor, encode_cursor
 from taskflow_chassis.problems import ProblemError, install_problem_handlers
 
 metadata = MetaData()
-items = Table("items", metadata, Column("id", String(36), primary_key=True), Column("rank", Integer))
+items = Table(
+    "items", metadata, Column("id", String(36), primary_key=True), Column("rank", Integer)
+)
 
 
 def test_cursor_round_trip() -> None:
@@ -51,7 +52,9 @@ async def test_pages_cover_every_row_once(tmp_path: Path) -> None:
         return Page(items=rows, next_cursor=cursor)
 
     seen: list[str] = []
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         cursor = None
         while True:
             params: dict[str, object] = {"limit": 50}

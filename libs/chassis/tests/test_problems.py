@@ -8,7 +8,6 @@ import httpx
 import pytest
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
-
 from taskflow_chassis.logs import CorrelationIdMiddleware
 from taskflow_chassis.problems import ProblemError, install_problem_handlers
 
@@ -30,7 +29,9 @@ def build_app() -> FastAPI:
 
     @app.get("/teapot")
     async def teapot() -> None:
-        raise ProblemError(418, "I'm a teapot", "Short and stout.", type="teapot", hint="tip me over")
+        raise ProblemError(
+            418, "I'm a teapot", "Short and stout.", type="teapot", hint="tip me over"
+        )
 
     @app.get("/http")
     async def http() -> None:
@@ -62,7 +63,9 @@ async def test_validation_errors_name_fields(client: httpx.AsyncClient) -> None:
 
 
 async def test_malformed_json(client: httpx.AsyncClient) -> None:
-    response = await client.post("/things", content=b"{oops", headers={"content-type": "application/json"})
+    response = await client.post(
+        "/things", content=b"{oops", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["title"] == "Malformed JSON"
 
@@ -79,7 +82,9 @@ async def test_http_exception_and_404(client: httpx.AsyncClient) -> None:
     forbidden = await client.get("/http")
     assert forbidden.status_code == 403 and forbidden.json()["detail"] == "Not yours."
     missing = await client.get("/nowhere")
-    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    assert (
+        missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    )
     wrong_method = await client.delete("/things")
     assert wrong_method.status_code == 405
 

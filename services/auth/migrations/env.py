@@ -1,7 +1,6 @@
 """Alembic environment of the auth service (version table ``alembic_version_auth``)."""
 
 from alembic import context
-
 from taskflow_auth.config import AuthSettings
 from taskflow_auth.models import AuthTable
 from taskflow_chassis.migrations import run_alembic_env

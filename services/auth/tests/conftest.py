@@ -12,7 +12,6 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-
 from taskflow_auth.app import create_app
 from taskflow_auth.config import AuthSettings
 from taskflow_chassis.bus import create_bus
@@ -23,8 +22,9 @@ from taskflow_chassis.testing import fresh_postgres_database
 class EventLog:
     """Collects every event the service publishes, as a consumer would receive it."""
 
-    def __init__(self, bus_url: str) -> None:
+    def __init__(self, bus_url: str, app: FastAPI) -> None:
         self.bus = create_bus(bus_url)
+        self.app = app
         self.events: list[CloudEvent] = []
 
     async def start(self) -> None:
@@ -36,6 +36,8 @@ class EventLog:
         await self.bus.subscribe("observer", ["taskflow.#"], record)
 
     async def settle(self) -> list[CloudEvent]:
+        """Everything committed so far, published and delivered."""
+        await self.app.state.relay.publish_pending()
         await self.bus.drain()  # type: ignore[attr-defined]
         return self.events
 
@@ -76,8 +78,8 @@ async def app(settings: AuthSettings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-async def event_log(bus_url: str) -> AsyncIterator[EventLog]:
-    log = EventLog(bus_url)
+async def event_log(bus_url: str, app: FastAPI) -> AsyncIterator[EventLog]:
+    log = EventLog(bus_url, app)
     await log.start()
     yield log
     await log.bus.close()
@@ -109,7 +111,11 @@ class AuthApi:
     ) -> dict[str, Any]:
         response = await self.client.post(
             "/api/v1/auth/users",
-            json={"username": username, "email": email or f"{username}@example.com", "password": password},
+            json={
+                "username": username,
+                "email": email or f"{username}@example.com",
+                "password": password,
+            },
         )
         assert response.status_code == 201, response.text
         return dict(response.json())

@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 import pytest
 
-
 PROBLEM = "application/problem+json"
 
 
@@ -27,7 +26,11 @@ async def test_sign_up_then_me(client: httpx.AsyncClient, api: Any, event_log: A
     events = await event_log.settle()
     registered = [e for e in events if e.type == "taskflow.auth.user.registered.v1"]
     assert len(registered) == 1
-    assert registered[0].data == {"user_id": user["id"], "username": "alice", "email": "alice@example.com"}
+    assert registered[0].data == {
+        "user_id": user["id"],
+        "username": "alice",
+        "email": "alice@example.com",
+    }
 
 
 async def test_log_in_by_email(client: httpx.AsyncClient, api: Any) -> None:
@@ -46,7 +49,7 @@ async def test_log_in_by_email(client: httpx.AsyncClient, api: Any) -> None:
     ],
 )
 async def test_duplicate_username_or_email_is_409(
-    client: httpx.AsyncClient, second: dict[str, str], field: str
+    client: httpx.AsyncClient, api: Any, second: dict[str, str], field: str
 ) -> None:
     await api.sign_up()
     response = await client.post("/api/v1/auth/users", json={**second, "password": api.password})
@@ -58,7 +61,8 @@ async def test_duplicate_username_or_email_is_409(
 @pytest.mark.parametrize("password", ["short", "password123", "aaaaaaaaaaaa", "alice-secret-1"])
 async def test_weak_password_is_422(client: httpx.AsyncClient, api: Any, password: str) -> None:
     response = await client.post(
-        "/api/v1/auth/users", json={"username": "alice", "email": "a@example.com", "password": password}
+        "/api/v1/auth/users",
+        json={"username": "alice", "email": "a@example.com", "password": password},
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
@@ -66,27 +70,40 @@ async def test_weak_password_is_422(client: httpx.AsyncClient, api: Any, passwor
 
 async def test_bad_email_is_422_naming_email(client: httpx.AsyncClient, api: Any) -> None:
     response = await client.post(
-        "/api/v1/auth/users", json={"username": "alice", "email": "not-an-email", "password": api.password}
+        "/api/v1/auth/users",
+        json={"username": "alice", "email": "not-an-email", "password": api.password},
     )
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["email"]
 
 
-async def test_unknown_user_and_wrong_password_get_the_same_401(client: httpx.AsyncClient, api: Any) -> None:
+async def test_unknown_user_and_wrong_password_get_the_same_401(
+    client: httpx.AsyncClient, api: Any
+) -> None:
     await api.sign_up()
-    wrong = await client.post("/api/v1/auth/jwt/create", json={"username": "alice", "password": "nope-nope-nope"})
-    unknown = await client.post("/api/v1/auth/jwt/create", json={"username": "nobody", "password": "nope-nope-nope"})
+    wrong = await client.post(
+        "/api/v1/auth/jwt/create", json={"username": "alice", "password": "nope-nope-nope"}
+    )
+    unknown = await client.post(
+        "/api/v1/auth/jwt/create", json={"username": "nobody", "password": "nope-nope-nope"}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert comparable(wrong.json()) == comparable(unknown.json())
     assert wrong.headers["content-type"] == unknown.headers["content-type"] == PROBLEM
 
 
-async def test_login_is_throttled_per_username_with_retry_after(client: httpx.AsyncClient, api: Any) -> None:
+async def test_login_is_throttled_per_username_with_retry_after(
+    client: httpx.AsyncClient, api: Any
+) -> None:
     await api.sign_up()
     for _ in range(5):
-        response = await client.post("/api/v1/auth/jwt/create", json={"username": "alice", "password": "wrong-guess-1"})
+        response = await client.post(
+            "/api/v1/auth/jwt/create", json={"username": "alice", "password": "wrong-guess-1"}
+        )
         assert response.status_code == 401
-    blocked = await client.post("/api/v1/auth/jwt/create", json={"username": "alice", "password": api.password})
+    blocked = await client.post(
+        "/api/v1/auth/jwt/create", json={"username": "alice", "password": api.password}
+    )
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) > 0
     assert blocked.headers["content-type"] == PROBLEM
@@ -98,7 +115,9 @@ async def test_login_is_throttled_per_ip(client: httpx.AsyncClient, api: Any) ->
             "/api/v1/auth/jwt/create", json={"username": f"ghost{n}", "password": "wrong-guess-1"}
         )
         assert response.status_code == 401
-    blocked = await client.post("/api/v1/auth/jwt/create", json={"username": "someone-new", "password": "x"})
+    blocked = await client.post(
+        "/api/v1/auth/jwt/create", json={"username": "someone-new", "password": "x"}
+    )
     assert blocked.status_code == 429
 
 
@@ -114,32 +133,48 @@ async def test_update_me_and_conflict(client: httpx.AsyncClient, api: Any, event
     await api.sign_up("bob")
     await api.sign_up()
     tokens = await api.log_in()
-    taken = await client.patch("/api/v1/auth/users/me", headers=api.bearer(tokens), json={"username": "Bob"})
+    taken = await client.patch(
+        "/api/v1/auth/users/me", headers=api.bearer(tokens), json={"username": "Bob"}
+    )
     assert taken.status_code == 409
     changed = await client.patch(
         "/api/v1/auth/users/me", headers=api.bearer(tokens), json={"email": "alice@new.example"}
     )
     assert changed.status_code == 200 and changed.json()["email"] == "alice@new.example"
     await event_log.settle()
-    assert [e.data["email"] for e in event_log.of_type("taskflow.auth.user.updated.v1")] == ["alice@new.example"]
+    assert [e.data["email"] for e in event_log.of_type("taskflow.auth.user.updated.v1")] == [
+        "alice@new.example"
+    ]
 
 
 async def test_delete_me(client: httpx.AsyncClient, api: Any, event_log: Any) -> None:
     user = await api.sign_up()
     tokens = await api.log_in()
     wrong = await client.request(
-        "DELETE", "/api/v1/auth/users/me", headers=api.bearer(tokens), json={"current_password": "not-it-at-all"}
+        "DELETE",
+        "/api/v1/auth/users/me",
+        headers=api.bearer(tokens),
+        json={"current_password": "not-it-at-all"},
     )
     assert wrong.status_code == 403
     gone = await client.request(
-        "DELETE", "/api/v1/auth/users/me", headers=api.bearer(tokens), json={"current_password": api.password}
+        "DELETE",
+        "/api/v1/auth/users/me",
+        headers=api.bearer(tokens),
+        json={"current_password": api.password},
     )
     assert gone.status_code == 204
-    assert (await client.get("/api/v1/auth/users/me", headers=api.bearer(tokens))).status_code == 401
-    again = await client.post("/api/v1/auth/jwt/create", json={"username": "alice", "password": api.password})
+    assert (
+        await client.get("/api/v1/auth/users/me", headers=api.bearer(tokens))
+    ).status_code == 401
+    again = await client.post(
+        "/api/v1/auth/jwt/create", json={"username": "alice", "password": api.password}
+    )
     assert again.status_code == 401
     await event_log.settle()
-    assert [e.data for e in event_log.of_type("taskflow.auth.user.deleted.v1")] == [{"user_id": user["id"]}]
+    assert [e.data for e in event_log.of_type("taskflow.auth.user.deleted.v1")] == [
+        {"user_id": user["id"]}
+    ]
 
 
 async def test_jwks_has_public_keys_only(client: httpx.AsyncClient, api: Any) -> None:
@@ -156,10 +191,15 @@ async def test_health_and_docs(client: httpx.AsyncClient, api: Any) -> None:
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     assert (await client.get("/docs/auth")).status_code == 200
     schema = (await client.get("/openapi/auth.json")).json()
-    assert "/api/v1/auth/users" in schema["paths"] and "/api/v1/participants/register" in schema["paths"]
+    assert (
+        "/api/v1/auth/users" in schema["paths"]
+        and "/api/v1/participants/register" in schema["paths"]
+    )
 
 
-async def test_correlation_id_flows_into_events(client: httpx.AsyncClient, api: Any, event_log: Any) -> None:
+async def test_correlation_id_flows_into_events(
+    client: httpx.AsyncClient, api: Any, event_log: Any
+) -> None:
     response = await client.post(
         "/api/v1/auth/users",
         json={"username": "carol", "email": "carol@example.com", "password": api.password},
@@ -167,4 +207,6 @@ async def test_correlation_id_flows_into_events(client: httpx.AsyncClient, api: 
     )
     assert response.headers["x-correlation-id"] == "trace-42"
     await event_log.settle()
-    assert [e.correlationid for e in event_log.of_type("taskflow.auth.user.registered.v1")] == ["trace-42"]
+    assert [e.correlationid for e in event_log.of_type("taskflow.auth.user.registered.v1")] == [
+        "trace-42"
+    ]

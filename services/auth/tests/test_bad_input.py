@@ -47,7 +47,12 @@ def bad_bodies(model: dict[str, Any]) -> list[Any]:
 
 async def assert_no_500(client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> None:
     response = await client.request(method, path, **kwargs)
-    assert response.status_code < 500, (method, path, kwargs.get("content", kwargs.get("json")), response.text)
+    assert response.status_code < 500, (
+        method,
+        path,
+        kwargs.get("content", kwargs.get("json")),
+        response.text,
+    )
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/problem+json", (method, path)
 
@@ -61,7 +66,11 @@ async def test_no_route_answers_500_to_bad_input(client: httpx.AsyncClient, api:
         for method, path, model in routes:
             for raw in (b"{not json", b'{"a": ', b"\xff\xfe", BIG.encode()):
                 await assert_no_500(
-                    client, method, path, content=raw, headers={**headers, "Content-Type": "application/json"}
+                    client,
+                    method,
+                    path,
+                    content=raw,
+                    headers={**headers, "Content-Type": "application/json"},
                 )
             for body in bad_bodies(model):
                 await assert_no_500(client, method, path, json=body, headers=headers)
@@ -81,7 +90,12 @@ async def test_malformed_json_is_a_clear_problem(client: httpx.AsyncClient) -> N
 async def test_unknown_field_is_named(client: httpx.AsyncClient, api: Any) -> None:
     response = await client.post(
         "/api/v1/auth/users",
-        json={"username": "alice", "email": "a@example.com", "password": api.password, "is_admin": True},
+        json={
+            "username": "alice",
+            "email": "a@example.com",
+            "password": api.password,
+            "is_admin": True,
+        },
     )
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["is_admin"]
@@ -89,7 +103,8 @@ async def test_unknown_field_is_named(client: httpx.AsyncClient, api: Any) -> No
 
 async def test_long_strings_are_refused_not_stored(client: httpx.AsyncClient, api: Any) -> None:
     response = await client.post(
-        "/api/v1/auth/users", json={"username": "a" * 33, "email": "a@example.com", "password": api.password}
+        "/api/v1/auth/users",
+        json={"username": "a" * 33, "email": "a@example.com", "password": api.password},
     )
     assert response.status_code == 422
     headers = await api.signed_in()

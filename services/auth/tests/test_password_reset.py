@@ -39,7 +39,9 @@ async def reset_token(client: httpx.AsyncClient, event_log: Any) -> str:
     return str(parse_qs(urlsplit(url).query)["token"][0])
 
 
-async def test_reset_link_is_single_use(client: httpx.AsyncClient, api: Any, event_log: Any) -> None:
+async def test_reset_link_is_single_use(
+    client: httpx.AsyncClient, api: Any, event_log: Any
+) -> None:
     await api.sign_up()
     old = await api.log_in()
     token = await reset_token(client, event_log)
@@ -48,18 +50,23 @@ async def test_reset_link_is_single_use(client: httpx.AsyncClient, api: Any, eve
     again = await client.post(CONFIRM, json={"token": token, "new_password": "another-new-secret"})
     assert again.status_code == 400
     await api.log_in(password="reset-and-renewed")
-    assert (await client.post("/api/v1/auth/jwt/refresh", json={"refresh": old["refresh"]})).status_code == 401
+    assert (
+        await client.post("/api/v1/auth/jwt/refresh", json={"refresh": old["refresh"]})
+    ).status_code == 401
 
 
 async def test_bad_reset_token_is_400(client: httpx.AsyncClient, api: Any) -> None:
-    response = await client.post(CONFIRM, json={"token": "made-up", "new_password": "reset-and-renewed"})
+    response = await client.post(
+        CONFIRM, json={"token": "made-up", "new_password": "reset-and-renewed"}
+    )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_expired_reset_token_is_400(client: httpx.AsyncClient, api: Any, event_log: Any, app: Any) -> None:
+async def test_expired_reset_token_is_400(
+    client: httpx.AsyncClient, api: Any, event_log: Any, app: Any
+) -> None:
     from sqlalchemy import update
-
     from taskflow_auth.models import PasswordResetToken, utcnow
 
     await api.sign_up()
@@ -67,5 +74,7 @@ async def test_expired_reset_token_is_400(client: httpx.AsyncClient, api: Any, e
     async with app.state.database.session() as session:
         await session.execute(update(PasswordResetToken).values(expires_at=utcnow()))
         await session.commit()
-    response = await client.post(CONFIRM, json={"token": token, "new_password": "reset-and-renewed"})
+    response = await client.post(
+        CONFIRM, json={"token": token, "new_password": "reset-and-renewed"}
+    )
     assert response.status_code == 400

@@ -22,10 +22,14 @@ async def test_refresh_rotates_the_pair(client: httpx.AsyncClient, api: Any) -> 
     assert rotated.status_code == 200
     second = rotated.json()
     assert second["refresh"] != first["refresh"] and second["access"] != first["access"]
-    assert (await client.get("/api/v1/auth/users/me", headers=api.bearer(second))).status_code == 200
+    assert (
+        await client.get("/api/v1/auth/users/me", headers=api.bearer(second))
+    ).status_code == 200
 
 
-async def test_reusing_a_rotated_refresh_token_revokes_its_family(client: httpx.AsyncClient, api: Any) -> None:
+async def test_reusing_a_rotated_refresh_token_revokes_its_family(
+    client: httpx.AsyncClient, api: Any
+) -> None:
     await api.sign_up()
     first = await api.log_in()
     other_session = await api.log_in()
@@ -50,11 +54,15 @@ async def test_logout_revokes_refresh_and_access(client: httpx.AsyncClient, api:
     await api.sign_up()
     tokens = await api.log_in()
     assert (await forward_auth(client, tokens["access"])).status_code == 200
-    out = await client.post("/api/v1/auth/jwt/revoke", headers=api.bearer(tokens), json={"refresh": tokens["refresh"]})
+    out = await client.post(
+        "/api/v1/auth/jwt/revoke", headers=api.bearer(tokens), json={"refresh": tokens["refresh"]}
+    )
     assert out.status_code == 204
     assert (await refresh(client, tokens["refresh"])).status_code == 401
     assert (await forward_auth(client, tokens["access"])).status_code == 401
-    assert (await client.get("/api/v1/auth/users/me", headers=api.bearer(tokens))).status_code == 401
+    assert (
+        await client.get("/api/v1/auth/users/me", headers=api.bearer(tokens))
+    ).status_code == 401
     verify = await client.post("/api/v1/auth/jwt/verify", json={"token": tokens["access"]})
     assert verify.status_code == 401
 
@@ -78,7 +86,9 @@ async def test_password_change_revokes_tokens(client: httpx.AsyncClient, api: An
     assert (await forward_auth(client, tokens["access"])).status_code == 401
     fresh = await api.log_in(password="a-brand-new-secret")
     assert (await forward_auth(client, fresh["access"])).status_code == 200
-    old = await client.post("/api/v1/auth/jwt/create", json={"username": "alice", "password": api.password})
+    old = await client.post(
+        "/api/v1/auth/jwt/create", json={"username": "alice", "password": api.password}
+    )
     assert old.status_code == 401
 
 
@@ -88,7 +98,9 @@ async def test_forward_auth_answers_user_id(client: httpx.AsyncClient, api: Any)
     ok = await forward_auth(client, tokens["access"])
     assert ok.status_code == 200 and ok.headers["X-User-Id"] == user["id"]
     assert (await client.get("/api/v1/auth/verify")).status_code == 401
-    spoofed = await client.get("/api/v1/auth/verify", headers={"X-User-Id": user["id"], "X-Forwarded-User": user["id"]})
+    spoofed = await client.get(
+        "/api/v1/auth/verify", headers={"X-User-Id": user["id"], "X-Forwarded-User": user["id"]}
+    )
     assert spoofed.status_code == 401
     assert (await forward_auth(client, tokens["refresh"])).status_code == 401
 
@@ -96,6 +108,10 @@ async def test_forward_auth_answers_user_id(client: httpx.AsyncClient, api: Any)
 async def test_jwt_verify_endpoint(client: httpx.AsyncClient, api: Any) -> None:
     await api.sign_up()
     tokens = await api.log_in()
-    assert (await client.post("/api/v1/auth/jwt/verify", json={"token": tokens["access"]})).status_code == 200
+    assert (
+        await client.post("/api/v1/auth/jwt/verify", json={"token": tokens["access"]})
+    ).status_code == 200
     tampered = tokens["access"][:-4] + ("AAAA" if not tokens["access"].endswith("AAAA") else "BBBB")
-    assert (await client.post("/api/v1/auth/jwt/verify", json={"token": tampered})).status_code == 401
+    assert (
+        await client.post("/api/v1/auth/jwt/verify", json={"token": tampered})
+    ).status_code == 401

@@ -34,7 +34,7 @@ class ProblemError(Exception):
         title: str,
         detail: str | None = None,
         *,
-        type: str = "about:blank",  # noqa: A002 - the RFC 9457 member name
+        type: str = "about:blank",
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
@@ -56,7 +56,7 @@ def problem_response(
     title: str | None = None,
     detail: str | None = None,
     *,
-    type: str = "about:blank",  # noqa: A002
+    type: str = "about:blank",
     instance: str | None = None,
     headers: dict[str, str] | None = None,
     correlation_id: str | None = None,

@@ -7,6 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from taskflow_chassis.app import ServiceSpec, create_service_app
+from taskflow_chassis.db import Database
+from taskflow_chassis.security import JwtVerifier, TokenClaims
 
 from taskflow_auth import events, service
 from taskflow_auth.config import AuthSettings, get_settings
@@ -14,9 +17,6 @@ from taskflow_auth.keys import KeyStore
 from taskflow_auth.throttle import LoginThrottle, create_counter
 from taskflow_auth.tokens import TokenIssuer
 from taskflow_auth.views import routers
-from taskflow_chassis.app import ServiceSpec, create_service_app
-from taskflow_chassis.db import Database
-from taskflow_chassis.security import JwtVerifier, TokenClaims
 
 
 def migrations_dir() -> Path:

@@ -6,7 +6,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
-
 from taskflow_chassis.config import ServiceSettings
 
 

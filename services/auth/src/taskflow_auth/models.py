@@ -7,9 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
-
-from taskflow_chassis.types import utc_column
-from taskflow_chassis.types import utcnow
+from taskflow_chassis.types import utc_column, utcnow
 
 
 class AuthTable(SQLModel, registry=registry()):

@@ -9,7 +9,10 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 Username = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$"
+    ),
 ]
 Email = Annotated[EmailStr, Field(max_length=254)]
 # Upper bound keeps Argon2 cost bounded; the strength rules live in service.py.
@@ -18,7 +21,9 @@ NewPassword = Annotated[str, Field(min_length=8, max_length=128)]
 Token = Annotated[str, Field(min_length=1, max_length=4096)]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-Region = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")]
+Region = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
+]
 
 
 class Input(BaseModel):

@@ -19,6 +19,9 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.security import InvalidToken, JwtVerifier, TokenClaims
+from taskflow_contracts import auth as contract
 
 from taskflow_auth import events
 from taskflow_auth.config import AuthSettings
@@ -41,9 +44,6 @@ from taskflow_auth.schemas import (
 )
 from taskflow_auth.throttle import LoginThrottle
 from taskflow_auth.tokens import TokenIssuer
-from taskflow_chassis.problems import ProblemError
-from taskflow_chassis.security import InvalidToken, JwtVerifier, TokenClaims
-from taskflow_contracts import auth as contract
 
 COMMON_PASSWORDS = frozenset(
     {
@@ -94,7 +94,14 @@ def weak_password(detail: str) -> ProblemError:
         "Weak password",
         detail,
         type="weak-password",
-        errors=[{"loc": ["body", "new_password"], "field": "password", "type": "weak_password", "msg": detail}],
+        errors=[
+            {
+                "loc": ["body", "new_password"],
+                "field": "password",
+                "type": "weak_password",
+                "msg": detail,
+            }
+        ],
     )
 
 
@@ -198,14 +205,18 @@ async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> Us
     )
     participant = await get_participant(session, user.id)
     if participant:
-        await events.publish(session, _participant_event(contract.ParticipantUpdated, user, participant))
+        await events.publish(
+            session, _participant_event(contract.ParticipantUpdated, user, participant)
+        )
     await _commit_unique(session, "This username or email is taken.")
     return user
 
 
 async def delete_user(ctx: AuthContext, session: AsyncSession, user: User, password: str) -> None:
     if not await verify_password(ctx, password, user.password_hash):
-        raise ProblemError(403, "Wrong password", "The current password is wrong.", type="wrong-password")
+        raise ProblemError(
+            403, "Wrong password", "The current password is wrong.", type="wrong-password"
+        )
     for table in (Participant, PasswordResetToken, RefreshToken):
         await session.execute(delete(table).where(table.user_id == user.id))  # type: ignore[arg-type]
     await session.delete(user)
@@ -217,7 +228,9 @@ async def change_password(
     ctx: AuthContext, session: AsyncSession, user: User, current: str, new: str, claims: TokenClaims
 ) -> None:
     if not await verify_password(ctx, current, user.password_hash):
-        raise ProblemError(403, "Wrong password", "The current password is wrong.", type="wrong-password")
+        raise ProblemError(
+            403, "Wrong password", "The current password is wrong.", type="wrong-password"
+        )
     check_password_strength(new, username=user.username, email=user.email)
     await _set_password(ctx, session, user, new)
     await session.commit()
@@ -333,7 +346,11 @@ async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
 
 
 async def revoke(
-    ctx: AuthContext, session: AsyncSession, user_id: uuid.UUID, refresh_token: str, access: TokenClaims
+    ctx: AuthContext,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    refresh_token: str,
+    access: TokenClaims,
 ) -> None:
     """Log out: the refresh token's family and the access token in use both die."""
     try:
@@ -356,7 +373,7 @@ async def revoke_access_token(session: AsyncSession, claims: TokenClaims) -> Non
 
 
 async def check_not_revoked(session: AsyncSession, claims: TokenClaims) -> None:
-    """Raise InvalidToken for a revoked jti, a deleted user, or a token older than a password change."""
+    """InvalidToken for a revoked jti, a deleted user, or a token from before a password change."""
     if await session.get(RevokedAccessToken, claims.jti) is not None:
         raise InvalidToken("token revoked")
     version = (
@@ -392,7 +409,9 @@ async def request_password_reset(ctx: AuthContext, session: AsyncSession, email:
         return
     token = secrets.token_urlsafe(32)
     expires_at = utcnow() + timedelta(minutes=ctx.settings.password_reset_minutes)
-    session.add(PasswordResetToken(user_id=user.id, token_hash=_token_hash(token), expires_at=expires_at))
+    session.add(
+        PasswordResetToken(user_id=user.id, token_hash=_token_hash(token), expires_at=expires_at)
+    )
     base = ctx.settings.public_url.rstrip("/")
     await events.publish(
         session,
@@ -410,7 +429,12 @@ async def request_password_reset(ctx: AuthContext, session: AsyncSession, email:
 async def confirm_password_reset(
     ctx: AuthContext, session: AsyncSession, token: str, new_password: str
 ) -> None:
-    bad = ProblemError(400, "Invalid reset token", "The reset link is invalid, used or expired.", type="invalid-reset-token")
+    bad = ProblemError(
+        400,
+        "Invalid reset token",
+        "The reset link is invalid, used or expired.",
+        type="invalid-reset-token",
+    )
     row = (
         await session.execute(
             select(PasswordResetToken).where(PasswordResetToken.token_hash == _token_hash(token))
@@ -450,7 +474,14 @@ def _phone_problem(detail: str) -> ProblemError:
         "Invalid phone number",
         detail,
         type="invalid-phone-number",
-        errors=[{"loc": ["body", "phone_number"], "field": "phone_number", "type": "phone_number", "msg": detail}],
+        errors=[
+            {
+                "loc": ["body", "phone_number"],
+                "field": "phone_number",
+                "type": "phone_number",
+                "msg": detail,
+            }
+        ],
     )
 
 
@@ -459,7 +490,11 @@ def parse_phone_number(raw: str, region: str | None) -> str:
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
-        hint = "" if region or raw.startswith("+") else " Give it in international form (+...) or pass region."
+        hint = (
+            ""
+            if region or raw.startswith("+")
+            else " Give it in international form (+...) or pass region."
+        )
         raise _phone_problem(f"Not a phone number: {exc._msg}.{hint}") from exc
     if not phonenumbers.is_valid_number(number):
         raise _phone_problem("This phone number is not valid.")
@@ -490,7 +525,9 @@ def _participant_event(
     )
 
 
-async def register_participant(session: AsyncSession, user: User, data: ParticipantCreate) -> Participant:
+async def register_participant(
+    session: AsyncSession, user: User, data: ParticipantCreate
+) -> Participant:
     if await get_participant(session, user.id) is not None:
         raise conflict("You are already registered as a participant.", "user_id")
     phone = parse_phone_number(data.phone_number, data.region)
@@ -500,7 +537,9 @@ async def register_participant(session: AsyncSession, user: User, data: Particip
     )
     session.add(participant)
     await events.publish(
-        session, _participant_event(contract.ParticipantRegistered, user, participant), subject=str(user.id)
+        session,
+        _participant_event(contract.ParticipantRegistered, user, participant),
+        subject=str(user.id),
     )
     await _commit_unique(session, "Already registered, or this phone number is taken.")
     return participant
@@ -522,7 +561,9 @@ async def update_participant(
     participant.updated_at = utcnow()
     session.add(participant)
     await events.publish(
-        session, _participant_event(contract.ParticipantUpdated, user, participant), subject=str(user.id)
+        session,
+        _participant_event(contract.ParticipantUpdated, user, participant),
+        subject=str(user.id),
     )
     await _commit_unique(session, "This phone number is taken.")
     return participant

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
+from taskflow_chassis.db import Database
+from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.problems import ProblemError, problem_responses
+from taskflow_chassis.security import CurrentClaims, InvalidToken, bearer_token
 
 from taskflow_auth import service
 from taskflow_auth.models import Participant, User
@@ -25,10 +29,6 @@ from taskflow_auth.schemas import (
     UserUpdate,
     VerifyRequest,
 )
-from taskflow_chassis.db import Database
-from taskflow_chassis.deps import SessionDep
-from taskflow_chassis.problems import ProblemError, problem_responses
-from taskflow_chassis.security import CurrentClaims, InvalidToken, bearer_token
 
 
 def get_context(request: Request) -> service.AuthContext:
@@ -87,7 +87,9 @@ async def user_read(session: SessionDep, user: User) -> UserRead:
 )
 async def sign_up(data: UserCreate, ctx: AuthContextDep, session: SessionDep) -> UserRead:
     user = await service.create_user(ctx, session, data)
-    return UserRead(id=user.id, username=user.username, email=user.email, created_at=user.created_at)
+    return UserRead(
+        id=user.id, username=user.username, email=user.email, created_at=user.created_at
+    )
 
 
 @auth.post("/jwt/create", responses=problem_responses(401, 422, 429), summary="Log in")
@@ -99,12 +101,16 @@ async def create_tokens(
 
 
 @auth.post("/jwt/refresh", responses=problem_responses(401, 422), summary="Rotate a token pair")
-async def refresh_tokens(data: RefreshRequest, ctx: AuthContextDep, session: SessionDep) -> TokenPair:
+async def refresh_tokens(
+    data: RefreshRequest, ctx: AuthContextDep, session: SessionDep
+) -> TokenPair:
     return await service.refresh(ctx, session, data.refresh)
 
 
 @auth.post("/jwt/verify", responses=problem_responses(401, 422), summary="Check an access token")
-async def verify_token(data: VerifyRequest, ctx: AuthContextDep, session: SessionDep) -> dict[str, str]:
+async def verify_token(
+    data: VerifyRequest, ctx: AuthContextDep, session: SessionDep
+) -> dict[str, str]:
     try:
         claims = await ctx.verifier.verify(data.token)
         await service.check_not_revoked(session, claims)
@@ -120,7 +126,11 @@ async def verify_token(data: VerifyRequest, ctx: AuthContextDep, session: Sessio
     summary="Log out",
 )
 async def revoke_tokens(
-    data: RefreshRequest, user: CurrentUser, claims: CurrentClaims, ctx: AuthContextDep, session: SessionDep
+    data: RefreshRequest,
+    user: CurrentUser,
+    claims: CurrentClaims,
+    ctx: AuthContextDep,
+    session: SessionDep,
 ) -> None:
     await service.revoke(ctx, session, user.id, data.refresh, claims)
 
@@ -144,7 +154,7 @@ async def forward_auth(request: Request, ctx: AuthContextDep) -> Response:
 
 
 @auth.get("/jwks.json", summary="Public signing keys (JWKS)")
-async def jwks(ctx: AuthContextDep, response: Response) -> dict[str, list[dict[str, str]]]:
+async def jwks(ctx: AuthContextDep, response: Response) -> dict[str, list[dict[str, Any]]]:
     response.headers["Cache-Control"] = "public, max-age=300"
     return ctx.keys.jwks()
 
@@ -166,7 +176,9 @@ async def update_me(data: UserUpdate, user: CurrentUser, session: SessionDep) ->
     responses=problem_responses(401, 403, 422),
     summary="Delete my account",
 )
-async def delete_me(data: AccountDelete, user: CurrentUser, ctx: AuthContextDep, session: SessionDep) -> None:
+async def delete_me(
+    data: AccountDelete, user: CurrentUser, ctx: AuthContextDep, session: SessionDep
+) -> None:
     await service.delete_user(ctx, session, user, data.current_password)
 
 
@@ -176,9 +188,15 @@ async def delete_me(data: AccountDelete, user: CurrentUser, ctx: AuthContextDep,
     responses=problem_responses(401, 403, 422),
 )
 async def set_password(
-    data: PasswordChange, user: CurrentUser, claims: CurrentClaims, ctx: AuthContextDep, session: SessionDep
+    data: PasswordChange,
+    user: CurrentUser,
+    claims: CurrentClaims,
+    ctx: AuthContextDep,
+    session: SessionDep,
 ) -> None:
-    await service.change_password(ctx, session, user, data.current_password, data.new_password, claims)
+    await service.change_password(
+        ctx, session, user, data.current_password, data.new_password, claims
+    )
 
 
 RESET_ACCEPTED = "If an account has this email, a reset link is on its way."
@@ -221,7 +239,9 @@ async def reset_password_confirm(
     responses=problem_responses(401, 409, 422),
     summary="Register my participant profile",
 )
-async def register(data: ParticipantCreate, user: CurrentUser, session: SessionDep) -> ParticipantRead:
+async def register(
+    data: ParticipantCreate, user: CurrentUser, session: SessionDep
+) -> ParticipantRead:
     participant = await service.register_participant(session, user, data)
     return ParticipantRead.model_validate(participant)
 

@@ -2,7 +2,6 @@
 
 import sqlalchemy as sa
 from alembic import op
-
 from taskflow_chassis.messaging import create_messaging_tables, drop_messaging_tables
 
 revision = "0001"

@@ -1,0 +1,123 @@
+"""The embedded runtime (``make dev``): one process, gateway paths, the acceptance walk.
+
+One test drives the composed ASGI app in-process; another starts the real
+``python -m taskflow_embedded.main`` on a free port and walks it with HTTP, as
+a person with curl would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from taskflow_embedded.main import Dispatcher
+
+PASSWORD = "correct-horse-battery"
+
+
+async def walk(client: httpx.AsyncClient) -> None:
+    """sign-up → token → users/me → participants/register, and the docs."""
+    signed_up = await client.post(
+        "/api/v1/auth/users",
+        json={"username": "dana", "email": "dana@example.com", "password": PASSWORD},
+    )
+    assert signed_up.status_code == 201, signed_up.text
+    tokens = await client.post(
+        "/api/v1/auth/jwt/create", json={"username": "dana", "password": PASSWORD}
+    )
+    assert tokens.status_code == 200, tokens.text
+    headers = {"Authorization": f"Bearer {tokens.json()['access']}"}
+    me = await client.get("/api/v1/auth/users/me", headers=headers)
+    assert me.status_code == 200 and me.json()["username"] == "dana"
+    registered = await client.post(
+        "/api/v1/participants/register", headers=headers, json={"phone_number": "+14155552671"}
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["phone_number"] == "+14155552671"
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "/openapi/auth.json" in docs.text
+    assert (await client.get("/docs/auth")).status_code == 200
+    assert (await client.get("/openapi/auth.json")).json()["info"]["title"] == "TaskFlow auth"
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    missing = await client.get("/api/v1/nothing-here")
+    assert (
+        missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    )
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dispatcher]:
+    monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
+    from taskflow_auth.config import get_settings
+
+    get_settings.cache_clear()
+    dispatcher = Dispatcher()
+    async with LifespanManager(dispatcher):  # type: ignore[arg-type]
+        yield dispatcher
+    get_settings.cache_clear()
+
+
+async def test_embedded_in_process(embedded: Dispatcher, tmp_path: Path) -> None:
+    transport = httpx.ASGITransport(app=embedded)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        await walk(client)
+    assert (tmp_path / "auth.db").exists()
+    assert list((tmp_path / "auth" / "keys").glob("*.pem"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "TASKFLOW_DATA_DIR": str(tmp_path / "var"),
+    }
+    env.pop("TASKFLOW_EVENT_BUS_URL", None)
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "taskflow_embedded.main"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail("make dev's server exited:\n" + (tmp_path / "server.log").read_text())
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("server did not start:\n" + (tmp_path / "server.log").read_text())
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+async def test_embedded_server_over_http(server: str) -> None:
+    async with httpx.AsyncClient(base_url=server, timeout=10) as client:
+        await walk(client)

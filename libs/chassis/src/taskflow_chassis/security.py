@@ -1,0 +1,228 @@
+"""JWT verification from a JWKS, as FastAPI dependencies.
+
+Every service checks tokens itself (ARCHITECTURE.md): the algorithm is pinned,
+the key comes from the JWKS by ``kid``, and ``exp``, ``iat``, ``iss``, ``aud``,
+``sub``, ``jti`` and ``type`` are required. No identity is taken from a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from jwt.algorithms import get_default_algorithms
+
+from taskflow_chassis.problems import ProblemError
+
+if TYPE_CHECKING:
+    from taskflow_chassis.config import ServiceSettings
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+TokenCheck = Callable[["TokenClaims"], Awaitable[None]]
+
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "type"]
+KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+# However many unknown kids arrive, ask auth for its keys at most this often.
+REFETCH_INTERVAL_SECONDS = 10.0
+
+
+class InvalidToken(Exception):
+    """The token is not one to trust; the message says why (for logs)."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    sub: str
+    jti: str
+    type: str
+    iat: int
+    exp: int
+    iss: str
+    aud: str | list[str]
+    raw: dict[str, Any]
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return uuid.UUID(self.sub)
+
+
+def http_jwks_fetcher(url: str, *, timeout: float = 5.0) -> JwksFetcher:
+    async def fetch() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+            body: dict[str, Any] = response.json()
+            return body
+
+    return fetch
+
+
+class JwtVerifier:
+    def __init__(
+        self,
+        fetch_jwks: JwksFetcher,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Sequence[str] = ("RS256",),
+        cache_seconds: float = 300,
+        leeway: float = 0,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        unknown = set(algorithms) - set(get_default_algorithms())
+        if unknown or not algorithms or "none" in algorithms:
+            raise ValueError(f"unsupported JWT algorithms: {sorted(unknown) or algorithms}")
+        if any(alg.startswith("HS") for alg in algorithms):
+            raise ValueError("symmetric algorithms cannot be verified from a public JWKS")
+        self._fetch = fetch_jwks
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = tuple(algorithms)
+        self.cache_seconds = cache_seconds
+        self.leeway = leeway
+        self._clock = clock
+        self._monotonic = monotonic
+        self._keys: dict[str, dict[str, Any]] | None = None
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self.fetch_count = 0
+
+    @classmethod
+    def from_settings(
+        cls, settings: ServiceSettings, fetch_jwks: JwksFetcher | None = None
+    ) -> JwtVerifier:
+        return cls(
+            fetch_jwks or http_jwks_fetcher(settings.jwks_url),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            algorithms=settings.jwt_algorithms,
+            cache_seconds=settings.jwks_cache_seconds,
+        )
+
+    async def _refresh(self, *, force: bool) -> dict[str, dict[str, Any]]:
+        async with self._lock:
+            age = self._monotonic() - self._fetched_at
+            fresh = self._keys is not None and age < self.cache_seconds
+            if fresh and not (force and age >= REFETCH_INTERVAL_SECONDS):
+                assert self._keys is not None
+                return self._keys
+            try:
+                self.fetch_count += 1
+                jwks = await self._fetch()
+                keys = {
+                    k["kid"]: k for k in jwks.get("keys", []) if isinstance(k, dict) and "kid" in k
+                }
+            except Exception as exc:
+                if self._keys is None:
+                    raise InvalidToken("signing keys unavailable") from exc
+                return self._keys  # auth is briefly away: keep trusting the keys we had
+            self._keys = keys
+            self._fetched_at = self._monotonic()
+            return keys
+
+    async def _key_for(self, kid: str) -> dict[str, Any]:
+        keys = await self._refresh(force=False)
+        if kid not in keys:
+            keys = await self._refresh(force=True)  # maybe auth rotated its key
+        if kid not in keys:
+            raise InvalidToken("unknown signing key")
+        return keys[kid]
+
+    async def verify(self, token: str, *, expected_type: str = "access") -> TokenClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"malformed token: {exc}") from exc
+        alg = header.get("alg")
+        kid = header.get("kid")
+        if alg not in self.algorithms:
+            raise InvalidToken(f"algorithm {alg!r} is not accepted")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("token has no kid")
+        jwk = await self._key_for(kid)
+        if jwk.get("kty") != KEY_TYPES.get(str(alg)[:2]) or jwk.get("alg", alg) != alg:
+            raise InvalidToken("key type does not match the algorithm")
+        try:
+            key = jwt.PyJWK(jwk, algorithm=alg)
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": REQUIRED_CLAIMS, "verify_sub": True, "verify_jti": True},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        now = self._clock()
+        if claims["exp"] + self.leeway <= now:
+            raise InvalidToken("token expired")
+        if claims.get("type") != expected_type:
+            raise InvalidToken(f"expected a {expected_type} token")
+        try:
+            uuid.UUID(str(claims["sub"]))
+        except ValueError as exc:
+            raise InvalidToken("sub is not a user id") from exc
+        return TokenClaims(
+            sub=str(claims["sub"]),
+            jti=str(claims["jti"]),
+            type=str(claims["type"]),
+            iat=int(claims["iat"]),
+            exp=int(claims["exp"]),
+            iss=str(claims["iss"]),
+            aud=claims["aud"],
+            raw=claims,
+        )
+
+
+def _unauthenticated(title: str, detail: str, challenge: str) -> ProblemError:
+    return ProblemError(
+        401, title, detail, type="unauthenticated", headers={"WWW-Authenticate": challenge}
+    )
+
+
+async def bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer``; never an identity from any other header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 8192:
+        raise _unauthenticated(
+            "Not authenticated", "Send Authorization: Bearer <access token>.", "Bearer"
+        )
+    return token
+
+
+async def current_claims(request: Request) -> TokenClaims:
+    token = await bearer_token(request)
+    verifier: JwtVerifier = request.app.state.jwt_verifier
+    checks: list[TokenCheck] = getattr(request.app.state, "token_checks", [])
+    try:
+        claims = await verifier.verify(token)
+        for check in checks:
+            await check(claims)
+    except InvalidToken as exc:
+        raise _unauthenticated(
+            "Invalid token",
+            "The access token is invalid or expired.",
+            'Bearer error="invalid_token"',
+        ) from exc
+    request.state.user_id = claims.sub  # for logs only
+    return claims
+
+
+async def current_user_id(claims: Annotated[TokenClaims, Depends(current_claims)]) -> uuid.UUID:
+    return claims.user_id
+
+
+CurrentClaims = Annotated[TokenClaims, Depends(current_claims)]
+CurrentUserId = Annotated[uuid.UUID, Depends(current_user_id)]

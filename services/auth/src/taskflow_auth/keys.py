@@ -1,0 +1,155 @@
+"""Signing keys: configured for production, generated at first start for development.
+
+Production passes a PEM private key by env (``AUTH_SIGNING_KEY_PEM``) or file
+(``AUTH_SIGNING_KEY_FILE``). Without one, keys live in ``<data_dir>/keys/`` as
+``signing-<kid>.pem`` (mode 0600): the newest signs, every one stays in the JWKS
+so tokens signed before a rotation still verify.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+ALGORITHMS = {"RS256": rsa.RSAPrivateKey, "EdDSA": ed25519.Ed25519PrivateKey}
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+# `use` is set instead; RFC 7517 advises against carrying both.
+DROPPED_MEMBERS = PRIVATE_MEMBERS | {"key_ops"}
+
+
+def _public_jwk(key: PrivateKey) -> dict[str, Any]:
+    if isinstance(key, rsa.RSAPrivateKey):
+        jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    else:
+        jwk = json.loads(OKPAlgorithm.to_jwk(key.public_key()))
+    return {k: v for k, v in jwk.items() if k not in DROPPED_MEMBERS}
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint (base64url SHA-256 of the required members)."""
+    import base64
+    import hashlib
+
+    required = {
+        "RSA": ("e", "kty", "n"),
+        "OKP": ("crv", "kty", "x"),
+        "EC": ("crv", "kty", "x", "y"),
+    }
+    members = {name: jwk[name] for name in required[jwk["kty"]]}
+    digest = hashlib.sha256(
+        json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    ).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    algorithm: str
+    private_key: PrivateKey
+
+    @classmethod
+    def from_private_key(cls, key: PrivateKey) -> SigningKey:
+        algorithm = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "EdDSA"
+        return cls(kid=thumbprint(_public_jwk(key)), algorithm=algorithm, private_key=key)
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SigningKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
+            raise ValueError("the signing key must be an RSA or Ed25519 private key")
+        return cls.from_private_key(key)
+
+    @classmethod
+    def generate(cls, algorithm: str) -> SigningKey:
+        if algorithm == "RS256":
+            return cls.from_private_key(
+                rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            )
+        if algorithm == "EdDSA":
+            return cls.from_private_key(ed25519.Ed25519PrivateKey.generate())
+        raise ValueError(f"unsupported signing algorithm {algorithm!r}: use RS256 or EdDSA")
+
+    def pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def public_jwk(self) -> dict[str, Any]:
+        return {
+            **_public_jwk(self.private_key),
+            "kid": self.kid,
+            "alg": self.algorithm,
+            "use": "sig",
+        }
+
+
+class KeyStore:
+    def __init__(self, keys: list[SigningKey]) -> None:
+        if not keys:
+            raise ValueError("a key store needs at least one signing key")
+        self.keys = keys
+
+    @property
+    def current(self) -> SigningKey:
+        return self.keys[0]
+
+    def get(self, kid: str) -> SigningKey | None:
+        return next((key for key in self.keys if key.kid == kid), None)
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        return {"keys": [key.public_jwk() for key in self.keys]}
+
+    @classmethod
+    def load_or_create(
+        cls,
+        *,
+        data_dir: Path,
+        algorithm: str = "RS256",
+        private_key_pem: str | None = None,
+        private_key_file: Path | None = None,
+    ) -> KeyStore:
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unsupported signing algorithm {algorithm!r}: use RS256 or EdDSA")
+        if private_key_pem:
+            return cls([SigningKey.from_pem(private_key_pem.encode())])
+        if private_key_file:
+            return cls([SigningKey.from_pem(private_key_file.read_bytes())])
+        key_dir = data_dir / "keys"
+        key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stored = sorted(
+            key_dir.glob("signing-*.pem"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        keys = [SigningKey.from_pem(path.read_bytes()) for path in stored]
+        keys = [key for key in keys if isinstance(key.private_key, ALGORITHMS[algorithm])] + [
+            key for key in keys if not isinstance(key.private_key, ALGORITHMS[algorithm])
+        ]
+        if not keys or keys[0].algorithm != algorithm:
+            new = SigningKey.generate(algorithm)
+            _write_private(key_dir / f"signing-{new.kid}.pem", new.pem())
+            keys.insert(0, new)
+        return cls(keys)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    # Written whole then renamed: two processes starting at once never read half a key.
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
