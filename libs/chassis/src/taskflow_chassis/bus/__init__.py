@@ -49,7 +49,7 @@ class EventBus(Protocol):
 
 
 def retry_delay(base_seconds: float, attempt: int) -> float:
-    """Exponential back-off: base, 2×base, 4×base... capped at five minutes."""
+    """Exponential back-off: base, twice base, four times base... capped at five minutes."""
     return float(min(base_seconds * (2 ** max(attempt - 1, 0)), 300.0))
 
 

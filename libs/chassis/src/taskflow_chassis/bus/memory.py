@@ -9,6 +9,7 @@ dead-lettered with its error, as on RabbitMQ.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -88,17 +89,15 @@ class MemoryBus:
         self._owned.discard(queue)
         if target and target.worker:
             target.worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await target.worker
-            except asyncio.CancelledError:
-                pass
             target.worker = None
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         target = self.hub.queues.get(queue)
         return list(target.dead) if target else []
 
-    async def drain(self, timeout: float = 5.0) -> None:
+    async def drain(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - polls, no I/O to bound
         """Wait until every queue of the hub is empty and idle (for tests)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while any(

@@ -135,7 +135,7 @@ class RabbitMQBus:
     async def _handle(
         self, queue: str, message: AbstractIncomingMessage, handler: MessageHandler
     ) -> None:
-        retries = int((message.headers or {}).get(RETRY_HEADER, 0) or 0)
+        retries = _count((message.headers or {}).get(RETRY_HEADER))
         try:
             event = CloudEvent.from_json(message.body)
         except Exception as exc:
@@ -229,7 +229,7 @@ class RabbitMQBus:
                     DeadLetter(
                         event=event,
                         error=str(headers.get(ERROR_HEADER, "")),
-                        attempts=int(headers.get(RETRY_HEADER, 0) or 0) + 1,
+                        attempts=_count(headers.get(RETRY_HEADER)) + 1,
                         body=message.body,
                     )
                 )
@@ -258,3 +258,11 @@ class RabbitMQBus:
             await channel.exchange_delete(self.exchange_name)
         finally:
             await channel.close()
+
+
+def _count(header: object) -> int:
+    """A retry-count header as an int; anything unreadable counts as zero."""
+    try:
+        return int(header) if isinstance(header, int | str | float) else 0
+    except ValueError:
+        return 0

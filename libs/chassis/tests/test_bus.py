@@ -1,0 +1,160 @@
+"""Both bus adapters pass the same contract: routing, retries with back-off, dead letters.
+
+The RabbitMQ run needs the machine's RabbitMQ: it skips with the reason on a
+developer machine without one, and fails when CI is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from taskflow_chassis.bus import EventBus, create_bus, topic_matches
+from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.testing import require_rabbitmq
+
+
+@dataclass
+class Buses:
+    publisher: EventBus
+    consumer: EventBus
+    queue: str
+
+
+@pytest.fixture(params=["memory", "rabbitmq"])
+async def buses(request: pytest.FixtureRequest) -> AsyncIterator[Buses]:
+    suffix = uuid.uuid4().hex[:8]
+    if request.param == "memory":
+        url, options = f"memory://bus-{suffix}", {}
+    else:
+        url, options = require_rabbitmq(), {"exchange": f"taskflow.test.{suffix}"}
+    publisher = create_bus(url, max_retries=2, retry_base_seconds=0.05, **options)
+    consumer = create_bus(url, max_retries=2, retry_base_seconds=0.05, **options)
+    await publisher.connect()
+    await consumer.connect()
+    queue = f"svc-{suffix}"
+    yield Buses(publisher, consumer, queue)
+    if request.param == "rabbitmq":
+        await consumer.delete_queues(queue)  # type: ignore[attr-defined]
+        await consumer.delete_exchange()  # type: ignore[attr-defined]
+    await consumer.close()
+    await publisher.close()
+
+
+def event(kind: str = "created", **data: object) -> CloudEvent:
+    return new_event(f"taskflow.test.widget.{kind}.v1", source="/test", data=data)
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def test_topic_patterns() -> None:
+    assert topic_matches("taskflow.auth.#", "taskflow.auth.user.registered.v1")
+    assert topic_matches("taskflow.*.user.registered.v1", "taskflow.auth.user.registered.v1")
+    assert topic_matches("#", "a.b")
+    assert not topic_matches("taskflow.auth.*", "taskflow.auth.user.registered.v1")
+    assert not topic_matches("taskflow.teams.#", "taskflow.auth.user.registered.v1")
+
+
+async def test_routes_by_type_and_keeps_order(buses: Buses) -> None:
+    got: list[CloudEvent] = []
+
+    async def handler(e: CloudEvent) -> None:
+        got.append(e)
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.widget.created.v1"], handler)
+    sent = [event(n=n) for n in range(5)]
+    for e in sent:
+        await buses.publisher.publish(e)
+    await buses.publisher.publish(event("deleted"))
+
+    async def all_arrived() -> bool:
+        return len(got) >= 5
+
+    await wait_for(all_arrived)
+    await asyncio.sleep(0.2)
+    assert [e.id for e in got] == [e.id for e in sent]
+    assert got[0].data == {"n": 0} and got[0].type == "taskflow.test.widget.created.v1"
+    assert await buses.consumer.ping()
+
+
+async def test_transient_failure_is_retried_not_dead_lettered(buses: Buses) -> None:
+    attempts: list[float] = []
+
+    async def flaky(e: CloudEvent) -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            raise RuntimeError("database briefly away")
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], flaky)
+    await buses.publisher.publish(event())
+
+    async def retried() -> bool:
+        return len(attempts) >= 2
+
+    await wait_for(retried)
+    assert attempts[1] - attempts[0] >= 0.04  # backed off
+    await asyncio.sleep(0.2)
+    assert len(attempts) == 2
+    assert await buses.consumer.dead_letters(buses.queue) == []
+
+
+async def test_failing_handler_ends_in_dead_letter_queue_with_error(buses: Buses) -> None:
+    calls: list[str] = []
+
+    async def broken(e: CloudEvent) -> None:
+        calls.append(e.id)
+        raise ValueError(f"cannot handle {e.data['n']}")
+
+    healthy: list[str] = []
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], broken)
+    bad = event(n=7)
+    await buses.publisher.publish(bad)
+
+    async def parked() -> bool:
+        return len(await buses.consumer.dead_letters(buses.queue)) == 1
+
+    await wait_for(parked)
+    [letter] = await buses.consumer.dead_letters(buses.queue)
+    assert letter.event is not None and letter.event.id == bad.id
+    assert "ValueError" in letter.error and "cannot handle 7" in letter.error
+    assert letter.attempts == 3 and calls == [bad.id] * 3  # first try + max_retries
+    # Reading the DLQ does not consume it.
+    assert len(await buses.consumer.dead_letters(buses.queue)) == 1
+    del healthy
+
+
+async def test_queue_keeps_events_while_its_consumer_is_away(buses: Buses) -> None:
+    got: list[str] = []
+
+    async def handler(e: CloudEvent) -> None:
+        got.append(e.id)
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], handler)
+    await buses.consumer.unsubscribe(buses.queue)
+    missed = event()
+    await buses.publisher.publish(missed)
+    await asyncio.sleep(0.1)
+    assert got == []
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], handler)
+
+    async def delivered() -> bool:
+        return got == [missed.id]
+
+    await wait_for(delivered)
+
+
+def test_unknown_bus_url() -> None:
+    with pytest.raises(ValueError, match="unknown event bus URL"):
+        create_bus("kafka://nope")

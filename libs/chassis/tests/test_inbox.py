@@ -1,0 +1,106 @@
+"""The inbox: a redelivered event is a no-op; a failed handler leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskflow_chassis.bus import create_bus
+from taskflow_chassis.db import Database
+from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.inbox import EventConsumer, handle_once
+from taskflow_chassis.logs import current_correlation_id
+from taskflow_chassis.messaging import inbox_table, outbox_table
+from taskflow_chassis.outbox import add_to_outbox
+
+from .conftest import widgets  # noqa: TID252
+
+TYPE = "taskflow.test.widget.bumped.v1"
+
+
+async def bump(session: AsyncSession, event: CloudEvent) -> None:
+    widget_id = event.data["widget_id"]
+    row = (await session.execute(select(widgets.c.count).where(widgets.c.id == widget_id))).first()
+    if row is None:
+        await session.execute(insert(widgets).values(id=widget_id, count=1))
+    else:
+        await session.execute(
+            update(widgets).where(widgets.c.id == widget_id).values(count=row.count + 1)
+        )
+
+
+async def widget_count(database: Database, widget_id: str) -> int | None:
+    async with database.session() as session:
+        row = (
+            await session.execute(select(widgets.c.count).where(widgets.c.id == widget_id))
+        ).first()
+        return None if row is None else int(row.count)
+
+
+async def test_redelivery_is_a_no_op(database: Database) -> None:
+    event = new_event(TYPE, source="/test", data={"widget_id": "w1"})
+    assert await handle_once(database, event, [bump]) is True
+    assert await handle_once(database, event, [bump]) is False
+    assert await handle_once(database, CloudEvent.from_json(event.to_json()), [bump]) is False
+    assert await widget_count(database, "w1") == 1
+    other = new_event(TYPE, source="/test", data={"widget_id": "w1"})
+    assert await handle_once(database, other, [bump]) is True
+    assert await widget_count(database, "w1") == 2
+
+
+async def test_concurrent_duplicates_apply_once(database: Database) -> None:
+    event = new_event(TYPE, source="/test", data={"widget_id": "w2"})
+    results = await asyncio.gather(
+        *(handle_once(database, event, [bump]) for _ in range(5)), return_exceptions=True
+    )
+    assert sum(1 for r in results if r is True) == 1
+    assert await widget_count(database, "w2") == 1
+
+
+async def test_failing_handler_rolls_back_and_records_nothing(database: Database) -> None:
+    async def explode(session: AsyncSession, event: CloudEvent) -> None:
+        raise RuntimeError("nope")
+
+    event = new_event(TYPE, source="/test", data={"widget_id": "w3"})
+    with pytest.raises(RuntimeError):
+        await handle_once(database, event, [bump, explode])
+    assert await widget_count(database, "w3") is None
+    async with database.session() as session:
+        assert (
+            await session.execute(select(func.count()).select_from(inbox_table))
+        ).scalar_one() == 0
+    assert await handle_once(database, event, [bump]) is True
+
+
+async def test_handler_events_carry_the_incoming_correlation_id(database: Database) -> None:
+    async def react(session: AsyncSession, event: CloudEvent) -> None:
+        await add_to_outbox(
+            session, new_event("taskflow.test.widget.noticed.v1", source="/t", data={})
+        )
+
+    incoming = new_event(TYPE, source="/test", data={}, correlation_id="trace-5")
+    await handle_once(database, incoming, [react])
+    assert current_correlation_id() is None
+    async with database.session() as session:
+        payload = (await session.execute(select(outbox_table.c.payload))).scalar_one()
+    assert CloudEvent.from_json(payload).correlationid == "trace-5"
+
+
+async def test_consumer_routes_by_type_through_the_bus(database: Database, memory_url: str) -> None:
+    bus = create_bus(memory_url)
+    await bus.connect()
+    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [bump]})
+    await consumer.start()
+    event = new_event(TYPE, source="/test", data={"widget_id": "w4"})
+    await bus.publish(event)
+    await bus.publish(event)  # at-least-once delivery: a duplicate arrives
+    await bus.publish(
+        new_event("taskflow.test.widget.ignored.v1", source="/test", data={"widget_id": "w4"})
+    )
+    await bus.drain()  # type: ignore[attr-defined]
+    assert await widget_count(database, "w4") == 1
+    await consumer.stop()
+    await bus.close()

@@ -1,0 +1,209 @@
+"""JWT verification: what it accepts, and every forgery it must refuse."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from fastapi import FastAPI
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+
+from taskflow_chassis.problems import install_problem_handlers
+from taskflow_chassis.security import CurrentUserId, InvalidToken, JwtVerifier
+
+ISS, AUD = "taskflow-auth", "taskflow"
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+ED_KEY = ed25519.Ed25519PrivateKey.generate()
+
+
+def jwk_of(key: Any, kid: str, alg: str) -> dict[str, Any]:
+    algorithm = RSAAlgorithm if alg == "RS256" else OKPAlgorithm
+    jwk: dict[str, Any] = json.loads(algorithm.to_jwk(key.public_key()))
+    return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
+
+
+class Jwks:
+    def __init__(self, *keys: dict[str, Any]) -> None:
+        self.keys = list(keys)
+        self.calls = 0
+        self.fail = False
+
+    async def __call__(self) -> dict[str, Any]:
+        self.calls += 1
+        if self.fail:
+            raise httpx.ConnectError("auth is down")
+        return {"keys": self.keys}
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "iss": ISS,
+        "aud": AUD,
+        "sub": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+        "type": "access",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def sign(payload: dict[str, Any], key: Any = RSA_KEY, kid: str = "k1", alg: str = "RS256") -> str:
+    return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+@pytest.fixture
+def jwks() -> Jwks:
+    return Jwks(jwk_of(RSA_KEY, "k1", "RS256"), jwk_of(ED_KEY, "e1", "EdDSA"))
+
+
+@pytest.fixture
+def verifier(jwks: Jwks) -> JwtVerifier:
+    return JwtVerifier(jwks, issuer=ISS, audience=AUD, algorithms=["RS256", "EdDSA"])
+
+
+async def test_accepts_a_good_token(verifier: JwtVerifier) -> None:
+    payload = claims()
+    verified = await verifier.verify(sign(payload))
+    assert str(verified.user_id) == payload["sub"] and verified.jti == payload["jti"]
+    ed = await verifier.verify(sign(claims(), ED_KEY, "e1", "EdDSA"))
+    assert ed.type == "access"
+
+
+async def test_rejects_alg_none(verifier: JwtVerifier) -> None:
+    header = b64(json.dumps({"alg": "none", "kid": "k1", "typ": "JWT"}).encode())
+    token = f"{header}.{b64(json.dumps(claims()).encode())}."
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token)
+
+
+async def test_rejects_hs256_signed_with_the_public_key(verifier: JwtVerifier) -> None:
+    public_pem = RSA_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = b64(json.dumps({"alg": "HS256", "kid": "k1", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims()).encode())
+    signature = hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    with pytest.raises(InvalidToken):
+        await verifier.verify(f"{header}.{body}.{b64(signature)}")
+
+
+async def test_rejects_alg_swapped_to_another_key_type(verifier: JwtVerifier) -> None:
+    # An EdDSA token claiming the RSA key's kid must not verify.
+    with pytest.raises(InvalidToken):
+        await verifier.verify(sign(claims(), ED_KEY, "k1", "EdDSA"))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": int(time.time()) - 1},
+        {"aud": "someone-else"},
+        {"iss": "evil-issuer"},
+        {"type": "refresh"},
+        {"sub": "not-a-uuid"},
+    ],
+    ids=["expired", "wrong-aud", "wrong-iss", "refresh-as-access", "sub-not-uuid"],
+)
+async def test_rejects_bad_claims(verifier: JwtVerifier, overrides: dict[str, Any]) -> None:
+    with pytest.raises(InvalidToken):
+        await verifier.verify(sign(claims(**overrides)))
+
+
+@pytest.mark.parametrize("missing", ["exp", "iat", "iss", "aud", "sub", "jti", "type"])
+async def test_rejects_a_missing_required_claim(verifier: JwtVerifier, missing: str) -> None:
+    with pytest.raises(InvalidToken):
+        await verifier.verify(sign(claims(**{missing: None})))
+
+
+async def test_rejects_tampered_payload(verifier: JwtVerifier) -> None:
+    header, body, signature = sign(claims()).split(".")
+    forged = json.loads(base64.urlsafe_b64decode(body + "=="))
+    forged["sub"] = str(uuid.uuid4())
+    with pytest.raises(InvalidToken):
+        await verifier.verify(f"{header}.{b64(json.dumps(forged).encode())}.{signature}")
+
+
+async def test_rejects_a_foreign_key_with_a_known_kid(verifier: JwtVerifier) -> None:
+    with pytest.raises(InvalidToken):
+        await verifier.verify(sign(claims(), OTHER_RSA_KEY, "k1"))
+
+
+async def test_unknown_kid_refetches_at_most_once_in_a_burst(
+    verifier: JwtVerifier, jwks: Jwks
+) -> None:
+    await verifier.verify(sign(claims()))
+    assert jwks.calls == 1
+    for _ in range(20):
+        with pytest.raises(InvalidToken):
+            await verifier.verify(sign(claims(), OTHER_RSA_KEY, f"random-{uuid.uuid4().hex}"))
+    assert jwks.calls == 1  # fetched within the refetch interval: no second round trip
+
+
+async def test_rotated_key_is_picked_up(jwks: Jwks) -> None:
+    now = [1000.0]
+    verifier = JwtVerifier(jwks, issuer=ISS, audience=AUD, monotonic=lambda: now[0])
+    await verifier.verify(sign(claims()))
+    jwks.keys.append(jwk_of(OTHER_RSA_KEY, "k2", "RS256"))
+    now[0] += 11  # past the refetch interval, within the cache time
+    verified = await verifier.verify(sign(claims(), OTHER_RSA_KEY, "k2"))
+    assert verified.type == "access" and jwks.calls == 2
+
+
+async def test_jwks_outage_uses_the_cache_or_refuses(jwks: Jwks) -> None:
+    now = [0.0]
+    verifier = JwtVerifier(
+        jwks, issuer=ISS, audience=AUD, cache_seconds=1, monotonic=lambda: now[0]
+    )
+    await verifier.verify(sign(claims()))
+    jwks.fail = True
+    now[0] += 5  # cache stale, auth down: keep the keys we had
+    await verifier.verify(sign(claims()))
+    cold = JwtVerifier(jwks, issuer=ISS, audience=AUD)
+    with pytest.raises(InvalidToken, match="unavailable"):
+        await cold.verify(sign(claims()))
+
+
+def test_refuses_to_be_configured_with_symmetric_or_none() -> None:
+    for algorithms in (["HS256"], ["none"], []):
+        with pytest.raises(ValueError):
+            JwtVerifier(Jwks(), issuer=ISS, audience=AUD, algorithms=algorithms)
+
+
+async def test_dependency_takes_identity_only_from_the_bearer_token(verifier: JwtVerifier) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.jwt_verifier = verifier
+
+    @app.get("/me")
+    async def me(user_id: CurrentUserId) -> dict[str, str]:
+        return {"user_id": str(user_id)}
+
+    payload = claims()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        missing = await client.get("/me", headers={"X-User-Id": payload["sub"]})
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        assert missing.headers["content-type"] == "application/problem+json"
+        bad = await client.get("/me", headers={"Authorization": "Bearer garbage"})
+        assert bad.status_code == 401 and "invalid_token" in bad.headers["www-authenticate"]
+        ok = await client.get("/me", headers={"Authorization": f"Bearer {sign(payload)}"})
+        assert ok.json() == {"user_id": payload["sub"]}
