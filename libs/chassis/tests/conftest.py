@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table
-
 from taskflow_chassis.db import Database
 from taskflow_chassis.messaging import messaging_metadata
 from taskflow_chassis.testing import fresh_postgres_database

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-
 from taskflow_chassis.bus import EventBus, create_bus, topic_matches
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.testing import require_rabbitmq
@@ -50,8 +49,8 @@ def event(kind: str = "created", **data: object) -> CloudEvent:
     return new_event(f"taskflow.test.widget.{kind}.v1", source="/test", data=data)
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
     while not await predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

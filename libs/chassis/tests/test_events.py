@@ -6,7 +6,6 @@ import json
 
 import pytest
 from pydantic import BaseModel, ValidationError
-
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.logs import correlation_id
 

@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-
 from taskflow_chassis.bus import create_bus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
@@ -16,7 +15,7 @@ from taskflow_chassis.logs import current_correlation_id
 from taskflow_chassis.messaging import inbox_table, outbox_table
 from taskflow_chassis.outbox import add_to_outbox
 
-from .conftest import widgets  # noqa: TID252
+from .conftest import widgets
 
 TYPE = "taskflow.test.widget.bumped.v1"
 

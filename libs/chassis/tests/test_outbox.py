@@ -8,14 +8,13 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import func, insert, select
-
 from taskflow_chassis.bus import create_bus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.messaging import outbox_table
 from taskflow_chassis.outbox import OutboxRelay, add_to_outbox
 
-from .conftest import widgets  # noqa: TID252
+from .conftest import widgets
 
 
 def event(n: int = 0) -> CloudEvent:

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from fastapi import FastAPI
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
-
 from taskflow_chassis.problems import install_problem_handlers
 from taskflow_chassis.security import CurrentUserId, InvalidToken, JwtVerifier
 

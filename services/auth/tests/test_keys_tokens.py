@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from taskflow_auth.keys import KeyStore, SigningKey
 from taskflow_auth.tokens import TokenIssuer
 from taskflow_chassis.security import InvalidToken, JwtVerifier
