@@ -528,9 +528,9 @@ def _participant_event(
 async def register_participant(
     session: AsyncSession, user: User, data: ParticipantCreate
 ) -> Participant:
+    phone = parse_phone_number(data.phone_number, data.region)
     if await get_participant(session, user.id) is not None:
         raise conflict("You are already registered as a participant.", "user_id")
-    phone = parse_phone_number(data.phone_number, data.region)
     await _ensure_phone_free(session, phone, user.id)
     participant = Participant(
         user_id=user.id, display_name=data.display_name, phone_number=phone, region=data.region
