@@ -115,3 +115,32 @@ async def test_jwt_verify_endpoint(client: httpx.AsyncClient, api: Any) -> None:
     assert (
         await client.post("/api/v1/auth/jwt/verify", json={"token": tampered})
     ).status_code == 401
+
+
+async def test_purge_forgets_only_expired_tokens(
+    client: httpx.AsyncClient, api: Any, app: Any
+) -> None:
+    from sqlalchemy import func, select, update
+    from taskflow_auth import service
+    from taskflow_auth.models import RefreshToken, RevokedAccessToken, utcnow
+
+    await api.sign_up()
+    tokens = await api.log_in()
+    await api.log_in()
+    await client.post(
+        "/api/v1/auth/jwt/revoke", headers=api.bearer(tokens), json={"refresh": tokens["refresh"]}
+    )
+    async with app.state.database.session() as session:
+        first = (await session.execute(select(RefreshToken.jti).limit(1))).scalar_one()
+        await session.execute(
+            update(RefreshToken).where(RefreshToken.jti == first).values(expires_at=utcnow())
+        )
+        await session.execute(update(RevokedAccessToken).values(expires_at=utcnow()))
+        await session.commit()
+        await service.purge_expired(session)
+        assert (
+            await session.execute(select(func.count()).select_from(RefreshToken))
+        ).scalar_one() == 1
+        assert (
+            await session.execute(select(func.count()).select_from(RevokedAccessToken))
+        ).scalar_one() == 0

@@ -11,7 +11,7 @@ from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.db import Database
 from taskflow_chassis.security import JwtVerifier, TokenClaims
 
-from taskflow_auth import events, service
+from taskflow_auth import events, scheduled, service
 from taskflow_auth.config import AuthSettings, get_settings
 from taskflow_auth.keys import KeyStore
 from taskflow_auth.throttle import LoginThrottle, create_counter
@@ -80,7 +80,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             migrations_dir=migrations_dir(),
             handlers=events.HANDLERS,
             jwks_fetcher=issuer.local_jwks_fetcher(),
-            on_startup=[start],
-            on_shutdown=[stop],
+            on_startup=[start, scheduled.start],
+            on_shutdown=[scheduled.stop, stop],
         )
     )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import phonenumbers
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.problems import ProblemError
@@ -567,7 +567,3 @@ async def update_participant(
     )
     await _commit_unique(session, "This phone number is taken.")
     return participant
-
-
-async def count_users(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
