@@ -66,6 +66,7 @@ async def test_weak_password_is_422(client: httpx.AsyncClient, api: Any, passwor
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
+    assert [e["field"] for e in response.json()["errors"]] == ["password"]
 
 
 async def test_bad_email_is_422_naming_email(client: httpx.AsyncClient, api: Any) -> None:

@@ -47,6 +47,17 @@ class ProblemError(Exception):
         self.extensions = extensions
 
 
+def invalid_field(field: str, title: str, detail: str, *, type: str) -> ProblemError:
+    """A 422 about one body field that passed schema validation but not a domain rule."""
+    return ProblemError(
+        422,
+        title,
+        detail,
+        type=type,
+        errors=[{"loc": ["body", field], "field": field, "type": type, "msg": detail}],
+    )
+
+
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 

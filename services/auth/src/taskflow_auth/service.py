@@ -19,7 +19,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.problems import ProblemError, invalid_field
 from taskflow_chassis.security import InvalidToken, JwtVerifier, TokenClaims
 from taskflow_contracts import auth as contract
 
@@ -88,31 +88,20 @@ def conflict(detail: str, field: str) -> ProblemError:
     return ProblemError(409, "Conflict", detail, type="conflict", field=field)
 
 
-def weak_password(detail: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "Weak password",
-        detail,
-        type="weak-password",
-        errors=[
-            {
-                "loc": ["body", "new_password"],
-                "field": "password",
-                "type": "weak_password",
-                "msg": detail,
-            }
-        ],
-    )
+def weak_password(detail: str, field: str) -> ProblemError:
+    return invalid_field(field, "Weak password", detail, type="weak-password")
 
 
-def check_password_strength(password: str, *, username: str, email: str) -> None:
+def check_password_strength(
+    password: str, *, username: str, email: str, field: str = "new_password"
+) -> None:
     lowered = password.lower()
     if len(password) < 8:
-        raise weak_password("Use at least 8 characters.")
+        raise weak_password("Use at least 8 characters.", field)
     if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
-        raise weak_password("This password is too common or too simple.")
+        raise weak_password("This password is too common or too simple.", field)
     if username.lower() in lowered or email.split("@")[0].lower() == lowered:
-        raise weak_password("The password must not contain the username or email.")
+        raise weak_password("The password must not contain the username or email.", field)
 
 
 async def hash_password(ctx: AuthContext, password: str) -> str:
@@ -158,7 +147,7 @@ def normalize_email(email: str) -> str:
 
 async def create_user(ctx: AuthContext, session: AsyncSession, data: UserCreate) -> User:
     email = normalize_email(data.email)
-    check_password_strength(data.password, username=data.username, email=email)
+    check_password_strength(data.password, username=data.username, email=email, field="password")
     await _ensure_unique(session, username=data.username, email=email, exclude=None)
     user = User(
         username=data.username,
@@ -469,19 +458,8 @@ async def confirm_password_reset(
 
 
 def _phone_problem(detail: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "Invalid phone number",
-        detail,
-        type="invalid-phone-number",
-        errors=[
-            {
-                "loc": ["body", "phone_number"],
-                "field": "phone_number",
-                "type": "phone_number",
-                "msg": detail,
-            }
-        ],
+    return invalid_field(
+        "phone_number", "Invalid phone number", detail, type="invalid-phone-number"
     )
 
 
