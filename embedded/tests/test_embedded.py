@@ -7,6 +7,7 @@ a person with curl would.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -42,10 +43,24 @@ async def walk(client: httpx.AsyncClient) -> None:
     )
     assert registered.status_code == 201, registered.text
     assert registered.json()["phone_number"] == "+14155552671"
+    # The participant profile reaches teams through the bus: a moment, not a request.
+    for _ in range(100):
+        team = await client.post("/api/v1/teams", headers=headers, json={"name": "Dana's team"})
+        if team.status_code != 403:
+            break
+        await asyncio.sleep(0.05)
+    assert team.status_code == 201, team.text
+    assert team.json()["my_role"]["name"] == "Team Leader"
+    assert (await client.get("/api/v1/teams", headers=headers)).json()["items"][0][
+        "name"
+    ] == "Dana's team"
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "/openapi/auth.json" in docs.text
     assert (await client.get("/docs/auth")).status_code == 200
     assert (await client.get("/openapi/auth.json")).json()["info"]["title"] == "TaskFlow auth"
+    assert "/openapi/teams.json" in docs.text
+    assert (await client.get("/docs/teams")).status_code == 200
+    assert "/api/v1/invitations/accept" in (await client.get("/openapi/teams.json")).json()["paths"]
     assert (await client.get("/healthz")).json()["status"] == "ok"
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
@@ -59,20 +74,23 @@ async def walk(client: httpx.AsyncClient) -> None:
 async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dispatcher]:
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
-    from taskflow_auth.config import get_settings
+    from taskflow_auth.config import get_settings as auth_settings
+    from taskflow_teams.config import get_settings as teams_settings
 
-    get_settings.cache_clear()
+    for settings in (auth_settings, teams_settings):
+        settings.cache_clear()
     dispatcher = Dispatcher()
     async with LifespanManager(dispatcher):  # type: ignore[arg-type]
         yield dispatcher
-    get_settings.cache_clear()
+    for settings in (auth_settings, teams_settings):
+        settings.cache_clear()
 
 
 async def test_embedded_in_process(embedded: Dispatcher, tmp_path: Path) -> None:
     transport = httpx.ASGITransport(app=embedded)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         await walk(client)
-    assert (tmp_path / "auth.db").exists()
+    assert (tmp_path / "auth.db").exists() and (tmp_path / "teams.db").exists()
     assert list((tmp_path / "auth" / "keys").glob("*.pem"))
 
 

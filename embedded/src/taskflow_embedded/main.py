@@ -15,12 +15,15 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from taskflow_chassis.logs import configure_logging
+from taskflow_chassis.security import JwtVerifier
 
 logger = logging.getLogger("taskflow.embedded")
 
@@ -32,10 +35,12 @@ class EmbeddedService:
     prefixes: tuple[str, ...]  # the gateway's path prefixes for it (API.md)
 
 
+AUTH = "taskflow_auth.app:create_app"
+TEAMS = "taskflow_teams.app:create_app"
+
 SERVICES: tuple[EmbeddedService, ...] = (
-    EmbeddedService(
-        "auth", "taskflow_auth.app:create_app", ("/api/v1/auth", "/api/v1/participants")
-    ),
+    EmbeddedService("auth", AUTH, ("/api/v1/auth", "/api/v1/participants")),
+    EmbeddedService("teams", TEAMS, ("/api/v1/teams", "/api/v1/invitations")),
 )
 
 
@@ -74,7 +79,26 @@ class Dispatcher:
             for name, app in self.apps.items():
                 await stack.enter_async_context(app.router.lifespan_context(app))
                 logger.info("service %s ready", name)
+            self._verify_in_process()
             yield
+
+    def _verify_in_process(self) -> None:
+        """Services read auth's JWKS through this process, not over a socket to itself."""
+        auth = self.apps.get("auth")
+        if auth is None:
+            return
+
+        async def fetch_jwks() -> dict[str, Any]:
+            transport = httpx.ASGITransport(app=auth)
+            async with httpx.AsyncClient(transport=transport, base_url="http://auth") as client:
+                response = await client.get("/api/v1/auth/jwks.json")
+                response.raise_for_status()
+                jwks: dict[str, Any] = response.json()
+                return jwks
+
+        for name, app in self.apps.items():
+            if name != "auth":
+                app.state.jwt_verifier = JwtVerifier.from_settings(app.state.settings, fetch_jwks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -133,8 +157,6 @@ class _StatusApp:
         self.dispatcher, self.path = dispatcher, path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        import httpx
-
         results: dict[str, object] = {}
         healthy = True
         for name, app in self.dispatcher.apps.items():

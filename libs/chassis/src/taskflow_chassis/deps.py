@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.db import Database
+from taskflow_chassis.types import utcnow
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -18,3 +20,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+Clock = Callable[[], datetime]
+
+
+def get_clock(request: Request) -> Clock:
+    """The app's clock (``app.state.clock``); tests set it to move time."""
+    clock: Clock = getattr(request.app.state, "clock", utcnow)
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]

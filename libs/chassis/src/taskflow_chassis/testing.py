@@ -122,3 +122,47 @@ async def fresh_mysql_database(prefix: str = "taskflow_test") -> AsyncIterator[s
                 await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         finally:
             conn.close()
+
+
+class TestTokens:
+    """Signs access tokens the way auth does, for testing a service without auth.
+
+    ``jwks`` is the fetcher a service's verifier is given in tests.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, issuer: str = "taskflow-auth", audience: str = "taskflow") -> None:
+        import json
+
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from jwt.algorithms import RSAAlgorithm
+
+        self.issuer, self.audience = issuer, audience
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        self.kid = "test-key"
+        self.public_jwk = {**public, "kid": self.kid, "alg": "RS256", "use": "sig"}
+
+    async def jwks(self) -> dict[str, object]:
+        return {"keys": [self.public_jwk]}
+
+    def access_token(self, user_id: uuid.UUID, *, ttl_seconds: int = 900) -> str:
+        import time
+
+        import jwt
+
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "jti": uuid.uuid4().hex,
+            "type": "access",
+        }
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
+
+    def headers(self, user_id: uuid.UUID) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token(user_id)}"}

@@ -1,0 +1,40 @@
+"""The teams service's composition root: its settings, adapters and routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from taskflow_chassis.app import ServiceSpec, create_service_app
+from taskflow_chassis.security import JwksFetcher
+
+from taskflow_teams import events
+from taskflow_teams.config import TeamsSettings, get_settings
+from taskflow_teams.invitations.views import my_invitations, team_invitations
+from taskflow_teams.tables import import_all_tables
+from taskflow_teams.teams.views import router as teams_router
+
+
+def migrations_dir() -> Path:
+    bundled = Path(__file__).parent / "migrations"
+    return bundled if bundled.is_dir() else Path(__file__).parents[2] / "migrations"
+
+
+def create_app(
+    settings: TeamsSettings | None = None, jwks_fetcher: JwksFetcher | None = None
+) -> FastAPI:
+    """``jwks_fetcher`` replaces the HTTP fetch of auth's JWKS (tests)."""
+    settings = settings or get_settings()
+    import_all_tables()
+    return create_service_app(
+        ServiceSpec(
+            name="teams",
+            title="TaskFlow teams",
+            description="Teams, members, roles that grant permissions, and invitations.",
+            settings=settings,
+            routers=[teams_router, team_invitations, my_invitations],
+            migrations_dir=migrations_dir(),
+            handlers=events.HANDLERS,
+            jwks_fetcher=jwks_fetcher,
+        )
+    )

@@ -1,0 +1,55 @@
+"""The directory of people teams knows: usernames, emails, who is a participant."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.types import utcnow
+
+from taskflow_teams.directory.models import Person
+
+
+async def upsert_person(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    username: str,
+    email: str,
+    display_name: str | None = None,
+    is_participant: bool | None = None,
+) -> Person:
+    person = await session.get(Person, user_id)
+    if person is None:
+        person = Person(user_id=user_id, username=username, email=email.lower())
+    person.username, person.email = username, email.lower()
+    if is_participant is not None:
+        person.is_participant = is_participant
+        person.display_name = display_name
+    person.updated_at = utcnow()
+    session.add(person)
+    return person
+
+
+async def forget_person(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(delete(Person).where(Person.user_id == user_id))  # type: ignore[arg-type]
+
+
+async def get_person(session: AsyncSession, user_id: uuid.UUID) -> Person | None:
+    return await session.get(Person, user_id)
+
+
+async def require_participant(session: AsyncSession, user_id: uuid.UUID) -> Person:
+    """The caller's directory entry, or 403 saying how to become a participant."""
+    person = await session.get(Person, user_id)
+    if person is None or not person.is_participant:
+        raise ProblemError(
+            403,
+            "Participant profile required",
+            "Register your participant profile first: POST /api/v1/participants/register "
+            "with your phone number. It can take a moment to reach the teams service.",
+            type="participant-required",
+        )
+    return person

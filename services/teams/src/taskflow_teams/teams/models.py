@@ -1,0 +1,54 @@
+"""Teams, their roles (permission sets) and memberships."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field
+from taskflow_chassis.types import utc_column, utcnow
+
+from taskflow_teams.tables import TeamsTable
+
+
+class Team(TeamsTable, table=True):
+    __tablename__ = "teams"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=100)
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_by: uuid.UUID
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class Role(TeamsTable, table=True):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_roles_team_name"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    team_id: uuid.UUID = Field(foreign_key="teams.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=50)
+    # Space-separated catalogue strings, sorted: portable across SQLite, PostgreSQL and MySQL.
+    permission_list: str = Field(default="", sa_column=Column("permissions", Text, nullable=False))
+    is_builtin: bool = Field(default=False)
+    # The owner role: holds every permission, never edited or deleted.
+    is_leader: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return frozenset(self.permission_list.split())
+
+    def grant_exactly(self, permissions: frozenset[str] | set[str]) -> None:
+        self.permission_list = " ".join(sorted(permissions))
+
+
+class Membership(TeamsTable, table=True):
+    __tablename__ = "memberships"
+
+    team_id: uuid.UUID = Field(foreign_key="teams.id", primary_key=True, ondelete="CASCADE")
+    user_id: uuid.UUID = Field(primary_key=True, index=True)
+    role_id: uuid.UUID = Field(foreign_key="roles.id", index=True)
+    joined_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
