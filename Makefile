@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 PORT ?= 8000
 export PORT
 
-.PHONY: help bootstrap dev test test-chassis test-auth lint fmt clean
+.PHONY: help bootstrap dev test test-chassis test-auth test-teams lint fmt clean
 
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs)"
@@ -37,6 +37,9 @@ test-chassis: bootstrap
 
 test-auth: bootstrap
 	$(RUN) pytest services/auth
+
+test-teams: bootstrap
+	$(RUN) pytest services/teams
 
 lint: bootstrap
 	$(RUN) ruff check .
