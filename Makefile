@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 PORT ?= 8000
 export PORT
 
-.PHONY: help bootstrap dev test test-chassis test-auth test-teams lint fmt clean
+.PHONY: help bootstrap dev test test-chassis test-auth test-teams test-work lint fmt clean
 
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs)"
@@ -40,6 +40,9 @@ test-auth: bootstrap
 
 test-teams: bootstrap
 	$(RUN) pytest services/teams
+
+test-work: bootstrap
+	$(RUN) pytest services/work
 
 lint: bootstrap
 	$(RUN) ruff check .

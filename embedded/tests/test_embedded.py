@@ -58,7 +58,8 @@ async def walk(client: httpx.AsyncClient) -> None:
     assert docs.status_code == 200 and "/openapi/auth.json" in docs.text
     assert (await client.get("/docs/auth")).status_code == 200
     assert (await client.get("/openapi/auth.json")).json()["info"]["title"] == "TaskFlow auth"
-    assert "/openapi/teams.json" in docs.text
+    assert "/openapi/teams.json" in docs.text and "/openapi/work.json" in docs.text
+    assert (await client.get("/docs/work")).status_code == 200
     assert (await client.get("/docs/teams")).status_code == 200
     assert "/api/v1/invitations/accept" in (await client.get("/openapi/teams.json")).json()["paths"]
     assert (await client.get("/healthz")).json()["status"] == "ok"
@@ -76,13 +77,15 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
     from taskflow_auth.config import get_settings as auth_settings
     from taskflow_teams.config import get_settings as teams_settings
+    from taskflow_work.config import get_settings as work_settings
 
-    for settings in (auth_settings, teams_settings):
+    every = (auth_settings, teams_settings, work_settings)
+    for settings in every:
         settings.cache_clear()
     dispatcher = Dispatcher()
     async with LifespanManager(dispatcher):  # type: ignore[arg-type]
         yield dispatcher
-    for settings in (auth_settings, teams_settings):
+    for settings in every:
         settings.cache_clear()
 
 

@@ -37,10 +37,12 @@ class EmbeddedService:
 
 AUTH = "taskflow_auth.app:create_app"
 TEAMS = "taskflow_teams.app:create_app"
+WORK = "taskflow_work.app:create_app"
 
 SERVICES: tuple[EmbeddedService, ...] = (
     EmbeddedService("auth", AUTH, ("/api/v1/auth", "/api/v1/participants")),
     EmbeddedService("teams", TEAMS, ("/api/v1/teams", "/api/v1/invitations")),
+    EmbeddedService("work", WORK, ("/api/v1/projects", "/api/v1/tasks", "/api/v1/comments")),
 )
 
 
@@ -80,6 +82,19 @@ class Dispatcher:
                 await stack.enter_async_context(app.router.lifespan_context(app))
                 logger.info("service %s ready", name)
             self._verify_in_process()
+            await stack.enter_async_context(self._read_through_in_process())
+            yield
+
+    @asynccontextmanager
+    async def _read_through_in_process(self) -> AsyncIterator[None]:
+        """Work's membership read-through reaches teams in this process, not over a socket."""
+        teams, work = self.apps.get("teams"), self.apps.get("work")
+        if teams is None or work is None:
+            yield
+            return
+        transport = httpx.ASGITransport(app=teams)
+        async with httpx.AsyncClient(transport=transport, base_url="http://teams") as client:
+            work.state.authorizer.teams = client
             yield
 
     def _verify_in_process(self) -> None:

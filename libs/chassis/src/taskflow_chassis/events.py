@@ -1,4 +1,8 @@
-"""The CloudEvents 1.0 envelope (JSON structured mode) every event travels in."""
+"""The CloudEvents 1.0 envelope (JSON structured mode) every event travels in.
+
+``type`` is ``taskflow.<service>.<entity>.<verb>.v<N>`` (lower case, words joined
+by underscores); it is also the routing key on the topic exchange.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import to_jsonable_python
 
 from taskflow_chassis.logs import current_correlation_id
+
+__all__ = ["EVENT_TYPE", "CloudEvent", "new_event"]
 
 EVENT_TYPE = re.compile(
     r"^taskflow\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]*$"
@@ -59,7 +66,14 @@ def new_event(
     subject: str | None = None,
     correlation_id: str | None = None,
 ) -> CloudEvent:
-    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
+    """Build an event; ``correlation_id`` defaults to the current request's or handler's."""
+    # JSON-native data (UUIDs and datetimes as strings), so the producer holds exactly
+    # what a consumer will parse.
+    payload: dict[str, Any] = (
+        data.model_dump(mode="json")
+        if isinstance(data, BaseModel)
+        else to_jsonable_python(dict(data))
+    )
     return CloudEvent(
         type=type,
         source=source,

@@ -21,13 +21,19 @@ from taskflow_chassis.logs import correlation_id
 from taskflow_chassis.messaging import inbox_table
 from taskflow_chassis.types import utcnow
 
+__all__ = ["EventConsumer", "Handler", "handle_once"]
+
 logger = logging.getLogger("taskflow.inbox")
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 
 async def handle_once(database: Database, event: CloudEvent, handlers: Sequence[Handler]) -> bool:
-    """Run the handlers for an event not seen before. Answers False for a duplicate."""
+    """Run the handlers for an event not seen before, in one transaction with its inbox row.
+
+    Answers False for a duplicate (nothing runs). A handler's exception rolls
+    everything back and propagates, so the bus retries the event.
+    """
     token = correlation_id.set(event.correlationid)
     try:
         async with database.session() as session:
@@ -37,19 +43,21 @@ async def handle_once(database: Database, event: CloudEvent, handlers: Sequence[
             if seen.first() is not None:
                 logger.info("event %s (%s) already handled", event.id, event.type)
                 return False
-            for handler in handlers:
-                await handler(session, event)
             try:
+                # Claimed before the handlers run: a concurrent copy of the event waits on
+                # this key and then fails here, instead of running the handlers twice.
                 await session.execute(
                     insert(inbox_table).values(
                         event_id=event.id, event_type=event.type, handled_at=utcnow()
                     )
                 )
-                await session.commit()
             except IntegrityError:
-                # The same event, delivered twice at once, won the race elsewhere.
                 await session.rollback()
+                logger.info("event %s (%s) handled concurrently", event.id, event.type)
                 return False
+            for handler in handlers:
+                await handler(session, event)
+            await session.commit()
             return True
     finally:
         correlation_id.reset(token)
@@ -74,7 +82,9 @@ class EventConsumer:
     async def _on_event(self, event: CloudEvent) -> None:
         handlers = self.handlers.get(event.type, ())
         if not handlers:
-            return  # bound by a wider pattern than we handle: nothing to do
+            # Only reachable when a routing key is a pattern wider than the handler map.
+            logger.warning("no handler for %s (%s) on %s", event.id, event.type, self.queue)
+            return
         await handle_once(self.database, event, handlers)
 
     async def start(self) -> None:

@@ -1,55 +1,85 @@
 """The outbox and inbox tables every service's database holds.
 
 Plain SQLAlchemy Core tables in the chassis' own MetaData: one definition, used by
-the relay and the consumer at run time and by each service's first migration.
+the relay and the consumer at run time, by tests (``messaging_metadata.create_all``)
+and by each service's first migration (``create_messaging_tables(op)``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import SchemaItem
+from sqlalchemy.types import TypeEngine
 
 from taskflow_chassis.types import UtcDateTime
 
+__all__ = [
+    "create_messaging_tables",
+    "drop_messaging_tables",
+    "inbox_table",
+    "messaging_metadata",
+    "outbox_table",
+]
+
+OUTBOX_TABLE = "outbox_messages"
+INBOX_TABLE = "inbox_messages"
+OUTBOX_PENDING_INDEX = "ix_outbox_messages_pending"
+
+
+class MessageTime(UtcDateTime):
+    """UTC instants with microseconds on every dialect.
+
+    The relay orders by ``created_at``; MySQL's plain DATETIME keeps whole seconds
+    only, which would shuffle events written within one second.
+    """
+
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return super().load_dialect_impl(dialect)
+
+
+def _outbox_schema() -> list[SchemaItem]:
+    # A function, not a list: the table and each migration need their own Column objects.
+    return [
+        Column("id", String(36), primary_key=True),  # the event id
+        Column("type", String(255), nullable=False),
+        Column("payload", Text, nullable=False),  # the whole envelope, as JSON
+        Column("created_at", MessageTime(), nullable=False),
+        Column("published_at", MessageTime(), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0, server_default=text("0")),
+        Column("last_error", Text, nullable=True),
+        Index(OUTBOX_PENDING_INDEX, "published_at", "created_at"),
+    ]
+
+
+def _inbox_schema() -> list[SchemaItem]:
+    return [
+        Column("event_id", String(36), primary_key=True),
+        Column("event_type", String(255), nullable=False),
+        Column("handled_at", MessageTime(), nullable=False),
+    ]
+
+
 messaging_metadata = MetaData()
-
-outbox_table = Table(
-    "outbox_messages",
-    messaging_metadata,
-    Column("id", String(36), primary_key=True),  # the event id
-    Column("type", String(255), nullable=False),
-    Column("payload", Text, nullable=False),  # the whole envelope, as JSON
-    Column("created_at", UtcDateTime(), nullable=False),
-    Column("published_at", UtcDateTime(), nullable=True),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text, nullable=True),
-    Index("ix_outbox_messages_pending", "published_at", "created_at"),
-)
-
-inbox_table = Table(
-    "inbox_messages",
-    messaging_metadata,
-    Column("event_id", String(36), primary_key=True),
-    Column("event_type", String(255), nullable=False),
-    Column("handled_at", UtcDateTime(), nullable=False),
-)
+outbox_table = Table(OUTBOX_TABLE, messaging_metadata, *_outbox_schema())
+inbox_table = Table(INBOX_TABLE, messaging_metadata, *_inbox_schema())
 
 
 def create_messaging_tables(op: Any) -> None:
-    """For a service's first Alembic migration."""
-    for table in (outbox_table, inbox_table):
-        op.create_table(
-            table.name,
-            *[
-                Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-                for c in table.columns
-            ],
-        )
-    op.create_index("ix_outbox_messages_pending", "outbox_messages", ["published_at", "created_at"])
+    """Create both tables (and the outbox index) from a service's first Alembic migration."""
+    op.create_table(OUTBOX_TABLE, *_outbox_schema())  # Alembic creates the Index too
+    op.create_table(INBOX_TABLE, *_inbox_schema())
 
 
 def drop_messaging_tables(op: Any) -> None:
-    op.drop_index("ix_outbox_messages_pending", table_name="outbox_messages")
-    op.drop_table("inbox_messages")
-    op.drop_table("outbox_messages")
+    """The matching ``downgrade`` step."""
+    op.drop_index(OUTBOX_PENDING_INDEX, table_name=OUTBOX_TABLE)
+    op.drop_table(INBOX_TABLE)
+    op.drop_table(OUTBOX_TABLE)

@@ -5,7 +5,11 @@ roll back with the state change. The relay publishes pending rows in creation
 order, marks each published only after the broker confirmed it, is woken right
 after every commit that wrote to the outbox, and sweeps on an interval for
 anything left behind (a crash between commit and publish). Several replicas may
-run: rows are claimed with ``FOR UPDATE SKIP LOCKED`` where the database has it.
+run: rows are claimed with ``FOR UPDATE SKIP LOCKED`` where the database has it,
+and the claim's row locks are held while publishing so another replica skips them.
+
+Delivery is at least once: a crash after the broker's confirm but before the
+relay's commit publishes that event again, and the consumer's inbox drops it.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+from datetime import datetime, timedelta
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from taskflow_chassis.bus import EventBus
 from taskflow_chassis.db import Database
@@ -24,16 +31,39 @@ from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.messaging import outbox_table
 from taskflow_chassis.types import utcnow
 
+__all__ = ["OUTBOX_WRITTEN", "OutboxRelay", "add_to_outbox"]
+
 logger = logging.getLogger("taskflow.outbox")
 
-OUTBOX_WRITTEN = "taskflow_outbox_written"
+# Set on the sync session's ``info`` by add_to_outbox: the commit hook wakes the relay.
+OUTBOX_WRITTEN = "outbox_written"
+
+_MAX_ERROR_LENGTH = 2000
+_clock_lock = threading.Lock()
+_last_created_at: datetime | None = None
+
+
+def _creation_times(count: int) -> list[datetime]:
+    """Strictly increasing timestamps within the process.
+
+    The relay orders by ``created_at``; equal stamps (several events of one call,
+    or two calls in the same microsecond) would leave their order to chance.
+    """
+    global _last_created_at
+    with _clock_lock:
+        start = utcnow()
+        if _last_created_at is not None and start <= _last_created_at:
+            start = _last_created_at + timedelta(microseconds=1)
+        stamps = [start + timedelta(microseconds=i) for i in range(count)]
+        _last_created_at = stamps[-1]
+    return stamps
 
 
 async def add_to_outbox(session: AsyncSession, *events: CloudEvent) -> None:
-    """Stage events in the caller's transaction; they leave only if it commits."""
+    """Stage events in the caller's transaction (never commits); they leave only if it commits."""
     if not events:
         return
-    now = utcnow()
+    stamps = _creation_times(len(events))
     await session.execute(
         insert(outbox_table),
         [
@@ -41,16 +71,25 @@ async def add_to_outbox(session: AsyncSession, *events: CloudEvent) -> None:
                 "id": event.id,
                 "type": event.type,
                 "payload": event.to_json().decode(),
-                "created_at": now,
+                "created_at": created_at,
                 "attempts": 0,
             }
-            for event in events
+            for event, created_at in zip(events, stamps, strict=True)
         ],
     )
     session.sync_session.info[OUTBOX_WRITTEN] = True
 
 
+def _forget_outbox_write(session: Session, transaction: SessionTransaction) -> None:
+    # Runs after every after_commit hook of the outermost transaction (and after a
+    # rollback), so each commit wakes every relay of the database once, and only once.
+    if transaction.parent is None:
+        session.info.pop(OUTBOX_WRITTEN, None)
+
+
 class OutboxRelay:
+    """Publishes a database's outbox to the bus; one per service process."""
+
     def __init__(
         self,
         database: Database,
@@ -67,49 +106,64 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
         database.on_commit(self._after_commit)
+        if not sa_event.contains(
+            database.session_class, "after_transaction_end", _forget_outbox_write
+        ):
+            sa_event.listen(database.session_class, "after_transaction_end", _forget_outbox_write)
 
     def _after_commit(self, session: Session) -> None:
-        if session.info.pop(OUTBOX_WRITTEN, False):
+        if session.info.get(OUTBOX_WRITTEN):
             self.wake()
 
     def wake(self) -> None:
-        if self._loop is None:
+        """Ask for a pass now (safe from any thread; a no-op while the relay is stopped)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self._loop:
+        if running is loop:
             self._wake.set()
         else:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> None:
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             return
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._wake = asyncio.Event()
         self._wake.set()  # publish whatever an earlier run left behind
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a grace period, then cancel
+        """Let a pass in progress finish (so what it published gets marked), then stop."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        _done, pending = await asyncio.wait({task}, timeout=timeout)
+        if pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loop = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_interval)
+            if self._stopping:
+                break
             self._wake.clear()
             try:
-                while await self.publish_pending() == self.batch_size:
+                while await self.publish_pending() == self.batch_size and not self._stopping:
                     pass  # a full batch: more may be waiting
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 logger.exception("outbox relay pass failed; retrying on the next sweep")
 
@@ -125,22 +179,27 @@ class OutboxRelay:
             if self.database.supports_skip_locked:
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.execute(query)).all()
-            published = 0
+            published: list[str] = []
             for row in rows:
                 try:
                     await self.bus.publish(CloudEvent.from_json(row.payload))
                 except Exception as exc:
-                    logger.warning("publishing %s failed: %s", row.id, exc)
+                    error = f"{type(exc).__name__}: {exc}"
+                    logger.warning("publishing outbox event %s failed: %s", row.id, error)
                     await session.execute(
                         update(outbox_table)
                         .where(outbox_table.c.id == row.id)
-                        .values(attempts=outbox_table.c.attempts + 1, last_error=str(exc)[:2000])
+                        .values(
+                            attempts=outbox_table.c.attempts + 1,
+                            last_error=error[:_MAX_ERROR_LENGTH],
+                        )
                     )
                     break  # keep order: the rest wait for the next pass
+                published.append(row.id)
+            if published:
                 await session.execute(
                     update(outbox_table)
-                    .where(outbox_table.c.id == row.id)
+                    .where(outbox_table.c.id.in_(published))
                     .values(published_at=utcnow(), attempts=outbox_table.c.attempts + 1)
                 )
-                published += 1
-            return published
+            return len(published)

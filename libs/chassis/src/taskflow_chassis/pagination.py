@@ -61,6 +61,59 @@ def page_params(
 PageParamsDep = Annotated[PageParams, Depends(page_params)]
 
 
+def _cursor_value(value: Any) -> Any:
+    return {"t": value.isoformat()} if isinstance(value, datetime) else value
+
+
+def _from_cursor(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"t"}:
+        return datetime.fromisoformat(str(value["t"]))
+    return value
+
+
+async def paginate(
+    session: AsyncSession,
+    query: Select[Any],
+    params: PageParams,
+    *,
+    key: ColumnElement[Any],
+    id_column: ColumnElement[Any],
+    descending: bool = False,
+) -> tuple[list[tuple[Any, ...]], str | None]:
+    """One page of ``query`` ordered by (key, id): row tuples, and the next page's cursor.
+
+    The cursor holds the last row's (key, id); the next page starts strictly after
+    it, so rows inserted meanwhile neither repeat nor shift what follows. ``key``
+    must never be NULL (wrap a nullable column in ``coalesce``).
+    """
+    if params.cursor:
+        raw_key, raw_id = decode_cursor(params.cursor, 2)
+        try:
+            after_key = _from_cursor(raw_key)
+            after_id = id_column.type.python_type(str(raw_id))
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise ProblemError(
+                400, "Invalid cursor", "The cursor is not one this API issued."
+            ) from exc
+        position = tuple_(key, id_column)
+        bound = tuple_(literal(after_key, type_=key.type), literal(after_id, type_=id_column.type))
+        query = query.where(position < bound if descending else position > bound)
+    if descending:
+        query = query.order_by(key.desc(), id_column.desc())
+    else:
+        query = query.order_by(key, id_column)
+    # The sort key rides along as two extra columns and is cut off the rows returned.
+    query = query.add_columns(key.label("page_key"), id_column.label("page_id"))
+    rows = list((await session.execute(query.limit(params.limit + 1))).all())
+    more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    cursor = None
+    if more:
+        last = rows[-1]._mapping
+        cursor = encode_cursor(_cursor_value(last["page_key"]), str(last["page_id"]))
+    return [tuple(row)[:-2] for row in rows], cursor
+
+
 async def paginate_by_time(
     session: AsyncSession,
     query: Select[Any],
@@ -69,37 +122,8 @@ async def paginate_by_time(
     time_column: ColumnElement[datetime],
     id_column: ColumnElement[Any],
     descending: bool = False,
-) -> tuple[list[Any], str | None]:
-    """One page of ``query`` ordered by (time, id): row tuples, and the next page's cursor.
-
-    The cursor holds the last row's (time, id); the next page starts strictly after
-    it, so rows inserted meanwhile neither repeat nor shift what follows.
-    """
-    if params.cursor:
-        raw_time, raw_id = decode_cursor(params.cursor, 2)
-        try:
-            after_time = datetime.fromisoformat(str(raw_time))
-            after_id = id_column.type.python_type(str(raw_id))
-        except (ValueError, TypeError, NotImplementedError) as exc:
-            raise ProblemError(
-                400, "Invalid cursor", "The cursor is not one this API issued."
-            ) from exc
-        key = tuple_(time_column, id_column)
-        bound = tuple_(
-            literal(after_time, type_=time_column.type), literal(after_id, type_=id_column.type)
-        )
-        query = query.where(key < bound if descending else key > bound)
-    if descending:
-        query = query.order_by(time_column.desc(), id_column.desc())
-    else:
-        query = query.order_by(time_column, id_column)
-    # The sort key rides along as two extra columns and is cut off the rows returned.
-    query = query.add_columns(time_column.label("page_time"), id_column.label("page_id"))
-    rows = list((await session.execute(query.limit(params.limit + 1))).all())
-    more = len(rows) > params.limit
-    rows = rows[: params.limit]
-    cursor = None
-    if more:
-        last = rows[-1]._mapping
-        cursor = encode_cursor(last["page_time"].isoformat(), str(last["page_id"]))
-    return [tuple(row)[:-2] for row in rows], cursor
+) -> tuple[list[tuple[Any, ...]], str | None]:
+    """``paginate`` by creation (or join) time: the common case."""
+    return await paginate(
+        session, query, params, key=time_column, id_column=id_column, descending=descending
+    )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import Column, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -42,3 +43,12 @@ def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# API input for an instant: an offset is required (no guessing a naive time's zone),
+# and it is stored and answered in UTC.
+UtcInstant = Annotated[AwareDatetime, AfterValidator(_to_utc)]

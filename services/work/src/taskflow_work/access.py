@@ -1,0 +1,168 @@
+"""The one authorization dependency of work: membership and permissions per team.
+
+Answers come from the local replica of teams' memberships (kept from events).
+When the replica does not know the caller in a team yet (they joined a moment
+ago and the event is on its way), teams is asked once over HTTP with the
+caller's own token, and the answer is cached in the replica until the event
+lands. A non-member gets 404 for the team's resources; a member without the
+permission gets 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.db import Database
+from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.security import CurrentClaims, bearer_token
+
+from taskflow_work.replica.models import MemberReplica
+
+logger = logging.getLogger("taskflow.work.access")
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: uuid.UUID
+    token: str
+
+
+async def current_caller(request: Request, claims: CurrentClaims) -> Caller:
+    return Caller(user_id=claims.user_id, token=await bearer_token(request))
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+@dataclass(frozen=True)
+class MemberAccess:
+    team_id: uuid.UUID
+    user_id: uuid.UUID
+    role_name: str
+    permissions: frozenset[str]
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise ProblemError(
+                403,
+                "Permission required",
+                f"Your role in this team does not grant {permission}.",
+                type="permission-required",
+                permission=permission,
+            )
+
+
+def not_found(what: str) -> ProblemError:
+    slug = what.lower().replace(" ", "-")
+    return ProblemError(
+        404,
+        f"{what} not found",
+        f"No {what.lower()} with this id is visible to you.",
+        type=f"{slug}-not-found",
+    )
+
+
+class Authorizer:
+    """Looks memberships up in the replica, reading through to teams when it has none."""
+
+    def __init__(self, database: Database, teams: httpx.AsyncClient | None) -> None:
+        self.database = database
+        self.teams = teams
+
+    async def access(
+        self, session: AsyncSession, team_id: uuid.UUID, caller: Caller
+    ) -> MemberAccess | None:
+        row = await session.get(MemberReplica, (team_id, caller.user_id))
+        if row is not None:
+            return MemberAccess(team_id, caller.user_id, row.role_name, row.permissions)
+        return await self._read_through(team_id, caller)
+
+    async def _read_through(self, team_id: uuid.UUID, caller: Caller) -> MemberAccess | None:
+        if self.teams is None:
+            return None
+        try:
+            response = await self.teams.get(
+                f"/api/v1/teams/{team_id}/members/me",
+                headers={"Authorization": f"Bearer {caller.token}"},
+            )
+        except httpx.HTTPError as exc:
+            logger.warning("membership read-through to teams failed: %s", exc)
+            raise ProblemError(
+                503,
+                "Membership unavailable",
+                "Your team membership could not be checked just now; try again shortly.",
+                type="membership-unavailable",
+                headers={"Retry-After": "2"},
+            ) from exc
+        if response.status_code in {401, 403, 404}:
+            return None
+        if response.status_code != 200:
+            raise ProblemError(
+                503,
+                "Membership unavailable",
+                "The teams service did not answer.",
+                type="membership-unavailable",
+            )
+        body = response.json()
+        access = MemberAccess(
+            team_id, caller.user_id, str(body["role_name"]), frozenset(body["permissions"])
+        )
+        await self._remember(access, uuid.UUID(str(body["role_id"])))
+        return access
+
+    async def _remember(self, access: MemberAccess, role_id: uuid.UUID) -> None:
+        """Cache the answer in its own transaction; the teams event, when it lands, wins."""
+        async with self.database.session() as session:
+            session.add(
+                MemberReplica(
+                    team_id=access.team_id,
+                    user_id=access.user_id,
+                    role_id=role_id,
+                    role_name=access.role_name,
+                    permission_list=" ".join(sorted(access.permissions)),
+                    from_event=False,
+                )
+            )
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()  # the event landed meanwhile: keep its row
+
+    async def member(
+        self, session: AsyncSession, team_id: uuid.UUID, caller: Caller, what: str
+    ) -> MemberAccess:
+        """The caller's access to a team, or 404 naming the resource they asked for."""
+        access = await self.access(session, team_id, caller)
+        if access is None:
+            raise not_found(what)
+        return access
+
+    async def my_team_ids(self, session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = await session.execute(
+            select(MemberReplica.team_id).where(MemberReplica.user_id == user_id)
+        )  # type: ignore[arg-type]
+        return list(rows.scalars())
+
+    async def is_member(
+        self, session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID
+    ) -> bool:
+        return await session.get(MemberReplica, (team_id, user_id)) is not None
+
+
+def get_authorizer(request: Request) -> Authorizer:
+    authorizer: Authorizer = request.app.state.authorizer
+    return authorizer
+
+
+AuthorizerDep = Annotated[Authorizer, Depends(get_authorizer)]

@@ -1,0 +1,137 @@
+"""Projects: create, list, edit, archive, delete (with their tasks and comments)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.pagination import PageParams, paginate_by_time
+from taskflow_chassis.problems import invalid_field
+from taskflow_chassis.types import utcnow
+from taskflow_contracts import work as contract
+
+from taskflow_work import events
+from taskflow_work.access import MemberAccess
+from taskflow_work.projects.models import Project
+from taskflow_work.projects.schemas import ProjectCreate, ProjectRead, ProjectUpdate
+
+
+def project_read(project: Project) -> ProjectRead:
+    return ProjectRead(
+        id=project.id,
+        team_id=project.team_id,
+        name=project.name,
+        description=project.description,
+        starts_on=project.starts_on,
+        due_on=project.due_on,
+        metadata=json.loads(project.metadata_json),
+        archived=project.archived,
+        created_by=project.created_by,
+        created_at=project.created_at,
+        updated_at=project.updated_at,
+    )
+
+
+def _updated(project: Project) -> contract.ProjectUpdated:
+    return contract.ProjectUpdated(
+        project_id=project.id,
+        team_id=project.team_id,
+        name=project.name,
+        due_on=project.due_on,
+        archived=project.archived,
+    )
+
+
+async def create_project(
+    session: AsyncSession, access: MemberAccess, data: ProjectCreate
+) -> Project:
+    project = Project(
+        team_id=data.team_id,
+        name=data.name,
+        description=data.description,
+        starts_on=data.starts_on,
+        due_on=data.due_on,
+        metadata_json=json.dumps(data.metadata or {}),
+        created_by=access.user_id,
+    )
+    session.add(project)
+    await events.publish(
+        session,
+        contract.ProjectCreated(
+            project_id=project.id, team_id=project.team_id, name=project.name, due_on=project.due_on
+        ),
+    )
+    await session.commit()
+    return project
+
+
+async def list_projects(
+    session: AsyncSession,
+    team_ids: list[uuid.UUID],
+    page: PageParams,
+    archived: bool | None,
+) -> tuple[list[ProjectRead], str | None]:
+    query = select(Project).where(Project.team_id.in_(team_ids))  # type: ignore[attr-defined]
+    if archived is not None:
+        query = query.where(Project.archived == archived)  # type: ignore[arg-type]
+    rows, cursor = await paginate_by_time(
+        session,
+        query,
+        page,
+        time_column=Project.created_at,
+        id_column=Project.id,  # type: ignore[arg-type]
+    )
+    return [project_read(row[0]) for row in rows], cursor
+
+
+async def update_project(session: AsyncSession, project: Project, data: ProjectUpdate) -> Project:
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("name", "") is None:
+        raise invalid_field(
+            "name", "Name required", "A project's name cannot be removed.", type="name-required"
+        )
+    if "metadata" in changes:
+        project.metadata_json = json.dumps(changes.pop("metadata") or {})
+    if changes.get("archived") is None:
+        changes.pop("archived", None)
+    for field, value in changes.items():
+        setattr(project, field, value)
+    if project.starts_on and project.due_on and project.due_on < project.starts_on:
+        raise invalid_field(
+            "due_on", "Invalid dates", "due_on must not be before starts_on.", type="invalid-dates"
+        )
+    project.updated_at = utcnow()
+    session.add(project)
+    await events.publish(session, _updated(project))
+    await session.commit()
+    return project
+
+
+async def delete_project(session: AsyncSession, project: Project) -> None:
+    await _delete_project_rows(session, project.id)
+    await events.publish(
+        session, contract.ProjectDeleted(project_id=project.id, team_id=project.team_id)
+    )
+    await session.commit()
+
+
+async def _delete_project_rows(session: AsyncSession, project_id: uuid.UUID) -> None:
+    from taskflow_work.tasks import service as tasks
+
+    # Explicit deletes children first: no reliance on each database's cascade support.
+    await tasks.delete_project_tasks(session, project_id)
+    await session.execute(delete(Project).where(Project.id == project_id))  # type: ignore[arg-type]
+
+
+async def delete_team_projects(session: AsyncSession, team_id: uuid.UUID) -> None:
+    """A team was deleted: its projects go, each announced as deleted."""
+    projects = (
+        (await session.execute(select(Project).where(Project.team_id == team_id))).scalars().all()
+    )  # type: ignore[arg-type]
+    for project in projects:
+        await _delete_project_rows(session, project.id)
+        await events.publish(
+            session, contract.ProjectDeleted(project_id=project.id, team_id=team_id)
+        )

@@ -1,0 +1,37 @@
+"""What work knows of teams: kept from teams' events, read through to teams when missing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, Text
+from sqlmodel import Field
+from taskflow_chassis.types import utc_column, utcnow
+
+from taskflow_work.tables import WorkTable
+
+
+class TeamReplica(WorkTable, table=True):
+    __tablename__ = "team_replicas"
+
+    team_id: uuid.UUID = Field(primary_key=True)
+    name: str = Field(max_length=100)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+
+class MemberReplica(WorkTable, table=True):
+    __tablename__ = "member_replicas"
+
+    team_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(primary_key=True, index=True)
+    role_id: uuid.UUID = Field(index=True)
+    role_name: str = Field(max_length=50)
+    permission_list: str = Field(default="", sa_column=Column("permissions", Text, nullable=False))
+    # False while the row only comes from a read-through; the teams event makes it True.
+    from_event: bool = Field(default=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return frozenset(self.permission_list.split())

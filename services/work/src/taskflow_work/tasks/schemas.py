@@ -1,0 +1,90 @@
+"""Task and activity API models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from taskflow_chassis.types import UtcInstant
+
+from taskflow_work.tasks.models import Priority, Status
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=20_000)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Hours = Annotated[float, Field(ge=0, le=10_000)]
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+Labels = Annotated[list[Label], Field(max_length=20), AfterValidator(_unique)]
+AssigneeIds = Annotated[list[uuid.UUID], Field(max_length=50), AfterValidator(_unique)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskCreate(Input):
+    title: Title
+    description: Description | None = None
+    status: Status = Status.TODO
+    priority: Priority = Priority.MEDIUM
+    due_at: UtcInstant | None = None
+    estimate_hours: Hours | None = None
+    labels: Labels = []
+    assignee_ids: AssigneeIds = []
+
+
+class TaskUpdate(Input):
+    title: Title | None = None
+    description: Description | None = None
+    status: Status | None = None
+    priority: Priority | None = None
+    due_at: UtcInstant | None = None
+    estimate_hours: Hours | None = None
+    labels: Labels | None = None
+
+
+class AssigneeAdd(Input):
+    user_id: uuid.UUID
+
+
+class TaskRead(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    team_id: uuid.UUID
+    title: str
+    description: str | None
+    status: Status
+    priority: Priority
+    due_at: datetime | None
+    estimate_hours: float | None
+    labels: list[str]
+    assignee_ids: list[uuid.UUID]
+    created_by: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskSort(StrEnum):
+    DUE_AT = "due_at"
+    DUE_AT_DESC = "-due_at"
+    PRIORITY = "priority"
+    PRIORITY_DESC = "-priority"
+    CREATED_AT = "created_at"
+    CREATED_AT_DESC = "-created_at"
+
+
+class ActivityRead(BaseModel):
+    id: uuid.UUID
+    task_id: uuid.UUID
+    actor_id: uuid.UUID
+    action: str
+    details: dict[str, Any]
+    created_at: datetime

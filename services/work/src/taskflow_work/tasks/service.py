@@ -1,0 +1,428 @@
+"""Tasks: the rules of status, assignees and review, with every change in the activity log."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.pagination import PageParams, paginate, paginate_by_time
+from taskflow_chassis.problems import ProblemError, invalid_field
+from taskflow_chassis.types import UtcDateTime, utcnow
+from taskflow_contracts import permissions as P
+from taskflow_contracts import work as contract
+
+from taskflow_work import events
+from taskflow_work.access import MemberAccess
+from taskflow_work.comments.models import Comment
+from taskflow_work.projects.models import Project
+from taskflow_work.replica.models import MemberReplica
+from taskflow_work.tasks.models import PRIORITY_RANK, Activity, Priority, Status, Task, TaskAssignee
+from taskflow_work.tasks.schemas import ActivityRead, TaskCreate, TaskRead, TaskSort, TaskUpdate
+
+# NULL due dates sort last both ways; keyset pagination needs a non-NULL key.
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
+
+
+async def assignee_ids(session: AsyncSession, task_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.execute(
+        select(TaskAssignee.user_id)
+        .where(TaskAssignee.task_id == task_id)
+        .order_by(TaskAssignee.assigned_at)  # type: ignore[arg-type]
+    )
+    return list(rows.scalars())
+
+
+def task_read(task: Task, assignees: list[uuid.UUID]) -> TaskRead:
+    return TaskRead(
+        id=task.id,
+        project_id=task.project_id,
+        team_id=task.team_id,
+        title=task.title,
+        description=task.description,
+        status=Status(task.status),
+        priority=Priority(task.priority),
+        due_at=task.due_at,
+        estimate_hours=task.estimate_hours,
+        labels=json.loads(task.labels_json),
+        assignee_ids=assignees,
+        created_by=task.created_by,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+    )
+
+
+async def read_task(session: AsyncSession, task: Task) -> TaskRead:
+    return task_read(task, await assignee_ids(session, task.id))
+
+
+def record(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    actor: uuid.UUID,
+    action: str,
+    details: dict[str, Any],
+) -> None:
+    session.add(
+        Activity(
+            task_id=task_id,
+            actor_id=actor,
+            action=action,
+            details_json=json.dumps(details, default=str),
+        )
+    )
+
+
+async def _ensure_members(
+    session: AsyncSession,
+    team_id: uuid.UUID,
+    user_ids: list[uuid.UUID],
+    field: str = "assignee_ids",
+) -> None:
+    if not user_ids:
+        return
+    known = set(
+        (
+            await session.execute(
+                select(MemberReplica.user_id).where(
+                    MemberReplica.team_id == team_id,
+                    MemberReplica.user_id.in_(user_ids),  # type: ignore[arg-type,attr-defined]
+                )
+            )
+        ).scalars()
+    )
+    strangers = [str(u) for u in user_ids if u not in known]
+    if strangers:
+        raise invalid_field(
+            field,
+            "Not a team member",
+            "Only members of the project's team can be assigned: " + ", ".join(strangers) + ".",
+            type="assignee-not-member",
+        )
+
+
+def _crosses_done(before: str, after: str) -> bool:
+    return (before == Status.DONE) != (after == Status.DONE)
+
+
+async def create_task(
+    session: AsyncSession, access: MemberAccess, project: Project, data: TaskCreate
+) -> Task:
+    access.require(P.TASKS_CREATE)
+    if data.status == Status.DONE:
+        access.require(P.TASKS_REVIEW)
+    if data.assignee_ids:
+        access.require(P.TASKS_ASSIGN)
+        await _ensure_members(session, project.team_id, data.assignee_ids)
+    task = Task(
+        project_id=project.id,
+        team_id=project.team_id,
+        title=data.title,
+        description=data.description,
+        status=data.status,
+        priority=data.priority,
+        priority_rank=PRIORITY_RANK[data.priority],
+        due_at=data.due_at,
+        estimate_hours=data.estimate_hours,
+        labels_json=json.dumps(data.labels),
+        created_by=access.user_id,
+    )
+    session.add(task)
+    await session.flush()
+    for user_id in data.assignee_ids:
+        session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
+        await events.publish(session, _assigned(task, user_id, access.user_id))
+    record(
+        session, task.id, access.user_id, "created", {"title": task.title, "status": task.status}
+    )
+    await events.publish(
+        session,
+        contract.TaskCreated(
+            task_id=task.id,
+            project_id=task.project_id,
+            team_id=task.team_id,
+            title=task.title,
+            status=task.status,
+            priority=task.priority,
+            due_at=task.due_at,
+            assignee_ids=data.assignee_ids,
+            created_by=access.user_id,
+        ),
+    )
+    await session.commit()
+    return task
+
+
+def _assigned(task: Task, user_id: uuid.UUID, by: uuid.UUID) -> contract.TaskAssigned:
+    return contract.TaskAssigned(
+        task_id=task.id,
+        project_id=task.project_id,
+        team_id=task.team_id,
+        title=task.title,
+        due_at=task.due_at,
+        assignee_id=user_id,
+        assigned_by=by,
+    )
+
+
+async def update_task(
+    session: AsyncSession, access: MemberAccess, task: Task, data: TaskUpdate
+) -> TaskRead:
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("title", "status", "priority", "labels"):
+        if required in changes and changes[required] is None:
+            raise invalid_field(
+                required, "Value required", f"{required} cannot be null.", type="value-required"
+            )
+    status = changes.get("status")
+    # Moving into or out of done is a review decision; everything else is an edit.
+    if status is not None and _crosses_done(task.status, status):
+        access.require(P.TASKS_REVIEW)
+    if set(changes) - {"status"} or (status is not None and not _crosses_done(task.status, status)):
+        access.require(P.TASKS_UPDATE)
+    before = _snapshot(task)
+    if "labels" in changes:
+        task.labels_json = json.dumps(changes.pop("labels"))
+    for field, value in changes.items():
+        setattr(task, field, value)
+    task.priority_rank = PRIORITY_RANK[Priority(task.priority)]
+    after = _snapshot(task)
+    changed = sorted(k for k in after if after[k] != before[k])
+    if not changed:
+        return await read_task(session, task)
+    task.updated_at = utcnow()
+    session.add(task)
+    diff = {k: [before[k], after[k]] for k in changed}
+    record(
+        session,
+        task.id,
+        access.user_id,
+        "status_changed" if changed == ["status"] else "updated",
+        diff,
+    )
+    assignees = await assignee_ids(session, task.id)
+    await events.publish(
+        session,
+        contract.TaskUpdated(
+            task_id=task.id,
+            project_id=task.project_id,
+            team_id=task.team_id,
+            title=task.title,
+            description=task.description,
+            status=task.status,
+            priority=task.priority,
+            due_at=task.due_at,
+            estimate_hours=task.estimate_hours,
+            labels=json.loads(task.labels_json),
+            assignee_ids=assignees,
+            changed=changed,
+            updated_by=access.user_id,
+        ),
+    )
+    await session.commit()
+    return task_read(task, assignees)
+
+
+def _snapshot(task: Task) -> dict[str, Any]:
+    return {
+        "title": task.title,
+        "description": task.description,
+        "status": str(task.status),
+        "priority": str(task.priority),
+        "due_at": task.due_at.isoformat() if task.due_at else None,
+        "estimate_hours": task.estimate_hours,
+        "labels": json.loads(task.labels_json),
+    }
+
+
+async def delete_task(session: AsyncSession, access: MemberAccess, task: Task) -> None:
+    access.require(P.TASKS_DELETE)
+    await _delete_task_rows(session, [task.id])
+    await events.publish(
+        session,
+        contract.TaskDeleted(task_id=task.id, project_id=task.project_id, team_id=task.team_id),
+    )
+    await session.commit()
+
+
+async def _delete_task_rows(session: AsyncSession, task_ids: list[uuid.UUID]) -> None:
+    if not task_ids:
+        return
+    for table in (Comment, Activity, TaskAssignee):
+        await session.execute(delete(table).where(table.task_id.in_(task_ids)))  # type: ignore[attr-defined]
+    await session.execute(delete(Task).where(Task.id.in_(task_ids)))  # type: ignore[attr-defined]
+
+
+async def delete_project_tasks(session: AsyncSession, project_id: uuid.UUID) -> None:
+    ids = list(
+        (await session.execute(select(Task.id).where(Task.project_id == project_id))).scalars()
+    )  # type: ignore[arg-type]
+    await _delete_task_rows(session, ids)
+
+
+async def assign(
+    session: AsyncSession, access: MemberAccess, task: Task, user_id: uuid.UUID
+) -> TaskRead:
+    access.require(P.TASKS_ASSIGN)
+    current = await assignee_ids(session, task.id)
+    if user_id not in current:
+        await _ensure_members(session, task.team_id, [user_id], field="user_id")
+        session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
+        record(session, task.id, access.user_id, "assigned", {"user_id": str(user_id)})
+        await events.publish(session, _assigned(task, user_id, access.user_id))
+        task.updated_at = utcnow()
+        session.add(task)
+        await session.commit()
+        current.append(user_id)
+    return task_read(task, current)
+
+
+async def unassign(
+    session: AsyncSession, access: MemberAccess, task: Task, user_id: uuid.UUID
+) -> None:
+    access.require(P.TASKS_ASSIGN)
+    removed = await session.execute(
+        delete(TaskAssignee).where(TaskAssignee.task_id == task.id, TaskAssignee.user_id == user_id)  # type: ignore[arg-type]
+    )
+    if removed.rowcount == 0:  # type: ignore[attr-defined]
+        raise ProblemError(
+            404,
+            "Assignee not found",
+            "This user is not assigned to the task.",
+            type="assignee-not-found",
+        )
+    record(session, task.id, access.user_id, "unassigned", {"user_id": str(user_id)})
+    await events.publish(
+        session, contract.TaskUnassigned(task_id=task.id, team_id=task.team_id, assignee_id=user_id)
+    )
+    task.updated_at = utcnow()
+    session.add(task)
+    await session.commit()
+
+
+async def unassign_everywhere(
+    session: AsyncSession, user_id: uuid.UUID, *, team_id: uuid.UUID | None
+) -> None:
+    """Someone left a team (or deleted their account): their assignments there end."""
+    query = (
+        select(TaskAssignee, Task)
+        .join(Task, Task.id == TaskAssignee.task_id)
+        .where(TaskAssignee.user_id == user_id)
+    )  # type: ignore[arg-type]
+    if team_id is not None:
+        query = query.where(Task.team_id == team_id)  # type: ignore[arg-type]
+    for assignment, task in (await session.execute(query)).all():
+        await session.delete(assignment)
+        record(
+            session,
+            task.id,
+            user_id,
+            "unassigned",
+            {"user_id": str(user_id), "reason": "left the team"},
+        )
+        await events.publish(
+            session,
+            contract.TaskUnassigned(task_id=task.id, team_id=task.team_id, assignee_id=user_id),
+        )
+
+
+@dataclass
+class TaskFilters:
+    team_ids: list[uuid.UUID]
+    project_id: uuid.UUID | None = None
+    assignee: uuid.UUID | None = None
+    status: Status | None = None
+    priority: Priority | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    q: str | None = None
+    sort: TaskSort = TaskSort.CREATED_AT_DESC
+
+
+def _sort_key(sort: TaskSort) -> tuple[ColumnElement[Any], bool]:
+    if sort in (TaskSort.DUE_AT, TaskSort.DUE_AT_DESC):
+        descending = sort == TaskSort.DUE_AT_DESC
+        fill = FAR_PAST if descending else FAR_FUTURE
+        return func.coalesce(Task.due_at, literal(fill, UtcDateTime())), descending  # type: ignore[arg-type]
+    if sort in (TaskSort.PRIORITY, TaskSort.PRIORITY_DESC):
+        return Task.priority_rank, sort == TaskSort.PRIORITY_DESC  # type: ignore[return-value]
+    return Task.created_at, sort == TaskSort.CREATED_AT_DESC  # type: ignore[return-value]
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_tasks(
+    session: AsyncSession, filters: TaskFilters, page: PageParams
+) -> tuple[list[TaskRead], str | None]:
+    query = select(Task).where(Task.team_id.in_(filters.team_ids))  # type: ignore[attr-defined]
+    if filters.project_id:
+        query = query.where(Task.project_id == filters.project_id)  # type: ignore[arg-type]
+    if filters.assignee:
+        query = query.where(
+            Task.id.in_(
+                select(TaskAssignee.task_id).where(TaskAssignee.user_id == filters.assignee)
+            )  # type: ignore[attr-defined,arg-type]
+        )
+    if filters.status:
+        query = query.where(Task.status == filters.status)  # type: ignore[arg-type]
+    if filters.priority:
+        query = query.where(Task.priority == filters.priority)  # type: ignore[arg-type]
+    if filters.due_before:
+        query = query.where(Task.due_at < filters.due_before)  # type: ignore[operator,arg-type]
+    if filters.due_after:
+        query = query.where(Task.due_at > filters.due_after)  # type: ignore[operator,arg-type]
+    if filters.q:
+        pattern = _like_pattern(filters.q)
+        query = query.where(
+            or_(
+                func.lower(Task.title).like(pattern, escape="\\"),
+                func.lower(func.coalesce(Task.description, "")).like(pattern, escape="\\"),
+            )
+        )
+    key, descending = _sort_key(filters.sort)
+    rows, cursor = await paginate(
+        session, query, page, key=key, id_column=Task.id, descending=descending
+    )  # type: ignore[arg-type]
+    tasks = [row[0] for row in rows]
+    assignees: dict[uuid.UUID, list[uuid.UUID]] = {t.id: [] for t in tasks}
+    if tasks:
+        found = await session.execute(
+            select(TaskAssignee.task_id, TaskAssignee.user_id)
+            .where(TaskAssignee.task_id.in_(list(assignees)))  # type: ignore[attr-defined]
+            .order_by(TaskAssignee.assigned_at)  # type: ignore[arg-type]
+        )
+        for task_id, user_id in found.all():
+            assignees[task_id].append(user_id)
+    return [task_read(t, assignees[t.id]) for t in tasks], cursor
+
+
+async def list_activity(
+    session: AsyncSession, task_id: uuid.UUID, page: PageParams
+) -> tuple[list[ActivityRead], str | None]:
+    query = select(Activity).where(Activity.task_id == task_id)  # type: ignore[arg-type]
+    rows, cursor = await paginate_by_time(
+        session,
+        query,
+        page,
+        time_column=Activity.created_at,
+        id_column=Activity.id,  # type: ignore[arg-type]
+    )
+    return [
+        ActivityRead(
+            id=a.id,
+            task_id=a.task_id,
+            actor_id=a.actor_id,
+            action=a.action,
+            details=json.loads(a.details_json),
+            created_at=a.created_at,
+        )
+        for (a,) in rows
+    ], cursor

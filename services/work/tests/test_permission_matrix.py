@@ -1,0 +1,222 @@
+"""Every route, every built-in role and a non-member: exact statuses; refused writes change nothing.
+
+Each case gets a fresh team with one member per built-in role, a project, a task
+in review assigned to a spare member, and a comment by another member, so an
+allowed write in one case cannot mask a refused one in another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from taskflow_chassis.messaging import outbox_table
+from taskflow_work.comments.models import Comment
+from taskflow_work.projects.models import Project
+from taskflow_work.tasks.models import Activity, Task, TaskAssignee
+
+ROLES = ["Team Leader", "Project Manager", "Developer", "Reviewer", "Viewer", "outsider"]
+EVERYONE = set(ROLES) - {"outsider"}
+MANAGERS = {"Team Leader", "Project Manager"}
+MAKERS = MANAGERS | {"Developer"}
+REVIEWERS = MANAGERS | {"Reviewer"}
+COMMENTERS = MANAGERS | {"Developer", "Reviewer"}
+NOBODY: set[str] = set()
+
+
+@dataclass
+class Setup:
+    team_id: str
+    project_id: str
+    task_id: str
+    comment_id: str
+    target_id: str
+
+
+Request = Callable[[Setup], tuple[str, str, Any]]
+
+ROUTES: list[tuple[str, Request, set[str], int]] = [
+    (
+        "create project",
+        lambda s: ("POST", "/api/v1/projects", {"team_id": s.team_id, "name": "New"}),
+        MANAGERS,
+        201,
+    ),
+    (
+        "list projects of a team",
+        lambda s: ("GET", f"/api/v1/projects?team_id={s.team_id}", None),
+        EVERYONE,
+        200,
+    ),
+    ("read project", lambda s: ("GET", f"/api/v1/projects/{s.project_id}", None), EVERYONE, 200),
+    (
+        "edit project",
+        lambda s: ("PATCH", f"/api/v1/projects/{s.project_id}", {"archived": True}),
+        MANAGERS,
+        200,
+    ),
+    (
+        "delete project",
+        lambda s: ("DELETE", f"/api/v1/projects/{s.project_id}", None),
+        MANAGERS,
+        204,
+    ),
+    (
+        "create task",
+        lambda s: ("POST", f"/api/v1/projects/{s.project_id}/tasks", {"title": "T"}),
+        MAKERS,
+        201,
+    ),
+    (
+        "list tasks of a project",
+        lambda s: ("GET", f"/api/v1/tasks?project_id={s.project_id}", None),
+        EVERYONE,
+        200,
+    ),
+    (
+        "list tasks of a team",
+        lambda s: ("GET", f"/api/v1/tasks?team_id={s.team_id}", None),
+        EVERYONE,
+        200,
+    ),
+    ("read task", lambda s: ("GET", f"/api/v1/tasks/{s.task_id}", None), EVERYONE, 200),
+    (
+        "edit task",
+        lambda s: ("PATCH", f"/api/v1/tasks/{s.task_id}", {"title": "Edited"}),
+        MAKERS,
+        200,
+    ),
+    (
+        "move task to done",
+        lambda s: ("PATCH", f"/api/v1/tasks/{s.task_id}", {"status": "done"}),
+        REVIEWERS,
+        200,
+    ),
+    ("delete task", lambda s: ("DELETE", f"/api/v1/tasks/{s.task_id}", None), MANAGERS, 204),
+    (
+        "assign",
+        lambda s: ("POST", f"/api/v1/tasks/{s.task_id}/assignees", {"user_id": s.target_id}),
+        MANAGERS,
+        200,
+    ),
+    (
+        "unassign",
+        lambda s: ("DELETE", f"/api/v1/tasks/{s.task_id}/assignees/{s.target_id}", None),
+        MANAGERS,
+        204,
+    ),
+    (
+        "list comments",
+        lambda s: ("GET", f"/api/v1/tasks/{s.task_id}/comments", None),
+        EVERYONE,
+        200,
+    ),
+    (
+        "comment",
+        lambda s: ("POST", f"/api/v1/tasks/{s.task_id}/comments", {"body": "Hi"}),
+        COMMENTERS,
+        201,
+    ),
+    (
+        "edit someone's comment",
+        lambda s: ("PATCH", f"/api/v1/comments/{s.comment_id}", {"body": "x"}),
+        NOBODY,
+        200,
+    ),
+    (
+        "delete someone's comment",
+        lambda s: ("DELETE", f"/api/v1/comments/{s.comment_id}", None),
+        MANAGERS,
+        204,
+    ),
+    (
+        "read activity",
+        lambda s: ("GET", f"/api/v1/tasks/{s.task_id}/activity", None),
+        EVERYONE,
+        200,
+    ),
+]
+
+
+async def snapshot(world: Any) -> dict[str, list[str]]:
+    state: dict[str, list[str]] = {}
+    async with world.app.state.database.session() as session:
+        for model in (Project, Task, TaskAssignee, Comment, Activity):
+            rows = (await session.execute(select(model))).scalars().all()
+            state[model.__tablename__] = sorted(
+                repr(sorted(r.model_dump(mode="json").items())) for r in rows
+            )  # type: ignore[attr-defined]
+        state["outbox"] = sorted(
+            str(r) for r in (await session.execute(select(outbox_table.c.id))).all()
+        )
+    return state
+
+
+async def build(world: Any) -> tuple[Setup, dict[str, Any]]:
+    team = await world.team()
+    people = {role: await world.member(team, role) for role in ROLES[:-1]}
+    people["outsider"] = world.outsider()
+    target = await world.member(team, "Developer")
+    author = await world.member(team, "Developer")
+    project = await world.project(team, people["Team Leader"])
+    task = await world.task(
+        project["id"], people["Team Leader"], status="in_review", assignee_ids=[str(target.user_id)]
+    )
+    comment = await world.client.post(
+        f"/api/v1/tasks/{task['id']}/comments", headers=author.headers, json={"body": "c"}
+    )
+    await world.settle()
+    return Setup(
+        str(team), project["id"], task["id"], comment.json()["id"], str(target.user_id)
+    ), people
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
+async def test_permission_matrix(world: Any, route: tuple[str, Request, set[str], int]) -> None:
+    name, make_request, allowed, success = route
+    failures = []
+    for role in ROLES:
+        setup, people = await build(world)
+        method, path, body = make_request(setup)
+        if name == "assign":  # assign needs the target unassigned first
+            await world.client.delete(
+                f"/api/v1/tasks/{setup.task_id}/assignees/{setup.target_id}",
+                headers=people["Team Leader"].headers,
+            )
+            await world.settle()
+        before = await snapshot(world)
+        response = await world.client.request(method, path, headers=people[role].headers, json=body)
+        expected = success if role in allowed else (404 if role == "outsider" else 403)
+        if response.status_code != expected:
+            failures.append(
+                f"{role}: {response.status_code} (expected {expected}) {response.text[:200]}"
+            )
+            continue
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json"
+            await world.settle()
+            if await snapshot(world) != before:
+                failures.append(f"{role}: refused with {expected} but the data changed")
+    assert not failures, f"{name}:\n" + "\n".join(failures)
+
+
+async def test_ids_in_bodies_and_queries_are_checked(world: Any) -> None:
+    """A team or project id in a body or query string is as guarded as one in a path."""
+    mine, theirs = await world.team(), await world.team()
+    me, them = await world.member(mine), await world.member(theirs)
+    their_project = await world.project(theirs, them)
+    their_task = await world.task(their_project["id"], them)
+    cases = [
+        ("POST", "/api/v1/projects", {"team_id": str(theirs), "name": "Sneak"}),
+        ("GET", f"/api/v1/projects?team_id={theirs}", None),
+        ("GET", f"/api/v1/tasks?team_id={theirs}", None),
+        ("GET", f"/api/v1/tasks?project_id={their_project['id']}", None),
+        ("POST", f"/api/v1/projects/{their_project['id']}/tasks", {"title": "Sneak"}),
+        ("GET", f"/api/v1/tasks/{their_task['id']}/comments", None),
+    ]
+    for method, path, body in cases:
+        response = await world.client.request(method, path, headers=me.headers, json=body)
+        assert response.status_code == 404, (method, path, response.text)

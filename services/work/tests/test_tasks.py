@@ -1,0 +1,275 @@
+"""Tasks: review rule, assignees, filters, sorts, search, pagination, activity."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from taskflow_contracts import teams
+
+
+async def setup(world: Any) -> tuple[uuid.UUID, Any, dict[str, Any]]:
+    team = await world.team()
+    lead = await world.member(team)
+    return team, lead, await world.project(team, lead)
+
+
+async def test_create_read_update_with_events_and_activity(world: Any) -> None:
+    team, lead, project = await setup(world)
+    dev = await world.member(team, "Developer")
+    task = await world.task(
+        project["id"],
+        lead,
+        description="Draft it",
+        priority="high",
+        due_at="2026-12-01T10:00:00+02:00",
+        estimate_hours=3.5,
+        labels=["plan", "plan", "q4"],
+        assignee_ids=[str(dev.user_id)],
+    )
+    assert task["due_at"].startswith("2026-12-01T08:00:00") and task["labels"] == ["plan", "q4"]
+    assert task["assignee_ids"] == [str(dev.user_id)] and task["status"] == "todo"
+    edited = await world.client.patch(
+        f"/api/v1/tasks/{task['id']}",
+        headers=dev.headers,
+        json={"status": "in_progress", "title": "Write the plan v2"},
+    )
+    assert edited.status_code == 200 and edited.json()["status"] == "in_progress"
+    activity = (
+        await world.client.get(f"/api/v1/tasks/{task['id']}/activity", headers=dev.headers)
+    ).json()["items"]
+    assert [a["action"] for a in activity] == ["created", "updated"]
+    assert activity[1]["details"]["status"] == ["todo", "in_progress"] and activity[1][
+        "actor_id"
+    ] == str(dev.user_id)
+    await world.settle()
+    [created] = world.of_type("taskflow.work.task.created.v1")
+    assert created.data["assignee_ids"] == [str(dev.user_id)] and created.data["priority"] == "high"
+    [assigned] = world.of_type("taskflow.work.task.assigned.v1")
+    assert assigned.data["assignee_id"] == str(dev.user_id)
+    [updated] = world.of_type("taskflow.work.task.updated.v1")
+    assert (
+        updated.data["changed"] == ["status", "title"]
+        and updated.data["title"] == "Write the plan v2"
+    )
+
+
+async def test_only_review_moves_into_or_out_of_done(world: Any) -> None:
+    team, lead, project = await setup(world)
+    dev = await world.member(team, "Developer")
+    reviewer = await world.member(team, "Reviewer")
+    task = await world.task(project["id"], lead, status="in_review")
+    url = f"/api/v1/tasks/{task['id']}"
+    assert (
+        await world.client.patch(url, headers=dev.headers, json={"status": "done"})
+    ).status_code == 403
+    assert (
+        await world.client.patch(url, headers=reviewer.headers, json={"status": "done"})
+    ).status_code == 200
+    assert (
+        await world.client.patch(url, headers=dev.headers, json={"status": "todo"})
+    ).status_code == 403
+    assert (
+        await world.client.patch(url, headers=reviewer.headers, json={"title": "x"})
+    ).status_code == 403
+    assert (
+        await world.client.patch(url, headers=reviewer.headers, json={"status": "in_review"})
+    ).status_code == 200
+    # Reviewer moves within the not-done statuses only with tasks.update, which it lacks.
+    assert (
+        await world.client.patch(url, headers=reviewer.headers, json={"status": "todo"})
+    ).status_code == 403
+    done_at_birth = await world.client.post(
+        f"/api/v1/projects/{project['id']}/tasks",
+        headers=dev.headers,
+        json={"title": "t", "status": "done"},
+    )
+    assert done_at_birth.status_code == 403
+
+
+async def test_assignees_must_be_members_and_need_tasks_assign(world: Any) -> None:
+    team, lead, project = await setup(world)
+    dev = await world.member(team, "Developer")
+    stranger = world.outsider()
+    task = await world.task(project["id"], lead)
+    url = f"/api/v1/tasks/{task['id']}/assignees"
+    refused = await world.client.post(
+        url, headers=lead.headers, json={"user_id": str(stranger.user_id)}
+    )
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "user_id"
+    no_right = await world.client.post(url, headers=dev.headers, json={"user_id": str(dev.user_id)})
+    assert no_right.status_code == 403
+    ok = await world.client.post(url, headers=lead.headers, json={"user_id": str(dev.user_id)})
+    assert ok.status_code == 200 and ok.json()["assignee_ids"] == [str(dev.user_id)]
+    again = await world.client.post(url, headers=lead.headers, json={"user_id": str(dev.user_id)})
+    assert again.json()["assignee_ids"] == [str(dev.user_id)]
+    create_with = await world.client.post(
+        f"/api/v1/projects/{project['id']}/tasks",
+        headers=dev.headers,
+        json={"title": "t", "assignee_ids": [str(dev.user_id)]},
+    )
+    assert create_with.status_code == 403
+    assert (
+        await world.client.delete(f"{url}/{dev.user_id}", headers=lead.headers)
+    ).status_code == 204
+    assert (
+        await world.client.delete(f"{url}/{dev.user_id}", headers=lead.headers)
+    ).status_code == 404
+    await world.settle()
+    assert len(world.of_type("taskflow.work.task.unassigned.v1")) == 1
+    actions = [
+        a["action"]
+        for a in (
+            await world.client.get(f"/api/v1/tasks/{task['id']}/activity", headers=lead.headers)
+        ).json()["items"]
+    ]
+    assert actions == ["created", "assigned", "unassigned"]
+
+
+async def test_filters_sorts_and_search(world: Any) -> None:
+    team, lead, project = await setup(world)
+    other_project = await world.project(team, lead, name="Other")
+    dev = await world.member(team, "Developer")
+    specs = [
+        ("Alpha release notes", "low", "todo", "2026-12-03T00:00:00Z", [dev.user_id]),
+        ("Beta crash fix", "critical", "in_progress", "2026-12-01T00:00:00Z", []),
+        ("Gamma docs", "medium", "todo", None, [dev.user_id]),
+        ("Delta 100% coverage", "high", "done", "2026-12-02T00:00:00Z", []),
+    ]
+    ids = {}
+    for title, priority, status, due, assignees in specs:
+        body: dict[str, Any] = {
+            "title": title,
+            "priority": priority,
+            "status": status,
+            "assignee_ids": [str(a) for a in assignees],
+        }
+        if due:
+            body["due_at"] = due
+        ids[title.split()[0]] = (await world.task(project["id"], lead, **body))["id"]
+    await world.task(
+        other_project["id"], lead, title="Epsilon elsewhere", description="mentions alpha"
+    )
+
+    async def titles(**params: Any) -> list[str]:
+        response = await world.client.get(
+            "/api/v1/tasks", params={"project_id": project["id"], **params}, headers=dev.headers
+        )
+        assert response.status_code == 200, response.text
+        return [t["title"].split()[0] for t in response.json()["items"]]
+
+    assert await titles(sort="due_at") == ["Beta", "Delta", "Alpha", "Gamma"]
+    assert await titles(sort="-due_at") == ["Alpha", "Delta", "Beta", "Gamma"]
+    assert await titles(sort="priority") == ["Alpha", "Gamma", "Delta", "Beta"]
+    assert await titles(sort="-priority") == ["Beta", "Delta", "Gamma", "Alpha"]
+    assert await titles(sort="created_at") == ["Alpha", "Beta", "Gamma", "Delta"]
+    assert await titles(sort="-created_at") == ["Delta", "Gamma", "Beta", "Alpha"]
+    assert await titles(status="todo", sort="created_at") == ["Alpha", "Gamma"]
+    assert await titles(priority="critical") == ["Beta"]
+    assert await titles(assignee="me", sort="created_at") == ["Alpha", "Gamma"]
+    assert await titles(assignee=str(dev.user_id), sort="created_at") == ["Alpha", "Gamma"]
+    assert await titles(due_before="2026-12-02T12:00:00Z", sort="due_at") == ["Beta", "Delta"]
+    assert await titles(due_after="2026-12-01T12:00:00Z", sort="due_at") == ["Delta", "Alpha"]
+    assert await titles(q="CRASH") == ["Beta"]
+    assert await titles(q="100%") == ["Delta"]
+    assert await titles(q="_") == []
+    everywhere = await world.client.get(
+        "/api/v1/tasks", params={"q": "alpha", "sort": "created_at"}, headers=dev.headers
+    )
+    assert [t["title"].split()[0] for t in everywhere.json()["items"]] == ["Alpha", "Epsilon"]
+    by_team = await world.client.get(
+        "/api/v1/tasks", params={"team_id": str(team)}, headers=dev.headers
+    )
+    assert len(by_team.json()["items"]) == 5
+    for bad in (
+        {"sort": "title"},
+        {"status": "finished"},
+        {"due_before": "yesterday"},
+        {"due_before": "2026-12-01T00:00:00"},
+        {"limit": 500},
+    ):
+        response = await world.client.get("/api/v1/tasks", params=bad, headers=dev.headers)
+        assert response.status_code == 422, bad
+
+
+async def test_pagination_walks_every_row_once_while_rows_are_inserted(world: Any) -> None:
+    _, lead, project = await setup(world)
+    for n in range(30):
+        await world.task(
+            project["id"],
+            lead,
+            title=f"task {n}",
+            priority=["low", "medium", "high", "critical"][n % 4],
+        )
+    for sort in ("created_at", "-created_at", "priority", "-priority", "due_at"):
+        seen: list[str] = []
+        cursor = None
+        inserted = 0
+        while True:
+            params: dict[str, Any] = {"project_id": project["id"], "limit": 7, "sort": sort}
+            if cursor:
+                params["cursor"] = cursor
+            page = (
+                await world.client.get("/api/v1/tasks", params=params, headers=lead.headers)
+            ).json()
+            seen += [t["id"] for t in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+            await world.task(
+                project["id"], lead, title=f"inserted {sort} {inserted}", priority="medium"
+            )
+            inserted += 1
+        assert len(seen) == len(set(seen)), f"{sort}: a row came twice"
+        assert len(seen) >= 30
+    garbage = await world.client.get(
+        "/api/v1/tasks", params={"cursor": "not-a-cursor"}, headers=lead.headers
+    )
+    assert garbage.status_code == 400
+
+
+async def test_removed_member_loses_access_when_the_event_is_handled(world: Any) -> None:
+    team, lead, project = await setup(world)
+    dev = await world.member(team, "Developer")
+    task = await world.task(project["id"], lead, assignee_ids=[str(dev.user_id)])
+    assert (
+        await world.client.get(f"/api/v1/tasks/{task['id']}", headers=dev.headers)
+    ).status_code == 200
+    await world.teams_event(teams.MemberRemoved(team_id=team, user_id=dev.user_id))
+    assert (
+        await world.client.get(f"/api/v1/tasks/{task['id']}", headers=dev.headers)
+    ).status_code == 404
+    assert (
+        await world.client.get(f"/api/v1/projects/{project['id']}", headers=dev.headers)
+    ).status_code == 404
+    assert (await world.client.get("/api/v1/tasks", headers=dev.headers)).json()["items"] == []
+    assert (await world.client.get(f"/api/v1/tasks/{task['id']}", headers=lead.headers)).json()[
+        "assignee_ids"
+    ] == []
+
+
+async def test_role_change_and_role_edit_apply(world: Any) -> None:
+    team, _, project = await setup(world)
+    viewer = await world.member(team, "Viewer")
+    create = {"title": "t"}
+    url = f"/api/v1/projects/{project['id']}/tasks"
+    assert (await world.client.post(url, headers=viewer.headers, json=create)).status_code == 403
+    await world.teams_event(
+        teams.RoleUpdated(
+            team_id=team,
+            role_id=world.role_id(team, "Viewer"),
+            name="Viewer",
+            permissions=["tasks.create"],
+        )
+    )
+    assert (await world.client.post(url, headers=viewer.headers, json=create)).status_code == 201
+    await world.teams_event(
+        teams.MemberRoleChanged(
+            team_id=team,
+            user_id=viewer.user_id,
+            role_id=uuid.uuid4(),
+            role_name="Nobody",
+            permissions=[],
+        )
+    )
+    assert (await world.client.post(url, headers=viewer.headers, json=create)).status_code == 403
