@@ -214,3 +214,34 @@ async def test_outsider_is_not_cached_and_teams_outage_is_503(stack: Stack) -> N
         assert (
             down.status_code == 503 and down.headers["content-type"] == "application/problem+json"
         )
+
+
+async def test_stale_read_through_answer_is_checked_again(stack: Stack) -> None:
+    """Had the removal event come before the cached answer, the cache must not outlive it."""
+    teams = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.teams_app), base_url="http://teams"
+    )
+    work = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.work_app), base_url="http://work"
+    )
+    async with teams, work:
+        lead = await stack.person("lead")
+        team = (
+            await teams.post("/api/v1/teams", headers=headers(lead), json={"name": "Core"})
+        ).json()
+        project = await work.post(
+            "/api/v1/projects", headers=headers(lead), json={"team_id": team["id"], "name": "P"}
+        )
+        assert project.status_code == 201
+        # The team is deleted in teams; work never hears of it (the event is lost to this test).
+        assert (
+            await teams.delete(f"/api/v1/teams/{team['id']}", headers=headers(lead))
+        ).status_code == 204
+        url = f"/api/v1/projects/{project.json()['id']}"
+        assert (
+            await work.get(url, headers=headers(lead))
+        ).status_code == 200  # cached answer, still fresh
+        stack.work_app.state.authorizer.cache_seconds = 0
+        assert (await work.get(url, headers=headers(lead))).status_code == 404
+        async with stack.work_app.state.database.session() as session:
+            assert (await session.execute(select(MemberReplica))).all() == []

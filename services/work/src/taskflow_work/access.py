@@ -17,12 +17,13 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.db import Database
 from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.security import CurrentClaims, bearer_token
+from taskflow_chassis.types import utcnow
 
 from taskflow_work.replica.models import MemberReplica
 
@@ -76,17 +77,25 @@ def not_found(what: str) -> ProblemError:
 class Authorizer:
     """Looks memberships up in the replica, reading through to teams when it has none."""
 
-    def __init__(self, database: Database, teams: httpx.AsyncClient | None) -> None:
+    def __init__(
+        self, database: Database, teams: httpx.AsyncClient | None, *, cache_seconds: float = 60.0
+    ) -> None:
         self.database = database
         self.teams = teams
+        self.cache_seconds = cache_seconds
 
     async def access(
         self, session: AsyncSession, team_id: uuid.UUID, caller: Caller
     ) -> MemberAccess | None:
         row = await session.get(MemberReplica, (team_id, caller.user_id))
-        if row is not None:
+        if row is not None and (row.from_event or not self._stale(row)):
             return MemberAccess(team_id, caller.user_id, row.role_name, row.permissions)
         return await self._read_through(team_id, caller)
+
+    def _stale(self, row: MemberReplica) -> bool:
+        # A read-through answer is only trusted briefly: had the removal event been
+        # handled before the answer was cached, nothing else would ever clear it.
+        return (utcnow() - row.updated_at).total_seconds() > self.cache_seconds
 
     async def _read_through(self, team_id: uuid.UUID, caller: Caller) -> MemberAccess | None:
         if self.teams is None:
@@ -106,6 +115,7 @@ class Authorizer:
                 headers={"Retry-After": "2"},
             ) from exc
         if response.status_code in {401, 403, 404}:
+            await self._forget(team_id, caller.user_id)
             return None
         if response.status_code != 200:
             raise ProblemError(
@@ -124,20 +134,32 @@ class Authorizer:
     async def _remember(self, access: MemberAccess, role_id: uuid.UUID) -> None:
         """Cache the answer in its own transaction; the teams event, when it lands, wins."""
         async with self.database.session() as session:
-            session.add(
-                MemberReplica(
-                    team_id=access.team_id,
-                    user_id=access.user_id,
-                    role_id=role_id,
-                    role_name=access.role_name,
-                    permission_list=" ".join(sorted(access.permissions)),
-                    from_event=False,
-                )
+            row = await session.get(MemberReplica, (access.team_id, access.user_id))
+            if row is not None and row.from_event:
+                return
+            row = row or MemberReplica(
+                team_id=access.team_id, user_id=access.user_id, role_id=role_id, role_name=""
             )
+            row.role_id, row.role_name = role_id, access.role_name
+            row.permission_list = " ".join(sorted(access.permissions))
+            row.from_event, row.updated_at = False, utcnow()
+            session.add(row)
             try:
                 await session.commit()
             except IntegrityError:
                 await session.rollback()  # the event landed meanwhile: keep its row
+
+    async def _forget(self, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Drop a stale read-through answer that teams no longer confirms."""
+        async with self.database.session() as session:
+            await session.execute(
+                delete(MemberReplica).where(
+                    MemberReplica.team_id == team_id,  # type: ignore[arg-type]
+                    MemberReplica.user_id == user_id,  # type: ignore[arg-type]
+                    MemberReplica.from_event.is_(False),  # type: ignore[attr-defined]
+                )
+            )
+            await session.commit()
 
     async def member(
         self, session: AsyncSession, team_id: uuid.UUID, caller: Caller, what: str

@@ -39,7 +39,11 @@ def create_app(
             transport=teams_transport,
             timeout=settings.teams_timeout_seconds,
         )
-        app.state.authorizer = Authorizer(app.state.database, app.state.teams_client)
+        app.state.authorizer = Authorizer(
+            app.state.database,
+            app.state.teams_client,
+            cache_seconds=settings.read_through_cache_seconds,
+        )
 
     async def stop(app: FastAPI) -> None:
         await app.state.teams_client.aclose()

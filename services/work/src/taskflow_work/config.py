@@ -15,6 +15,8 @@ class WorkSettings(ServiceSettings):
     # Where to ask teams about a membership the replica does not know yet.
     teams_url: str = "http://127.0.0.1:8000"
     teams_timeout_seconds: float = 3.0
+    # How long a read-through answer stands in for the membership event.
+    read_through_cache_seconds: float = 60.0
 
 
 @lru_cache

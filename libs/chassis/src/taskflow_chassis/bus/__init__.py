@@ -4,6 +4,14 @@
 ``amqp://`` (RabbitMQ). Both route by event type on a topic exchange, retry a
 failing handler with back-off and then park the event, with its error, in the
 queue's dead-letter queue ``<queue>.dlq``.
+
+Shared semantics: the routing key is the event type; a queue receives the events
+matching one of its keys (AMQP topic patterns, ``*`` one word, ``#`` any); a
+queue, once subscribed, keeps its messages while its consumer is busy or away;
+handlers of one queue run one at a time, in arrival order; a handler that raises
+is retried after ``retry_base_seconds * 2**n`` (n = 0, 1, ...) at most
+``max_retries`` times, then dead-lettered with its error. Nothing is dropped
+silently, but an event no queue is bound to is not kept (topic exchange rules).
 """
 
 from __future__ import annotations
@@ -15,6 +23,16 @@ from urllib.parse import urlsplit
 
 from taskflow_chassis.events import CloudEvent
 
+__all__ = [
+    "DEFAULT_EXCHANGE",
+    "DeadLetter",
+    "EventBus",
+    "MessageHandler",
+    "create_bus",
+    "retry_delay",
+    "topic_matches",
+]
+
 MessageHandler = Callable[[CloudEvent], Awaitable[None]]
 
 DEFAULT_EXCHANGE = "taskflow.events"
@@ -22,10 +40,12 @@ DEFAULT_EXCHANGE = "taskflow.events"
 
 @dataclass(frozen=True)
 class DeadLetter:
-    event: CloudEvent | None  # None when the body was not a CloudEvent at all
+    """A parked message: the event, the last error (``Type: message``), how often it was tried."""
+
+    event: CloudEvent | None  # None only when the body was not a CloudEvent at all
     error: str
     attempts: int
-    body: bytes = b""
+    body: bytes = b""  # the raw message, for an unreadable one
 
 
 class EventBus(Protocol):
@@ -41,15 +61,18 @@ class EventBus(Protocol):
     ) -> None:
         """Deliver events whose type matches a key (``*``/``#`` patterns) to ``handler``."""
 
-    async def unsubscribe(self, queue: str) -> None: ...
+    async def unsubscribe(self, queue: str) -> None:
+        """Stop consuming; the queue keeps what arrives meanwhile."""
 
-    async def ping(self) -> bool: ...
+    async def ping(self) -> bool:
+        """For ``/readyz``: is the broker connection open?"""
 
-    async def dead_letters(self, queue: str) -> list[DeadLetter]: ...
+    async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """What ``<queue>.dlq`` holds, oldest first, without removing it."""
 
 
 def retry_delay(base_seconds: float, attempt: int) -> float:
-    """Exponential back-off: base, twice base, four times base... capped at five minutes."""
+    """Back-off before retry ``attempt`` (1-based): base, 2 x base, 4 x base... at most 5 min."""
     return float(min(base_seconds * (2 ** max(attempt - 1, 0)), 300.0))
 
 
@@ -60,7 +83,8 @@ def create_bus(
     max_retries: int = 5,
     retry_base_seconds: float = 0.5,
 ) -> EventBus:
-    scheme = urlsplit(url).scheme
+    """The adapter for a URL: ``memory://[hub]`` or ``amqp(s)://user:pass@host/vhost``."""
+    scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":
         from taskflow_chassis.bus.memory import MemoryBus
 
@@ -71,7 +95,11 @@ def create_bus(
         return RabbitMQBus(
             url, exchange=exchange, max_retries=max_retries, retry_base_seconds=retry_base_seconds
         )
-    raise ValueError(f"unknown event bus URL {url!r}: use memory:// or amqp://")
+    raise ValueError(
+        # Not the URL itself: it may carry a password.
+        f"unknown event bus URL scheme {scheme!r}: "
+        "use memory://[name] or amqp://user:password@host:5672/ (amqps:// for TLS)"
+    )
 
 
 def topic_matches(pattern: str, routing_key: str) -> bool:

@@ -1,9 +1,11 @@
 """In-process event bus: the embedded mode's broker.
 
-Every ``memory://<name>`` bus of a process shares one hub per name, so the four
-services of ``make dev`` see each other's events. A queue keeps its messages
-while its handler is busy; a failing handler is retried with back-off and then
-dead-lettered with its error, as on RabbitMQ.
+Every ``memory://<name>`` bus of a process shares one hub per name (``memory://``
+is the hub ``default``), so the four services of ``make dev`` see each other's
+events. As on RabbitMQ: a queue, once subscribed, keeps its messages while its
+handler is busy or unsubscribed; its handler sees them one at a time, in order;
+a failing handler is retried with back-off (without holding up the messages
+behind it) and then dead-lettered with its error. Nothing survives the process.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -18,39 +21,67 @@ from urllib.parse import urlsplit
 from taskflow_chassis.bus import DeadLetter, MessageHandler, retry_delay, topic_matches
 from taskflow_chassis.events import CloudEvent
 
+__all__ = ["MemoryBus"]
+
 logger = logging.getLogger("taskflow.bus.memory")
+
+# How long unsubscribe lets a running handler finish before cancelling it.
+STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass
 class _Queue:
     name: str
-    routing_keys: list[str]
-    handler: MessageHandler | None
-    messages: asyncio.Queue[tuple[CloudEvent, int]] = field(default_factory=asyncio.Queue)
-    retrying: int = 0
+    routing_keys: set[str] = field(default_factory=set)
+    handler: MessageHandler | None = None
+    messages: deque[tuple[CloudEvent, int]] = field(default_factory=deque)  # (event, failures)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
     dead: list[DeadLetter] = field(default_factory=list)
     worker: asyncio.Task[None] | None = None
     busy: bool = False
+    stopping: bool = False
+    retrying: int = 0
+
+    def put(self, event: CloudEvent, failures: int = 0) -> None:
+        self.messages.append((event, failures))
+        self.arrived.set()
+
+    def idle(self) -> bool:
+        return self.worker is None or not (self.busy or self.retrying or self.messages)
 
 
 class _Hub:
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.queues: dict[str, _Queue] = {}
 
 
 _HUBS: dict[str, _Hub] = {}
 
 
+def _hub(name: str) -> _Hub:
+    # A hub belongs to one event loop: its events and tasks are useless in another
+    # (each test has its own loop), so a new loop starts a fresh hub of that name.
+    loop = asyncio.get_running_loop()
+    hub = _HUBS.get(name)
+    if hub is None or hub.loop is not loop:
+        hub = _HUBS[name] = _Hub(loop)
+    return hub
+
+
 class MemoryBus:
     def __init__(
         self, url: str = "memory://", *, max_retries: int = 5, retry_base_seconds: float = 0.5
     ) -> None:
-        name = urlsplit(url).netloc or "default"
-        self.hub = _HUBS.setdefault(name, _Hub())
+        self.name = urlsplit(url).netloc or "default"
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self._owned: set[str] = set()
         self._connected = False
+
+    @property
+    def queues(self) -> dict[str, _Queue]:
+        return _hub(self.name).queues
 
     async def connect(self) -> None:
         self._connected = True
@@ -64,75 +95,85 @@ class MemoryBus:
         return self._connected
 
     async def publish(self, event: CloudEvent) -> None:
+        """Enqueue on every matching queue; handlers run later, in their queues' workers."""
         if not self._connected:
             raise ConnectionError("the memory bus is not connected")
-        for queue in self.hub.queues.values():
+        for queue in self.queues.values():
             if any(topic_matches(key, event.type) for key in queue.routing_keys):
-                queue.messages.put_nowait((event, 0))
+                queue.put(event)
 
     async def subscribe(
         self, queue: str, routing_keys: Sequence[str], handler: MessageHandler
     ) -> None:
-        existing = self.hub.queues.get(queue)
-        if existing is not None and existing.worker is not None and not existing.worker.done():
+        target = self.queues.get(queue)
+        if target is None:
+            target = self.queues[queue] = _Queue(queue)
+        elif target.worker is not None and not target.worker.done():
             raise RuntimeError(f"queue {queue!r} already has a consumer")
-        target = existing or _Queue(queue, [], None)
-        target.routing_keys = sorted(set(target.routing_keys) | set(routing_keys))
+        target.routing_keys |= set(routing_keys)  # bindings stay, as on a durable queue
         target.handler = handler
-        self.hub.queues[queue] = target
+        target.stopping = False
         target.worker = asyncio.create_task(self._work(target), name=f"memory-bus:{queue}")
         self._owned.add(queue)
 
     async def unsubscribe(self, queue: str) -> None:
-        """Stop consuming; the queue and anything still in it stay (durable, as on RabbitMQ)."""
-        target = self.hub.queues.get(queue)
+        """Stop consuming, letting a running handler finish; the queue keeps its messages."""
         self._owned.discard(queue)
-        if target and target.worker:
-            target.worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await target.worker
-            target.worker = None
+        target = self.queues.get(queue)
+        if target is None or target.worker is None:
+            return
+        worker = target.worker
+        target.stopping = True
+        if target.busy:
+            await asyncio.wait({worker}, timeout=STOP_GRACE_SECONDS)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        target.worker = None
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
-        target = self.hub.queues.get(queue)
+        target = self.queues.get(queue)
         return list(target.dead) if target else []
 
     async def drain(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - polls, no I/O to bound
-        """Wait until every queue of the hub is empty and idle (for tests)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while any(
-            q.worker is not None and (q.busy or q.retrying or not q.messages.empty())
-            for q in self.hub.queues.values()
-        ):
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("memory bus did not drain")
+        """Wait until every consumed queue of the hub is empty and idle (for tests)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not all(q.idle() for q in self.queues.values()):
+            if loop.time() > deadline:
+                busy = sorted(q.name for q in self.queues.values() if not q.idle())
+                raise TimeoutError(f"memory bus did not drain: {', '.join(busy)} still busy")
             await asyncio.sleep(0.01)
 
     async def _work(self, queue: _Queue) -> None:
-        while True:
-            event, failures = await queue.messages.get()
+        while not queue.stopping:
+            if not queue.messages:
+                queue.arrived.clear()
+                await queue.arrived.wait()
+                continue
+            event, failures = queue.messages.popleft()
             queue.busy = True
             try:
                 await self._deliver(queue, event, failures)
             finally:
                 queue.busy = False
-                queue.messages.task_done()
 
     async def _deliver(self, queue: _Queue, event: CloudEvent, failures: int) -> None:
         assert queue.handler is not None
         try:
             await queue.handler(event)
         except asyncio.CancelledError:
-            # Stopped mid-delivery: put it back, as an unacked AMQP message would be.
-            queue.messages.put_nowait((event, failures))
+            # Stopped mid-delivery: put it back in front, as an unacked AMQP message.
+            queue.messages.appendleft((event, failures))
             raise
         except Exception as exc:
             failures += 1
             error = f"{type(exc).__name__}: {exc}"
             if failures > self.max_retries:
                 logger.error(
-                    "dead-lettered %s on %s after %d attempts: %s",
+                    "dead-lettered %s (%s) on %s after %d attempts: %s",
                     event.id,
+                    event.type,
                     queue.name,
                     failures,
                     error,
@@ -140,13 +181,13 @@ class MemoryBus:
                 queue.dead.append(DeadLetter(event=event, error=error, attempts=failures))
                 return
             logger.warning(
-                "handler failed for %s on %s (attempt %d): %s",
+                "handler failed for %s (%s) on %s (attempt %d, retrying): %s",
                 event.id,
+                event.type,
                 queue.name,
                 failures,
                 error,
             )
-            # Retry later without holding up the events behind it, as RabbitMQ's retry queue does.
             queue.retrying += 1
             asyncio.get_running_loop().call_later(
                 retry_delay(self.retry_base_seconds, failures),
@@ -159,4 +200,4 @@ class MemoryBus:
     @staticmethod
     def _requeue(queue: _Queue, event: CloudEvent, failures: int) -> None:
         queue.retrying -= 1
-        queue.messages.put_nowait((event, failures))
+        queue.put(event, failures)

@@ -1,11 +1,16 @@
 """RabbitMQ adapter over aio-pika.
 
-A robust connection (reconnects and re-declares by itself), a durable topic
-exchange, persistent messages with publisher confirms, one durable queue per
-service with manual acks. A failing message is acked only after a copy went to
-``<queue>.retry`` (per-message TTL, dead-lettered back into ``<queue>``), so
-back-off never blocks the queue; past the last retry it goes to ``<queue>.dlq``
-with the error in its headers.
+A robust connection (reconnects and re-declares exchanges, queues, bindings,
+QoS and consumers by itself), a durable topic exchange, persistent messages
+with publisher confirms, one durable queue per service with manual acks: a
+message is acked only after its handler returned.
+
+A failing message is acked only after a copy went to ``<queue>.retry``
+(per-message TTL = back-off, then dead-lettered by the broker back into
+``<queue>``), so back-off never blocks the queue; past the last retry it goes to
+``<queue>.dlq`` with ``x-error``, ``x-retry-count`` and ``x-original-routing-key``
+headers. RabbitMQ expires messages only at the head of a queue, so a short
+back-off may wait behind a longer one in ``<queue>.retry``: later, never lost.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
@@ -27,12 +33,27 @@ from aio_pika.abc import (
 from taskflow_chassis.bus import DeadLetter, MessageHandler, retry_delay
 from taskflow_chassis.events import CloudEvent
 
+__all__ = ["CONTENT_TYPE", "RabbitMQBus"]
+
 logger = logging.getLogger("taskflow.bus.rabbitmq")
 
 CONTENT_TYPE = "application/cloudevents+json"
 RETRY_HEADER = "x-retry-count"
 ERROR_HEADER = "x-error"
+ROUTING_KEY_HEADER = "x-original-routing-key"
 MAX_ERROR_LENGTH = 2000
+# Headers the broker adds when dead-lettering; a copy we publish starts without them.
+_BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue")
+
+
+@dataclass
+class _Subscription:
+    queue: AbstractQueue
+    handler: MessageHandler
+    tag: str = ""
+    active: bool = True
+    # aio-pika runs each delivery as its own task; the lock keeps the queue's order.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class RabbitMQBus:
@@ -44,47 +65,60 @@ class RabbitMQBus:
         max_retries: int = 5,
         retry_base_seconds: float = 0.5,
         prefetch: int = 16,
+        publish_timeout: float = 10.0,
     ) -> None:
         self.url = url
         self.exchange_name = exchange
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self.prefetch = prefetch
+        self.publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._consume_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
-        self._consumers: dict[str, tuple[AbstractQueue, str]] = {}
+        self._subscriptions: dict[str, _Subscription] = {}
         self._lock = asyncio.Lock()
 
     async def connect(self) -> None:
         async with self._lock:
             if self._connection is not None:
                 return
-            self._connection = await aio_pika.connect_robust(self.url)
-            self._publish_channel = await self._connection.channel(publisher_confirms=True)
-            self._exchange = await self._publish_channel.declare_exchange(
-                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            self._consume_channel = await self._connection.channel(publisher_confirms=True)
-            await self._consume_channel.set_qos(prefetch_count=self.prefetch)
+            connection = await aio_pika.connect_robust(self.url)
+            try:
+                self._publish_channel = await connection.channel(publisher_confirms=True)
+                self._exchange = await self._publish_channel.declare_exchange(
+                    self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+                )
+                # Its own channel: consumers' prefetch, and retry/DLQ copies confirmed too.
+                self._consume_channel = await connection.channel(publisher_confirms=True)
+                await self._consume_channel.set_qos(prefetch_count=self.prefetch)
+            except BaseException:
+                await connection.close()
+                raise
+            self._connection = connection
 
     async def close(self) -> None:
-        for queue in list(self._consumers):
+        for queue in list(self._subscriptions):
             await self.unsubscribe(queue)
         if self._connection is not None:
             await self._connection.close()
-        self._connection = self._publish_channel = self._consume_channel = self._exchange = None
+        self._connection = None
+        self._publish_channel = self._consume_channel = None
+        self._exchange = None
 
     async def ping(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
-    def _require_exchange(self) -> AbstractExchange:
-        if self._exchange is None:
+    def _channel(self) -> AbstractChannel:
+        if self._consume_channel is None:
             raise ConnectionError("the RabbitMQ bus is not connected")
-        return self._exchange
+        return self._consume_channel
 
     async def publish(self, event: CloudEvent) -> None:
+        """Publish persistently; returns once the broker confirmed it, raises otherwise."""
+        if self._exchange is None:
+            raise ConnectionError("the RabbitMQ bus is not connected")
         message = aio_pika.Message(
             event.to_json(),
             content_type=CONTENT_TYPE,
@@ -92,45 +126,63 @@ class RabbitMQBus:
             message_id=event.id,
             correlation_id=event.correlationid,
             type=event.type,
+            timestamp=event.time,
         )
-        # With publisher confirms this returns once the broker has taken the message.
-        await self._require_exchange().publish(message, routing_key=event.type)
+        # Not mandatory: like any topic exchange, an event no queue is bound to is not kept.
+        await self._exchange.publish(
+            message, routing_key=event.type, mandatory=False, timeout=self.publish_timeout
+        )
 
-    async def _declare(self, queue: str) -> tuple[AbstractQueue, AbstractQueue, AbstractQueue]:
-        channel = self._consume_channel
-        if channel is None:
-            raise ConnectionError("the RabbitMQ bus is not connected")
+    async def _declare(self, queue: str) -> AbstractQueue:
+        channel = self._channel()
         main = await channel.declare_queue(queue, durable=True)
-        retry = await channel.declare_queue(
+        await channel.declare_queue(
             f"{queue}.retry",
             durable=True,
             arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue},
         )
-        dead = await channel.declare_queue(f"{queue}.dlq", durable=True)
-        return main, retry, dead
+        await channel.declare_queue(f"{queue}.dlq", durable=True)
+        return main
 
     async def subscribe(
         self, queue: str, routing_keys: Sequence[str], handler: MessageHandler
     ) -> None:
-        exchange = self._require_exchange()
-        main, _, _ = await self._declare(queue)
+        if self._exchange is None:
+            raise ConnectionError("the RabbitMQ bus is not connected")
+        if queue in self._subscriptions:
+            raise RuntimeError(f"queue {queue!r} already has a consumer on this bus")
+        main = await self._declare(queue)
         for key in routing_keys:
-            await main.bind(exchange, routing_key=key)
+            await main.bind(self._exchange, routing_key=key)
+        subscription = _Subscription(main, handler)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._handle(queue, message, handler)
+            await self._on_message(queue, subscription, message)
 
-        tag = await main.consume(on_message, no_ack=False)
-        self._consumers[queue] = (main, tag)
+        self._subscriptions[queue] = subscription
+        subscription.tag = await main.consume(on_message, no_ack=False)
 
     async def unsubscribe(self, queue: str) -> None:
-        entry = self._consumers.pop(queue, None)
-        if entry is not None:
-            main, tag = entry
-            try:
-                await main.cancel(tag)
-            except Exception:  # the channel may already be gone; nothing is lost
-                logger.debug("cancel of %s failed", queue, exc_info=True)
+        """Cancel the consumer and wait for the running handler; prefetched messages go back."""
+        subscription = self._subscriptions.pop(queue, None)
+        if subscription is None:
+            return
+        subscription.active = False
+        try:
+            await subscription.queue.cancel(subscription.tag)
+        except Exception:  # the channel may already be gone; unacked messages return anyway
+            logger.debug("cancelling the consumer of %s failed", queue, exc_info=True)
+        async with subscription.lock:  # FIFO: queued deliveries run (and requeue) first
+            pass
+
+    async def _on_message(
+        self, queue: str, subscription: _Subscription, message: AbstractIncomingMessage
+    ) -> None:
+        async with subscription.lock:
+            if not subscription.active:
+                await message.nack(requeue=True)
+                return
+            await self._handle(queue, message, subscription.handler)
 
     async def _handle(
         self, queue: str, message: AbstractIncomingMessage, handler: MessageHandler
@@ -147,8 +199,9 @@ class RabbitMQBus:
             error = f"{type(exc).__name__}: {exc}"
             if retries >= self.max_retries:
                 logger.error(
-                    "dead-lettered %s on %s after %d attempts: %s",
+                    "dead-lettered %s (%s) on %s after %d attempts: %s",
                     event.id,
+                    event.type,
                     queue,
                     retries + 1,
                     error,
@@ -156,8 +209,9 @@ class RabbitMQBus:
                 await self._dead_letter(queue, message, error, retries)
             else:
                 logger.warning(
-                    "handler failed for %s on %s (attempt %d): %s",
+                    "handler failed for %s (%s) on %s (attempt %d, retrying): %s",
                     event.id,
+                    event.type,
                     queue,
                     retries + 1,
                     error,
@@ -169,6 +223,9 @@ class RabbitMQBus:
     def _copy(
         self, message: AbstractIncomingMessage, headers: dict[str, Any], **extra: Any
     ) -> aio_pika.Message:
+        kept = {k: v for k, v in (message.headers or {}).items() if k not in _BROKER_HEADERS}
+        # Back from the retry queue, routing_key is the queue's name: keep the first one.
+        kept.setdefault(ROUTING_KEY_HEADER, message.routing_key or "")
         return aio_pika.Message(
             message.body,
             content_type=message.content_type,
@@ -176,38 +233,38 @@ class RabbitMQBus:
             message_id=message.message_id,
             correlation_id=message.correlation_id,
             type=message.type,
-            headers={**(message.headers or {}), **headers},
+            timestamp=message.timestamp,
+            headers={**kept, **headers},
             **extra,
         )
 
     async def _retry_later(
         self, queue: str, message: AbstractIncomingMessage, retries: int
     ) -> None:
-        channel = self._consume_channel
-        assert channel is not None
         delay = retry_delay(self.retry_base_seconds, retries)
         copy = self._copy(message, {RETRY_HEADER: retries}, expiration=delay)
         # Ack only after the copy is confirmed: a crash in between redelivers, never loses.
-        await channel.default_exchange.publish(copy, routing_key=f"{queue}.retry")
+        await self._channel().default_exchange.publish(
+            copy, routing_key=f"{queue}.retry", timeout=self.publish_timeout
+        )
         await message.ack()
 
     async def _dead_letter(
         self, queue: str, message: AbstractIncomingMessage, error: str, retries: int
     ) -> None:
-        channel = self._consume_channel
-        assert channel is not None
-        headers = {
-            ERROR_HEADER: error[:MAX_ERROR_LENGTH],
-            RETRY_HEADER: retries,
-            "x-original-routing-key": message.routing_key or "",
-        }
-        await channel.default_exchange.publish(
-            self._copy(message, headers), routing_key=f"{queue}.dlq"
+        copy = self._copy(message, {ERROR_HEADER: error[:MAX_ERROR_LENGTH], RETRY_HEADER: retries})
+        await self._channel().default_exchange.publish(
+            copy, routing_key=f"{queue}.dlq", timeout=self.publish_timeout
         )
         await message.ack()
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
-        """Read the DLQ without consuming it: every message is got, then put back."""
+        """Read ``<queue>.dlq`` without consuming it.
+
+        Every message is got unacked on a channel of its own, then all are nacked
+        with requeue, which puts them back in their places. Meant for tests and
+        operators, not for a DLQ of millions.
+        """
         if self._connection is None:
             raise ConnectionError("the RabbitMQ bus is not connected")
         channel = await self._connection.channel()
@@ -215,10 +272,7 @@ class RabbitMQBus:
             dlq = await channel.declare_queue(f"{queue}.dlq", durable=True)
             held: list[AbstractIncomingMessage] = []
             letters: list[DeadLetter] = []
-            while True:
-                message = await dlq.get(no_ack=False, fail=False)
-                if message is None:
-                    break
+            while (message := await dlq.get(no_ack=False, fail=False)) is not None:
                 held.append(message)
                 headers = message.headers or {}
                 try:
@@ -228,7 +282,7 @@ class RabbitMQBus:
                 letters.append(
                     DeadLetter(
                         event=event,
-                        error=str(headers.get(ERROR_HEADER, "")),
+                        error=_text(headers.get(ERROR_HEADER)),
                         attempts=_count(headers.get(RETRY_HEADER)) + 1,
                         body=message.body,
                     )
@@ -240,7 +294,7 @@ class RabbitMQBus:
             await channel.close()
 
     async def delete_queues(self, queue: str) -> None:
-        """Remove a service's queues (tests and tear-down tooling)."""
+        """Remove a service's three queues (tests and tear-down tooling)."""
         if self._connection is None:
             return
         channel = await self._connection.channel()
@@ -251,6 +305,7 @@ class RabbitMQBus:
             await channel.close()
 
     async def delete_exchange(self) -> None:
+        """Remove the exchange (tests use one of their own)."""
         if self._connection is None:
             return
         channel = await self._connection.channel()
@@ -266,3 +321,11 @@ def _count(header: object) -> int:
         return int(header) if isinstance(header, int | str | float) else 0
     except ValueError:
         return 0
+
+
+def _text(header: object) -> str:
+    if header is None:
+        return ""
+    if isinstance(header, bytes):
+        return header.decode("utf-8", "replace")
+    return str(header)
