@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from sqlalchemy import func, insert, select, update
@@ -14,6 +15,7 @@ from taskflow_chassis.inbox import EventConsumer, handle_once
 from taskflow_chassis.logs import current_correlation_id
 from taskflow_chassis.messaging import inbox_table, outbox_table
 from taskflow_chassis.outbox import add_to_outbox
+from taskflow_chassis.testing import require_rabbitmq
 
 from .conftest import widgets
 
@@ -51,11 +53,20 @@ async def test_redelivery_is_a_no_op(database: Database) -> None:
 
 
 async def test_concurrent_duplicates_apply_once(database: Database) -> None:
+    calls: list[str] = []
+
+    async def slow_bump(session: AsyncSession, event: CloudEvent) -> None:
+        calls.append(event.id)
+        await asyncio.sleep(0.05)  # the copies overlap
+        await bump(session, event)
+
     event = new_event(TYPE, source="/test", data={"widget_id": "w2"})
     results = await asyncio.gather(
-        *(handle_once(database, event, [bump]) for _ in range(5)), return_exceptions=True
+        *(handle_once(database, event, [slow_bump]) for _ in range(5)), return_exceptions=True
     )
-    assert sum(1 for r in results if r is True) == 1
+    # One copy wins; the others are quiet duplicates, not errors for the bus to retry.
+    assert sorted(results, key=str) == [False, False, False, False, True]
+    assert calls == [event.id]
     assert await widget_count(database, "w2") == 1
 
 
@@ -72,6 +83,19 @@ async def test_failing_handler_rolls_back_and_records_nothing(database: Database
             await session.execute(select(func.count()).select_from(inbox_table))
         ).scalar_one() == 0
     assert await handle_once(database, event, [bump]) is True
+
+
+async def test_correlation_id_is_restored_after_a_failing_handler(database: Database) -> None:
+    seen: list[str | None] = []
+
+    async def explode(session: AsyncSession, event: CloudEvent) -> None:
+        seen.append(current_correlation_id())
+        raise RuntimeError("nope")
+
+    incoming = new_event(TYPE, source="/test", data={}, correlation_id="trace-7")
+    with pytest.raises(RuntimeError):
+        await handle_once(database, incoming, [explode])
+    assert seen == ["trace-7"] and current_correlation_id() is None
 
 
 async def test_handler_events_carry_the_incoming_correlation_id(database: Database) -> None:
@@ -103,3 +127,77 @@ async def test_consumer_routes_by_type_through_the_bus(database: Database, memor
     assert await widget_count(database, "w4") == 1
     await consumer.stop()
     await bus.close()
+
+
+async def test_consumer_retries_then_dead_letters_a_failing_event_without_side_effects(
+    database: Database, memory_url: str
+) -> None:
+    bus = create_bus(memory_url, max_retries=2, retry_base_seconds=0.01)
+    await bus.connect()
+
+    async def half_done(session: AsyncSession, event: CloudEvent) -> None:
+        await bump(session, event)
+        raise LookupError("team not in the replica")
+
+    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [half_done]})
+    await consumer.start()
+    event = new_event(TYPE, source="/test", data={"widget_id": "w6"})
+    await bus.publish(event)
+    await bus.drain()  # type: ignore[attr-defined]
+    [letter] = await bus.dead_letters("widgets")
+    assert letter.event == event and letter.attempts == 3
+    assert letter.error == "LookupError: team not in the replica"
+    assert await widget_count(database, "w6") is None  # every attempt rolled back
+    async with database.session() as session:
+        assert (await session.execute(select(inbox_table))).all() == []
+    await consumer.stop()
+    await bus.close()
+
+
+async def test_consumer_keeps_events_while_stopped(database: Database, memory_url: str) -> None:
+    bus = create_bus(memory_url)
+    await bus.connect()
+    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [bump]})
+    await consumer.start()
+    await consumer.stop()  # a deploy: the queue stays bound
+    await bus.publish(new_event(TYPE, source="/test", data={"widget_id": "w7"}))
+    await bus.drain()  # type: ignore[attr-defined]
+    assert await widget_count(database, "w7") is None
+    await consumer.start()
+    await bus.drain()  # type: ignore[attr-defined]
+    assert await widget_count(database, "w7") == 1
+    await consumer.stop()
+    await bus.close()
+
+
+@pytest.mark.rabbitmq
+async def test_consumer_on_rabbitmq_handles_a_redelivered_event_once(
+    database: Database,
+) -> None:
+    url = require_rabbitmq()
+    suffix = uuid.uuid4().hex[:8]
+    bus = create_bus(url, exchange=f"taskflow.test.{suffix}", max_retries=1)
+    await bus.connect()
+    queue = f"widgets-{suffix}"
+    handled = asyncio.Event()
+
+    async def bump_and_tell(session: AsyncSession, event: CloudEvent) -> None:
+        await bump(session, event)
+        if event.data["widget_id"] == "last":
+            handled.set()
+
+    consumer = EventConsumer(database, bus, service=queue, handlers={TYPE: [bump_and_tell]})
+    try:
+        await consumer.start()
+        event = new_event(TYPE, source="/test", data={"widget_id": "w8"})
+        await bus.publish(event)
+        await bus.publish(event)  # the relay crashed before marking it: sent again
+        await bus.publish(new_event(TYPE, source="/test", data={"widget_id": "last"}))
+        await asyncio.wait_for(handled.wait(), timeout=5)  # the queue is handled in order
+        assert await widget_count(database, "w8") == 1
+        assert await bus.dead_letters(queue) == []
+    finally:
+        await consumer.stop()
+        await bus.delete_queues(queue)  # type: ignore[attr-defined]
+        await bus.delete_exchange()  # type: ignore[attr-defined]
+        await bus.close()

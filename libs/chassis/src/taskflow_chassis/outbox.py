@@ -77,7 +77,18 @@ async def add_to_outbox(session: AsyncSession, *events: CloudEvent) -> None:
             for event, created_at in zip(events, stamps, strict=True)
         ],
     )
-    session.sync_session.info[OUTBOX_WRITTEN] = True
+    sync_session = session.sync_session
+    _forget_the_flag_after_transactions_of(type(sync_session))
+    sync_session.info[OUTBOX_WRITTEN] = True
+
+
+_flag_clearing_classes: set[type[Session]] = set()
+
+
+def _forget_the_flag_after_transactions_of(session_class: type[Session]) -> None:
+    if session_class not in _flag_clearing_classes:
+        sa_event.listen(session_class, "after_transaction_end", _forget_outbox_write)
+        _flag_clearing_classes.add(session_class)
 
 
 def _forget_outbox_write(session: Session, transaction: SessionTransaction) -> None:
@@ -88,7 +99,13 @@ def _forget_outbox_write(session: Session, transaction: SessionTransaction) -> N
 
 
 class OutboxRelay:
-    """Publishes a database's outbox to the bus; one per service process."""
+    """Publishes a database's outbox to the bus; one per service process.
+
+    Deliberately not a ``pump.CommitWokenLoop``: the relay must let a pass finish
+    on ``stop`` (a cancelled pass has published events it never marked, so they
+    go out twice), and a commit must wake every relay of the database, not just
+    the first hook that pops the flag.
+    """
 
     def __init__(
         self,
@@ -108,10 +125,6 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         database.on_commit(self._after_commit)
-        if not sa_event.contains(
-            database.session_class, "after_transaction_end", _forget_outbox_write
-        ):
-            sa_event.listen(database.session_class, "after_transaction_end", _forget_outbox_write)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.get(OUTBOX_WRITTEN):

@@ -42,6 +42,8 @@ RETRY_HEADER = "x-retry-count"
 ERROR_HEADER = "x-error"
 ROUTING_KEY_HEADER = "x-original-routing-key"
 MAX_ERROR_LENGTH = 2000
+# How long unsubscribe waits for a running handler (its message is redelivered if cut off).
+STOP_GRACE_SECONDS = 5.0
 # Headers the broker adds when dead-lettering; a copy we publish starts without them.
 _BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue")
 
@@ -172,8 +174,13 @@ class RabbitMQBus:
             await subscription.queue.cancel(subscription.tag)
         except Exception:  # the channel may already be gone; unacked messages return anyway
             logger.debug("cancelling the consumer of %s failed", queue, exc_info=True)
-        async with subscription.lock:  # FIFO: queued deliveries run (and requeue) first
-            pass
+        # The lock is FIFO: deliveries already waiting for it go first (and requeue).
+        try:
+            await asyncio.wait_for(subscription.lock.acquire(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            logger.warning("a handler on %s is still running after %ss", queue, STOP_GRACE_SECONDS)
+        else:
+            subscription.lock.release()
 
     async def _on_message(
         self, queue: str, subscription: _Subscription, message: AbstractIncomingMessage

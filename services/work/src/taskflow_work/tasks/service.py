@@ -134,9 +134,6 @@ async def create_task(
     )
     session.add(task)
     await session.flush()
-    for user_id in data.assignee_ids:
-        session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
-        await events.publish(session, _assigned(task, user_id, access.user_id))
     record(
         session, task.id, access.user_id, "created", {"title": task.title, "status": task.status}
     )
@@ -154,6 +151,10 @@ async def create_task(
             created_by=access.user_id,
         ),
     )
+    # Announced after the task itself, so consumers meet the task before its assignments.
+    for user_id in data.assignee_ids:
+        session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
+        await events.publish(session, _assigned(task, user_id, access.user_id))
     await session.commit()
     return task
 

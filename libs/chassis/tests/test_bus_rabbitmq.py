@@ -1,0 +1,287 @@
+"""The RabbitMQ adapter, looked at from the broker's side.
+
+The contract both adapters share (routing, retry, dead letters) is in test_bus.py;
+this file checks what is particular to AMQP: message properties, durable queues,
+the retry queue, DLQ headers, manual acks and order under prefetch. Each test
+uses its own exchange and queues (uuid suffix) and deletes them afterwards.
+It needs the machine's RabbitMQ: skipped with the reason without one, failed
+when CI is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import aiormq
+import pytest
+from aio_pika.abc import AbstractConnection
+from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus import rabbitmq as rabbitmq_module
+from taskflow_chassis.bus.rabbitmq import CONTENT_TYPE, RabbitMQBus
+from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.testing import require_rabbitmq
+
+pytestmark = pytest.mark.rabbitmq
+
+TYPE = "taskflow.test.widget.created.v1"
+
+
+@dataclass
+class Rabbit:
+    url: str
+    exchange: str
+    queue: str
+    raw: AbstractConnection  # a plain connection, to look at what the broker holds
+    buses: list[RabbitMQBus] = field(default_factory=list)
+
+    async def bus(self, **options: Any) -> RabbitMQBus:
+        options = {"max_retries": 2, "retry_base_seconds": 0.05, **options}
+        bus = create_bus(self.url, exchange=self.exchange, **options)
+        assert isinstance(bus, RabbitMQBus)
+        await bus.connect()
+        self.buses.append(bus)
+        return bus
+
+
+@pytest.fixture
+async def rabbit() -> AsyncIterator[Rabbit]:
+    url = require_rabbitmq()
+    suffix = uuid.uuid4().hex[:10]
+    raw = await aio_pika.connect(url)
+    env = Rabbit(url, f"taskflow.test.{suffix}", f"svc-{suffix}", raw)
+    try:
+        yield env
+    finally:
+        for bus in env.buses:
+            await bus.close()
+        channel = await raw.channel()
+        for name in (env.queue, f"{env.queue}.retry", f"{env.queue}.dlq"):
+            await channel.queue_delete(name)
+        await channel.exchange_delete(env.exchange)
+        await raw.close()
+
+
+def event(name: str = "x", **data: object) -> CloudEvent:
+    return new_event(TYPE, source="/test", data={"name": name, **data})
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_published_message_is_persistent_confirmed_cloudevent(rabbit: Rabbit) -> None:
+    bus = await rabbit.bus()
+    channel = await rabbit.raw.channel()
+    tap = await channel.declare_queue(exclusive=True)
+    await tap.bind(rabbit.exchange, routing_key="#")
+    sent = new_event(TYPE, source="/test", data={"n": 1}, correlation_id="corr-1")
+    await bus.publish(sent)
+    message = await tap.get(timeout=5)
+    await message.ack()
+    assert message.routing_key == TYPE
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.content_type == CONTENT_TYPE
+    assert message.message_id == sent.id and message.correlation_id == "corr-1"
+    assert CloudEvent.from_json(message.body) == sent
+    # The exchange is a durable topic exchange: redeclaring it otherwise is refused.
+    with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed):
+        probe = await rabbit.raw.channel()
+        await probe.declare_exchange(rabbit.exchange, aio_pika.ExchangeType.TOPIC, durable=False)
+
+
+async def test_service_queues_are_durable_and_retry_feeds_back_into_the_queue(
+    rabbit: Rabbit,
+) -> None:
+    bus = await rabbit.bus()
+
+    async def ignore(e: CloudEvent) -> None:
+        pass
+
+    await bus.subscribe(rabbit.queue, [TYPE], ignore)
+    retry_args = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": rabbit.queue}
+    channel = await rabbit.raw.channel()
+    # Declaring with the same settings is accepted; anything else is refused.
+    await channel.declare_queue(rabbit.queue, durable=True)
+    await channel.declare_queue(f"{rabbit.queue}.dlq", durable=True)
+    await channel.declare_queue(f"{rabbit.queue}.retry", durable=True, arguments=retry_args)
+    for name, args in [
+        (rabbit.queue, None),
+        (f"{rabbit.queue}.dlq", None),
+        (f"{rabbit.queue}.retry", retry_args),
+    ]:
+        with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed):
+            probe = await rabbit.raw.channel()
+            await probe.declare_queue(name, durable=False, arguments=args)
+
+
+async def test_unreadable_message_goes_straight_to_the_dlq(rabbit: Rabbit) -> None:
+    bus = await rabbit.bus()
+    calls: list[CloudEvent] = []
+
+    async def handler(e: CloudEvent) -> None:
+        calls.append(e)
+
+    await bus.subscribe(rabbit.queue, [TYPE], handler)
+    channel = await rabbit.raw.channel()
+    exchange = await channel.get_exchange(rabbit.exchange)
+    await exchange.publish(aio_pika.Message(b"not json"), routing_key=TYPE)
+
+    async def parked() -> bool:
+        return len(await bus.dead_letters(rabbit.queue)) == 1
+
+    await eventually(parked)
+    [letter] = await bus.dead_letters(rabbit.queue)
+    assert letter.event is None and letter.body == b"not json"
+    assert letter.error.startswith("unreadable event") and letter.attempts == 1
+    assert calls == []
+
+
+async def test_dead_lettered_message_carries_error_count_and_original_key(
+    rabbit: Rabbit,
+) -> None:
+    bus = await rabbit.bus()
+
+    async def broken(e: CloudEvent) -> None:
+        raise ValueError("boom")
+
+    await bus.subscribe(rabbit.queue, [TYPE], broken)
+    bad = event()
+    await bus.publish(bad)
+
+    async def parked() -> bool:
+        return len(await bus.dead_letters(rabbit.queue)) == 1
+
+    await eventually(parked)
+    channel = await rabbit.raw.channel()
+    dlq = await channel.declare_queue(f"{rabbit.queue}.dlq", durable=True)
+    message = await dlq.get(timeout=5)
+    await message.ack()
+    headers = message.headers or {}
+    assert headers["x-error"] == "ValueError: boom"
+    assert headers["x-retry-count"] == 2
+    # It came back from the retry queue twice; the type it was published under stays.
+    assert headers["x-original-routing-key"] == TYPE
+    assert "x-death" not in headers
+    assert message.message_id == bad.id
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert CloudEvent.from_json(message.body) == bad
+
+
+async def test_back_off_waits_in_the_retry_queue_not_in_front_of_the_queue(
+    rabbit: Rabbit,
+) -> None:
+    bus = await rabbit.bus(max_retries=1, retry_base_seconds=0.4)
+    seen: list[tuple[str, float]] = []
+
+    async def handler(e: CloudEvent) -> None:
+        seen.append((e.data["name"], time.monotonic()))
+        if e.data["name"] == "flaky" and len(seen) == 1:
+            raise RuntimeError("not yet")
+
+    await bus.subscribe(rabbit.queue, [TYPE], handler)
+    await bus.publish(event("flaky"))
+    await bus.publish(event("healthy"))
+
+    async def retried() -> bool:
+        return len(seen) == 3
+
+    await eventually(retried)
+    assert [name for name, _ in seen] == ["flaky", "healthy", "flaky"]
+    assert seen[2][1] - seen[0][1] >= 0.35  # the per-message TTL held it back
+    assert seen[1][1] - seen[0][1] < 0.35  # while the healthy one went through
+    assert await bus.dead_letters(rabbit.queue) == []
+
+
+async def test_message_is_acked_only_after_the_handler_returned(
+    rabbit: Rabbit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rabbitmq_module, "STOP_GRACE_SECONDS", 0.1, raising=False)
+    first = await rabbit.bus()
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def dies_midway(e: CloudEvent) -> None:
+        entered.set()
+        await release.wait()
+
+    await first.subscribe(rabbit.queue, [TYPE], dies_midway)
+    sent = event()
+    await first.publish(sent)
+    await asyncio.wait_for(entered.wait(), 5)
+    await first.close()  # the process goes away before its handler returned
+    got: list[str] = []
+
+    async def handler(e: CloudEvent) -> None:
+        got.append(e.id)
+
+    second = await rabbit.bus()
+    await second.subscribe(rabbit.queue, [TYPE], handler)
+
+    async def redelivered() -> bool:
+        return got == [sent.id]
+
+    await eventually(redelivered)
+    release.set()
+    await asyncio.sleep(0.05)  # the orphaned handler ends; its ack fails harmlessly
+
+
+async def test_one_queue_is_handled_in_order_despite_prefetch(rabbit: Rabbit) -> None:
+    bus = await rabbit.bus()  # prefetch 16: several deliveries in flight at once
+    got: list[int] = []
+
+    async def uneven(e: CloudEvent) -> None:
+        await asyncio.sleep(random.uniform(0, 0.01))
+        got.append(int(e.data["n"]))
+
+    await bus.subscribe(rabbit.queue, [TYPE], uneven)
+    for n in range(30):
+        await bus.publish(event(n=n))
+
+    async def all_in() -> bool:
+        return len(got) == 30
+
+    await eventually(all_in)
+    assert got == list(range(30))
+
+
+async def test_reading_the_dlq_leaves_it_intact(rabbit: Rabbit) -> None:
+    bus = await rabbit.bus(max_retries=0)
+
+    async def broken(e: CloudEvent) -> None:
+        raise RuntimeError(e.data["name"])
+
+    await bus.subscribe(rabbit.queue, [TYPE], broken)
+    bad = [event(f"bad{n}") for n in range(3)]
+    for e in bad:
+        await bus.publish(e)
+
+    async def parked() -> bool:
+        return len(await bus.dead_letters(rabbit.queue)) == 3
+
+    await eventually(parked)
+    first = await bus.dead_letters(rabbit.queue)
+    second = await bus.dead_letters(rabbit.queue)
+    assert sorted(str(x.event.id) for x in first if x.event) == sorted(e.id for e in bad)
+    assert sorted(x.error for x in second) == [f"RuntimeError: bad{n}" for n in range(3)]
+    assert all(x.attempts == 1 for x in second)
+
+
+async def test_connection_state(rabbit: Rabbit) -> None:
+    bus = await rabbit.bus()
+    assert await bus.ping()
+    await bus.close()
+    assert not await bus.ping()
+    with pytest.raises(ConnectionError):
+        await bus.publish(event())
+    unconnected = create_bus(rabbit.url, exchange=rabbit.exchange)
+    assert not await unconnected.ping()

@@ -1,0 +1,87 @@
+"""Email backends chosen by URL: ``smtp://``, ``console://``, ``file:///dir``.
+
+Each sends one ``EmailMessage`` (the stdlib one). The message id is derived from
+the email row's id, so a resend after a crash is recognisably the same message.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import sys
+import tempfile
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class EmailBackend(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class SmtpBackend:
+    """``smtp://user:password@host:port?tls=starttls`` (or ``tls=ssl``, or none)."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.tls = parse_qs(parts.query).get("tls", [""])[0].lower()
+        self.port = parts.port or (465 if self.tls == "ssl" else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.timeout = timeout
+
+    def send(self, message: EmailMessage) -> None:
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if self.tls == "ssl":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with smtp:
+            if self.tls == "starttls":
+                smtp.starttls(context=context)
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(message)
+
+
+class ConsoleBackend:
+    def send(self, message: EmailMessage) -> None:
+        sys.stdout.write(message.as_string() + "\n" + "-" * 72 + "\n")
+        sys.stdout.flush()
+
+
+class FileBackend:
+    """One ``.eml`` file a message, named after its Message-ID, written whole then renamed."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message: EmailMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = (
+            str(message["Message-ID"] or "message")
+            .strip("<>")
+            .replace("/", "_")
+            .replace("@", "_at_")
+        )
+        with tempfile.NamedTemporaryFile(
+            "wb", dir=self.directory, delete=False, suffix=".tmp"
+        ) as handle:
+            handle.write(bytes(message))
+        Path(handle.name).replace(self.directory / f"{name}.eml")
+
+
+def create_backend(url: str) -> EmailBackend:
+    parts = urlsplit(url)
+    if parts.scheme in {"smtp", "smtps"}:
+        if parts.scheme == "smtps" and "tls=" not in parts.query:
+            url = url + ("&" if parts.query else "?") + "tls=ssl"
+        return SmtpBackend(url)
+    if parts.scheme == "console":
+        return ConsoleBackend()
+    if parts.scheme == "file":
+        return FileBackend(Path(unquote(parts.path)))
+    raise ValueError(f"unknown EMAIL_URL {url!r}: use smtp://host:port, console:// or file:///dir")

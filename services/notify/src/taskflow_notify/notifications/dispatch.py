@@ -1,0 +1,65 @@
+"""Handing committed emails to Celery: woken after each commit that wrote one, plus a sweep.
+
+An email row commits with its notification; only then is a ``send_email`` job
+made for it, so a job never looks for a row that is not there yet, and a crash
+between commit and enqueue is caught up by the sweep.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select, update
+from taskflow_chassis.db import Database
+from taskflow_chassis.pump import CommitWokenLoop
+
+from taskflow_notify.notifications.models import EmailMessage, EmailStatus
+
+Enqueue = Callable[[uuid.UUID], Awaitable[None]]
+
+
+class EmailDispatcher(CommitWokenLoop):
+    flag = "taskflow_email_written"
+    name = "email-dispatcher"
+
+    def __init__(
+        self, database: Database, enqueue: Enqueue, *, interval: float = 5.0, batch_size: int = 50
+    ) -> None:
+        super().__init__(database, interval=interval, batch_size=batch_size)
+        self.enqueue = enqueue
+
+    async def run_once(self) -> int:
+        async with self.database.session() as session:
+            pending = list(
+                (
+                    await session.execute(
+                        select(EmailMessage.id)
+                        .where(EmailMessage.status == EmailStatus.PENDING)  # type: ignore[arg-type]
+                        .order_by(EmailMessage.created_at)  # type: ignore[arg-type]
+                        .limit(self.batch_size)
+                    )
+                ).scalars()
+            )
+        for email_id in pending:
+            async with self.database.session() as session:
+                # Claim first: a second dispatcher (another replica) skips what this one took.
+                claimed = await session.execute(
+                    update(EmailMessage)
+                    .where(EmailMessage.id == email_id, EmailMessage.status == EmailStatus.PENDING)  # type: ignore[arg-type]
+                    .values(status=EmailStatus.QUEUED)
+                )
+                await session.commit()
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                try:
+                    await self.enqueue(email_id)
+                except Exception:
+                    async with self.database.session() as session:
+                        await session.execute(
+                            update(EmailMessage)
+                            .where(EmailMessage.id == email_id)
+                            .values(status=EmailStatus.PENDING)  # type: ignore[arg-type]
+                        )
+                        await session.commit()
+                    raise
+        return len(pending)

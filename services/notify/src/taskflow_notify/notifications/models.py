@@ -1,0 +1,87 @@
+"""Notifications (the feed), the email log, preferences and the reminders already sent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field
+from taskflow_chassis.types import utc_column, utcnow
+
+from taskflow_notify.tables import NotifyTable
+
+
+class Kind(StrEnum):
+    INVITATION = "invitation"
+    INVITATION_ACCEPTED = "invitation_accepted"
+    PASSWORD_RESET = "password_reset"
+    TASK_ASSIGNED = "task_assigned"
+    TASK_COMMENTED = "task_commented"
+    TASK_DUE = "task_due"
+
+
+class EmailStatus(StrEnum):
+    PENDING = "pending"  # written, not yet handed to Celery
+    QUEUED = "queued"  # a send_email job exists
+    SENT = "sent"
+    FAILED = "failed"  # retries exhausted
+
+
+class Notification(NotifyTable, table=True):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID
+    kind: str = Field(max_length=32)
+    title: str = Field(max_length=300)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    link: str | None = Field(default=None, max_length=2000)
+    # What caused it: one notification per (cause, recipient), however often the cause arrives.
+    dedupe_key: str = Field(max_length=200, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    read_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class EmailMessage(NotifyTable, table=True):
+    __tablename__ = "email_messages"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    notification_id: uuid.UUID | None = Field(default=None, index=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    to_address: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    text_body: str = Field(sa_column=Column(Text, nullable=False))
+    html_body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default=EmailStatus.PENDING, max_length=16, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class Preferences(NotifyTable, table=True):
+    __tablename__ = "preferences"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    email_on_assignment: bool = True
+    email_on_comment: bool = True
+    email_reminders: bool = True
+    reminder_lead_hours: int = 24
+
+
+class ReminderSent(NotifyTable, table=True):
+    """One reminder per task, due time and assignee: a moved due time re-arms it."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (
+        UniqueConstraint("task_id", "user_id", "due_at", name="uq_reminder_task_user_due"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    task_id: uuid.UUID = Field(index=True)
+    user_id: uuid.UUID
+    due_at: datetime = Field(sa_column=utc_column())
+    sent_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

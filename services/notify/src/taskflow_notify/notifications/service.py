@@ -1,0 +1,188 @@
+"""Turning facts into notifications: a feed row per recipient and an email where wanted.
+
+Both carry a dedupe key made from their cause, so however often an event or a
+scan comes round, one recipient gets one notification and one email.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.pagination import PageParams, paginate_by_time
+from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.types import utcnow
+
+from taskflow_notify.email.templates import render
+from taskflow_notify.notifications.dispatch import EmailDispatcher
+from taskflow_notify.notifications.models import EmailMessage, Kind, Notification, Preferences
+from taskflow_notify.notifications.schemas import (
+    NotificationRead,
+    PreferencesRead,
+    PreferencesUpdate,
+)
+from taskflow_notify.replica.models import UserReplica
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One notification to one recipient."""
+
+    kind: Kind
+    cause: str  # what caused it (event id, reminder key): the dedupe key's first half
+    title: str
+    body: str
+    link: str | None
+    user_id: uuid.UUID | None = None  # a feed row when the recipient has an account
+    email: str | None = None  # an email when set (preferences already applied)
+    context: dict[str, Any] | None = None  # template variables
+
+
+async def deliver(session: AsyncSession, outgoing: Outgoing) -> None:
+    """Stage the feed row and the email in the caller's transaction (idempotent)."""
+    recipient = str(outgoing.user_id or outgoing.email)
+    key = f"{outgoing.kind}:{outgoing.cause}:{recipient}"[:200]
+    notification_id = None
+    if outgoing.user_id is not None:
+        existing = (
+            await session.execute(select(Notification.id).where(Notification.dedupe_key == key))  # type: ignore[arg-type]
+        ).scalar_one_or_none()
+        if existing is None:
+            notification = Notification(
+                user_id=outgoing.user_id,
+                kind=outgoing.kind,
+                title=outgoing.title[:300],
+                body=outgoing.body,
+                link=outgoing.link,
+                dedupe_key=key,
+            )
+            session.add(notification)
+            notification_id = notification.id
+        else:
+            notification_id = existing
+    if outgoing.email:
+        seen = (
+            await session.execute(select(EmailMessage.id).where(EmailMessage.dedupe_key == key))  # type: ignore[arg-type]
+        ).scalar_one_or_none()
+        if seen is None:
+            rendered = render(outgoing.kind, **(outgoing.context or {}))
+            session.add(
+                EmailMessage(
+                    notification_id=notification_id,
+                    dedupe_key=key,
+                    to_address=outgoing.email,
+                    subject=rendered.subject,
+                    text_body=rendered.text,
+                    html_body=rendered.html,
+                )
+            )
+            EmailDispatcher.mark(session)
+
+
+async def preferences(
+    session: AsyncSession, user_id: uuid.UUID, default_lead_hours: int
+) -> Preferences:
+    found = await session.get(Preferences, user_id)
+    return found or Preferences(user_id=user_id, reminder_lead_hours=default_lead_hours)
+
+
+async def person(session: AsyncSession, user_id: uuid.UUID) -> UserReplica | None:
+    return await session.get(UserReplica, user_id)
+
+
+def display(user: UserReplica | None, fallback: str = "Someone") -> str:
+    if user is None:
+        return fallback
+    return user.display_name or user.username
+
+
+# --- the feed -----------------------------------------------------------------------------
+
+
+def notification_read(n: Notification) -> NotificationRead:
+    return NotificationRead(
+        id=n.id,
+        kind=n.kind,
+        title=n.title,
+        body=n.body,
+        link=n.link,
+        created_at=n.created_at,
+        read_at=n.read_at,
+    )
+
+
+async def feed(
+    session: AsyncSession, user_id: uuid.UUID, page: PageParams, unread: bool | None
+) -> tuple[list[NotificationRead], str | None]:
+    query = select(Notification).where(Notification.user_id == user_id)  # type: ignore[arg-type]
+    if unread is True:
+        query = query.where(Notification.read_at.is_(None))  # type: ignore[union-attr]
+    elif unread is False:
+        query = query.where(Notification.read_at.is_not(None))  # type: ignore[union-attr]
+    rows, cursor = await paginate_by_time(
+        session,
+        query,
+        page,
+        time_column=Notification.created_at,
+        id_column=Notification.id,
+        descending=True,  # type: ignore[arg-type]
+    )
+    return [notification_read(n) for (n,) in rows], cursor
+
+
+async def mark_read(
+    session: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID, now: datetime
+) -> NotificationRead:
+    notification = await session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise ProblemError(
+            404,
+            "Notification not found",
+            "You have no notification with this id.",
+            type="notification-not-found",
+        )
+    if notification.read_at is None:
+        notification.read_at = now
+        session.add(notification)
+        await session.commit()
+    return notification_read(notification)
+
+
+async def mark_all_read(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(read_at=now)
+    )
+    await session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def preferences_read(p: Preferences) -> PreferencesRead:
+    return PreferencesRead(
+        email_on_assignment=p.email_on_assignment,
+        email_on_comment=p.email_on_comment,
+        email_reminders=p.email_reminders,
+        reminder_lead_hours=p.reminder_lead_hours,
+    )
+
+
+async def put_preferences(
+    session: AsyncSession, user_id: uuid.UUID, data: PreferencesUpdate, default_lead_hours: int
+) -> PreferencesRead:
+    row = await session.get(Preferences, user_id) or Preferences(
+        user_id=user_id, reminder_lead_hours=default_lead_hours
+    )
+    for field, value in data.model_dump().items():
+        setattr(row, field, value)
+    session.add(row)
+    await session.commit()
+    return preferences_read(row)
+
+
+async def now_utc() -> datetime:
+    return utcnow()

@@ -1,0 +1,63 @@
+"""Notification routes: the caller's feed and preferences."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from taskflow_chassis.deps import ClockDep, SessionDep
+from taskflow_chassis.pagination import Page, PageParamsDep
+from taskflow_chassis.problems import problem_responses
+from taskflow_chassis.security import CurrentUserId
+
+from taskflow_notify.notifications import service
+from taskflow_notify.notifications.schemas import (
+    NotificationRead,
+    PreferencesRead,
+    PreferencesUpdate,
+    ReadAll,
+)
+
+router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+
+
+def _lead(request: Request) -> int:
+    return int(request.app.state.settings.default_reminder_lead_hours)
+
+
+@router.get("", responses=problem_responses(400, 401, 422), description="Newest first.")
+async def feed(
+    user_id: CurrentUserId,
+    page: PageParamsDep,
+    session: SessionDep,
+    unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
+) -> Page[NotificationRead]:
+    items, cursor = await service.feed(session, user_id, page, unread)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.post("/read-all", responses=problem_responses(401))
+async def read_all(user_id: CurrentUserId, clock: ClockDep, session: SessionDep) -> ReadAll:
+    return ReadAll(marked=await service.mark_all_read(session, user_id, clock()))
+
+
+@router.get("/preferences", responses=problem_responses(401))
+async def read_preferences(
+    request: Request, user_id: CurrentUserId, session: SessionDep
+) -> PreferencesRead:
+    return service.preferences_read(await service.preferences(session, user_id, _lead(request)))
+
+
+@router.put("/preferences", responses=problem_responses(401, 422))
+async def put_preferences(
+    data: PreferencesUpdate, request: Request, user_id: CurrentUserId, session: SessionDep
+) -> PreferencesRead:
+    return await service.put_preferences(session, user_id, data, _lead(request))
+
+
+@router.post("/{notification_id}/read", responses=problem_responses(401, 404, 422))
+async def read_one(
+    notification_id: uuid.UUID, user_id: CurrentUserId, clock: ClockDep, session: SessionDep
+) -> NotificationRead:
+    return await service.mark_read(session, user_id, notification_id, clock())

@@ -1,0 +1,223 @@
+"""Keeping notify's replicas (people, teams, memberships, projects, tasks) in step."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.events import CloudEvent
+from taskflow_contracts import auth, teams, work
+
+from taskflow_notify.replica.models import (
+    InvitationReplica,
+    MemberReplica,
+    ProjectReplica,
+    TaskAssigneeReplica,
+    TaskReplica,
+    TeamReplica,
+    UserReplica,
+)
+
+
+async def _upsert_user(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    username: str,
+    email: str,
+    display_name: str | None = None,
+) -> None:
+    row = await session.get(UserReplica, user_id) or UserReplica(
+        user_id=user_id, username=username, email=email
+    )
+    row.username, row.email = username, email.lower()
+    if display_name is not None:
+        row.display_name = display_name
+    session.add(row)
+
+
+async def on_user_registered(session: AsyncSession, event: CloudEvent) -> None:
+    data = auth.UserRegistered.model_validate(event.data)
+    await _upsert_user(session, data.user_id, data.username, data.email)
+
+
+async def on_user_updated(session: AsyncSession, event: CloudEvent) -> None:
+    data = auth.UserUpdated.model_validate(event.data)
+    await _upsert_user(session, data.user_id, data.username, data.email)
+
+
+async def on_participant_changed(session: AsyncSession, event: CloudEvent) -> None:
+    data = auth.ParticipantRegistered.model_validate(event.data)
+    await _upsert_user(session, data.user_id, data.username, data.email, data.display_name)
+
+
+async def on_user_deleted(session: AsyncSession, event: CloudEvent) -> None:
+    from taskflow_notify.notifications.models import Notification, Preferences
+
+    data = auth.UserDeleted.model_validate(event.data)
+    for table, column in (
+        (UserReplica, UserReplica.user_id),
+        (MemberReplica, MemberReplica.user_id),
+        (TaskAssigneeReplica, TaskAssigneeReplica.user_id),
+        (Notification, Notification.user_id),
+        (Preferences, Preferences.user_id),
+    ):
+        await session.execute(delete(table).where(column == data.user_id))  # type: ignore[arg-type]
+
+
+async def _upsert_team(session: AsyncSession, team_id: uuid.UUID, name: str) -> None:
+    row = await session.get(TeamReplica, team_id) or TeamReplica(team_id=team_id, name=name)
+    row.name = name
+    session.add(row)
+
+
+async def on_team_created(session: AsyncSession, event: CloudEvent) -> None:
+    data = teams.TeamCreated.model_validate(event.data)
+    await _upsert_team(session, data.team_id, data.name)
+
+
+async def on_team_updated(session: AsyncSession, event: CloudEvent) -> None:
+    data = teams.TeamUpdated.model_validate(event.data)
+    await _upsert_team(session, data.team_id, data.name)
+
+
+async def on_team_deleted(session: AsyncSession, event: CloudEvent) -> None:
+    data = teams.TeamDeleted.model_validate(event.data)
+    await _forget_tasks(
+        session, select(TaskReplica.task_id).where(TaskReplica.team_id == data.team_id)
+    )  # type: ignore[arg-type]
+    for table in (ProjectReplica, MemberReplica, TeamReplica):
+        await session.execute(delete(table).where(table.team_id == data.team_id))  # type: ignore[attr-defined]
+
+
+async def on_member_joined(session: AsyncSession, event: CloudEvent) -> None:
+    data = teams.MemberJoined.model_validate(event.data)
+    if await session.get(MemberReplica, (data.team_id, data.user_id)) is None:
+        session.add(MemberReplica(team_id=data.team_id, user_id=data.user_id))
+
+
+async def on_member_removed(session: AsyncSession, event: CloudEvent) -> None:
+    data = teams.MemberRemoved.model_validate(event.data)
+    await session.execute(
+        delete(MemberReplica).where(
+            MemberReplica.team_id == data.team_id, MemberReplica.user_id == data.user_id
+        )  # type: ignore[arg-type]
+    )
+    team_tasks = select(TaskReplica.task_id).where(TaskReplica.team_id == data.team_id)  # type: ignore[arg-type]
+    await session.execute(
+        delete(TaskAssigneeReplica).where(
+            TaskAssigneeReplica.user_id == data.user_id,
+            TaskAssigneeReplica.task_id.in_(team_tasks),  # type: ignore[arg-type,attr-defined]
+        )
+    )
+
+
+async def on_invitation_created(session: AsyncSession, event: CloudEvent) -> None:
+    data = teams.InvitationCreated.model_validate(event.data)
+    if await session.get(InvitationReplica, data.invitation_id) is None:
+        session.add(
+            InvitationReplica(
+                invitation_id=data.invitation_id,
+                team_id=data.team_id,
+                team_name=data.team_name,
+                email=data.email,
+                invited_by=data.invited_by,
+            )
+        )
+
+
+async def on_invitation_revoked(session: AsyncSession, event: CloudEvent) -> None:
+    data = teams.InvitationRevoked.model_validate(event.data)
+    await session.execute(
+        delete(InvitationReplica).where(InvitationReplica.invitation_id == data.invitation_id)
+    )  # type: ignore[arg-type]
+
+
+async def _upsert_project(
+    session: AsyncSession, project_id: uuid.UUID, team_id: uuid.UUID, name: str
+) -> None:
+    row = await session.get(ProjectReplica, project_id) or ProjectReplica(
+        project_id=project_id, team_id=team_id, name=name
+    )
+    row.name = name
+    session.add(row)
+
+
+async def on_project_created(session: AsyncSession, event: CloudEvent) -> None:
+    data = work.ProjectCreated.model_validate(event.data)
+    await _upsert_project(session, data.project_id, data.team_id, data.name)
+
+
+async def on_project_updated(session: AsyncSession, event: CloudEvent) -> None:
+    data = work.ProjectUpdated.model_validate(event.data)
+    await _upsert_project(session, data.project_id, data.team_id, data.name)
+
+
+async def on_project_deleted(session: AsyncSession, event: CloudEvent) -> None:
+    data = work.ProjectDeleted.model_validate(event.data)
+    await _forget_tasks(
+        session, select(TaskReplica.task_id).where(TaskReplica.project_id == data.project_id)
+    )  # type: ignore[arg-type]
+    await session.execute(
+        delete(ProjectReplica).where(ProjectReplica.project_id == data.project_id)
+    )  # type: ignore[arg-type]
+
+
+async def _forget_tasks(session: AsyncSession, task_ids: object) -> None:
+    ids = list((await session.execute(task_ids)).scalars())  # type: ignore[call-overload]
+    if ids:
+        await session.execute(
+            delete(TaskAssigneeReplica).where(TaskAssigneeReplica.task_id.in_(ids))
+        )  # type: ignore[attr-defined]
+        await session.execute(delete(TaskReplica).where(TaskReplica.task_id.in_(ids)))  # type: ignore[attr-defined]
+
+
+async def on_task_created(session: AsyncSession, event: CloudEvent) -> None:
+    data = work.TaskCreated.model_validate(event.data)
+    row = await session.get(TaskReplica, data.task_id) or TaskReplica(
+        task_id=data.task_id,
+        project_id=data.project_id,
+        team_id=data.team_id,
+        title=data.title,
+        status=data.status,
+        created_by=data.created_by,
+    )
+    row.title, row.status, row.due_at = data.title, data.status, data.due_at
+    session.add(row)
+    # task.assigned, one per assignee, records each assignment (and notifies).
+
+
+async def on_task_updated(session: AsyncSession, event: CloudEvent) -> None:
+    data = work.TaskUpdated.model_validate(event.data)
+    row = await session.get(TaskReplica, data.task_id)
+    if row is None:
+        return  # created before notify listened: nothing to remind about yet
+    row.title, row.status, row.due_at = data.title, data.status, data.due_at
+    session.add(row)
+
+
+async def on_task_assigned(session: AsyncSession, event: CloudEvent) -> None:
+    data = work.TaskAssigned.model_validate(event.data)
+    row = await session.get(TaskReplica, data.task_id)
+    if row is not None:
+        row.title, row.due_at = data.title, data.due_at
+        session.add(row)
+    if await session.get(TaskAssigneeReplica, (data.task_id, data.assignee_id)) is None:
+        session.add(TaskAssigneeReplica(task_id=data.task_id, user_id=data.assignee_id))
+
+
+async def on_task_unassigned(session: AsyncSession, event: CloudEvent) -> None:
+    data = work.TaskUnassigned.model_validate(event.data)
+    await session.execute(
+        delete(TaskAssigneeReplica).where(
+            TaskAssigneeReplica.task_id == data.task_id,
+            TaskAssigneeReplica.user_id == data.assignee_id,  # type: ignore[arg-type]
+        )
+    )
+
+
+async def on_task_deleted(session: AsyncSession, event: CloudEvent) -> None:
+    data = work.TaskDeleted.model_validate(event.data)
+    await _forget_tasks(
+        session, select(TaskReplica.task_id).where(TaskReplica.task_id == data.task_id)
+    )  # type: ignore[arg-type]

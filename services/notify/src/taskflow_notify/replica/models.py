@@ -1,0 +1,71 @@
+"""What notify knows of the other services: people, teams, memberships, tasks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Field
+from taskflow_chassis.types import utc_column
+
+from taskflow_notify.tables import NotifyTable
+
+
+class UserReplica(NotifyTable, table=True):
+    __tablename__ = "user_replicas"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    username: str = Field(max_length=32)
+    email: str = Field(max_length=254, index=True)
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+class TeamReplica(NotifyTable, table=True):
+    __tablename__ = "team_replicas"
+
+    team_id: uuid.UUID = Field(primary_key=True)
+    name: str = Field(max_length=100)
+
+
+class MemberReplica(NotifyTable, table=True):
+    __tablename__ = "member_replicas"
+
+    team_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(primary_key=True, index=True)
+
+
+class ProjectReplica(NotifyTable, table=True):
+    __tablename__ = "project_replicas"
+
+    project_id: uuid.UUID = Field(primary_key=True)
+    team_id: uuid.UUID = Field(index=True)
+    name: str = Field(max_length=200)
+
+
+class TaskReplica(NotifyTable, table=True):
+    __tablename__ = "task_replicas"
+
+    task_id: uuid.UUID = Field(primary_key=True)
+    project_id: uuid.UUID = Field(index=True)
+    team_id: uuid.UUID = Field(index=True)
+    title: str = Field(max_length=200)
+    status: str = Field(max_length=16)
+    due_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True, index=True))
+    created_by: uuid.UUID
+
+
+class TaskAssigneeReplica(NotifyTable, table=True):
+    __tablename__ = "task_assignee_replicas"
+
+    task_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(primary_key=True, index=True)
+
+
+class InvitationReplica(NotifyTable, table=True):
+    __tablename__ = "invitation_replicas"
+
+    invitation_id: uuid.UUID = Field(primary_key=True)
+    team_id: uuid.UUID
+    team_name: str = Field(max_length=100)
+    email: str = Field(max_length=254)
+    invited_by: uuid.UUID

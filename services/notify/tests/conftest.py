@@ -1,0 +1,175 @@
+"""Notify fixtures: the app in-process (eager Celery, .eml files) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from email.message import EmailMessage as MimeMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from taskflow_chassis.bus import create_bus
+from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.testing import TestTokens, fresh_postgres_database
+from taskflow_chassis.types import utcnow
+from taskflow_contracts import auth, teams
+from taskflow_contracts.base import EventPayload
+from taskflow_notify.app import create_app
+from taskflow_notify.config import NotifySettings
+from taskflow_notify.notifications.models import EmailMessage, EmailStatus
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}"
+    else:
+        async with fresh_postgres_database("taskflow_notify_test") as url:
+            yield url
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class World:
+    def __init__(
+        self, app: FastAPI, client: httpx.AsyncClient, bus_url: str, tokens: TestTokens, mail: Path
+    ) -> None:
+        self.app, self.client, self.tokens, self.mail = app, client, tokens, mail
+        self.bus = create_bus(bus_url)
+
+    async def start(self) -> None:
+        await self.bus.connect()
+
+    async def settle(self) -> None:
+        """Events handled, and every email they caused sent (eager Celery runs in a thread)."""
+        for _ in range(3):
+            await self.bus.drain()  # type: ignore[attr-defined]
+            await self.app.state.email_dispatcher.run_once()
+        deadline = asyncio.get_running_loop().time() + 15
+        while await self._emails_in_flight():
+            assert asyncio.get_running_loop().time() < deadline, "emails stuck in flight"
+            await asyncio.sleep(0.02)
+
+    async def _emails_in_flight(self) -> int:
+        async with self.app.state.database.session() as session:
+            query = (
+                select(func.count())
+                .select_from(EmailMessage)
+                .where(
+                    EmailMessage.status.in_([EmailStatus.PENDING, EmailStatus.QUEUED])  # type: ignore[attr-defined]
+                )
+            )
+            return int((await session.execute(query)).scalar_one())
+
+    async def event(self, payload: EventPayload, *, event_id: str | None = None) -> CloudEvent:
+        event = new_event(payload.event_type, source="/taskflow/test", data=payload)
+        if event_id:
+            event = event.model_copy(update={"id": event_id})
+        await self.bus.publish(event)
+        await self.settle()
+        return event
+
+    async def redeliver(self, event: CloudEvent) -> None:
+        await self.bus.publish(event)
+        await self.settle()
+
+    async def person(self, name: str, *, team_id: uuid.UUID | None = None) -> dict[str, Any]:
+        user_id = uuid.uuid4()
+        await self.event(
+            auth.UserRegistered(user_id=user_id, username=name, email=f"{name}@example.com")
+        )
+        await self.event(
+            auth.ParticipantRegistered(
+                user_id=user_id,
+                username=name,
+                email=f"{name}@example.com",
+                display_name=name.title(),
+                phone_number="+14155552671",
+            )
+        )
+        if team_id:
+            await self.event(
+                teams.MemberJoined(
+                    team_id=team_id,
+                    user_id=user_id,
+                    role_id=uuid.uuid4(),
+                    role_name="Developer",
+                    permissions=[],
+                )
+            )
+        return {
+            "id": user_id,
+            "email": f"{name}@example.com",
+            "headers": self.tokens.headers(user_id),
+        }
+
+    def emails(self) -> list[MimeMessage]:
+        if not self.mail.exists():
+            return []
+        parsed = [
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            for path in sorted(self.mail.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+        ]
+        return [m for m in parsed if isinstance(m, MimeMessage)]
+
+    async def feed(self, person: dict[str, Any], **params: Any) -> list[dict[str, Any]]:
+        response = await self.client.get(
+            "/api/v1/notifications", params=params, headers=person["headers"]
+        )
+        assert response.status_code == 200, response.text
+        return list(response.json()["items"])
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    bus_url = f"memory://notify-test-{uuid.uuid4().hex[:8]}"
+    mail = tmp_path / "mail"
+    settings = NotifySettings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        event_bus_url=bus_url,
+        public_url="https://taskflow.example",
+        email_url=f"file://{mail}",
+        relay_sweep_seconds=0.2,
+        reminder_timer=False,
+    )
+    tokens = TestTokens()
+    app = create_app(settings, jwks_fetcher=tokens.jwks)
+    app.state.clock = Clock()
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            world = World(app, client, bus_url, tokens, mail)
+            await world.start()
+            yield world
+            await world.bus.close()
+
+
+def text_of(message: MimeMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def html_of(message: MimeMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+HOUR = timedelta(hours=1)

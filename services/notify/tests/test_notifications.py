@@ -1,0 +1,256 @@
+"""What gets notified, to whom, once; the feed and the preferences."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from taskflow_contracts import auth, teams, work
+
+from .conftest import html_of, text_of
+
+
+def invitation(
+    email: str, inviter: uuid.UUID, team_id: uuid.UUID | None = None
+) -> teams.InvitationCreated:
+    return teams.InvitationCreated(
+        invitation_id=uuid.uuid4(),
+        team_id=team_id or uuid.uuid4(),
+        team_name="Platform",
+        email=email,
+        role_name="Developer",
+        invited_by=inviter,
+        accept_url="https://taskflow.example/invitations/accept?token=tok-123",
+        expires_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+
+
+async def test_invitation_to_a_new_address_is_emailed_once(world: Any) -> None:
+    lead = await world.person("lead")
+    event = await world.event(invitation("newbie@example.com", lead["id"]))
+    await world.redeliver(event)
+    [message] = world.emails()
+    assert message["To"] == "newbie@example.com"
+    assert message["Subject"] == "You are invited to join Platform on TaskFlow"
+    body = text_of(message)
+    assert "https://taskflow.example/invitations/accept?token=tok-123" in body
+    assert '{"token": "tok-123"}' in body and "No TaskFlow account yet?" in body
+    assert 'href="https://taskflow.example/invitations/accept?token=tok-123"' in html_of(message)
+    assert await world.feed(lead) == []
+
+
+async def test_invitation_to_an_account_holder_also_lands_in_the_feed(world: Any) -> None:
+    lead = await world.person("lead")
+    dev = await world.person("dev")
+    await world.event(invitation("DEV@example.com", lead["id"]))
+    [item] = await world.feed(dev)
+    assert item["kind"] == "invitation" and item["link"].endswith("token=tok-123")
+    assert len(world.emails()) == 1
+
+
+async def test_same_event_twice_gives_one_notification_and_one_email(world: Any) -> None:
+    team_id = uuid.uuid4()
+    lead = await world.person("lead", team_id=team_id)
+    dev = await world.person("dev", team_id=team_id)
+    assigned = work.TaskAssigned(
+        task_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        team_id=team_id,
+        title="Ship",
+        due_at=None,
+        assignee_id=dev["id"],
+        assigned_by=lead["id"],
+    )
+    event = await world.event(assigned)
+    await world.redeliver(event)
+    await world.redeliver(event)
+    assert len(await world.feed(dev)) == 1
+    [message] = world.emails()
+    assert message["To"] == "dev@example.com" and message["Subject"] == 'You were assigned "Ship"'
+    assert "Lead assigned you the task" in text_of(message)
+
+
+async def test_self_assignment_and_preferences(world: Any) -> None:
+    team_id = uuid.uuid4()
+    dev = await world.person("dev", team_id=team_id)
+    lead = await world.person("lead", team_id=team_id)
+    base = {"project_id": uuid.uuid4(), "team_id": team_id, "title": "Mine", "due_at": None}
+    await world.event(
+        work.TaskAssigned(
+            task_id=uuid.uuid4(), assignee_id=dev["id"], assigned_by=dev["id"], **base
+        )
+    )
+    assert await world.feed(dev) == [] and world.emails() == []
+    prefs = {
+        "email_on_assignment": False,
+        "email_on_comment": True,
+        "email_reminders": True,
+        "reminder_lead_hours": 6,
+    }
+    put = await world.client.put(
+        "/api/v1/notifications/preferences", json=prefs, headers=dev["headers"]
+    )
+    assert put.status_code == 200 and put.json() == prefs
+    assert (
+        await world.client.get("/api/v1/notifications/preferences", headers=dev["headers"])
+    ).json() == prefs
+    await world.event(
+        work.TaskAssigned(
+            task_id=uuid.uuid4(), assignee_id=dev["id"], assigned_by=lead["id"], **base
+        )
+    )
+    assert len(await world.feed(dev)) == 1 and world.emails() == []
+    for bad in (
+        {**prefs, "reminder_lead_hours": 0},
+        {**prefs, "extra": 1},
+        {"email_reminders": True},
+    ):
+        response = await world.client.put(
+            "/api/v1/notifications/preferences", json=bad, headers=dev["headers"]
+        )
+        assert response.status_code == 422
+
+
+async def test_comment_reaches_assignees_and_creator_but_not_its_author(world: Any) -> None:
+    team_id = uuid.uuid4()
+    creator = await world.person("creator", team_id=team_id)
+    assignee = await world.person("assignee", team_id=team_id)
+    author = await world.person("author", team_id=team_id)
+    bystander = await world.person("bystander", team_id=team_id)
+    task_id, project_id = uuid.uuid4(), uuid.uuid4()
+    await world.event(
+        work.TaskCreated(
+            task_id=task_id,
+            project_id=project_id,
+            team_id=team_id,
+            title="Fix it",
+            status="todo",
+            priority="high",
+            due_at=None,
+            assignee_ids=[],
+            created_by=creator["id"],
+        )
+    )
+    for who in (assignee, author):
+        await world.event(
+            work.TaskAssigned(
+                task_id=task_id,
+                project_id=project_id,
+                team_id=team_id,
+                title="Fix it",
+                due_at=None,
+                assignee_id=who["id"],
+                assigned_by=creator["id"],
+            )
+        )
+    before = len(world.emails())
+    await world.event(
+        work.CommentCreated(
+            comment_id=uuid.uuid4(),
+            task_id=task_id,
+            project_id=project_id,
+            team_id=team_id,
+            author_id=author["id"],
+            excerpt="Looks good <b>now</b>",
+        )
+    )
+    comment_mails = world.emails()[before:]
+    assert sorted(m["To"] for m in comment_mails) == ["assignee@example.com", "creator@example.com"]
+    assert all(m["Subject"] == 'New comment on "Fix it"' for m in comment_mails)
+    assert "Looks good &lt;b&gt;now&lt;/b&gt;" in html_of(comment_mails[0])
+    assert [n["kind"] for n in await world.feed(author)] == ["task_assigned"]
+    assert await world.feed(bystander) == []
+    assert "task_commented" in [n["kind"] for n in await world.feed(creator)]
+
+
+async def test_password_reset_is_emailed(world: Any) -> None:
+    user = await world.person("ann")
+    await world.event(
+        auth.PasswordResetRequested(
+            user_id=user["id"],
+            email="ann@example.com",
+            reset_url="https://taskflow.example/reset-password?token=r1",
+            expires_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+    )
+    [message] = world.emails()
+    assert message["Subject"] == "Reset your TaskFlow password"
+    assert "https://taskflow.example/reset-password?token=r1" in text_of(message)
+
+
+async def test_feed_order_unread_filter_pages_and_marking(world: Any) -> None:
+    team_id = uuid.uuid4()
+    lead = await world.person("lead", team_id=team_id)
+    dev = await world.person("dev", team_id=team_id)
+    for n in range(5):
+        await world.event(
+            work.TaskAssigned(
+                task_id=uuid.uuid4(),
+                project_id=uuid.uuid4(),
+                team_id=team_id,
+                title=f"T{n}",
+                due_at=None,
+                assignee_id=dev["id"],
+                assigned_by=lead["id"],
+            )
+        )
+    items = await world.feed(dev)
+    assert [i["title"] for i in items] == [f'You were assigned "T{n}"' for n in (4, 3, 2, 1, 0)]
+    page = (
+        await world.client.get("/api/v1/notifications", params={"limit": 2}, headers=dev["headers"])
+    ).json()
+    rest = (
+        await world.client.get(
+            "/api/v1/notifications",
+            params={"limit": 10, "cursor": page["next_cursor"]},
+            headers=dev["headers"],
+        )
+    ).json()
+    assert [i["id"] for i in page["items"] + rest["items"]] == [i["id"] for i in items]
+    marked = await world.client.post(
+        f"/api/v1/notifications/{items[0]['id']}/read", headers=dev["headers"]
+    )
+    assert marked.status_code == 200 and marked.json()["read_at"]
+    assert len(await world.feed(dev, unread="true")) == 4
+    assert len(await world.feed(dev, unread="false")) == 1
+    not_mine = await world.client.post(
+        f"/api/v1/notifications/{items[1]['id']}/read", headers=lead["headers"]
+    )
+    assert not_mine.status_code == 404
+    all_read = await world.client.post("/api/v1/notifications/read-all", headers=dev["headers"])
+    assert all_read.json() == {"marked": 4}
+    assert await world.feed(dev, unread="true") == []
+    assert (await world.client.get("/api/v1/notifications")).status_code == 401
+
+
+async def test_removed_member_hears_no_more_comments(world: Any) -> None:
+    team_id = uuid.uuid4()
+    creator = await world.person("creator", team_id=team_id)
+    author = await world.person("author", team_id=team_id)
+    task_id, project_id = uuid.uuid4(), uuid.uuid4()
+    await world.event(
+        work.TaskCreated(
+            task_id=task_id,
+            project_id=project_id,
+            team_id=team_id,
+            title="T",
+            status="todo",
+            priority="low",
+            due_at=None,
+            assignee_ids=[],
+            created_by=creator["id"],
+        )
+    )
+    await world.event(teams.MemberRemoved(team_id=team_id, user_id=creator["id"]))
+    await world.event(
+        work.CommentCreated(
+            comment_id=uuid.uuid4(),
+            task_id=task_id,
+            project_id=project_id,
+            team_id=team_id,
+            author_id=author["id"],
+            excerpt="hi",
+        )
+    )
+    assert await world.feed(creator) == [] and world.emails() == []
