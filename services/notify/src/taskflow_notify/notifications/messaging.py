@@ -58,7 +58,7 @@ async def on_invitation_sent(session: AsyncSession, event: CloudEvent) -> None:
             kind=Kind.INVITATION,
             cause=event.id,
             title=f"You are invited to join {data.team_name}",
-            body=f"{service.display(inviter)} invited you to join {data.team_name} as {data.role_name}.",
+            body=f"{service.display(inviter)} invited you to {data.team_name} as {data.role_name}.",
             link=data.accept_url,
             user_id=invitee.user_id if invitee else None,
             email=data.email,
@@ -82,14 +82,14 @@ async def on_invitation_accepted(session: AsyncSession, event: CloudEvent) -> No
     invitation = await session.get(InvitationReplica, data.invitation_id)
     if invitation is None:
         return
-    joiner = await service.person(session, data.user_id)
+    joiner = service.display(await service.person(session, data.user_id), invitation.email)
     await service.deliver(
         session,
         service.Outgoing(
             kind=Kind.INVITATION_ACCEPTED,
             cause=event.id,
-            title=f"{service.display(joiner, invitation.email)} joined {invitation.team_name}",
-            body=f"{service.display(joiner, invitation.email)} accepted your invitation to {invitation.team_name}.",
+            title=f"{joiner} joined {invitation.team_name}",
+            body=f"{joiner} accepted your invitation to {invitation.team_name}.",
             link=None,
             user_id=invitation.invited_by,
         ),
