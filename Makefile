@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 PORT ?= 8000
 export PORT
 
-.PHONY: help bootstrap dev test test-chassis test-auth test-teams test-work lint fmt clean
+.PHONY: help bootstrap dev test test-chassis test-auth test-teams test-work test-notify lint fmt clean
 
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs)"
@@ -43,6 +43,9 @@ test-teams: bootstrap
 
 test-work: bootstrap
 	$(RUN) pytest services/work
+
+test-notify: bootstrap
+	$(RUN) pytest services/notify
 
 lint: bootstrap
 	$(RUN) ruff check .

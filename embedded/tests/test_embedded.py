@@ -8,7 +8,10 @@ a person with curl would.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,7 +27,7 @@ from taskflow_embedded.main import Dispatcher
 PASSWORD = "correct-horse-battery"
 
 
-async def walk(client: httpx.AsyncClient) -> None:
+async def walk(client: httpx.AsyncClient, mail: Path) -> None:
     """sign-up → token → users/me → participants/register, and the docs."""
     signed_up = await client.post(
         "/api/v1/auth/users",
@@ -54,11 +57,27 @@ async def walk(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/teams", headers=headers)).json()["items"][0][
         "name"
     ] == "Dana's team"
+    # Work knows the team leader at once: from the event, or by reading through to teams.
+    project = await client.post(
+        "/api/v1/projects", headers=headers, json={"team_id": team.json()["id"], "name": "Launch"}
+    )
+    assert project.status_code == 201, project.text
+    task = await client.post(
+        f"/api/v1/projects/{project.json()['id']}/tasks",
+        headers=headers,
+        json={"title": "Ship it", "priority": "high", "due_at": "2026-12-24T09:00:00Z"},
+    )
+    assert task.status_code == 201, task.text
+    listed = await client.get("/api/v1/tasks", params={"assignee": "me"}, headers=headers)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    await invite_by_email(client, headers, team.json()["id"], mail)
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "/openapi/auth.json" in docs.text
     assert (await client.get("/docs/auth")).status_code == 200
     assert (await client.get("/openapi/auth.json")).json()["info"]["title"] == "TaskFlow auth"
     assert "/openapi/teams.json" in docs.text and "/openapi/work.json" in docs.text
+    assert "/openapi/notify.json" in docs.text
+    assert (await client.get("/docs/notify")).status_code == 200
     assert (await client.get("/docs/work")).status_code == 200
     assert (await client.get("/docs/teams")).status_code == 200
     assert "/api/v1/invitations/accept" in (await client.get("/openapi/teams.json")).json()["paths"]
@@ -71,15 +90,64 @@ async def walk(client: httpx.AsyncClient) -> None:
     )
 
 
+async def invite_by_email(
+    client: httpx.AsyncClient, headers: dict[str, str], team_id: str, mail: Path
+) -> None:
+    """Invite an address with no account: the .eml's link holds a token accept takes."""
+    roles = (await client.get(f"/api/v1/teams/{team_id}/roles", headers=headers)).json()["items"]
+    developer = next(r["id"] for r in roles if r["name"] == "Developer")
+    invited = await client.post(
+        f"/api/v1/teams/{team_id}/invitations",
+        headers=headers,
+        json={"email": "erin@example.com", "role_id": developer},
+    )
+    assert invited.status_code == 201, invited.text
+    messages: list[Path] = []
+    for _ in range(200):
+        messages = [m for m in mail.glob("*.eml") if b"erin@example.com" in m.read_bytes()]  # noqa: ASYNC240
+        if messages:
+            break
+        await asyncio.sleep(0.05)
+    [eml] = messages
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message["To"] == "erin@example.com"
+    body = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(r"/invitations/accept\?token=([\w-]+)", body)
+    assert found, body
+    token = found.group(1)
+    await client.post(
+        "/api/v1/auth/users",
+        json={"username": "erin", "email": "erin@example.com", "password": PASSWORD},
+    )
+    login = await client.post(
+        "/api/v1/auth/jwt/create", json={"username": "erin", "password": PASSWORD}
+    )
+    erin = {"Authorization": f"Bearer {login.json()['access']}"}
+    await client.post(
+        "/api/v1/participants/register", headers=erin, json={"phone_number": "+14155552672"}
+    )
+    for _ in range(100):
+        accepted = await client.post(
+            "/api/v1/invitations/accept", headers=erin, json={"token": token}
+        )
+        if accepted.status_code != 403:  # the profile is still on its way to teams
+            break
+        await asyncio.sleep(0.05)
+    assert accepted.status_code == 200, accepted.text
+    me = await client.get(f"/api/v1/teams/{team_id}/members/me", headers=erin)
+    assert me.json()["role_name"] == "Developer"
+
+
 @pytest.fixture
 async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dispatcher]:
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
     from taskflow_auth.config import get_settings as auth_settings
+    from taskflow_notify.config import get_settings as notify_settings
     from taskflow_teams.config import get_settings as teams_settings
     from taskflow_work.config import get_settings as work_settings
 
-    every = (auth_settings, teams_settings, work_settings)
+    every = (auth_settings, teams_settings, work_settings, notify_settings)
     for settings in every:
         settings.cache_clear()
     dispatcher = Dispatcher()
@@ -92,7 +160,7 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
 async def test_embedded_in_process(embedded: Dispatcher, tmp_path: Path) -> None:
     transport = httpx.ASGITransport(app=embedded)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        await walk(client)
+        await walk(client, tmp_path / "mail")
     assert (tmp_path / "auth.db").exists() and (tmp_path / "teams.db").exists()
     assert list((tmp_path / "auth" / "keys").glob("*.pem"))
 
@@ -139,6 +207,6 @@ def server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-async def test_embedded_server_over_http(server: str) -> None:
+async def test_embedded_server_over_http(server: str, tmp_path: Path) -> None:
     async with httpx.AsyncClient(base_url=server, timeout=10) as client:
-        await walk(client)
+        await walk(client, tmp_path / "var" / "mail")

@@ -38,11 +38,13 @@ class EmbeddedService:
 AUTH = "taskflow_auth.app:create_app"
 TEAMS = "taskflow_teams.app:create_app"
 WORK = "taskflow_work.app:create_app"
+NOTIFY = "taskflow_notify.app:create_app"
 
 SERVICES: tuple[EmbeddedService, ...] = (
     EmbeddedService("auth", AUTH, ("/api/v1/auth", "/api/v1/participants")),
     EmbeddedService("teams", TEAMS, ("/api/v1/teams", "/api/v1/invitations")),
     EmbeddedService("work", WORK, ("/api/v1/projects", "/api/v1/tasks", "/api/v1/comments")),
+    EmbeddedService("notify", NOTIFY, ("/api/v1/notifications",)),
 )
 
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from taskflow_chassis.events import new_event
 from taskflow_contracts import auth, teams, work
 
 from .conftest import html_of, text_of
@@ -254,3 +255,34 @@ async def test_removed_member_hears_no_more_comments(world: Any) -> None:
         )
     )
     assert await world.feed(creator) == [] and world.emails() == []
+
+
+async def test_a_job_lost_after_claiming_is_made_again(world: Any) -> None:
+    """The process died between marking an email queued and handing it to Celery."""
+    from sqlalchemy import update
+    from taskflow_chassis.types import utcnow
+    from taskflow_notify.notifications.models import EmailMessage, EmailStatus
+
+    user = await world.person("ann")
+    dispatcher = world.app.state.email_dispatcher
+    await dispatcher.stop()
+    reset = auth.PasswordResetRequested(
+        user_id=user["id"],
+        email="ann@example.com",
+        reset_url="https://taskflow.example/r?token=1",
+        expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    await world.bus.publish(new_event(reset.event_type, source="/t", data=reset))
+    await world.bus.drain()
+    async with world.app.state.database.session() as session:
+        await session.execute(
+            update(EmailMessage).values(status=EmailStatus.QUEUED, queued_at=utcnow())
+        )
+        await session.commit()
+    assert await dispatcher.run_once() == 0  # queued a moment ago: its job may still run
+    assert world.emails() == []
+    dispatcher.requeue_after = 0
+    assert await dispatcher.run_once() == 1
+    await world.settle()
+    assert len(world.emails()) == 1
+    assert await dispatcher.run_once() == 0  # sent: nothing more to do

@@ -15,20 +15,18 @@ relay's commit publishes that event again, and the consumer's inbox drops it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 
 from taskflow_chassis.bus import EventBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.messaging import outbox_table
+from taskflow_chassis.pump import CommitWokenLoop
 from taskflow_chassis.types import utcnow
 
 __all__ = ["OUTBOX_WRITTEN", "OutboxRelay", "add_to_outbox"]
@@ -77,35 +75,14 @@ async def add_to_outbox(session: AsyncSession, *events: CloudEvent) -> None:
             for event, created_at in zip(events, stamps, strict=True)
         ],
     )
-    sync_session = session.sync_session
-    _forget_the_flag_after_transactions_of(type(sync_session))
-    sync_session.info[OUTBOX_WRITTEN] = True
+    OutboxRelay.mark(session)
 
 
-_flag_clearing_classes: set[type[Session]] = set()
+class OutboxRelay(CommitWokenLoop):
+    """Publishes a database's outbox to the bus; one per service process."""
 
-
-def _forget_the_flag_after_transactions_of(session_class: type[Session]) -> None:
-    if session_class not in _flag_clearing_classes:
-        sa_event.listen(session_class, "after_transaction_end", _forget_outbox_write)
-        _flag_clearing_classes.add(session_class)
-
-
-def _forget_outbox_write(session: Session, transaction: SessionTransaction) -> None:
-    # Runs after every after_commit hook of the outermost transaction (and after a
-    # rollback), so each commit wakes every relay of the database once, and only once.
-    if transaction.parent is None:
-        session.info.pop(OUTBOX_WRITTEN, None)
-
-
-class OutboxRelay:
-    """Publishes a database's outbox to the bus; one per service process.
-
-    Deliberately not a ``pump.CommitWokenLoop``: the relay must let a pass finish
-    on ``stop`` (a cancelled pass has published events it never marked, so they
-    go out twice), and a commit must wake every relay of the database, not just
-    the first hook that pops the flag.
-    """
+    flag = OUTBOX_WRITTEN
+    name = "outbox-relay"
 
     def __init__(
         self,
@@ -115,70 +92,16 @@ class OutboxRelay:
         sweep_interval: float = 2.0,
         batch_size: int = 100,
     ) -> None:
-        self.database = database
+        super().__init__(database, interval=sweep_interval, batch_size=batch_size)
         self.bus = bus
-        self.sweep_interval = sweep_interval
-        self.batch_size = batch_size
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = False
-        database.on_commit(self._after_commit)
 
-    def _after_commit(self, session: Session) -> None:
-        if session.info.get(OUTBOX_WRITTEN):
-            self.wake()
+    @property
+    def sweep_interval(self) -> float:
+        return self.interval
 
-    def wake(self) -> None:
-        """Ask for a pass now (safe from any thread; a no-op while the relay is stopped)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
-
-    async def start(self) -> None:
-        if self._task is not None and not self._task.done():
-            return
-        self._loop = asyncio.get_running_loop()
-        self._stopping = False
-        self._wake = asyncio.Event()
-        self._wake.set()  # publish whatever an earlier run left behind
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a grace period, then cancel
-        """Let a pass in progress finish (so what it published gets marked), then stop."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        _done, pending = await asyncio.wait({task}, timeout=timeout)
-        if pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._loop = None
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_interval)
-            if self._stopping:
-                break
-            self._wake.clear()
-            try:
-                while await self.publish_pending() == self.batch_size and not self._stopping:
-                    pass  # a full batch: more may be waiting
-            except Exception:
-                logger.exception("outbox relay pass failed; retrying on the next sweep")
+    async def run_once(self) -> int:
+        return await self.publish_pending()
 
     async def publish_pending(self) -> int:
         """One pass: publish up to ``batch_size`` pending events in order. Answers how many."""

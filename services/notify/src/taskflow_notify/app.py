@@ -40,7 +40,11 @@ def create_app(
             # Eager Celery runs the job right here, so keep it off the event loop.
             await asyncio.to_thread(send_email.delay, str(email_id))
 
-        app.state.email_dispatcher = EmailDispatcher(app.state.database, enqueue)
+        app.state.email_dispatcher = EmailDispatcher(
+            app.state.database,
+            enqueue,
+            requeue_after=max(900.0, 3.0 * settings.celery_visibility_timeout),
+        )
         await app.state.email_dispatcher.start()
         await scheduled.start(app)
 

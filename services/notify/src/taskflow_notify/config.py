@@ -18,6 +18,7 @@ class NotifySettings(ServiceSettings):
     email_from: str = "TaskFlow <no-reply@taskflow.local>"
     # Empty: Celery runs eagerly in this process (embedded); else e.g. redis://127.0.0.1:6379/0.
     celery_broker_url: str = ""
+    celery_queue: str = "notify"
     # Seconds before an unacknowledged job goes back to the queue (a worker died mid-job).
     celery_visibility_timeout: int = 300
     email_max_retries: int = 8

@@ -31,9 +31,15 @@ def configure(settings: NotifySettings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.celery_visibility_timeout,
+            # Look for jobs of dead workers a few times per timeout, not every 100 s.
+            "unacked_restore_interval": max(1, settings.celery_visibility_timeout // 3),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
+        task_default_queue=settings.celery_queue,
         beat_schedule={
             "scan-reminders": {
                 "task": "taskflow_notify.scan_reminders",

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from taskflow_chassis.db import Database
 from taskflow_chassis.pump import CommitWokenLoop
+from taskflow_chassis.types import utcnow
 
 from taskflow_notify.notifications.models import EmailMessage, EmailStatus
 
@@ -24,10 +26,27 @@ class EmailDispatcher(CommitWokenLoop):
     name = "email-dispatcher"
 
     def __init__(
-        self, database: Database, enqueue: Enqueue, *, interval: float = 5.0, batch_size: int = 50
+        self,
+        database: Database,
+        enqueue: Enqueue,
+        *,
+        interval: float = 5.0,
+        batch_size: int = 50,
+        requeue_after: float = 900.0,
     ) -> None:
         super().__init__(database, interval=interval, batch_size=batch_size)
         self.enqueue = enqueue
+        self.requeue_after = requeue_after
+
+    def _due(self) -> object:
+        # Pending rows, and queued ones whose job never finished (the process died between
+        # claim and enqueue, or the broker lost it): send_email skips a sent row, so a
+        # second job is harmless.
+        stale = utcnow() - timedelta(seconds=self.requeue_after)
+        return or_(
+            EmailMessage.status == EmailStatus.PENDING,  # type: ignore[arg-type]
+            and_(EmailMessage.status == EmailStatus.QUEUED, EmailMessage.queued_at < stale),  # type: ignore[arg-type,operator]
+        )
 
     async def run_once(self) -> int:
         async with self.database.session() as session:
@@ -35,7 +54,7 @@ class EmailDispatcher(CommitWokenLoop):
                 (
                     await session.execute(
                         select(EmailMessage.id)
-                        .where(EmailMessage.status == EmailStatus.PENDING)  # type: ignore[arg-type]
+                        .where(self._due())  # type: ignore[arg-type]
                         .order_by(EmailMessage.created_at)  # type: ignore[arg-type]
                         .limit(self.batch_size)
                     )
@@ -46,8 +65,8 @@ class EmailDispatcher(CommitWokenLoop):
                 # Claim first: a second dispatcher (another replica) skips what this one took.
                 claimed = await session.execute(
                     update(EmailMessage)
-                    .where(EmailMessage.id == email_id, EmailMessage.status == EmailStatus.PENDING)  # type: ignore[arg-type]
-                    .values(status=EmailStatus.QUEUED)
+                    .where(EmailMessage.id == email_id, self._due())  # type: ignore[arg-type]
+                    .values(status=EmailStatus.QUEUED, queued_at=utcnow())
                 )
                 await session.commit()
             if claimed.rowcount == 1:  # type: ignore[attr-defined]

@@ -57,6 +57,8 @@ class EmailMessage(NotifyTable, table=True):
     html_body: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default=EmailStatus.PENDING, max_length=16, index=True)
     attempts: int = 0
+    # When a send_email job was last made for it: a job lost before it ran is made again.
+    queued_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
