@@ -40,7 +40,6 @@ from taskflow_chassis.testing import (
 from taskflow_contracts import auth, teams, work
 from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
-from taskflow_notify.notifications.scheduled import scan
 
 
 @dataclass
@@ -174,11 +173,13 @@ async def publish(stack: Stack, payload: Any, event_id: str | None = None) -> An
     return event
 
 
-async def wait_for(condition: Any, stack: Stack, seconds: float = 30) -> None:
+async def wait_for(condition: Any, stack: Stack, seconds: float = 30, each: Any = None) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("timed out; worker logs:\n" + stack.logs())
+        if each is not None:
+            await each()  # e.g. the email dispatcher's sweep, without waiting for its timer
         await asyncio.sleep(0.1)
 
 
@@ -246,8 +247,10 @@ async def test_each_notification_arrives_once_with_recipient_subject_and_link(
             comment_id=uuid.uuid4(), **task, author_id=people["rev"], excerpt="Ready for review?"
         ),
     )
-    await scan(stack.app.state.database, stack.app.state.settings, datetime.now(UTC))
-    await stack.app.state.email_dispatcher.run_once()
+    # The reminder scan runs as beat's job would: on the worker, in its own process.
+    from taskflow_notify.worker import scan_reminders
+
+    await asyncio.to_thread(scan_reminders.delay)
 
     def arrived() -> bool:
         return (
@@ -256,7 +259,7 @@ async def test_each_notification_arrives_once_with_recipient_subject_and_link(
             and len(recorder.to("lead@example.com")) >= 1
         )
 
-    await wait_for(arrived, stack)
+    await wait_for(arrived, stack, each=stack.app.state.email_dispatcher.run_once)
     await asyncio.sleep(1.5)  # room for a duplicate to show up
     [invitation] = recorder.to("guest@example.com")
     assert invitation["Subject"] == "You are invited to join Platform on TaskFlow"

@@ -10,10 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, text
-from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import SchemaItem
-from sqlalchemy.types import TypeEngine
 
 from taskflow_chassis.types import UtcDateTime
 
@@ -30,29 +27,14 @@ INBOX_TABLE = "inbox_messages"
 OUTBOX_PENDING_INDEX = "ix_outbox_messages_pending"
 
 
-class MessageTime(UtcDateTime):
-    """UTC instants with microseconds on every dialect.
-
-    The relay orders by ``created_at``; MySQL's plain DATETIME keeps whole seconds
-    only, which would shuffle events written within one second.
-    """
-
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "mysql":
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        return super().load_dialect_impl(dialect)
-
-
 def _outbox_schema() -> list[SchemaItem]:
     # A function, not a list: the table and each migration need their own Column objects.
     return [
         Column("id", String(36), primary_key=True),  # the event id
         Column("type", String(255), nullable=False),
         Column("payload", Text, nullable=False),  # the whole envelope, as JSON
-        Column("created_at", MessageTime(), nullable=False),
-        Column("published_at", MessageTime(), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("published_at", UtcDateTime(), nullable=True),
         Column("attempts", Integer, nullable=False, default=0, server_default=text("0")),
         Column("last_error", Text, nullable=True),
         Index(OUTBOX_PENDING_INDEX, "published_at", "created_at"),
@@ -63,7 +45,7 @@ def _inbox_schema() -> list[SchemaItem]:
     return [
         Column("event_id", String(36), primary_key=True),
         Column("event_type", String(255), nullable=False),
-        Column("handled_at", MessageTime(), nullable=False),
+        Column("handled_at", UtcDateTime(), nullable=False),
     ]
 
 
