@@ -30,7 +30,7 @@ dev: bootstrap
 	$(RUN) python -m taskflow_embedded.main
 
 test: bootstrap
-	$(RUN) pytest libs services embedded
+	$(RUN) pytest libs services embedded tests
 
 test-chassis: bootstrap
 	$(RUN) pytest libs

@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from taskflow_chassis.app import swagger_for_services
 from taskflow_chassis.logs import configure_logging
 from taskflow_chassis.security import JwtVerifier
 
@@ -158,13 +158,7 @@ class Dispatcher:
         )
 
     def _docs(self) -> Response:
-        urls = [{"url": f"/openapi/{s.name}.json", "name": s.name} for s in self.services]
-        html = get_swagger_ui_html(
-            openapi_url=urls[0]["url"],
-            title="TaskFlow API",
-            swagger_ui_parameters={"urls": urls, "layout": "StandaloneLayout"},
-        ).body.decode()
-        return HTMLResponse(html)
+        return swagger_for_services([s.name for s in self.services])
 
 
 class _StatusApp:

@@ -95,3 +95,26 @@ async def test_unhandled_error_hides_internals(client: httpx.AsyncClient) -> Non
     text = response.text
     assert "hunter2" not in text and "SELECT" not in text and "RuntimeError" not in text
     assert response.json()["correlation_id"] == "abc-123"
+
+
+async def test_unreachable_database_is_503_and_says_nothing_changed() -> None:
+    from sqlalchemy import text
+    from taskflow_chassis.db import Database
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    database = Database("postgresql://nobody@127.0.0.1:1/none", connect_args={"timeout": 2})
+
+    @app.post("/write")
+    async def write() -> None:
+        async with database.session() as session:
+            await session.execute(text("SELECT 1"))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post("/write")
+    await database.dispose()
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert "127.0.0.1" not in response.text and "nobody" not in response.text

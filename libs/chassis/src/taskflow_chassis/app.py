@@ -88,12 +88,15 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             await upgrade_to_head(database, spec.migrations_dir, f"alembic_version_{spec.name}")
         bus: EventBus = create_bus(
             settings.event_bus_url,
+            exchange=settings.event_exchange,
             max_retries=settings.consumer_max_retries,
             retry_base_seconds=settings.consumer_retry_base_seconds,
         )
         await bus.connect()
         relay = OutboxRelay(database, bus, sweep_interval=settings.relay_sweep_seconds)
-        consumer = EventConsumer(database, bus, service=spec.name, handlers=spec.handlers)
+        consumer = EventConsumer(
+            database, bus, service=settings.event_queue_prefix + spec.name, handlers=spec.handlers
+        )
         app.state.database = database
         app.state.bus = bus
         app.state.relay = relay
@@ -138,6 +141,11 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=f"/openapi/{spec.name}.json", title=spec.title)
 
+    @app.get("/docs", include_in_schema=False)
+    async def all_docs() -> HTMLResponse:
+        """Every service's schema in one Swagger UI (the gateway routes /docs to one service)."""
+        return swagger_for_services(settings.docs_services)
+
     _add_problem_schema(app)
     return app
 
@@ -154,3 +162,12 @@ def _add_problem_schema(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def swagger_for_services(services: Sequence[str]) -> HTMLResponse:
+    urls = [{"url": f"/openapi/{name}.json", "name": name} for name in services]
+    return get_swagger_ui_html(
+        openapi_url=urls[0]["url"],
+        title="TaskFlow API",
+        swagger_ui_parameters={"urls": urls, "layout": "StandaloneLayout"},
+    )

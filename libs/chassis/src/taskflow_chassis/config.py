@@ -32,6 +32,11 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     event_bus_url: str = "memory://"
+    # One topic exchange for every service; queues are named prefix + service name.
+    event_exchange: str = "taskflow.events"
+    event_queue_prefix: str = ""
+    # The services whose Swagger UIs /docs offers, through the gateway's paths.
+    docs_services: list[str] = Field(default_factory=lambda: ["auth", "teams", "work", "notify"])
     public_url: str = "http://127.0.0.1:8000"
     # JWT verification: every service checks tokens itself against auth's JWKS.
     jwks_url: str = "http://127.0.0.1:8000/api/v1/auth/jwks.json"

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskflow_chassis.logs import correlation_id as correlation_id_var
@@ -158,6 +159,22 @@ async def _validation_handler(request: Request, exc: Exception) -> ProblemRespon
     )
 
 
+async def _dependency_down_handler(request: Request, exc: Exception) -> ProblemResponse:
+    # The database (or another backing server) is unreachable: the transaction never
+    # committed, so nothing is half-written; the client may simply try again.
+    logger.warning(
+        "backing service unavailable on %s %s: %s", request.method, request.url.path, exc
+    )
+    return problem_response(
+        503,
+        "Service unavailable",
+        "A backing service is unreachable just now; nothing was changed. Try again shortly.",
+        type=PROBLEM_TYPE_BASE + "service-unavailable",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:
     cid = request.scope.get("state", {}).get("correlation_id")
     token = correlation_id_var.set(cid)
@@ -178,6 +195,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
+    for unavailable in (
+        OperationalError,
+        InterfaceError,
+        DisconnectionError,
+        ConnectionError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(unavailable, _dependency_down_handler)
     app.add_exception_handler(Exception, _unhandled_handler)
 
 
