@@ -40,8 +40,9 @@ def needs_shared() -> Path:
 
 def test_traefik_config_passes_traefik_schemas() -> None:
     schemas = needs_shared()
-    dynamic = run(tool("check-jsonschema"), "--schemafile", str(schemas / "traefik-v3-file-provider.json"),
-                  str(ROOT / "gateway" / "dynamic.yml"), str(ROOT / "gateway" / "dev" / "dashboard.yml"))  # fmt: skip
+    files = [str(ROOT / "gateway" / "dynamic.yml"), str(ROOT / "gateway" / "dev" / "dashboard.yml")]
+    provider = str(schemas / "traefik-v3-file-provider.json")
+    dynamic = run(tool("check-jsonschema"), "--schemafile", provider, *files)
     assert dynamic.returncode == 0, dynamic.stdout + dynamic.stderr
     static = run(
         tool("check-jsonschema"),
@@ -53,10 +54,12 @@ def test_traefik_config_passes_traefik_schemas() -> None:
 
 
 ROUTES = [
-    ("/api/v1/auth/users/me", "auth"), ("/api/v1/participants/me", "auth"), ("/api/v1/teams", "teams"),
+    ("/api/v1/auth/users/me", "auth"), ("/api/v1/participants/me", "auth"),
+    ("/api/v1/teams", "teams"),
     ("/api/v1/invitations", "teams"), ("/api/v1/projects", "work"), ("/api/v1/tasks", "work"),
     ("/api/v1/comments/x", "work"), ("/api/v1/notifications", "notify"), ("/docs/auth", "auth"),
-    ("/docs/teams", "teams"), ("/docs/work", "work"), ("/docs/notify", "notify"), ("/openapi/work.json", "work"),
+    ("/docs/teams", "teams"), ("/docs/work", "work"), ("/docs/notify", "notify"),
+    ("/openapi/work.json", "work"),
     ("/docs", "auth"),
 ]  # fmt: skip
 
@@ -83,9 +86,11 @@ def service_openapi_paths() -> list[tuple[str, str, str]]:
 
 
 PUBLIC = {
-    ("POST", "/api/v1/auth/users"), ("POST", "/api/v1/auth/jwt/create"), ("POST", "/api/v1/auth/jwt/refresh"),
+    ("POST", "/api/v1/auth/users"), ("POST", "/api/v1/auth/jwt/create"),
+    ("POST", "/api/v1/auth/jwt/refresh"),
     ("POST", "/api/v1/auth/jwt/verify"), ("POST", "/api/v1/auth/users/reset_password"),
-    ("POST", "/api/v1/auth/users/reset_password_confirm"), ("GET", "/api/v1/auth/jwks.json"), ("GET", "/api/v1/auth/verify"),
+    ("POST", "/api/v1/auth/users/reset_password_confirm"), ("GET", "/api/v1/auth/jwks.json"),
+    ("GET", "/api/v1/auth/verify"),
 }  # fmt: skip
 
 
