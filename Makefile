@@ -11,10 +11,11 @@ RUN := $(UV) run --frozen
 PORT ?= 8000
 export PORT
 
-.PHONY: help bootstrap dev test test-chassis test-auth test-teams test-work test-notify lint fmt clean
+.PHONY: help bootstrap dev up test test-chassis test-auth test-teams test-work test-notify lint fmt clean
 
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs)"
+	@echo "make up       the distributed runtime as processes on local PostgreSQL, RabbitMQ, Redis (gateway at :$(PORT))"
 	@echo "make test     run the whole test suite (needs PostgreSQL, RabbitMQ, Redis, MariaDB where tests say)"
 	@echo "make lint     ruff, and mypy on the chassis and contracts"
 	@echo "make fmt      format and auto-fix with ruff"
@@ -28,6 +29,9 @@ bootstrap: .venv/.synced
 
 dev: bootstrap
 	$(RUN) python -m taskflow_embedded.main
+
+up: bootstrap
+	$(RUN) python -m taskflow_embedded.local
 
 test: bootstrap
 	$(RUN) pytest libs services embedded tests

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from .gateway import ROOT, load, route
+from taskflow_embedded.gateway import ROOT, load, route
 
 SHARED = ROOT.parent / "shared" / "schemas"
 BIN = Path(sys.executable).parent

@@ -1,10 +1,10 @@
 """The gateway as configured: routes requests the way gateway/dynamic.yml says Traefik would.
 
-No Traefik binary is available here, so the system tests send every request
-through this router: it parses the file provider's routers (rule, priority,
-middlewares, service), picks the matching router of highest priority, runs the
-forwardAuth and header middlewares, and forwards to the service's local address.
-A route missing from the gateway therefore fails a test.
+For machines with no Traefik (``make up``, the system tests): it parses the file
+provider's routers (rule, priority, middlewares, service), picks the matching
+router of highest priority, runs the forwardAuth and header middlewares, and
+forwards to the service's local address. A route missing from gateway/ is missing
+here too, so the system tests catch it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DYNAMIC = ROOT / "gateway" / "dynamic.yml"
 
 _TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|(?P<fn>[A-Za-z]+)\(`(?P<arg>[^`]*)`\))")
@@ -206,3 +206,33 @@ class GatewayTransport(httpx.AsyncBaseTransport):
 def urlservice(address: str) -> str:
     """The service name in a forwardAuth address (http://auth:8000/... → auth)."""
     return httpx.URL(address).host
+
+
+class GatewayApp:
+    """The gateway as an ASGI app (``make up`` serves it where Traefik would listen)."""
+
+    def __init__(self, upstreams: dict[str, str]) -> None:
+        self.transport = GatewayTransport(upstreams)
+        self.client = httpx.AsyncClient(transport=self.transport, base_url="http://gateway")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        query = scope.get("query_string", b"").decode()
+        url = scope["path"] + (f"?{query}" if query else "")
+        response = await self.client.request(scope["method"], url, headers=headers, content=body)
+        raw = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers.multi_items()
+            if k.lower() not in {"content-length", "transfer-encoding", "content-encoding"}
+        ]
+        raw.append((b"content-length", str(len(response.content)).encode()))
+        await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
+        await send({"type": "http.response.body", "body": response.content})
