@@ -135,3 +135,46 @@ async def cleanup(stack: LocalStack) -> None:
             for suffix in ("", ".retry", ".dlq"):
                 await channel.queue_delete(f"{stack.name}.{service}{suffix}")
         await channel.exchange_delete(f"{stack.name}.events")
+
+
+async def team_with_member(system: System, lead_name: str, dev_name: str) -> dict[str, Any]:
+    """A team led by one user, a developer who joined by the emailed invitation, and a task
+    in a project assigned to the developer."""
+    import re
+
+    client = system.client
+    lead = await system.sign_up(lead_name, phone=f"+1415555{len(lead_name):02d}{abs(hash(lead_name)) % 100:02d}")
+    lead_headers = {"Authorization": lead["Authorization"]}
+
+    async def create_team() -> Any:
+        response = await client.post("/api/v1/teams", headers=lead_headers, json={"name": f"{lead_name}'s team"})
+        return response.json() if response.status_code == 201 else None
+
+    team = await system.wait_for(create_team, what="the participant profile to reach teams")
+    roles = (await client.get(f"/api/v1/teams/{team['id']}/roles", headers=lead_headers)).json()["items"]
+    developer = next(r["id"] for r in roles if r["name"] == "Developer")
+    await client.post(
+        f"/api/v1/teams/{team['id']}/invitations",
+        headers=lead_headers,
+        json={"email": f"{dev_name}@example.com", "role_id": developer},
+    )
+    [invitation] = await system.wait_for(lambda: system.emails(f"{dev_name}@example.com"), what="invitation email")
+    body = invitation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    token = re.search(r"token=([\w-]+)", body).group(1)  # type: ignore[union-attr]
+    dev = await system.sign_up(dev_name, phone=f"+1415556{len(dev_name):02d}{abs(hash(dev_name)) % 100:02d}")
+    dev_headers = {"Authorization": dev["Authorization"]}
+
+    async def accept() -> Any:
+        response = await client.post("/api/v1/invitations/accept", headers=dev_headers, json={"token": token})
+        return response.status_code == 200
+
+    await system.wait_for(accept, what="the invitee's profile to reach teams")
+    project = (await client.post("/api/v1/projects", headers=lead_headers, json={"team_id": team["id"], "name": "P"})).json()
+    task = (
+        await client.post(
+            f"/api/v1/projects/{project['id']}/tasks",
+            headers=lead_headers,
+            json={"title": f"Task of {dev_name}", "assignee_ids": [dev["id"]]},
+        )
+    ).json()
+    return {"lead": lead_headers, "dev": dev_headers, "dev_email": f"{dev_name}@example.com", "team": team, "task": task}

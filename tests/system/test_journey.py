@@ -115,9 +115,8 @@ async def test_the_journey(system: Any) -> None:
     assert 'New comment on "Write the launch post"' in subjects
     assert any(s.startswith('Reminder: "Write the launch post" is due') for s in subjects)
     assert len(subjects) == 4  # invitation + assignment + comment + one reminder
-    print(
-        f"\njourney: routed {sum(system.transport.routed.values())} requests: {system.transport.routed}"
-    )
+    routed = system.transport.routed
+    print(f"\njourney: {sum(routed.values())} requests through the gateway: {routed}")
 
 
 async def _created(call: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskflow_chassis.logs import correlation_id as correlation_id_var
@@ -159,6 +159,28 @@ async def _validation_handler(request: Request, exc: Exception) -> ProblemRespon
     )
 
 
+# SQLSTATE classes that mean "the database cannot serve us now", not "this request is wrong":
+# connection exceptions, insufficient resources, operator intervention (shutdown, cannot
+# connect now), and a database that does not accept connections.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "55000")
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code:
+            return str(code)
+    return ""
+
+
+async def _database_error_handler(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, DBAPIError)
+    unavailable = exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    if unavailable or _sqlstate(exc).startswith(_UNAVAILABLE_SQLSTATES):
+        return await _dependency_down_handler(request, exc)
+    return await _unhandled_handler(request, exc)
+
+
 async def _dependency_down_handler(request: Request, exc: Exception) -> ProblemResponse:
     # The database (or another backing server) is unreachable: the transaction never
     # committed, so nothing is half-written; the client may simply try again.
@@ -195,13 +217,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
-    for unavailable in (
-        OperationalError,
-        InterfaceError,
-        DisconnectionError,
-        ConnectionError,
-        TimeoutError,
-    ):
+    app.add_exception_handler(DBAPIError, _database_error_handler)
+    for unavailable in (DisconnectionError, ConnectionError, TimeoutError):
         app.add_exception_handler(unavailable, _dependency_down_handler)
     app.add_exception_handler(Exception, _unhandled_handler)
 
