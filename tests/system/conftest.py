@@ -143,33 +143,49 @@ async def team_with_member(system: System, lead_name: str, dev_name: str) -> dic
     import re
 
     client = system.client
-    lead = await system.sign_up(lead_name, phone=f"+1415555{len(lead_name):02d}{abs(hash(lead_name)) % 100:02d}")
+    lead = await system.sign_up(
+        lead_name, phone=f"+1415555{len(lead_name):02d}{abs(hash(lead_name)) % 100:02d}"
+    )
     lead_headers = {"Authorization": lead["Authorization"]}
 
     async def create_team() -> Any:
-        response = await client.post("/api/v1/teams", headers=lead_headers, json={"name": f"{lead_name}'s team"})
+        response = await client.post(
+            "/api/v1/teams", headers=lead_headers, json={"name": f"{lead_name}'s team"}
+        )
         return response.json() if response.status_code == 201 else None
 
     team = await system.wait_for(create_team, what="the participant profile to reach teams")
-    roles = (await client.get(f"/api/v1/teams/{team['id']}/roles", headers=lead_headers)).json()["items"]
+    roles = (await client.get(f"/api/v1/teams/{team['id']}/roles", headers=lead_headers)).json()[
+        "items"
+    ]
     developer = next(r["id"] for r in roles if r["name"] == "Developer")
     await client.post(
         f"/api/v1/teams/{team['id']}/invitations",
         headers=lead_headers,
         json={"email": f"{dev_name}@example.com", "role_id": developer},
     )
-    [invitation] = await system.wait_for(lambda: system.emails(f"{dev_name}@example.com"), what="invitation email")
+    [invitation] = await system.wait_for(
+        lambda: system.emails(f"{dev_name}@example.com"), what="invitation email"
+    )
     body = invitation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     token = re.search(r"token=([\w-]+)", body).group(1)  # type: ignore[union-attr]
-    dev = await system.sign_up(dev_name, phone=f"+1415556{len(dev_name):02d}{abs(hash(dev_name)) % 100:02d}")
+    dev = await system.sign_up(
+        dev_name, phone=f"+1415556{len(dev_name):02d}{abs(hash(dev_name)) % 100:02d}"
+    )
     dev_headers = {"Authorization": dev["Authorization"]}
 
     async def accept() -> Any:
-        response = await client.post("/api/v1/invitations/accept", headers=dev_headers, json={"token": token})
+        response = await client.post(
+            "/api/v1/invitations/accept", headers=dev_headers, json={"token": token}
+        )
         return response.status_code == 200
 
     await system.wait_for(accept, what="the invitee's profile to reach teams")
-    project = (await client.post("/api/v1/projects", headers=lead_headers, json={"team_id": team["id"], "name": "P"})).json()
+    project = (
+        await client.post(
+            "/api/v1/projects", headers=lead_headers, json={"team_id": team["id"], "name": "P"}
+        )
+    ).json()
     task = (
         await client.post(
             f"/api/v1/projects/{project['id']}/tasks",
@@ -177,4 +193,10 @@ async def team_with_member(system: System, lead_name: str, dev_name: str) -> dic
             json={"title": f"Task of {dev_name}", "assignee_ids": [dev["id"]]},
         )
     ).json()
-    return {"lead": lead_headers, "dev": dev_headers, "dev_email": f"{dev_name}@example.com", "team": team, "task": task}
+    return {
+        "lead": lead_headers,
+        "dev": dev_headers,
+        "dev_email": f"{dev_name}@example.com",
+        "team": team,
+        "task": task,
+    }
