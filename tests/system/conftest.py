@@ -27,6 +27,16 @@ from taskflow_embedded.local import LocalStack
 
 PASSWORD = "correct-horse-battery"
 
+# What the system and fault tests measured; printed at the end of every run.
+FIGURES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("TaskFlow system figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
 
 def free_ports(count: int) -> list[int]:
     sockets, ports = [], []
@@ -103,12 +113,10 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         data_dir=tmp_path_factory.mktemp("stack"),
         name=f"tfsys_{uuid.uuid4().hex[:8]}",
         gateway_port=ports[0],
-        base_port=ports[1],
         smtp_port=ports[5],
+        ports=dict(zip(("auth", "teams", "work", "notify"), ports[1:5], strict=True)),
         reminder_scan_seconds=2,
     )
-    # The four service ports must be consecutive: take them from above the gateway's.
-    stack.base_port = max(ports) + 1
     await stack.create_databases()
     stack.start()
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import team_with_member
+from .conftest import FIGURES, team_with_member
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -99,8 +99,8 @@ async def test_notify_killed_mid_stream_under_500_events(system: Any) -> None:
     recovery = time.monotonic() - killed_at["restarted"]
     bodies = [i["body"] for i in items]
     email_ids = [m["X-TaskFlow-Email-Id"] for m in mails]
-    print(
-        f"\nnotify killed mid-stream: 500 events sent, {len(items)} notifications, "
+    FIGURES.append(
+        f"notify killed mid-stream: 500 events sent, {len(items)} notifications, "
         f"{len(mails)} emails, "
         f"{duplicates(bodies)} duplicate notifications, {duplicates(email_ids)} duplicate emails, "
         f"all delivered {recovery:.1f} s after the restart"
@@ -128,8 +128,8 @@ async def test_broker_connections_dropped(system: Any) -> None:
     items, mails = await wait_all_delivered(system, world, 150)
     recovery = time.monotonic() - started
     bodies = [i["body"] for i in items]
-    print(
-        f"\nbroker connections dropped: 150 events sent, {len(items)} notifications, "
+    FIGURES.append(
+        f"broker connections dropped: 150 events sent, {len(items)} notifications, "
         f"{len(mails)} emails, "
         f"{duplicates(bodies)} duplicates, recovered and delivered in {recovery:.1f} s"
     )
@@ -176,7 +176,7 @@ async def test_database_unreachable_is_503_and_nothing_half_written(system: Any)
             )
         ).json()["items"]
     ]
-    print(
-        f"\ndatabase unreachable: 503 while down, recovered in {time.monotonic() - started:.1f} s"
+    FIGURES.append(
+        f"database unreachable: 503 while down, recovered in {time.monotonic() - started:.1f} s"
     )
     assert "During the outage" not in titles and titles.count("After the outage") == 1

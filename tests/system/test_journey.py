@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from .conftest import FIGURES
+
 pytestmark = __import__("pytest").mark.asyncio(loop_scope="module")
 
 
@@ -116,7 +118,7 @@ async def test_the_journey(system: Any) -> None:
     assert any(s.startswith('Reminder: "Write the launch post" is due') for s in subjects)
     assert len(subjects) == 4  # invitation + assignment + comment + one reminder
     routed = system.transport.routed
-    print(f"\njourney: {sum(routed.values())} requests through the gateway: {routed}")
+    FIGURES.append(f"journey: {sum(routed.values())} requests through the gateway: {routed}")
 
 
 async def _created(call: Any) -> Any:

@@ -36,12 +36,17 @@ class LocalStack:
     base_port: int = 8101
     smtp_port: int = 2525
     reminder_scan_seconds: float = 60.0
+    # Each service's port; by default base_port, base_port + 1, ... in SERVICES order.
+    ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     # --- addresses ---------------------------------------------------------------------
 
+    def port(self, service: str) -> int:
+        return self.ports.get(service, self.base_port + SERVICES.index(service))
+
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.base_port + SERVICES.index(service)}"
+        return f"http://127.0.0.1:{self.port(service)}"
 
     @property
     def gateway_url(self) -> str:
@@ -81,7 +86,7 @@ class LocalStack:
             "HOST": "127.0.0.1",
         }
         if service in SERVICES:
-            env["PORT"] = str(self.base_port + SERVICES.index(service))
+            env["PORT"] = str(self.port(service))
         return env
 
     def commands(self) -> dict[str, tuple[list[str], str]]:
