@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from taskflow_chassis.messaging import outbox_table
+from taskflow_chassis.testing import permission_matrix, rows_snapshot
 from taskflow_teams.invitations.models import Invitation
 from taskflow_teams.teams.models import Membership, Role, Team
 
@@ -131,16 +130,8 @@ ROUTES: list[tuple[str, Request, set[str], int]] = [
 
 async def snapshot(world: Any) -> dict[str, list[str]]:
     """Every row a teams write could touch, plus the outbox (a refused write publishes nothing)."""
-    tables = {"teams": Team, "roles": Role, "memberships": Membership, "invitations": Invitation}
-    state: dict[str, list[str]] = {}
-    async with world.app.state.database.session() as session:
-        for name, model in tables.items():
-            rows = (await session.execute(select(model))).scalars().all()
-            state[name] = sorted(repr(sorted(row.model_dump(mode="json").items())) for row in rows)  # type: ignore[misc]
-        state["outbox"] = sorted(
-            str(r) for r in (await session.execute(select(outbox_table.c.id))).all()
-        )
-    return state
+    await world.settle()
+    return await rows_snapshot(world.app.state.database, Team, Role, Membership, Invitation)
 
 
 async def build(world: Any) -> tuple[Setup, dict[str, Any]]:
@@ -165,21 +156,15 @@ async def build(world: Any) -> tuple[Setup, dict[str, Any]]:
 @pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
 async def test_permission_matrix(world: Any, route: tuple[str, Request, set[str], int]) -> None:
     name, make_request, allowed, success = route
-    failures = []
-    for role in ROLES:
+
+    async def prepare(role: str) -> tuple[Any, Any]:
         setup, people = await build(world)
         method, path, body = make_request(setup)
-        before = await snapshot(world)
-        response = await world.client.request(method, path, headers=people[role].headers, json=body)
-        expected = success if role in allowed else (404 if role == "outsider" else 403)
-        if response.status_code != expected:
-            failures.append(
-                f"{role}: {response.status_code} (expected {expected}) {response.text[:200]}"
-            )
-            continue
-        if response.status_code >= 400:
-            assert response.headers["content-type"] == "application/problem+json"
-            await world.settle()
-            if await snapshot(world) != before:
-                failures.append(f"{role}: refused with {expected} but the data changed")
+
+        async def send() -> Any:
+            return await world.client.request(method, path, headers=people[role].headers, json=body)
+
+        return send, lambda: snapshot(world)
+
+    failures = await permission_matrix(ROLES, allowed, success, prepare)
     assert not failures, f"{name}:\n" + "\n".join(failures)

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from taskflow_chassis.messaging import outbox_table
+from taskflow_chassis.testing import permission_matrix, rows_snapshot
 from taskflow_work.comments.models import Comment
 from taskflow_work.projects.models import Project
 from taskflow_work.tasks.models import Activity, Task, TaskAssignee
@@ -142,17 +141,9 @@ ROUTES: list[tuple[str, Request, set[str], int]] = [
 
 
 async def snapshot(world: Any) -> dict[str, list[str]]:
-    state: dict[str, list[str]] = {}
-    async with world.app.state.database.session() as session:
-        for model in (Project, Task, TaskAssignee, Comment, Activity):
-            rows = (await session.execute(select(model))).scalars().all()
-            state[model.__tablename__] = sorted(
-                repr(sorted(r.model_dump(mode="json").items())) for r in rows
-            )  # type: ignore[attr-defined]
-        state["outbox"] = sorted(
-            str(r) for r in (await session.execute(select(outbox_table.c.id))).all()
-        )
-    return state
+    await world.settle()
+    tables = (Project, Task, TaskAssignee, Comment, Activity)
+    return await rows_snapshot(world.app.state.database, *tables)
 
 
 async def build(world: Any) -> tuple[Setup, dict[str, Any]]:
@@ -177,29 +168,22 @@ async def build(world: Any) -> tuple[Setup, dict[str, Any]]:
 @pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
 async def test_permission_matrix(world: Any, route: tuple[str, Request, set[str], int]) -> None:
     name, make_request, allowed, success = route
-    failures = []
-    for role in ROLES:
+
+    async def prepare(role: str) -> tuple[Any, Any]:
         setup, people = await build(world)
         method, path, body = make_request(setup)
-        if name == "assign":  # assign needs the target unassigned first
+        if name == "assign":  # assigning needs the target unassigned first
+            lead = people["Team Leader"].headers
             await world.client.delete(
-                f"/api/v1/tasks/{setup.task_id}/assignees/{setup.target_id}",
-                headers=people["Team Leader"].headers,
+                f"/api/v1/tasks/{setup.task_id}/assignees/{setup.target_id}", headers=lead
             )
-            await world.settle()
-        before = await snapshot(world)
-        response = await world.client.request(method, path, headers=people[role].headers, json=body)
-        expected = success if role in allowed else (404 if role == "outsider" else 403)
-        if response.status_code != expected:
-            failures.append(
-                f"{role}: {response.status_code} (expected {expected}) {response.text[:200]}"
-            )
-            continue
-        if response.status_code >= 400:
-            assert response.headers["content-type"] == "application/problem+json"
-            await world.settle()
-            if await snapshot(world) != before:
-                failures.append(f"{role}: refused with {expected} but the data changed")
+
+        async def send() -> Any:
+            return await world.client.request(method, path, headers=people[role].headers, json=body)
+
+        return send, lambda: snapshot(world)
+
+    failures = await permission_matrix(ROLES, allowed, success, prepare)
     assert not failures, f"{name}:\n" + "\n".join(failures)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -166,3 +167,60 @@ class TestTokens:
 
     def headers(self, user_id: uuid.UUID) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token(user_id)}"}
+
+
+Send = Callable[[], Awaitable[Any]]
+Snapshot = Callable[[], Awaitable[Any]]
+
+
+async def permission_matrix(
+    roles: Sequence[str],
+    allowed: set[str],
+    success: int,
+    prepare: Callable[[str], Awaitable[tuple[Send, Snapshot]]],
+    *,
+    outsider: str = "outsider",
+) -> list[str]:
+    """Run one route for every role on a fresh world; answer what went wrong.
+
+    ``prepare(role)`` builds the world and returns the request to send as that role and
+    a snapshot of everything the request could change. A role in ``allowed`` must get
+    ``success``; the outsider 404; any other member 403, as problem+json, with the
+    snapshot unchanged (a refused write changes nothing).
+    """
+    failures = []
+    for role in roles:
+        send, snapshot = await prepare(role)
+        before = await snapshot()
+        response = await send()
+        expected = success if role in allowed else (404 if role == outsider else 403)
+        if response.status_code != expected:
+            failures.append(
+                f"{role}: {response.status_code} (expected {expected}) {response.text[:200]}"
+            )
+            continue
+        if expected >= 400:
+            if response.headers.get("content-type") != "application/problem+json":
+                failures.append(f"{role}: refused without a problem document")
+            if await snapshot() != before:
+                failures.append(f"{role}: refused with {expected} but the data changed")
+    return failures
+
+
+async def rows_snapshot(database: Any, *tables: Any) -> dict[str, list[str]]:
+    """Every row of the given SQLModel tables, and the outbox's event ids, comparable."""
+    from sqlalchemy import select
+
+    from taskflow_chassis.messaging import outbox_table
+
+    state: dict[str, list[str]] = {}
+    async with database.session() as session:
+        for table in tables:
+            rows = (await session.execute(select(table))).scalars().all()
+            state[table.__tablename__] = sorted(
+                repr(sorted(r.model_dump(mode="json").items())) for r in rows
+            )
+        state["outbox"] = sorted(
+            str(r) for r in (await session.execute(select(outbox_table.c.id))).all()
+        )
+    return state

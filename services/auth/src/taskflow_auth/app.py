@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 from fastapi import FastAPI
 from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.db import Database
 from taskflow_chassis.security import JwtVerifier, TokenClaims
+from taskflow_chassis.serve import migrations_dir
 
 from taskflow_auth import events, scheduled, service
 from taskflow_auth.config import AuthSettings, get_settings
@@ -17,11 +17,6 @@ from taskflow_auth.keys import KeyStore
 from taskflow_auth.throttle import LoginThrottle, create_counter
 from taskflow_auth.tokens import TokenIssuer
 from taskflow_auth.views import routers
-
-
-def migrations_dir() -> Path:
-    bundled = Path(__file__).parent / "migrations"
-    return bundled if bundled.is_dir() else Path(__file__).parents[2] / "migrations"
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
@@ -77,7 +72,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             description="Accounts, JWTs (JWKS), password reset and participant profiles.",
             settings=settings,
             routers=routers,
-            migrations_dir=migrations_dir(),
+            migrations_dir=migrations_dir(__file__),
             handlers=events.HANDLERS,
             jwks_fetcher=issuer.local_jwks_fetcher(),
             on_startup=[start, scheduled.start],

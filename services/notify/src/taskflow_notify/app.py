@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 
 from fastapi import FastAPI
 from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.security import JwksFetcher
+from taskflow_chassis.serve import migrations_dir
 
 from taskflow_notify import events
 from taskflow_notify.config import NotifySettings, get_settings
@@ -16,11 +16,6 @@ from taskflow_notify.notifications import scheduled
 from taskflow_notify.notifications.dispatch import EmailDispatcher
 from taskflow_notify.notifications.views import router
 from taskflow_notify.tables import import_all_tables
-
-
-def migrations_dir() -> Path:
-    bundled = Path(__file__).parent / "migrations"
-    return bundled if bundled.is_dir() else Path(__file__).parents[2] / "migrations"
 
 
 def create_app(
@@ -59,7 +54,7 @@ def create_app(
             description="The notification feed, email preferences, and due-date reminders.",
             settings=settings,
             routers=[router],
-            migrations_dir=migrations_dir(),
+            migrations_dir=migrations_dir(__file__),
             handlers=events.HANDLERS,
             jwks_fetcher=jwks_fetcher,
             on_startup=[start],

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.security import JwksFetcher
+from taskflow_chassis.serve import migrations_dir
 
 from taskflow_teams import events
 from taskflow_teams.config import TeamsSettings, get_settings
 from taskflow_teams.invitations.views import my_invitations, team_invitations
 from taskflow_teams.tables import import_all_tables
 from taskflow_teams.teams.views import router as teams_router
-
-
-def migrations_dir() -> Path:
-    bundled = Path(__file__).parent / "migrations"
-    return bundled if bundled.is_dir() else Path(__file__).parents[2] / "migrations"
 
 
 def create_app(
@@ -33,7 +27,7 @@ def create_app(
             description="Teams, members, roles that grant permissions, and invitations.",
             settings=settings,
             routers=[teams_router, team_invitations, my_invitations],
-            migrations_dir=migrations_dir(),
+            migrations_dir=migrations_dir(__file__),
             handlers=events.HANDLERS,
             jwks_fetcher=jwks_fetcher,
         )

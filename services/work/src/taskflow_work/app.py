@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 from fastapi import FastAPI
 from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.security import JwksFetcher
+from taskflow_chassis.serve import migrations_dir
 
 from taskflow_work import events
 from taskflow_work.access import Authorizer
@@ -16,11 +15,6 @@ from taskflow_work.config import WorkSettings, get_settings
 from taskflow_work.projects.views import router as projects
 from taskflow_work.tables import import_all_tables
 from taskflow_work.tasks.views import router as tasks
-
-
-def migrations_dir() -> Path:
-    bundled = Path(__file__).parent / "migrations"
-    return bundled if bundled.is_dir() else Path(__file__).parents[2] / "migrations"
 
 
 def create_app(
@@ -55,7 +49,7 @@ def create_app(
             description="Projects, tasks, assignees, comments and task activity.",
             settings=settings,
             routers=[projects, tasks, task_comments, comments],
-            migrations_dir=migrations_dir(),
+            migrations_dir=migrations_dir(__file__),
             handlers=events.HANDLERS,
             jwks_fetcher=jwks_fetcher,
             on_startup=[start],
