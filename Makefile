@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 PORT ?= 8000
 export PORT
 
-.PHONY: help bootstrap dev up test test-chassis test-auth test-teams test-work test-notify lint fmt clean
+.PHONY: help bootstrap dev up requirements.txt test test-chassis test-auth test-teams test-work test-notify lint fmt clean
 
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs)"
@@ -32,6 +32,9 @@ dev: bootstrap
 
 up: bootstrap
 	$(RUN) python -m taskflow_embedded.local
+
+requirements.txt: bootstrap
+	$(UV) export --frozen --no-dev --no-hashes --all-packages --no-emit-workspace -o requirements.txt
 
 test: bootstrap
 	$(RUN) pytest libs services embedded tests
