@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import itertools
 import socket
 import time
 import uuid
@@ -26,6 +27,14 @@ from taskflow_embedded.gateway import GatewayTransport
 from taskflow_embedded.local import LocalStack
 
 PASSWORD = "correct-horse-battery"
+
+_phones = itertools.count(110)
+
+
+def next_phone() -> str:
+    """A different valid number each call (phone numbers are unique per participant)."""
+    return f"+1415555{next(_phones):04d}"
+
 
 # What the system and fault tests measured; printed at the end of every run.
 FIGURES: list[str] = []
@@ -55,17 +64,22 @@ class System:
         self, stack: LocalStack, client: httpx.AsyncClient, transport: GatewayTransport
     ) -> None:
         self.stack, self.client, self.transport = stack, client, transport
+        self._parsed: dict[str, tuple[int, EmailMessage]] = {}
 
     def emails(self, to: str | None = None) -> list[EmailMessage]:
-        found = []
+        """Every message at the SMTP sink, oldest first (each file parsed once: polls are cheap)."""
         for folder in ("new", "cur"):
-            for path in sorted(
-                (self.stack.mail_dir / folder).glob("*"), key=lambda p: p.stat().st_mtime_ns
-            ):
-                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-                if isinstance(message, EmailMessage) and (to is None or message["To"] == to):
-                    found.append(message)
-        return found
+            for path in (self.stack.mail_dir / folder).glob("*"):
+                if path.name not in self._parsed:
+                    message = email.message_from_bytes(
+                        path.read_bytes(), policy=email.policy.default
+                    )
+                    if isinstance(message, EmailMessage):
+                        self._parsed[path.name] = (path.stat().st_mtime_ns, message)
+        ordered = [
+            message for _, message in sorted(self._parsed.values(), key=lambda item: item[0])
+        ]
+        return [m for m in ordered if to is None or m["To"] == to]
 
     async def wait_for(
         self, condition: Callable[[], Any], seconds: float = 60, what: str = "condition"
@@ -151,9 +165,7 @@ async def team_with_member(system: System, lead_name: str, dev_name: str) -> dic
     import re
 
     client = system.client
-    lead = await system.sign_up(
-        lead_name, phone=f"+1415555{len(lead_name):02d}{abs(hash(lead_name)) % 100:02d}"
-    )
+    lead = await system.sign_up(lead_name, phone=next_phone())
     lead_headers = {"Authorization": lead["Authorization"]}
 
     async def create_team() -> Any:
@@ -177,9 +189,7 @@ async def team_with_member(system: System, lead_name: str, dev_name: str) -> dic
     )
     body = invitation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     token = re.search(r"token=([\w-]+)", body).group(1)  # type: ignore[union-attr]
-    dev = await system.sign_up(
-        dev_name, phone=f"+1415556{len(dev_name):02d}{abs(hash(dev_name)) % 100:02d}"
-    )
+    dev = await system.sign_up(dev_name, phone=next_phone())
     dev_headers = {"Authorization": dev["Authorization"]}
 
     async def accept() -> Any:

@@ -15,7 +15,8 @@ import pytest
 
 from .conftest import FIGURES, team_with_member
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# Hundreds of events through every process: far longer than a unit test's time limit.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
 
 
 async def comment_notifications(system: Any, headers: dict[str, str]) -> list[dict[str, Any]]:

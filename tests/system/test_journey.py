@@ -10,7 +10,10 @@ import httpx
 
 from .conftest import FIGURES
 
-pytestmark = __import__("pytest").mark.asyncio(loop_scope="module")
+pytestmark = [
+    __import__("pytest").mark.asyncio(loop_scope="module"),
+    __import__("pytest").mark.timeout(300),
+]
 
 
 async def test_protected_routes_on_service_ports_need_a_token(system: Any) -> None:
