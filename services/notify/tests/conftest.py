@@ -71,7 +71,9 @@ class World:
                 select(func.count())
                 .select_from(EmailMessage)
                 .where(
-                    EmailMessage.status.in_([EmailStatus.PENDING, EmailStatus.QUEUED])  # type: ignore[attr-defined]
+                    EmailMessage.status.in_(
+                        [EmailStatus.PENDING, EmailStatus.QUEUED, EmailStatus.SENDING]
+                    )  # type: ignore[attr-defined]
                 )
             )
             return int((await session.execute(query)).scalar_one())

@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery, Task
 
 from taskflow_notify.config import NotifySettings, get_settings
-from taskflow_notify.email.sending import mark_failed, send_logged_email
+from taskflow_notify.email.sending import EmailInFlight, mark_failed, send_logged_email
 
 celery_app = Celery("taskflow_notify")
 
@@ -74,7 +74,7 @@ class EmailTask(Task):  # type: ignore[misc]
     base=EmailTask,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(smtplib.SMTPException, OSError),
+    autoretry_for=(smtplib.SMTPException, OSError, EmailInFlight),
     retry_backoff=2,
     retry_backoff_max=600,
     retry_jitter=True,

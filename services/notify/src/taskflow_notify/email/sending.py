@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import timedelta
 from email.message import EmailMessage as MimeMessage
 from email.utils import make_msgid
 
+from sqlalchemy import and_, or_, update
 from sqlalchemy.pool import NullPool
 from taskflow_chassis.db import Database
 from taskflow_chassis.types import utcnow
@@ -17,6 +19,10 @@ from taskflow_notify.email.backends import EmailBackend, create_backend
 from taskflow_notify.notifications.models import EmailMessage, EmailStatus
 
 logger = logging.getLogger("taskflow.notify.email")
+
+
+class EmailInFlight(Exception):
+    """Another job is sending this email now; Celery retries this one later."""
 
 
 def mime(row: EmailMessage, sender: str) -> MimeMessage:
@@ -35,22 +41,54 @@ def mime(row: EmailMessage, sender: str) -> MimeMessage:
 async def send_logged_email(
     email_id: uuid.UUID, settings: NotifySettings, backend: EmailBackend | None = None
 ) -> str:
-    """Send the email unless it was sent already; answer what happened."""
+    """Send the email unless it was sent, or another job is sending it; answer what happened.
+
+    The row is claimed first (status ``sending``, one guarded update), so two jobs for one
+    email (a duplicate, a redelivery racing the original) never both send. A claim older
+    than the visibility timeout belongs to a worker that died mid-send and is taken over.
+    """
     database = Database(settings.resolved_database_url(), poolclass=NullPool)
     backend = backend or create_backend(settings.resolved_email_url())
     try:
         async with database.session() as session:
+            now = utcnow()
+            stale = now - timedelta(seconds=settings.celery_visibility_timeout)
+            claimed = await session.execute(
+                update(EmailMessage)
+                .where(
+                    EmailMessage.id == email_id,  # type: ignore[arg-type]
+                    or_(
+                        EmailMessage.status.in_([EmailStatus.PENDING, EmailStatus.QUEUED]),  # type: ignore[attr-defined]
+                        and_(
+                            EmailMessage.status == EmailStatus.SENDING,
+                            EmailMessage.sending_at < stale,
+                        ),  # type: ignore[arg-type,operator]
+                    ),
+                )
+                .values(
+                    status=EmailStatus.SENDING, sending_at=now, attempts=EmailMessage.attempts + 1
+                )
+            )
+            await session.commit()
             row = await session.get(EmailMessage, email_id)
             if row is None:
                 return "missing"
-            if row.status == EmailStatus.SENT:
-                return "already sent"
-            row.attempts += 1
-            await session.commit()
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                if row.status in {EmailStatus.SENT, EmailStatus.FAILED}:
+                    return f"already {row.status}"
+                # Another job holds it, or held it until a moment ago (a worker died
+                # mid-send): try again later rather than drop it.
+                raise EmailInFlight(
+                    f"email {email_id} is held by another job since {row.sending_at}"
+                )
             try:
                 await asyncio.to_thread(backend.send, mime(row, settings.email_from))
             except Exception as exc:
-                row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                # Back to queued: Celery's retry of this job claims it again.
+                row.status, row.last_error = (
+                    EmailStatus.QUEUED,
+                    f"{type(exc).__name__}: {exc}"[:2000],
+                )
                 await session.commit()
                 raise
             row.status, row.sent_at, row.last_error = EmailStatus.SENT, utcnow(), None

@@ -39,9 +39,8 @@ class EmailDispatcher(CommitWokenLoop):
         self.requeue_after = requeue_after
 
     def _due(self) -> object:
-        # Pending rows, and queued ones whose job never finished (the process died between
-        # claim and enqueue, or the broker lost it): send_email skips a sent row, so a
-        # second job is harmless.
+        # Pending rows, and queued ones whose job never ran (the broker lost it): a second
+        # job is harmless, send_email claims the row before it sends.
         stale = utcnow() - timedelta(seconds=self.requeue_after)
         return or_(
             EmailMessage.status == EmailStatus.PENDING,  # type: ignore[arg-type]
@@ -50,7 +49,7 @@ class EmailDispatcher(CommitWokenLoop):
 
     async def run_once(self) -> int:
         async with self.database.session() as session:
-            pending = list(
+            due = list(
                 (
                     await session.execute(
                         select(EmailMessage.id)
@@ -60,25 +59,15 @@ class EmailDispatcher(CommitWokenLoop):
                     )
                 ).scalars()
             )
-        for email_id in pending:
+        for email_id in due:
+            # Enqueue first, then record it: a crash in between leaves the row pending and
+            # it is enqueued again; send_email claims the row, so a second job sends nothing.
+            await self.enqueue(email_id)
             async with self.database.session() as session:
-                # Claim first: a second dispatcher (another replica) skips what this one took.
-                claimed = await session.execute(
+                await session.execute(
                     update(EmailMessage)
                     .where(EmailMessage.id == email_id, self._due())  # type: ignore[arg-type]
                     .values(status=EmailStatus.QUEUED, queued_at=utcnow())
                 )
                 await session.commit()
-            if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                try:
-                    await self.enqueue(email_id)
-                except Exception:
-                    async with self.database.session() as session:
-                        await session.execute(
-                            update(EmailMessage)
-                            .where(EmailMessage.id == email_id)
-                            .values(status=EmailStatus.PENDING)  # type: ignore[arg-type]
-                        )
-                        await session.commit()
-                    raise
-        return len(pending)
+        return len(due)

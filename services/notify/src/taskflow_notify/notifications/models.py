@@ -25,6 +25,7 @@ class Kind(StrEnum):
 class EmailStatus(StrEnum):
     PENDING = "pending"  # written, not yet handed to Celery
     QUEUED = "queued"  # a send_email job exists
+    SENDING = "sending"  # a job holds it (since sending_at); a stale hold is taken over
     SENT = "sent"
     FAILED = "failed"  # retries exhausted
 
@@ -59,6 +60,7 @@ class EmailMessage(NotifyTable, table=True):
     attempts: int = 0
     # When a send_email job was last made for it: a job lost before it ran is made again.
     queued_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    sending_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
