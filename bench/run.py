@@ -67,6 +67,9 @@ def run_wrk(
     method: str = "GET",
     token: str = "",
     body: str = "",
+    profile_pids: list[int] = (),  # type: ignore[assignment]
+    profile_dir: Path = HERE / "results",
+    profile_format: str = "flamegraph",
 ) -> Result:
     env = {
         **os.environ,
@@ -76,6 +79,19 @@ def run_wrk(
         "BENCH_BODY": body,
     }
     base = str(httpx.URL(url).copy_with(path="/", query=None))
+    profilers = [
+        subprocess.Popen(  # noqa: S603 - py-spy from the dev dependencies
+            [
+                str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--nonblocking",
+                "--duration", str(duration), "--rate", "200", "--format", profile_format,
+                "--output", str(profile_dir / f"{name.replace(' ', '-').replace(',', '')}-{pid}"
+                                 f"{'.svg' if profile_format == 'flamegraph' else '.txt'}"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in profile_pids
+    ]  # fmt: skip
     out = subprocess.run(  # noqa: S603 - wrk and our own script
         # A slow answer (Argon2 under load) is latency, not an error: hence the long timeout.
         [
@@ -94,6 +110,8 @@ def run_wrk(
         text=True,
         check=True,
     ).stdout
+    for profiler in profilers:
+        profiler.wait()
     lines = {
         line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("BENCH_")
     }
@@ -198,15 +216,29 @@ async def seed(stack: LocalStack, tasks: int) -> dict[str, str]:
     }
 
 
-def rss_mb(stack: LocalStack) -> dict[str, float]:
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            found += _descendants(int(child))
+    return found
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field)), 0)
+
+
+def memory_mb(stack: LocalStack, field: str) -> dict[str, float]:
+    """Per process of the stack, the largest of its processes (an API worker, say):
+    ``VmRSS`` is resident now, ``VmHWM`` the peak resident since it started."""
     sizes = {}
-    for name in SERVICES:
-        process = stack.processes.get(name)
-        if process is None:
-            continue
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-        sizes[name] = round(kb / 1024, 1)
+    for name, process in stack.processes.items():
+        pids = _descendants(process.pid)
+        sizes[name] = round(max(_status_kb(pid, field) for pid in pids) / 1024, 1)
     return sizes
 
 
@@ -245,7 +277,7 @@ def report(
         for r in results
     ]
     lines += ["", "| service | RSS idle MB | RSS peak MB |", "|---|---|---|"]
-    lines += [f"| {s} | {memory['idle'].get(s)} | {memory['peak'].get(s)} |" for s in SERVICES]
+    lines += [f"| {s} | {memory['idle'].get(s)} | {memory['peak'].get(s)} |" for s in memory["idle"]]
     path = out / f"{stamp}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -257,7 +289,20 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--workers",
+        default="auth=2,teams=1,work=2,notify=1",
+        help="uvicorn worker processes per service",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=["flamegraph", "raw"],
+        help="record each scenario's service workers with py-spy into bench/results/",
+    )
     args = parser.parse_args()
+    args.workers = dict(
+        (name, int(count)) for name, count in (part.split("=") for part in args.workers.split(","))
+    )
     if args.quick:
         args.tasks, args.duration = 1_000, 5
     wrk = ensure_wrk()
@@ -267,18 +312,31 @@ def main() -> None:
         base_port=8201,
         smtp_port=2625,
     )
+    # Production settings: no reload, no access log, warnings only, API workers per service.
     os.environ["TASKFLOW_LOG_LEVEL"] = "WARNING"
+    os.environ["TASKFLOW_ACCESS_LOG"] = "false"
+    for service, workers in args.workers.items():
+        os.environ[f"{service.upper()}_WORKERS"] = str(workers)
     asyncio.run(stack.create_databases())
     stack.start()
     try:
         asyncio.run(stack.wait_ready())
         data = asyncio.run(seed(stack, args.tasks))
-        idle = rss_mb(stack)
+        idle = memory_mb(stack, "VmRSS")
         work, auth = stack.url("work"), stack.url("auth")
 
         def run(name: str, url: str, **options: str) -> Result:
+            service = next(s for s in SERVICES if url.startswith(stack.url(s)))
+            workers = _descendants(stack.processes[service].pid)
             return run_wrk(
-                wrk, name, url, duration=args.duration, connections=args.connections, **options
+                wrk,
+                name,
+                url,
+                duration=args.duration,
+                connections=args.connections,
+                profile_pids=(workers[1:] or workers) if args.profile else [],
+                profile_format=args.profile,
+                **options,
             )
 
         tasks_url = f"{work}/api/v1/tasks?project_id={data['project_id']}&limit=20"
@@ -308,7 +366,7 @@ def main() -> None:
                 body=json.dumps({"username": "bench", "password": PASSWORD}),
             ),
         ]
-        peak = rss_mb(stack)
+        peak = memory_mb(stack, "VmHWM")
         print(f"report: {report(results, {'idle': idle, 'peak': peak}, args.tasks, args)}")
     finally:
         stack.stop()

@@ -83,7 +83,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(settings.resolved_database_url())
+        database = Database.from_settings(settings)
         if settings.run_migrations_on_start:
             await upgrade_to_head(database, spec.migrations_dir, f"alembic_version_{spec.name}")
         bus: EventBus = create_bus(

@@ -50,6 +50,15 @@ class ServiceSettings(BaseSettings):
     run_migrations_on_start: bool = True
     log_level: str = "INFO"
     log_json: bool = True
+    # Connections per worker process: enough for the requests one worker serves at once,
+    # so a burst never pays for new connections. No pre-ping: a connection found dead
+    # fails one request (503) and makes the pool replace every connection as old.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_pre_ping: bool = False
+    # uvicorn: API worker processes, and one log line per request (off where load matters).
+    workers: int = Field(default=1, ge=1, le=64)
+    access_log: bool = True
 
     @classmethod
     def settings_customise_sources(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from taskflow_chassis.config import ServiceSettings
 
 ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -68,8 +71,22 @@ class Database:
             expire_on_commit=False,
             sync_session_class=self.session_class,
         )
+        # Reads (GET) need no transaction: no BEGIN and ROLLBACK round trips per request.
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            sync_session_class=self.session_class,
+        )
         self._commit_hooks: list[Callable[[Session], None]] = []
         event.listen(self.session_class, "after_commit", self._after_commit)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Database:
+        url = settings.resolved_database_url()
+        pool: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
+        if dialect_of(url) != "sqlite":
+            pool |= {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        return cls(url, **pool)
 
     @property
     def supports_skip_locked(self) -> bool:

@@ -12,10 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.db import Database
 from taskflow_chassis.types import utcnow
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session per request; a read (GET, HEAD) runs without a transaction."""
     database: Database = request.app.state.database
-    async with database.sessionmaker() as session:
+    reading = request.method in READ_METHODS
+    async with (database.read_sessionmaker if reading else database.sessionmaker)() as session:
         yield session
 
 
@@ -25,7 +29,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 Clock = Callable[[], datetime]
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """The app's clock (``app.state.clock``); tests set it to move time."""
     clock: Clock = getattr(request.app.state, "clock", utcnow)
     return clock

@@ -8,12 +8,13 @@ async engine), and the ``alembic`` CLI works too with the service's alembic.ini.
 from __future__ import annotations
 
 import asyncio
+import zlib
 from pathlib import Path
 from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -77,4 +78,16 @@ async def upgrade_to_head(database: Database, migrations_dir: Path, version_tabl
         command.upgrade(cfg, "head")
 
     async with database.engine.begin() as conn:
-        await conn.run_sync(upgrade)
+        # Several workers or replicas start at once: one migrates, the others wait, then
+        # find nothing left to do.
+        if database.dialect == "postgresql":
+            key = zlib.crc32(version_table.encode())
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        elif database.dialect == "mysql":
+            # MySQL commits DDL implicitly, so the lock belongs to the connection.
+            await conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": version_table})
+        try:
+            await conn.run_sync(upgrade)
+        finally:
+            if database.dialect == "mysql":
+                await conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": version_table})

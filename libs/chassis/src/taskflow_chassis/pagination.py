@@ -51,7 +51,7 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     return values
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> PageParams:

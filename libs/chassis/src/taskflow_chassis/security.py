@@ -31,6 +31,8 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "type"]
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 # However many unknown kids arrive, ask auth for its keys at most this often.
 REFETCH_INTERVAL_SECONDS = 10.0
+# Verified tokens remembered per process (the oldest go first).
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class InvalidToken(Exception):
@@ -94,6 +96,9 @@ class JwtVerifier:
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
         self.fetch_count = 0
+        # A token's signature and claims are checked once per key set: a client sends the
+        # same token with every request, and RSA verification is most of its cost.
+        self._verified: dict[tuple[str, str], TokenClaims] = {}
 
     @classmethod
     def from_settings(
@@ -124,6 +129,8 @@ class JwtVerifier:
                 if self._keys is None:
                     raise InvalidToken("signing keys unavailable") from exc
                 return self._keys  # auth is briefly away: keep trusting the keys we had
+            if keys != self._keys:
+                self._verified.clear()
             self._keys = keys
             self._fetched_at = self._monotonic()
             return keys
@@ -137,6 +144,17 @@ class JwtVerifier:
         return keys[kid]
 
     async def verify(self, token: str, *, expected_type: str = "access") -> TokenClaims:
+        keys_fresh = self._monotonic() - self._fetched_at < self.cache_seconds
+        cached = self._verified.get((token, expected_type)) if keys_fresh else None
+        if cached is not None and cached.exp + self.leeway > self._clock():
+            return cached
+        claims = await self._verify(token, expected_type)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        self._verified[(token, expected_type)] = claims
+        return claims
+
+    async def _verify(self, token: str, expected_type: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -31,7 +31,7 @@ from taskflow_auth.schemas import (
 )
 
 
-def get_context(request: Request) -> service.AuthContext:
+async def get_context(request: Request) -> service.AuthContext:
     context: service.AuthContext = request.app.state.auth_context
     return context
 

@@ -88,6 +88,12 @@ class Authorizer:
         self, session: AsyncSession, team_id: uuid.UUID, caller: Caller
     ) -> MemberAccess | None:
         row = await session.get(MemberReplica, (team_id, caller.user_id))
+        return await self.access_from(row, team_id, caller)
+
+    async def access_from(
+        self, row: MemberReplica | None, team_id: uuid.UUID, caller: Caller
+    ) -> MemberAccess | None:
+        """The caller's access given their replica row, read along with the resource."""
         if row is not None and (row.from_event or not self._stale(row)):
             return MemberAccess(team_id, caller.user_id, row.role_name, row.permissions)
         return await self._read_through(team_id, caller)
@@ -165,7 +171,15 @@ class Authorizer:
         self, session: AsyncSession, team_id: uuid.UUID, caller: Caller, what: str
     ) -> MemberAccess:
         """The caller's access to a team, or 404 naming the resource they asked for."""
-        access = await self.access(session, team_id, caller)
+        return self._found(await self.access(session, team_id, caller), what)
+
+    async def member_from(
+        self, row: MemberReplica | None, team_id: uuid.UUID, caller: Caller, what: str
+    ) -> MemberAccess:
+        return self._found(await self.access_from(row, team_id, caller), what)
+
+    @staticmethod
+    def _found(access: MemberAccess | None, what: str) -> MemberAccess:
         if access is None:
             raise not_found(what)
         return access
@@ -182,7 +196,7 @@ class Authorizer:
         return await session.get(MemberReplica, (team_id, user_id)) is not None
 
 
-def get_authorizer(request: Request) -> Authorizer:
+async def get_authorizer(request: Request) -> Authorizer:
     authorizer: Authorizer = request.app.state.authorizer
     return authorizer
 

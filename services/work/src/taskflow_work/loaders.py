@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
+from sqlalchemy import Select, and_, bindparam, select
 from taskflow_chassis.deps import SessionDep
 
-from taskflow_work.access import AuthorizerDep, CallerDep, MemberAccess, not_found
+from taskflow_work.access import AuthorizerDep, Caller, CallerDep, MemberAccess, not_found
 from taskflow_work.comments.models import Comment
 from taskflow_work.projects.models import Project
-from taskflow_work.tasks.models import Task
+from taskflow_work.replica.models import MemberReplica
+from taskflow_work.tasks.models import Task, TaskAssignee
 
 
 @dataclass
@@ -29,6 +31,7 @@ class ProjectContext:
 class TaskContext:
     task: Task
     access: MemberAccess
+    assignee_ids: list[uuid.UUID]
 
 
 @dataclass
@@ -38,24 +41,57 @@ class CommentContext:
     access: MemberAccess
 
 
+def _with_membership(table: type[Project] | type[Task], caller: Caller) -> Select[Any]:
+    """The resource and the caller's replica row in its team, in one round trip."""
+    return select(table, MemberReplica).outerjoin(
+        MemberReplica,
+        and_(
+            MemberReplica.team_id == table.team_id,  # type: ignore[arg-type]
+            MemberReplica.user_id == caller.user_id,  # type: ignore[arg-type]
+        ),
+    )
+
+
 async def load_project(
     project_id: uuid.UUID, caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep
 ) -> ProjectContext:
-    project = await session.get(Project, project_id)
-    if project is None:
+    query = _with_membership(Project, caller).where(Project.id == project_id)  # type: ignore[arg-type]
+    row = (await session.execute(query)).first()
+    if row is None:
         raise not_found("Project")
-    access = await authorizer.member(session, project.team_id, caller, "Project")
+    project, membership = row
+    access = await authorizer.member_from(membership, project.team_id, caller, "Project")
     return ProjectContext(project, access)
+
+
+# The task, the caller's replica row in its team and the task's assignees (a row each,
+# oldest first): one round trip answers both "may they see it" and what to show.
+TASK_WITH_ACCESS = (
+    select(Task, MemberReplica, TaskAssignee.user_id)
+    .outerjoin(
+        MemberReplica,
+        and_(
+            MemberReplica.team_id == Task.team_id,  # type: ignore[arg-type]
+            MemberReplica.user_id == bindparam("caller_id"),  # type: ignore[arg-type]
+        ),
+    )
+    .outerjoin(TaskAssignee, TaskAssignee.task_id == Task.id)  # type: ignore[arg-type]
+    .where(Task.id == bindparam("task_id"))  # type: ignore[arg-type]
+    .order_by(TaskAssignee.assigned_at)  # type: ignore[arg-type]
+)
 
 
 async def load_task(
     task_id: uuid.UUID, caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep
 ) -> TaskContext:
-    task = await session.get(Task, task_id)
-    if task is None:
+    params = {"task_id": task_id, "caller_id": caller.user_id}
+    rows = (await session.execute(TASK_WITH_ACCESS, params)).all()
+    if not rows:
         raise not_found("Task")
-    access = await authorizer.member(session, task.team_id, caller, "Task")
-    return TaskContext(task, access)
+    task, membership, _ = rows[0]
+    access = await authorizer.member_from(membership, task.team_id, caller, "Task")
+    assignees = [user_id for _, _, user_id in rows if user_id is not None]
+    return TaskContext(task, access, assignees)
 
 
 async def load_comment(

@@ -18,7 +18,7 @@ from taskflow_teams.invitations.models import InvitationStatus
 from taskflow_teams.invitations.schemas import InvitationCreate, InvitationRead, TokenBody
 
 
-def get_settings(request: Request) -> TeamsSettings:
+async def get_settings(request: Request) -> TeamsSettings:
     settings: TeamsSettings = request.app.state.settings
     return settings
 

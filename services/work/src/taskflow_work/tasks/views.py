@@ -69,8 +69,8 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", responses=ERRORS)
-async def read_task(context: TaskDep, session: SessionDep) -> TaskRead:
-    return await service.read_task(session, context.task)
+async def read_task(context: TaskDep) -> TaskRead:
+    return service.task_read(context.task, context.assignee_ids)
 
 
 @router.patch(
