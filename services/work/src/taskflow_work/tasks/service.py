@@ -363,7 +363,10 @@ def _like_pattern(text: str) -> str:
 async def list_tasks(
     session: AsyncSession, filters: TaskFilters, page: PageParams
 ) -> tuple[list[TaskRead], str | None]:
-    query = select(Task).where(Task.team_id.in_(filters.team_ids))  # type: ignore[attr-defined]
+    if len(filters.team_ids) == 1:  # the usual case, and a statement that is never re-rendered
+        query = select(Task).where(Task.team_id == filters.team_ids[0])  # type: ignore[arg-type]
+    else:
+        query = select(Task).where(Task.team_id.in_(filters.team_ids))  # type: ignore[attr-defined]
     if filters.project_id:
         query = query.where(Task.project_id == filters.project_id)  # type: ignore[arg-type]
     if filters.assignee:

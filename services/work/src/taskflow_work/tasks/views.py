@@ -11,9 +11,8 @@ from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.types import UtcInstant
 
-from taskflow_work.access import AuthorizerDep, CallerDep, not_found
-from taskflow_work.loaders import TaskDep
-from taskflow_work.projects.models import Project
+from taskflow_work.access import AuthorizerDep, CallerDep
+from taskflow_work.loaders import TaskDep, load_project
 from taskflow_work.tasks import service
 from taskflow_work.tasks.models import Priority, Status
 from taskflow_work.tasks.schemas import ActivityRead, AssigneeAdd, TaskRead, TaskSort, TaskUpdate
@@ -43,10 +42,7 @@ async def list_tasks(
     sort: Annotated[TaskSort, Query()] = TaskSort.CREATED_AT_DESC,
 ) -> Page[TaskRead]:
     if project_id is not None:
-        project = await session.get(Project, project_id)
-        if project is None:
-            raise not_found("Project")
-        await authorizer.member(session, project.team_id, caller, "Project")
+        project = (await load_project(project_id, caller, authorizer, session)).project
         team_ids = [project.team_id]
     elif team_id is not None:
         await authorizer.member(session, team_id, caller, "Team")
