@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -38,7 +39,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     verifier = JwtVerifier.from_settings(settings, issuer.local_jwks_fetcher())
 
     async def start(app: FastAPI) -> None:
-        hasher = service.AuthContext.password_hasher()
+        hasher = service.AuthContext.password_hasher(settings)
         app.state.auth_context = service.AuthContext(
             settings=settings,
             keys=keys,
@@ -52,6 +53,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                 window_seconds=settings.login_throttle_window_seconds,
             ),
             dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-real-password"),
+            hashing=ThreadPoolExecutor(settings.password_hash_threads, thread_name_prefix="argon2"),
         )
         app.state.jwt_verifier = verifier
         database: Database = app.state.database
@@ -64,6 +66,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     async def stop(app: FastAPI) -> None:
         await app.state.auth_context.throttle.counter.close()
+        app.state.auth_context.hashing.shutdown(wait=False)
 
     return create_service_app(
         ServiceSpec(

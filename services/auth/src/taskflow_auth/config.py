@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from taskflow_chassis.config import ServiceSettings
 
@@ -13,6 +14,13 @@ class AuthSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
     service_name: str = "auth"
+    # Argon2id: 64 MiB, two passes, one lane (about 0.1 s a hash here; above OWASP's
+    # floor of 19 MiB). Lanes only spread one hash over cores, which login throughput
+    # needs more. Threads per worker bound how many hashes (and 64 MiB blocks) run at once.
+    password_hash_time_cost: int = Field(default=2, ge=1)
+    password_hash_memory_kib: int = Field(default=65_536, ge=19_456)
+    password_hash_parallelism: int = Field(default=1, ge=1)
+    password_hash_threads: int = Field(default=1, ge=1)
     access_token_minutes: int = 15
     refresh_token_days: int = 14
     # Production passes a key by env (PEM) or file; development generates one under data_dir.

@@ -10,7 +10,8 @@ import asyncio
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import phonenumbers
@@ -67,10 +68,23 @@ class AuthContext:
     throttle: LoginThrottle
     # Verified against when the user is unknown, so both failures cost the same time.
     dummy_hash: str = ""
+    # Argon2 runs here, never on the event loop; few threads, since each hash holds
+    # its memory cost and a core while it runs.
+    hashing: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="argon2")
+    )
 
     @classmethod
-    def password_hasher(cls) -> PasswordHash:
-        return PasswordHash((Argon2Hasher(),))
+    def password_hasher(cls, settings: AuthSettings) -> PasswordHash:
+        return PasswordHash(
+            (
+                Argon2Hasher(
+                    time_cost=settings.password_hash_time_cost,
+                    memory_cost=settings.password_hash_memory_kib,
+                    parallelism=settings.password_hash_parallelism,
+                ),
+            )
+        )
 
 
 class Unauthorized(ProblemError):
@@ -105,12 +119,13 @@ def check_password_strength(
 
 
 async def hash_password(ctx: AuthContext, password: str) -> str:
-    # Argon2 takes tens of milliseconds of CPU: keep it off the event loop.
-    return await asyncio.to_thread(ctx.hasher.hash, password)
+    return await asyncio.get_running_loop().run_in_executor(ctx.hashing, ctx.hasher.hash, password)
 
 
 async def verify_password(ctx: AuthContext, password: str, password_hash: str) -> bool:
-    return await asyncio.to_thread(ctx.hasher.verify, password, password_hash)
+    return await asyncio.get_running_loop().run_in_executor(
+        ctx.hashing, ctx.hasher.verify, password, password_hash
+    )
 
 
 # --- accounts -----------------------------------------------------------------------------

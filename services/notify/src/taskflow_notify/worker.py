@@ -8,13 +8,17 @@ Celery runs eagerly in the calling process (the embedded runtime).
 from __future__ import annotations
 
 import asyncio
+import os
 import smtplib
+import threading
 import uuid
 from typing import Any
 
 from celery import Celery, Task
+from taskflow_chassis.db import Database
 
 from taskflow_notify.config import NotifySettings, get_settings
+from taskflow_notify.email.backends import EmailBackend, create_backend
 from taskflow_notify.email.sending import EmailInFlight, mark_failed, send_logged_email
 
 celery_app = Celery("taskflow_notify")
@@ -81,7 +85,42 @@ class EmailTask(Task):  # type: ignore[misc]
     max_retries=8,
 )
 def send_email(email_id: str) -> str:
-    return asyncio.run(send_logged_email(uuid.UUID(email_id), current_settings()))
+    settings = current_settings()
+    jobs = _job_resources()
+    database_url, email_url = settings.resolved_database_url(), settings.resolved_email_url()
+    if database_url not in jobs.databases:
+        jobs.databases[database_url] = Database(database_url, pool_size=2, max_overflow=2)
+    if email_url not in jobs.backends:
+        jobs.backends[email_url] = create_backend(email_url)
+    return jobs.runner.run(
+        send_logged_email(
+            uuid.UUID(email_id),
+            settings,
+            backend=jobs.backends[email_url],
+            database=jobs.databases[database_url],
+        )
+    )
+
+
+class _JobResources(threading.local):
+    """One event loop per job thread, kept from job to job, so the database pool and
+    the mail backend (its TLS context) are made once, not per email."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.runner = asyncio.Runner()
+        self.databases: dict[str, Database] = {}
+        self.backends: dict[str, EmailBackend] = {}
+
+
+_jobs = _JobResources()
+
+
+def _job_resources() -> _JobResources:
+    global _jobs  # a forked child must not use its parent's connections
+    if _jobs.pid != os.getpid():
+        _jobs = _JobResources()
+    return _jobs
 
 
 @celery_app.task(name="taskflow_notify.scan_reminders", acks_late=True)

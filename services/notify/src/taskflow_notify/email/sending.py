@@ -39,7 +39,10 @@ def mime(row: EmailMessage, sender: str) -> MimeMessage:
 
 
 async def send_logged_email(
-    email_id: uuid.UUID, settings: NotifySettings, backend: EmailBackend | None = None
+    email_id: uuid.UUID,
+    settings: NotifySettings,
+    backend: EmailBackend | None = None,
+    database: Database | None = None,
 ) -> str:
     """Send the email unless it was sent, or another job is sending it; answer what happened.
 
@@ -47,7 +50,8 @@ async def send_logged_email(
     email (a duplicate, a redelivery racing the original) never both send. A claim older
     than the visibility timeout belongs to a worker that died mid-send and is taken over.
     """
-    database = Database(settings.resolved_database_url(), poolclass=NullPool)
+    owned = database is None
+    database = database or Database(settings.resolved_database_url(), poolclass=NullPool)
     backend = backend or create_backend(settings.resolved_email_url())
     try:
         async with database.session() as session:
@@ -96,7 +100,8 @@ async def send_logged_email(
             logger.info("sent email %s to %s", row.id, row.to_address)
             return "sent"
     finally:
-        await database.dispose()
+        if owned:
+            await database.dispose()
 
 
 async def mark_failed(email_id: uuid.UUID, settings: NotifySettings, error: str) -> None:

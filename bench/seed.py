@@ -1,0 +1,186 @@
+"""Bulk seeding for ``make bench``: tasks, teams, members, assignees and comments written
+straight into work's database with COPY (never through the API), grown size by size.
+
+Half of all tasks sit in the bench project (so its deep page is deep at every size);
+the other half are spread over further teams of five projects each, one team per
+10,000 tasks. Every task has one assignee among its team's members, and every
+fourth task a comment. The bench user belongs to every team, as the API made it
+belong to the first one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+TASKS_PER_TEAM = 10_000
+PROJECTS_PER_TEAM = 5
+MEMBERS_PER_TEAM = 5
+COMMENT_EVERY = 4
+BATCH = 50_000
+STATUSES = ["backlog", "todo", "in_progress", "in_review", "done"]
+PRIORITIES = ["low", "medium", "high", "critical"]
+TASK_COLUMNS = [
+    "id", "project_id", "team_id", "title", "description", "status", "priority",
+    "priority_rank", "due_at", "estimate_hours", "labels", "created_by", "created_at",
+    "updated_at",
+]  # fmt: skip
+
+
+@dataclass
+class Team:
+    id: uuid.UUID
+    projects: list[uuid.UUID]
+    members: list[uuid.UUID]
+
+
+@dataclass
+class Seeded:
+    """What the bench made through the API, and what bulk seeding has added since."""
+
+    user_id: uuid.UUID
+    team_id: uuid.UUID
+    project_id: uuid.UUID
+    tasks: int = 0
+    teams: list[Team] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    # Seeded times count up from here, so each size's tasks are newer than the last's.
+    clock: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(days=400))
+
+
+async def grow(database_url: str, seeded: Seeded, total_tasks: int) -> None:
+    """Add tasks (and their teams, members, assignees, comments) up to ``total_tasks``."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        bench_role = await conn.fetchrow(
+            "SELECT role_id, role_name, permissions FROM member_replicas"
+            " WHERE team_id = $1 AND user_id = $2",
+            seeded.team_id,
+            seeded.user_id,
+        )
+        if not seeded.teams:
+            seeded.teams.append(
+                Team(
+                    seeded.team_id,
+                    [seeded.project_id],
+                    [uuid.uuid4() for _ in range(MEMBERS_PER_TEAM - 1)],
+                )
+            )
+            await _add_members(conn, seeded.teams[0], seeded.teams[0].members, bench_role)
+        while len(seeded.teams) < 1 + total_tasks // TASKS_PER_TEAM:
+            team = Team(
+                uuid.uuid4(),
+                [uuid.uuid4() for _ in range(PROJECTS_PER_TEAM)],
+                [uuid.uuid4() for _ in range(MEMBERS_PER_TEAM - 1)],
+            )
+            await conn.copy_records_to_table(
+                "projects",
+                columns=[
+                    "id",
+                    "team_id",
+                    "name",
+                    "description",
+                    "starts_on",
+                    "due_on",
+                    "metadata",
+                    "archived",
+                    "created_by",
+                    "created_at",
+                    "updated_at",
+                ],
+                records=[
+                    (
+                        p,
+                        team.id,
+                        f"Project {p.hex[:6]}",
+                        None,
+                        None,
+                        None,
+                        "{}",
+                        False,
+                        seeded.user_id,
+                        seeded.clock,
+                        seeded.clock,
+                    )
+                    for p in team.projects
+                ],
+            )
+            await _add_members(conn, team, [seeded.user_id, *team.members], bench_role)
+            seeded.teams.append(team)
+        while seeded.tasks < total_tasks:
+            count = min(BATCH, total_tasks - seeded.tasks)
+            await _add_tasks(conn, seeded, count)
+        await conn.execute("ANALYZE")
+        for table in ("tasks", "task_assignees", "comments", "projects", "member_replicas"):
+            seeded.counts[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
+    finally:
+        await conn.close()
+
+
+async def _add_members(
+    conn: asyncpg.Connection, team: Team, users: list[uuid.UUID], role: asyncpg.Record
+) -> None:
+    """Members as work knows them from teams' events (the bench user leads every team)."""
+    now = datetime.now(UTC)
+    await conn.copy_records_to_table(
+        "member_replicas",
+        records=[
+            (team.id, user, role["role_id"], role["role_name"], role["permissions"], True, now)
+            for user in users
+        ],
+        columns=["team_id", "user_id", "role_id", "role_name", "permissions", "from_event",
+                 "updated_at"],
+    )  # fmt: skip
+
+
+async def _add_tasks(conn: asyncpg.Connection, seeded: Seeded, count: int) -> None:
+    tasks, assignees, comments = [], [], []
+    others = seeded.teams[1:] or seeded.teams
+    for offset in range(count):
+        n = seeded.tasks + offset
+        # Even tasks go to the bench project, odd ones round the other teams' projects.
+        team = seeded.teams[0] if n % 2 == 0 else others[(n // 2) % len(others)]
+        project = team.projects[(n // 2) % len(team.projects)] if n % 2 else seeded.project_id
+        at = seeded.clock + timedelta(microseconds=10 * n)
+        task_id = uuid.uuid4()
+        tasks.append(
+            (task_id, project, team.id, f"Task {n}", f"Seeded task number {n}",
+             STATUSES[n % 5], PRIORITIES[n % 4], n % 4, at + timedelta(hours=n % 2000), None,
+             json.dumps(["bench"]) if n % 3 == 0 else "[]", seeded.user_id, at, at)
+        )  # fmt: skip
+        member = team.members[n % len(team.members)]
+        assignees.append((task_id, member, seeded.user_id, at))
+        if n % COMMENT_EVERY == 0:
+            comments.append((uuid.uuid4(), task_id, seeded.user_id, f"Comment on {n}", at, None))
+    await conn.copy_records_to_table("tasks", records=tasks, columns=TASK_COLUMNS)
+    await conn.copy_records_to_table(
+        "task_assignees",
+        records=assignees,
+        columns=["task_id", "user_id", "assigned_by", "assigned_at"],
+    )
+    await conn.copy_records_to_table(
+        "comments",
+        records=comments,
+        columns=["id", "task_id", "author_id", "body", "created_at", "edited_at"],
+    )
+    seeded.tasks += count
+
+
+async def deep_cursor_row(database_url: str, project_id: uuid.UUID) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) halfway down the bench project's oldest-first list."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        count = await conn.fetchval("SELECT count(*) FROM tasks WHERE project_id = $1", project_id)
+        row = await conn.fetchrow(
+            "SELECT created_at, id FROM tasks WHERE project_id = $1"
+            " ORDER BY created_at, id OFFSET $2 LIMIT 1",
+            project_id,
+            count // 2,
+        )
+        return row["created_at"], row["id"]
+    finally:
+        await conn.close()
