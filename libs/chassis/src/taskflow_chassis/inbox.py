@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,15 +37,10 @@ async def handle_once(database: Database, event: CloudEvent, handlers: Sequence[
     token = correlation_id.set(event.correlationid)
     try:
         async with database.session() as session:
-            seen = await session.execute(
-                select(inbox_table.c.event_id).where(inbox_table.c.event_id == event.id)
-            )
-            if seen.first() is not None:
-                logger.info("event %s (%s) already handled", event.id, event.type)
-                return False
             try:
-                # Claimed before the handlers run: a concurrent copy of the event waits on
-                # this key and then fails here, instead of running the handlers twice.
+                # Claimed before the handlers run, by its key alone (no lookup first): a
+                # copy already handled fails here, and a concurrent copy waits on the key
+                # and then fails, instead of running the handlers twice.
                 await session.execute(
                     insert(inbox_table).values(
                         event_id=event.id, event_type=event.type, handled_at=utcnow()
@@ -53,7 +48,7 @@ async def handle_once(database: Database, event: CloudEvent, handlers: Sequence[
                 )
             except IntegrityError:
                 await session.rollback()
-                logger.info("event %s (%s) handled concurrently", event.id, event.type)
+                logger.info("event %s (%s) already handled", event.id, event.type)
                 return False
             for handler in handlers:
                 await handler(session, event)

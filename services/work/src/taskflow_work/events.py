@@ -28,9 +28,13 @@ HANDLERS: Mapping[str, Sequence[Handler]] = {
 
 
 async def publish(
-    session: AsyncSession, payload: EventPayload, *, subject: str | None = None
+    session: AsyncSession, *payloads: EventPayload, subject: str | None = None
 ) -> None:
-    """Write the event to the outbox in the caller's transaction."""
+    """Write the events, in order, to the outbox in the caller's transaction (one insert)."""
     await add_to_outbox(
-        session, new_event(payload.event_type, source=SOURCE, data=payload, subject=subject)
+        session,
+        *(
+            new_event(payload.event_type, source=SOURCE, data=payload, subject=subject)
+            for payload in payloads
+        ),
     )

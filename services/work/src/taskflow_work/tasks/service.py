@@ -133,10 +133,13 @@ async def create_task(
         created_by=access.user_id,
     )
     session.add(task)
-    await session.flush()
+    await session.flush()  # its rows refer to it, and the ORM knows no relationships to order by
     record(
         session, task.id, access.user_id, "created", {"title": task.title, "status": task.status}
     )
+    for user_id in data.assignee_ids:
+        session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
+    # Announced after the task itself, so consumers meet the task before its assignments.
     await events.publish(
         session,
         contract.TaskCreated(
@@ -150,11 +153,8 @@ async def create_task(
             assignee_ids=data.assignee_ids,
             created_by=access.user_id,
         ),
+        *(_assigned(task, user_id, access.user_id) for user_id in data.assignee_ids),
     )
-    # Announced after the task itself, so consumers meet the task before its assignments.
-    for user_id in data.assignee_ids:
-        session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
-        await events.publish(session, _assigned(task, user_id, access.user_id))
     await session.commit()
     return task
 
