@@ -15,6 +15,7 @@ import email
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,6 +54,8 @@ class Result:
     requests: int
     errors: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # CPU seconds each part of the machine spent during the scenario: where time goes.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,6 +119,7 @@ class Bench:
         settle()
         duration = self.args.duration
         profilers = self.profilers(name, url, duration)
+        cpu = CpuMeter(self.stack)
         out = subprocess.run(  # noqa: S603 - wrk and our own script
             self.wrk_command(url, duration),
             env=self.wrk_env(url, method, token, body),
@@ -123,14 +127,16 @@ class Bench:
             text=True,
             check=True,
         ).stdout
+        cpu_seconds = cpu.seconds()
         for profiler in profilers:
             profiler.wait()
-        return self.record(name, out)
+        return self.record(name, out, cpu_seconds)
 
     def run_together(self, scenarios: list[tuple[str, str, dict[str, str]]]) -> list[Result]:
         """Several wrk runs at once, each its own scenario (log in while others read)."""
         settle()
         duration = self.args.duration
+        cpu = CpuMeter(self.stack)
         running = [
             (name, subprocess.Popen(  # noqa: S603 - wrk and our own script
                 self.wrk_command(url, duration),
@@ -141,9 +147,11 @@ class Bench:
             ))
             for name, url, options in scenarios
         ]  # fmt: skip
-        return [self.record(name, process.communicate()[0]) for name, process in running]
+        outputs = [(name, process.communicate()[0]) for name, process in running]
+        cpu_seconds = cpu.seconds()
+        return [self.record(name, out, cpu_seconds) for name, out in outputs]
 
-    def record(self, name: str, out: str) -> Result:
+    def record(self, name: str, out: str, cpu_seconds: dict[str, float]) -> Result:
         lines = {
             line.split()[0]: line.split()[1:]
             for line in out.splitlines()
@@ -154,6 +162,7 @@ class Bench:
         errors = int(lines["BENCH_FAILURES"][0])
         rate = round(requests / (micros / 1e6), 1)
         result = Result(name, self.size, rate, p50, p90, p99, peak, requests, errors)
+        result.cpu_seconds = cpu_seconds
         self.add(result)
         if errors:
             sys.exit(f"{name}: {errors} non-2xx answers or socket errors; a failure is no result")
@@ -294,6 +303,7 @@ class Bench:
         """Assign the colleague ``writes`` new tasks at a steady rate; time each to its
         in-app notification row and to its email at the SMTP sink."""
         settle()
+        cpu = CpuMeter(self.stack)
         work = self.stack.url("work")
         marker = uuid.uuid4().hex[:8]
         sent: dict[str, float] = {}
@@ -320,12 +330,19 @@ class Bench:
             achieved = writes / (time.monotonic() - started)
         notified = await self.notification_times(marker, writes)
         mailed = await self.email_times(marker, writes)
+        cpu_seconds = cpu.seconds()
         for name, arrived in (("write → notification row", notified), ("write → email", mailed)):
             delays = sorted((arrived[t] - sent[t]) * 1000 for t in arrived)
             lost = writes - len(delays)
             result = Result(
-                name, self.size, round(achieved, 1), *_percentiles(delays), len(delays), lost
+                f"{name} at {rate:g}/s",
+                self.size,
+                round(achieved, 1),
+                *_percentiles(delays),
+                len(delays),
+                lost,
             )
+            result.cpu_seconds = cpu_seconds
             self.add(result)
             if lost:
                 sys.exit(f"{name}: {lost} of {writes} never arrived")
@@ -402,6 +419,55 @@ class Bench:
                         round(events / seconds, 1), 0, 0, 0, 0, events, 0,
                         {"events": events, "seconds": round(seconds, 2)})  # fmt: skip
         self.add(result)
+
+
+class CpuMeter:
+    """CPU seconds spent since it was made, by each process of the stack (with its
+    workers), by PostgreSQL, RabbitMQ, Redis, wrk and this script."""
+
+    GROUPS = {"postgres": "postgres", "beam.smp": "rabbitmq", "redis-server": "redis", "wrk": "wrk"}
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.start = self._snapshot()
+        self.children_start = self._children()
+
+    @staticmethod
+    def _children() -> float:
+        """wrk runs as this script's child: counted once it has exited and been reaped."""
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def _snapshot(self) -> dict[int, tuple[str, int]]:
+        owner = {
+            pid: name
+            for name, process in self.stack.processes.items()
+            for pid in _descendants(process.pid)
+        }
+        found = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                raw = stat.read_text()
+            except OSError:
+                continue
+            pid = int(stat.parent.name)
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            fields = raw[raw.rindex(")") + 2 :].split()
+            ticks = int(fields[11]) + int(fields[12])  # utime + stime
+            group = owner.get(pid) or self.GROUPS.get(comm)
+            if group is None and pid == os.getpid():
+                group = "bench client"
+            found[pid] = (group or "other", ticks)
+        return found
+
+    def seconds(self) -> dict[str, float]:
+        end = self._snapshot()
+        spent: dict[str, float] = {}
+        for pid, (group, ticks) in end.items():
+            before = self.start.get(pid, (group, 0))[1]
+            spent[group] = spent.get(group, 0.0) + (ticks - before) / os.sysconf("SC_CLK_TCK")
+        spent["wrk"] = spent.get("wrk", 0.0) + self._children() - self.children_start
+        return {k: round(v, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v >= 0.1}
 
 
 class BacklogSampler:
@@ -555,6 +621,22 @@ def report(bench: Bench, memory: dict[str, dict[str, float]], sizes: list[int]) 
         f"| {r.p99_ms} | {r.errors} | {', '.join(f'{k} {v}' for k, v in r.extra.items())} |"
         for r in bench.results
     ]
+    groups = list(dict.fromkeys(g for r in bench.results for g in r.cpu_seconds))
+    lines += [
+        "",
+        "CPU seconds spent during each scenario, by part of the machine "
+        f"({about['cores']} cores times the scenario's seconds is all there is):",
+        "",
+        "| scenario | tasks | " + " | ".join(groups) + " |",
+        "|---|---:|" + "---:|" * len(groups),
+    ]
+    lines += [
+        f"| {r.scenario} | {r.tasks:,} | "
+        + " | ".join(str(r.cpu_seconds.get(g, "")) for g in groups)
+        + " |"
+        for r in bench.results
+        if r.cpu_seconds
+    ]
     lines += [
         "",
         "| process | resident MB at idle | peak resident MB |",
@@ -575,8 +657,12 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, FULL_SIZES)))
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--writes", type=int, default=1_000, help="write → notification")
-    parser.add_argument("--write-rate", type=float, default=100.0)
+    parser.add_argument(
+        "--write-rates",
+        default="20,50,100",
+        help="write → notification: assignments per second, each rate for --write-seconds",
+    )
+    parser.add_argument("--write-seconds", type=float, default=10)
     parser.add_argument("--relay-events", type=int, default=20_000)
     parser.add_argument("--workers", default="auth=2,teams=1,work=2,notify=2",
                         help="uvicorn worker processes per service")  # fmt: skip
@@ -591,7 +677,7 @@ def main() -> None:
     }
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.quick:
-        sizes, args.duration, args.writes, args.relay_events = [1_000], 5, 300, 5_000
+        sizes, args.duration, args.write_seconds, args.relay_events = [1_000], 5, 3, 5_000
     stack = LocalStack(
         data_dir=RESULTS / "stack",
         name=f"tfbench_{uuid.uuid4().hex[:6]}",
@@ -622,7 +708,9 @@ def main() -> None:
             bench.http_scenarios(seeded)
             if size == sizes[0]:
                 bench.login_scenarios()
-                asyncio.run(bench.write_to_notification(args.writes, args.write_rate))
+                for rate in (float(r) for r in args.write_rates.split(",")):
+                    writes = int(rate * args.write_seconds)
+                    asyncio.run(bench.write_to_notification(writes, rate))
                 asyncio.run(bench.relay_burst(args.relay_events))
         peak = memory_mb(stack, "VmHWM")
         print(f"report: {report(bench, {'idle': idle, 'peak': peak}, sizes)}")

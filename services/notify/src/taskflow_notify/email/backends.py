@@ -32,6 +32,8 @@ class SmtpBackend:
         self.password = unquote(parts.password) if parts.password else None
         self.timeout = timeout
         self._context: ssl.SSLContext | None = None
+        # Kept open between messages: a job per email need not pay connect, EHLO and QUIT.
+        self._smtp: smtplib.SMTP | None = None
 
     @property
     def context(self) -> ssl.SSLContext:
@@ -41,18 +43,51 @@ class SmtpBackend:
         return self._context
 
     def send(self, message: EmailMessage) -> None:
+        """Send over the connection kept from the last message when the server still
+        answers NOOP, else over a new one; any failure drops the connection."""
+        smtp = self._live_connection() or self._connect()
+        try:
+            smtp.send_message(message)
+        except BaseException:
+            self.close()
+            raise
+
+    def _live_connection(self) -> smtplib.SMTP | None:
+        if self._smtp is None:
+            return None
+        try:
+            if self._smtp.noop()[0] == 250:
+                return self._smtp
+        except (smtplib.SMTPException, OSError):
+            pass
+        self.close()
+        return None
+
+    def _connect(self) -> smtplib.SMTP:
         context = self.context if self.tls else None
         smtp: smtplib.SMTP
         if self.tls == "ssl":
             smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with smtp:
+        try:
             if self.tls == "starttls":
                 smtp.starttls(context=context)
             if self.username:
                 smtp.login(self.username, self.password or "")
-            smtp.send_message(message)
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        return smtp
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
 
 
 class ConsoleBackend:

@@ -52,6 +52,7 @@ async def send_logged_email(
     """
     owned = database is None
     database = database or Database(settings.resolved_database_url(), poolclass=NullPool)
+    owned_backend = backend is None
     backend = backend or create_backend(settings.resolved_email_url())
     try:
         async with database.session() as session:
@@ -102,6 +103,9 @@ async def send_logged_email(
     finally:
         if owned:
             await database.dispose()
+        close = getattr(backend, "close", None)
+        if owned_backend and close is not None:
+            close()
 
 
 async def mark_failed(email_id: uuid.UUID, settings: NotifySettings, error: str) -> None:

@@ -122,8 +122,8 @@ async def on_task_assigned(session: AsyncSession, event: CloudEvent) -> None:
     data = work.TaskAssigned.model_validate(event.data)
     if data.assignee_id == data.assigned_by:
         return  # nobody needs telling what they just did themselves
-    assignee = await service.person(session, data.assignee_id)
-    assigner = await service.person(session, data.assigned_by)
+    found = await service.people(session, data.assignee_id, data.assigned_by)
+    assignee, assigner = found.get(data.assignee_id), found.get(data.assigned_by)
     prefs = await service.preferences(
         session, data.assignee_id, settings().default_reminder_lead_hours
     )

@@ -94,6 +94,14 @@ async def person(session: AsyncSession, user_id: uuid.UUID) -> UserReplica | Non
     return await session.get(UserReplica, user_id)
 
 
+async def people(session: AsyncSession, *user_ids: uuid.UUID) -> dict[uuid.UUID, UserReplica]:
+    """Several people in one query, by id (the unknown ones are missing)."""
+    found = await session.execute(
+        select(UserReplica).where(UserReplica.user_id.in_(set(user_ids)))  # type: ignore[attr-defined]
+    )
+    return {user.user_id: user for user in found.scalars()}
+
+
 def display(user: UserReplica | None, fallback: str = "Someone") -> str:
     if user is None:
         return fallback
