@@ -37,3 +37,23 @@ async def test_upgrade_creates_tables_and_own_version_table(database: Database) 
     assert {"demo", "outbox_messages", "inbox_messages", "alembic_version_demo"} <= tables
     assert "alembic_version" not in tables
     assert version == "0001"
+
+
+async def test_workers_starting_together_migrate_once() -> None:
+    """Several API workers (or replicas) start at once: one migrates, the others wait."""
+    import asyncio
+
+    async with fresh_postgres_database() as url:
+        workers = [Database(url) for _ in range(4)]
+        try:
+            await asyncio.gather(
+                *(upgrade_to_head(db, DEMO, "alembic_version_demo") for db in workers)
+            )
+            async with workers[0].engine.connect() as conn:
+                versions = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version_demo"))
+                ).all()
+        finally:
+            for db in workers:
+                await db.dispose()
+    assert [tuple(v) for v in versions] == [("0001",)]

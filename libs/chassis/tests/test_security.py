@@ -180,6 +180,39 @@ async def test_jwks_outage_uses_the_cache_or_refuses(jwks: Jwks) -> None:
         await cold.verify(sign(claims()))
 
 
+async def test_a_remembered_token_still_expires(jwks: Jwks) -> None:
+    clock = [float(int(time.time()))]
+    verifier = JwtVerifier(jwks, issuer=ISS, audience=AUD, clock=lambda: clock[0])
+    token = sign(claims(exp=int(clock[0]) + 60))
+    await verifier.verify(token)
+    await verifier.verify(token)  # answered from memory
+    clock[0] += 61
+    with pytest.raises(InvalidToken, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(jwks: Jwks) -> None:
+    now = [1000.0]
+    verifier = JwtVerifier(
+        jwks, issuer=ISS, audience=AUD, cache_seconds=60, monotonic=lambda: now[0]
+    )
+    token = sign(claims())
+    await verifier.verify(token)
+    jwks.keys = [jwk_of(OTHER_RSA_KEY, "k2", "RS256")]  # k1 withdrawn from the JWKS
+    await verifier.verify(token)  # the key set is still fresh: trusted as before
+    now[0] += 61  # the key set is refetched on the next use
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await verifier.verify(token)
+    assert jwks.calls >= 2
+
+
+async def test_a_remembered_token_is_checked_for_its_type(verifier: JwtVerifier) -> None:
+    token = sign(claims())
+    await verifier.verify(token)
+    with pytest.raises(InvalidToken, match="expected a refresh token"):
+        await verifier.verify(token, expected_type="refresh")
+
+
 def test_refuses_to_be_configured_with_symmetric_or_none() -> None:
     for algorithms in (["HS256"], ["none"], []):
         with pytest.raises(ValueError):

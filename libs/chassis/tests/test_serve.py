@@ -1,0 +1,75 @@
+"""``serve()``: a service on uvicorn with several worker processes, as production runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from taskflow_chassis.testing import fresh_postgres_database
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+async def test_two_workers_serve_one_port_after_one_migration(tmp_path: Path) -> None:
+    async with fresh_postgres_database() as url:
+        port = free_port()
+        env = {
+            **os.environ,
+            "TEAMS_DATABASE_URL": url,
+            "TEAMS_WORKERS": "2",
+            "TASKFLOW_EVENT_BUS_URL": "memory://",
+            "TASKFLOW_DATA_DIR": str(tmp_path),
+            "TASKFLOW_ACCESS_LOG": "false",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+        }
+        service = subprocess.Popen(  # noqa: S603, ASYNC220 - the service under test, started once
+            [sys.executable, "-m", "taskflow_teams"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            ready = False
+            deadline = time.monotonic() + 60
+            async with httpx.AsyncClient(timeout=2) as client:
+                while time.monotonic() < deadline and not ready:
+                    try:
+                        ready = (await client.get(f"http://127.0.0.1:{port}/readyz")).is_success
+                    except httpx.HTTPError:
+                        await asyncio.sleep(0.2)
+                answers = [
+                    (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code
+                    for _ in range(20)
+                ]
+            assert ready, "the service never became ready"
+            assert answers == [200] * 20
+            workers = [
+                pid
+                for pid in children(service.pid)
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            ]
+            assert len(workers) == 2
+        finally:
+            service.send_signal(signal.SIGTERM)
+            _, errors = service.communicate(timeout=30)
+        assert b"Traceback" not in errors, errors.decode()
