@@ -42,7 +42,7 @@ async def test_two_workers_serve_one_port_after_one_migration(tmp_path: Path) ->
             "HOST": "127.0.0.1",
             "PORT": str(port),
         }
-        service = subprocess.Popen(  # noqa: S603, ASYNC220 - the service under test, started once
+        service = subprocess.Popen(  # noqa: ASYNC220 - the service under test, started once
             [sys.executable, "-m", "taskflow_teams"],
             env=env,
             stdout=subprocess.DEVNULL,
