@@ -22,11 +22,12 @@ def free_port() -> int:
         return port
 
 
-def children(pid: int) -> list[int]:
+def spawned_workers(pid: int) -> list[int]:
+    """The uvicorn worker processes (multiprocessing spawns) under ``pid``."""
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         found += [int(child) for child in task.read_text().split()]
-    return found
+    return [p for p in found if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
 async def test_two_workers_serve_one_port_after_one_migration(tmp_path: Path) -> None:
@@ -63,12 +64,7 @@ async def test_two_workers_serve_one_port_after_one_migration(tmp_path: Path) ->
                 ]
             assert ready, "the service never became ready"
             assert answers == [200] * 20
-            workers = [
-                pid
-                for pid in children(service.pid)
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            ]
-            assert len(workers) == 2
+            assert len(spawned_workers(service.pid)) == 2
         finally:
             service.send_signal(signal.SIGTERM)
             _, errors = service.communicate(timeout=30)
