@@ -40,6 +40,7 @@ RESULTS = HERE / "results"
 LUA = HERE / "wrk" / "request.lua"
 PASSWORD = "correct-horse-battery"
 FULL_SIZES = (1_000, 100_000, 1_000_000)
+WARM_UP_SECONDS = 2
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Bench:
     def run(
         self, name: str, url: str, *, method: str = "GET", token: str = "", body: str = ""
     ) -> Result:
+        self.warm_up(url, method, token, body)
         settle()
         duration = self.args.duration
         profilers = self.profilers(name, url, duration)
@@ -131,6 +133,15 @@ class Bench:
         for profiler in profilers:
             profiler.wait()
         return self.record(name, out, cpu_seconds)
+
+    def warm_up(self, url: str, method: str, token: str, body: str) -> None:
+        """A short untimed run first: pools filled, statements prepared, caches warm."""
+        subprocess.run(  # noqa: S603 - wrk and our own script
+            self.wrk_command(url, WARM_UP_SECONDS),
+            env=self.wrk_env(url, method, token, body),
+            capture_output=True,
+            check=True,
+        )
 
     def run_together(self, scenarios: list[tuple[str, str, dict[str, str]]]) -> list[Result]:
         """Several wrk runs at once, each its own scenario (log in while others read)."""
