@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Row, Select, and_, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.deps import SessionDep
 
 from taskflow_work.access import AuthorizerDep, Caller, CallerDep, MemberAccess, not_found
@@ -19,6 +20,8 @@ from taskflow_work.comments.models import Comment
 from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica
 from taskflow_work.tasks.models import Task, TaskAssignee
+from taskflow_work.tasks.schemas import TaskRead
+from taskflow_work.tasks.service import task_read
 
 
 @dataclass
@@ -81,17 +84,72 @@ TASK_WITH_ACCESS = (
 )
 
 
+async def _task_rows(
+    session: AsyncSession, query: Select[Any], task_id: uuid.UUID, caller: Caller
+) -> list[Row[Any]]:
+    rows = (await session.execute(query, {"task_id": task_id, "caller_id": caller.user_id})).all()
+    if not rows:
+        raise not_found("Task")
+    return list(rows)
+
+
 async def load_task(
     task_id: uuid.UUID, caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep
 ) -> TaskContext:
-    params = {"task_id": task_id, "caller_id": caller.user_id}
-    rows = (await session.execute(TASK_WITH_ACCESS, params)).all()
-    if not rows:
-        raise not_found("Task")
+    rows = await _task_rows(session, TASK_WITH_ACCESS, task_id, caller)
     task, membership, _ = rows[0]
     access = await authorizer.member_from(membership, task.team_id, caller, "Task")
     assignees = [user_id for _, _, user_id in rows if user_id is not None]
     return TaskContext(task, access, assignees)
+
+
+_tasks, _members, _assignees = Task.__table__, MemberReplica.__table__, TaskAssignee.__table__  # type: ignore[attr-defined]
+# The same, as plain rows for a read: no ORM objects to build for an answer that
+# only needs to be shown.
+TASK_ROWS_WITH_ACCESS = (
+    select(
+        *(column for column in _tasks.c if column.name != "labels"),
+        _tasks.c.labels.label("labels_json"),  # named as on Task, for task_read
+        _members.c.user_id.label("member_id"),
+        _members.c.role_name,
+        _members.c.permissions,
+        _members.c.from_event,
+        _members.c.updated_at.label("member_updated_at"),
+        _assignees.c.user_id.label("assignee_id"),
+    )
+    .select_from(
+        _tasks.outerjoin(
+            _members,
+            and_(
+                _members.c.team_id == _tasks.c.team_id,
+                _members.c.user_id == bindparam("caller_id"),
+            ),
+        ).outerjoin(_assignees, _assignees.c.task_id == _tasks.c.id)
+    )
+    .where(_tasks.c.id == bindparam("task_id"))
+    .order_by(_assignees.c.assigned_at)
+)
+
+
+async def read_task(
+    task_id: uuid.UUID, caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep
+) -> TaskRead:
+    """A task as the caller may see it (404 when they may not), in one round trip."""
+    rows = await _task_rows(session, TASK_ROWS_WITH_ACCESS, task_id, caller)
+    first = rows[0]
+    membership = None
+    if first.member_id is not None:
+        membership = MemberReplica(
+            team_id=first.team_id,
+            user_id=first.member_id,
+            role_name=first.role_name,
+            permission_list=first.permissions,
+            from_event=first.from_event,
+            updated_at=first.member_updated_at,
+        )
+    await authorizer.member_from(membership, first.team_id, caller, "Task")
+    assignees = [row.assignee_id for row in rows if row.assignee_id is not None]
+    return task_read(first, assignees)
 
 
 async def load_comment(
@@ -107,4 +165,5 @@ async def load_comment(
 
 ProjectDep = Annotated[ProjectContext, Depends(load_project)]
 TaskDep = Annotated[TaskContext, Depends(load_task)]
+TaskReadDep = Annotated[TaskRead, Depends(read_task)]
 CommentDep = Annotated[CommentContext, Depends(load_comment)]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, Row, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.pagination import PageParams, paginate, paginate_by_time
 from taskflow_chassis.problems import ProblemError, invalid_field
@@ -38,7 +38,8 @@ async def assignee_ids(session: AsyncSession, task_id: uuid.UUID) -> list[uuid.U
     return list(rows.scalars())
 
 
-def task_read(task: Task, assignees: list[uuid.UUID]) -> TaskRead:
+def task_read(task: Task | Row[Any], assignees: list[uuid.UUID]) -> TaskRead:
+    """A task as the API shows it, from the ORM object or a row of its columns."""
     return TaskRead(
         id=task.id,
         project_id=task.project_id,

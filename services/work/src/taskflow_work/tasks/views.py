@@ -12,7 +12,7 @@ from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.types import UtcInstant
 
 from taskflow_work.access import AuthorizerDep, CallerDep
-from taskflow_work.loaders import TaskDep, load_project
+from taskflow_work.loaders import TaskDep, TaskReadDep, load_project
 from taskflow_work.tasks import service
 from taskflow_work.tasks.models import Priority, Status
 from taskflow_work.tasks.schemas import ActivityRead, AssigneeAdd, TaskRead, TaskSort, TaskUpdate
@@ -65,8 +65,8 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", responses=ERRORS)
-async def read_task(context: TaskDep) -> TaskRead:
-    return service.task_read(context.task, context.assignee_ids)
+async def read_task(task: TaskReadDep) -> TaskRead:
+    return task
 
 
 @router.patch(
