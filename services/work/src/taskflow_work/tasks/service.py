@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,14 @@ async def assignee_ids(session: AsyncSession, task_id: uuid.UUID) -> list[uuid.U
         .order_by(TaskAssignee.assigned_at)  # type: ignore[arg-type]
     )
     return list(rows.scalars())
+
+
+# A page of tasks is only shown: plain rows, named as on Task, spare the ORM's objects.
+TASK_COLUMNS = (
+    *(column for column in Task.__table__.c if column.name != "labels"),  # type: ignore[attr-defined]
+    Task.__table__.c.labels.label("labels_json"),  # type: ignore[attr-defined]
+)
+TaskRow = namedtuple("TaskRow", [column.name for column in TASK_COLUMNS])  # type: ignore[misc]
 
 
 def task_read(task: Task | Row[Any], assignees: list[uuid.UUID]) -> TaskRead:
@@ -365,9 +374,9 @@ async def list_tasks(
     session: AsyncSession, filters: TaskFilters, page: PageParams
 ) -> tuple[list[TaskRead], str | None]:
     if len(filters.team_ids) == 1:  # the usual case, and a statement that is never re-rendered
-        query = select(Task).where(Task.team_id == filters.team_ids[0])  # type: ignore[arg-type]
+        query = select(*TASK_COLUMNS).where(Task.team_id == filters.team_ids[0])  # type: ignore[arg-type]
     else:
-        query = select(Task).where(Task.team_id.in_(filters.team_ids))  # type: ignore[attr-defined]
+        query = select(*TASK_COLUMNS).where(Task.team_id.in_(filters.team_ids))  # type: ignore[attr-defined]
     if filters.project_id:
         query = query.where(Task.project_id == filters.project_id)  # type: ignore[arg-type]
     if filters.assignee:
@@ -396,7 +405,7 @@ async def list_tasks(
     rows, cursor = await paginate(
         session, query, page, key=key, id_column=Task.id, descending=descending
     )  # type: ignore[arg-type]
-    tasks = [row[0] for row in rows]
+    tasks = [TaskRow._make(row) for row in rows]
     assignees: dict[uuid.UUID, list[uuid.UUID]] = {t.id: [] for t in tasks}
     if tasks:
         found = await session.execute(
