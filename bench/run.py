@@ -67,11 +67,11 @@ class Bench:
     token: str = ""
     user_id: str = ""
     assignee_id: str = ""
-    assignee_token: str = ""
     team_id: str = ""
     project_id: str = ""
     task_id: str = ""
     results: list[Result] = field(default_factory=list)
+    size: int = 0  # tasks seeded so far: the size the current scenarios run at
 
     # --- wrk ---------------------------------------------------------------------------
 
@@ -111,8 +111,6 @@ class Bench:
                 )
             )
         return profilers
-
-    size = 0
 
     def run(
         self, name: str, url: str, *, method: str = "GET", token: str = "", body: str = ""
@@ -208,7 +206,7 @@ class Bench:
         """The bench user, their team and project, and a colleague to assign, via the API."""
         async with httpx.AsyncClient(timeout=30) as client:
             self.user_id, self.token = await self.sign_up(client, "bench")
-            self.assignee_id, self.assignee_token = await self.sign_up(client, "colleague")
+            self.assignee_id, _ = await self.sign_up(client, "colleague")
             headers = {"Authorization": f"Bearer {self.token}"}
             participant = await client.post(
                 f"{self.stack.url('auth')}/api/v1/participants/register",

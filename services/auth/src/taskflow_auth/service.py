@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import phonenumbers
@@ -66,13 +66,11 @@ class AuthContext:
     verifier: JwtVerifier
     hasher: PasswordHash
     throttle: LoginThrottle
-    # Verified against when the user is unknown, so both failures cost the same time.
-    dummy_hash: str = ""
     # Argon2 runs here, never on the event loop; few threads, since each hash holds
     # its memory cost and a core while it runs.
-    hashing: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="argon2")
-    )
+    hashing: ThreadPoolExecutor
+    # Verified against when the user is unknown, so both failures cost the same time.
+    dummy_hash: str = ""
 
     @classmethod
     def password_hasher(cls, settings: AuthSettings) -> PasswordHash:

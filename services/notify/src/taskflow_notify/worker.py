@@ -89,7 +89,7 @@ def send_email(email_id: str) -> str:
     jobs = _job_resources()
     database_url, email_url = settings.resolved_database_url(), settings.resolved_email_url()
     if database_url not in jobs.databases:
-        jobs.databases[database_url] = Database(database_url, pool_size=2, max_overflow=2)
+        jobs.databases[database_url] = Database.from_settings(settings)
     if email_url not in jobs.backends:
         jobs.backends[email_url] = create_backend(email_url)
     return jobs.runner.run(

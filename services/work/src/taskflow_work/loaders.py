@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import Row, Select, and_, bindparam, select
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.deps import SessionDep
 
@@ -21,7 +21,7 @@ from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica
 from taskflow_work.tasks.models import Task, TaskAssignee
 from taskflow_work.tasks.schemas import TaskRead
-from taskflow_work.tasks.service import task_read
+from taskflow_work.tasks.service import TASK_COLUMNS, task_read
 
 
 @dataclass
@@ -44,22 +44,30 @@ class CommentContext:
     access: MemberAccess
 
 
-def _with_membership(table: type[Project] | type[Task], caller: Caller) -> Select[Any]:
-    """The resource and the caller's replica row in its team, in one round trip."""
-    return select(table, MemberReplica).outerjoin(
-        MemberReplica,
-        and_(
-            MemberReplica.team_id == table.team_id,  # type: ignore[arg-type]
-            MemberReplica.user_id == caller.user_id,  # type: ignore[arg-type]
-        ),
-    )
+# Plain tables: a read of rows stays a Core statement, cheaper to run than an ORM one.
+_tasks = Task.__table__  # type: ignore[attr-defined]
+_members = MemberReplica.__table__  # type: ignore[attr-defined]
+_assignees = TaskAssignee.__table__  # type: ignore[attr-defined]
+
+
+def _caller_in_team(team_id: Any) -> ColumnElement[bool]:
+    """Joins the caller's replica row (``caller_id``) in the resource's team."""
+    return and_(_members.c.team_id == team_id, _members.c.user_id == bindparam("caller_id"))
+
+
+# A project and the caller's replica row in its team, in one round trip.
+PROJECT_WITH_ACCESS = (
+    select(Project, MemberReplica)
+    .outerjoin(MemberReplica, _caller_in_team(Project.team_id))
+    .where(Project.id == bindparam("project_id"))  # type: ignore[arg-type]
+)
 
 
 async def load_project(
     project_id: uuid.UUID, caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep
 ) -> ProjectContext:
-    query = _with_membership(Project, caller).where(Project.id == project_id)  # type: ignore[arg-type]
-    row = (await session.execute(query)).first()
+    params = {"project_id": project_id, "caller_id": caller.user_id}
+    row = (await session.execute(PROJECT_WITH_ACCESS, params)).first()
     if row is None:
         raise not_found("Project")
     project, membership = row
@@ -71,13 +79,7 @@ async def load_project(
 # oldest first): one round trip answers both "may they see it" and what to show.
 TASK_WITH_ACCESS = (
     select(Task, MemberReplica, TaskAssignee.user_id)
-    .outerjoin(
-        MemberReplica,
-        and_(
-            MemberReplica.team_id == Task.team_id,  # type: ignore[arg-type]
-            MemberReplica.user_id == bindparam("caller_id"),  # type: ignore[arg-type]
-        ),
-    )
+    .outerjoin(MemberReplica, _caller_in_team(Task.team_id))
     .outerjoin(TaskAssignee, TaskAssignee.task_id == Task.id)  # type: ignore[arg-type]
     .where(Task.id == bindparam("task_id"))  # type: ignore[arg-type]
     .order_by(TaskAssignee.assigned_at)  # type: ignore[arg-type]
@@ -103,13 +105,11 @@ async def load_task(
     return TaskContext(task, access, assignees)
 
 
-_tasks, _members, _assignees = Task.__table__, MemberReplica.__table__, TaskAssignee.__table__  # type: ignore[attr-defined]
 # The same, as plain rows for a read: no ORM objects to build for an answer that
 # only needs to be shown.
 TASK_ROWS_WITH_ACCESS = (
     select(
-        *(column for column in _tasks.c if column.name != "labels"),
-        _tasks.c.labels.label("labels_json"),  # named as on Task, for task_read
+        *TASK_COLUMNS,
         _members.c.user_id.label("member_id"),
         _members.c.role_name,
         _members.c.permissions,
@@ -118,13 +118,9 @@ TASK_ROWS_WITH_ACCESS = (
         _assignees.c.user_id.label("assignee_id"),
     )
     .select_from(
-        _tasks.outerjoin(
-            _members,
-            and_(
-                _members.c.team_id == _tasks.c.team_id,
-                _members.c.user_id == bindparam("caller_id"),
-            ),
-        ).outerjoin(_assignees, _assignees.c.task_id == _tasks.c.id)
+        _tasks.outerjoin(_members, _caller_in_team(_tasks.c.team_id)).outerjoin(
+            _assignees, _assignees.c.task_id == _tasks.c.id
+        )
     )
     .where(_tasks.c.id == bindparam("task_id"))
     .order_by(_assignees.c.assigned_at)
