@@ -112,9 +112,15 @@ class Bench:
             )
         return profilers
 
+    def wanted(self, name: str) -> bool:
+        """Whether ``--only`` (words, any of which the name contains) lets this scenario run."""
+        return not self.args.only or any(word in name for word in self.args.only)
+
     def run(
         self, name: str, url: str, *, method: str = "GET", token: str = "", body: str = ""
-    ) -> Result:
+    ) -> Result | None:
+        if not self.wanted(name):
+            return None
         self.warm_up(url, method, token, body)
         settle()
         duration = self.args.duration
@@ -143,6 +149,8 @@ class Bench:
 
     def run_together(self, scenarios: list[tuple[str, str, dict[str, str]]]) -> list[Result]:
         """Several wrk runs at once, each its own scenario (log in while others read)."""
+        if not any(self.wanted(name) for name, _, _ in scenarios):
+            return []
         settle()
         duration = self.args.duration
         cpu = CpuMeter(self.stack)
@@ -283,7 +291,8 @@ class Bench:
                 token=self.token,
                 body=json.dumps(body),
             )
-        result.extra["outbox_backlog_max"] = backlog.peak
+        if result:
+            result.extra["outbox_backlog_max"] = backlog.peak
 
     async def some_task(self) -> str:
         conn = await asyncpg.connect(self.stack.database_url("work"))
@@ -311,6 +320,8 @@ class Bench:
     async def write_to_notification(self, writes: int, rate: float) -> None:
         """Assign the colleague ``writes`` new tasks at a steady rate; time each to its
         in-app notification row and to its email at the SMTP sink."""
+        if not self.wanted(f"write → notification row at {rate:g}/s"):
+            return
         settle()
         cpu = CpuMeter(self.stack)
         work = self.stack.url("work")
@@ -391,6 +402,8 @@ class Bench:
 
     async def relay_burst(self, events: int) -> None:
         """Outbox rows written at once; the relays' rate of confirmed publishing."""
+        if not self.wanted("relay"):
+            return
         settle()
         conn = await asyncpg.connect(self.stack.database_url("work"))
         try:
@@ -680,7 +693,13 @@ def main() -> None:
         choices=["flamegraph", "raw"],
         help="record each scenario's workers with py-spy into bench/results/",
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated words: run only the scenarios whose names contain one",
+    )
     args = parser.parse_args()
+    args.only = [word for word in args.only.split(",") if word]
     args.workers = {
         name: int(count) for name, count in (part.split("=") for part in args.workers.split(","))
     }

@@ -26,8 +26,8 @@ STATUSES = ["backlog", "todo", "in_progress", "in_review", "done"]
 PRIORITIES = ["low", "medium", "high", "critical"]
 TASK_COLUMNS = [
     "id", "project_id", "team_id", "title", "description", "status", "priority",
-    "priority_rank", "due_at", "estimate_hours", "labels", "created_by", "created_at",
-    "updated_at",
+    "priority_rank", "due_at", "estimate_hours", "labels", "assignee_ids", "created_by",
+    "created_at", "updated_at",
 ]  # fmt: skip
 
 
@@ -147,12 +147,13 @@ async def _add_tasks(conn: asyncpg.Connection, seeded: Seeded, count: int) -> No
         project = team.projects[(n // 2) % len(team.projects)] if n % 2 else seeded.project_id
         at = seeded.clock + timedelta(microseconds=10 * n)
         task_id = uuid.uuid4()
+        member = team.members[n % len(team.members)]
         tasks.append(
             (task_id, project, team.id, f"Task {n}", f"Seeded task number {n}",
              STATUSES[n % 5], PRIORITIES[n % 4], n % 4, at + timedelta(hours=n % 2000), None,
-             json.dumps(["bench"]) if n % 3 == 0 else "[]", seeded.user_id, at, at)
+             json.dumps(["bench"]) if n % 3 == 0 else "[]", json.dumps([str(member)]),
+             seeded.user_id, at, at)
         )  # fmt: skip
-        member = team.members[n % len(team.members)]
         assignees.append((task_id, member, seeded.user_id, at))
         if n % COMMENT_EVERY == 0:
             comments.append((uuid.uuid4(), task_id, seeded.user_id, f"Comment on {n}", at, None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -273,3 +274,77 @@ async def test_role_change_and_role_edit_apply(world: Any) -> None:
         )
     )
     assert (await world.client.post(url, headers=viewer.headers, json=create)).status_code == 403
+
+
+async def test_assignee_list_follows_every_change_in_order(world: Any) -> None:
+    team, lead, project = await setup(world)
+    dev, reviewer = await world.member(team, "Developer"), await world.member(team, "Reviewer")
+    task = await world.task(project["id"], lead, assignee_ids=[str(dev.user_id)])
+    url = f"/api/v1/tasks/{task['id']}"
+
+    async def shown() -> tuple[list[str], list[str]]:
+        one = (await world.client.get(url, headers=lead.headers)).json()["assignee_ids"]
+        page = await world.client.get(
+            "/api/v1/tasks", params={"project_id": project["id"]}, headers=lead.headers
+        )
+        return one, page.json()["items"][0]["assignee_ids"]
+
+    assert await shown() == ([str(dev.user_id)],) * 2
+    for person in (lead, reviewer):
+        added = await world.client.post(
+            f"{url}/assignees", headers=lead.headers, json={"user_id": str(person.user_id)}
+        )
+        assert added.status_code == 200, added.text
+    in_order = [str(dev.user_id), str(lead.user_id), str(reviewer.user_id)]
+    assert added.json()["assignee_ids"] == in_order
+    assert await shown() == (in_order,) * 2
+    assert (
+        await world.client.delete(f"{url}/assignees/{lead.user_id}", headers=lead.headers)
+    ).status_code == 204
+    assert await shown() == ([str(dev.user_id), str(reviewer.user_id)],) * 2
+    await world.teams_event(teams.MemberRemoved(team_id=team, user_id=reviewer.user_id))
+    assert await shown() == ([str(dev.user_id)],) * 2
+    mine = await world.client.get("/api/v1/tasks", params={"assignee": "me"}, headers=dev.headers)
+    assert [t["id"] for t in mine.json()["items"]] == [task["id"]]
+
+
+async def test_assignments_at_once_all_land(world: Any) -> None:
+    team, lead, project = await setup(world)
+    people = [await world.member(team, "Developer") for _ in range(4)]
+    task = await world.task(project["id"], lead)
+    url = f"/api/v1/tasks/{task['id']}/assignees"
+    answers = await asyncio.gather(
+        *(
+            world.client.post(url, headers=lead.headers, json={"user_id": str(p.user_id)})
+            for p in people
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    shown = (await world.client.get(f"/api/v1/tasks/{task['id']}", headers=lead.headers)).json()
+    assert sorted(shown["assignee_ids"]) == sorted(str(p.user_id) for p in people)
+
+
+async def test_a_project_page_checks_membership_full_or_empty(world: Any) -> None:
+    _, lead, project = await setup(world)
+    _, _, empty = await setup(world)
+    stranger = world.outsider()
+    await world.task(project["id"], lead)
+    for project_id in (project["id"], empty["id"], str(uuid.uuid4())):
+        refused = await world.client.get(
+            "/api/v1/tasks", params={"project_id": project_id}, headers=stranger.headers
+        )
+        assert refused.status_code == 404, refused.text
+    full = await world.client.get(
+        "/api/v1/tasks", params={"project_id": project["id"]}, headers=lead.headers
+    )
+    assert full.status_code == 200 and len(full.json()["items"]) == 1
+    # A member of another team sees none of this project's tasks, even with tasks in it.
+    other_lead = (await setup(world))[1]
+    other = await world.client.get(
+        "/api/v1/tasks", params={"project_id": project["id"]}, headers=other_lead.headers
+    )
+    assert other.status_code == 404
+    lead_of_empty = await world.client.get(
+        "/api/v1/tasks", params={"project_id": empty["id"]}, headers=lead.headers
+    )
+    assert lead_of_empty.status_code == 404  # lead is no member of the empty project's team

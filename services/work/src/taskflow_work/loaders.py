@@ -19,7 +19,7 @@ from taskflow_work.access import AuthorizerDep, Caller, CallerDep, MemberAccess,
 from taskflow_work.comments.models import Comment
 from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica
-from taskflow_work.tasks.models import Task, TaskAssignee
+from taskflow_work.tasks.models import Task
 from taskflow_work.tasks.schemas import TaskRead
 from taskflow_work.tasks.service import TASK_COLUMNS, task_read
 
@@ -34,7 +34,6 @@ class ProjectContext:
 class TaskContext:
     task: Task
     access: MemberAccess
-    assignee_ids: list[uuid.UUID]
 
 
 @dataclass
@@ -47,7 +46,6 @@ class CommentContext:
 # Plain tables: a read of rows stays a Core statement, cheaper to run than an ORM one.
 _tasks = Task.__table__  # type: ignore[attr-defined]
 _members = MemberReplica.__table__  # type: ignore[attr-defined]
-_assignees = TaskAssignee.__table__  # type: ignore[attr-defined]
 
 
 def _caller_in_team(team_id: Any) -> ColumnElement[bool]:
@@ -75,34 +73,31 @@ async def load_project(
     return ProjectContext(project, access)
 
 
-# The task, the caller's replica row in its team and the task's assignees (a row each,
-# oldest first): one round trip answers both "may they see it" and what to show.
+# The task and the caller's replica row in its team: one round trip answers both "may
+# they see it" and what to show (the task carries its assignee list).
 TASK_WITH_ACCESS = (
-    select(Task, MemberReplica, TaskAssignee.user_id)
+    select(Task, MemberReplica)
     .outerjoin(MemberReplica, _caller_in_team(Task.team_id))
-    .outerjoin(TaskAssignee, TaskAssignee.task_id == Task.id)  # type: ignore[arg-type]
     .where(Task.id == bindparam("task_id"))  # type: ignore[arg-type]
-    .order_by(TaskAssignee.assigned_at)  # type: ignore[arg-type]
 )
 
 
-async def _task_rows(
+async def _task_row(
     session: AsyncSession, query: Select[Any], task_id: uuid.UUID, caller: Caller
-) -> list[Row[Any]]:
-    rows = (await session.execute(query, {"task_id": task_id, "caller_id": caller.user_id})).all()
-    if not rows:
+) -> Row[Any]:
+    params = {"task_id": task_id, "caller_id": caller.user_id}
+    row = (await session.execute(query, params)).first()
+    if row is None:
         raise not_found("Task")
-    return list(rows)
+    return row
 
 
 async def load_task(
     task_id: uuid.UUID, caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep
 ) -> TaskContext:
-    rows = await _task_rows(session, TASK_WITH_ACCESS, task_id, caller)
-    task, membership, _ = rows[0]
+    task, membership = await _task_row(session, TASK_WITH_ACCESS, task_id, caller)
     access = await authorizer.member_from(membership, task.team_id, caller, "Task")
-    assignees = [user_id for _, _, user_id in rows if user_id is not None]
-    return TaskContext(task, access, assignees)
+    return TaskContext(task, access)
 
 
 # The same, as plain rows for a read: no ORM objects to build for an answer that
@@ -115,15 +110,9 @@ TASK_ROWS_WITH_ACCESS = (
         _members.c.permissions,
         _members.c.from_event,
         _members.c.updated_at.label("member_updated_at"),
-        _assignees.c.user_id.label("assignee_id"),
     )
-    .select_from(
-        _tasks.outerjoin(_members, _caller_in_team(_tasks.c.team_id)).outerjoin(
-            _assignees, _assignees.c.task_id == _tasks.c.id
-        )
-    )
+    .select_from(_tasks.outerjoin(_members, _caller_in_team(_tasks.c.team_id)))
     .where(_tasks.c.id == bindparam("task_id"))
-    .order_by(_assignees.c.assigned_at)
 )
 
 
@@ -131,8 +120,7 @@ async def read_task(
     task_id: uuid.UUID, caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep
 ) -> TaskRead:
     """A task as the caller may see it (404 when they may not), in one round trip."""
-    rows = await _task_rows(session, TASK_ROWS_WITH_ACCESS, task_id, caller)
-    first = rows[0]
+    first = await _task_row(session, TASK_ROWS_WITH_ACCESS, task_id, caller)
     membership = None
     if first.member_id is not None:
         membership = MemberReplica(
@@ -144,8 +132,7 @@ async def read_task(
             updated_at=first.member_updated_at,
         )
     await authorizer.member_from(membership, first.team_id, caller, "Task")
-    assignees = [row.assignee_id for row in rows if row.assignee_id is not None]
-    return task_read(first, assignees)
+    return task_read(first)
 
 
 async def load_comment(

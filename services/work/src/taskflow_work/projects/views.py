@@ -71,4 +71,4 @@ async def delete_project(context: ProjectDep, session: SessionDep) -> None:
 @router.post("/{project_id}/tasks", status_code=status.HTTP_201_CREATED, responses=ERRORS)
 async def create_task(data: TaskCreate, context: ProjectDep, session: SessionDep) -> TaskRead:
     task = await tasks.create_task(session, context.access, context.project, data)
-    return await tasks.read_task(session, task)
+    return tasks.task_read(task)

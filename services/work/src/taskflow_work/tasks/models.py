@@ -54,6 +54,11 @@ class Task(WorkTable, table=True):
     due_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     estimate_hours: float | None = None
     labels_json: str = Field(default="[]", sa_column=Column("labels", Text, nullable=False))
+    # The task_assignees rows of this task in assignment order, as JSON: shown with every
+    # read of a task without a join. Each write to task_assignees writes it too.
+    assignee_ids_json: str = Field(
+        default="[]", sa_column=Column("assignee_ids", Text, nullable=False)
+    )
     created_by: uuid.UUID
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

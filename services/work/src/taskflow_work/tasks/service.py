@@ -5,12 +5,24 @@ from __future__ import annotations
 import json
 import uuid
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    delete,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from taskflow_chassis.pagination import PageParams, paginate, paginate_by_time
 from taskflow_chassis.problems import ProblemError, invalid_field
 from taskflow_chassis.types import UtcDateTime, utcnow
@@ -18,7 +30,7 @@ from taskflow_contracts import permissions as P
 from taskflow_contracts import work as contract
 
 from taskflow_work import events
-from taskflow_work.access import MemberAccess
+from taskflow_work.access import MemberAccess, not_found
 from taskflow_work.comments.models import Comment
 from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica
@@ -30,24 +42,44 @@ FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
 
 
-async def assignee_ids(session: AsyncSession, task_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await session.execute(
-        select(TaskAssignee.user_id)
-        .where(TaskAssignee.task_id == task_id)
-        .order_by(TaskAssignee.assigned_at)  # type: ignore[arg-type]
-    )
-    return list(rows.scalars())
-
-
-# A page of tasks is only shown: plain rows, named as on Task, spare the ORM's objects.
-TASK_COLUMNS = (
-    *(column for column in Task.__table__.c if column.name != "labels"),  # type: ignore[attr-defined]
-    Task.__table__.c.labels.label("labels_json"),  # type: ignore[attr-defined]
+# A page of tasks is only shown: plain rows, named as the attributes of Task, spare
+# the ORM's objects.
+TASK_COLUMNS = tuple(
+    column.label(attribute.key) if attribute.key != column.name else column
+    for attribute in inspect(Task).column_attrs
+    for column in attribute.columns
 )
-TaskRow = namedtuple("TaskRow", [column.name for column in TASK_COLUMNS])  # type: ignore[misc]
+TaskRow = namedtuple("TaskRow", [attribute.key for attribute in inspect(Task).column_attrs])  # type: ignore[misc]
+_members = MemberReplica.__table__  # type: ignore[attr-defined]
+_tasks = Task.__table__  # type: ignore[attr-defined]
 
 
-def task_read(task: Task | Row[Any], assignees: list[uuid.UUID]) -> TaskRead:
+def assignees_of(task: Task | Row[Any]) -> list[uuid.UUID]:
+    return [uuid.UUID(user_id) for user_id in json.loads(task.assignee_ids_json)]
+
+
+def _ids_json(user_ids: list[uuid.UUID]) -> str:
+    return json.dumps([str(user_id) for user_id in user_ids])
+
+
+async def _claim_assignees(session: AsyncSession, task: Task) -> list[uuid.UUID]:
+    """Hold the task's row for this transaction, then read its assignees as they stand:
+    two assignments at once must not both write a list missing the other's change.
+
+    The row is held by writing to it, the one lock every database here takes (SQLite
+    has no FOR UPDATE); what is read after the write is the latest committed list.
+    """
+    held = await session.execute(
+        update(_tasks).where(_tasks.c.id == task.id).values(updated_at=utcnow())
+    )
+    if held.rowcount == 0:  # type: ignore[attr-defined]
+        raise not_found("Task")
+    latest = await session.execute(select(_tasks.c.assignee_ids).where(_tasks.c.id == task.id))
+    set_committed_value(task, "assignee_ids_json", latest.scalar_one())
+    return assignees_of(task)
+
+
+def task_read(task: Task | Row[Any]) -> TaskRead:
     """A task as the API shows it, from the ORM object or a row of its columns."""
     return TaskRead(
         id=task.id,
@@ -60,15 +92,11 @@ def task_read(task: Task | Row[Any], assignees: list[uuid.UUID]) -> TaskRead:
         due_at=task.due_at,
         estimate_hours=task.estimate_hours,
         labels=json.loads(task.labels_json),
-        assignee_ids=assignees,
+        assignee_ids=assignees_of(task),
         created_by=task.created_by,
         created_at=task.created_at,
         updated_at=task.updated_at,
     )
-
-
-async def read_task(session: AsyncSession, task: Task) -> TaskRead:
-    return task_read(task, await assignee_ids(session, task.id))
 
 
 def record(
@@ -140,6 +168,7 @@ async def create_task(
         due_at=data.due_at,
         estimate_hours=data.estimate_hours,
         labels_json=json.dumps(data.labels),
+        assignee_ids_json=_ids_json(data.assignee_ids),
         created_by=access.user_id,
     )
     session.add(task)
@@ -199,13 +228,13 @@ async def update_task(
     before = _snapshot(task)
     if "labels" in changes:
         task.labels_json = json.dumps(changes.pop("labels"))
-    for field, value in changes.items():
-        setattr(task, field, value)
+    for name, value in changes.items():
+        setattr(task, name, value)
     task.priority_rank = PRIORITY_RANK[Priority(task.priority)]
     after = _snapshot(task)
     changed = sorted(k for k in after if after[k] != before[k])
     if not changed:
-        return await read_task(session, task)
+        return task_read(task)
     task.updated_at = utcnow()
     session.add(task)
     diff = {k: [before[k], after[k]] for k in changed}
@@ -216,7 +245,7 @@ async def update_task(
         "status_changed" if changed == ["status"] else "updated",
         diff,
     )
-    assignees = await assignee_ids(session, task.id)
+    assignees = assignees_of(task)
     await events.publish(
         session,
         contract.TaskUpdated(
@@ -236,7 +265,7 @@ async def update_task(
         ),
     )
     await session.commit()
-    return task_read(task, assignees)
+    return task_read(task)
 
 
 def _snapshot(task: Task) -> dict[str, Any]:
@@ -280,23 +309,25 @@ async def assign(
     session: AsyncSession, access: MemberAccess, task: Task, user_id: uuid.UUID
 ) -> TaskRead:
     access.require(P.TASKS_ASSIGN)
-    current = await assignee_ids(session, task.id)
-    if user_id not in current:
-        await _ensure_members(session, task.team_id, [user_id], field="user_id")
-        session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
-        record(session, task.id, access.user_id, "assigned", {"user_id": str(user_id)})
-        await events.publish(session, _assigned(task, user_id, access.user_id))
-        task.updated_at = utcnow()
-        session.add(task)
-        await session.commit()
-        current.append(user_id)
-    return task_read(task, current)
+    current = await _claim_assignees(session, task)
+    if user_id in current:
+        return task_read(task)
+    await _ensure_members(session, task.team_id, [user_id], field="user_id")
+    session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
+    record(session, task.id, access.user_id, "assigned", {"user_id": str(user_id)})
+    await events.publish(session, _assigned(task, user_id, access.user_id))
+    task.assignee_ids_json = _ids_json([*current, user_id])
+    task.updated_at = utcnow()
+    session.add(task)
+    await session.commit()
+    return task_read(task)
 
 
 async def unassign(
     session: AsyncSession, access: MemberAccess, task: Task, user_id: uuid.UUID
 ) -> None:
     access.require(P.TASKS_ASSIGN)
+    current = await _claim_assignees(session, task)
     removed = await session.execute(
         delete(TaskAssignee).where(TaskAssignee.task_id == task.id, TaskAssignee.user_id == user_id)  # type: ignore[arg-type]
     )
@@ -311,6 +342,7 @@ async def unassign(
     await events.publish(
         session, contract.TaskUnassigned(task_id=task.id, team_id=task.team_id, assignee_id=user_id)
     )
+    task.assignee_ids_json = _ids_json([u for u in current if u != user_id])
     task.updated_at = utcnow()
     session.add(task)
     await session.commit()
@@ -329,6 +361,9 @@ async def unassign_everywhere(
         query = query.where(Task.team_id == team_id)  # type: ignore[arg-type]
     for assignment, task in (await session.execute(query)).all():
         await session.delete(assignment)
+        current = await _claim_assignees(session, task)
+        task.assignee_ids_json = _ids_json([u for u in current if u != user_id])
+        session.add(task)
         record(
             session,
             task.id,
@@ -344,7 +379,9 @@ async def unassign_everywhere(
 
 @dataclass
 class TaskFilters:
-    team_ids: list[uuid.UUID]
+    team_ids: list[uuid.UUID] = field(default_factory=list)
+    # Instead of team_ids: the teams where this user's membership came from teams' events.
+    member_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
     assignee: uuid.UUID | None = None
     status: Status | None = None
@@ -373,7 +410,16 @@ def _like_pattern(text: str) -> str:
 async def list_tasks(
     session: AsyncSession, filters: TaskFilters, page: PageParams
 ) -> tuple[list[TaskRead], str | None]:
-    if len(filters.team_ids) == 1:  # the usual case, and a statement that is never re-rendered
+    if filters.member_id is not None:
+        query = select(*TASK_COLUMNS).join(
+            _members,
+            and_(
+                _members.c.team_id == Task.team_id,
+                _members.c.user_id == filters.member_id,
+                _members.c.from_event.is_(True),
+            ),
+        )
+    elif len(filters.team_ids) == 1:  # the usual case, and a statement never re-rendered
         query = select(*TASK_COLUMNS).where(Task.team_id == filters.team_ids[0])  # type: ignore[arg-type]
     else:
         query = select(*TASK_COLUMNS).where(Task.team_id.in_(filters.team_ids))  # type: ignore[attr-defined]
@@ -405,17 +451,7 @@ async def list_tasks(
     rows, cursor = await paginate(
         session, query, page, key=key, id_column=Task.id, descending=descending
     )  # type: ignore[arg-type]
-    tasks = [TaskRow._make(row) for row in rows]
-    assignees: dict[uuid.UUID, list[uuid.UUID]] = {t.id: [] for t in tasks}
-    if tasks:
-        found = await session.execute(
-            select(TaskAssignee.task_id, TaskAssignee.user_id)
-            .where(TaskAssignee.task_id.in_(list(assignees)))  # type: ignore[attr-defined]
-            .order_by(TaskAssignee.assigned_at)  # type: ignore[arg-type]
-        )
-        for task_id, user_id in found.all():
-            assignees[task_id].append(user_id)
-    return [task_read(t, assignees[t.id]) for t in tasks], cursor
+    return [task_read(TaskRow._make(row)) for row in rows], cursor
 
 
 async def list_activity(

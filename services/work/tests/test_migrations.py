@@ -1,0 +1,89 @@
+"""Work's migrations carry existing data: 0002 fills each task's assignee list."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import insert, text
+from sqlalchemy.engine import Connection
+from taskflow_chassis.db import Database
+from taskflow_chassis.migrations import alembic_config
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
+from taskflow_work import app as work_app
+from taskflow_work.projects.models import Project
+from taskflow_work.tasks.models import Task, TaskAssignee
+
+
+async def migrate(database: Database, revision: str) -> None:
+    config = alembic_config(migrations_dir(work_app.__file__), database.url, "alembic_version_work")
+
+    def upgrade(connection: Connection, cfg: Any = config) -> None:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(upgrade)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+async def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'work.db'}"
+        return
+    fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
+    async with fresh("taskflow_work_migrations") as url:
+        yield url
+
+
+async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: str) -> None:
+    database = Database(any_database_url)
+    try:
+        await migrate(database, "0001")
+        team, project, someone = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        shared, alone, nobody = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        first, second = sorted((uuid.uuid4(), uuid.uuid4()), reverse=True)  # not in id order
+        now = datetime.now(UTC)
+        times = {"created_at": now, "updated_at": now}
+        async with database.engine.begin() as conn:
+            # The tables as 0001 left them: only the columns it made are written.
+            await conn.execute(
+                insert(Project.__table__).values(  # type: ignore[attr-defined]
+                    {"id": project, "team_id": team, "name": "P", "metadata": "{}",
+                     "archived": False, "created_by": someone, **times},
+                )
+            )  # fmt: skip
+            for task in (shared, alone, nobody):
+                await conn.execute(
+                    insert(Task.__table__).values(  # type: ignore[attr-defined]
+                        id=task, project_id=project, team_id=team, title="t", status="todo",
+                        priority="medium", priority_rank=1, labels="[]", created_by=someone,
+                        **times,
+                    )
+                )  # fmt: skip
+            assignments = ((shared, first, 1), (shared, second, 2), (alone, second, 3))
+            for task, user, minutes in assignments:
+                await conn.execute(
+                    insert(TaskAssignee.__table__).values(  # type: ignore[attr-defined]
+                        task_id=task, user_id=user, assigned_by=someone,
+                        assigned_at=now + timedelta(minutes=minutes),
+                    )
+                )  # fmt: skip
+        await migrate(database, "head")
+        async with database.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, assignee_ids FROM tasks"))).all()
+        found = {uuid.UUID(str(row[0])): json.loads(row[1]) for row in rows}
+        assert found == {
+            shared: [str(first), str(second)],
+            alone: [str(second)],
+            nobody: [],
+        }
+    finally:
+        await database.dispose()
