@@ -13,7 +13,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.problems import ProblemError
@@ -71,6 +71,70 @@ def _from_cursor(value: Any) -> Any:
     return value
 
 
+def keyset_statement(
+    query: Select[Any],
+    *,
+    key: ColumnElement[Any],
+    id_column: ColumnElement[Any],
+    descending: bool = False,
+    after: bool = False,
+) -> Select[Any]:
+    """``query`` as a page: ordered by (key, id), ``page_limit`` rows, and with ``after``
+    only the rows past the bound position ``after_key``, ``after_id``.
+
+    Everything a request varies is a bound parameter, so a caller may build the
+    statement once per shape and keep it: a statement used again is neither rebuilt
+    nor keyed again for SQLAlchemy's compiled cache. ``key`` must never be NULL
+    (wrap a nullable column in ``coalesce``).
+    """
+    if after:
+        position = tuple_(key, id_column)
+        bound = tuple_(
+            bindparam("after_key", type_=key.type), bindparam("after_id", type_=id_column.type)
+        )
+        query = query.where(position < bound if descending else position > bound)
+    if descending:
+        query = query.order_by(key.desc(), id_column.desc())
+    else:
+        query = query.order_by(key, id_column)
+    # The sort key rides along as two extra columns and is cut off the rows returned.
+    query = query.add_columns(key.label("page_key"), id_column.label("page_id"))
+    return query.limit(bindparam("page_limit", type_=Integer))
+
+
+def cursor_values(params: PageParams, *, id_column: ColumnElement[Any]) -> dict[str, Any]:
+    """The bound values ``keyset_statement`` needs for this request's page."""
+    values: dict[str, Any] = {"page_limit": params.limit + 1}  # one more: is there a next page?
+    if params.cursor:
+        raw_key, raw_id = decode_cursor(params.cursor, 2)
+        try:
+            values["after_key"] = _from_cursor(raw_key)
+            values["after_id"] = id_column.type.python_type(str(raw_id))
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise ProblemError(
+                400, "Invalid cursor", "The cursor is not one this API issued."
+            ) from exc
+    return values
+
+
+async def fetch_page(
+    session: AsyncSession, statement: Select[Any], params: PageParams, values: dict[str, Any]
+) -> tuple[list[tuple[Any, ...]], str | None]:
+    """Run a ``keyset_statement``: row tuples, and the next page's cursor.
+
+    The cursor holds the last row's (key, id); the next page starts strictly after
+    it, so rows inserted meanwhile neither repeat nor shift what follows.
+    """
+    rows = list((await session.execute(statement, values)).all())
+    more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    cursor = None
+    if more:
+        last = rows[-1]._mapping
+        cursor = encode_cursor(_cursor_value(last["page_key"]), str(last["page_id"]))
+    return [tuple(row)[:-2] for row in rows], cursor
+
+
 async def paginate(
     session: AsyncSession,
     query: Select[Any],
@@ -80,38 +144,12 @@ async def paginate(
     id_column: ColumnElement[Any],
     descending: bool = False,
 ) -> tuple[list[tuple[Any, ...]], str | None]:
-    """One page of ``query`` ordered by (key, id): row tuples, and the next page's cursor.
-
-    The cursor holds the last row's (key, id); the next page starts strictly after
-    it, so rows inserted meanwhile neither repeat nor shift what follows. ``key``
-    must never be NULL (wrap a nullable column in ``coalesce``).
-    """
-    if params.cursor:
-        raw_key, raw_id = decode_cursor(params.cursor, 2)
-        try:
-            after_key = _from_cursor(raw_key)
-            after_id = id_column.type.python_type(str(raw_id))
-        except (ValueError, TypeError, NotImplementedError) as exc:
-            raise ProblemError(
-                400, "Invalid cursor", "The cursor is not one this API issued."
-            ) from exc
-        position = tuple_(key, id_column)
-        bound = tuple_(literal(after_key, type_=key.type), literal(after_id, type_=id_column.type))
-        query = query.where(position < bound if descending else position > bound)
-    if descending:
-        query = query.order_by(key.desc(), id_column.desc())
-    else:
-        query = query.order_by(key, id_column)
-    # The sort key rides along as two extra columns and is cut off the rows returned.
-    query = query.add_columns(key.label("page_key"), id_column.label("page_id"))
-    rows = list((await session.execute(query.limit(params.limit + 1))).all())
-    more = len(rows) > params.limit
-    rows = rows[: params.limit]
-    cursor = None
-    if more:
-        last = rows[-1]._mapping
-        cursor = encode_cursor(_cursor_value(last["page_key"]), str(last["page_id"]))
-    return [tuple(row)[:-2] for row in rows], cursor
+    """One page of ``query`` ordered by (key, id): row tuples, and the next page's cursor."""
+    values = cursor_values(params, id_column=id_column)
+    statement = keyset_statement(
+        query, key=key, id_column=id_column, descending=descending, after="after_id" in values
+    )
+    return await fetch_page(session, statement, params, values)
 
 
 async def paginate_by_time(

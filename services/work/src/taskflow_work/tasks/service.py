@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections import namedtuple
@@ -12,7 +13,10 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Select,
+    String,
     and_,
+    bindparam,
     delete,
     func,
     inspect,
@@ -23,7 +27,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from taskflow_chassis.pagination import PageParams, paginate, paginate_by_time
+from taskflow_chassis.pagination import (
+    PageParams,
+    cursor_values,
+    fetch_page,
+    keyset_statement,
+    paginate_by_time,
+)
 from taskflow_chassis.problems import ProblemError, invalid_field
 from taskflow_chassis.types import UtcDateTime, utcnow
 from taskflow_contracts import permissions as P
@@ -407,50 +417,71 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def list_tasks(
-    session: AsyncSession, filters: TaskFilters, page: PageParams
-) -> tuple[list[TaskRead], str | None]:
+def _bound_filters(filters: TaskFilters) -> dict[str, Any]:
+    """The filters given, as the values of their bound parameters."""
+    values: dict[str, Any] = {}
     if filters.member_id is not None:
+        values["member_id"] = filters.member_id
+    elif len(filters.team_ids) == 1:  # the usual case: = rather than IN
+        values["team_id"] = filters.team_ids[0]
+    else:
+        values["team_ids"] = filters.team_ids
+    for name in ("project_id", "assignee", "status", "priority", "due_before", "due_after"):
+        if getattr(filters, name):
+            values[name] = getattr(filters, name)
+    if filters.q:
+        values["pattern"] = _like_pattern(filters.q)
+    return values
+
+
+@functools.lru_cache(maxsize=512)
+def _page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select[Any]:
+    """The page query for one shape of request (which filters, which sort, whether from a
+    cursor), built once: a request binds its values into a statement already keyed."""
+    if "member_id" in bound:
         query = select(*TASK_COLUMNS).join(
             _members,
             and_(
                 _members.c.team_id == Task.team_id,
-                _members.c.user_id == filters.member_id,
+                _members.c.user_id == bindparam("member_id"),
                 _members.c.from_event.is_(True),
             ),
         )
-    elif len(filters.team_ids) == 1:  # the usual case, and a statement never re-rendered
-        query = select(*TASK_COLUMNS).where(Task.team_id == filters.team_ids[0])  # type: ignore[arg-type]
+    elif "team_id" in bound:
+        query = select(*TASK_COLUMNS).where(Task.team_id == bindparam("team_id"))  # type: ignore[arg-type]
     else:
-        query = select(*TASK_COLUMNS).where(Task.team_id.in_(filters.team_ids))  # type: ignore[attr-defined]
-    if filters.project_id:
-        query = query.where(Task.project_id == filters.project_id)  # type: ignore[arg-type]
-    if filters.assignee:
-        query = query.where(
-            Task.id.in_(
-                select(TaskAssignee.task_id).where(TaskAssignee.user_id == filters.assignee)
-            )  # type: ignore[attr-defined,arg-type]
+        query = select(*TASK_COLUMNS).where(
+            Task.team_id.in_(bindparam("team_ids", expanding=True))  # type: ignore[attr-defined]
         )
-    if filters.status:
-        query = query.where(Task.status == filters.status)  # type: ignore[arg-type]
-    if filters.priority:
-        query = query.where(Task.priority == filters.priority)  # type: ignore[arg-type]
-    if filters.due_before:
-        query = query.where(Task.due_at < filters.due_before)  # type: ignore[operator,arg-type]
-    if filters.due_after:
-        query = query.where(Task.due_at > filters.due_after)  # type: ignore[operator,arg-type]
-    if filters.q:
-        pattern = _like_pattern(filters.q)
-        query = query.where(
-            or_(
-                func.lower(Task.title).like(pattern, escape="\\"),
-                func.lower(func.coalesce(Task.description, "")).like(pattern, escape="\\"),
-            )
-        )
-    key, descending = _sort_key(filters.sort)
-    rows, cursor = await paginate(
-        session, query, page, key=key, id_column=Task.id, descending=descending
-    )  # type: ignore[arg-type]
+    pattern = bindparam("pattern", type_=String)
+    conditions: dict[str, ColumnElement[bool]] = {
+        "project_id": Task.project_id == bindparam("project_id"),  # type: ignore[dict-item]
+        "assignee": Task.id.in_(  # type: ignore[attr-defined]
+            select(TaskAssignee.task_id).where(TaskAssignee.user_id == bindparam("assignee"))  # type: ignore[arg-type]
+        ),
+        "status": Task.status == bindparam("status"),  # type: ignore[dict-item]
+        "priority": Task.priority == bindparam("priority"),  # type: ignore[dict-item]
+        "due_before": Task.due_at < bindparam("due_before"),  # type: ignore[operator,dict-item]
+        "due_after": Task.due_at > bindparam("due_after"),  # type: ignore[operator,dict-item]
+        "pattern": or_(
+            func.lower(Task.title).like(pattern, escape="\\"),
+            func.lower(func.coalesce(Task.description, "")).like(pattern, escape="\\"),
+        ),
+    }
+    for name, condition in conditions.items():
+        if name in bound:
+            query = query.where(condition)
+    key, descending = _sort_key(sort)
+    return keyset_statement(query, key=key, id_column=Task.id, descending=descending, after=after)  # type: ignore[arg-type]
+
+
+async def list_tasks(
+    session: AsyncSession, filters: TaskFilters, page: PageParams
+) -> tuple[list[TaskRead], str | None]:
+    values = _bound_filters(filters)
+    position = cursor_values(page, id_column=Task.id)  # type: ignore[arg-type]
+    statement = _page_statement(frozenset(values), filters.sort, "after_id" in position)
+    rows, cursor = await fetch_page(session, statement, page, values | position)
     return [task_read(TaskRow._make(row)) for row in rows], cursor
 
 
