@@ -62,6 +62,7 @@ TASK_COLUMNS = tuple(
 TaskRow = namedtuple("TaskRow", [attribute.key for attribute in inspect(Task).column_attrs])  # type: ignore[misc]
 _members = MemberReplica.__table__  # type: ignore[attr-defined]
 _tasks = Task.__table__  # type: ignore[attr-defined]
+_assignees = TaskAssignee.__table__  # type: ignore[attr-defined]
 
 
 def assignees_of(task: Task | Row[Any]) -> list[uuid.UUID]:
@@ -406,10 +407,10 @@ def _sort_key(sort: TaskSort) -> tuple[ColumnElement[Any], bool]:
     if sort in (TaskSort.DUE_AT, TaskSort.DUE_AT_DESC):
         descending = sort == TaskSort.DUE_AT_DESC
         fill = FAR_PAST if descending else FAR_FUTURE
-        return func.coalesce(Task.due_at, literal(fill, UtcDateTime())), descending  # type: ignore[arg-type]
+        return func.coalesce(_tasks.c.due_at, literal(fill, UtcDateTime())), descending
     if sort in (TaskSort.PRIORITY, TaskSort.PRIORITY_DESC):
-        return Task.priority_rank, sort == TaskSort.PRIORITY_DESC  # type: ignore[return-value]
-    return Task.created_at, sort == TaskSort.CREATED_AT_DESC  # type: ignore[return-value]
+        return _tasks.c.priority_rank, sort == TaskSort.PRIORITY_DESC
+    return _tasks.c.created_at, sort == TaskSort.CREATED_AT_DESC
 
 
 def _like_pattern(text: str) -> str:
@@ -442,44 +443,46 @@ def _page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Selec
         query = select(*TASK_COLUMNS).join(
             _members,
             and_(
-                _members.c.team_id == Task.team_id,
+                _members.c.team_id == _tasks.c.team_id,
                 _members.c.user_id == bindparam("member_id"),
                 _members.c.from_event.is_(True),
             ),
         )
     elif "team_id" in bound:
-        query = select(*TASK_COLUMNS).where(Task.team_id == bindparam("team_id"))  # type: ignore[arg-type]
+        query = select(*TASK_COLUMNS).where(_tasks.c.team_id == bindparam("team_id"))
     else:
         query = select(*TASK_COLUMNS).where(
-            Task.team_id.in_(bindparam("team_ids", expanding=True))  # type: ignore[attr-defined]
+            _tasks.c.team_id.in_(bindparam("team_ids", expanding=True))
         )
     pattern = bindparam("pattern", type_=String)
     conditions: dict[str, ColumnElement[bool]] = {
-        "project_id": Task.project_id == bindparam("project_id"),  # type: ignore[dict-item]
-        "assignee": Task.id.in_(  # type: ignore[attr-defined]
-            select(TaskAssignee.task_id).where(TaskAssignee.user_id == bindparam("assignee"))  # type: ignore[arg-type]
+        "project_id": _tasks.c.project_id == bindparam("project_id"),
+        "assignee": _tasks.c.id.in_(
+            select(_assignees.c.task_id).where(_assignees.c.user_id == bindparam("assignee"))
         ),
-        "status": Task.status == bindparam("status"),  # type: ignore[dict-item]
-        "priority": Task.priority == bindparam("priority"),  # type: ignore[dict-item]
-        "due_before": Task.due_at < bindparam("due_before"),  # type: ignore[operator,dict-item]
-        "due_after": Task.due_at > bindparam("due_after"),  # type: ignore[operator,dict-item]
+        "status": _tasks.c.status == bindparam("status"),
+        "priority": _tasks.c.priority == bindparam("priority"),
+        "due_before": _tasks.c.due_at < bindparam("due_before"),
+        "due_after": _tasks.c.due_at > bindparam("due_after"),
         "pattern": or_(
-            func.lower(Task.title).like(pattern, escape="\\"),
-            func.lower(func.coalesce(Task.description, "")).like(pattern, escape="\\"),
+            func.lower(_tasks.c.title).like(pattern, escape="\\"),
+            func.lower(func.coalesce(_tasks.c.description, "")).like(pattern, escape="\\"),
         ),
     }
     for name, condition in conditions.items():
         if name in bound:
             query = query.where(condition)
     key, descending = _sort_key(sort)
-    return keyset_statement(query, key=key, id_column=Task.id, descending=descending, after=after)  # type: ignore[arg-type]
+    return keyset_statement(
+        query, key=key, id_column=_tasks.c.id, descending=descending, after=after
+    )
 
 
 async def list_tasks(
     session: AsyncSession, filters: TaskFilters, page: PageParams
 ) -> tuple[list[TaskRead], str | None]:
     values = _bound_filters(filters)
-    position = cursor_values(page, id_column=Task.id)  # type: ignore[arg-type]
+    position = cursor_values(page, id_column=_tasks.c.id)
     statement = _page_statement(frozenset(values), filters.sort, "after_id" in position)
     rows, cursor = await fetch_page(session, statement, page, values | position)
     return [task_read(TaskRow._make(row)) for row in rows], cursor
