@@ -95,13 +95,15 @@ class LocalStack:
             service: ([python, "-m", f"taskflow_{service}"], service) for service in SERVICES
         }
         celery = [python, "-m", "celery", "-A", "taskflow_notify.worker"]
+        # Celery logs as the services do (a line per job at INFO costs CPU under load).
+        level = os.environ.get("TASKFLOW_LOG_LEVEL", "INFO")
         commands["worker"] = (
-            [*celery, "worker", "--pool=solo", "--without-gossip", "--without-mingle", "-l", "INFO",
+            [*celery, "worker", "--pool=solo", "--without-gossip", "--without-mingle", "-l", level,
              "-Q", f"{self.name}.notify"],
             "notify",
         )  # fmt: skip
         commands["beat"] = (
-            [*celery, "beat", "-l", "INFO", f"--schedule={self.data_dir / 'celerybeat-schedule'}"],
+            [*celery, "beat", "-l", level, f"--schedule={self.data_dir / 'celerybeat-schedule'}"],
             "notify",
         )
         commands["smtp"] = (

@@ -26,10 +26,12 @@ def create_app(
 
     async def start(app: FastAPI) -> None:
         from taskflow_notify.notifications import messaging
-        from taskflow_notify.worker import configure, send_email
+        from taskflow_notify.worker import configure, send_email, warm_up_producer
 
         configure(settings)
         messaging.use_settings(settings)
+        if settings.celery_broker_url:
+            await asyncio.to_thread(warm_up_producer)
 
         async def enqueue(email_id: uuid.UUID) -> None:
             # Eager Celery runs the job right here, so keep it off the event loop.

@@ -8,6 +8,7 @@ Celery runs eagerly in the calling process (the embedded runtime).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import smtplib
 import threading
@@ -22,6 +23,7 @@ from taskflow_notify.email.backends import EmailBackend, create_backend
 from taskflow_notify.email.sending import EmailInFlight, mark_failed, send_logged_email
 
 celery_app = Celery("taskflow_notify")
+logger = logging.getLogger("taskflow.notify.worker")
 
 
 def configure(settings: NotifySettings) -> Celery:
@@ -55,6 +57,17 @@ def configure(settings: NotifySettings) -> Celery:
     if "taskflow_notify.send_email" in celery_app.tasks:
         celery_app.tasks["taskflow_notify.send_email"].max_retries = settings.email_max_retries
     return celery_app
+
+
+def warm_up_producer() -> None:
+    """Load the broker's client and open a producer connection now: done lazily, it cost
+    the first email of each API worker seconds of imports. A broker still down is no
+    reason not to start; the first job retries the connection as usual."""
+    try:
+        with celery_app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # any broker failure: the first job retries it
+        logger.warning("Celery broker not reachable at start-up: %s", exc)
 
 
 def current_settings() -> NotifySettings:
