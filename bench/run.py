@@ -71,6 +71,8 @@ class Bench:
     project_id: str = ""
     task_id: str = ""
     results: list[Result] = field(default_factory=list)
+    loop_seconds: dict[str, float] = field(default_factory=dict)  # before and after the run
+    processes_seen: dict[str, list[int]] = field(default_factory=dict)
     size: int = 0  # tasks seeded so far: the size the current scenarios run at
 
     # --- wrk ---------------------------------------------------------------------------
@@ -186,6 +188,10 @@ class Bench:
         return result
 
     def add(self, result: Result) -> None:
+        replaced = self.replaced_workers()
+        if replaced:
+            # A worker killed (by uvicorn's health check, say) drops its requests: say so.
+            result.extra["workers_replaced"] = replaced
         self.results.append(result)
         extra = "  ".join(f"{k} {v}" for k, v in result.extra.items())
         print(
@@ -194,6 +200,17 @@ class Bench:
             f"  errors {result.errors}  {extra}",
             flush=True,
         )
+
+    def replaced_workers(self) -> str:
+        """Which services' processes changed since the last look (none the first time)."""
+        now = {
+            name: sorted(_descendants(process.pid))
+            for name, process in self.stack.processes.items()
+        }
+        before, self.processes_seen = self.processes_seen, now
+        if not before:
+            return ""
+        return " ".join(name for name in now if now[name] != before.get(name))
 
     # --- set-up through the API --------------------------------------------------------
 
@@ -328,7 +345,9 @@ class Bench:
         marker = uuid.uuid4().hex[:8]
         sent: dict[str, float] = {}
         headers = {"Authorization": f"Bearer {self.token}"}
-        limits = httpx.Limits(max_connections=64)
+        # Idle connections are let go before uvicorn's 5 s keep-alive closes them, so a
+        # request never races the server's close of the connection it was sent on.
+        limits = httpx.Limits(max_connections=64, keepalive_expiry=2)
         async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
 
             async def write(n: int) -> None:
@@ -601,6 +620,23 @@ def _version(command: list[str]) -> str:
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else ""
 
 
+def loop_seconds(steps: int = 5_000_000) -> float:
+    """The machine's speed at this moment: a fixed pure-Python loop, best of three.
+
+    A shared virtual machine's cores are not always as fast as each other or as
+    themselves minutes later; this figure, taken before and after the run, says
+    how fast they were, so two reports can be compared fairly.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for step in range(steps):
+            total += step
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 def machine() -> dict[str, Any]:
     return {
         "cores": os.cpu_count(),
@@ -626,6 +662,7 @@ def report(bench: Bench, memory: dict[str, dict[str, float]], sizes: list[int]) 
         "duration_s": args.duration,
         "connections": args.connections,
         "workers": args.workers,
+        "loop_seconds": bench.loop_seconds,
         "results": [asdict(r) for r in bench.results],
         "memory_mb": memory,
     }
@@ -634,6 +671,9 @@ def report(bench: Bench, memory: dict[str, dict[str, float]], sizes: list[int]) 
         f"TaskFlow bench {stamp}: wrk -t2 -c{args.connections}, {args.duration} s a scenario; "
         f"{about['cores']} cores, {about['memory_gb']} GB; Python {about['python']}; "
         f"API workers {', '.join(f'{k} {v}' for k, v in args.workers.items())}",
+        "",
+        "Machine speed (a 5,000,000-step Python loop, best of three; lower is faster): "
+        + ", ".join(f"{k} {v} s" for k, v in bench.loop_seconds.items()),
         "",
         "| scenario | tasks | req/s | p50 ms | p90 ms | p99 ms | errors | notes |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -718,6 +758,8 @@ def main() -> None:
     os.environ["TASKFLOW_ACCESS_LOG"] = "false"
     for service, workers in args.workers.items():
         os.environ[f"{service.upper()}_WORKERS"] = str(workers)
+    bench.loop_seconds["before"] = loop_seconds()
+    print(f"machine speed: {bench.loop_seconds['before']} s for the loop", flush=True)
     shutil.rmtree(stack.data_dir, ignore_errors=True)
     asyncio.run(stack.create_databases())
     stack.start()
@@ -725,6 +767,7 @@ def main() -> None:
         asyncio.run(stack.wait_ready())
         asyncio.run(bench.set_up())
         idle = memory_mb(stack, "VmRSS")
+        bench.replaced_workers()  # the processes every scenario is compared against
         seeded = seed.Seeded(
             uuid.UUID(bench.user_id), uuid.UUID(bench.team_id), uuid.UUID(bench.project_id)
         )
@@ -741,6 +784,8 @@ def main() -> None:
                     asyncio.run(bench.write_to_notification(writes, rate))
                 asyncio.run(bench.relay_burst(args.relay_events))
         peak = memory_mb(stack, "VmHWM")
+        settle()
+        bench.loop_seconds["after"] = loop_seconds()
         print(f"report: {report(bench, {'idle': idle, 'peak': peak}, sizes)}")
     finally:
         stack.stop()
