@@ -348,3 +348,27 @@ async def test_a_project_page_checks_membership_full_or_empty(world: Any) -> Non
         "/api/v1/tasks", params={"project_id": empty["id"]}, headers=lead.headers
     )
     assert lead_of_empty.status_code == 404  # lead is no member of the empty project's team
+
+
+async def test_a_stranger_among_assignees_refuses_the_whole_create(world: Any) -> None:
+    team, lead, project = await setup(world)
+    dev, stranger = await world.member(team, "Developer"), world.outsider()
+    await world.settle()
+    published = len(world.published)
+    refused = await world.client.post(
+        f"/api/v1/projects/{project['id']}/tasks",
+        headers=lead.headers,
+        json={"title": "t", "assignee_ids": [str(dev.user_id), str(stranger.user_id)]},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "assignee_ids"
+    assert str(stranger.user_id) in refused.json()["detail"]
+    assert str(dev.user_id) not in refused.json()["detail"]
+    page = await world.client.get(
+        "/api/v1/tasks", params={"project_id": project["id"]}, headers=lead.headers
+    )
+    assert page.json()["items"] == []
+    mine = await world.client.get("/api/v1/tasks", params={"assignee": "me"}, headers=dev.headers)
+    assert mine.json()["items"] == []
+    await world.settle()
+    assert len(world.published) == published

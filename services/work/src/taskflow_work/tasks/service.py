@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     inspect,
     literal,
     or_,
@@ -127,32 +128,47 @@ def record(
     )
 
 
-async def _ensure_members(
+async def _add_assignees(
     session: AsyncSession,
-    team_id: uuid.UUID,
+    task: Task,
     user_ids: list[uuid.UUID],
+    by: uuid.UUID,
     field: str = "assignee_ids",
 ) -> None:
+    """Assign ``user_ids`` (distinct) to the task: one statement both checks that each is
+    a member of the task's team and inserts the assignment. Anyone else refuses the
+    whole request, and the caller's transaction, never committed, keeps nothing."""
     if not user_ids:
+        return
+    members = select(
+        literal(task.id, _assignees.c.task_id.type),
+        _members.c.user_id,
+        literal(by, _assignees.c.assigned_by.type),
+        literal(utcnow(), _assignees.c.assigned_at.type),
+    ).where(_members.c.team_id == task.team_id, _members.c.user_id.in_(user_ids))
+    inserted = await session.execute(
+        insert(_assignees).from_select(
+            ["task_id", "user_id", "assigned_by", "assigned_at"], members
+        )
+    )
+    if inserted.rowcount == len(user_ids):  # type: ignore[attr-defined]
         return
     known = set(
         (
             await session.execute(
-                select(MemberReplica.user_id).where(
-                    MemberReplica.team_id == team_id,
-                    MemberReplica.user_id.in_(user_ids),  # type: ignore[arg-type,attr-defined]
+                select(_members.c.user_id).where(
+                    _members.c.team_id == task.team_id, _members.c.user_id.in_(user_ids)
                 )
             )
         ).scalars()
     )
     strangers = [str(u) for u in user_ids if u not in known]
-    if strangers:
-        raise invalid_field(
-            field,
-            "Not a team member",
-            "Only members of the project's team can be assigned: " + ", ".join(strangers) + ".",
-            type="assignee-not-member",
-        )
+    raise invalid_field(
+        field,
+        "Not a team member",
+        "Only members of the project's team can be assigned: " + ", ".join(strangers) + ".",
+        type="assignee-not-member",
+    )
 
 
 def _crosses_done(before: str, after: str) -> bool:
@@ -167,7 +183,6 @@ async def create_task(
         access.require(P.TASKS_REVIEW)
     if data.assignee_ids:
         access.require(P.TASKS_ASSIGN)
-        await _ensure_members(session, project.team_id, data.assignee_ids)
     task = Task(
         project_id=project.id,
         team_id=project.team_id,
@@ -187,8 +202,7 @@ async def create_task(
     record(
         session, task.id, access.user_id, "created", {"title": task.title, "status": task.status}
     )
-    for user_id in data.assignee_ids:
-        session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
+    await _add_assignees(session, task, data.assignee_ids, access.user_id)
     # Announced after the task itself, so consumers meet the task before its assignments.
     await events.publish(
         session,
@@ -323,8 +337,7 @@ async def assign(
     current = await _claim_assignees(session, task)
     if user_id in current:
         return task_read(task)
-    await _ensure_members(session, task.team_id, [user_id], field="user_id")
-    session.add(TaskAssignee(task_id=task.id, user_id=user_id, assigned_by=access.user_id))
+    await _add_assignees(session, task, [user_id], access.user_id, field="user_id")
     record(session, task.id, access.user_id, "assigned", {"user_id": str(user_id)})
     await events.publish(session, _assigned(task, user_id, access.user_id))
     task.assignee_ids_json = _ids_json([*current, user_id])
