@@ -153,6 +153,13 @@ async def test_new_member_acts_at_once_then_loses_access_on_removal(stack: Stack
             json={"title": "Mine"},
         )
         assert task.status_code == 201, task.text
+        # ...and list it: their replica row is a read-through answer, so the page takes the
+        # full membership check rather than the join on rows from teams' events.
+        listed = await work.get(
+            "/api/v1/tasks", params={"project_id": project.json()["id"]}, headers=headers(dev)
+        )
+        assert listed.status_code == 200, listed.text
+        assert [t["id"] for t in listed.json()["items"]] == [task.json()["id"]]
         # ...but not delete the project: the read-through carries the Developer's permissions.
         assert (
             await work.delete(f"/api/v1/projects/{project.json()['id']}", headers=headers(dev))

@@ -326,7 +326,7 @@ async def test_assignments_at_once_all_land(world: Any) -> None:
 
 async def test_a_project_page_checks_membership_full_or_empty(world: Any) -> None:
     _, lead, project = await setup(world)
-    _, _, empty = await setup(world)
+    _, empty_lead, empty = await setup(world)
     stranger = world.outsider()
     await world.task(project["id"], lead)
     for project_id in (project["id"], empty["id"], str(uuid.uuid4())):
@@ -348,6 +348,10 @@ async def test_a_project_page_checks_membership_full_or_empty(world: Any) -> Non
         "/api/v1/tasks", params={"project_id": empty["id"]}, headers=lead.headers
     )
     assert lead_of_empty.status_code == 404  # lead is no member of the empty project's team
+    own_empty = await world.client.get(
+        "/api/v1/tasks", params={"project_id": empty["id"]}, headers=empty_lead.headers
+    )
+    assert own_empty.status_code == 200 and own_empty.json()["items"] == []
 
 
 async def test_a_stranger_among_assignees_refuses_the_whole_create(world: Any) -> None:
