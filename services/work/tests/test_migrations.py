@@ -21,6 +21,8 @@ from taskflow_work import app as work_app
 from taskflow_work.projects.models import Project
 from taskflow_work.tasks.models import Task, TaskAssignee
 
+BACKFILL_BATCH = 5_000  # 0002's batch of tasks
+
 
 async def migrate(database: Database, revision: str) -> None:
     config = alembic_config(migrations_dir(work_app.__file__), database.url, "alembic_version_work")
@@ -50,6 +52,7 @@ async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: s
         team, project, someone = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         shared, alone, nobody = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         first, second = sorted((uuid.uuid4(), uuid.uuid4()), reverse=True)  # not in id order
+        crowd = [uuid.uuid4() for _ in range(BACKFILL_BATCH + 10)]  # more than one batch
         now = datetime.now(UTC)
         times = {"created_at": now, "updated_at": now}
         async with database.engine.begin() as conn:
@@ -60,22 +63,21 @@ async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: s
                      "archived": False, "created_by": someone, **times},
                 )
             )  # fmt: skip
-            for task in (shared, alone, nobody):
-                await conn.execute(
-                    insert(Task.__table__).values(  # type: ignore[attr-defined]
-                        id=task, project_id=project, team_id=team, title="t", status="todo",
-                        priority="medium", priority_rank=1, labels="[]", created_by=someone,
-                        **times,
-                    )
-                )  # fmt: skip
-            assignments = ((shared, first, 1), (shared, second, 2), (alone, second, 3))
-            for task, user, minutes in assignments:
-                await conn.execute(
-                    insert(TaskAssignee.__table__).values(  # type: ignore[attr-defined]
-                        task_id=task, user_id=user, assigned_by=someone,
-                        assigned_at=now + timedelta(minutes=minutes),
-                    )
-                )  # fmt: skip
+            await conn.execute(
+                insert(Task.__table__),  # type: ignore[attr-defined]
+                [{"id": task, "project_id": project, "team_id": team, "title": "t",
+                  "status": "todo", "priority": "medium", "priority_rank": 1, "labels": "[]",
+                  "created_by": someone, **times}
+                 for task in (shared, alone, nobody, *crowd)],
+            )  # fmt: skip
+            assignments = [(shared, first, 1), (shared, second, 2), (alone, second, 3)]
+            assignments += [(task, someone, 4) for task in crowd]
+            await conn.execute(
+                insert(TaskAssignee.__table__),  # type: ignore[attr-defined]
+                [{"task_id": task, "user_id": user, "assigned_by": someone,
+                  "assigned_at": now + timedelta(minutes=minutes)}
+                 for task, user, minutes in assignments],
+            )  # fmt: skip
         await migrate(database, "head")
         async with database.engine.connect() as conn:
             rows = (await conn.execute(text("SELECT id, assignee_ids FROM tasks"))).all()
@@ -84,6 +86,7 @@ async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: s
             shared: [str(first), str(second)],
             alone: [str(second)],
             nobody: [],
+            **{task: [str(someone)] for task in crowd},
         }
     finally:
         await database.dispose()

@@ -38,22 +38,30 @@ def upgrade() -> None:
     tasks = sa.table("tasks", sa.column("id", sa.Uuid()), sa.column("assignee_ids", sa.Text()))
     bind = op.get_bind()
     bind.execute(sa.update(tasks).values(assignee_ids="[]"))
-    lists: dict[object, list[str]] = defaultdict(list)
-    rows = bind.execute(
-        sa.select(assignees.c.task_id, assignees.c.user_id).order_by(
-            assignees.c.task_id, assignees.c.assigned_at
-        )
-    )
-    for task_id, user_id in rows:
-        lists[task_id].append(str(user_id))
     update = (
         sa.update(tasks)
         .where(tasks.c.id == sa.bindparam("task_id"))
         .values(assignee_ids=sa.bindparam("ids"))
     )
-    pending = [{"task_id": task_id, "ids": json.dumps(ids)} for task_id, ids in lists.items()]
-    for start in range(0, len(pending), BATCH):
-        bind.execute(update, pending[start : start + BATCH])
+    # BATCH tasks at a time, in task id order: memory stays bounded however large the table.
+    after = None
+    while True:
+        next_ids = sa.select(assignees.c.task_id).distinct().order_by(assignees.c.task_id)
+        if after is not None:
+            next_ids = next_ids.where(assignees.c.task_id > after)
+        task_ids = list(bind.execute(next_ids.limit(BATCH)).scalars())
+        if not task_ids:
+            break
+        lists: dict[object, list[str]] = defaultdict(list)
+        rows = bind.execute(
+            sa.select(assignees.c.task_id, assignees.c.user_id)
+            .where(assignees.c.task_id.in_(task_ids))
+            .order_by(assignees.c.task_id, assignees.c.assigned_at)
+        )
+        for task_id, user_id in rows:
+            lists[task_id].append(str(user_id))
+        bind.execute(update, [{"task_id": t, "ids": json.dumps(ids)} for t, ids in lists.items()])
+        after = task_ids[-1]
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.alter_column("assignee_ids", existing_type=sa.Text(), nullable=False)
 
