@@ -190,11 +190,6 @@ class Authorizer:
         )  # type: ignore[arg-type]
         return list(rows.scalars())
 
-    async def is_member(
-        self, session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID
-    ) -> bool:
-        return await session.get(MemberReplica, (team_id, user_id)) is not None
-
 
 async def get_authorizer(request: Request) -> Authorizer:
     authorizer: Authorizer = request.app.state.authorizer
