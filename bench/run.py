@@ -92,12 +92,16 @@ class Bench:
             "BENCH_BODY": body,
         }
 
-    def profilers(self, name: str, url: str, duration: float) -> list[subprocess.Popen[bytes]]:
+    def workers(self, process: str) -> list[int]:
+        """The processes of the stack's ``process`` that run its code (uvicorn's workers)."""
+        pids = _descendants(self.stack.processes[process].pid)
+        return [p for p in pids[1:] if "spawn_main" in _cmdline(p)] or pids[:1]
+
+    def profilers(
+        self, name: str, workers: list[int], duration: float
+    ) -> list[subprocess.Popen[bytes]]:
         if not self.args.profile:
             return []
-        service = next(s for s in SERVICES if url.startswith(self.stack.url(s)))
-        pids = _descendants(self.stack.processes[service].pid)
-        workers = [p for p in pids[1:] if "spawn_main" in _cmdline(p)] or pids[:1]
         suffix = ".svg" if self.args.profile == "flamegraph" else ".txt"
         slug = name.replace(" ", "-").replace(",", "").replace("→", "to")
         py_spy = str(Path(sys.executable).with_name("py-spy"))
@@ -126,7 +130,8 @@ class Bench:
         self.warm_up(url, method, token, body)
         settle()
         duration = self.args.duration
-        profilers = self.profilers(name, url, duration)
+        service = next(s for s in SERVICES if url.startswith(self.stack.url(s)))
+        profilers = self.profilers(name, self.workers(service), duration)
         cpu = CpuMeter(self.stack)
         out = subprocess.run(  # noqa: S603 - wrk and our own script
             self.wrk_command(url, duration),
@@ -360,6 +365,8 @@ class Bench:
                 if answer.status_code != 201:
                     sys.exit(f"write → notification: {answer.status_code} {answer.text}")
 
+            pipeline = [pid for name in ("work", "notify", "worker") for pid in self.workers(name)]
+            profilers = self.profilers(f"write at {rate:g}", pipeline, writes / rate + 2)
             started = time.monotonic()
             pending = []
             for n in range(writes):
@@ -367,6 +374,8 @@ class Bench:
                 pending.append(asyncio.create_task(write(n)))
             await asyncio.gather(*pending)
             achieved = writes / (time.monotonic() - started)
+        for profiler in profilers:
+            profiler.wait()
         notified = await self.notification_times(marker, writes)
         mailed = await self.email_times(marker, writes)
         cpu_seconds = cpu.seconds()

@@ -7,8 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
-from taskflow_chassis.db import Database, async_url
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
+from taskflow_chassis.db import (
+    Database,
+    async_url,
+    dialect_of_session,
+    insert_or_ignore,
+    upsert,
+)
 from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
 from taskflow_chassis.types import UtcDateTime
 
@@ -53,6 +59,38 @@ async def test_times_come_back_aware_utc(database: Database) -> None:
         ).all()
         assert later == [(1,)]
     assert await database.ping()
+
+
+async def test_insert_or_ignore_and_upsert_meet_an_existing_row(database: Database) -> None:
+    metadata = MetaData()
+    table = Table(
+        "people",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("email", String(100), unique=True, nullable=False),
+        Column("name", String(100), nullable=False),
+    )
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    async with database.session() as session:
+        dialect = dialect_of_session(session)
+        assert dialect == database.dialect
+        ada = {"id": 1, "email": "ada@example.com", "name": "Ada"}
+        await session.execute(insert_or_ignore(dialect, table, ada, ["id"]))
+        # Same id, and then same unique email under another id: both left as they were.
+        await session.execute(insert_or_ignore(dialect, table, {**ada, "name": "Eve"}, ["id"]))
+        await session.execute(
+            insert_or_ignore(dialect, table, {**ada, "id": 2, "name": "Eve"}, ["email"])
+        )
+        await session.execute(upsert(dialect, table, {**ada, "name": "Ada L."}, ["id"], ["name"]))
+        bob = {"id": 3, "email": "bob@example.com", "name": "Bob"}
+        await session.execute(upsert(dialect, table, bob, ["id"], ["name"]))
+        await session.commit()
+        rows = (await session.execute(select(table).order_by(table.c.id))).all()
+    assert [tuple(row) for row in rows] == [
+        (1, "ada@example.com", "Ada L."),
+        (3, "bob@example.com", "Bob"),
+    ]
 
 
 async def test_commit_hooks_fire_only_for_their_database(tmp_path: Path) -> None:

@@ -6,8 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from taskflow_chassis.events import new_event
 from taskflow_contracts import auth, teams, work
+from taskflow_notify.notifications import service
+from taskflow_notify.notifications.models import EmailMessage, Kind, Notification
 
 from .conftest import html_of, text_of
 
@@ -70,6 +73,33 @@ async def test_same_event_twice_gives_one_notification_and_one_email(world: Any)
     [message] = world.emails()
     assert message["To"] == "dev@example.com" and message["Subject"] == 'You were assigned "Ship"'
     assert "Lead assigned you the task" in text_of(message)
+
+
+async def test_one_cause_delivered_twice_writes_one_row_and_one_email(world: Any) -> None:
+    """Without the inbox's help (a reminder scan that comes round again, say)."""
+    dev = await world.person("dev")
+    outgoing = service.Outgoing(
+        kind=Kind.TASK_DUE,
+        cause="reminder:some-task:2026-12-01T09:00",
+        title='"Ship" is due soon',
+        body="Due Tue 01 Dec 2026, 09:00 UTC",
+        link=None,
+        user_id=dev["id"],
+        email="dev@example.com",
+        context={"name": "Dev", "title": "Ship", "due_at": "soon", "link": "", "project": None},
+    )
+    database = world.app.state.database
+    for _ in range(2):
+        async with database.session() as session:
+            await service.deliver(session, outgoing)
+            await session.commit()
+    async with database.session() as session:
+        [notification] = (await session.execute(select(Notification))).scalars().all()
+        [email] = (await session.execute(select(EmailMessage))).scalars().all()
+    assert notification.user_id == dev["id"] and email.notification_id == notification.id
+    await world.settle()
+    [message] = world.emails()
+    assert message["To"] == "dev@example.com"
 
 
 async def test_self_assignment_and_preferences(world: Any) -> None:

@@ -7,11 +7,12 @@ are given their async driver, so the same setting works for Alembic and apps.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -126,3 +127,53 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# --- one-statement writes that tolerate a row already there ------------------------------
+# A replica or a deduplicated row is written by an event handler that may meet its row
+# already there (a redelivery, a second event about the same thing). One statement that
+# says what to do on a conflict replaces a read, then an insert or an update.
+
+
+def _table(model: Any) -> Table:
+    table: Table = getattr(model, "__table__", model)
+    return table
+
+
+def insert_or_ignore(
+    dialect: str, model: Any, values: Mapping[str, Any], keys: Sequence[str]
+) -> Any:
+    """``INSERT`` that leaves an existing row with the same ``keys`` (a unique key) alone."""
+    table = _table(model)
+    if dialect == "mysql":
+        # Not INSERT IGNORE: that would also swallow errors other than the duplicate key.
+        first = table.c[keys[0]]
+        return mysql.insert(table).values(**values).on_duplicate_key_update({first.name: first})
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def upsert(
+    dialect: str,
+    model: Any,
+    values: Mapping[str, Any],
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> Any:
+    """``INSERT`` that, where a row with the same ``keys`` exists, sets its ``update`` columns
+    to the values given instead."""
+    table = _table(model)
+    if dialect == "mysql":
+        mysql_insert = mysql.insert(table).values(**values)
+        return mysql_insert.on_duplicate_key_update(
+            {name: mysql_insert.inserted[name] for name in update}
+        )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
+    )
+
+
+def dialect_of_session(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name

@@ -43,25 +43,27 @@ class SmtpBackend:
         return self._context
 
     def send(self, message: EmailMessage) -> None:
-        """Send over the connection kept from the last message when the server still
-        answers NOOP, else over a new one; any failure drops the connection."""
-        smtp = self._live_connection() or self._connect()
+        """Send over the connection kept from the last message, or over a new one when
+        there is none or the server has closed it meanwhile (servers close idle ones);
+        any other failure drops the connection and propagates."""
+        kept = self._smtp
+        if kept is not None:
+            try:
+                kept.send_message(message)
+                return
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                # Closed while idle (asking NOOP first would cost a round trip per
+                # email): once more on a new connection, as a retry of the job would.
+                self.close()
+            except BaseException:
+                self.close()
+                raise
+        smtp = self._connect()
         try:
             smtp.send_message(message)
         except BaseException:
             self.close()
             raise
-
-    def _live_connection(self) -> smtplib.SMTP | None:
-        if self._smtp is None:
-            return None
-        try:
-            if self._smtp.noop()[0] == 250:
-                return self._smtp
-        except (smtplib.SMTPException, OSError):
-            pass
-        self.close()
-        return None
 
     def _connect(self) -> smtplib.SMTP:
         context = self.context if self.tls else None

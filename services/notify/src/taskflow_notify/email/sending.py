@@ -58,7 +58,7 @@ async def send_logged_email(
         async with database.session() as session:
             now = utcnow()
             stale = now - timedelta(seconds=settings.celery_visibility_timeout)
-            claimed = await session.execute(
+            claim = (
                 update(EmailMessage)
                 .where(
                     EmailMessage.id == email_id,  # type: ignore[arg-type]
@@ -74,11 +74,19 @@ async def send_logged_email(
                     status=EmailStatus.SENDING, sending_at=now, attempts=EmailMessage.attempts + 1
                 )
             )
+            row: EmailMessage | None
+            if session.get_bind().dialect.update_returning:
+                # The claim hands back the row it claimed: one statement, not two.
+                row = (await session.execute(claim.returning(EmailMessage))).scalar_one_or_none()
+                claimed = row is not None
+            else:
+                claimed = (await session.execute(claim)).rowcount == 1  # type: ignore[attr-defined]
+                row = None
             await session.commit()
-            row = await session.get(EmailMessage, email_id)
+            row = row or await session.get(EmailMessage, email_id)
             if row is None:
                 return "missing"
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if not claimed:
                 if row.status in {EmailStatus.SENT, EmailStatus.FAILED}:
                     return f"already {row.status}"
                 # Another job holds it, or held it until a moment ago (a worker died

@@ -59,15 +59,19 @@ class EmailDispatcher(CommitWokenLoop):
                     )
                 ).scalars()
             )
+        if not due:
+            return 0
+        # Enqueue first, then record it: a crash in between leaves rows pending and they
+        # are enqueued again; send_email claims its row, so a second job sends nothing.
+        # Recorded once for the batch: under load a pass finds many, one UPDATE does.
         for email_id in due:
-            # Enqueue first, then record it: a crash in between leaves the row pending and
-            # it is enqueued again; send_email claims the row, so a second job sends nothing.
             await self.enqueue(email_id)
-            async with self.database.session() as session:
-                await session.execute(
-                    update(EmailMessage)
-                    .where(EmailMessage.id == email_id, self._due())  # type: ignore[arg-type]
-                    .values(status=EmailStatus.QUEUED, queued_at=utcnow())
-                )
-                await session.commit()
+        async with self.database.session() as session:
+            await session.execute(
+                update(EmailMessage)
+                .where(EmailMessage.id.in_(due), self._due())  # type: ignore[attr-defined]
+                .values(status=EmailStatus.QUEUED, queued_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+            await session.commit()
         return len(due)

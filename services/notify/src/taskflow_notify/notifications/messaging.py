@@ -122,11 +122,14 @@ async def on_task_assigned(session: AsyncSession, event: CloudEvent) -> None:
     data = work.TaskAssigned.model_validate(event.data)
     if data.assignee_id == data.assigned_by:
         return  # nobody needs telling what they just did themselves
-    found = await service.people(session, data.assignee_id, data.assigned_by)
-    assignee, assigner = found.get(data.assignee_id), found.get(data.assigned_by)
-    prefs = await service.preferences(
-        session, data.assignee_id, settings().default_reminder_lead_hours
+    found = await service.people(
+        session,
+        data.assignee_id,
+        data.assigned_by,
+        default_lead_hours=settings().default_reminder_lead_hours,
     )
+    assignee, prefs = found.get(data.assignee_id, (None, None))
+    assigner, _ = found.get(data.assigned_by, (None, None))
     project = await session.get(ProjectReplica, data.project_id)
     link = _task_link(data.task_id)
     await service.deliver(
@@ -138,7 +141,7 @@ async def on_task_assigned(session: AsyncSession, event: CloudEvent) -> None:
             body=f'{service.display(assigner)} assigned you "{data.title}".',
             link=link,
             user_id=data.assignee_id,
-            email=assignee.email if assignee and prefs.email_on_assignment else None,
+            email=assignee.email if assignee and prefs and prefs.email_on_assignment else None,
             context={
                 "name": service.display(assignee, "there"),
                 "assigner": service.display(assigner),

@@ -13,13 +13,20 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.db import dialect_of_session, insert_or_ignore
 from taskflow_chassis.pagination import PageParams, paginate_by_time
 from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.types import utcnow
 
 from taskflow_notify.email.templates import render
 from taskflow_notify.notifications.dispatch import EmailDispatcher
-from taskflow_notify.notifications.models import EmailMessage, Kind, Notification, Preferences
+from taskflow_notify.notifications.models import (
+    EmailMessage,
+    EmailStatus,
+    Kind,
+    Notification,
+    Preferences,
+)
 from taskflow_notify.notifications.schemas import (
     NotificationRead,
     PreferencesRead,
@@ -42,45 +49,48 @@ class Outgoing:
     context: dict[str, Any] | None = None  # template variables
 
 
+# Notification ids are made from their dedupe key, so the email of a notification can name
+# it without reading it back, whether this delivery or an earlier one wrote it.
+_NOTIFICATION_IDS = uuid.UUID("0b6f1c3e-5a41-4c8e-9e51-7d1f0c2a9b10")
+
+
 async def deliver(session: AsyncSession, outgoing: Outgoing) -> None:
-    """Stage the feed row and the email in the caller's transaction (idempotent)."""
+    """Write the feed row and the email in the caller's transaction; a second delivery
+    with the same cause and recipient writes nothing (the dedupe keys are unique)."""
     recipient = str(outgoing.user_id or outgoing.email)
     key = f"{outgoing.kind}:{outgoing.cause}:{recipient}"[:200]
+    dialect = dialect_of_session(session)
+    now = utcnow()
     notification_id = None
     if outgoing.user_id is not None:
-        existing = (
-            await session.execute(select(Notification.id).where(Notification.dedupe_key == key))  # type: ignore[arg-type]
-        ).scalar_one_or_none()
-        if existing is None:
-            notification = Notification(
-                user_id=outgoing.user_id,
-                kind=outgoing.kind,
-                title=outgoing.title[:300],
-                body=outgoing.body,
-                link=outgoing.link,
-                dedupe_key=key,
-            )
-            session.add(notification)
-            notification_id = notification.id
-        else:
-            notification_id = existing
+        notification_id = uuid.uuid5(_NOTIFICATION_IDS, key)
+        notification = {
+            "id": notification_id,
+            "user_id": outgoing.user_id,
+            "kind": str(outgoing.kind),
+            "title": outgoing.title[:300],
+            "body": outgoing.body,
+            "link": outgoing.link,
+            "dedupe_key": key,
+            "created_at": now,
+        }
+        await session.execute(insert_or_ignore(dialect, Notification, notification, ["dedupe_key"]))
     if outgoing.email:
-        seen = (
-            await session.execute(select(EmailMessage.id).where(EmailMessage.dedupe_key == key))  # type: ignore[arg-type]
-        ).scalar_one_or_none()
-        if seen is None:
-            rendered = render(outgoing.kind, **(outgoing.context or {}))
-            session.add(
-                EmailMessage(
-                    notification_id=notification_id,
-                    dedupe_key=key,
-                    to_address=outgoing.email,
-                    subject=rendered.subject,
-                    text_body=rendered.text,
-                    html_body=rendered.html,
-                )
-            )
-            EmailDispatcher.mark(session)
+        rendered = render(outgoing.kind, **(outgoing.context or {}))
+        email = {
+            "id": uuid.uuid4(),
+            "notification_id": notification_id,
+            "dedupe_key": key,
+            "to_address": outgoing.email,
+            "subject": rendered.subject,
+            "text_body": rendered.text,
+            "html_body": rendered.html,
+            "status": str(EmailStatus.PENDING),
+            "attempts": 0,
+            "created_at": now,
+        }
+        await session.execute(insert_or_ignore(dialect, EmailMessage, email, ["dedupe_key"]))
+        EmailDispatcher.mark(session)
 
 
 async def preferences(
@@ -94,12 +104,23 @@ async def person(session: AsyncSession, user_id: uuid.UUID) -> UserReplica | Non
     return await session.get(UserReplica, user_id)
 
 
-async def people(session: AsyncSession, *user_ids: uuid.UUID) -> dict[uuid.UUID, UserReplica]:
-    """Several people in one query, by id (the unknown ones are missing)."""
+async def people(
+    session: AsyncSession, *user_ids: uuid.UUID, default_lead_hours: int
+) -> dict[uuid.UUID, tuple[UserReplica, Preferences]]:
+    """Several people with their preferences, in one query, by id (the unknown ones are
+    missing; one who never set preferences has the defaults)."""
     found = await session.execute(
-        select(UserReplica).where(UserReplica.user_id.in_(set(user_ids)))  # type: ignore[attr-defined]
+        select(UserReplica, Preferences)
+        .outerjoin(Preferences, Preferences.user_id == UserReplica.user_id)  # type: ignore[arg-type]
+        .where(UserReplica.user_id.in_(set(user_ids)))  # type: ignore[attr-defined]
     )
-    return {user.user_id: user for user in found.scalars()}
+    return {
+        user.user_id: (
+            user,
+            prefs or Preferences(user_id=user.user_id, reminder_lead_hours=default_lead_hours),
+        )
+        for user, prefs in found.all()
+    }
 
 
 def display(user: UserReplica | None, fallback: str = "Someone") -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.db import dialect_of_session, insert_or_ignore, upsert
 from taskflow_chassis.events import CloudEvent
 from taskflow_contracts import auth, teams, work
 
@@ -92,8 +93,10 @@ async def on_team_deleted(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_member_joined(session: AsyncSession, event: CloudEvent) -> None:
     data = teams.MemberJoined.model_validate(event.data)
-    if await session.get(MemberReplica, (data.team_id, data.user_id)) is None:
-        session.add(MemberReplica(team_id=data.team_id, user_id=data.user_id))
+    member = {"team_id": data.team_id, "user_id": data.user_id}
+    await session.execute(
+        insert_or_ignore(dialect_of_session(session), MemberReplica, member, list(member))
+    )
 
 
 async def on_member_removed(session: AsyncSession, event: CloudEvent) -> None:
@@ -174,16 +177,24 @@ async def _forget_tasks(session: AsyncSession, task_ids: object) -> None:
 
 async def on_task_created(session: AsyncSession, event: CloudEvent) -> None:
     data = work.TaskCreated.model_validate(event.data)
-    row = await session.get(TaskReplica, data.task_id) or TaskReplica(
-        task_id=data.task_id,
-        project_id=data.project_id,
-        team_id=data.team_id,
-        title=data.title,
-        status=data.status,
-        created_by=data.created_by,
+    task = {
+        "task_id": data.task_id,
+        "project_id": data.project_id,
+        "team_id": data.team_id,
+        "title": data.title,
+        "status": data.status,
+        "due_at": data.due_at,
+        "created_by": data.created_by,
+    }
+    await session.execute(
+        upsert(
+            dialect_of_session(session),
+            TaskReplica,
+            task,
+            ["task_id"],
+            ["title", "status", "due_at"],
+        )
     )
-    row.title, row.status, row.due_at = data.title, data.status, data.due_at
-    session.add(row)
     # task.assigned, one per assignee, records each assignment (and notifies).
 
 
@@ -198,12 +209,18 @@ async def on_task_updated(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_task_assigned(session: AsyncSession, event: CloudEvent) -> None:
     data = work.TaskAssigned.model_validate(event.data)
-    row = await session.get(TaskReplica, data.task_id)
-    if row is not None:
-        row.title, row.due_at = data.title, data.due_at
-        session.add(row)
-    if await session.get(TaskAssigneeReplica, (data.task_id, data.assignee_id)) is None:
-        session.add(TaskAssigneeReplica(task_id=data.task_id, user_id=data.assignee_id))
+    # A task created before notify listened has no replica row: nothing to update then.
+    await session.execute(
+        update(TaskReplica)
+        .where(TaskReplica.task_id == data.task_id)  # type: ignore[arg-type]
+        .values(title=data.title, due_at=data.due_at)
+    )
+    assignment = {"task_id": data.task_id, "user_id": data.assignee_id}
+    await session.execute(
+        insert_or_ignore(
+            dialect_of_session(session), TaskAssigneeReplica, assignment, list(assignment)
+        )
+    )
 
 
 async def on_task_unassigned(session: AsyncSession, event: CloudEvent) -> None:
