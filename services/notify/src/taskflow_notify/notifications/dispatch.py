@@ -48,7 +48,8 @@ class EmailDispatcher(CommitWokenLoop):
         )
 
     async def run_once(self) -> int:
-        async with self.database.session() as session:
+        # A read alone needs no transaction: no BEGIN and ROLLBACK round trips per pass.
+        async with self.database.read_sessionmaker() as session:
             due = list(
                 (
                     await session.execute(
