@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from email.message import EmailMessage as MimeMessage
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+from taskflow_chassis.db import Database
 from taskflow_chassis.events import new_event
 from taskflow_contracts import auth, teams, work
+from taskflow_notify.email.sending import send_logged_email
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.models import EmailMessage, Kind, Notification
 
@@ -100,6 +104,51 @@ async def test_one_cause_delivered_twice_writes_one_row_and_one_email(world: Any
     await world.settle()
     [message] = world.emails()
     assert message["To"] == "dev@example.com"
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.sent: list[MimeMessage] = []
+
+    def send(self, message: MimeMessage) -> None:
+        self.sent.append(message)
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "update-then-read"])
+async def test_a_job_claims_its_email_once_with_or_without_returning(
+    world: Any, returning: bool
+) -> None:
+    """PostgreSQL and SQLite hand the claimed row back from the UPDATE; MariaDB cannot,
+    and the job reads it after: both send once, and a second job sends nothing."""
+    outgoing = service.Outgoing(
+        kind=Kind.PASSWORD_RESET,
+        cause=f"reset-{uuid.uuid4()}",
+        title="Password reset requested",
+        body="A link was sent.",
+        link=None,
+        email="ann@example.com",
+        context={"name": "Ann", "reset_url": "https://taskflow.example/r", "expires_at": ""},
+    )
+    app_database = world.app.state.database
+    async with app_database.session() as session:
+        await service.deliver(session, outgoing)
+        await session.commit()
+        email_id = (await session.execute(select(EmailMessage.id))).scalar_one()
+    database = Database(app_database.url)
+    database.engine.sync_engine.dialect.update_returning = returning
+    backend = Recording()
+    try:
+        settings = world.app.state.settings
+        first = await send_logged_email(email_id, settings, backend=backend, database=database)
+        again = await send_logged_email(email_id, settings, backend=backend, database=database)
+    finally:
+        await database.dispose()
+    assert (first, again) == ("sent", "already sent")
+    [message] = backend.sent
+    assert message["To"] == "ann@example.com"
+    async with app_database.session() as session:
+        row = await session.get(EmailMessage, email_id)
+    assert row is not None and row.status == "sent" and row.attempts == 1
 
 
 async def test_self_assignment_and_preferences(world: Any) -> None:
