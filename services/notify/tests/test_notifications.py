@@ -129,6 +129,7 @@ async def test_a_job_claims_its_email_once_with_or_without_returning(
         email="ann@example.com",
         context={"name": "Ann", "reset_url": "https://taskflow.example/r", "expires_at": ""},
     )
+    await world.app.state.email_dispatcher.stop()  # the jobs below are the only ones
     app_database = world.app.state.database
     async with app_database.session() as session:
         await service.deliver(session, outgoing)
