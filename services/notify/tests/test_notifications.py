@@ -243,6 +243,31 @@ async def test_comment_reaches_assignees_and_creator_but_not_its_author(world: A
     assert [n["kind"] for n in await world.feed(author)] == ["task_assigned"]
     assert await world.feed(bystander) == []
     assert "task_commented" in [n["kind"] for n in await world.feed(creator)]
+    # The creator wants no comment emails from now on: the feed row still comes.
+    quiet = {
+        "email_on_assignment": True,
+        "email_on_comment": False,
+        "email_reminders": True,
+        "reminder_lead_hours": 24,
+    }
+    put = await world.client.put(
+        "/api/v1/notifications/preferences", json=quiet, headers=creator["headers"]
+    )
+    assert put.status_code == 200
+    before = len(world.emails())
+    await world.event(
+        work.CommentCreated(
+            comment_id=uuid.uuid4(),
+            task_id=task_id,
+            project_id=project_id,
+            team_id=team_id,
+            author_id=author["id"],
+            excerpt="One more thing",
+        )
+    )
+    assert [m["To"] for m in world.emails()[before:]] == ["assignee@example.com"]
+    commented = [n for n in await world.feed(creator) if n["kind"] == "task_commented"]
+    assert len(commented) == 2
 
 
 async def test_password_reset_is_emailed(world: Any) -> None:

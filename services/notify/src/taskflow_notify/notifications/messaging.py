@@ -170,15 +170,20 @@ async def on_comment_created(session: AsyncSession, event: CloudEvent) -> None:
     if task is not None:
         recipients.add(task.created_by)
     recipients.discard(data.author_id)
-    author = await service.person(session, data.author_id)
+    found = await service.people(
+        session,
+        data.author_id,
+        *recipients,
+        default_lead_hours=settings().default_reminder_lead_hours,
+    )
+    author, _ = found.get(data.author_id, (None, None))
     title = task.title if task else "a task"
     link = _task_link(data.task_id)
     for user_id in sorted(recipients):
         # Only people still in the team hear about its tasks.
         if await session.get(MemberReplica, (data.team_id, user_id)) is None:
             continue
-        user = await service.person(session, user_id)
-        prefs = await service.preferences(session, user_id, settings().default_reminder_lead_hours)
+        user, prefs = found.get(user_id, (None, None))
         await service.deliver(
             session,
             service.Outgoing(
@@ -188,7 +193,7 @@ async def on_comment_created(session: AsyncSession, event: CloudEvent) -> None:
                 body=data.excerpt,
                 link=link,
                 user_id=user_id,
-                email=user.email if user and prefs.email_on_comment else None,
+                email=user.email if user and prefs and prefs.email_on_comment else None,
                 context={
                     "name": service.display(user, "there"),
                     "author": service.display(author),
