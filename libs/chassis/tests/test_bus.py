@@ -7,6 +7,7 @@ developer machine without one, and fails when CI is set.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 from taskflow_chassis.bus import EventBus, create_bus, topic_matches
 from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.failures import PermanentError
 from taskflow_chassis.testing import require_rabbitmq
 
 
@@ -152,6 +154,86 @@ async def test_queue_keeps_events_while_its_consumer_is_away(buses: Buses) -> No
         return got == [missed.id]
 
     await wait_for(delivered)
+
+
+async def test_an_outage_is_retried_for_as_long_as_it_lasts_never_parked(buses: Buses) -> None:
+    attempts: list[float] = []
+
+    async def database_away(e: CloudEvent) -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) <= 5:  # more failures than max_retries (2) allows for a bug
+            raise ConnectionRefusedError("database unreachable")
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], database_away)
+    await buses.publisher.publish(event())
+
+    async def handled() -> bool:
+        return len(attempts) == 6
+
+    await wait_for(handled)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    assert gaps[-1] > gaps[0]  # backing off
+    assert await buses.consumer.dead_letters(buses.queue) == []
+    assert await buses.consumer.dead_letter_count(buses.queue) == 0
+
+
+async def test_a_permanent_failure_is_parked_at_once(buses: Buses) -> None:
+    calls: list[str] = []
+
+    async def malformed(e: CloudEvent) -> None:
+        calls.append(e.id)
+        raise PermanentError("payload lacks team_id")
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], malformed)
+    bad = event()
+    await buses.publisher.publish(bad)
+
+    async def parked() -> bool:
+        return await buses.consumer.dead_letter_count(buses.queue) == 1
+
+    await wait_for(parked)
+    [letter] = await buses.consumer.dead_letters(buses.queue)
+    assert letter.id == bad.id and letter.attempts == 1 and calls == [bad.id]
+    assert letter.error == "PermanentError: payload lacks team_id"
+
+
+async def test_parked_events_are_replayed_or_purged_by_id_or_all(buses: Buses) -> None:
+    fixed = False
+    handled: list[str] = []
+
+    async def handler(e: CloudEvent) -> None:
+        if not fixed:
+            raise PermanentError("not yet")
+        handled.append(e.id)
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], handler)
+    first, second, third = event(n=1), event(n=2), event(n=3)
+    for e in (first, second, third):
+        await buses.publisher.publish(e)
+
+    async def all_parked() -> bool:
+        return await buses.consumer.dead_letter_count(buses.queue) == 3
+
+    await wait_for(all_parked)
+    fixed = True
+    assert await buses.consumer.replay_dead_letters(buses.queue, [second.id]) == 1
+
+    async def second_handled() -> bool:
+        return handled == [second.id]
+
+    await wait_for(second_handled)
+    assert [d.id for d in await buses.consumer.dead_letters(buses.queue)] == [first.id, third.id]
+    assert await buses.consumer.purge_dead_letters(buses.queue, [third.id]) == 1
+    assert await buses.consumer.replay_dead_letters(buses.queue, ["no-such-id"]) == 0
+    assert await buses.consumer.replay_dead_letters(buses.queue) == 1
+
+    async def first_handled() -> bool:
+        return handled == [second.id, first.id]
+
+    await wait_for(first_handled)
+    assert await buses.consumer.dead_letter_count(buses.queue) == 0
+    await asyncio.sleep(0.2)
+    assert third.id not in handled
 
 
 def test_unknown_bus_url() -> None:

@@ -285,3 +285,65 @@ async def test_connection_state(rabbit: Rabbit) -> None:
         await bus.publish(event())
     unconnected = create_bus(rabbit.url, exchange=rabbit.exchange)
     assert not await unconnected.ping()
+
+
+async def test_a_negative_retry_count_header_counts_as_zero(rabbit: Rabbit) -> None:
+    bus = await rabbit.bus(max_retries=2)
+    calls: list[str] = []
+
+    async def broken(e: CloudEvent) -> None:
+        calls.append(e.id)
+        raise KeyError("always")
+
+    await bus.subscribe(rabbit.queue, [TYPE], broken)
+    channel = await rabbit.raw.channel()
+    exchange = await channel.get_exchange(rabbit.exchange)
+    sent = event()
+    await exchange.publish(
+        aio_pika.Message(sent.to_json(), headers={"x-retry-count": -1000}), routing_key=TYPE
+    )
+
+    async def parked() -> bool:
+        return await bus.dead_letter_count(rabbit.queue) == 1
+
+    await eventually(parked)
+    assert calls == [sent.id] * 3  # the first try and max_retries, not 1,003
+
+
+async def test_replay_goes_to_the_service_queue_only(rabbit: Rabbit) -> None:
+    bus = await rabbit.bus()
+    other_queue = f"{rabbit.queue}-other"
+    seen: dict[str, list[str]] = {"mine": [], "other": []}
+    fail = True
+
+    async def mine(e: CloudEvent) -> None:
+        if fail:
+            raise ValueError("not yet")
+        seen["mine"].append(e.id)
+
+    async def other(e: CloudEvent) -> None:
+        seen["other"].append(e.id)
+
+    await bus.subscribe(rabbit.queue, [TYPE], mine)
+    await bus.subscribe(other_queue, [TYPE], other)
+    try:
+        sent = event()
+        await bus.publish(sent)
+
+        async def parked() -> bool:
+            return await bus.dead_letter_count(rabbit.queue) == 1
+
+        await eventually(parked)
+        fail = False
+        assert await bus.replay_dead_letters(rabbit.queue) == 1
+
+        async def replayed() -> bool:
+            return seen["mine"] == [sent.id]
+
+        await eventually(replayed)
+        assert seen["other"] == [sent.id]  # once, from the publish; the replay did not reach it
+    finally:
+        await bus.unsubscribe(other_queue)
+        channel = await rabbit.raw.channel()
+        for suffix in ("", ".retry", ".dlq"):
+            await channel.queue_delete(other_queue + suffix)

@@ -15,7 +15,7 @@ from taskflow_chassis.inbox import EventConsumer, handle_once
 from taskflow_chassis.logs import current_correlation_id
 from taskflow_chassis.messaging import inbox_table, outbox_table
 from taskflow_chassis.outbox import add_to_outbox
-from taskflow_chassis.testing import require_rabbitmq
+from taskflow_chassis.testing import postgres_outage, require_rabbitmq
 
 from .conftest import widgets
 
@@ -150,6 +150,53 @@ async def test_consumer_retries_then_dead_letters_a_failing_event_without_side_e
     assert await widget_count(database, "w6") is None  # every attempt rolled back
     async with database.session() as session:
         assert (await session.execute(select(inbox_table))).all() == []
+    await consumer.stop()
+    await bus.close()
+
+
+async def test_an_event_of_a_type_without_handler_is_parked_not_dropped(
+    database: Database, memory_url: str
+) -> None:
+    bus = create_bus(memory_url)
+    await bus.connect()
+    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [bump]})
+    # A wider binding than the handler map (or a replay) brings a type nobody handles.
+    await bus.subscribe("widgets", ["taskflow.test.#"], consumer._on_event)
+    stray = new_event("taskflow.test.widget.melted.v1", source="/test", data={})
+    await bus.publish(stray)
+    await bus.drain()  # type: ignore[attr-defined]
+    [letter] = await bus.dead_letters("widgets")
+    assert letter.id == stray.id and letter.attempts == 1
+    assert "no handler for taskflow.test.widget.melted.v1" in letter.error
+    await bus.close()
+
+
+async def test_consumer_pauses_while_its_database_is_down_and_resumes_in_order(
+    postgres_database: Database, memory_url: str
+) -> None:
+    database = postgres_database
+    bus = create_bus(memory_url, max_retries=1, retry_base_seconds=0.01)
+    await bus.connect()
+    handled: list[str] = []
+
+    async def record(session: AsyncSession, event: CloudEvent) -> None:
+        await bump(session, event)
+        handled.append(event.data["widget_id"])
+
+    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [record]})
+    await consumer.start()
+    async with postgres_outage(str(database.engine.url)):
+        for n in range(3):
+            await bus.publish(new_event(TYPE, source="/test", data={"widget_id": f"p{n}"}))
+        await asyncio.sleep(3)  # far longer than max_retries' back-off would allow
+        assert consumer.paused_since is not None
+        assert handled == [] and await bus.dead_letters("widgets") == []
+        queue = bus.queues["widgets"]  # type: ignore[attr-defined]
+        assert queue.retrying == 0  # held, not churned through the retry path
+    await bus.drain(timeout=30)  # type: ignore[attr-defined]
+    assert handled == ["p0", "p1", "p2"]
+    assert consumer.paused_since is None
+    assert await bus.dead_letters("widgets") == []
     await consumer.stop()
     await bus.close()
 

@@ -7,6 +7,8 @@ chosen here from the service's settings, by URL, never by ``if testing``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -92,7 +94,6 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             max_retries=settings.consumer_max_retries,
             retry_base_seconds=settings.consumer_retry_base_seconds,
         )
-        await bus.connect()
         relay = OutboxRelay(database, bus, sweep_interval=settings.relay_sweep_seconds)
         consumer = EventConsumer(
             database, bus, service=settings.event_queue_prefix + spec.name, handlers=spec.handlers
@@ -100,18 +101,32 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         app.state.database = database
         app.state.bus = bus
         app.state.relay = relay
+        app.state.consumer = consumer if spec.handlers else None
         app.state.jwt_verifier = JwtVerifier.from_settings(settings, spec.jwks_fetcher)
         for hook in spec.on_startup:
             await hook(app)
         await relay.start()
-        if spec.handlers:
-            await consumer.start()
+        # The broker may be away at start-up: the API serves meanwhile (the outbox keeps
+        # the events), and the bus connects and the consumer starts once it answers.
+        attach: asyncio.Task[None] | None = None
+        try:
+            await _attach(bus, consumer if spec.handlers else None)
+        except Exception as exc:
+            logger.warning("%s: event broker unreachable at start-up (%s)", spec.name, exc)
+            attach = asyncio.create_task(
+                _attach_to_bus(bus, consumer if spec.handlers else None, spec.name),
+                name=f"{spec.name}:bus",
+            )
         logger.info("%s started", spec.name)
         try:
             yield
         finally:
             for hook in spec.on_shutdown:
                 await hook(app)
+            if attach is not None:
+                attach.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await attach
             if spec.handlers:
                 await consumer.stop()
             await relay.stop()
@@ -148,6 +163,35 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
 
     _add_problem_schema(app)
     return app
+
+
+async def _attach(bus: EventBus, consumer: EventConsumer | None) -> None:
+    # A robust connection re-connects by itself once it has been made.
+    await bus.connect()
+    if consumer is not None:
+        await consumer.start()
+
+
+async def _attach_to_bus(bus: EventBus, consumer: EventConsumer | None, name: str) -> None:
+    """Until the broker first answers, try again with back-off."""
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await _attach(bus, consumer)
+            logger.info("%s: event broker reached", name)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning(
+                "%s: event broker unreachable (%s: %s); trying again in %.0f s",
+                name,
+                type(exc).__name__,
+                exc,
+                delay,
+            )
+            delay = min(delay * 2, 10.0)
 
 
 def _add_problem_schema(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ are given their async driver, so the same setting works for Alembic and apps.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -106,12 +107,15 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
 
-    async def ping(self) -> bool:
+    async def ping(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - bounds connect and query
         from sqlalchemy import text
 
-        try:
+        async def select_one() -> None:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(select_one(), timeout)
             return True
         except Exception:
             return False

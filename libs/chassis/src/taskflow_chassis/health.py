@@ -1,4 +1,11 @@
-"""``/healthz`` (the process is alive) and ``/readyz`` (its database and broker answer)."""
+"""``/healthz`` (the process is alive) and ``/readyz`` (it can serve: its database answers).
+
+Readiness fails only on what stops the process from serving, its database. The
+broker is reported but does not fail it: the outbox keeps events while the broker
+is away and the relay catches up when it returns, so a broker blip must not take
+every API replica out of its load balancer. The number of events parked in the
+service's dead-letter queue is reported too, for operators and dashboards.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +22,21 @@ async def healthz(request: Request) -> dict[str, str]:
     return {"status": "ok", "service": request.app.state.service_name}
 
 
-@router.get("/readyz", summary="Readiness: database and broker reachable")
+@router.get("/readyz", summary="Readiness: the database answers (broker and parked events shown)")
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
+    database_ok = await state.database.ping()
+    broker_ok = await state.bus.ping()
     checks: dict[str, Any] = {
-        "database": "ok" if await state.database.ping() else "unavailable",
-        "broker": "ok" if await state.bus.ping() else "unavailable",
+        "database": "ok" if database_ok else "unavailable",
+        "broker": "ok" if broker_ok else "unavailable",
     }
-    ready = all(v == "ok" for v in checks.values())
+    consumer = getattr(state, "consumer", None)
+    if consumer is not None:
+        parked = await consumer.parked() if broker_ok else None
+        checks["parked_events"] = parked if parked is not None else "unknown"
+        checks["consumer"] = "paused" if consumer.paused_since is not None else "running"
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
+        {"status": "ready" if database_ok else "not ready", "checks": checks},
+        status_code=200 if database_ok else 503,
     )

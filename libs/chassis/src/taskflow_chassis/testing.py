@@ -91,6 +91,28 @@ async def fresh_postgres_database(prefix: str = "taskflow_test") -> AsyncIterato
 
 
 @asynccontextmanager
+async def postgres_outage(database_url: str) -> AsyncIterator[None]:
+    """The database refuses every connection and loses those it had, until the block ends
+    (as a database restarting or out of reach would look to a service)."""
+    import asyncpg
+
+    admin_url = require_postgres()
+    name = urlsplit(database_url).path.lstrip("/")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        try:
+            yield
+        finally:
+            await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
 async def fresh_mysql_database(prefix: str = "taskflow_test") -> AsyncIterator[str]:
     """Create an empty MariaDB/MySQL database for one test run and drop it afterwards."""
     import aiomysql

@@ -2,33 +2,44 @@
 
 ``memory://`` (embedded mode: every service of the process shares one hub) and
 ``amqp://`` (RabbitMQ). Both route by event type on a topic exchange, retry a
-failing handler with back-off and then park the event, with its error, in the
-queue's dead-letter queue ``<queue>.dlq``.
+failing handler with back-off and park what cannot be handled, with its error,
+in the queue's dead-letter queue ``<queue>.dlq``, where it can be listed,
+replayed into its queue, or purged.
 
 Shared semantics: the routing key is the event type; a queue receives the events
 matching one of its keys (AMQP topic patterns, ``*`` one word, ``#`` any); a
 queue, once subscribed, keeps its messages while its consumer is busy or away;
-handlers of one queue run one at a time, in arrival order; a handler that raises
-is retried after ``retry_base_seconds * 2**n`` (n = 0, 1, ...) at most
-``max_retries`` times, then dead-lettered with its error. Nothing is dropped
-silently, but an event no queue is bound to is not kept (topic exchange rules).
+handlers of one queue run one at a time, in arrival order. A handler that raises
+is dealt with by the kind of its failure (``taskflow_chassis.failures``):
+
+- transient (an outage): retried after ``retry_delay`` (doubling, at most
+  ``TRANSIENT_MAX_DELAY``) for as long as it lasts, never parked;
+- permanent (a malformed or unknown message): parked at once;
+- anything else: retried at most ``max_retries`` times, then parked.
+
+Nothing is dropped silently, but an event no queue is bound to is not kept
+(topic exchange rules).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from taskflow_chassis.events import CloudEvent
+from taskflow_chassis.failures import Failure, classify
 
 __all__ = [
     "DEFAULT_EXCHANGE",
+    "TRANSIENT_MAX_DELAY",
     "DeadLetter",
     "EventBus",
     "MessageHandler",
+    "Retry",
     "create_bus",
+    "next_step",
     "retry_delay",
     "topic_matches",
 ]
@@ -36,6 +47,8 @@ __all__ = [
 MessageHandler = Callable[[CloudEvent], Awaitable[None]]
 
 DEFAULT_EXCHANGE = "taskflow.events"
+# An outage is retried at least this often, however long it lasts.
+TRANSIENT_MAX_DELAY = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,41 @@ class DeadLetter:
     error: str
     attempts: int
     body: bytes = b""  # the raw message, for an unreadable one
+    message_id: str = ""  # the event id, or the broker's message id of an unreadable one
+
+    @property
+    def id(self) -> str:
+        return self.event.id if self.event is not None else self.message_id
+
+
+@dataclass(frozen=True)
+class Retry:
+    """What to do with a message whose handler failed: park it, or try again after ``delay``."""
+
+    park: bool
+    delay: float = 0.0
+    counted: bool = True  # False for an outage: it does not use up the message's retries
+
+
+def next_step(
+    exc: BaseException,
+    *,
+    retries: int,
+    outages: int,
+    max_retries: int,
+    retry_base_seconds: float,
+) -> Retry:
+    """The bus's rule for a failed handler. ``retries``: counted failures before this one;
+    ``outages``: transient failures before this one."""
+    kind = classify(exc)
+    if kind is Failure.PERMANENT:
+        return Retry(park=True)
+    if kind is Failure.TRANSIENT:
+        delay = min(retry_delay(retry_base_seconds, outages + 1), TRANSIENT_MAX_DELAY)
+        return Retry(park=False, delay=delay, counted=False)
+    if retries >= max_retries:
+        return Retry(park=True)
+    return Retry(park=False, delay=retry_delay(retry_base_seconds, retries + 1))
 
 
 class EventBus(Protocol):
@@ -69,6 +117,16 @@ class EventBus(Protocol):
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         """What ``<queue>.dlq`` holds, oldest first, without removing it."""
+
+    async def dead_letter_count(self, queue: str) -> int:
+        """How many messages ``<queue>.dlq`` holds (cheap: for ``/readyz`` and the logs)."""
+
+    async def replay_dead_letters(self, queue: str, ids: Collection[str] | None = None) -> int:
+        """Move parked messages (those ids, or all) back into ``queue``, retries reset;
+        answer how many. The consumer's inbox makes a replay of a handled event a no-op."""
+
+    async def purge_dead_letters(self, queue: str, ids: Collection[str] | None = None) -> int:
+        """Drop parked messages (those ids, or all); answer how many."""
 
 
 def retry_delay(base_seconds: float, attempt: int) -> float:

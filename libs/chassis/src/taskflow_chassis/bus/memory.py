@@ -5,7 +5,8 @@ is the hub ``default``), so the four services of ``make dev`` see each other's
 events. As on RabbitMQ: a queue, once subscribed, keeps its messages while its
 handler is busy or unsubscribed; its handler sees them one at a time, in order;
 a failing handler is retried with back-off (without holding up the messages
-behind it) and then dead-lettered with its error. Nothing survives the process.
+behind it) or parked with its error, by the same rule (``next_step``); parked
+messages can be listed, replayed and purged. Nothing survives the process.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from taskflow_chassis.bus import DeadLetter, MessageHandler, retry_delay, topic_matches
+from taskflow_chassis.bus import DeadLetter, MessageHandler, next_step, topic_matches
 from taskflow_chassis.events import CloudEvent
 
 __all__ = ["MemoryBus"]
@@ -34,7 +35,8 @@ class _Queue:
     name: str
     routing_keys: set[str] = field(default_factory=set)
     handler: MessageHandler | None = None
-    messages: deque[tuple[CloudEvent, int]] = field(default_factory=deque)  # (event, failures)
+    # (event, counted failures, transient failures)
+    messages: deque[tuple[CloudEvent, int, int]] = field(default_factory=deque)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     dead: list[DeadLetter] = field(default_factory=list)
     worker: asyncio.Task[None] | None = None
@@ -42,8 +44,8 @@ class _Queue:
     stopping: bool = False
     retrying: int = 0
 
-    def put(self, event: CloudEvent, failures: int = 0) -> None:
-        self.messages.append((event, failures))
+    def put(self, event: CloudEvent, retries: int = 0, outages: int = 0) -> None:
+        self.messages.append((event, retries, outages))
         self.arrived.set()
 
     def idle(self) -> bool:
@@ -135,6 +137,32 @@ class MemoryBus:
         target = self.queues.get(queue)
         return list(target.dead) if target else []
 
+    async def dead_letter_count(self, queue: str) -> int:
+        target = self.queues.get(queue)
+        return len(target.dead) if target else 0
+
+    async def replay_dead_letters(self, queue: str, ids: Collection[str] | None = None) -> int:
+        return self._take_dead_letters(queue, ids, replay=True)
+
+    async def purge_dead_letters(self, queue: str, ids: Collection[str] | None = None) -> int:
+        return self._take_dead_letters(queue, ids, replay=False)
+
+    def _take_dead_letters(self, queue: str, ids: Collection[str] | None, *, replay: bool) -> int:
+        target = self.queues.get(queue)
+        if target is None:
+            return 0
+        wanted = None if ids is None else set(ids)
+        taken: list[DeadLetter] = []
+        kept: list[DeadLetter] = []
+        for letter in target.dead:
+            (taken if wanted is None or letter.id in wanted else kept).append(letter)
+        target.dead = kept
+        if replay:
+            for letter in taken:
+                if letter.event is not None:
+                    target.put(letter.event)
+        return len(taken)
+
     async def drain(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - polls, no I/O to bound
         """Wait until every consumed queue of the hub is empty and idle (for tests)."""
         loop = asyncio.get_running_loop()
@@ -151,53 +179,55 @@ class MemoryBus:
                 queue.arrived.clear()
                 await queue.arrived.wait()
                 continue
-            event, failures = queue.messages.popleft()
+            event, retries, outages = queue.messages.popleft()
             queue.busy = True
             try:
-                await self._deliver(queue, event, failures)
+                await self._deliver(queue, event, retries, outages)
             finally:
                 queue.busy = False
 
-    async def _deliver(self, queue: _Queue, event: CloudEvent, failures: int) -> None:
+    async def _deliver(self, queue: _Queue, event: CloudEvent, retries: int, outages: int) -> None:
         assert queue.handler is not None
         try:
             await queue.handler(event)
         except asyncio.CancelledError:
             # Stopped mid-delivery: put it back in front, as an unacked AMQP message.
-            queue.messages.appendleft((event, failures))
+            queue.messages.appendleft((event, retries, outages))
             raise
         except Exception as exc:
-            failures += 1
             error = f"{type(exc).__name__}: {exc}"
-            if failures > self.max_retries:
+            step = next_step(
+                exc,
+                retries=retries,
+                outages=outages,
+                max_retries=self.max_retries,
+                retry_base_seconds=self.retry_base_seconds,
+            )
+            if step.park:
                 logger.error(
-                    "dead-lettered %s (%s) on %s after %d attempts: %s",
+                    "parked %s (%s) on %s after %d attempts: %s",
                     event.id,
                     event.type,
                     queue.name,
-                    failures,
+                    retries + 1,
                     error,
                 )
-                queue.dead.append(DeadLetter(event=event, error=error, attempts=failures))
+                queue.dead.append(DeadLetter(event=event, error=error, attempts=retries + 1))
                 return
             logger.warning(
-                "handler failed for %s (%s) on %s (attempt %d, retrying): %s",
+                "handler failed for %s (%s) on %s (%s, retrying in %.1f s): %s",
                 event.id,
                 event.type,
                 queue.name,
-                failures,
+                f"attempt {retries + 1}" if step.counted else f"outage {outages + 1}",
+                step.delay,
                 error,
             )
+            counts = (retries + 1, outages) if step.counted else (retries, outages + 1)
             queue.retrying += 1
-            asyncio.get_running_loop().call_later(
-                retry_delay(self.retry_base_seconds, failures),
-                self._requeue,
-                queue,
-                event,
-                failures,
-            )
+            asyncio.get_running_loop().call_later(step.delay, self._requeue, queue, event, *counts)
 
     @staticmethod
-    def _requeue(queue: _Queue, event: CloudEvent, failures: int) -> None:
+    def _requeue(queue: _Queue, event: CloudEvent, retries: int, outages: int) -> None:
         queue.retrying -= 1
-        queue.put(event, failures)
+        queue.put(event, retries, outages)

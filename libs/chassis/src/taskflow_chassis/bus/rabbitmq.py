@@ -7,17 +7,19 @@ message is acked only after its handler returned.
 
 A failing message is acked only after a copy went to ``<queue>.retry``
 (per-message TTL = back-off, then dead-lettered by the broker back into
-``<queue>``), so back-off never blocks the queue; past the last retry it goes to
-``<queue>.dlq`` with ``x-error``, ``x-retry-count`` and ``x-original-routing-key``
-headers. RabbitMQ expires messages only at the head of a queue, so a short
-back-off may wait behind a longer one in ``<queue>.retry``: later, never lost.
+``<queue>``), so back-off never blocks the queue; a message parked (see
+``next_step``) goes to ``<queue>.dlq`` with ``x-error``, ``x-retry-count`` and
+``x-original-routing-key`` headers. RabbitMQ expires messages only at the head of
+a queue, so a short back-off may wait behind a longer one in ``<queue>.retry``:
+later, never lost. Replaying a parked message publishes it to ``<queue>`` itself
+(not the exchange, which would hand it to other services' queues too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +32,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from taskflow_chassis.bus import DeadLetter, MessageHandler, retry_delay
+from taskflow_chassis.bus import DeadLetter, MessageHandler, next_step
 from taskflow_chassis.events import CloudEvent
 
 __all__ = ["CONTENT_TYPE", "RabbitMQBus"]
@@ -39,6 +41,7 @@ logger = logging.getLogger("taskflow.bus.rabbitmq")
 
 CONTENT_TYPE = "application/cloudevents+json"
 RETRY_HEADER = "x-retry-count"
+OUTAGE_HEADER = "x-outage-count"  # transient failures: they do not use up the retries
 ERROR_HEADER = "x-error"
 ROUTING_KEY_HEADER = "x-original-routing-key"
 MAX_ERROR_LENGTH = 2000
@@ -194,7 +197,8 @@ class RabbitMQBus:
     async def _handle(
         self, queue: str, message: AbstractIncomingMessage, handler: MessageHandler
     ) -> None:
-        retries = _count((message.headers or {}).get(RETRY_HEADER))
+        headers = message.headers or {}
+        retries, outages = _count(headers.get(RETRY_HEADER)), _count(headers.get(OUTAGE_HEADER))
         try:
             event = CloudEvent.from_json(message.body)
         except Exception as exc:
@@ -204,9 +208,16 @@ class RabbitMQBus:
             await handler(event)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            if retries >= self.max_retries:
+            step = next_step(
+                exc,
+                retries=retries,
+                outages=outages,
+                max_retries=self.max_retries,
+                retry_base_seconds=self.retry_base_seconds,
+            )
+            if step.park:
                 logger.error(
-                    "dead-lettered %s (%s) on %s after %d attempts: %s",
+                    "parked %s (%s) on %s after %d attempts: %s",
                     event.id,
                     event.type,
                     queue,
@@ -214,23 +225,35 @@ class RabbitMQBus:
                     error,
                 )
                 await self._dead_letter(queue, message, error, retries)
-            else:
-                logger.warning(
-                    "handler failed for %s (%s) on %s (attempt %d, retrying): %s",
-                    event.id,
-                    event.type,
-                    queue,
-                    retries + 1,
-                    error,
-                )
-                await self._retry_later(queue, message, retries + 1)
+                return
+            logger.warning(
+                "handler failed for %s (%s) on %s (%s, retrying in %.1f s): %s",
+                event.id,
+                event.type,
+                queue,
+                f"attempt {retries + 1}" if step.counted else f"outage {outages + 1}",
+                step.delay,
+                error,
+            )
+            counts = (
+                {RETRY_HEADER: retries + 1, OUTAGE_HEADER: outages}
+                if step.counted
+                else {RETRY_HEADER: retries, OUTAGE_HEADER: outages + 1}
+            )
+            await self._retry_later(queue, message, counts, step.delay)
             return
         await message.ack()
 
     def _copy(
-        self, message: AbstractIncomingMessage, headers: dict[str, Any], **extra: Any
+        self,
+        message: AbstractIncomingMessage,
+        headers: dict[str, Any],
+        *,
+        without: Collection[str] = (),
+        **extra: Any,
     ) -> aio_pika.Message:
-        kept = {k: v for k, v in (message.headers or {}).items() if k not in _BROKER_HEADERS}
+        dropped = {*_BROKER_HEADERS, *without}
+        kept = {k: v for k, v in (message.headers or {}).items() if k not in dropped}
         # Back from the retry queue, routing_key is the queue's name: keep the first one.
         kept.setdefault(ROUTING_KEY_HEADER, message.routing_key or "")
         return aio_pika.Message(
@@ -246,10 +269,9 @@ class RabbitMQBus:
         )
 
     async def _retry_later(
-        self, queue: str, message: AbstractIncomingMessage, retries: int
+        self, queue: str, message: AbstractIncomingMessage, counts: dict[str, int], delay: float
     ) -> None:
-        delay = retry_delay(self.retry_base_seconds, retries)
-        copy = self._copy(message, {RETRY_HEADER: retries}, expiration=delay)
+        copy = self._copy(message, dict(counts), expiration=delay)
         # Ack only after the copy is confirmed: a crash in between redelivers, never loses.
         await self._channel().default_exchange.publish(
             copy, routing_key=f"{queue}.retry", timeout=self.publish_timeout
@@ -292,6 +314,7 @@ class RabbitMQBus:
                         error=_text(headers.get(ERROR_HEADER)),
                         attempts=_count(headers.get(RETRY_HEADER)) + 1,
                         body=message.body,
+                        message_id=message.message_id or "",
                     )
                 )
             for message in held:
@@ -299,6 +322,56 @@ class RabbitMQBus:
             return letters
         finally:
             await channel.close()
+
+    async def dead_letter_count(self, queue: str) -> int:
+        if self._connection is None:
+            raise ConnectionError("the RabbitMQ bus is not connected")
+        channel = await self._connection.channel()
+        try:
+            dlq = await channel.declare_queue(f"{queue}.dlq", durable=True)
+            return int(dlq.declaration_result.message_count or 0)
+        finally:
+            await channel.close()
+
+    async def replay_dead_letters(self, queue: str, ids: Collection[str] | None = None) -> int:
+        return await self._take_dead_letters(queue, ids, replay=True)
+
+    async def purge_dead_letters(self, queue: str, ids: Collection[str] | None = None) -> int:
+        return await self._take_dead_letters(queue, ids, replay=False)
+
+    async def _take_dead_letters(
+        self, queue: str, ids: Collection[str] | None, *, replay: bool
+    ) -> int:
+        """Go through ``<queue>.dlq`` once: the chosen messages are replayed (a fresh copy
+        into ``queue``, confirmed before the parked one is acked) or dropped; the others
+        are put back in their places."""
+        if self._connection is None:
+            raise ConnectionError("the RabbitMQ bus is not connected")
+        wanted = None if ids is None else set(ids)
+        channel = await self._connection.channel(publisher_confirms=True)
+        taken = 0
+        try:
+            dlq = await channel.declare_queue(f"{queue}.dlq", durable=True)
+            await channel.declare_queue(queue, durable=True)
+            held: list[AbstractIncomingMessage] = []
+            while (message := await dlq.get(no_ack=False, fail=False)) is not None:
+                if wanted is not None and _message_event_id(message) not in wanted:
+                    held.append(message)
+                    continue
+                if replay:
+                    copy = self._copy(
+                        message, {}, without=(RETRY_HEADER, OUTAGE_HEADER, ERROR_HEADER)
+                    )
+                    await channel.default_exchange.publish(
+                        copy, routing_key=queue, timeout=self.publish_timeout
+                    )
+                await message.ack()
+                taken += 1
+            for message in held:
+                await message.nack(requeue=True)
+        finally:
+            await channel.close()
+        return taken
 
     async def delete_queues(self, queue: str) -> None:
         """Remove a service's three queues (tests and tear-down tooling)."""
@@ -323,11 +396,19 @@ class RabbitMQBus:
 
 
 def _count(header: object) -> int:
-    """A retry-count header as an int; anything unreadable counts as zero."""
+    """A count header as an int; anything unreadable or negative counts as zero."""
     try:
-        return int(header) if isinstance(header, int | str | float) else 0
-    except ValueError:
+        value = int(header) if isinstance(header, int | str | float) else 0
+    except (ValueError, OverflowError):
         return 0
+    return max(value, 0)
+
+
+def _message_event_id(message: AbstractIncomingMessage) -> str:
+    try:
+        return CloudEvent.from_json(message.body).id
+    except Exception:
+        return message.message_id or ""
 
 
 def _text(header: object) -> str:
