@@ -1,4 +1,12 @@
-"""Events the teams service publishes (EVENTS.md)."""
+"""Events the teams service publishes (EVENTS.md).
+
+Membership events (who is in a team, with which role and permissions) carry
+``team_seq``: the team's membership sequence number, incremented by teams in the
+transaction that writes the event, once per event. A consumer applies them in
+that order per team, ignores one it has already passed, and resyncs the team
+from teams when it sees a gap. ``None`` on events published before the field
+existed (added in place: the type names stay v1, readers tolerate either).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ class TeamUpdated(EventPayload):
 class TeamDeleted(EventPayload):
     event_type = "taskflow.teams.team.deleted.v1"
     team_id: UUID
+    team_seq: int | None = None
 
 
 class MemberJoined(EventPayload):
@@ -33,6 +42,7 @@ class MemberJoined(EventPayload):
     role_id: UUID
     role_name: str
     permissions: list[str]
+    team_seq: int | None = None
 
 
 class MemberRoleChanged(EventPayload):
@@ -42,12 +52,14 @@ class MemberRoleChanged(EventPayload):
     role_id: UUID
     role_name: str
     permissions: list[str]
+    team_seq: int | None = None
 
 
 class MemberRemoved(EventPayload):
     event_type = "taskflow.teams.member.removed.v1"
     team_id: UUID
     user_id: UUID
+    team_seq: int | None = None
 
 
 class RoleUpdated(EventPayload):
@@ -56,6 +68,7 @@ class RoleUpdated(EventPayload):
     role_id: UUID
     name: str
     permissions: list[str]
+    team_seq: int | None = None
 
 
 class InvitationCreated(EventPayload):

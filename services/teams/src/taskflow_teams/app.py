@@ -9,6 +9,7 @@ from taskflow_chassis.serve import migrations_dir
 
 from taskflow_teams import events
 from taskflow_teams.config import TeamsSettings, get_settings
+from taskflow_teams.internal.views import router as internal_router
 from taskflow_teams.invitations.views import my_invitations, team_invitations
 from taskflow_teams.tables import import_all_tables
 from taskflow_teams.teams.views import router as teams_router
@@ -26,7 +27,7 @@ def create_app(
             title="TaskFlow teams",
             description="Teams, members, roles that grant permissions, and invitations.",
             settings=settings,
-            routers=[teams_router, team_invitations, my_invitations],
+            routers=[teams_router, team_invitations, my_invitations, internal_router],
             migrations_dir=migrations_dir(__file__),
             handlers=events.HANDLERS,
             jwks_fetcher=jwks_fetcher,

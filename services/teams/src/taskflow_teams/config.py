@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 from taskflow_chassis.config import ServiceSettings
 
@@ -14,6 +15,9 @@ class TeamsSettings(ServiceSettings):
     service_name: str = "teams"
     invitation_days: int = 7
     invitation_accept_path: str = "/invitations/accept"
+    # The key services present to /internal/v1 (TEAMS_INTERNAL_API_KEY, or the shared
+    # TASKFLOW_INTERNAL_API_KEY); empty: the internal API does not exist (404).
+    internal_api_key: SecretStr = SecretStr("")
 
 
 @lru_cache

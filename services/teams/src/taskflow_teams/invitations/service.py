@@ -27,7 +27,7 @@ from taskflow_teams.directory.models import Person
 from taskflow_teams.invitations.models import Invitation, InvitationStatus
 from taskflow_teams.invitations.schemas import InvitationCreate, InvitationRead
 from taskflow_teams.teams.models import Membership, Role, Team
-from taskflow_teams.teams.service import _joined
+from taskflow_teams.teams.service import _joined, fresh_role, next_membership_seq
 
 
 def _hash(token: str) -> str:
@@ -332,8 +332,10 @@ async def accept(
     invitation, _ = await _addressed_to_caller(session, user_id, token)
     await directory.require_participant(session, user_id)
     _check_open(invitation, now)
+    # Joining is a membership change: take the team's next number first (holding its row).
+    seq = await next_membership_seq(session, invitation.team_id)
     team = await session.get(Team, invitation.team_id)
-    role = await session.get(Role, invitation.role_id)
+    role = await fresh_role(session, invitation.role_id)
     assert team is not None and role is not None
     if await session.get(Membership, (team.id, user_id)) is not None:
         raise ProblemError(
@@ -341,7 +343,7 @@ async def accept(
         )
     await _claim(session, invitation, InvitationStatus.ACCEPTED, user_id, now)
     session.add(Membership(team_id=team.id, user_id=user_id, role_id=role.id, joined_at=now))
-    await events.publish(session, _joined(team.id, user_id, role))
+    await events.publish(session, _joined(team.id, user_id, role, seq=seq))
     await events.publish(
         session,
         contract.InvitationAccepted(invitation_id=invitation.id, team_id=team.id, user_id=user_id),

@@ -21,6 +21,9 @@ class Team(TeamsTable, table=True):
     created_by: uuid.UUID
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    # One more for every membership event (joined, removed, role changed, role updated,
+    # team deleted), in the transaction that writes it: replicas apply them in order.
+    membership_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Role(TeamsTable, table=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.pagination import PageParams, paginate_by_time
@@ -15,7 +15,7 @@ from taskflow_contracts import permissions as P
 from taskflow_contracts import teams as contract
 
 from taskflow_teams import events
-from taskflow_teams.access import TeamAccess, ensure_within
+from taskflow_teams.access import TeamAccess, ensure_within, team_not_found
 from taskflow_teams.directory.models import Person
 from taskflow_teams.teams.models import Membership, Role, Team
 from taskflow_teams.teams.schemas import (
@@ -58,13 +58,64 @@ def conflict(title: str, detail: str, kind: str) -> ProblemError:
     return ProblemError(409, title, detail, type=kind)
 
 
+# --- the membership sequence --------------------------------------------------------------
+
+_teams = Team.__table__  # type: ignore[attr-defined]
+
+
+async def hold_membership_seq(session: AsyncSession, team_id: uuid.UUID) -> int | None:
+    """Take the team's next membership sequence number (``None``: no such team).
+
+    Called first in every change that writes a membership event, before anything the
+    event carries is read: the UPDATE holds the team's row until commit, so two changes
+    to one team's memberships run one after the other, in the order of their numbers,
+    and the second reads what the first committed. A plain UPDATE then a read (MariaDB
+    has no UPDATE ... RETURNING); the Core table, so no ORM object is touched.
+    """
+    held = await session.execute(
+        update(_teams)
+        .where(_teams.c.id == team_id)
+        .values(membership_seq=_teams.c.membership_seq + 1)
+    )
+    if held.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    seq = await session.execute(select(_teams.c.membership_seq).where(_teams.c.id == team_id))
+    return int(seq.scalar_one())
+
+
+async def next_membership_seq(session: AsyncSession, team_id: uuid.UUID) -> int:
+    seq = await hold_membership_seq(session, team_id)
+    if seq is None:
+        raise team_not_found()
+    return seq
+
+
+async def fresh_role(session: AsyncSession, role_id: uuid.UUID) -> Role | None:
+    """The role as committed now, not as this session first saw it: what an event carries
+    must be the state at its sequence number (a locking read, so MariaDB's snapshot of
+    the transaction's first read does not apply either)."""
+    query = (
+        select(Role)
+        .where(Role.id == role_id)  # type: ignore[arg-type]
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 # --- teams --------------------------------------------------------------------------------
 
 
 async def create_team(
     session: AsyncSession, founder: Person, data: TeamCreate
 ) -> tuple[Team, Role]:
-    team = Team(name=data.name, description=data.description, created_by=founder.user_id)
+    # A new team's only membership event so far is its leader joining: number 1.
+    team = Team(
+        name=data.name,
+        description=data.description,
+        created_by=founder.user_id,
+        membership_seq=1,
+    )
     session.add(team)
     # No ORM relationships here, so flush in foreign-key order ourselves.
     await session.flush()
@@ -80,18 +131,21 @@ async def create_team(
     await events.publish(
         session, contract.TeamCreated(team_id=team.id, name=team.name, leader_id=founder.user_id)
     )
-    await events.publish(session, _joined(team.id, founder.user_id, leader))
+    await events.publish(session, _joined(team.id, founder.user_id, leader, seq=1))
     await session.commit()
     return team, leader
 
 
-def _joined(team_id: uuid.UUID, user_id: uuid.UUID, role: Role) -> contract.MemberJoined:
+def _joined(
+    team_id: uuid.UUID, user_id: uuid.UUID, role: Role, *, seq: int
+) -> contract.MemberJoined:
     return contract.MemberJoined(
         team_id=team_id,
         user_id=user_id,
         role_id=role.id,
         role_name=role.name,
         permissions=sorted(role.permissions),
+        team_seq=seq,
     )
 
 
@@ -130,8 +184,9 @@ async def update_team(session: AsyncSession, access: TeamAccess, data: TeamUpdat
 
 async def delete_team(session: AsyncSession, access: TeamAccess) -> None:
     team_id = access.team.id
+    seq = await next_membership_seq(session, team_id)
     await _delete_team_rows(session, team_id)
-    await events.publish(session, contract.TeamDeleted(team_id=team_id))
+    await events.publish(session, contract.TeamDeleted(team_id=team_id, team_seq=seq))
     await session.commit()
 
 
@@ -231,17 +286,22 @@ def last_leader() -> ProblemError:
 async def get_role(session: AsyncSession, team_id: uuid.UUID, role_id: uuid.UUID) -> Role:
     role = await session.get(Role, role_id)
     if role is None or role.team_id != team_id:
-        raise ProblemError(
-            404, "Role not found", "This team has no role with this id.", type="role-not-found"
-        )
+        raise role_not_found()
     return role
+
+
+def role_not_found() -> ProblemError:
+    return ProblemError(
+        404, "Role not found", "This team has no role with this id.", type="role-not-found"
+    )
 
 
 async def change_member_role(
     session: AsyncSession, access: TeamAccess, user_id: uuid.UUID, role_id: uuid.UUID
 ) -> MemberRead:
+    seq = await next_membership_seq(session, access.team.id)
     membership, current = await _target(session, access.team.id, user_id)
-    role = await session.get(Role, role_id)
+    role = await fresh_role(session, role_id)
     if role is None or role.team_id != access.team.id:
         raise invalid_field(
             "role_id", "Unknown role", "This team has no role with this id.", type="role-not-found"
@@ -265,9 +325,12 @@ async def change_member_role(
                 role_id=role.id,
                 role_name=role.name,
                 permissions=sorted(role.permissions),
+                team_seq=seq,
             ),
         )
         await session.commit()
+    # Otherwise nothing changed: the request's session ends without a commit, and the
+    # number taken goes back.
     person = await session.get(Person, user_id)
     return member_read(membership, role, person)
 
@@ -278,13 +341,16 @@ async def remove_member(session: AsyncSession, access: TeamAccess, user_id: uuid
         from taskflow_teams.access import forbidden
 
         raise forbidden(P.MEMBERS_MANAGE)
+    seq = await next_membership_seq(session, access.team.id)
     membership, role = await _target(session, access.team.id, user_id)
     if not leaving:
         ensure_within(access, role.permissions)
     if role.is_leader and await count_leaders(session, access.team.id) <= 1:
         raise last_leader()
     await session.delete(membership)
-    await events.publish(session, contract.MemberRemoved(team_id=access.team.id, user_id=user_id))
+    await events.publish(
+        session, contract.MemberRemoved(team_id=access.team.id, user_id=user_id, team_seq=seq)
+    )
     await session.commit()
 
 
@@ -299,9 +365,14 @@ async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     ).all()
     for membership, role in rows:
         team_id = membership.team_id
+        seq = await hold_membership_seq(session, team_id)
+        if seq is None:
+            continue  # the team went meanwhile, its memberships with it
         await session.delete(membership)
         await session.flush()
-        await events.publish(session, contract.MemberRemoved(team_id=team_id, user_id=user_id))
+        await events.publish(
+            session, contract.MemberRemoved(team_id=team_id, user_id=user_id, team_seq=seq)
+        )
         if not role.is_leader or await count_leaders(session, team_id) > 0:
             continue
         successor = (
@@ -312,9 +383,10 @@ async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
                 .limit(1)
             )
         ).scalar_one_or_none()
+        seq = await next_membership_seq(session, team_id)
         if successor is None:
             await _delete_team_rows(session, team_id)
-            await events.publish(session, contract.TeamDeleted(team_id=team_id))
+            await events.publish(session, contract.TeamDeleted(team_id=team_id, team_seq=seq))
             continue
         successor.role_id = role.id
         session.add(successor)
@@ -326,6 +398,7 @@ async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
                 role_id=role.id,
                 role_name=role.name,
                 permissions=sorted(role.permissions),
+                team_seq=seq,
             ),
         )
 
@@ -379,25 +452,33 @@ async def _commit_role(session: AsyncSession) -> None:
 
 async def create_role(session: AsyncSession, access: TeamAccess, data: RoleCreate) -> RoleRead:
     ensure_within(access, data.permissions)
+    seq = await next_membership_seq(session, access.team.id)
     await _name_free(session, access.team.id, data.name, None)
     role = Role(team_id=access.team.id, name=data.name)
     role.grant_exactly(set(data.permissions))
     session.add(role)
-    await events.publish(session, _role_updated(role))
+    await events.publish(session, _role_updated(role, seq))
     await _commit_role(session)
     return role_read(role)
 
 
-def _role_updated(role: Role) -> contract.RoleUpdated:
+def _role_updated(role: Role, seq: int) -> contract.RoleUpdated:
     return contract.RoleUpdated(
-        team_id=role.team_id, role_id=role.id, name=role.name, permissions=sorted(role.permissions)
+        team_id=role.team_id,
+        role_id=role.id,
+        name=role.name,
+        permissions=sorted(role.permissions),
+        team_seq=seq,
     )
 
 
 async def update_role(
     session: AsyncSession, access: TeamAccess, role_id: uuid.UUID, data: RoleUpdate
 ) -> RoleRead:
-    role = await get_role(session, access.team.id, role_id)
+    seq = await next_membership_seq(session, access.team.id)
+    role = await fresh_role(session, role_id)
+    if role is None or role.team_id != access.team.id:
+        raise role_not_found()
     if role.is_leader:
         raise conflict(
             "Team Leader cannot be changed",
@@ -412,7 +493,7 @@ async def update_role(
         ensure_within(access, set(data.permissions) ^ role.permissions)
         role.grant_exactly(set(data.permissions))
     session.add(role)
-    await events.publish(session, _role_updated(role))
+    await events.publish(session, _role_updated(role, seq))
     await _commit_role(session)
     return role_read(role)
 

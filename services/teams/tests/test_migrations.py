@@ -1,0 +1,73 @@
+"""Teams' migrations on every database it supports: 0002 numbers existing teams from 0."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from taskflow_chassis.db import Database
+from taskflow_chassis.migrations import alembic_config
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
+from taskflow_teams import app as teams_app
+
+
+async def migrate(database: Database, revision: str, *, down: bool = False) -> None:
+    config = alembic_config(
+        migrations_dir(teams_app.__file__), database.url, "alembic_version_teams"
+    )
+
+    def run(connection: Connection, cfg: Any = config) -> None:
+        cfg.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+async def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}"
+        return
+    fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
+    async with fresh("taskflow_teams_migrations") as url:
+        yield url
+
+
+async def test_0002_adds_membership_seq_to_existing_teams(any_database_url: str) -> None:
+    database = Database(any_database_url)
+    try:
+        await migrate(database, "0001")
+        team_id = uuid.uuid4()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO teams (id, name, created_by, created_at, updated_at)"
+                    " VALUES (:id, 'Old', :by, :now, :now)"
+                ),
+                {
+                    "id": team_id if database.dialect == "postgresql" else team_id.hex,
+                    "by": uuid.uuid4() if database.dialect == "postgresql" else uuid.uuid4().hex,
+                    "now": now,
+                },
+            )
+        await migrate(database, "head")
+        async with database.engine.begin() as conn:
+            assert (await conn.execute(text("SELECT membership_seq FROM teams"))).scalar_one() == 0
+            await conn.execute(text("UPDATE teams SET membership_seq = membership_seq + 1"))
+            assert (await conn.execute(text("SELECT membership_seq FROM teams"))).scalar_one() == 1
+        await migrate(database, "0001", down=True)
+        async with database.engine.connect() as conn:
+            columns = (await conn.execute(text("SELECT * FROM teams"))).keys()
+            assert "membership_seq" not in columns
+    finally:
+        await database.dispose()
