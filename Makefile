@@ -11,11 +11,13 @@ RUN := $(UV) run --frozen
 PORT ?= 8000
 export PORT
 
-.PHONY: help bootstrap dev up bench requirements.txt test test-chassis test-auth test-teams test-work test-notify lint fmt clean
+.PHONY: help bootstrap dev up dlq manage bench requirements.txt test test-chassis test-auth test-teams test-work test-notify lint fmt clean
 
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs)"
 	@echo "make up       the distributed runtime as processes on local PostgreSQL, RabbitMQ, Redis (gateway at :$(PORT))"
+	@echo "make dlq      a service's parked events beside make up: SERVICE=work [ARGS='replay --all']"
+	@echo "make manage   a service's command beside make up: SERVICE=work ARGS='replica rebuild'"
 	@echo "make bench    load figures with wrk on the local distributed runtime (QUICK=1 for a short run)"
 	@echo "make test     run the whole test suite (needs PostgreSQL, RabbitMQ, Redis, MariaDB where tests say)"
 	@echo "make lint     ruff, and mypy on the chassis and contracts"
@@ -33,6 +35,16 @@ dev: bootstrap
 
 up: bootstrap
 	$(RUN) python -m taskflow_embedded.local
+
+# Beside a running `make up`: its parked events (ARGS: list, replay --all, replay --id ID, purge --all).
+SERVICE ?= work
+ARGS ?= list
+dlq: bootstrap
+	$(RUN) python -m taskflow_embedded.local manage $(SERVICE) dlq $(ARGS)
+
+# Beside a running `make up`: any command of a service (replica rebuild, emails retry --all-failed).
+manage: bootstrap
+	$(RUN) python -m taskflow_embedded.local manage $(SERVICE) $(ARGS)
 
 # Not part of make test: minutes of load on the local distributed runtime. QUICK=1: 1,000 tasks, 5 s runs.
 bench: bootstrap

@@ -9,6 +9,7 @@ here too, so the system tests catch it.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +175,10 @@ class GatewayTransport(httpx.AsyncBaseTransport):
                 forwarded = {
                     k: v for k, v in headers.items() if k.lower() in {"authorization", "cookie"}
                 }
-                answer = await self.client.get(verify_url, headers=forwarded)
+                try:
+                    answer = await self.client.get(verify_url, headers=forwarded)
+                except httpx.TransportError as exc:
+                    return bad_gateway(request, exc)
                 if answer.status_code >= 300:
                     return httpx.Response(
                         answer.status_code,
@@ -192,15 +196,38 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             if request.stream is None or isinstance(request.stream, httpx.ByteStream)
             else await request.aread()
         )
-        response = await self.client.request(
-            request.method, upstream, headers=headers, content=body
-        )
+        try:
+            response = await self.client.request(
+                request.method, upstream, headers=headers, content=body
+            )
+        except httpx.TransportError as exc:
+            return bad_gateway(request, exc)
         return httpx.Response(
             response.status_code,
             headers=response.headers,
             content=response.content,
             request=request,
         )
+
+
+def bad_gateway(request: httpx.Request, exc: httpx.TransportError) -> httpx.Response:
+    """What Traefik answers when the service is down or dies mid-request (502), or does not
+    answer in time (504); as a problem document, like every other error of TaskFlow."""
+    status = 504 if isinstance(exc, httpx.TimeoutException) else 502
+    title = "Gateway Timeout" if status == 504 else "Bad Gateway"
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": "The service behind this route did not answer; try again shortly.",
+        "instance": request.url.path,
+    }
+    return httpx.Response(
+        status,
+        headers={"content-type": "application/problem+json", "retry-after": "2"},
+        content=json.dumps(body).encode(),
+        request=request,
+    )
 
 
 def urlservice(address: str) -> str:

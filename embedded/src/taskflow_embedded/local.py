@@ -4,25 +4,36 @@ processes on this machine's PostgreSQL, RabbitMQ and Redis.
 Four uvicorn services (each its own PostgreSQL database), a Celery worker, exactly
 one Celery beat, an SMTP sink (aiosmtpd, writing a maildir), and the gateway as
 configured in gateway/ at http://127.0.0.1:8000. For machines without a Docker
-engine, and for the system tests, which start it with a unique name so runs never
-share queues or databases.
+engine, and for the system tests, which start it with a unique name (and their own
+RabbitMQ virtual host) so runs never share queues, databases or connections.
+
+A process that dies is started again and the restart logged, as compose's
+``restart: unless-stopped`` and Kubernetes do; only ``kill`` and ``stop`` end one
+for good. ``python -m taskflow_embedded.local manage <service> <command> ...``
+runs a service's command (``dlq list``, ``replica rebuild``, ``emails retry``)
+with the environment the running stack gave that service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 SERVICES = ("auth", "teams", "work", "notify")
+
+logger = logging.getLogger("taskflow.local")
 
 
 @dataclass
@@ -31,6 +42,8 @@ class LocalStack:
     name: str = "taskflow"
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # The virtual host the stack's services use ("/" is RabbitMQ's default).
+    rabbitmq_vhost: str = "/"
     redis_url: str = "redis://127.0.0.1:6379/2"
     gateway_port: int = 8000
     base_port: int = 8101
@@ -38,7 +51,14 @@ class LocalStack:
     reminder_scan_seconds: float = 60.0
     # Each service's port; by default base_port, base_port + 1, ... in SERVICES order.
     ports: dict[str, int] = field(default_factory=dict)
+    # Shared by teams (which checks it) and work (which calls teams' internal API).
+    internal_api_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # How often the supervisor started each process again after it died.
+    restarts: dict[str, int] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _supervisor: threading.Thread | None = field(default=None, repr=False)
+    _supervising: threading.Event = field(default_factory=threading.Event, repr=False)
 
     # --- addresses ---------------------------------------------------------------------
 
@@ -56,6 +76,11 @@ class LocalStack:
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
 
+    @property
+    def event_bus_url(self) -> str:
+        base = self.rabbitmq_url.rstrip("/")
+        return f"{base}/{quote(self.rabbitmq_vhost, safe='')}"
+
     def database_url(self, service: str) -> str:
         base = urlsplit(self.postgres_url)
         return f"postgresql://{base.netloc}/{self.name}_{service}"
@@ -66,7 +91,8 @@ class LocalStack:
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
-            "TASKFLOW_EVENT_BUS_URL": self.rabbitmq_url,
+            "TASKFLOW_EVENT_BUS_URL": self.event_bus_url,
+            "TASKFLOW_INTERNAL_API_KEY": self.internal_api_key,
             "TASKFLOW_EVENT_EXCHANGE": f"{self.name}.events",
             "TASKFLOW_EVENT_QUEUE_PREFIX": f"{self.name}.",
             "TASKFLOW_JWKS_URL": f"{self.url('auth')}/api/v1/auth/jwks.json",
@@ -146,6 +172,7 @@ class LocalStack:
             if only and name not in only:
                 continue
             self.start_process(name, command, env_of)
+        self.supervise()
 
     def start_process(
         self, name: str, command: list[str] | None = None, env_of: str | None = None
@@ -153,18 +180,70 @@ class LocalStack:
         if command is None or env_of is None:
             command, env_of = self.commands()[name]
         log = (self.data_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            command, env=self.environment(env_of), stdout=log, stderr=subprocess.STDOUT
-        )
+        with self._lock:
+            self.processes[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+                command, env=self.environment(env_of), stdout=log, stderr=subprocess.STDOUT
+            )
 
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        process = self.processes.pop(name)
+    def kill(self, name: str, sig: int = signal.SIGKILL, *, restart: bool = False) -> None:
+        """Signal a process. ``restart=False`` (a planned stop): it stays down until
+        ``start_process``; ``restart=True`` (a crash): the supervisor brings it back."""
+        with self._lock:
+            process = self.processes[name] if restart else self.processes.pop(name)
         process.send_signal(sig)
         process.wait(timeout=30)
 
+    def supervise(self, interval: float = 0.5) -> None:
+        """Start again, with a logged line, any process that died without ``kill``/``stop``."""
+        if self._supervisor is not None and self._supervisor.is_alive():
+            return
+        self._supervising.set()
+        started_at: dict[str, float] = {}
+        backoff: dict[str, float] = {}
+
+        def watch() -> None:
+            while self._supervising.is_set():
+                with self._lock:
+                    dead = [
+                        (name, process.returncode)
+                        for name, process in self.processes.items()
+                        if process.poll() is not None
+                    ]
+                for name, code in dead:
+                    # A process that dies right after starting waits longer each time.
+                    quick = time.monotonic() - started_at.get(name, 0.0) < 10
+                    delay = min(backoff.get(name, 0.5) * 2, 10.0) if quick else 0.5
+                    backoff[name] = delay
+                    self._note(f"{name} exited with code {code}; restarting in {delay:.1f} s")
+                    if not _sleep_unless(self._supervising, delay):
+                        return
+                    with self._lock:
+                        current = self.processes.get(name)
+                        if current is None or current.poll() is None:
+                            continue  # killed for good, or already replaced
+                        self.restarts[name] = self.restarts.get(name, 0) + 1
+                        self.start_process(name)
+                        started_at[name] = time.monotonic()
+                time.sleep(interval)
+
+        self._supervisor = threading.Thread(target=watch, name="local-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _note(self, line: str) -> None:
+        logger.warning(line)
+        with (self.data_dir / "supervisor.log").open("a") as log:
+            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+
     def stop(self) -> None:
-        for name in list(self.processes):
-            process = self.processes.pop(name)
+        self._supervising.clear()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
+            self._supervisor = None
+        with self._lock:
+            names = list(self.processes)
+        for name in names:
+            with self._lock:
+                process = self.processes.pop(name)
             if process.poll() is None:
                 process.terminate()
                 try:
@@ -196,6 +275,73 @@ class LocalStack:
     def upstreams(self) -> dict[str, str]:
         return {service: self.url(service) for service in SERVICES}
 
+    # --- RabbitMQ virtual host ----------------------------------------------------------
+
+    def create_vhost(self) -> None:
+        """A virtual host of the stack's own: its connections can be cut without touching
+        anyone else's (``rabbitmqctl close_all_connections -p``)."""
+        user = urlsplit(self.rabbitmq_url).username or "guest"
+        _rabbitmqctl("add_vhost", self.rabbitmq_vhost)
+        _rabbitmqctl("set_permissions", "-p", self.rabbitmq_vhost, user, ".*", ".*", ".*")
+
+    def delete_vhost(self) -> None:
+        _rabbitmqctl("delete_vhost", self.rabbitmq_vhost)
+
+    def drop_broker_connections(self, reason: str = "TaskFlow fault test") -> None:
+        """Close every connection of the stack's virtual host (and only those)."""
+        if self.rabbitmq_vhost == "/":
+            raise RuntimeError("the stack shares RabbitMQ's default virtual host")
+        _rabbitmqctl("close_all_connections", "-p", self.rabbitmq_vhost, reason)
+
+
+def _rabbitmqctl(*args: str) -> None:
+    done = subprocess.run(  # noqa: S603 - a fixed admin tool, arguments of our own
+        ["rabbitmqctl", *args],  # noqa: S607 - found on PATH, as an operator would
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr or done.stdout}")
+
+
+def _sleep_unless(running: threading.Event, seconds: float) -> bool:
+    """Sleep; answer False if the supervisor was stopped meanwhile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not running.is_set():
+            return False
+        time.sleep(min(0.1, deadline - time.monotonic()))
+    return running.is_set()
+
+
+def local_stack() -> LocalStack:
+    """``make up``'s stack: data under ``var/local`` (``TASKFLOW_DATA_DIR``), the gateway
+    at ``PORT``; the internal API key is kept in the data directory, so commands run
+    beside the stack (``manage``) use the same one."""
+    data_dir = Path(os.environ.get("TASKFLOW_DATA_DIR", "var/local")).resolve()
+    key_file = data_dir / "internal-api.key"
+    if not key_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(32))
+        key_file.chmod(0o600)
+    return LocalStack(
+        data_dir=data_dir,
+        gateway_port=int(os.environ.get("PORT", "8000")),
+        internal_api_key=key_file.read_text().strip(),
+    )
+
+
+def manage(service: str, args: list[str]) -> int:
+    """Run ``python -m taskflow_<service> <args>`` with the environment ``make up`` gives it."""
+    if service not in SERVICES:
+        print(f"unknown service {service!r}: one of {', '.join(SERVICES)}", file=sys.stderr)
+        return 2
+    stack = local_stack()
+    command = [sys.executable, "-m", f"taskflow_{service}", *args]
+    return subprocess.run(command, env=stack.environment(service), check=False).returncode  # noqa: S603
+
 
 def main() -> None:
     """``make up``: start everything, serve the gateway, stop it all on Ctrl-C."""
@@ -203,10 +349,13 @@ def main() -> None:
 
     from taskflow_embedded.gateway import GatewayApp
 
-    stack = LocalStack(
-        data_dir=Path(os.environ.get("TASKFLOW_DATA_DIR", "var/local")).resolve(),
-        gateway_port=int(os.environ.get("PORT", "8000")),
-    )
+    if sys.argv[1:2] == ["manage"]:
+        if len(sys.argv) < 4:
+            print("usage: python -m taskflow_embedded.local manage SERVICE COMMAND ...")
+            raise SystemExit(2)
+        raise SystemExit(manage(sys.argv[2], sys.argv[3:]))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stack = local_stack()
     asyncio.run(stack.create_databases())
     stack.start()
     try:

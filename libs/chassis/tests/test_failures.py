@@ -81,3 +81,11 @@ def test_next_step_parks_permanent_at_once_and_never_an_outage() -> None:
     step = next_step(KeyError("x"), retries=4, outages=0, max_retries=5, retry_base_seconds=1)
     assert not step.park and step.counted and step.delay == 16
     assert next_step(KeyError("x"), retries=5, outages=0, max_retries=5, retry_base_seconds=1).park
+
+
+def test_a_redis_outage_is_transient() -> None:
+    import redis.exceptions
+
+    assert classify(redis.exceptions.ConnectionError("gone")) is Failure.TRANSIENT
+    assert classify(redis.exceptions.ResponseError("WRONGTYPE")) is Failure.UNKNOWN
+    assert classify(FileNotFoundError("x")) is Failure.UNKNOWN

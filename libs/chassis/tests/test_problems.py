@@ -41,6 +41,12 @@ def build_app() -> FastAPI:
     async def boom() -> None:
         raise RuntimeError("password=hunter2 SELECT * FROM users")
 
+    @app.get("/cache-gone")
+    async def cache_gone() -> None:
+        import redis.exceptions
+
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 10.0.0.5:6379")
+
     return app
 
 
@@ -95,6 +101,14 @@ async def test_unhandled_error_hides_internals(client: httpx.AsyncClient) -> Non
     text = response.text
     assert "hunter2" not in text and "SELECT" not in text and "RuntimeError" not in text
     assert response.json()["correlation_id"] == "abc-123"
+
+
+async def test_an_unreachable_cache_or_broker_is_503_never_500(client: httpx.AsyncClient) -> None:
+    response = await client.get("/cache-gone")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert "10.0.0.5" not in response.text
 
 
 async def test_unreachable_database_is_503_and_says_nothing_changed() -> None:

@@ -58,3 +58,76 @@ async def test_memory_window_expires() -> None:
     assert await throttle.retry_after("ip", "alice") == 1
     clock.now += 1
     assert await throttle.retry_after("ip", "alice") is None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_redis_gone_means_a_local_limit_not_an_error() -> None:
+    from taskflow_auth.throttle import create_counter
+
+    counter = create_counter(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    throttle = LoginThrottle(counter, per_username=3, per_ip=100, window_seconds=60)
+    for _ in range(3):
+        assert await throttle.retry_after("10.0.0.1", "alice") is None
+        await throttle.failed("10.0.0.1", "alice")
+    assert await throttle.retry_after("10.0.0.1", "alice") is not None
+    await counter.close()
+
+
+async def test_the_throttle_goes_back_to_redis_when_it_returns(tmp_path: object) -> None:
+    import asyncio
+    import shutil
+    import subprocess
+
+    from taskflow_auth.throttle import FallbackCounter
+    from taskflow_chassis.testing import in_ci
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if in_ci():
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+
+    async def answers() -> None:
+        probe = RedisCounter(f"redis://127.0.0.1:{port}/0", prefix="probe:")
+        for _ in range(100):
+            try:
+                await probe.peek("x")
+                break
+            except Exception:
+                await asyncio.sleep(0.05)
+        await probe.close()
+
+    server = start()
+    try:
+        await answers()
+        clock = Clock()
+        primary = RedisCounter(f"redis://127.0.0.1:{port}/0", prefix=f"t:{uuid.uuid4().hex}:")
+        counter = FallbackCounter(primary, MemoryCounter(), retry_seconds=5, clock=clock)
+        assert await counter.hit("user:a", 60) == (1, 60)
+        server.kill()
+        server.wait()
+        assert (await counter.hit("user:a", 60))[0] == 1  # counted locally now
+        assert counter.degraded
+        server = start()
+        await answers()
+        clock.now += 6
+        assert (await counter.hit("user:a", 60))[0] == 1  # a fresh Redis (it kept nothing)
+        assert not counter.degraded
+        await counter.close()
+    finally:
+        server.kill()
+        server.wait()

@@ -12,6 +12,8 @@ else is a bug until shown otherwise: retried a few times, then parked.
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 from enum import StrEnum
 
 __all__ = ["Failure", "PermanentError", "TransientError", "classify"]
@@ -31,6 +33,16 @@ class PermanentError(Exception):
     """Raised by a handler for a message that can never be handled as it is."""
 
 
+_NETWORK_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EPIPE,
+    errno.ETIMEDOUT,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+}
 # Deadlock, serialization and lock failures (PostgreSQL's SQLSTATEs), and whole classes:
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown).
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
@@ -63,7 +75,15 @@ def _classify_one(exc: BaseException) -> Failure:
         return Failure.TRANSIENT
     if isinstance(exc, PermanentError):
         return Failure.PERMANENT
-    if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError | OSError):
+    if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError | socket.gaierror):
+        return Failure.TRANSIENT
+    if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
+        return Failure.TRANSIENT
+    if type(exc).__module__.startswith("redis.") and type(exc).__name__ in {
+        "ConnectionError",
+        "TimeoutError",
+        "BusyLoadingError",
+    }:
         return Failure.TRANSIENT
     try:
         import pydantic

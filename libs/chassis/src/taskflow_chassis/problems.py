@@ -198,6 +198,11 @@ async def _dependency_down_handler(request: Request, exc: Exception) -> ProblemR
 
 
 async def _unhandled_handler(request: Request, exc: Exception) -> ProblemResponse:
+    from taskflow_chassis.failures import Failure, classify
+
+    if classify(exc) is Failure.TRANSIENT:
+        # Redis, a broker or another service gone for a moment: a clear 503, never a 500.
+        return await _dependency_down_handler(request, exc)
     cid = request.scope.get("state", {}).get("correlation_id")
     token = correlation_id_var.set(cid)
     try:

@@ -1,9 +1,12 @@
-"""Run the auth service on its own (the distributed runtime): ``python -m taskflow_auth``."""
+"""Run the auth service on its own (the distributed runtime): ``python -m taskflow_auth``.
 
-from taskflow_chassis.serve import serve
+``python -m taskflow_auth dlq ...`` lists, replays or purges its parked events.
+"""
+
+from taskflow_chassis.cli import run_service
 
 from taskflow_auth.app import create_app
 from taskflow_auth.config import get_settings
 
 if __name__ == "__main__":
-    serve(create_app, get_settings())
+    run_service(create_app, get_settings())

@@ -2,16 +2,24 @@
 
 Redis when configured (shared by every replica), process memory otherwise.
 Fixed windows: the first failure starts the window; ``Retry-After`` is what is left.
+While Redis is unreachable each process counts on its own (a local limit, never
+a 500 and never no limit at all) and goes back to Redis once it answers again.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("taskflow.auth.throttle")
+
+T = TypeVar("T")
 
 
 class FailureCounter(Protocol):
@@ -66,7 +74,8 @@ class MemoryCounter:
 
 class RedisCounter:
     def __init__(self, url: str, prefix: str = "taskflow:auth:login:") -> None:
-        self._redis = Redis.from_url(url)
+        # Short timeouts: a log-in must not wait long on a Redis that is gone.
+        self._redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
         self._prefix = prefix
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
@@ -126,5 +135,65 @@ class LoginThrottle:
         await self.counter.clear(user_key)
 
 
+class FallbackCounter:
+    """Redis, or this process's memory while Redis is unreachable (tried again every
+    ``retry_seconds``, so a Redis that is gone costs one timeout per interval, not per
+    request)."""
+
+    def __init__(
+        self,
+        primary: FailureCounter,
+        fallback: FailureCounter,
+        *,
+        retry_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.primary, self.fallback = primary, fallback
+        self.retry_seconds = retry_seconds
+        self._clock = clock
+        self._down_until = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        return self._clock() < self._down_until
+
+    async def _call(
+        self, primary: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]]
+    ) -> T:
+        if not self.degraded:
+            try:
+                result = await primary()
+            except (RedisError, OSError) as exc:
+                if self._down_until == 0.0:
+                    logger.warning(
+                        "login throttle: Redis unreachable (%s); counting in this process", exc
+                    )
+                self._down_until = self._clock() + self.retry_seconds
+            else:
+                if self._down_until:
+                    logger.warning("login throttle: Redis answers again")
+                    self._down_until = 0.0
+                return result
+        return await fallback()
+
+    async def hit(self, key: str, window: int) -> tuple[int, int]:
+        return await self._call(
+            lambda: self.primary.hit(key, window), lambda: self.fallback.hit(key, window)
+        )
+
+    async def peek(self, key: str) -> tuple[int, int]:
+        return await self._call(lambda: self.primary.peek(key), lambda: self.fallback.peek(key))
+
+    async def clear(self, key: str) -> None:
+        await self.fallback.clear(key)
+        await self._call(lambda: self.primary.clear(key), lambda: self.fallback.clear(key))
+
+    async def close(self) -> None:
+        await self.primary.close()
+        await self.fallback.close()
+
+
 def create_counter(redis_url: str | None) -> FailureCounter:
-    return RedisCounter(redis_url) if redis_url else MemoryCounter()
+    if not redis_url:
+        return MemoryCounter()
+    return FallbackCounter(RedisCounter(redis_url), MemoryCounter())

@@ -1,9 +1,12 @@
-"""Run the teams service on its own (the distributed runtime): ``python -m taskflow_teams``."""
+"""Run the teams service on its own (the distributed runtime): ``python -m taskflow_teams``.
 
-from taskflow_chassis.serve import serve
+``python -m taskflow_teams dlq ...`` lists, replays or purges its parked events.
+"""
+
+from taskflow_chassis.cli import run_service
 
 from taskflow_teams.app import create_app
 from taskflow_teams.config import get_settings
 
 if __name__ == "__main__":
-    serve(create_app, get_settings())
+    run_service(create_app, get_settings())
