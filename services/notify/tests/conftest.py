@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage as MimeMessage
 from pathlib import Path
@@ -14,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -175,3 +180,62 @@ def html_of(message: MimeMessage) -> str:
 
 
 HOUR = timedelta(hours=1)
+
+
+@dataclass
+class Recorder:
+    """SMTP handler: keeps every delivered message; can hold one recipient's delivery, and
+    answer RCPT with a refusal (``reply``, e.g. "451 ..." or "550 ...") while it is set.
+    Every RCPT is counted (``attempts``, with its monotonic time) whatever the answer."""
+
+    messages: list[MimeMessage] = field(default_factory=list)
+    hold_for: str | None = None
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    reply: str | None = None
+    attempts: list[tuple[float, str]] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        self.attempts.append((time.monotonic(), address))
+        if self.hold_for and address == self.hold_for and not self.release.is_set():
+            self.held.set()
+            # The release comes from the test's thread: a threading.Event, polled.
+            while not self.release.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        if self.reply:
+            return self.reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, MimeMessage)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[MimeMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def tries(self, address: str) -> list[float]:
+        return [at for at, to in self.attempts if to == address]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, int]]:
+    recorder, port = Recorder(), free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield recorder, port
+    finally:
+        recorder.release.set()
+        controller.stop()

@@ -11,23 +11,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 from taskflow_chassis.bus import create_bus
 from taskflow_chassis.events import new_event
@@ -41,50 +36,11 @@ from taskflow_contracts import auth, teams, work
 from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
 
-
-@dataclass
-class Recorder:
-    """SMTP handler: keeps every delivered message; can hold one recipient's delivery."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    hold_for: str | None = None
-    held: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if self.hold_for and address == self.hold_for and not self.release.is_set():
-            self.held.set()
-            # The release comes from the test's thread: a threading.Event, polled.
-            while not self.release.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
+from .conftest import Recorder
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, int]]:
-    recorder = Recorder()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield recorder, port
-    finally:
-        recorder.release.set()
-        controller.stop()
+FLOOR = 1.0  # the retry back-off's floor, seconds
+LEASE = 10.0  # how long a job holds an email it sends
 
 
 @dataclass
@@ -124,6 +80,11 @@ async def stack(smtp: tuple[Recorder, int], tmp_path: Path) -> AsyncIterator[Sta
             "NOTIFY_CELERY_BROKER_URL": redis_url,
             "NOTIFY_CELERY_QUEUE": f"notify-test-{uuid.uuid4().hex[:8]}",
             "NOTIFY_CELERY_VISIBILITY_TIMEOUT": "3",
+            # Seconds, not minutes: a retry, a lost job and a dead worker's hold come back
+            # while the test waits.
+            "NOTIFY_EMAIL_RETRY_FLOOR_SECONDS": str(FLOOR),
+            "NOTIFY_EMAIL_REQUEUE_SECONDS": "2",
+            "NOTIFY_EMAIL_SENDING_LEASE_SECONDS": str(LEASE),
             "NOTIFY_EMAIL_URL": f"smtp://127.0.0.1:{port}",
             "NOTIFY_PUBLIC_URL": "https://taskflow.example",
             "NOTIFY_DATA_DIR": str(tmp_path),
@@ -137,6 +98,9 @@ async def stack(smtp: tuple[Recorder, int], tmp_path: Path) -> AsyncIterator[Sta
             celery_broker_url=redis_url,
             celery_queue=env["NOTIFY_CELERY_QUEUE"],
             celery_visibility_timeout=3,
+            email_retry_floor_seconds=FLOOR,
+            email_requeue_seconds=2,
+            email_sending_lease_seconds=LEASE,
             reminder_timer=False,
         )
         tokens = TestTokens()
@@ -333,7 +297,14 @@ async def test_worker_killed_during_send_email_still_sends_exactly_once(
     first.send_signal(signal.SIGKILL)  # mid-send: the SMTP conversation is cut before DATA
     first.wait(timeout=10)
     recorder.release.set()
-    stack.start_worker()  # the job comes back once its visibility timeout has passed
-    await wait_for(lambda: len(recorder.to("slow@example.com")) >= 1, stack, seconds=60)
+    # The job comes back once its visibility timeout has passed, and finds the email held;
+    # once the hold's lease has passed, the dispatcher queues it again.
+    stack.start_worker()
+    await wait_for(
+        lambda: len(recorder.to("slow@example.com")) >= 1,
+        stack,
+        seconds=60,
+        each=stack.app.state.email_dispatcher.run_once,
+    )
     await asyncio.sleep(2)
     assert len(recorder.to("slow@example.com")) == 1

@@ -40,7 +40,8 @@ def create_app(
         app.state.email_dispatcher = EmailDispatcher(
             app.state.database,
             enqueue,
-            requeue_after=max(900.0, 3.0 * settings.celery_visibility_timeout),
+            requeue_after=settings.email_requeue_seconds,
+            sending_lease=settings.email_sending_lease_seconds,
         )
         await app.state.email_dispatcher.start()
         await scheduled.start(app)

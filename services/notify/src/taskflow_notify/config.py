@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from taskflow_chassis.config import ServiceSettings
 
@@ -20,8 +21,22 @@ class NotifySettings(ServiceSettings):
     celery_broker_url: str = ""
     celery_queue: str = "notify"
     # Seconds before an unacknowledged job goes back to the queue (a worker died mid-job).
+    # No job waits in Redis for a later attempt (no countdowns): an email's next attempt
+    # is kept in its row and the dispatcher queues it when due.
     celery_visibility_timeout: int = 300
-    email_max_retries: int = 8
+    # A transient failure (SMTP 4xx, a dropped or refused connection, a timeout, a
+    # database error) sends the email again after floor * 2^(attempts - 1) seconds, at
+    # most max, jittered but never under the floor; it is failed only by a permanent SMTP
+    # refusal (5xx) or once its first attempt is older than the horizon.
+    email_retry_floor_seconds: float = Field(default=10.0, gt=0)
+    email_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    email_retry_horizon_hours: float = Field(default=24.0, gt=0)
+    # A queued email whose job has not started after this long is queued again (its job
+    # was lost with Redis); a duplicate job is harmless, it finds the email taken.
+    email_requeue_seconds: float = Field(default=45.0, gt=0)
+    # A job holds an email this long while it sends it; a hold older than that belongs to
+    # a worker that died mid-send and is taken over. Longer than any send can take.
+    email_sending_lease_seconds: float = Field(default=120.0, gt=0)
     # The reminder scan: Celery beat's period, and the embedded runtime's timer.
     reminder_scan_seconds: float = 60.0
     # True where no Celery beat runs (embedded): the app scans on its own timer.

@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import smtplib
 import threading
 import uuid
-from typing import Any
 
-from celery import Celery, Task
+from celery import Celery
 from taskflow_chassis.db import Database
 
 from taskflow_notify.config import NotifySettings, get_settings
 from taskflow_notify.email.backends import EmailBackend, create_backend
-from taskflow_notify.email.sending import EmailInFlight, mark_failed, send_logged_email
+from taskflow_notify.email.sending import job_database, send_logged_email
 
 celery_app = Celery("taskflow_notify")
 logger = logging.getLogger("taskflow.notify.worker")
@@ -54,8 +52,6 @@ def configure(settings: NotifySettings) -> Celery:
         },
     )
     celery_app.conf.taskflow_settings = settings
-    if "taskflow_notify.send_email" in celery_app.tasks:
-        celery_app.tasks["taskflow_notify.send_email"].max_retries = settings.email_max_retries
     return celery_app
 
 
@@ -75,44 +71,35 @@ def current_settings() -> NotifySettings:
     return settings
 
 
-class EmailTask(Task):  # type: ignore[misc]
-    """Marks the email failed once Celery gives up retrying it."""
-
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
-        asyncio.run(
-            mark_failed(uuid.UUID(args[0]), current_settings(), f"{type(exc).__name__}: {exc}")
-        )
-
-
-@celery_app.task(
-    name="taskflow_notify.send_email",
-    base=EmailTask,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(smtplib.SMTPException, OSError, EmailInFlight),
-    retry_backoff=2,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=8,
-)
+@celery_app.task(name="taskflow_notify.send_email", acks_late=True, reject_on_worker_lost=True)
 def send_email(email_id: str) -> str:
-    settings = current_settings()
-    jobs = _job_resources()
-    database_url, email_url = settings.resolved_database_url(), settings.resolved_email_url()
-    if database_url not in jobs.databases:
-        jobs.databases[database_url] = Database.from_settings(settings)
-    if email_url not in jobs.backends:
-        jobs.backends[email_url] = create_backend(email_url)
-    return jobs.runner.run(
-        send_logged_email(
-            uuid.UUID(email_id),
-            settings,
-            backend=jobs.backends[email_url],
-            database=jobs.databases[database_url],
+    """Send one email unless it is sent, held by another job, or not due; never raises.
+
+    No Celery retry, no countdown: a later attempt is written in the email's row and the
+    dispatcher queues it when due, so no job waits in Redis longer than the visibility
+    timeout. Whatever fails here (SMTP, the database) is recorded or left for the
+    dispatcher; the worker carries on.
+    """
+    try:
+        settings = current_settings()
+        jobs = _job_resources()
+        database_url, email_url = settings.resolved_database_url(), settings.resolved_email_url()
+        if database_url not in jobs.databases:
+            jobs.databases[database_url] = job_database(settings)
+        if email_url not in jobs.backends:
+            jobs.backends[email_url] = create_backend(email_url)
+        return jobs.runner.run(
+            send_logged_email(
+                uuid.UUID(email_id),
+                settings,
+                backend=jobs.backends[email_url],
+                database=jobs.databases[database_url],
+            )
         )
-    )
+    except Exception:
+        # A bug, most likely: the email's row still says what to do, the dispatcher does it.
+        logger.exception("send_email %s failed; the dispatcher will queue it again", email_id)
+        return "error"
 
 
 class _JobResources(threading.local):

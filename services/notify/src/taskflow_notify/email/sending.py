@@ -1,17 +1,43 @@
-"""Sending one logged email, once: the body of the ``send_email`` job."""
+"""Sending one logged email, once: the body of the ``send_email`` job.
+
+An email's row says where it stands, and nothing else does: no job waits in Redis
+for a later attempt. A job claims the row (status ``sending``, one guarded update),
+sends, and records the outcome:
+
+- accepted by the SMTP server: ``sent``, committed at once (a crash between the
+  server's acceptance and that commit is the only way an email goes out twice, and
+  the resend carries the same Message-ID);
+- a transient failure (SMTP 4xx, a dropped, refused or timed-out connection, any
+  other error): back to ``pending`` with its next attempt after a back-off, which the
+  dispatcher queues when due;
+- a permanent refusal (SMTP 5xx to the sender, the recipient or the data), or a
+  transient failure once the first attempt is older than the retry horizon:
+  ``failed``, until an operator retries it (``python -m taskflow_notify emails retry``).
+
+Database errors are retried briefly and are never final: a job that cannot reach the
+database leaves the row as it was (queued, or held until its lease passes) and the
+dispatcher queues it again. The job never raises.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import smtplib
+import time
 import uuid
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from email.message import EmailMessage as MimeMessage
 from email.utils import make_msgid
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, event, func, or_, update
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
-from taskflow_chassis.db import Database
+from sqlalchemy.sql import ColumnElement
+from taskflow_chassis.db import Database, dialect_of
 from taskflow_chassis.types import utcnow
 
 from taskflow_notify.config import NotifySettings
@@ -20,9 +46,16 @@ from taskflow_notify.notifications.models import EmailMessage, EmailStatus
 
 logger = logging.getLogger("taskflow.notify.email")
 
+T = TypeVar("T")
 
-class EmailInFlight(Exception):
-    """Another job is sending this email now; Celery retries this one later."""
+# A database error is retried at once (a stale connection is replaced by the retry),
+# then after these pauses; a claim or a failure's record gives up after about 3.5 s and
+# leaves the row to the dispatcher.
+_DB_PAUSES = (0.0, 0.5, 1.0, 2.0)
+_DB_GIVE_UP_SECONDS = 3.5
+# A connection idle longer than this is tested before use (a database restart or an idle
+# timeout may have closed it); a busy worker's connections are not: no round trip per email.
+IDLE_PING_SECONDS = 5.0
 
 
 def mime(row: EmailMessage, sender: str) -> MimeMessage:
@@ -38,76 +71,143 @@ def mime(row: EmailMessage, sender: str) -> MimeMessage:
     return message
 
 
+def is_permanent(exc: BaseException) -> bool:
+    """A 5xx refusal of this email's sender, recipient or content: sending it again cannot
+    help. Anything else (4xx, a lost connection, a timeout, an authentication or TLS
+    problem that an operator can mend) is worth another attempt."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        # One (code, message) per refused recipient; raised only when all were refused.
+        codes = [entry[0] for entry in exc.recipients.values()]
+        return bool(codes) and all(500 <= int(code) < 600 for code in codes)
+    if isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
+        return 500 <= int(exc.smtp_code) < 600
+    return False
+
+
+def retry_delay(attempts: int, settings: NotifySettings) -> float:
+    """Seconds before attempt ``attempts + 1``: floor * 2^(attempts - 1), capped at the
+    maximum, with jitter over its upper half that never goes below the floor."""
+    floor = settings.email_retry_floor_seconds
+    ceiling = max(floor, settings.email_retry_max_seconds)
+    delay = min(ceiling, floor * 2.0 ** min(max(attempts - 1, 0), 60))
+    return random.uniform(max(floor, delay / 2), delay)  # noqa: S311 - jitter, not a secret
+
+
+def job_database(settings: NotifySettings) -> Database:
+    """The worker's database: a connection idle for a while is tested before use and
+    replaced if it went stale; a failed connect gives up in seconds, not a minute."""
+    url = settings.resolved_database_url()
+    dialect = dialect_of(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
+    if dialect != "sqlite":
+        kwargs |= {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    if dialect == "postgresql":
+        kwargs["connect_args"] = {"timeout": 10}
+    elif dialect == "mysql":
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    database = Database(url, **kwargs)
+    if dialect != "sqlite":
+        ping_idle_connections(database)
+    return database
+
+
+def ping_idle_connections(database: Database, idle_seconds: float = IDLE_PING_SECONDS) -> None:
+    engine = database.engine.sync_engine
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["taskflow_idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("taskflow_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool drops this connection and checks out another (a new one).
+            raise DisconnectionError(f"stale connection replaced: {exc}") from exc
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
+
+
+async def _retrying(operation: Callable[[], Awaitable[T]], give_up_after: float) -> T:
+    """Run a database operation, again after an error, until it works or time is up (then
+    its last error propagates)."""
+    deadline = time.monotonic() + give_up_after
+    tries = 0
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            pause = _DB_PAUSES[min(tries, len(_DB_PAUSES) - 1)]
+            if time.monotonic() + pause > deadline:
+                raise
+            tries += 1
+            logger.warning("database error, retrying in %.1f s: %s", pause, exc)
+            await asyncio.sleep(pause)
+
+
+def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
+    return or_(
+        EmailMessage.status == EmailStatus.QUEUED,  # type: ignore[arg-type]
+        and_(
+            EmailMessage.status == EmailStatus.PENDING,  # type: ignore[arg-type]
+            or_(
+                EmailMessage.next_attempt_at.is_(None),  # type: ignore[union-attr]
+                EmailMessage.next_attempt_at <= now,  # type: ignore[operator]
+            ),
+        ),
+        # A hold past its lease belongs to a worker that died mid-send.
+        and_(
+            EmailMessage.status == EmailStatus.SENDING,  # type: ignore[arg-type]
+            EmailMessage.sending_at < now - lease,  # type: ignore[operator]
+        ),
+    )
+
+
+async def _claim(
+    database: Database, email_id: uuid.UUID, now: datetime, lease: timedelta
+) -> EmailMessage | None:
+    claim = (
+        update(EmailMessage)
+        .where(EmailMessage.id == email_id, _claimable(now, lease))  # type: ignore[arg-type]
+        .values(
+            status=EmailStatus.SENDING,
+            sending_at=now,
+            attempts=EmailMessage.attempts + 1,
+            first_attempt_at=func.coalesce(EmailMessage.first_attempt_at, now),
+        )
+    )
+    # One statement, so no transaction around it: autocommit spares BEGIN and COMMIT.
+    async with database.read_sessionmaker() as session:
+        if session.get_bind().dialect.update_returning:
+            # The claim hands back the row it claimed: one statement, not two.
+            result = await session.execute(claim.returning(EmailMessage))
+            row: EmailMessage | None = result.scalar_one_or_none()
+            return row
+        claimed = (await session.execute(claim)).rowcount == 1  # type: ignore[attr-defined]
+        return await session.get(EmailMessage, email_id) if claimed else None
+
+
+async def _execute(database: Database, statement: Any) -> None:
+    async with database.read_sessionmaker() as session:  # one statement: autocommit
+        await session.execute(statement, execution_options={"synchronize_session": False})
+
+
 async def send_logged_email(
     email_id: uuid.UUID,
     settings: NotifySettings,
     backend: EmailBackend | None = None,
     database: Database | None = None,
 ) -> str:
-    """Send the email unless it was sent, or another job is sending it; answer what happened.
-
-    The row is claimed first (status ``sending``, one guarded update), so two jobs for one
-    email (a duplicate, a redelivery racing the original) never both send. A claim older
-    than the visibility timeout belongs to a worker that died mid-send and is taken over.
-    """
+    """Send the email if it is this job's to send; answer what happened (never raises)."""
     owned = database is None
     database = database or Database(settings.resolved_database_url(), poolclass=NullPool)
     owned_backend = backend is None
     backend = backend or create_backend(settings.resolved_email_url())
     try:
-        async with database.session() as session:
-            now = utcnow()
-            stale = now - timedelta(seconds=settings.celery_visibility_timeout)
-            claim = (
-                update(EmailMessage)
-                .where(
-                    EmailMessage.id == email_id,  # type: ignore[arg-type]
-                    or_(
-                        EmailMessage.status.in_([EmailStatus.PENDING, EmailStatus.QUEUED]),  # type: ignore[attr-defined]
-                        and_(
-                            EmailMessage.status == EmailStatus.SENDING,
-                            EmailMessage.sending_at < stale,
-                        ),  # type: ignore[arg-type,operator]
-                    ),
-                )
-                .values(
-                    status=EmailStatus.SENDING, sending_at=now, attempts=EmailMessage.attempts + 1
-                )
-            )
-            row: EmailMessage | None
-            if session.get_bind().dialect.update_returning:
-                # The claim hands back the row it claimed: one statement, not two.
-                row = (await session.execute(claim.returning(EmailMessage))).scalar_one_or_none()
-                claimed = row is not None
-            else:
-                claimed = (await session.execute(claim)).rowcount == 1  # type: ignore[attr-defined]
-                row = None
-            await session.commit()
-            row = row or await session.get(EmailMessage, email_id)
-            if row is None:
-                return "missing"
-            if not claimed:
-                if row.status in {EmailStatus.SENT, EmailStatus.FAILED}:
-                    return f"already {row.status}"
-                # Another job holds it, or held it until a moment ago (a worker died
-                # mid-send): try again later rather than drop it.
-                raise EmailInFlight(
-                    f"email {email_id} is held by another job since {row.sending_at}"
-                )
-            try:
-                await asyncio.to_thread(backend.send, mime(row, settings.email_from))
-            except Exception as exc:
-                # Back to queued: Celery's retry of this job claims it again.
-                row.status, row.last_error = (
-                    EmailStatus.QUEUED,
-                    f"{type(exc).__name__}: {exc}"[:2000],
-                )
-                await session.commit()
-                raise
-            row.status, row.sent_at, row.last_error = EmailStatus.SENT, utcnow(), None
-            await session.commit()
-            logger.info("sent email %s to %s", row.id, row.to_address)
-            return "sent"
+        return await _send(email_id, settings, backend, database)
     finally:
         if owned:
             await database.dispose()
@@ -116,13 +216,91 @@ async def send_logged_email(
             close()
 
 
-async def mark_failed(email_id: uuid.UUID, settings: NotifySettings, error: str) -> None:
-    database = Database(settings.resolved_database_url(), poolclass=NullPool)
+async def _send(
+    email_id: uuid.UUID, settings: NotifySettings, backend: EmailBackend, database: Database
+) -> str:
+    lease = timedelta(seconds=settings.email_sending_lease_seconds)
+    claimed_at = utcnow()
+    held_until = time.monotonic() + lease.total_seconds()
     try:
-        async with database.session() as session:
-            row = await session.get(EmailMessage, email_id)
-            if row is not None and row.status != EmailStatus.SENT:
-                row.status, row.last_error = EmailStatus.FAILED, error[:2000]
-                await session.commit()
-    finally:
-        await database.dispose()
+        row = await _retrying(
+            lambda: _claim(database, email_id, claimed_at, lease), _DB_GIVE_UP_SECONDS
+        )
+    except Exception as exc:
+        # Not final: the row is still queued (or held, if the claim committed unseen),
+        # and the dispatcher queues it again.
+        logger.warning("email %s left for a later job, database unavailable: %s", email_id, exc)
+        return "database unavailable"
+    if row is None:
+        # Sent, failed, being sent by another job, not due yet, or unknown: nothing to do.
+        return "skipped"
+    try:
+        message = mime(row, settings.email_from)
+        await asyncio.to_thread(backend.send, message)
+    except Exception as exc:
+        return await _record_failure(database, row, claimed_at, exc, settings)
+    # Accepted: record it at once. Until this commits, a crash means a resend; the hold
+    # keeps other jobs off the row while the database is retried, up to the lease.
+    sent = update(EmailMessage).where(EmailMessage.id == row.id)  # type: ignore[arg-type]
+    sent = sent.values(status=EmailStatus.SENT, sent_at=utcnow(), last_error=None)
+    try:
+        await _retrying(lambda: _execute(database, sent), held_until - time.monotonic())
+    except Exception as exc:
+        logger.error(
+            "email %s was sent but could not be recorded; it may be sent again: %s", row.id, exc
+        )
+        return "sent, unrecorded"
+    logger.info("sent email %s to %s", row.id, row.to_address)
+    return "sent"
+
+
+async def _record_failure(
+    database: Database,
+    row: EmailMessage,
+    claimed_at: datetime,
+    exc: Exception,
+    settings: NotifySettings,
+) -> str:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    now = utcnow()
+    first = row.first_attempt_at or claimed_at
+    horizon = timedelta(hours=settings.email_retry_horizon_hours)
+    values: dict[str, Any]
+    if is_permanent(exc) or now - first >= horizon:
+        outcome, values = "failed", {"status": EmailStatus.FAILED, "last_error": error}
+        logger.error(
+            "email %s to %s failed after %d attempt(s): %s",
+            row.id,
+            row.to_address,
+            row.attempts,
+            error,
+        )
+    else:
+        delay = retry_delay(row.attempts, settings)
+        outcome = "retry"
+        values = {
+            "status": EmailStatus.PENDING,
+            "next_attempt_at": now + timedelta(seconds=delay),
+            "last_error": error,
+        }
+        logger.warning(
+            "email %s to %s: attempt %d failed, next in %.0f s: %s",
+            row.id, row.to_address, row.attempts, delay, error,
+        )  # fmt: skip
+    # Only while this job still holds it: a job that took over a hold past its lease wins.
+    record = (
+        update(EmailMessage)
+        .where(
+            EmailMessage.id == row.id,  # type: ignore[arg-type]
+            EmailMessage.status == EmailStatus.SENDING,  # type: ignore[arg-type]
+            EmailMessage.sending_at == claimed_at,  # type: ignore[arg-type]
+        )
+        .values(**values)
+    )
+    try:
+        await _retrying(lambda: _execute(database, record), _DB_GIVE_UP_SECONDS)
+    except Exception as db_exc:
+        # Still held: once the lease has passed, the dispatcher queues it again.
+        logger.warning("email %s: could not record the failure: %s", row.id, db_exc)
+        return "database unavailable"
+    return outcome

@@ -1,17 +1,28 @@
-"""Handing committed emails to Celery: woken after each commit that wrote one, plus a sweep.
+"""Handing emails to Celery when they are due: woken after each commit that wrote one, plus a sweep.
 
 An email row commits with its notification; only then is a ``send_email`` job
 made for it, so a job never looks for a row that is not there yet, and a crash
-between commit and enqueue is caught up by the sweep.
+between commit and enqueue is caught up by the sweep. The dispatcher is also what
+makes every later attempt: it queues
+
+- pending emails that are due (new ones, and those back from a transient failure
+  whose ``next_attempt_at`` has come);
+- queued emails whose job has not started within ``requeue_after`` (the job was lost
+  with Redis, or never reached it);
+- emails held by a job for longer than the sending lease (its worker died mid-send).
+
+A second job for one email is harmless: ``send_email`` claims the row before it sends.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.sql import ColumnElement
 from taskflow_chassis.db import Database
 from taskflow_chassis.pump import CommitWokenLoop
 from taskflow_chassis.types import utcnow
@@ -19,6 +30,8 @@ from taskflow_chassis.types import utcnow
 from taskflow_notify.notifications.models import EmailMessage, EmailStatus
 
 Enqueue = Callable[[uuid.UUID], Awaitable[None]]
+
+logger = logging.getLogger("taskflow.notify.dispatch")
 
 
 class EmailDispatcher(CommitWokenLoop):
@@ -32,29 +45,42 @@ class EmailDispatcher(CommitWokenLoop):
         *,
         interval: float = 5.0,
         batch_size: int = 50,
-        requeue_after: float = 900.0,
+        requeue_after: float = 45.0,
+        sending_lease: float = 120.0,
     ) -> None:
         super().__init__(database, interval=interval, batch_size=batch_size)
         self.enqueue = enqueue
         self.requeue_after = requeue_after
+        self.sending_lease = sending_lease
 
-    def _due(self) -> object:
-        # Pending rows, and queued ones whose job never ran (the broker lost it): a second
-        # job is harmless, send_email claims the row before it sends.
-        stale = utcnow() - timedelta(seconds=self.requeue_after)
+    def _due(self, now: datetime) -> ColumnElement[bool]:
         return or_(
-            EmailMessage.status == EmailStatus.PENDING,  # type: ignore[arg-type]
-            and_(EmailMessage.status == EmailStatus.QUEUED, EmailMessage.queued_at < stale),  # type: ignore[arg-type,operator]
+            and_(
+                EmailMessage.status == EmailStatus.PENDING,  # type: ignore[arg-type]
+                or_(
+                    EmailMessage.next_attempt_at.is_(None),  # type: ignore[union-attr]
+                    EmailMessage.next_attempt_at <= now,  # type: ignore[operator]
+                ),
+            ),
+            and_(
+                EmailMessage.status == EmailStatus.QUEUED,  # type: ignore[arg-type]
+                EmailMessage.queued_at < now - timedelta(seconds=self.requeue_after),  # type: ignore[operator]
+            ),
+            and_(
+                EmailMessage.status == EmailStatus.SENDING,  # type: ignore[arg-type]
+                EmailMessage.sending_at < now - timedelta(seconds=self.sending_lease),  # type: ignore[operator]
+            ),
         )
 
     async def run_once(self) -> int:
+        now = utcnow()
         # A read alone needs no transaction: no BEGIN and ROLLBACK round trips per pass.
         async with self.database.read_sessionmaker() as session:
             due = list(
                 (
                     await session.execute(
                         select(EmailMessage.id)
-                        .where(self._due())  # type: ignore[arg-type]
+                        .where(self._due(now))
                         .order_by(EmailMessage.created_at)  # type: ignore[arg-type]
                         .limit(self.batch_size)
                     )
@@ -62,17 +88,28 @@ class EmailDispatcher(CommitWokenLoop):
             )
         if not due:
             return 0
-        # Enqueue first, then record it: a crash in between leaves rows pending and they
-        # are enqueued again; send_email claims its row, so a second job sends nothing.
-        # Recorded once for the batch: under load a pass finds many, one UPDATE does.
+        # Enqueue first, then record it: a crash in between leaves rows as they were and
+        # they are enqueued again; send_email claims its row, so a second job sends nothing.
+        enqueued: list[uuid.UUID] = []
         for email_id in due:
-            await self.enqueue(email_id)
-        async with self.database.session() as session:
-            await session.execute(
-                update(EmailMessage)
-                .where(EmailMessage.id.in_(due), self._due())  # type: ignore[attr-defined]
-                .values(status=EmailStatus.QUEUED, queued_at=utcnow()),
-                execution_options={"synchronize_session": False},
-            )
-            await session.commit()
-        return len(due)
+            try:
+                await self.enqueue(email_id)
+            except Exception as exc:
+                # The broker is away: the rest stay as they are, and the next sweep (every
+                # few seconds) tries again, so they leave soon after it is back.
+                logger.warning(
+                    "could not queue email %s, retrying on the next sweep: %s", email_id, exc
+                )
+                break
+            enqueued.append(email_id)
+        if enqueued:
+            # Recorded once for the batch: under load a pass finds many, one UPDATE does.
+            async with self.database.read_sessionmaker() as session:  # one statement
+                await session.execute(
+                    update(EmailMessage)
+                    .where(EmailMessage.id.in_(enqueued), self._due(now))  # type: ignore[attr-defined]
+                    .values(status=EmailStatus.QUEUED, queued_at=utcnow()),
+                    execution_options={"synchronize_session": False},
+                )
+        # After a failed enqueue the batch is short, which ends the pass until the next sweep.
+        return len(enqueued)

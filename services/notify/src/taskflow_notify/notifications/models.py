@@ -23,11 +23,14 @@ class Kind(StrEnum):
 
 
 class EmailStatus(StrEnum):
-    PENDING = "pending"  # written, not yet handed to Celery
-    QUEUED = "queued"  # a send_email job exists
-    SENDING = "sending"  # a job holds it (since sending_at); a stale hold is taken over
+    # Waiting for a job: just written, or back after a transient failure until next_attempt_at.
+    PENDING = "pending"
+    QUEUED = "queued"  # a send_email job was made (at queued_at); a lost one is made again
+    SENDING = "sending"  # a job holds it (since sending_at); a hold past its lease is taken over
     SENT = "sent"
-    FAILED = "failed"  # retries exhausted
+    # Refused for good by the SMTP server (5xx), or still failing after the retry horizon;
+    # ``python -m taskflow_notify emails retry`` makes it pending again.
+    FAILED = "failed"
 
 
 class Notification(NotifyTable, table=True):
@@ -48,6 +51,8 @@ class Notification(NotifyTable, table=True):
 
 class EmailMessage(NotifyTable, table=True):
     __tablename__ = "email_messages"
+    # The dispatcher's question: which pending emails are due (and which are in flight).
+    __table_args__ = (Index("ix_email_messages_status_next_attempt", "status", "next_attempt_at"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     notification_id: uuid.UUID | None = Field(default=None, index=True)
@@ -56,8 +61,12 @@ class EmailMessage(NotifyTable, table=True):
     subject: str = Field(max_length=300)
     text_body: str = Field(sa_column=Column(Text, nullable=False))
     html_body: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = Field(default=EmailStatus.PENDING, max_length=16, index=True)
+    status: str = Field(default=EmailStatus.PENDING, max_length=16)
     attempts: int = 0
+    # When a pending email may be tried again (empty: at once), and when the current run of
+    # attempts began (the retry horizon counts from it).
+    next_attempt_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    first_attempt_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     # When a send_email job was last made for it: a job lost before it ran is made again.
     queued_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     sending_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
