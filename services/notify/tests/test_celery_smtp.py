@@ -9,13 +9,14 @@ when CI is set.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from taskflow_chassis.events import new_event
 from taskflow_chassis.testing import (
     TestTokens,
     fresh_postgres_database,
+    postgres_outage,
     require_postgres,
     require_redis,
 )
@@ -37,7 +39,6 @@ from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
 
 from .conftest import Recorder
-
 
 FLOOR = 1.0  # the retry back-off's floor, seconds
 LEASE = 10.0  # how long a job holds an email it sends
@@ -49,6 +50,8 @@ class Stack:
     client: httpx.AsyncClient
     env: dict[str, str]
     tmp: Path
+    database_url: str = ""
+    redis_url: str = ""
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start_worker(self) -> subprocess.Popen[bytes]:
@@ -66,6 +69,33 @@ class Stack:
         return "\n".join(
             p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("worker-*.log"))
         )
+
+    def full_log(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log"))
+        )
+
+    async def sweep(self) -> None:
+        """The dispatcher's sweep, now; a database just back may fail it once, as it would
+        fail a real sweep (the next one runs on a fresh connection)."""
+        try:
+            await self.app.state.email_dispatcher.run_once()
+        except Exception as exc:  # the loop logs it in real life
+            print("sweep failed:", exc)
+
+    async def email_row(self, to: str) -> Any:
+        from sqlalchemy import select
+        from sqlalchemy.pool import NullPool
+        from taskflow_chassis.db import Database
+        from taskflow_notify.notifications.models import EmailMessage as EmailRow
+
+        database = Database(self.database_url, poolclass=NullPool)
+        try:
+            async with database.session() as session:
+                query = select(EmailRow).where(EmailRow.to_address == to)  # type: ignore[arg-type]
+                return (await session.execute(query)).scalar_one_or_none()
+        finally:
+            await database.dispose()
 
 
 @pytest.fixture
@@ -111,7 +141,7 @@ async def stack(smtp: tuple[Recorder, int], tmp_path: Path) -> AsyncIterator[Sta
                 transport=httpx.ASGITransport(app=app), base_url="http://t"
             ) as client,
         ):
-            stack = Stack(app, client, env, tmp_path)
+            stack = Stack(app, client, env, tmp_path, database_url, redis_url)
             stack.bus = create_bus(settings.event_bus_url)  # type: ignore[attr-defined]
             await stack.bus.connect()  # type: ignore[attr-defined]
             stack.start_worker()
@@ -127,13 +157,16 @@ async def stack(smtp: tuple[Recorder, int], tmp_path: Path) -> AsyncIterator[Sta
                             worker.kill()
 
 
-async def publish(stack: Stack, payload: Any, event_id: str | None = None) -> Any:
+async def publish(
+    stack: Stack, payload: Any, event_id: str | None = None, *, dispatch: bool = True
+) -> Any:
     event = new_event(payload.event_type, source="/taskflow/test", data=payload)
     if event_id:
         event = event.model_copy(update={"id": event_id})
     await stack.bus.publish(event)  # type: ignore[attr-defined]
     await stack.bus.drain()  # type: ignore[attr-defined]
-    await stack.app.state.email_dispatcher.run_once()
+    if dispatch:
+        await stack.app.state.email_dispatcher.run_once()
     return event
 
 
@@ -308,3 +341,130 @@ async def test_worker_killed_during_send_email_still_sends_exactly_once(
     )
     await asyncio.sleep(2)
     assert len(recorder.to("slow@example.com")) == 1
+
+
+async def reset_email(stack: Stack, to: str, *, dispatch: bool = True) -> None:
+    """A password reset for ``to``: one email, written by notify's handler (and, unless
+    ``dispatch`` is false, handed to Celery at once)."""
+    user_id = uuid.uuid4()
+    name = to.split("@")[0]
+    await publish(
+        stack, auth.UserRegistered(user_id=user_id, username=name, email=to), dispatch=dispatch
+    )
+    reset = auth.PasswordResetRequested(
+        user_id=user_id,
+        email=to,
+        reset_url=f"https://taskflow.example/reset-password?token={name}",
+        expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    await publish(stack, reset, dispatch=dispatch)
+
+
+async def test_an_smtp_outage_is_retried_no_faster_than_the_floor_and_sent_once(
+    stack: Stack, smtp: tuple[Recorder, int]
+) -> None:
+    recorder, _ = smtp
+    recorder.reply = "451 4.3.0 Mail server temporarily unavailable"
+    to = "flaky@example.com"
+    await reset_email(stack, to)
+    outage_ends = time.monotonic() + 4
+    await wait_for(lambda: time.monotonic() > outage_ends, stack, each=stack.sweep)
+    refused = len(recorder.tries(to))
+    recorder.reply = None  # the server is back
+    await wait_for(lambda: len(recorder.to(to)) == 1, stack, seconds=30, each=stack.sweep)
+    settle = time.monotonic() + 2  # room for a duplicate to show up
+    await wait_for(lambda: time.monotonic() > settle, stack, each=stack.sweep)
+    tries = recorder.tries(to)
+    assert len(recorder.to(to)) == 1
+    # Back-off 1 s, then 1-2 s, 2-4 s: 3 or 4 refusals in 4 s, never a storm.
+    assert 2 <= refused <= 4 and len(tries) == refused + 1, tries
+    gaps = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    assert all(gap >= FLOOR for gap in gaps), gaps
+    row = await stack.email_row(to)
+    assert (row.status, row.attempts, row.last_error) == ("sent", len(tries), None)
+    assert "Retry in" not in stack.full_log()  # no Celery retry, no countdown
+
+
+async def test_a_database_outage_after_the_server_accepted_neither_fails_nor_resends(
+    stack: Stack, smtp: tuple[Recorder, int]
+) -> None:
+    recorder, _ = smtp
+    to = "held@example.com"
+    recorder.hold_for = to
+    await reset_email(stack, to)
+    await wait_for(recorder.held.is_set, stack)
+    async with postgres_outage(stack.database_url):
+        recorder.release.set()  # the server accepts while the database is gone
+        await wait_for(lambda: len(recorder.to(to)) == 1, stack)
+        await asyncio.sleep(3)  # the worker cannot record it; it keeps trying
+    await wait_for(lambda: "sent email" in stack.full_log(), stack, seconds=20)
+    settle = time.monotonic() + 2
+    await wait_for(lambda: time.monotonic() > settle, stack, each=stack.sweep)
+    row = await stack.email_row(to)
+    assert (row.status, row.attempts) == ("sent", 1)
+    assert len(recorder.to(to)) == 1
+    assert stack.workers[0].poll() is None, stack.logs()  # the worker lives
+    assert "Unrecoverable" not in stack.full_log()
+
+
+async def test_the_worker_survives_an_unreachable_database_and_replaces_stale_connections(
+    stack: Stack, smtp: tuple[Recorder, int]
+) -> None:
+    from taskflow_notify.email.sending import IDLE_PING_SECONDS
+    from taskflow_notify.worker import send_email
+
+    recorder, _ = smtp
+    await reset_email(stack, "first@example.com")
+    await wait_for(lambda: len(recorder.to("first@example.com")) == 1, stack)
+    await stack.app.state.email_dispatcher.stop()  # this test makes the next jobs itself
+    await reset_email(stack, "second@example.com", dispatch=False)
+    row = await stack.email_row("second@example.com")
+    assert row.status == "pending"
+    async with postgres_outage(stack.database_url):
+        await asyncio.to_thread(send_email.delay, str(row.id))
+        await wait_for(lambda: "'database unavailable'" in stack.full_log(), stack)
+        assert stack.workers[0].poll() is None, stack.logs()
+    row = await stack.email_row("second@example.com")
+    assert (row.status, row.attempts) == ("pending", 0)  # retryable, untouched
+    await wait_for(lambda: len(recorder.to("second@example.com")) == 1, stack, each=stack.sweep)
+
+    # A database restart cuts the worker's connections while it is idle: the next job
+    # finds its connection stale, and replaces it before use.
+    async with postgres_outage(stack.database_url):
+        pass
+    await asyncio.sleep(IDLE_PING_SECONDS + 0.5)
+    before = len(stack.full_log())
+    await reset_email(stack, "third@example.com")
+    await wait_for(lambda: len(recorder.to("third@example.com")) == 1, stack, each=stack.sweep)
+    await asyncio.sleep(0.5)
+    after = stack.full_log()[before:]
+    assert "sent email" in after and "database error" not in after, after
+    assert stack.workers[0].poll() is None
+    assert [len(recorder.to(f"{n}@example.com")) for n in ("first", "second", "third")] == [1] * 3
+
+
+async def test_jobs_lost_with_redis_are_queued_again_soon_after_it_returns(
+    stack: Stack, smtp: tuple[Recorder, int]
+) -> None:
+    import redis
+
+    recorder, _ = smtp
+    worker = stack.workers[0]
+    worker.send_signal(signal.SIGTERM)  # no worker takes the job while Redis has it
+    worker.wait(timeout=15)
+    to = "lost@example.com"
+    await reset_email(stack, to)
+    assert (await stack.email_row(to)).status == "queued"
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        assert client.delete(stack.env["NOTIFY_CELERY_QUEUE"]) == 1  # Redis lost its data
+    finally:
+        client.close()
+    back = time.monotonic()
+    stack.start_worker()
+    await wait_for(lambda: len(recorder.to(to)) == 1, stack, each=stack.sweep)
+    # Within the requeue window (2 s here, 45 s by default) plus a sweep.
+    assert time.monotonic() - back < 10
+    settle = time.monotonic() + 2
+    await wait_for(lambda: time.monotonic() > settle, stack, each=stack.sweep)
+    assert len(recorder.to(to)) == 1

@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage as MimeMessage
-from email.utils import make_msgid
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, event, func, or_, update
@@ -52,7 +51,7 @@ T = TypeVar("T")
 # then after these pauses; a claim or a failure's record gives up after about 3.5 s and
 # leaves the row to the dispatcher.
 _DB_PAUSES = (0.0, 0.5, 1.0, 2.0)
-_DB_GIVE_UP_SECONDS = 3.5
+_DB_GIVE_UP_SECONDS = 5.0
 # A connection idle longer than this is tested before use (a database restart or an idle
 # timeout may have closed it); a busy worker's connections are not: no round trip per email.
 IDLE_PING_SECONDS = 5.0
@@ -63,8 +62,9 @@ def mime(row: EmailMessage, sender: str) -> MimeMessage:
     message["From"] = sender
     message["To"] = row.to_address
     message["Subject"] = row.subject
-    # Derived from the row: a resend after a crash carries the same id, so clients can dedupe.
-    message["Message-ID"] = make_msgid(idstring=row.id.hex, domain="taskflow.local")
+    # The row's id and nothing else (make_msgid would add the time and a random number): a
+    # resend after a crash carries the same Message-ID, so clients can tell it is one email.
+    message["Message-ID"] = f"<{row.id.hex}@taskflow.local>"
     message["X-TaskFlow-Email-Id"] = str(row.id)
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
