@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from taskflow_chassis.app import swagger_for_services
@@ -59,7 +61,17 @@ class Dispatcher:
 
     def __init__(self, services: tuple[EmbeddedService, ...] = SERVICES) -> None:
         self.services = services
-        self.apps: dict[str, FastAPI] = {s.name: _load(s.factory)() for s in services}
+        self.apps: dict[str, FastAPI] = {}
+        for service in services:
+            factory: Callable[..., FastAPI] = _load(service.factory)
+            if service.name == "work" and "teams" in self.apps:
+                # Work reaches teams in this process, not over a socket to itself: the
+                # membership read-through and the replica's resyncs (internal API).
+                teams = httpx.ASGITransport(app=self.apps["teams"])
+                self.apps[service.name] = factory(teams_transport=teams)
+            else:
+                self.apps[service.name] = factory()
+        self._share_internal_key()
         self.routes: list[tuple[str, FastAPI]] = []
         for service in services:
             app = self.apps[service.name]
@@ -84,20 +96,20 @@ class Dispatcher:
                 await stack.enter_async_context(app.router.lifespan_context(app))
                 logger.info("service %s ready", name)
             self._verify_in_process()
-            await stack.enter_async_context(self._read_through_in_process())
             yield
 
-    @asynccontextmanager
-    async def _read_through_in_process(self) -> AsyncIterator[None]:
-        """Work's membership read-through reaches teams in this process, not over a socket."""
+    def _share_internal_key(self) -> None:
+        """Work rebuilds its replica from teams' internal API, which needs a key both hold:
+        the configured one (TASKFLOW_INTERNAL_API_KEY), else a random one for this run.
+        Set before the apps start, which is when they read it."""
         teams, work = self.apps.get("teams"), self.apps.get("work")
         if teams is None or work is None:
-            yield
             return
-        transport = httpx.ASGITransport(app=teams)
-        async with httpx.AsyncClient(transport=transport, base_url="http://teams") as client:
-            work.state.authorizer.teams = client
-            yield
+        keys = [app.state.settings.internal_api_key.get_secret_value() for app in (teams, work)]
+        key = next((k for k in keys if k), "") or secrets.token_urlsafe(32)
+        for app in (teams, work):
+            if not app.state.settings.internal_api_key.get_secret_value():
+                app.state.settings.internal_api_key = SecretStr(key)
 
     def _verify_in_process(self) -> None:
         """Services read auth's JWKS through this process, not over a socket to itself."""

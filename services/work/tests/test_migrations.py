@@ -1,4 +1,5 @@
-"""Work's migrations carry existing data: 0002 fills each task's assignee list."""
+"""Work's migrations carry existing data: 0002 fills each task's assignee list, 0003
+numbers the replica's teams."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, text
+from sqlalchemy import Uuid, column, insert, table, text
 from sqlalchemy.engine import Connection
 from taskflow_chassis.db import Database
 from taskflow_chassis.migrations import alembic_config
@@ -88,5 +89,43 @@ async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: s
             nobody: [],
             **{task: [str(someone)] for task in crowd},
         }
+    finally:
+        await database.dispose()
+
+
+async def test_0003_numbers_replica_teams_from_0_and_trusts_their_rows(
+    any_database_url: str,
+) -> None:
+    database = Database(any_database_url)
+    try:
+        await migrate(database, "0002")
+        team, user = uuid.uuid4(), uuid.uuid4()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        # The tables as 0002 left them: only the columns they had are written.
+        teams_then = table(
+            "team_replicas", column("team_id", Uuid()), column("name"), column("updated_at")
+        )
+        members_then = table(
+            "member_replicas",
+            *(column(name, Uuid()) for name in ("team_id", "user_id", "role_id")),
+            *(column(name) for name in ("role_name", "permissions", "from_event", "updated_at")),
+        )
+        async with database.engine.begin() as conn:
+            await conn.execute(insert(teams_then).values(team_id=team, name="T", updated_at=now))
+            await conn.execute(
+                insert(members_then).values(
+                    team_id=team, user_id=user, role_id=uuid.uuid4(), role_name="Viewer",
+                    permissions="", from_event=True, updated_at=now,
+                )
+            )  # fmt: skip
+        await migrate(database, "head")
+        async with database.engine.connect() as conn:
+            seq, flag = (
+                await conn.execute(text("SELECT membership_seq, resync_needed FROM team_replicas"))
+            ).one()
+            member_flag = (
+                await conn.execute(text("SELECT resync_needed FROM member_replicas"))
+            ).scalar_one()
+        assert (seq, bool(flag), bool(member_flag)) == (0, False, False)
     finally:
         await database.dispose()

@@ -1,9 +1,14 @@
-"""Run the work service on its own (the distributed runtime): ``python -m taskflow_work``."""
+"""Run the work service on its own (the distributed runtime): ``python -m taskflow_work``.
 
-from taskflow_chassis.serve import serve
+``python -m taskflow_work replica status|rebuild [--team ID]`` looks at and rebuilds
+the replica of teams' memberships (taskflow_work.replica.commands).
+"""
+
+from taskflow_chassis.cli import run_service
 
 from taskflow_work.app import create_app
 from taskflow_work.config import get_settings
+from taskflow_work.replica.commands import replica_command
 
 if __name__ == "__main__":
-    serve(create_app, get_settings())
+    run_service(create_app, get_settings(), commands={"replica": replica_command})

@@ -4,8 +4,10 @@ Answers come from the local replica of teams' memberships (kept from events).
 When the replica does not know the caller in a team yet (they joined a moment
 ago and the event is on its way), teams is asked once over HTTP with the
 caller's own token, and the answer is cached in the replica until the event
-lands. A non-member gets 404 for the team's resources; a member without the
-permission gets 403.
+lands. While a team's events came with a gap (``resync_needed``, on each of its
+rows), no row of that team is trusted and nothing is cached for it: every access
+asks teams, until the reconciler has resynced the team. A non-member gets 404
+for the team's resources; a member without the permission gets 403.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.security import CurrentClaims, bearer_token
 from taskflow_chassis.types import utcnow
 
-from taskflow_work.replica.models import MemberReplica
+from taskflow_work.replica.models import MemberReplica, TeamReplica
 
 logger = logging.getLogger("taskflow.work.access")
 
@@ -94,7 +96,7 @@ class Authorizer:
         self, row: MemberReplica | None, team_id: uuid.UUID, caller: Caller
     ) -> MemberAccess | None:
         """The caller's access given their replica row, read along with the resource."""
-        if row is not None and (row.from_event or not self._stale(row)):
+        if row is not None and not row.resync_needed and (row.from_event or not self._stale(row)):
             return MemberAccess(team_id, caller.user_id, row.role_name, row.permissions)
         return await self._read_through(team_id, caller)
 
@@ -140,6 +142,9 @@ class Authorizer:
     async def _remember(self, access: MemberAccess, role_id: uuid.UUID) -> None:
         """Cache the answer in its own transaction; the teams event, when it lands, wins."""
         async with self.database.session() as session:
+            team = await session.get(TeamReplica, access.team_id)
+            if team is not None and team.resync_needed:
+                return  # nothing of this team is trusted until its resync: ask every time
             row = await session.get(MemberReplica, (access.team_id, access.user_id))
             if row is not None and row.from_event:
                 return
@@ -184,11 +189,18 @@ class Authorizer:
             raise not_found(what)
         return access
 
-    async def my_team_ids(self, session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    async def my_team_ids(self, session: AsyncSession, caller: Caller) -> list[uuid.UUID]:
+        """The teams the caller is a member of; one waiting for a resync is asked of teams."""
         rows = await session.execute(
-            select(MemberReplica.team_id).where(MemberReplica.user_id == user_id)
-        )  # type: ignore[arg-type]
-        return list(rows.scalars())
+            select(MemberReplica.team_id, MemberReplica.resync_needed).where(
+                MemberReplica.user_id == caller.user_id  # type: ignore[arg-type]
+            )
+        )
+        team_ids = []
+        for team_id, resync_needed in rows.all():
+            if not resync_needed or await self._read_through(team_id, caller) is not None:
+                team_ids.append(team_id)
+        return team_ids
 
 
 async def get_authorizer(request: Request) -> Authorizer:

@@ -13,6 +13,8 @@ from taskflow_work.access import Authorizer
 from taskflow_work.comments.views import comments, task_comments
 from taskflow_work.config import WorkSettings, get_settings
 from taskflow_work.projects.views import router as projects
+from taskflow_work.replica.reconciler import ReplicaReconciler
+from taskflow_work.replica.teams_api import TeamsApi
 from taskflow_work.tables import import_all_tables
 from taskflow_work.tasks.views import router as tasks
 
@@ -38,8 +40,16 @@ def create_app(
             app.state.teams_client,
             cache_seconds=settings.read_through_cache_seconds,
         )
+        app.state.reconciler = ReplicaReconciler(
+            app.state.database,
+            TeamsApi(app.state.teams_client, settings.internal_api_key),
+            reconcile_seconds=settings.replica_reconcile_seconds,
+            retry_seconds=settings.replica_retry_seconds,
+        )
+        await app.state.reconciler.start()
 
     async def stop(app: FastAPI) -> None:
+        await app.state.reconciler.stop()
         await app.state.teams_client.aclose()
 
     return create_service_app(

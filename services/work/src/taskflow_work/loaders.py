@@ -109,6 +109,7 @@ TASK_ROWS_WITH_ACCESS = (
         _members.c.role_name,
         _members.c.permissions,
         _members.c.from_event,
+        _members.c.resync_needed.label("member_resync_needed"),
         _members.c.updated_at.label("member_updated_at"),
     )
     .select_from(_tasks.outerjoin(_members, _caller_in_team(_tasks.c.team_id)))
@@ -129,6 +130,7 @@ async def read_task(
             role_name=first.role_name,
             permission_list=first.permissions,
             from_event=first.from_event,
+            resync_needed=first.member_resync_needed,
             updated_at=first.member_updated_at,
         )
     await authorizer.member_from(membership, first.team_id, caller, "Task")

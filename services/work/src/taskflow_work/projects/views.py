@@ -44,7 +44,7 @@ async def list_projects(
         await authorizer.member(session, team_id, caller, "Team")
         team_ids = [team_id]
     else:
-        team_ids = await authorizer.my_team_ids(session, caller.user_id)
+        team_ids = await authorizer.my_team_ids(session, caller)
     items, cursor = await service.list_projects(session, team_ids, page, archived)
     return Page(items=items, next_cursor=cursor)
 

@@ -1,7 +1,18 @@
-"""Keeping the replica of teams in step (inbox handlers: each runs once per event)."""
+"""Keeping the replica of teams in step (inbox handlers: each runs once per event).
+
+Membership events carry the team's ``team_seq`` (one more per event, in teams'
+commit order). Each is applied only in that order: one the replica has already
+passed (reordered behind a later one, or replayed from the dead-letter queue) is
+ignored; the next one is applied; one that jumps ahead is applied too, and the
+team is marked ``resync_needed``: its rows are no longer trusted (every access
+reads through to teams) until the reconciler replaces them from teams. An event
+without ``team_seq`` (published before teams numbered them) is applied as it
+comes.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from sqlalchemy import delete, select, update
@@ -11,14 +22,50 @@ from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth, teams
 
 from taskflow_work.replica.models import MemberReplica, TeamReplica
+from taskflow_work.replica.sync import hold_team, mark_resync
+
+logger = logging.getLogger("taskflow.work.replica")
+
+
+async def _in_order(
+    session: AsyncSession, team_id: uuid.UUID, seq: int | None, event: CloudEvent
+) -> tuple[bool, bool]:
+    """Whether to apply this membership event, and whether the team's rows are untrusted
+    (resync needed). Holds the team's replica row until commit."""
+    if seq is None:
+        team = await session.get(TeamReplica, team_id)
+        return True, bool(team and team.resync_needed)
+    team = await hold_team(session, team_id)
+    if seq <= team.membership_seq:
+        logger.info(
+            "ignored %s %s for team %s: seq %s, the replica is at %s (late or replayed)",
+            event.type,
+            event.id,
+            team_id,
+            seq,
+            team.membership_seq,
+        )
+        return False, team.resync_needed
+    if seq > team.membership_seq + 1 and not team.resync_needed:
+        logger.warning(
+            "team %s: %s %s has seq %s, the replica is at %s: events are missing;"
+            " the team reads through to teams until it is resynced",
+            team_id,
+            event.type,
+            event.id,
+            seq,
+            team.membership_seq,
+        )
+        await mark_resync(session, team)
+    team.membership_seq, team.updated_at = seq, utcnow()
+    session.add(team)
+    return True, team.resync_needed
 
 
 async def _upsert_team(session: AsyncSession, team_id: uuid.UUID, name: str) -> None:
-    row = await session.get(TeamReplica, team_id)
-    if row is None:
-        row = TeamReplica(team_id=team_id, name=name)
-    row.name, row.updated_at = name, utcnow()
-    session.add(row)
+    team = await hold_team(session, team_id, name)
+    team.name, team.updated_at = name, utcnow()
+    session.add(team)
 
 
 async def on_team_created(session: AsyncSession, event: CloudEvent) -> None:
@@ -35,14 +82,20 @@ async def on_team_deleted(session: AsyncSession, event: CloudEvent) -> None:
     from taskflow_work.projects import service as projects
 
     data = teams.TeamDeleted.model_validate(event.data)
+    apply, _ = await _in_order(session, data.team_id, data.team_seq, event)
+    if not apply:
+        return
     await projects.delete_team_projects(session, data.team_id)
     await session.execute(delete(MemberReplica).where(MemberReplica.team_id == data.team_id))  # type: ignore[arg-type]
     await session.execute(delete(TeamReplica).where(TeamReplica.team_id == data.team_id))  # type: ignore[arg-type]
 
 
 async def _upsert_member(
-    session: AsyncSession, data: teams.MemberJoined | teams.MemberRoleChanged
+    session: AsyncSession, data: teams.MemberJoined | teams.MemberRoleChanged, event: CloudEvent
 ) -> None:
+    apply, untrusted = await _in_order(session, data.team_id, data.team_seq, event)
+    if not apply:
+        return
     row = await session.get(MemberReplica, (data.team_id, data.user_id))
     if row is None:
         row = MemberReplica(
@@ -54,21 +107,25 @@ async def _upsert_member(
     row.role_id, row.role_name = data.role_id, data.role_name
     row.permission_list = " ".join(sorted(data.permissions))
     row.from_event, row.updated_at = True, utcnow()
+    row.resync_needed = untrusted
     session.add(row)
 
 
 async def on_member_joined(session: AsyncSession, event: CloudEvent) -> None:
-    await _upsert_member(session, teams.MemberJoined.model_validate(event.data))
+    await _upsert_member(session, teams.MemberJoined.model_validate(event.data), event)
 
 
 async def on_member_role_changed(session: AsyncSession, event: CloudEvent) -> None:
-    await _upsert_member(session, teams.MemberRoleChanged.model_validate(event.data))
+    await _upsert_member(session, teams.MemberRoleChanged.model_validate(event.data), event)
 
 
 async def on_member_removed(session: AsyncSession, event: CloudEvent) -> None:
     from taskflow_work.tasks import service as tasks
 
     data = teams.MemberRemoved.model_validate(event.data)
+    apply, _ = await _in_order(session, data.team_id, data.team_seq, event)
+    if not apply:
+        return
     await _remove_member(session, data.team_id, data.user_id)
     await tasks.unassign_everywhere(session, data.user_id, team_id=data.team_id)
 
@@ -83,6 +140,9 @@ async def _remove_member(session: AsyncSession, team_id: uuid.UUID, user_id: uui
 
 async def on_role_updated(session: AsyncSession, event: CloudEvent) -> None:
     data = teams.RoleUpdated.model_validate(event.data)
+    apply, _ = await _in_order(session, data.team_id, data.team_seq, event)
+    if not apply:
+        return
     await session.execute(
         update(MemberReplica)
         .where(MemberReplica.team_id == data.team_id, MemberReplica.role_id == data.role_id)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, false
 from sqlmodel import Field
 from taskflow_chassis.types import utc_column, utcnow
 
@@ -18,6 +18,13 @@ class TeamReplica(WorkTable, table=True):
     team_id: uuid.UUID = Field(primary_key=True)
     name: str = Field(max_length=100)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    # The team_seq of the last membership event applied (or of the last resync).
+    membership_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # An event came with a gap behind it: the rows of this team are not trusted until
+    # a resync from teams' internal API replaces them.
+    resync_needed: bool = Field(
+        default=False, index=True, sa_column_kwargs={"server_default": false()}
+    )
 
 
 class MemberReplica(WorkTable, table=True):
@@ -30,6 +37,9 @@ class MemberReplica(WorkTable, table=True):
     permission_list: str = Field(default="", sa_column=Column("permissions", Text, nullable=False))
     # False while the row only comes from a read-through; the teams event makes it True.
     from_event: bool = Field(default=True)
+    # The team's resync_needed, kept on each of its rows so the authorization that reads
+    # this row learns it from the same statement (set and cleared with the team's).
+    resync_needed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
 
     @property

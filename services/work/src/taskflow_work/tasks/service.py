@@ -404,7 +404,8 @@ async def unassign_everywhere(
 @dataclass
 class TaskFilters:
     team_ids: list[uuid.UUID] = field(default_factory=list)
-    # Instead of team_ids: the teams where this user's membership came from teams' events.
+    # Instead of team_ids: the teams where this user's membership came from teams' events
+    # (and the team is not waiting for a resync).
     member_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
     assignee: uuid.UUID | None = None
@@ -459,6 +460,7 @@ def _page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Selec
                 _members.c.team_id == _tasks.c.team_id,
                 _members.c.user_id == bindparam("member_id"),
                 _members.c.from_event.is_(True),
+                _members.c.resync_needed.is_(False),
             ),
         )
     elif "team_id" in bound:

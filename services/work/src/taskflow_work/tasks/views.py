@@ -66,7 +66,7 @@ async def list_tasks(
         await authorizer.member(session, team_id, caller, "Team")
         filters.team_ids = [team_id]
     else:
-        filters.team_ids = await authorizer.my_team_ids(session, caller.user_id)
+        filters.team_ids = await authorizer.my_team_ids(session, caller)
     items, cursor = await service.list_tasks(session, filters, page)
     return Page(items=items, next_cursor=cursor)
 

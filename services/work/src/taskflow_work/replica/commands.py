@@ -1,0 +1,117 @@
+"""``python -m taskflow_work replica``: see and rebuild work's replica of teams.
+
+``replica status`` prints the replica's counts and the teams waiting for a resync.
+``replica rebuild`` resyncs every team (or ``--team ID``) from teams' internal API,
+whatever its sequence number, teams being the source of truth: after events were
+lost or parked, a restore of either database, or a wiped replica. It prints one
+line per team it changed. It needs the service's settings: the database URL,
+``WORK_TEAMS_URL`` and the internal API key (``WORK_INTERNAL_API_KEY`` or
+``TASKFLOW_INTERNAL_API_KEY``). Safe while the service runs: each team is
+replaced in one transaction that holds its replica row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from typing import TextIO
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.pool import NullPool
+from taskflow_chassis.db import Database
+
+from taskflow_work.config import WorkSettings
+from taskflow_work.replica import sync
+from taskflow_work.replica.models import MemberReplica, TeamReplica
+from taskflow_work.replica.teams_api import TeamsApi, TeamsUnavailable
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m taskflow_work replica",
+        description="Work's replica of teams' memberships: status, rebuild.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="counts, and the teams waiting for a resync")
+    rebuild = commands.add_parser("rebuild", help="resync every team (or one) from teams")
+    rebuild.add_argument("--team", type=uuid.UUID, default=None, help="only this team")
+    return parser
+
+
+async def replica_command(
+    settings: WorkSettings,
+    argv: list[str],
+    out: TextIO | None = None,
+    teams_transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    out = out or sys.stdout
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse's --help or a usage error
+        return int(exit_.code or 0)
+    from taskflow_work.tables import import_all_tables
+
+    import_all_tables()
+    database = Database(settings.resolved_database_url(), poolclass=NullPool)
+    try:
+        if args.command == "status":
+            return await _status(database, out)
+        async with httpx.AsyncClient(
+            base_url=settings.teams_url,
+            transport=teams_transport,
+            timeout=settings.teams_timeout_seconds,
+        ) as client:
+            teams = TeamsApi(client, settings.internal_api_key)
+            return await _rebuild(database, teams, args.team, out)
+    finally:
+        await database.dispose()
+
+
+async def _status(database: Database, out: TextIO) -> int:
+    async with database.read_sessionmaker() as session:
+        teams = (await session.execute(select(func.count()).select_from(TeamReplica))).scalar_one()
+        members = (
+            await session.execute(
+                select(MemberReplica.from_event, func.count()).group_by(MemberReplica.from_event)  # type: ignore[arg-type]
+            )
+        ).all()
+        waiting = (
+            await session.execute(
+                select(TeamReplica.team_id, TeamReplica.name, TeamReplica.membership_seq)
+                .where(TeamReplica.resync_needed.is_(True))  # type: ignore[attr-defined]
+                .order_by(TeamReplica.updated_at)
+            )
+        ).all()
+    by_origin = {bool(origin): count for origin, count in members}
+    print(f"teams\t{teams}", file=out)
+    print(f"members from events\t{by_origin.get(True, 0)}", file=out)
+    print(f"members read through\t{by_origin.get(False, 0)}", file=out)
+    print(f"teams needing resync\t{len(waiting)}", file=out)
+    for team_id, name, seq in waiting:
+        print(f"  {team_id}\t{name}\tseq {seq}", file=out)
+    return 0
+
+
+async def _rebuild(
+    database: Database, teams: TeamsApi, team_id: uuid.UUID | None, out: TextIO
+) -> int:
+    try:
+        report = await sync.reconcile(
+            database, teams, everything=True, only=None if team_id is None else [team_id]
+        )
+    except TeamsUnavailable as exc:
+        print(f"teams could not answer: {exc}", file=out)
+        return 1
+    changed = [result for result in report.results if result.altered]
+    for result in changed:
+        print(result.describe(), file=out)
+    for failed, reason in report.failures:
+        print(f"team {failed}: not rebuilt: {reason}", file=out)
+    print(
+        f"{report.compared} team(s) compared, {len(changed)} changed,"
+        f" {len(report.failures)} failed",
+        file=out,
+    )
+    return 1 if report.failures else 0

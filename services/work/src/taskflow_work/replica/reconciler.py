@@ -1,0 +1,89 @@
+"""The background loop that keeps the replica from drifting from teams.
+
+Woken right after the commit of an event that left a team needing a resync (and
+every ``replica_retry_seconds``), it resyncs those teams at once; every
+``replica_reconcile_seconds`` it also compares every team's membership sequence
+with teams' (a page of ids at a time) and resyncs the teams behind, so a removal
+whose event never came (delayed, parked, lost) is undone within one period, with
+no event at all. Teams unreachable or no key: a warning, and the next pass tries
+again; meanwhile a team needing a resync keeps reading through to teams.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from taskflow_chassis.db import Database
+from taskflow_chassis.pump import CommitWokenLoop
+
+from taskflow_work.replica import sync
+from taskflow_work.replica.teams_api import TeamsApi, TeamsUnavailable
+
+logger = logging.getLogger("taskflow.work.replica")
+
+
+class ReplicaReconciler(CommitWokenLoop):
+    flag = sync.RESYNC_FLAG
+    name = "replica-reconciler"
+
+    def __init__(
+        self,
+        database: Database,
+        teams: TeamsApi,
+        *,
+        reconcile_seconds: float,
+        retry_seconds: float,
+        batch_size: int = 50,
+    ) -> None:
+        super().__init__(
+            database, interval=min(retry_seconds, reconcile_seconds), batch_size=batch_size
+        )
+        self.teams = teams
+        self.reconcile_seconds = reconcile_seconds
+        self._last_pass: float | None = None
+        self._failing: str | None = None
+
+    async def run_once(self) -> int:
+        done = await self.resync_marked()
+        now = time.monotonic()
+        if self._last_pass is None or now - self._last_pass >= self.reconcile_seconds:
+            self._last_pass = now
+            await self.reconcile()
+        return done
+
+    async def resync_marked(self) -> int:
+        """Resync the teams marked as needing it (up to a batch): how many succeeded."""
+        done = 0
+        for team_id in await sync.teams_needing_resync(self.database, self.batch_size):
+            try:
+                result = await sync.resync_team(self.database, self.teams, team_id)
+            except TeamsUnavailable as exc:
+                self._failed(str(exc))
+                return 0  # no busy loop: the next sweep tries again
+            self._recovered()
+            done += result.outcome != "behind"
+        return done
+
+    async def reconcile(self) -> sync.ReconcileReport | None:
+        """One pass over every team: resync those whose seq is behind teams'."""
+        try:
+            report = await sync.reconcile(self.database, self.teams)
+        except TeamsUnavailable as exc:
+            self._failed(str(exc))
+            return None
+        if report.failures:
+            self._failed(report.failures[0][1])
+        else:
+            self._recovered()
+        return report
+
+    def _failed(self, reason: str) -> None:
+        if reason != self._failing:
+            logger.warning("replica reconcile with teams failed (retrying): %s", reason)
+        self._failing = reason
+
+    def _recovered(self) -> None:
+        if self._failing is not None:
+            logger.info("replica reconcile with teams works again")
+        self._failing = None

@@ -1,0 +1,306 @@
+"""Putting a team of the replica back in step with teams, its source of truth.
+
+A resync reads the team's memberships from teams' internal API (one statement
+there: the members as of one sequence number) and, in one transaction here that
+holds the team's replica row, replaces the team's member rows with them, stores
+the sequence number and clears ``resync_needed``; only if teams' number is not
+behind the replica's (an event newer than the answer was applied meanwhile: the
+next pass asks again), unless forced (``replica rebuild``: teams is the truth even
+if its numbers went back, say after a restore). A member the resync drops is
+unassigned from the team's tasks, as the MemberRemoved event would have done.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, union, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.db import Database, dialect_of_session, insert_or_ignore
+from taskflow_chassis.pump import mark_session
+from taskflow_chassis.types import utcnow
+
+from taskflow_work.replica.models import MemberReplica, TeamReplica
+from taskflow_work.replica.teams_api import TeamsApi, TeamSnapshot
+
+logger = logging.getLogger("taskflow.work.replica")
+
+_team_rows = TeamReplica.__table__  # type: ignore[attr-defined]
+_member_rows = MemberReplica.__table__  # type: ignore[attr-defined]
+
+# The flag a session carries when its commit leaves a team needing a resync: it wakes
+# the reconciler (taskflow_chassis.pump).
+RESYNC_FLAG = "taskflow_work_replica_resync"
+
+
+async def hold_team(session: AsyncSession, team_id: uuid.UUID, name: str = "") -> TeamReplica:
+    """The team's replica row, created if missing, held (row lock) until commit: event
+    handlers and resyncs of one team run one after the other. SQLite takes no row lock,
+    but runs one writer at a time."""
+    await session.execute(
+        insert_or_ignore(
+            dialect_of_session(session),
+            TeamReplica,
+            {
+                "team_id": team_id,
+                "name": name,
+                "updated_at": utcnow(),
+                "membership_seq": 0,
+                "resync_needed": False,
+            },
+            ["team_id"],
+        )
+    )
+    query = (
+        select(TeamReplica)
+        .where(TeamReplica.team_id == team_id)  # type: ignore[arg-type]
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+async def mark_resync(session: AsyncSession, team: TeamReplica) -> None:
+    """Stop trusting the team's rows until a resync, and wake the reconciler on commit."""
+    team.resync_needed = True
+    session.add(team)
+    await session.execute(
+        update(_member_rows)
+        .where(_member_rows.c.team_id == team.team_id)
+        .values(resync_needed=True)
+    )
+    mark_session(session, RESYNC_FLAG)
+
+
+@dataclass
+class ResyncResult:
+    team_id: uuid.UUID
+    # "resynced", "gone" (teams has no such team), "behind" (teams' answer older: kept)
+    outcome: str
+    seq_before: int | None
+    seq_after: int | None
+    added: list[uuid.UUID] = field(default_factory=list)
+    removed: list[uuid.UUID] = field(default_factory=list)
+    changed: list[uuid.UUID] = field(default_factory=list)
+
+    @property
+    def altered(self) -> bool:
+        return bool(self.added or self.removed or self.changed) or self.seq_before != self.seq_after
+
+    def describe(self) -> str:
+        if self.outcome == "gone":
+            return (
+                f"team {self.team_id}: gone from teams, {len(self.removed)} member row(s) removed"
+            )
+        if self.outcome == "behind":
+            return (
+                f"team {self.team_id}: teams' seq {self.seq_after} is behind the replica's"
+                f" {self.seq_before}; kept"
+            )
+        return (
+            f"team {self.team_id}: seq {self.seq_before} -> {self.seq_after},"
+            f" +{len(self.added)} -{len(self.removed)} ~{len(self.changed)} member(s)"
+        )
+
+
+async def apply_snapshot(
+    session: AsyncSession,
+    team_id: uuid.UUID,
+    snapshot: TeamSnapshot | None,
+    *,
+    force: bool = False,
+) -> ResyncResult:
+    """Make the team's rows teams' answer (``None``: teams has no such team), in the
+    caller's transaction."""
+    from taskflow_work.tasks import service as tasks
+
+    rows = (
+        await session.execute(
+            select(
+                _member_rows.c.user_id,
+                _member_rows.c.role_id,
+                _member_rows.c.role_name,
+                _member_rows.c.permissions,
+                _member_rows.c.from_event,
+                _member_rows.c.resync_needed,
+            ).where(_member_rows.c.team_id == team_id)
+        )
+    ).all()
+    if snapshot is None:
+        held = (
+            await session.execute(
+                select(_team_rows.c.membership_seq)
+                .where(_team_rows.c.team_id == team_id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        await session.execute(delete(_member_rows).where(_member_rows.c.team_id == team_id))
+        await session.execute(delete(_team_rows).where(_team_rows.c.team_id == team_id))
+        return ResyncResult(team_id, "gone", held, None, removed=[r.user_id for r in rows])
+    team = await hold_team(session, team_id, snapshot.name)
+    before = team.membership_seq
+    if snapshot.seq < before and not force:
+        return ResyncResult(team_id, "behind", before, snapshot.seq)
+    # Read again under the team's lock: an event may have changed them since the first read.
+    rows = (
+        await session.execute(
+            select(
+                _member_rows.c.user_id,
+                _member_rows.c.role_id,
+                _member_rows.c.role_name,
+                _member_rows.c.permissions,
+                _member_rows.c.from_event,
+                _member_rows.c.resync_needed,
+            ).where(_member_rows.c.team_id == team_id)
+        )
+    ).all()
+    current = {row.user_id: row for row in rows}
+    wanted = {member.user_id: member for member in snapshot.members}
+    result = ResyncResult(
+        team_id,
+        "resynced",
+        before,
+        snapshot.seq,
+        added=[u for u in wanted if u not in current],
+        removed=[u for u in current if u not in wanted],
+        changed=[
+            u
+            for u, m in wanted.items()
+            if u in current and _differs(current[u], m.role_id, m.role_name, m.permissions)
+        ],
+    )
+    now = utcnow()
+    await session.execute(delete(_member_rows).where(_member_rows.c.team_id == team_id))
+    if wanted:
+        await session.execute(
+            insert(_member_rows),
+            [
+                {
+                    "team_id": team_id,
+                    "user_id": m.user_id,
+                    "role_id": m.role_id,
+                    "role_name": m.role_name,
+                    "permissions": " ".join(sorted(m.permissions)),
+                    "from_event": True,
+                    "resync_needed": False,
+                    "updated_at": now,
+                }
+                for m in wanted.values()
+            ],
+        )
+    team.name = snapshot.name
+    team.membership_seq = snapshot.seq
+    team.resync_needed = False
+    team.updated_at = now
+    session.add(team)
+    for user_id in result.removed:
+        await tasks.unassign_everywhere(session, user_id, team_id=team_id)
+    return result
+
+
+def _differs(row: object, role_id: uuid.UUID, role_name: str, permissions: frozenset[str]) -> bool:
+    return (
+        row.role_id != role_id  # type: ignore[attr-defined]
+        or row.role_name != role_name  # type: ignore[attr-defined]
+        or frozenset(row.permissions.split()) != permissions  # type: ignore[attr-defined]
+        or not row.from_event  # type: ignore[attr-defined]
+        or row.resync_needed  # type: ignore[attr-defined]
+    )
+
+
+async def resync_team(
+    database: Database, teams: TeamsApi, team_id: uuid.UUID, *, force: bool = False
+) -> ResyncResult:
+    """Ask teams (``TeamsUnavailable`` if it cannot answer), then apply, in one transaction."""
+    snapshot = await teams.memberships(team_id)
+    async with database.session() as session:
+        result = await apply_snapshot(session, team_id, snapshot, force=force)
+        await session.commit()
+    if result.outcome == "behind":
+        logger.info("replica resync of team %s deferred: %s", team_id, result.describe())
+    elif result.altered:
+        logger.info("replica resync: %s", result.describe())
+    return result
+
+
+async def teams_needing_resync(database: Database, limit: int | None = None) -> list[uuid.UUID]:
+    query = (
+        select(_team_rows.c.team_id)
+        .where(_team_rows.c.resync_needed.is_(True))
+        .order_by(_team_rows.c.updated_at)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    async with database.read_sessionmaker() as session:
+        return list((await session.execute(query)).scalars())
+
+
+async def known_seqs(
+    database: Database, after: uuid.UUID | None, last: uuid.UUID | None
+) -> dict[uuid.UUID, int]:
+    """The teams the replica knows with ids in (after, last] (no bound where None), with
+    their seqs: a team known only from member rows (its TeamCreated never came) counts 0."""
+
+    def in_range(column: Any) -> Any:
+        query = select(column)
+        if after is not None:
+            query = query.where(column > after)
+        if last is not None:
+            query = query.where(column <= last)
+        return query
+
+    # The range inside each half, so each is an index range scan (primary keys).
+    ids = union(in_range(_team_rows.c.team_id), in_range(_member_rows.c.team_id)).subquery()
+    query = select(ids.c.team_id, _team_rows.c.membership_seq).outerjoin(
+        _team_rows, _team_rows.c.team_id == ids.c.team_id
+    )
+    async with database.read_sessionmaker() as session:
+        rows = (await session.execute(query)).all()
+    return {row[0]: row[1] or 0 for row in rows}
+
+
+@dataclass
+class ReconcileReport:
+    compared: int = 0
+    results: list[ResyncResult] = field(default_factory=list)
+    failures: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+
+
+async def reconcile(
+    database: Database,
+    teams: TeamsApi,
+    *,
+    everything: bool = False,
+    only: Iterable[uuid.UUID] | None = None,
+) -> ReconcileReport:
+    """Compare every team's seq with teams' and resync those behind (and those teams no
+    longer has). ``everything`` resyncs every team whatever its seq, forced (rebuild);
+    ``only`` limits that to the teams given. ``TeamsUnavailable`` if the list cannot be
+    read; a team that fails alone is reported and the pass goes on."""
+    from taskflow_work.replica.teams_api import TeamsUnavailable
+
+    report = ReconcileReport()
+
+    async def sync(team_id: uuid.UUID) -> None:
+        try:
+            report.results.append(await resync_team(database, teams, team_id, force=everything))
+        except TeamsUnavailable as exc:
+            report.failures.append((team_id, str(exc)))
+
+    if only is not None:
+        for team_id in only:
+            report.compared += 1
+            await sync(team_id)
+        return report
+    async for items, after, last in teams.team_seqs():
+        theirs = dict(items)
+        ours = await known_seqs(database, after, last)
+        report.compared += len(theirs.keys() | ours.keys())
+        for team_id in sorted(theirs.keys() | ours.keys()):
+            if team_id not in theirs or everything or theirs[team_id] > ours.get(team_id, 0):
+                await sync(team_id)
+    return report

@@ -1,0 +1,120 @@
+"""Teams' internal API as work's replica reads it: a team's memberships, every team's seq.
+
+The source of truth the replica is resynced and rebuilt from. Reached with the
+internal API key (``X-Service-Key``) on the same client and base URL as the
+membership read-through (``WORK_TEAMS_URL``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+from pydantic import SecretStr
+
+SERVICE_KEY_HEADER = "X-Service-Key"
+PAGE_SIZE = 500
+
+
+class TeamsUnavailable(Exception):
+    """Teams could not answer (down, no key, key refused): try again later."""
+
+
+@dataclass(frozen=True)
+class MemberGrant:
+    user_id: uuid.UUID
+    role_id: uuid.UUID
+    role_name: str
+    permissions: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TeamSnapshot:
+    """A team's members as teams holds them after its membership event number ``seq``."""
+
+    team_id: uuid.UUID
+    name: str
+    seq: int
+    members: tuple[MemberGrant, ...]
+
+
+class TeamsApi:
+    def __init__(self, client: httpx.AsyncClient | None, key: SecretStr) -> None:
+        self.client = client
+        self.key = key
+
+    def _ready(self) -> httpx.AsyncClient:
+        if self.client is None:
+            raise TeamsUnavailable("no client for teams")
+        if not self.key.get_secret_value():
+            raise TeamsUnavailable(
+                "no internal API key (set WORK_INTERNAL_API_KEY or TASKFLOW_INTERNAL_API_KEY"
+                " to teams' key)"
+            )
+        return self.client
+
+    async def _get(self, path: str, params: dict[str, str | int] | None = None) -> httpx.Response:
+        client = self._ready()
+        try:
+            response = await client.get(
+                path, params=params, headers={SERVICE_KEY_HEADER: self.key.get_secret_value()}
+            )
+        except httpx.HTTPError as exc:
+            raise TeamsUnavailable(f"teams unreachable: {exc!r}") from exc
+        if response.status_code == 401:
+            raise TeamsUnavailable("teams refused the internal API key")
+        return response
+
+    async def memberships(self, team_id: uuid.UUID) -> TeamSnapshot | None:
+        """The team's memberships, or None when teams has no such team (deleted)."""
+        response = await self._get(f"/internal/v1/memberships/{team_id}")
+        if response.status_code == 404 and _problem_type(response).endswith("/team-not-found"):
+            return None
+        if response.status_code != 200:
+            # A bare 404 is an internal API switched off (no key in teams): not "gone".
+            raise TeamsUnavailable(f"teams answered {response.status_code} for team {team_id}")
+        body = response.json()
+        return TeamSnapshot(
+            team_id=uuid.UUID(body["team_id"]),
+            name=str(body["name"]),
+            seq=int(body["seq"]),
+            members=tuple(
+                MemberGrant(
+                    user_id=uuid.UUID(m["user_id"]),
+                    role_id=uuid.UUID(m["role_id"]),
+                    role_name=str(m["role_name"]),
+                    permissions=frozenset(m["permissions"]),
+                )
+                for m in body["members"]
+            ),
+        )
+
+    async def team_seqs(
+        self, page_size: int = PAGE_SIZE
+    ) -> AsyncIterator[tuple[list[tuple[uuid.UUID, int]], uuid.UUID | None, uuid.UUID | None]]:
+        """Every team's seq, a page at a time, by team id: (items, after, last), where the
+        page covers the ids above ``after`` up to ``last`` (None on the last page: all)."""
+        after: uuid.UUID | None = None
+        while True:
+            params: dict[str, str | int] = {"limit": page_size}
+            if after is not None:
+                params["after"] = str(after)
+            response = await self._get("/internal/v1/memberships", params)
+            if response.status_code != 200:
+                raise TeamsUnavailable(f"teams answered {response.status_code} for the team list")
+            body = response.json()
+            items = [(uuid.UUID(i["team_id"]), int(i["seq"])) for i in body["items"]]
+            following = uuid.UUID(body["next_after"]) if body.get("next_after") else None
+            yield items, after, following
+            if following is None:
+                return
+            after = following
+
+
+def _problem_type(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("type", ""))
+    except ValueError:
+        return ""

@@ -1,0 +1,406 @@
+"""Work never keeps access teams took away: membership events applied in teams' order,
+a gap makes the team read through to teams, and the replica is resynced and rebuilt
+from teams' internal API.
+
+The replica-only cases play teams' events into work by hand (``world``). The others
+run the real teams app beside work on separate buses: no teams event reaches work
+unless the test forwards it, so it chooses which are late, lost or reordered.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
+from sqlalchemy import delete, select
+from taskflow_chassis.bus import create_bus
+from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.testing import TestTokens
+from taskflow_contracts import auth, teams
+from taskflow_contracts.permissions import BUILT_IN_ROLES
+from taskflow_teams.app import create_app as create_teams_app
+from taskflow_teams.config import TeamsSettings
+from taskflow_work.app import create_app as create_work_app
+from taskflow_work.replica.commands import replica_command
+from taskflow_work.replica.models import MemberReplica, TeamReplica
+
+from .conftest import World, make_settings
+
+KEY = "internal-test-key"
+
+
+# --- the order of events, replica alone ------------------------------------------------------
+
+
+def joined(team_id: uuid.UUID, user_id: uuid.UUID, role: str, seq: int) -> teams.MemberJoined:
+    return teams.MemberJoined(
+        team_id=team_id,
+        user_id=user_id,
+        role_id=uuid.uuid5(team_id, role),
+        role_name=role,
+        permissions=sorted(BUILT_IN_ROLES[role]),
+        team_seq=seq,
+    )
+
+
+async def team_row(app: Any, team_id: uuid.UUID) -> TeamReplica | None:
+    async with app.state.database.session() as session:
+        return await session.get(TeamReplica, team_id)
+
+
+async def member_row(app: Any, team_id: uuid.UUID, user_id: uuid.UUID) -> MemberReplica | None:
+    async with app.state.database.session() as session:
+        return await session.get(MemberReplica, (team_id, user_id))
+
+
+async def test_a_late_join_after_the_removal_is_ignored(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    team_id = await world.team()
+    lead, dev = world.outsider(), world.outsider()
+    await world.teams_event(joined(team_id, lead.user_id, "Team Leader", 1))
+    project = await world.project(team_id, lead)
+    url = f"/api/v1/projects/{project['id']}"
+    # Dev joins (2) and is removed (3); the join was held in the retry queue and comes last.
+    late_join = joined(team_id, dev.user_id, "Developer", 2)
+    await world.teams_event(teams.MemberRemoved(team_id=team_id, user_id=dev.user_id, team_seq=3))
+    with caplog.at_level(logging.INFO, logger="taskflow.work.replica"):
+        await world.teams_event(late_join)
+    assert "late or replayed" in caplog.text
+    assert await member_row(world.app, team_id, dev.user_id) is None
+    assert (await world.client.get(url, headers=dev.headers)).status_code == 404
+    team = await team_row(world.app, team_id)
+    assert team is not None and team.membership_seq == 3
+    # 3 came after 1: events are missing, so the team waits for a resync.
+    assert team.resync_needed
+
+
+async def test_a_replayed_copy_of_an_old_event_is_ignored_in_order(world: World) -> None:
+    team_id = await world.team()
+    lead, dev = world.outsider(), world.outsider()
+    for event in (
+        joined(team_id, lead.user_id, "Team Leader", 1),
+        joined(team_id, dev.user_id, "Team Leader", 2),
+        teams.MemberRoleChanged(
+            team_id=team_id,
+            user_id=dev.user_id,
+            role_id=uuid.uuid5(team_id, "Viewer"),
+            role_name="Viewer",
+            permissions=sorted(BUILT_IN_ROLES["Viewer"]),
+            team_seq=3,
+        ),
+    ):
+        await world.teams_event(event)
+    project = await world.project(team_id, lead)
+    url = f"/api/v1/projects/{project['id']}"
+    # A copy of the join (a new event id: the inbox cannot know it) comes again.
+    await world.teams_event(joined(team_id, dev.user_id, "Team Leader", 2))
+    row = await member_row(world.app, team_id, dev.user_id)
+    assert row is not None and row.role_name == "Viewer" and not row.resync_needed
+    assert (await world.client.delete(url, headers=dev.headers)).status_code == 403
+    await world.teams_event(teams.MemberRemoved(team_id=team_id, user_id=dev.user_id, team_seq=4))
+    await world.teams_event(joined(team_id, dev.user_id, "Team Leader", 2))
+    assert (await world.client.get(url, headers=dev.headers)).status_code == 404
+    team = await team_row(world.app, team_id)
+    assert team is not None and team.membership_seq == 4 and not team.resync_needed
+
+
+async def test_events_without_a_seq_apply_as_they_come(world: World) -> None:
+    """Published before teams numbered them: applied in arrival order, as before."""
+    team_id = await world.team()
+    lead = await world.member(team_id)  # conftest's events carry no team_seq
+    project = await world.project(team_id, lead)
+    await world.teams_event(teams.MemberRemoved(team_id=team_id, user_id=lead.user_id))
+    url = f"/api/v1/projects/{project['id']}"
+    assert (await world.client.get(url, headers=lead.headers)).status_code == 404
+    team = await team_row(world.app, team_id)
+    assert team is not None and team.membership_seq == 0 and not team.resync_needed
+
+
+# --- with the real teams app ------------------------------------------------------------------
+
+
+class Stack:
+    """Teams and work, each on its own bus; teams' events reach work only when forwarded."""
+
+    def __init__(self, teams_app: Any, work_app: Any, tokens: TestTokens, buses: tuple[str, str]):
+        self.teams_app, self.work_app, self.tokens = teams_app, work_app, tokens
+        self.teams_bus, self.work_bus = create_bus(buses[0]), create_bus(buses[1])
+        self.teams_events: list[CloudEvent] = []
+        self.forwarded: set[str] = set()
+        self.teams = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=teams_app), base_url="http://teams"
+        )
+        self.work = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=work_app), base_url="http://work"
+        )
+
+    async def start(self) -> None:
+        for bus in (self.teams_bus, self.work_bus):
+            await bus.connect()
+
+        async def record(event: CloudEvent) -> None:
+            self.teams_events.append(event)
+
+        await self.teams_bus.subscribe("held-back", ["taskflow.teams.#"], record)
+
+    async def close(self) -> None:
+        await self.teams.aclose()
+        await self.work.aclose()
+        for bus in (self.teams_bus, self.work_bus):
+            await bus.close()
+
+    async def settle(self) -> None:
+        for _ in range(3):
+            await self.teams_bus.drain()  # type: ignore[attr-defined]
+            await self.teams_app.state.relay.publish_pending()
+            await self.work_bus.drain()  # type: ignore[attr-defined]
+            await self.work_app.state.relay.publish_pending()
+
+    async def forward(self, keep: Callable[[CloudEvent], bool] = lambda _: True) -> None:
+        """Deliver the teams events not forwarded yet that ``keep`` picks, in order."""
+        await self.settle()
+        for event in self.teams_events:
+            if event.id not in self.forwarded and keep(event):
+                self.forwarded.add(event.id)
+                await self.work_bus.publish(event)
+        await self.settle()
+
+    def drop(self, keep: Callable[[CloudEvent], bool]) -> None:
+        """Lose events for good (parked, never replayed)."""
+        self.forwarded |= {e.id for e in self.teams_events if keep(e)}
+
+    async def person(self, name: str) -> dict[str, str]:
+        user_id = uuid.uuid4()
+        for payload in (
+            auth.UserRegistered(user_id=user_id, username=name, email=f"{name}@example.com"),
+            auth.ParticipantRegistered(
+                user_id=user_id,
+                username=name,
+                email=f"{name}@example.com",
+                display_name=None,
+                phone_number="+14155552671",
+            ),
+        ):
+            await self.teams_bus.publish(
+                new_event(payload.event_type, source="/taskflow/auth", data=payload)
+            )
+        await self.settle()
+        return {"id": str(user_id), "email": f"{name}@example.com", **self.tokens.headers(user_id)}
+
+    async def team(self, lead: dict[str, str]) -> str:
+        created = await self.teams.post(
+            "/api/v1/teams", headers=auth_of(lead), json={"name": "Core"}
+        )
+        assert created.status_code == 201, created.text
+        return str(created.json()["id"])
+
+    async def join(
+        self, team_id: str, lead: dict[str, str], name: str, role: str
+    ) -> dict[str, str]:
+        person = await self.person(name)
+        roles = (
+            await self.teams.get(f"/api/v1/teams/{team_id}/roles", headers=auth_of(lead))
+        ).json()
+        role_id = next(r["id"] for r in roles["items"] if r["name"] == role)
+        invited = await self.teams.post(
+            f"/api/v1/teams/{team_id}/invitations",
+            headers=auth_of(lead),
+            json={"email": person["email"], "role_id": role_id},
+        )
+        assert invited.status_code == 201, invited.text
+        await self.settle()
+        sent = [e for e in self.teams_events if e.type == "taskflow.teams.invitation.created.v1"]
+        token = sent[-1].data["accept_url"].split("token=")[1]
+        accepted = await self.teams.post(
+            "/api/v1/invitations/accept", headers=auth_of(person), json={"token": token}
+        )
+        assert accepted.status_code == 200, accepted.text
+        return person
+
+    async def remove(self, team_id: str, lead: dict[str, str], person: dict[str, str]) -> None:
+        removed = await self.teams.delete(
+            f"/api/v1/teams/{team_id}/members/{person['id']}", headers=auth_of(lead)
+        )
+        assert removed.status_code == 204, removed.text
+        await self.settle()
+
+    async def project(self, team_id: str, lead: dict[str, str]) -> str:
+        created = await self.work.post(
+            "/api/v1/projects", headers=auth_of(lead), json={"team_id": team_id, "name": "P"}
+        )
+        assert created.status_code == 201, created.text
+        return str(created.json()["id"])
+
+
+def auth_of(person: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": person["Authorization"]}
+
+
+def membership_of(user: dict[str, str]) -> Callable[[CloudEvent], bool]:
+    return lambda e: e.type.startswith("taskflow.teams.member.") and e.data["user_id"] == user["id"]
+
+
+@pytest.fixture
+async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    tokens = TestTokens()
+    suffix = uuid.uuid4().hex[:8]
+    buses = (f"memory://ro-teams-{suffix}", f"memory://ro-work-{suffix}")
+    teams_app = create_teams_app(
+        TeamsSettings(
+            data_dir=tmp_path,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}",
+            event_bus_url=buses[0],
+            internal_api_key=SecretStr(KEY),
+        ),
+        jwks_fetcher=tokens.jwks,
+    )
+    settings = make_settings(database_url, buses[1], tmp_path)
+    settings.internal_api_key = SecretStr(KEY)
+    settings.replica_reconcile_seconds = 3600  # the tests run the passes themselves
+    work_app = create_work_app(
+        settings, jwks_fetcher=tokens.jwks, teams_transport=httpx.ASGITransport(app=teams_app)
+    )
+    async with LifespanManager(teams_app), LifespanManager(work_app):
+        stack = Stack(teams_app, work_app, tokens, buses)
+        await stack.start()
+        yield stack
+        await stack.close()
+
+
+async def test_a_gap_makes_the_team_read_through_until_it_is_resynced(stack: Stack) -> None:
+    reconciler = stack.work_app.state.reconciler
+    await reconciler.stop()  # this test resyncs by hand, once it has seen the gap's effect
+    lead = await stack.person("lead")
+    team_id = await stack.team(lead)
+    dev = await stack.join(team_id, lead, "dev", "Developer")
+    await stack.forward()
+    project = await stack.project(team_id, lead)
+    url = f"/api/v1/projects/{project}"
+    assert (await stack.work.get(url, headers=auth_of(dev))).status_code == 200
+    # Dev is removed (seq 3): that event is parked. Then someone joins (seq 4) and arrives.
+    await stack.remove(team_id, lead, dev)
+    stack.drop(membership_of(dev))
+    await stack.join(team_id, lead, "eve", "Viewer")
+    await stack.forward()
+    team = await team_row(stack.work_app, uuid.UUID(team_id))
+    assert team is not None and team.resync_needed and team.membership_seq == 4
+    row = await member_row(stack.work_app, uuid.UUID(team_id), uuid.UUID(dev["id"]))
+    assert row is not None and row.resync_needed  # still there, no longer trusted
+    # Teams answers for each of the team's requests: dev is refused, the leader is not.
+    assert (await stack.work.get(url, headers=auth_of(dev))).status_code == 404
+    assert (await stack.work.get(url, headers=auth_of(lead))).status_code == 200
+    listed = await stack.work.get("/api/v1/projects", headers=auth_of(dev))
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    # With teams' key refused, the resync waits; nothing else breaks.
+    reconciler.teams.key = SecretStr("wrong")
+    assert await reconciler.resync_marked() == 0
+    assert (await stack.work.get(url, headers=auth_of(lead))).status_code == 200
+    reconciler.teams.key = SecretStr(KEY)
+    assert await reconciler.resync_marked() == 1
+    team = await team_row(stack.work_app, uuid.UUID(team_id))
+    assert team is not None and not team.resync_needed and team.membership_seq == 4
+    assert await member_row(stack.work_app, uuid.UUID(team_id), uuid.UUID(dev["id"])) is None
+    assert (await stack.work.get(url, headers=auth_of(dev))).status_code == 404
+    # The parked removal is replayed at last: older than the resync, ignored.
+    stack.forwarded -= {e.id for e in stack.teams_events if membership_of(dev)(e)}
+    await stack.forward(membership_of(dev))
+    team = await team_row(stack.work_app, uuid.UUID(team_id))
+    assert team is not None and team.membership_seq == 4 and not team.resync_needed
+
+
+async def test_the_reconciler_undoes_a_removal_whose_event_never_came(stack: Stack) -> None:
+    lead = await stack.person("lead")
+    team_id = await stack.team(lead)
+    dev = await stack.join(team_id, lead, "dev", "Developer")
+    await stack.forward()
+    project = await stack.project(team_id, lead)
+    task = await stack.work.post(
+        f"/api/v1/projects/{project}/tasks",
+        headers=auth_of(lead),
+        json={"title": "Dev's", "assignee_ids": [dev["id"]]},
+    )
+    assert task.status_code == 201, task.text
+    task_url = f"/api/v1/tasks/{task.json()['id']}"
+    assert (await stack.work.get(task_url, headers=auth_of(dev))).status_code == 200
+    # Removed in teams; work hears nothing of it, and nothing after it either.
+    await stack.remove(team_id, lead, dev)
+    stack.drop(lambda _: True)
+    assert (await stack.work.get(task_url, headers=auth_of(dev))).status_code == 200  # stale
+    report = await stack.work_app.state.reconciler.reconcile()
+    assert report is not None and [r.team_id for r in report.results] == [uuid.UUID(team_id)]
+    assert (await stack.work.get(task_url, headers=auth_of(dev))).status_code == 404
+    shown = await stack.work.get(task_url, headers=auth_of(lead))
+    assert shown.status_code == 200 and shown.json()["assignee_ids"] == []
+    team = await team_row(stack.work_app, uuid.UUID(team_id))
+    assert team is not None and team.membership_seq == 3
+    # A pass with nothing behind changes nothing.
+    again = await stack.work_app.state.reconciler.reconcile()
+    assert again is not None and again.results == [] and again.compared == 1
+    # The team is deleted in teams, its event lost too: the next pass drops its rows.
+    assert (
+        await stack.teams.delete(f"/api/v1/teams/{team_id}", headers=auth_of(lead))
+    ).status_code == 204
+    await stack.settle()
+    stack.drop(lambda _: True)
+    gone = await stack.work_app.state.reconciler.reconcile()
+    assert gone is not None and [r.outcome for r in gone.results] == ["gone"]
+    assert await team_row(stack.work_app, uuid.UUID(team_id)) is None
+    assert (await stack.work.get(task_url, headers=auth_of(lead))).status_code == 404
+
+
+async def test_replica_rebuild_restores_a_wiped_replica(stack: Stack) -> None:
+    lead = await stack.person("lead")
+    team_id = await stack.team(lead)
+    dev = await stack.join(team_id, lead, "dev", "Reviewer")
+    await stack.forward()
+    project = await stack.project(team_id, lead)
+    url = f"/api/v1/projects/{project}"
+    async with stack.work_app.state.database.session() as session:
+        await session.execute(delete(MemberReplica))
+        await session.execute(delete(TeamReplica))
+        await session.commit()
+    settings = stack.work_app.state.settings
+    transport = httpx.ASGITransport(app=stack.teams_app)
+    out = io.StringIO()
+    assert await replica_command(settings, ["rebuild"], out, teams_transport=transport) == 0
+    assert f"team {team_id}: seq 0 -> 2, +2 -0 ~0 member(s)" in out.getvalue()
+    assert "1 team(s) compared, 1 changed, 0 failed" in out.getvalue()
+    async with stack.work_app.state.database.session() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(MemberReplica).where(MemberReplica.team_id == uuid.UUID(team_id))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert {(str(r.user_id), r.role_name, r.from_event) for r in rows} == {
+        (lead["id"], "Team Leader", True),
+        (dev["id"], "Reviewer", True),
+    }
+    # Rows from events again: no read-through needed (teams is not asked).
+    stack.work_app.state.authorizer.teams = None
+    assert (await stack.work.get(url, headers=auth_of(dev))).status_code == 200
+    # One team, and nothing to change.
+    out = io.StringIO()
+    assert await replica_command(settings, ["rebuild", "--team", team_id], out, transport) == 0
+    assert "1 team(s) compared, 0 changed, 0 failed" in out.getvalue()
+    out = io.StringIO()
+    assert await replica_command(settings, ["status"], out) == 0
+    assert "teams\t1" in out.getvalue() and "members from events\t2" in out.getvalue()
+    assert "teams needing resync\t0" in out.getvalue()
+    # Without the key, the rebuild says so and fails.
+    keyless = settings.model_copy(update={"internal_api_key": SecretStr("")})
+    out = io.StringIO()
+    assert await replica_command(keyless, ["rebuild"], out, transport) == 1
+    assert "internal API key" in out.getvalue()
