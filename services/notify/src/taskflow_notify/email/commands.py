@@ -16,6 +16,7 @@ from typing import TextIO
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.pool import NullPool
+from sqlmodel import col
 from taskflow_chassis.db import Database
 
 from taskflow_notify.config import NotifySettings
@@ -38,7 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     retry = commands.add_parser("retry", help="make failed emails pending again")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument(
-        "--id", dest="ids", action="append", type=uuid.UUID, help="a failed email (repeatable)"
+        "--id",
+        dest="ids",
+        metavar="ID",
+        action="append",
+        type=uuid.UUID,
+        help="a failed email (repeatable)",
     )
     which.add_argument("--all-failed", action="store_true", help="every failed email")
     return parser
@@ -66,9 +72,9 @@ def _one_line(text: str | None) -> str:
 
 
 async def _list(database: Database, status: str | None, limit: int, out: TextIO) -> int:
-    query = select(EmailMessage).order_by(EmailMessage.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
+    query = select(EmailMessage).order_by(col(EmailMessage.created_at).desc()).limit(limit)
     if status:
-        query = query.where(EmailMessage.status == status)  # type: ignore[arg-type]
+        query = query.where(col(EmailMessage.status) == status)
     async with database.read_sessionmaker() as session:
         rows = (await session.execute(query)).scalars().all()
     print("id\tstatus\tto\tsubject\tattempts\tlast_error", file=out)
@@ -80,19 +86,20 @@ async def _list(database: Database, status: str | None, limit: int, out: TextIO)
 
 
 async def _retry(database: Database, ids: list[uuid.UUID] | None, out: TextIO) -> int:
-    failed = EmailMessage.status == EmailStatus.FAILED
+    chosen = col(EmailMessage.status) == EmailStatus.FAILED
     statuses: dict[uuid.UUID, str] = {}
     async with database.session() as session:
-        chosen = failed
         if ids:
             found = await session.execute(
-                select(EmailMessage.id, EmailMessage.status).where(EmailMessage.id.in_(ids))  # type: ignore[attr-defined]
+                select(col(EmailMessage.id), col(EmailMessage.status)).where(
+                    col(EmailMessage.id).in_(ids)
+                )
             )
             statuses = {email_id: status for email_id, status in found.all()}
-            chosen = and_(failed, EmailMessage.id.in_(ids))  # type: ignore[attr-defined,assignment]
+            chosen = and_(chosen, col(EmailMessage.id).in_(ids))
         result = await session.execute(
             update(EmailMessage)
-            .where(chosen)  # type: ignore[arg-type]
+            .where(chosen)
             .values(
                 status=EmailStatus.PENDING,
                 attempts=0,

@@ -32,16 +32,22 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage as MimeMessage
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, event, func, or_, update
+from sqlalchemy import event, func, or_, update
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of
 from taskflow_chassis.types import utcnow
 
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.backends import EmailBackend, create_backend
-from taskflow_notify.notifications.models import EmailMessage, EmailStatus
+from taskflow_notify.notifications.models import (
+    EmailMessage,
+    EmailStatus,
+    due_for_retry,
+    hold_expired,
+)
 
 logger = logging.getLogger("taskflow.notify.email")
 
@@ -149,20 +155,12 @@ async def _retrying(operation: Callable[[], Awaitable[T]], give_up_after: float)
 
 
 def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
+    # Queued (its job, or a duplicate of it), due, or held past its lease: never an email
+    # that is sent, failed, held by a live job, or waiting out its back-off.
     return or_(
-        EmailMessage.status == EmailStatus.QUEUED,  # type: ignore[arg-type]
-        and_(
-            EmailMessage.status == EmailStatus.PENDING,  # type: ignore[arg-type]
-            or_(
-                EmailMessage.next_attempt_at.is_(None),  # type: ignore[union-attr]
-                EmailMessage.next_attempt_at <= now,  # type: ignore[operator]
-            ),
-        ),
-        # A hold past its lease belongs to a worker that died mid-send.
-        and_(
-            EmailMessage.status == EmailStatus.SENDING,  # type: ignore[arg-type]
-            EmailMessage.sending_at < now - lease,  # type: ignore[operator]
-        ),
+        col(EmailMessage.status) == EmailStatus.QUEUED,
+        due_for_retry(now),
+        hold_expired(now, lease),
     )
 
 
@@ -171,12 +169,12 @@ async def _claim(
 ) -> EmailMessage | None:
     claim = (
         update(EmailMessage)
-        .where(EmailMessage.id == email_id, _claimable(now, lease))  # type: ignore[arg-type]
+        .where(col(EmailMessage.id) == email_id, _claimable(now, lease))
         .values(
             status=EmailStatus.SENDING,
             sending_at=now,
-            attempts=EmailMessage.attempts + 1,
-            first_attempt_at=func.coalesce(EmailMessage.first_attempt_at, now),
+            attempts=col(EmailMessage.attempts) + 1,
+            first_attempt_at=func.coalesce(col(EmailMessage.first_attempt_at), now),
         )
     )
     # One statement, so no transaction around it: autocommit spares BEGIN and COMMIT.
@@ -241,7 +239,7 @@ async def _send(
         return await _record_failure(database, row, claimed_at, exc, settings)
     # Accepted: record it at once. Until this commits, a crash means a resend; the hold
     # keeps other jobs off the row while the database is retried, up to the lease.
-    sent = update(EmailMessage).where(EmailMessage.id == row.id)  # type: ignore[arg-type]
+    sent = update(EmailMessage).where(col(EmailMessage.id) == row.id)
     sent = sent.values(status=EmailStatus.SENT, sent_at=utcnow(), last_error=None)
     try:
         await _retrying(lambda: _execute(database, sent), held_until - time.monotonic())
@@ -291,9 +289,9 @@ async def _record_failure(
     record = (
         update(EmailMessage)
         .where(
-            EmailMessage.id == row.id,  # type: ignore[arg-type]
-            EmailMessage.status == EmailStatus.SENDING,  # type: ignore[arg-type]
-            EmailMessage.sending_at == claimed_at,  # type: ignore[arg-type]
+            col(EmailMessage.id) == row.id,
+            col(EmailMessage.status) == EmailStatus.SENDING,
+            col(EmailMessage.sending_at) == claimed_at,
         )
         .values(**values)
     )

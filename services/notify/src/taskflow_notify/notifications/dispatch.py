@@ -21,13 +21,20 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 from taskflow_chassis.db import Database
 from taskflow_chassis.pump import CommitWokenLoop
 from taskflow_chassis.types import utcnow
 
-from taskflow_notify.notifications.models import EmailMessage, EmailStatus
+from taskflow_notify.notifications.models import (
+    EmailMessage,
+    EmailStatus,
+    due_for_retry,
+    hold_expired,
+    job_lost,
+)
 
 Enqueue = Callable[[uuid.UUID], Awaitable[None]]
 
@@ -55,21 +62,9 @@ class EmailDispatcher(CommitWokenLoop):
 
     def _due(self, now: datetime) -> ColumnElement[bool]:
         return or_(
-            and_(
-                EmailMessage.status == EmailStatus.PENDING,  # type: ignore[arg-type]
-                or_(
-                    EmailMessage.next_attempt_at.is_(None),  # type: ignore[union-attr]
-                    EmailMessage.next_attempt_at <= now,  # type: ignore[operator]
-                ),
-            ),
-            and_(
-                EmailMessage.status == EmailStatus.QUEUED,  # type: ignore[arg-type]
-                EmailMessage.queued_at < now - timedelta(seconds=self.requeue_after),  # type: ignore[operator]
-            ),
-            and_(
-                EmailMessage.status == EmailStatus.SENDING,  # type: ignore[arg-type]
-                EmailMessage.sending_at < now - timedelta(seconds=self.sending_lease),  # type: ignore[operator]
-            ),
+            due_for_retry(now),
+            job_lost(now, timedelta(seconds=self.requeue_after)),
+            hold_expired(now, timedelta(seconds=self.sending_lease)),
         )
 
     async def run_once(self) -> int:
@@ -79,9 +74,9 @@ class EmailDispatcher(CommitWokenLoop):
             due = list(
                 (
                     await session.execute(
-                        select(EmailMessage.id)
+                        select(col(EmailMessage.id))
                         .where(self._due(now))
-                        .order_by(EmailMessage.created_at)  # type: ignore[arg-type]
+                        .order_by(col(EmailMessage.created_at))
                         .limit(self.batch_size)
                     )
                 ).scalars()
@@ -107,7 +102,7 @@ class EmailDispatcher(CommitWokenLoop):
             async with self.database.read_sessionmaker() as session:  # one statement
                 await session.execute(
                     update(EmailMessage)
-                    .where(EmailMessage.id.in_(enqueued), self._due(now))  # type: ignore[attr-defined]
+                    .where(col(EmailMessage.id).in_(enqueued), self._due(now))
                     .values(status=EmailStatus.QUEUED, queued_at=utcnow()),
                     execution_options={"synchronize_session": False},
                 )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
-from sqlmodel import Field
+from sqlalchemy import Column, ColumnElement, Index, Text, UniqueConstraint, and_, or_
+from sqlmodel import Field, col
 from taskflow_chassis.types import utc_column, utcnow
 
 from taskflow_notify.tables import NotifyTable
@@ -73,6 +73,30 @@ class EmailMessage(NotifyTable, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+def due_for_retry(now: datetime) -> ColumnElement[bool]:
+    """Pending, and its next attempt (if it has one) has come."""
+    return and_(
+        col(EmailMessage.status) == EmailStatus.PENDING,
+        or_(col(EmailMessage.next_attempt_at).is_(None), col(EmailMessage.next_attempt_at) <= now),
+    )
+
+
+def job_lost(now: datetime, requeue_after: timedelta) -> ColumnElement[bool]:
+    """Queued, and no job has claimed it for ``requeue_after`` (the job went with Redis)."""
+    return and_(
+        col(EmailMessage.status) == EmailStatus.QUEUED,
+        col(EmailMessage.queued_at) < now - requeue_after,
+    )
+
+
+def hold_expired(now: datetime, lease: timedelta) -> ColumnElement[bool]:
+    """Held by a job for longer than the lease: its worker died mid-send."""
+    return and_(
+        col(EmailMessage.status) == EmailStatus.SENDING,
+        col(EmailMessage.sending_at) < now - lease,
+    )
 
 
 class Preferences(NotifyTable, table=True):

@@ -1,0 +1,115 @@
+"""Notify's migrations carry existing data: after 0002 an email row written under 0001 is
+still valid, due, queued by the dispatcher and claimed by a job; 0002 goes down again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import Uuid, column, insert, inspect, table, text
+from sqlalchemy.engine import Connection
+from taskflow_chassis.db import Database
+from taskflow_chassis.migrations import alembic_config
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
+from taskflow_chassis.types import UtcDateTime
+from taskflow_notify import app as notify_app
+from taskflow_notify.config import NotifySettings
+from taskflow_notify.email.sending import send_logged_email
+from taskflow_notify.notifications.dispatch import EmailDispatcher
+
+
+async def migrate(database: Database, revision: str, *, down: bool = False) -> None:
+    config = alembic_config(
+        migrations_dir(notify_app.__file__), database.url, "alembic_version_notify"
+    )
+
+    def run(connection: Connection, cfg: Any = config) -> None:
+        cfg.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+async def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}"
+        return
+    fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
+    async with fresh("taskflow_notify_migrations") as url:
+        yield url
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+
+async def test_0002_keeps_emails_written_before_it_sendable(
+    any_database_url: str, tmp_path: Path
+) -> None:
+    database = Database(any_database_url)
+    try:
+        await migrate(database, "0001")
+        email_id = uuid.uuid4()
+        # The table as 0001 left it: only the columns it made are written.
+        emails_then = table(
+            "email_messages",
+            column("id", Uuid()),
+            *(column(name) for name in ("dedupe_key", "to_address", "subject", "text_body")),
+            *(column(name) for name in ("html_body", "status", "attempts")),
+            column("created_at", UtcDateTime()),
+        )
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(emails_then).values(
+                    id=email_id,
+                    dedupe_key="k", to_address="ann@example.com", subject="Hi",
+                    text_body="Hello", html_body="<p>Hello</p>", status="pending", attempts=0,
+                    created_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+        await migrate(database, "head")
+
+        def indexes(connection: Connection) -> dict[str, list[str | None]]:
+            found = inspect(connection).get_indexes("email_messages")
+            return {str(index["name"]): list(index["column_names"]) for index in found}
+
+        async with database.engine.connect() as conn:
+            found = await conn.run_sync(indexes)
+            added = text("SELECT next_attempt_at, first_attempt_at FROM email_messages")
+            values = (await conn.execute(added)).one()
+        assert found["ix_email_messages_status_next_attempt"] == ["status", "next_attempt_at"]
+        assert "ix_email_messages_status" not in found
+        assert tuple(values) == (None, None)
+
+        queued: list[uuid.UUID] = []
+
+        async def enqueue(due: uuid.UUID) -> None:
+            queued.append(due)
+
+        assert await EmailDispatcher(database, enqueue).run_once() == 1
+        assert queued == [email_id]
+        settings = NotifySettings(data_dir=tmp_path, database_url=any_database_url)
+        backend = Recording()
+        outcome = await send_logged_email(email_id, settings, backend=backend, database=database)
+        assert outcome == "sent" and len(backend.sent) == 1
+
+        await migrate(database, "0001", down=True)
+        async with database.engine.connect() as conn:
+            found = await conn.run_sync(indexes)
+            status = (await conn.execute(text("SELECT status FROM email_messages"))).scalar_one()
+        assert found["ix_email_messages_status"] == ["status"] and status == "sent"
+        assert "ix_email_messages_status_next_attempt" not in found
+    finally:
+        await database.dispose()
