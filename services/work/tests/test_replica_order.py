@@ -29,6 +29,7 @@ from taskflow_contracts.permissions import BUILT_IN_ROLES
 from taskflow_teams.app import create_app as create_teams_app
 from taskflow_teams.config import TeamsSettings
 from taskflow_work.app import create_app as create_work_app
+from taskflow_work.replica import sync
 from taskflow_work.replica.commands import replica_command
 from taskflow_work.replica.models import MemberReplica, TeamReplica
 
@@ -404,3 +405,31 @@ async def test_replica_rebuild_restores_a_wiped_replica(stack: Stack) -> None:
     out = io.StringIO()
     assert await replica_command(keyless, ["rebuild"], out, transport) == 1
     assert "internal API key" in out.getvalue()
+
+
+async def test_a_pass_pages_through_every_team_on_both_sides(stack: Stack) -> None:
+    lead = await stack.person("lead")
+    team_ids = [await stack.team(lead) for _ in range(3)]
+    dev = await stack.join(team_ids[1], lead, "dev", "Developer")
+    await stack.forward()
+    # Dev's removal never reaches work; work also holds a team teams never had.
+    await stack.remove(team_ids[1], lead, dev)
+    stack.drop(lambda _: True)
+    stranger = uuid.uuid4()
+    async with stack.work_app.state.database.session() as session:
+        session.add(TeamReplica(team_id=stranger, name="Ghost", membership_seq=7))
+        session.add(
+            MemberReplica(
+                team_id=stranger, user_id=uuid.UUID(dev["id"]), role_id=uuid.uuid4(), role_name="X"
+            )
+        )
+        await session.commit()
+    report = await sync.reconcile(
+        stack.work_app.state.database, stack.work_app.state.reconciler.teams, page_size=1
+    )
+    assert report.compared == 4 and report.failures == []
+    assert sorted((str(r.team_id), r.outcome) for r in report.results) == sorted(
+        [(team_ids[1], "resynced"), (str(stranger), "gone")]
+    )
+    assert await member_row(stack.work_app, uuid.UUID(team_ids[1]), uuid.UUID(dev["id"])) is None
+    assert await member_row(stack.work_app, stranger, uuid.UUID(dev["id"])) is None

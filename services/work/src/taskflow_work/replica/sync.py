@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,28 +239,55 @@ async def teams_needing_resync(database: Database, limit: int | None = None) -> 
         return list((await session.execute(query)).scalars())
 
 
-async def known_seqs(
-    database: Database, after: uuid.UUID | None, last: uuid.UUID | None
-) -> dict[uuid.UUID, int]:
-    """The teams the replica knows with ids in (after, last] (no bound where None), with
-    their seqs: a team known only from member rows (its TeamCreated never came) counts 0."""
-
-    def in_range(column: Any) -> Any:
-        query = select(column)
-        if after is not None:
-            query = query.where(column > after)
-        if last is not None:
-            query = query.where(column <= last)
-        return query
-
-    # The range inside each half, so each is an index range scan (primary keys).
-    ids = union(in_range(_team_rows.c.team_id), in_range(_member_rows.c.team_id)).subquery()
-    query = select(ids.c.team_id, _team_rows.c.membership_seq).outerjoin(
-        _team_rows, _team_rows.c.team_id == ids.c.team_id
-    )
+async def seqs_of(database: Database, team_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The seqs of those of ``team_ids`` the replica knows: a team known only from member
+    rows (its TeamCreated never came) counts 0."""
+    if not team_ids:
+        return {}
     async with database.read_sessionmaker() as session:
-        rows = (await session.execute(query)).all()
-    return {row[0]: row[1] or 0 for row in rows}
+        seqs = dict(
+            (
+                await session.execute(
+                    select(_team_rows.c.team_id, _team_rows.c.membership_seq).where(
+                        _team_rows.c.team_id.in_(team_ids)
+                    )
+                )
+            ).all()
+        )
+        members_only = (
+            await session.execute(
+                select(_member_rows.c.team_id)
+                .distinct()
+                .where(_member_rows.c.team_id.in_([t for t in team_ids if t not in seqs]))
+            )
+        ).scalars()
+    return seqs | dict.fromkeys(members_only, 0)
+
+
+async def known_team_ids(
+    database: Database, page_size: int = 500
+) -> AsyncIterator[list[uuid.UUID]]:
+    """Every team the replica knows (a row of its own or member rows), a page at a time,
+    in this database's order of ids."""
+    after: uuid.UUID | None = None
+    while True:
+        # The bound inside each half, so each is a range scan of a primary key.
+        ids = union(
+            _above(_team_rows.c.team_id, after), _above(_member_rows.c.team_id, after)
+        ).subquery()
+        query = select(ids.c.team_id).order_by(ids.c.team_id).limit(page_size)
+        async with database.read_sessionmaker() as session:
+            page = list((await session.execute(query)).scalars())
+        if page:
+            yield page
+        if len(page) < page_size:
+            return
+        after = page[-1]
+
+
+def _above(column: Any, after: uuid.UUID | None) -> Any:
+    query = select(column)
+    return query if after is None else query.where(column > after)
 
 
 @dataclass
@@ -276,6 +303,7 @@ async def reconcile(
     *,
     everything: bool = False,
     only: Iterable[uuid.UUID] | None = None,
+    page_size: int = 500,
 ) -> ReconcileReport:
     """Compare every team's seq with teams' and resync those behind (and those teams no
     longer has). ``everything`` resyncs every team whatever its seq, forced (rebuild);
@@ -296,11 +324,21 @@ async def reconcile(
             report.compared += 1
             await sync(team_id)
         return report
-    async for items, after, last in teams.team_seqs():
+    # Teams' pages come in teams' database order of ids, which need not be this one's
+    # (MariaDB sorts UUIDs its own way): each page is compared by its ids, and the teams
+    # only the replica knows are found after, from the set of every id teams listed.
+    listed: set[uuid.UUID] = set()
+    async for items in teams.team_seqs(page_size):
         theirs = dict(items)
-        ours = await known_seqs(database, after, last)
-        report.compared += len(theirs.keys() | ours.keys())
-        for team_id in sorted(theirs.keys() | ours.keys()):
-            if team_id not in theirs or everything or theirs[team_id] > ours.get(team_id, 0):
+        listed |= theirs.keys()
+        ours = await seqs_of(database, list(theirs))
+        for team_id, seq in theirs.items():
+            if everything or seq > ours.get(team_id, 0):
+                await sync(team_id)
+    report.compared = len(listed)
+    async for page in known_team_ids(database, page_size):
+        for team_id in page:
+            if team_id not in listed:  # deleted in teams (or created since it was listed)
+                report.compared += 1
                 await sync(team_id)
     return report

@@ -93,24 +93,21 @@ class TeamsApi:
 
     async def team_seqs(
         self, page_size: int = PAGE_SIZE
-    ) -> AsyncIterator[tuple[list[tuple[uuid.UUID, int]], uuid.UUID | None, uuid.UUID | None]]:
-        """Every team's seq, a page at a time, by team id: (items, after, last), where the
-        page covers the ids above ``after`` up to ``last`` (None on the last page: all)."""
-        after: uuid.UUID | None = None
+    ) -> AsyncIterator[list[tuple[uuid.UUID, int]]]:
+        """Every team's (id, seq), a page at a time (keyset, in teams' order of ids)."""
+        after: str | None = None
         while True:
             params: dict[str, str | int] = {"limit": page_size}
             if after is not None:
-                params["after"] = str(after)
+                params["after"] = after
             response = await self._get("/internal/v1/memberships", params)
             if response.status_code != 200:
                 raise TeamsUnavailable(f"teams answered {response.status_code} for the team list")
             body = response.json()
-            items = [(uuid.UUID(i["team_id"]), int(i["seq"])) for i in body["items"]]
-            following = uuid.UUID(body["next_after"]) if body.get("next_after") else None
-            yield items, after, following
-            if following is None:
+            yield [(uuid.UUID(i["team_id"]), int(i["seq"])) for i in body["items"]]
+            after = body.get("next_after")
+            if not after:
                 return
-            after = following
 
 
 def _problem_type(response: httpx.Response) -> str:
