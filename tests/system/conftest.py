@@ -1,7 +1,8 @@
 """The distributed runtime as processes (``make up``'s LocalStack) on the machine's servers.
 
-One stack per test module, with a unique name: its own databases, exchange, queues
-and Celery queue, so runs never mix. Every request goes through the gateway as
+One stack per test module, with a unique name: its own databases, RabbitMQ virtual
+host, exchange, queues and Celery queue, so runs never mix and a fault test that
+cuts broker connections cuts only its own. Every request goes through the gateway as
 configured in gateway/ (taskflow_embedded.gateway). Needs PostgreSQL, RabbitMQ and
 Redis: skipped with the reason where one is missing, failed when CI is set.
 """
@@ -16,7 +17,9 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,15 +39,27 @@ def next_phone() -> str:
     return f"+1415555{next(_phones):04d}"
 
 
-# What the system and fault tests measured; printed at the end of every run.
-FIGURES: list[str] = []
+class Figures(list[str]):
+    """What the system and fault tests measured. Each line rides on its test's report (so it
+    reaches the main process under pytest-xdist); the repository's root conftest prints
+    them all at the end of the run."""
+
+    item: pytest.Item | None = None
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        if self.item is not None:
+            self.item.user_properties.append(("figure", line))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if FIGURES:
-        terminalreporter.section("TaskFlow system figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
+FIGURES = Figures()
+
+
+@pytest.fixture(autouse=True)
+def _figures_of_this_test(request: pytest.FixtureRequest) -> Any:
+    FIGURES.item = request.node
+    yield
+    FIGURES.item = None
 
 
 def free_ports(count: int) -> list[int]:
@@ -99,6 +114,40 @@ class System:
                 raise AssertionError(f"timed out waiting for {what}\n{logs}")
             await asyncio.sleep(0.2)
 
+    async def manage(self, service: str, *args: str) -> tuple[int, str]:
+        """Run a service's command (``dlq list``...) with the stack's environment for it."""
+        import subprocess
+        import sys
+
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", f"taskflow_{service}", *args],
+            env=self.stack.environment(service),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return done.returncode, done.stdout + done.stderr
+
+    async def parked(self, service: str) -> list[dict[str, Any]]:
+        """The events parked in a service's dead-letter queue."""
+        import json
+
+        code, output = await self.manage(service, "dlq", "list", "--json")
+        assert code == 0, output
+        return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+    async def sql(self, service: str, query: str, *args: Any) -> list[Any]:
+        """Rows of a query on a service's own database (what the test checks, not the app)."""
+        import asyncpg
+
+        conn = await asyncpg.connect(self.stack.database_url(service))
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
     async def sign_up(self, name: str, *, phone: str) -> dict[str, str]:
         created = await self.client.post(
             "/api/v1/auth/users",
@@ -117,20 +166,25 @@ class System:
         return {**headers, "id": created.json()["id"], "email": f"{name}@example.com"}
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+@asynccontextmanager
+async def running_system(data_dir: Path, **options: Any) -> AsyncIterator[System]:
+    """A whole stack of the test's own (``options`` override LocalStack's fields)."""
     require_postgres()
     require_rabbitmq()
     require_redis()
     ports = free_ports(6)
+    name = f"tfsys_{uuid.uuid4().hex[:8]}"
     stack = LocalStack(
-        data_dir=tmp_path_factory.mktemp("stack"),
-        name=f"tfsys_{uuid.uuid4().hex[:8]}",
+        data_dir=data_dir,
+        name=name,
+        rabbitmq_vhost=name,
         gateway_port=ports[0],
         smtp_port=ports[5],
         ports=dict(zip(("auth", "teams", "work", "notify"), ports[1:5], strict=True)),
         reminder_scan_seconds=2,
+        **options,
     )
+    await asyncio.to_thread(stack.create_vhost)
     await stack.create_databases()
     stack.start()
     try:
@@ -143,20 +197,14 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         await transport.aclose()
     finally:
         stack.stop()
-        await cleanup(stack)
+        await stack.drop_databases()
+        await asyncio.to_thread(stack.delete_vhost)  # its queues and exchange with it
 
 
-async def cleanup(stack: LocalStack) -> None:
-    import aio_pika
-
-    await stack.drop_databases()
-    connection = await aio_pika.connect(stack.rabbitmq_url)
-    async with connection:
-        channel = await connection.channel()
-        for service in ("auth", "teams", "work", "notify"):
-            for suffix in ("", ".retry", ".dlq"):
-                await channel.queue_delete(f"{stack.name}.{service}{suffix}")
-        await channel.exchange_delete(f"{stack.name}.events")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    async with running_system(tmp_path_factory.mktemp("stack")) as running:
+        yield running
 
 
 async def team_with_member(system: System, lead_name: str, dev_name: str) -> dict[str, Any]:
@@ -218,3 +266,70 @@ async def team_with_member(system: System, lead_name: str, dev_name: str) -> dic
         "team": team,
         "task": task,
     }
+
+
+# --- comments as a stream of events, counted at the feed and at the SMTP sink -----------
+
+
+async def comment_notifications(system: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 200}
+        if cursor:
+            params["cursor"] = cursor
+        page = (
+            await system.client.get("/api/v1/notifications", headers=headers, params=params)
+        ).json()
+        items += [i for i in page["items"] if i["kind"] == "task_commented"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+def comment_emails(system: Any, address: str) -> list[Any]:
+    return [m for m in system.emails(address) if m["Subject"].startswith("New comment on")]
+
+
+async def send_comments(
+    system: Any, world: dict[str, Any], numbers: range, *, during: Any = None
+) -> None:
+    url = f"/api/v1/tasks/{world['task']['id']}/comments"
+    for start in range(numbers.start, numbers.stop, 25):
+        batch = range(start, min(start + 25, numbers.stop))
+        answers = await asyncio.gather(
+            *(
+                system.client.post(url, headers=world["lead"], json={"body": f"comment {n}"})
+                for n in batch
+            )
+        )
+        assert all(a.status_code == 201 for a in answers), [
+            a.text for a in answers if a.status_code != 201
+        ][:3]
+        if during is not None:
+            await during(batch.stop)
+
+
+async def wait_all_delivered(
+    system: Any, world: dict[str, Any], expected: int
+) -> tuple[list[Any], list[Any]]:
+    async def notified() -> Any:
+        items = await comment_notifications(system, world["dev"])
+        return items if len(items) >= expected else None
+
+    await system.wait_for(notified, seconds=240, what=f"{expected} comment notifications")
+    await system.wait_for(
+        lambda: (lambda m: m if len(m) >= expected else None)(
+            comment_emails(system, world["dev_email"])
+        ),
+        seconds=240,
+        what=f"{expected} comment emails",
+    )
+    await asyncio.sleep(3)  # room for duplicates to show up
+    return await comment_notifications(system, world["dev"]), comment_emails(
+        system, world["dev_email"]
+    )
+
+
+def duplicates(values: list[str]) -> int:
+    return len(values) - len(set(values))
