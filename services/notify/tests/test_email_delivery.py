@@ -30,6 +30,7 @@ from taskflow_chassis.testing import TestTokens
 from taskflow_chassis.types import utcnow
 from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
+from taskflow_notify.email import sending
 from taskflow_notify.email.backends import SmtpBackend
 from taskflow_notify.email.commands import emails_command
 from taskflow_notify.email.sending import (
@@ -177,6 +178,43 @@ async def test_an_smtp_server_that_is_down_is_tried_again_and_sent_once(mailer: 
     assert (await mailer.row(email_id)).status == EmailStatus.SENT
 
 
+async def test_once_the_server_answers_again_the_waiting_emails_are_due_at_once(
+    mailer: Mailer,
+) -> None:
+    sending._server_trouble.clear()
+    port = free_port()  # nothing listens there yet
+    backend = SmtpBackend(f"smtp://127.0.0.1:{port}")
+    waiting = [await mailer.add(f"wait{n}@example.com") for n in range(2)]
+    for email_id in waiting:
+        assert await send_logged_email(email_id, mailer.settings, backend=backend) == "retry"
+    later = utcnow() + timedelta(seconds=FLOOR - 1)
+    for email_id in waiting:
+        next_attempt = (await mailer.row(email_id)).next_attempt_at
+        assert next_attempt is not None and next_attempt > later
+    queued: list[uuid.UUID] = []
+
+    async def enqueue(email_id: uuid.UUID) -> None:
+        queued.append(email_id)
+
+    assert await EmailDispatcher(mailer.database, enqueue).run_once() == 0
+    recorder = Recorder()
+    server = Controller(recorder, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        fresh = await mailer.add("fresh@example.com")
+        assert await send_logged_email(fresh, mailer.settings, backend=backend) == "sent"
+        # The server is back: the emails waiting out their back-off go now.
+        assert await EmailDispatcher(mailer.database, enqueue).run_once() == 2
+        assert sorted(queued) == sorted(waiting)
+        for email_id in waiting:
+            assert await send_logged_email(email_id, mailer.settings, backend=backend) == "sent"
+    finally:
+        backend.close()
+        server.stop()
+    assert len(recorder.messages) == 3
+    assert not sending._server_trouble.is_set()
+
+
 async def test_a_550_fails_at_once_and_emails_retry_sends_it(mailer: Mailer) -> None:
     recorder = mailer.recorder
     recorder.reply = "550 5.1.1 No such user here"
@@ -250,6 +288,7 @@ async def test_an_unreachable_database_leaves_the_email_to_the_dispatcher(
     email_id = await mailer.add("carl@example.com")
     queued_at = utcnow()
     await mailer.set(email_id, status=EmailStatus.QUEUED, queued_at=queued_at)
+    monkeypatch.setattr(sending, "DB_PATIENCE_SECONDS", 2.0)  # 10 s by default
     cut_off = mailer.settings.model_copy(
         update={"database_url": unreachable_database(database_url, tmp_path)}
     )

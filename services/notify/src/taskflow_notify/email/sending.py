@@ -25,6 +25,7 @@ import asyncio
 import logging
 import random
 import smtplib
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -54,10 +55,12 @@ logger = logging.getLogger("taskflow.notify.email")
 T = TypeVar("T")
 
 # A database error is retried at once (a stale connection is replaced by the retry),
-# then after these pauses; a claim or a failure's record gives up after about 3.5 s and
-# leaves the row to the dispatcher.
+# then after these pauses (the last one repeated).
 _DB_PAUSES = (0.0, 0.5, 1.0, 2.0)
-_DB_GIVE_UP_SECONDS = 5.0
+# How long a job keeps trying the database before it leaves the email to the dispatcher:
+# a restart or a fail-over is usually over by then, and the jobs behind it in Redis then
+# run at once instead of waiting for the requeue window.
+DB_PATIENCE_SECONDS = 10.0
 # A connection idle longer than this is tested before use (a database restart or an idle
 # timeout may have closed it); a busy worker's connections are not: no round trip per email.
 IDLE_PING_SECONDS = 5.0
@@ -88,6 +91,14 @@ def is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
         return 500 <= int(exc.smtp_code) < 600
     return False
+
+
+def is_about_this_email(exc: BaseException) -> bool:
+    """The server refused this email's sender, recipient or content (4xx or 5xx), rather
+    than failing everyone's (refused or dropped connections, timeouts, TLS, log-in)."""
+    return isinstance(
+        exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPSenderRefused | smtplib.SMTPDataError
+    )
 
 
 def retry_delay(attempts: int, settings: NotifySettings) -> float:
@@ -165,8 +176,9 @@ def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
 
 
 async def _claim(
-    database: Database, email_id: uuid.UUID, now: datetime, lease: timedelta
-) -> EmailMessage | None:
+    database: Database, email_id: uuid.UUID, lease: timedelta
+) -> tuple[EmailMessage | None, datetime]:
+    now = utcnow()
     claim = (
         update(EmailMessage)
         .where(col(EmailMessage.id) == email_id, _claimable(now, lease))
@@ -183,9 +195,9 @@ async def _claim(
             # The claim hands back the row it claimed: one statement, not two.
             result = await session.execute(claim.returning(EmailMessage))
             row: EmailMessage | None = result.scalar_one_or_none()
-            return row
+            return row, now
         claimed = (await session.execute(claim)).rowcount == 1  # type: ignore[attr-defined]
-        return await session.get(EmailMessage, email_id) if claimed else None
+        return (await session.get(EmailMessage, email_id) if claimed else None), now
 
 
 async def _execute(database: Database, statement: Any) -> None:
@@ -218,11 +230,9 @@ async def _send(
     email_id: uuid.UUID, settings: NotifySettings, backend: EmailBackend, database: Database
 ) -> str:
     lease = timedelta(seconds=settings.email_sending_lease_seconds)
-    claimed_at = utcnow()
-    held_until = time.monotonic() + lease.total_seconds()
     try:
-        row = await _retrying(
-            lambda: _claim(database, email_id, claimed_at, lease), _DB_GIVE_UP_SECONDS
+        row, claimed_at = await _retrying(
+            lambda: _claim(database, email_id, lease), DB_PATIENCE_SECONDS
         )
     except Exception as exc:
         # Not final: the row is still queued (or held, if the claim committed unseen),
@@ -232,10 +242,13 @@ async def _send(
     if row is None:
         # Sent, failed, being sent by another job, not due yet, or unknown: nothing to do.
         return "skipped"
+    held_until = time.monotonic() + lease.total_seconds()
     try:
         message = mime(row, settings.email_from)
         await asyncio.to_thread(backend.send, message)
     except Exception as exc:
+        if not is_about_this_email(exc):
+            _server_trouble.set()
         return await _record_failure(database, row, claimed_at, exc, settings)
     # Accepted: record it at once. Until this commits, a crash means a resend; the hold
     # keeps other jobs off the row while the database is retried, up to the lease.
@@ -249,7 +262,35 @@ async def _send(
         )
         return "sent, unrecorded"
     logger.info("sent email %s to %s", row.id, row.to_address)
+    if _server_trouble.is_set():
+        await _server_is_back(database)
     return "sent"
+
+
+# Set when a send failed for a reason that is not this email's (the server refused the
+# connection, dropped it, timed out); cleared by the next success, which brings every
+# email waiting out its back-off forward: they go now, not minutes after the server
+# returned. Per process; the success path pays nothing while it is clear.
+_server_trouble = threading.Event()
+
+
+async def _server_is_back(database: Database) -> None:
+    _server_trouble.clear()
+    now = utcnow()
+    forward = (
+        update(EmailMessage)
+        .where(
+            col(EmailMessage.status) == EmailStatus.PENDING,
+            col(EmailMessage.next_attempt_at) > now,
+        )
+        .values(next_attempt_at=now)
+    )
+    try:
+        await _execute(database, forward)
+    except Exception as exc:  # they keep their own schedule
+        logger.warning("could not bring retries forward: %s", exc)
+        return
+    logger.info("the mail server answers again: waiting emails are due now")
 
 
 async def _record_failure(
@@ -296,7 +337,7 @@ async def _record_failure(
         .values(**values)
     )
     try:
-        await _retrying(lambda: _execute(database, record), _DB_GIVE_UP_SECONDS)
+        await _retrying(lambda: _execute(database, record), DB_PATIENCE_SECONDS)
     except Exception as db_exc:
         # Still held: once the lease has passed, the dispatcher queues it again.
         logger.warning("email %s: could not record the failure: %s", row.id, db_exc)
