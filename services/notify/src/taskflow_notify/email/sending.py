@@ -14,9 +14,13 @@ sends, and records the outcome:
   transient failure once the first attempt is older than the retry horizon:
   ``failed``, until an operator retries it (``python -m taskflow_notify emails retry``).
 
-Database errors are retried briefly and are never final: a job that cannot reach the
-database leaves the row as it was (queued, or held until its lease passes) and the
-dispatcher queues it again. The job never raises.
+Database errors are retried and are never final: a job that cannot reach the database
+for ``DB_PATIENCE_SECONDS`` leaves the row as it was (queued, or held until its lease
+passes) and the dispatcher queues it again; a sent email's record is retried for as long
+as the job's hold on it lasts. The job never raises.
+
+When the mail server itself was failing (refused or dropped connections, timeouts), the
+first email it accepts again makes every email waiting out its back-off due at once.
 """
 
 from __future__ import annotations
