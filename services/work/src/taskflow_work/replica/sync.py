@@ -118,18 +118,6 @@ async def apply_snapshot(
     caller's transaction."""
     from taskflow_work.tasks import service as tasks
 
-    rows = (
-        await session.execute(
-            select(
-                _member_rows.c.user_id,
-                _member_rows.c.role_id,
-                _member_rows.c.role_name,
-                _member_rows.c.permissions,
-                _member_rows.c.from_event,
-                _member_rows.c.resync_needed,
-            ).where(_member_rows.c.team_id == team_id)
-        )
-    ).all()
     if snapshot is None:
         held = (
             await session.execute(
@@ -138,26 +126,16 @@ async def apply_snapshot(
                 .with_for_update()
             )
         ).scalar_one_or_none()
+        gone = await _member_rows_of(session, team_id)
         await session.execute(delete(_member_rows).where(_member_rows.c.team_id == team_id))
         await session.execute(delete(_team_rows).where(_team_rows.c.team_id == team_id))
-        return ResyncResult(team_id, "gone", held, None, removed=[r.user_id for r in rows])
+        return ResyncResult(team_id, "gone", held, None, removed=[r.user_id for r in gone])
     team = await hold_team(session, team_id, snapshot.name)
     before = team.membership_seq
     if snapshot.seq < before and not force:
         return ResyncResult(team_id, "behind", before, snapshot.seq)
-    # Read again under the team's lock: an event may have changed them since the first read.
-    rows = (
-        await session.execute(
-            select(
-                _member_rows.c.user_id,
-                _member_rows.c.role_id,
-                _member_rows.c.role_name,
-                _member_rows.c.permissions,
-                _member_rows.c.from_event,
-                _member_rows.c.resync_needed,
-            ).where(_member_rows.c.team_id == team_id)
-        )
-    ).all()
+    # Read under the team's lock: no event of this team changes them until commit.
+    rows = await _member_rows_of(session, team_id)
     current = {row.user_id: row for row in rows}
     wanted = {member.user_id: member for member in snapshot.members}
     result = ResyncResult(
@@ -200,6 +178,18 @@ async def apply_snapshot(
     for user_id in result.removed:
         await tasks.unassign_everywhere(session, user_id, team_id=team_id)
     return result
+
+
+async def _member_rows_of(session: AsyncSession, team_id: uuid.UUID) -> list[Any]:
+    query = select(
+        _member_rows.c.user_id,
+        _member_rows.c.role_id,
+        _member_rows.c.role_name,
+        _member_rows.c.permissions,
+        _member_rows.c.from_event,
+        _member_rows.c.resync_needed,
+    ).where(_member_rows.c.team_id == team_id)
+    return list((await session.execute(query)).all())
 
 
 def _differs(row: object, role_id: uuid.UUID, role_name: str, permissions: frozenset[str]) -> bool:
