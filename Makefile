@@ -54,7 +54,7 @@ requirements.txt: bootstrap
 	$(UV) export --frozen --no-dev --no-hashes --all-packages --no-emit-workspace -o requirements.txt
 
 test: bootstrap
-	$(RUN) pytest libs services embedded tests
+	$(RUN) pytest -n 3 --dist loadfile libs services embedded tests
 
 test-chassis: bootstrap
 	$(RUN) pytest libs

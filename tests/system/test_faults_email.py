@@ -77,7 +77,9 @@ async def test_worker_killed_at_random_moments(system: Any) -> None:
             kills += 1
             # Killed again only once the new one consumes jobs, not while it boots.
             await system.wait_for(
-                lambda: system.stack.log("worker", 10**7).count(" ready.") > kills,
+                lambda starts=kills + 1: (
+                    system.stack.log("worker", 10**7).count(" ready.") >= starts
+                ),
                 seconds=60,
                 what="the supervisor to start the worker again",
             )

@@ -97,9 +97,10 @@ async def test_the_throttle_goes_back_to_redis_when_it_returns(tmp_path: object)
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
-        )
+        )  # fmt: skip
 
     async def answers() -> None:
         probe = RedisCounter(f"redis://127.0.0.1:{port}/0", prefix="probe:")
