@@ -312,26 +312,36 @@ async def _verified(ctx: AuthContext, token: str, expected_type: str) -> TokenCl
 
 async def refresh(ctx: AuthContext, session: AsyncSession, token: str) -> TokenPair:
     claims = await _verified(ctx, token, "refresh")
-    row = await session.get(RefreshToken, claims.jti)
-    if row is None or row.revoked_at is not None:
-        raise Unauthorized("The refresh token is invalid or revoked.")
-    if row.used_at is not None:
-        # A rotated token came back: someone holds a copy. Kill the whole family.
-        await _revoke_family(session, row.family_id)
-        await session.commit()
-        raise Unauthorized("The refresh token was already used; its session has been revoked.")
-    # Only one concurrent refresh may win the rotation.
+    # The use itself is one guarded UPDATE, so of copies arriving together exactly one
+    # flips used_at (the row lock makes the others wait, then match nothing); reading
+    # first and writing after would let two pass the read.
     claimed = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.jti == row.jti, RefreshToken.used_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .where(
+            RefreshToken.jti == claims.jti,  # type: ignore[arg-type]
+            RefreshToken.used_at.is_(None),  # type: ignore[union-attr]
+            RefreshToken.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
         .values(used_at=utcnow())
     )
+    row = (
+        await session.execute(
+            select(
+                RefreshToken.family_id,
+                RefreshToken.user_id,
+                RefreshToken.used_at,
+                RefreshToken.revoked_at,
+            ).where(RefreshToken.jti == claims.jti)  # type: ignore[arg-type]
+        )
+    ).first()
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        await session.rollback()
-        await _revoke_family(session, row.family_id)
-        await session.commit()
-        raise Unauthorized("The refresh token was already used; its session has been revoked.")
-    user = await session.get(User, row.user_id)
+        if row is not None and row.used_at is not None and row.revoked_at is None:
+            # A used token came back (a copy, or a loser of the race): end its session.
+            await _revoke_family(session, row.family_id)
+            await session.commit()
+            raise Unauthorized("The refresh token was already used; its session has been revoked.")
+        raise Unauthorized("The refresh token is invalid or revoked.")
+    user = await session.get(User, row.user_id) if row is not None else None
     if user is None:
         raise Unauthorized("The refresh token is invalid or revoked.")
     pair = _issue_pair(ctx, session, user, family_id=row.family_id)
