@@ -15,7 +15,7 @@ from taskflow_contracts import permissions as P
 from taskflow_contracts import teams as contract
 
 from taskflow_teams import events
-from taskflow_teams.access import TeamAccess, ensure_within, team_not_found
+from taskflow_teams.access import TeamAccess, ensure_within, forbidden, team_not_found
 from taskflow_teams.directory.models import Person
 from taskflow_teams.teams.models import Membership, Role, Team
 from taskflow_teams.teams.schemas import (
@@ -88,6 +88,29 @@ async def next_membership_seq(session: AsyncSession, team_id: uuid.UUID) -> int:
     if seq is None:
         raise team_not_found()
     return seq
+
+
+async def held_access(
+    session: AsyncSession, access: TeamAccess, permission: str | None = None
+) -> TeamAccess:
+    """The caller's access read again once the team's row is held: the one checked on the
+    way in may predate a change committed while this request waited for the row (a
+    leader demoted, or gone, by the other of two requests fired together)."""
+    row = (
+        await session.execute(
+            select(Membership, Role)
+            .join(Role, Role.id == Membership.role_id)  # type: ignore[arg-type]
+            .where(Membership.team_id == access.team.id, Membership.user_id == access.user_id)  # type: ignore[arg-type]
+            .with_for_update(read=True)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        raise team_not_found()
+    fresh = TeamAccess(team=access.team, membership=row[0], role=row[1], user_id=access.user_id)
+    if permission is not None and not fresh.can(permission):
+        raise forbidden(permission)
+    return fresh
 
 
 async def fresh_role(session: AsyncSession, role_id: uuid.UUID) -> Role | None:
@@ -250,6 +273,10 @@ async def _target(
             select(Membership, Role)
             .join(Role, Role.id == Membership.role_id)  # type: ignore[arg-type]
             .where(Membership.team_id == team_id, Membership.user_id == user_id)  # type: ignore[arg-type]
+            # The row as committed now (MariaDB's plain reads see the transaction's
+            # first snapshot, which may predate the change this request waited for).
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     ).first()
     if row is None:
@@ -263,16 +290,16 @@ async def _target(
 
 
 async def count_leaders(session: AsyncSession, team_id: uuid.UUID) -> int:
-    return int(
-        (
-            await session.execute(
-                select(func.count())
-                .select_from(Membership)
-                .join(Role, Role.id == Membership.role_id)  # type: ignore[arg-type]
-                .where(Membership.team_id == team_id, Role.is_leader.is_(True))  # type: ignore[arg-type,attr-defined]
-            )
-        ).scalar_one()
+    """Leaders as committed now: a locking read (an aggregate cannot take row locks, so
+    the rows are counted here), which MariaDB answers from the latest rows, not from the
+    transaction's snapshot."""
+    leaders = await session.execute(
+        select(Membership.user_id)
+        .join(Role, Role.id == Membership.role_id)  # type: ignore[arg-type]
+        .where(Membership.team_id == team_id, Role.is_leader.is_(True))  # type: ignore[arg-type,attr-defined]
+        .with_for_update(read=True)
     )
+    return len(leaders.all())
 
 
 def last_leader() -> ProblemError:
@@ -300,6 +327,7 @@ async def change_member_role(
     session: AsyncSession, access: TeamAccess, user_id: uuid.UUID, role_id: uuid.UUID
 ) -> MemberRead:
     seq = await next_membership_seq(session, access.team.id)
+    access = await held_access(session, access, P.MEMBERS_MANAGE)
     membership, current = await _target(session, access.team.id, user_id)
     role = await fresh_role(session, role_id)
     if role is None or role.team_id != access.team.id:
@@ -338,10 +366,9 @@ async def change_member_role(
 async def remove_member(session: AsyncSession, access: TeamAccess, user_id: uuid.UUID) -> None:
     leaving = user_id == access.user_id
     if not leaving and not access.can(P.MEMBERS_MANAGE):
-        from taskflow_teams.access import forbidden
-
         raise forbidden(P.MEMBERS_MANAGE)
     seq = await next_membership_seq(session, access.team.id)
+    access = await held_access(session, access, None if leaving else P.MEMBERS_MANAGE)
     membership, role = await _target(session, access.team.id, user_id)
     if not leaving:
         ensure_within(access, role.permissions)
@@ -453,6 +480,8 @@ async def _commit_role(session: AsyncSession) -> None:
 async def create_role(session: AsyncSession, access: TeamAccess, data: RoleCreate) -> RoleRead:
     ensure_within(access, data.permissions)
     seq = await next_membership_seq(session, access.team.id)
+    access = await held_access(session, access, P.ROLES_MANAGE)
+    ensure_within(access, data.permissions)
     await _name_free(session, access.team.id, data.name, None)
     role = Role(team_id=access.team.id, name=data.name)
     role.grant_exactly(set(data.permissions))
@@ -476,6 +505,7 @@ async def update_role(
     session: AsyncSession, access: TeamAccess, role_id: uuid.UUID, data: RoleUpdate
 ) -> RoleRead:
     seq = await next_membership_seq(session, access.team.id)
+    access = await held_access(session, access, P.ROLES_MANAGE)
     role = await fresh_role(session, role_id)
     if role is None or role.team_id != access.team.id:
         raise role_not_found()
