@@ -85,41 +85,41 @@ async def test_two_leaders_leaving_at_once_leave_one_member_who_leads(world: Any
         assert await census(world, team["id"]) == (1, 1), round_
 
 
-async def test_removing_a_leader_while_being_demoted_by_them_leaves_one_leader(
-    world: Any,
+# (who removes whom, who demotes whom) -> {(removal, demotion) statuses: (members, leaders)}
+REMOVAL_RACING_DEMOTION = {
+    # Ada removes bob first (bob, no member now, cannot demote: 404), or bob demotes ada
+    # first (ada, a Viewer now, cannot remove: 403). Never both.
+    (("ada", "bob"), ("bob", "ada")): {(204, 404): (1, 1), (403, 200): (2, 1)},
+    # Ada leaves first (then cannot demote: 404), or demotes bob first (then is the last
+    # leader and cannot leave: 409).
+    (("ada", "ada"), ("ada", "bob")): {(204, 404): (1, 1), (409, 200): (2, 1)},
+}
+
+
+@pytest.mark.parametrize(
+    ("removal", "demotion"),
+    list(REMOVAL_RACING_DEMOTION),
+    ids=["remove-vs-demote", "leave-vs-demote"],
+)
+async def test_a_leader_removed_while_a_demotion_runs_leaves_one_leader(
+    world: Any, removal: tuple[str, str], demotion: tuple[str, str]
 ) -> None:
+    outcomes = REMOVAL_RACING_DEMOTION[(removal, demotion)]
     for round_ in range(ROUNDS):
         team, ada, bob, roles = await two_leaders(world, round_)
+        people = {"ada": ada, "bob": bob}
         base = f"/api/v1/teams/{team['id']}/members"
+        (remover, removed), (demoter, demoted) = (
+            [people[name] for name in pair] for pair in (removal, demotion)
+        )
         answers = await asyncio.gather(
-            world.client.delete(f"{base}/{bob.user_id}", headers=ada.headers),
+            world.client.delete(f"{base}/{removed.user_id}", headers=remover.headers),
             world.client.patch(
-                f"{base}/{ada.user_id}", headers=bob.headers, json={"role_id": roles["Viewer"]}
+                f"{base}/{demoted.user_id}",
+                headers=demoter.headers,
+                json={"role_id": roles["Viewer"]},
             ),
         )
-        removed, demoted = answers
-        outcome = (removed.status_code, demoted.status_code)
-        # Either ada removed bob first (bob is then no member: 404), or bob demoted ada
-        # first (ada is then a Viewer: 403). Never both.
-        assert outcome in {(204, 404), (403, 200)}, (round_, [a.text for a in answers])
-        expected = (1, 1) if outcome == (204, 404) else (2, 1)
-        assert await census(world, team["id"]) == expected, round_
-
-
-async def test_a_leader_leaving_while_the_other_leader_is_demoted(world: Any) -> None:
-    for round_ in range(ROUNDS):
-        team, ada, bob, roles = await two_leaders(world, round_)
-        base = f"/api/v1/teams/{team['id']}/members"
-        answers = await asyncio.gather(
-            world.client.delete(f"{base}/{ada.user_id}", headers=ada.headers),
-            world.client.patch(
-                f"{base}/{bob.user_id}", headers=ada.headers, json={"role_id": roles["Viewer"]}
-            ),
-        )
-        left, demoted = answers
-        outcome = (left.status_code, demoted.status_code)
-        # Leaving first: ada is gone and cannot demote (404). Demoting first: ada is the
-        # last leader and cannot leave (409).
-        assert outcome in {(204, 404), (409, 200)}, (round_, [a.text for a in answers])
-        _, leaders = await census(world, team["id"])
-        assert leaders == 1, round_
+        outcome = (answers[0].status_code, answers[1].status_code)
+        assert outcome in outcomes, (round_, [a.text for a in answers])
+        assert await census(world, team["id"]) == outcomes[outcome], round_
