@@ -30,7 +30,9 @@ async def test_sign_up_then_me(client: httpx.AsyncClient, api: Any, event_log: A
         "user_id": user["id"],
         "username": "alice",
         "email": "alice@example.com",
+        "email_verified": False,
     }
+    assert me.json()["email_verified"] is False and me.json()["pending_email"] is None
 
 
 async def test_log_in_by_email(client: httpx.AsyncClient, api: Any) -> None:
@@ -138,14 +140,20 @@ async def test_update_me_and_conflict(client: httpx.AsyncClient, api: Any, event
         "/api/v1/auth/users/me", headers=api.bearer(tokens), json={"username": "Bob"}
     )
     assert taken.status_code == 409
-    changed = await client.patch(
+    renamed = await client.patch(
+        "/api/v1/auth/users/me", headers=api.bearer(tokens), json={"username": "alice2"}
+    )
+    assert renamed.status_code == 200 and renamed.json()["username"] == "alice2"
+    # The email has its own route (password, link to the new address): test_email_ownership.
+    refused = await client.patch(
         "/api/v1/auth/users/me", headers=api.bearer(tokens), json={"email": "alice@new.example"}
     )
-    assert changed.status_code == 200 and changed.json()["email"] == "alice@new.example"
+    assert refused.status_code == 422 and "users/me/email" in refused.text
     await event_log.settle()
-    assert [e.data["email"] for e in event_log.of_type("taskflow.auth.user.updated.v1")] == [
-        "alice@new.example"
-    ]
+    assert [
+        (e.data["username"], e.data["email"], e.data["email_verified"])
+        for e in event_log.of_type("taskflow.auth.user.updated.v1")
+    ] == [("alice2", "alice@example.com", False)]
 
 
 async def test_delete_me(client: httpx.AsyncClient, api: Any, event_log: Any) -> None:

@@ -13,6 +13,9 @@ class UserRegistered(EventPayload):
     user_id: UUID
     username: str
     email: str
+    # Whether the account proved it receives mail at `email`. Absent (None) in events
+    # from before it existed: readers keep what they knew.
+    email_verified: bool | None = None
 
 
 class UserUpdated(EventPayload):
@@ -20,6 +23,7 @@ class UserUpdated(EventPayload):
     user_id: UUID
     username: str
     email: str
+    email_verified: bool | None = None
 
 
 class UserDeleted(EventPayload):
@@ -50,4 +54,25 @@ class PasswordResetRequested(EventPayload):
     user_id: UUID
     email: str
     reset_url: str
+    expires_at: datetime
+
+
+class EmailVerificationRequested(EventPayload):
+    """A link that proves the account receives mail at `email` (sign-up or resend)."""
+
+    event_type = "taskflow.auth.email_verification.requested.v1"
+    user_id: UUID
+    email: str
+    verify_url: str
+    expires_at: datetime
+
+
+class EmailChangeRequested(EventPayload):
+    """The link goes to `new_email`; `old_email` is told, in case it was not its owner."""
+
+    event_type = "taskflow.auth.email_change.requested.v1"
+    user_id: UUID
+    old_email: str
+    new_email: str
+    confirm_url: str
     expires_at: datetime

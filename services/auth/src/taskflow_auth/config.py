@@ -30,6 +30,11 @@ class AuthSettings(ServiceSettings):
     signing_key_file: Path | None = None
     password_reset_minutes: int = 30
     password_reset_path: str = "/reset-password"
+    # Email verification (sign-up, resend) and email change links.
+    email_verify_minutes: int = Field(default=24 * 60, ge=1)
+    email_verify_path: str = "/verify-email"
+    # Verification and change links sent to one address per hour, whoever asks.
+    email_verify_per_address_per_hour: int = Field(default=5, ge=1)
     # Login throttling: failed attempts per window, per client IP and per username.
     throttle_redis_url: str | None = None
     login_failures_per_username: int = 5

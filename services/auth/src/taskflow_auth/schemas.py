@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
@@ -38,7 +38,21 @@ class UserCreate(Input):
 
 class UserUpdate(Input):
     username: Username | None = None
-    email: Email | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def email_has_its_own_route(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "email" in data:
+            raise ValueError(
+                "the email changes through POST /api/v1/auth/users/me/email "
+                "(with the current password and a link sent to the new address)"
+            )
+        return data
+
+
+class EmailChange(Input):
+    new_email: Email
+    current_password: Password
 
 
 class LoginRequest(Input):
@@ -119,9 +133,21 @@ class UserRead(BaseModel):
     id: uuid.UUID
     username: str
     email: str
+    email_verified: bool = Field(
+        description="Whether a link sent to `email` was followed; "
+        "invitations can be accepted only then"
+    )
+    pending_email: str | None = Field(
+        default=None, description="An address asked for, waiting for its link to be followed"
+    )
     created_at: datetime
     participant: ParticipantRead | None = None
 
 
 class Accepted(BaseModel):
     detail: str
+
+
+class EmailVerified(BaseModel):
+    email: str
+    email_verified: bool = True

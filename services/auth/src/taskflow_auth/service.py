@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import phonenumbers
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.problems import ProblemError, invalid_field
@@ -28,10 +28,12 @@ from taskflow_auth import events
 from taskflow_auth.config import AuthSettings
 from taskflow_auth.keys import KeyStore
 from taskflow_auth.models import (
+    EmailVerificationToken,
     Participant,
     PasswordResetToken,
     RefreshToken,
     RevokedAccessToken,
+    TokenPurpose,
     User,
     utcnow,
 )
@@ -171,9 +173,12 @@ async def create_user(ctx: AuthContext, session: AsyncSession, data: UserCreate)
     session.add(user)
     await events.publish(
         session,
-        contract.UserRegistered(user_id=user.id, username=user.username, email=user.email),
+        contract.UserRegistered(
+            user_id=user.id, username=user.username, email=user.email, email_verified=False
+        ),
         subject=str(user.id),
     )
+    await _send_email_link(ctx, session, user, user.email, TokenPurpose.VERIFY)
     await _commit_unique(session, "This username or email is taken.")
     return user
 
@@ -188,21 +193,28 @@ async def _commit_unique(session: AsyncSession, detail: str) -> None:
 
 
 async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> User:
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    if not changes:
+    """The username; the email changes only through request_email_change and its link."""
+    username = data.username
+    if not username:
         return user
-    email = normalize_email(changes["email"]) if "email" in changes else None
-    username = changes.get("username")
-    await _ensure_unique(session, username=username, email=email, exclude=user.id)
-    if username:
-        user.username, user.username_key = username, username.lower()
-    if email:
-        user.email = email
+    await _ensure_unique(session, username=username, email=None, exclude=user.id)
+    user.username, user.username_key = username, username.lower()
     user.updated_at = utcnow()
     session.add(user)
+    await _publish_user_updated(session, user)
+    await _commit_unique(session, "This username or email is taken.")
+    return user
+
+
+async def _publish_user_updated(session: AsyncSession, user: User) -> None:
     await events.publish(
         session,
-        contract.UserUpdated(user_id=user.id, username=user.username, email=user.email),
+        contract.UserUpdated(
+            user_id=user.id,
+            username=user.username,
+            email=user.email,
+            email_verified=user.email_verified_at is not None,
+        ),
         subject=str(user.id),
     )
     participant = await get_participant(session, user.id)
@@ -210,8 +222,6 @@ async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> Us
         await events.publish(
             session, _participant_event(contract.ParticipantUpdated, user, participant)
         )
-    await _commit_unique(session, "This username or email is taken.")
-    return user
 
 
 async def delete_user(ctx: AuthContext, session: AsyncSession, user: User, password: str) -> None:
@@ -402,6 +412,9 @@ async def purge_expired(session: AsyncSession) -> None:
     await session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now))  # type: ignore[arg-type]
     await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))  # type: ignore[arg-type]
     await session.execute(delete(PasswordResetToken).where(PasswordResetToken.expires_at < now))  # type: ignore[arg-type]
+    await session.execute(
+        delete(EmailVerificationToken).where(EmailVerificationToken.expires_at < now)  # type: ignore[arg-type]
+    )
     await session.commit()
 
 
@@ -475,6 +488,189 @@ async def confirm_password_reset(
     )
     await _set_password(ctx, session, user, new_password)
     await session.commit()
+
+
+# --- email ownership ----------------------------------------------------------------------
+
+
+class EmailLinkThrottled(ProblemError):
+    def __init__(self) -> None:
+        super().__init__(
+            429,
+            "Too many emails to this address",
+            "Several links went to this address in the last hour; try again later.",
+            type="email-throttled",
+            headers={"Retry-After": "3600"},
+        )
+
+
+def _bad_email_link() -> ProblemError:
+    return ProblemError(
+        400,
+        "Invalid verification link",
+        "The verification link is invalid, used, expired or replaced by a newer one.",
+        type="invalid-email-token",
+    )
+
+
+async def _email_links_left(ctx: AuthContext, session: AsyncSession, email: str) -> bool:
+    """Whether the hourly cap of links to this address (whoever asked) is not reached."""
+    since = utcnow() - timedelta(hours=1)
+    sent = (
+        await session.execute(
+            select(func.count())
+            .select_from(EmailVerificationToken)
+            .where(EmailVerificationToken.email == email, EmailVerificationToken.created_at > since)  # type: ignore[arg-type,operator]
+        )
+    ).scalar_one()
+    return int(sent) < ctx.settings.email_verify_per_address_per_hour
+
+
+async def _retire_email_links(
+    session: AsyncSession, user_id: uuid.UUID, purpose: TokenPurpose | None = None
+) -> None:
+    query = update(EmailVerificationToken).where(
+        EmailVerificationToken.user_id == user_id,  # type: ignore[arg-type]
+        EmailVerificationToken.used_at.is_(None),  # type: ignore[union-attr]
+    )
+    if purpose is not None:
+        query = query.where(EmailVerificationToken.purpose == purpose)  # type: ignore[arg-type]
+    await session.execute(query.values(used_at=utcnow()))
+
+
+async def _send_email_link(
+    ctx: AuthContext, session: AsyncSession, user: User, email: str, purpose: TokenPurpose
+) -> bool:
+    """A single-use link bound to ``email``, published for notify to send; False when the
+    address had its hourly share of links already."""
+    if not await _email_links_left(ctx, session, email):
+        return False
+    token = secrets.token_urlsafe(32)
+    expires_at = utcnow() + timedelta(minutes=ctx.settings.email_verify_minutes)
+    session.add(
+        EmailVerificationToken(
+            user_id=user.id,
+            email=email,
+            purpose=purpose,
+            token_hash=_token_hash(token),
+            expires_at=expires_at,
+        )
+    )
+    url = f"{ctx.settings.public_url.rstrip('/')}{ctx.settings.email_verify_path}?token={token}"
+    payload: contract.EmailVerificationRequested | contract.EmailChangeRequested
+    if purpose == TokenPurpose.VERIFY:
+        payload = contract.EmailVerificationRequested(
+            user_id=user.id, email=email, verify_url=url, expires_at=expires_at
+        )
+    else:
+        payload = contract.EmailChangeRequested(
+            user_id=user.id,
+            old_email=user.email,
+            new_email=email,
+            confirm_url=url,
+            expires_at=expires_at,
+        )
+    await events.publish(session, payload, subject=str(user.id))
+    return True
+
+
+async def resend_verification(ctx: AuthContext, session: AsyncSession, user: User) -> None:
+    """A fresh link to the account's address, unless it is verified or had its share."""
+    if user.email_verified_at is not None:
+        return
+    await _retire_email_links(session, user.id, TokenPurpose.VERIFY)
+    if await _send_email_link(ctx, session, user, user.email, TokenPurpose.VERIFY):
+        await session.commit()
+    else:
+        await session.rollback()
+
+
+async def request_email_change(
+    ctx: AuthContext, session: AsyncSession, user: User, new_email: str, password: str
+) -> None:
+    """Needs the password; the link goes to the new address, a notice to the old one, and
+    nothing changes until the link is followed."""
+    if not await verify_password(ctx, password, user.password_hash):
+        raise ProblemError(
+            403, "Wrong password", "The current password is wrong.", type="wrong-password"
+        )
+    email = normalize_email(new_email)
+    if email == user.email:
+        raise invalid_field(
+            "new_email", "Same email", "This is already your address.", type="same-email"
+        )
+    await _ensure_unique(session, username=None, email=email, exclude=user.id)
+    # Only the latest request stays open.
+    await _retire_email_links(session, user.id, TokenPurpose.CHANGE)
+    if not await _send_email_link(ctx, session, user, email, TokenPurpose.CHANGE):
+        await session.rollback()
+        raise EmailLinkThrottled()
+    await session.commit()
+
+
+async def pending_email(session: AsyncSession, user: User) -> str | None:
+    """The address of the open change request, if any."""
+    return (
+        await session.execute(
+            select(EmailVerificationToken.email)  # type: ignore[call-overload]
+            .where(
+                EmailVerificationToken.user_id == user.id,
+                EmailVerificationToken.purpose == TokenPurpose.CHANGE,
+                EmailVerificationToken.used_at.is_(None),  # type: ignore[union-attr]
+                EmailVerificationToken.expires_at > utcnow(),
+            )
+            .order_by(EmailVerificationToken.created_at.desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def verify_email(session: AsyncSession, token: str) -> User:
+    """Follow a link: the address it was sent to is verified, and for a change request it
+    becomes the account's address (if still free)."""
+    row = (
+        await session.execute(
+            select(EmailVerificationToken).where(
+                EmailVerificationToken.token_hash == _token_hash(token)  # type: ignore[arg-type]
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        raise _bad_email_link()
+    user = await session.get(User, row.user_id)
+    # A sign-up link is bound to the address it verifies: after a change it is worthless.
+    if user is None or (row.purpose == TokenPurpose.VERIFY and row.email != user.email):
+        raise _bad_email_link()
+    if row.purpose == TokenPurpose.CHANGE:
+        await _ensure_unique(session, username=None, email=row.email, exclude=user.id)
+    # Single use even under a race: only the request that flips used_at goes on.
+    claimed = await session.execute(
+        update(EmailVerificationToken)
+        .where(EmailVerificationToken.id == row.id, EmailVerificationToken.used_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(used_at=utcnow())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise _bad_email_link()
+    now = utcnow()
+    if row.purpose == TokenPurpose.CHANGE:
+        user.email = row.email
+        # Every other link (and every reset link, which went to the old address) dies.
+        await _retire_email_links(session, user.id)
+        await session.execute(
+            update(PasswordResetToken)
+            .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))  # type: ignore[arg-type,union-attr]
+            .values(used_at=now)
+        )
+    elif user.email_verified_at is not None:
+        await session.commit()
+        return user
+    user.email_verified_at = now
+    user.updated_at = now
+    session.add(user)
+    await _publish_user_updated(session, user)
+    await _commit_unique(session, "An account with this email exists.")
+    return user
 
 
 # --- participants -------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from taskflow_auth.models import Participant, User
 from taskflow_auth.schemas import (
     Accepted,
     AccountDelete,
+    EmailChange,
+    EmailVerified,
     LoginRequest,
     ParticipantCreate,
     ParticipantRead,
@@ -73,6 +75,8 @@ async def user_read(session: SessionDep, user: User) -> UserRead:
         id=user.id,
         username=user.username,
         email=user.email,
+        email_verified=user.email_verified_at is not None,
+        pending_email=await service.pending_email(session, user),
         created_at=user.created_at,
         participant=ParticipantRead.model_validate(participant) if participant else None,
     )
@@ -88,7 +92,11 @@ async def user_read(session: SessionDep, user: User) -> UserRead:
 async def sign_up(data: UserCreate, ctx: AuthContextDep, session: SessionDep) -> UserRead:
     user = await service.create_user(ctx, session, data)
     return UserRead(
-        id=user.id, username=user.username, email=user.email, created_at=user.created_at
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        email_verified=False,
+        created_at=user.created_at,
     )
 
 
@@ -164,10 +172,54 @@ async def read_me(user: CurrentUser, session: SessionDep) -> UserRead:
     return await user_read(session, user)
 
 
-@auth.patch("/users/me", responses=problem_responses(401, 409, 422))
+@auth.patch(
+    "/users/me",
+    responses=problem_responses(401, 409, 422),
+    description="Changes the username. The email changes through `POST /users/me/email`.",
+)
 async def update_me(data: UserUpdate, user: CurrentUser, session: SessionDep) -> UserRead:
     user = await service.update_user(session, user, data)
     return await user_read(session, user)
+
+
+@auth.post(
+    "/users/me/email",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(401, 403, 409, 422, 429),
+    summary="Change my email",
+    description="Needs the current password. A link goes to the new address and a notice to "
+    "the current one; the email changes when the link is followed "
+    "(`POST /users/verify_email`).",
+)
+async def change_email(
+    data: EmailChange, user: CurrentUser, ctx: AuthContextDep, session: SessionDep
+) -> Accepted:
+    await service.request_email_change(ctx, session, user, data.new_email, data.current_password)
+    return Accepted(detail="A confirmation link is on its way to the new address.")
+
+
+@auth.post(
+    "/users/verify_email",
+    responses=problem_responses(400, 409, 422),
+    summary="Follow an email verification or email change link",
+)
+async def verify_email(data: VerifyRequest, session: SessionDep) -> EmailVerified:
+    user = await service.verify_email(session, data.token)
+    return EmailVerified(email=user.email)
+
+
+@auth.post(
+    "/users/resend_verification",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(401),
+    summary="Email a new verification link to my address",
+    description="Does nothing for a verified address, or one that had its links for the hour.",
+)
+async def resend_verification(
+    user: CurrentUser, ctx: AuthContextDep, session: SessionDep
+) -> Accepted:
+    await service.resend_verification(ctx, session, user)
+    return Accepted(detail="If your address is not verified yet, a link is on its way.")
 
 
 @auth.delete(
