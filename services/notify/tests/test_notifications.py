@@ -391,3 +391,52 @@ async def test_a_job_lost_after_claiming_is_made_again(world: Any) -> None:
     await world.settle()
     assert len(world.emails()) == 1
     assert await dispatcher.run_once() == 0  # sent: nothing more to do
+
+
+async def test_email_verification_link_is_emailed(world: Any) -> None:
+    user = await world.person("ann")
+    await world.event(
+        auth.EmailVerificationRequested(
+            user_id=user["id"],
+            email="ann@example.com",
+            verify_url="https://taskflow.example/verify-email?token=v1",
+            expires_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+    )
+    [message] = world.emails()
+    assert message["To"] == "ann@example.com"
+    assert message["Subject"] == "Verify your email address for TaskFlow"
+    body = text_of(message)
+    assert "https://taskflow.example/verify-email?token=v1" in body
+    assert '{"token": "v1"}' in body and "/api/v1/auth/users/verify_email" in body
+    assert 'href="https://taskflow.example/verify-email?token=v1"' in html_of(message)
+    [item] = await world.feed(user)
+    assert item["kind"] == "email_verification" and item["link"] is None
+
+
+async def test_email_change_sends_the_link_to_the_new_address_and_warns_the_old(
+    world: Any,
+) -> None:
+    user = await world.person("ann")
+    await world.event(
+        auth.EmailChangeRequested(
+            user_id=user["id"],
+            old_email="ann@example.com",
+            new_email="nina@elsewhere.example",
+            confirm_url="https://taskflow.example/verify-email?token=c1",
+            expires_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+    )
+    link, notice = sorted(world.emails(), key=lambda m: m["To"] == "ann@example.com")
+    assert link["To"] == "nina@elsewhere.example"
+    assert link["Subject"] == "Confirm your new email address for TaskFlow"
+    assert "https://taskflow.example/verify-email?token=c1" in text_of(link)
+    assert notice["To"] == "ann@example.com"
+    assert notice["Subject"] == "Someone asked to change your TaskFlow email address"
+    warning = text_of(notice)
+    assert "n***@elsewhere.example" in warning and "change your password" in warning
+    # The token and the full new address never reach the old address or the feed.
+    assert "c1" not in warning and "nina@" not in warning and "c1" not in html_of(notice)
+    [item] = await world.feed(user)
+    assert item["kind"] == "email_change_notice" and "n***@elsewhere.example" in item["body"]
+    assert "token" not in str(item)

@@ -21,6 +21,11 @@ HANDLERS: Mapping[str, Sequence[Handler]] = {
     auth.ParticipantRegistered.event_type: [replica.on_participant_changed],
     auth.ParticipantUpdated.event_type: [replica.on_participant_changed],
     auth.PasswordResetRequested.event_type: [notify.on_password_reset],
+    auth.EmailVerificationRequested.event_type: [notify.on_email_verification_requested],
+    auth.EmailChangeRequested.event_type: [
+        notify.on_email_change_requested,
+        notify.on_email_change_notice,
+    ],
     teams.TeamCreated.event_type: [replica.on_team_created],
     teams.TeamUpdated.event_type: [replica.on_team_updated],
     teams.TeamDeleted.event_type: [replica.on_team_deleted],

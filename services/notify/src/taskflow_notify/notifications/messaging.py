@@ -1,4 +1,5 @@
-"""The events that notify someone: invitations, password resets, assignments, comments."""
+"""The events that notify someone: invitations, password resets, email verification and
+changes, assignments, comments."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ async def on_invitation_sent(session: AsyncSession, event: CloudEvent) -> None:
         await session.execute(select(UserReplica).where(UserReplica.email == data.email.lower()))  # type: ignore[arg-type]
     ).scalar_one_or_none()
     inviter = await service.person(session, data.invited_by)
-    token = parse_qs(urlsplit(data.accept_url).query).get("token", [""])[0]
+    token = _token_of(data.accept_url)
     await service.deliver(
         session,
         service.Outgoing(
@@ -112,6 +113,93 @@ async def on_password_reset(session: AsyncSession, event: CloudEvent) -> None:
             context={
                 "name": service.display(user, "there"),
                 "reset_url": data.reset_url,
+                "expires_at": _when(data.expires_at),
+            },
+        ),
+    )
+
+
+def _token_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query).get("token", [""])[0]
+
+
+def mask_email(address: str) -> str:
+    """``n***@example.com``: enough for the owner to recognise, little for anyone else."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+async def on_email_verification_requested(session: AsyncSession, event: CloudEvent) -> None:
+    """Sign-up or resend: the link goes to the address it verifies."""
+    data = auth.EmailVerificationRequested.model_validate(event.data)
+    user = await service.person(session, data.user_id)
+    await service.deliver(
+        session,
+        service.Outgoing(
+            kind=Kind.EMAIL_VERIFICATION,
+            cause=event.id,
+            title="Verify your email address",
+            body=f"A verification link was sent to {data.email}.",
+            link=None,
+            user_id=data.user_id,
+            email=data.email,
+            context={
+                "name": service.display(user, "there"),
+                "email": data.email,
+                "verify_url": data.verify_url,
+                "token": _token_of(data.verify_url),
+                "api_base": settings().public_url.rstrip("/"),
+                "expires_at": _when(data.expires_at),
+            },
+        ),
+    )
+
+
+async def on_email_change_requested(session: AsyncSession, event: CloudEvent) -> None:
+    """The confirmation link to the new address (email only: the feed is the old owner's)."""
+    data = auth.EmailChangeRequested.model_validate(event.data)
+    user = await service.person(session, data.user_id)
+    await service.deliver(
+        session,
+        service.Outgoing(
+            kind=Kind.EMAIL_CHANGE,
+            cause=event.id,
+            title="Confirm your new email address",
+            body=f"A confirmation link was sent to {data.new_email}.",
+            link=None,
+            email=data.new_email,
+            context={
+                "name": service.display(user, "there"),
+                "new_email": data.new_email,
+                "confirm_url": data.confirm_url,
+                "token": _token_of(data.confirm_url),
+                "api_base": settings().public_url.rstrip("/"),
+                "expires_at": _when(data.expires_at),
+            },
+        ),
+    )
+
+
+async def on_email_change_notice(session: AsyncSession, event: CloudEvent) -> None:
+    """The current address hears of the request, so a thief's attempt does not go unseen."""
+    data = auth.EmailChangeRequested.model_validate(event.data)
+    user = await service.person(session, data.user_id)
+    masked = mask_email(data.new_email)
+    await service.deliver(
+        session,
+        service.Outgoing(
+            kind=Kind.EMAIL_CHANGE_NOTICE,
+            cause=event.id,
+            title="Someone asked to change your email address",
+            body=f"A change of your account's email to {masked} was requested. "
+            "If this wasn't you, change your password.",
+            link=None,
+            user_id=data.user_id,
+            email=data.old_email,
+            context={
+                "name": service.display(user, "there"),
+                "masked_email": masked,
+                "api_base": settings().public_url.rstrip("/"),
                 "expires_at": _when(data.expires_at),
             },
         ),

@@ -17,6 +17,9 @@ class Kind(StrEnum):
     INVITATION = "invitation"
     INVITATION_ACCEPTED = "invitation_accepted"
     PASSWORD_RESET = "password_reset"
+    EMAIL_VERIFICATION = "email_verification"
+    EMAIL_CHANGE = "email_change"  # the link, to the new address
+    EMAIL_CHANGE_NOTICE = "email_change_notice"  # the warning, to the old address
     TASK_ASSIGNED = "task_assigned"
     TASK_COMMENTED = "task_commented"
     TASK_DUE = "task_due"
