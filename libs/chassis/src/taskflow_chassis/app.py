@@ -24,6 +24,7 @@ from taskflow_chassis import health
 from taskflow_chassis.bus import EventBus, create_bus
 from taskflow_chassis.config import ServiceSettings
 from taskflow_chassis.db import Database
+from taskflow_chassis.deployment import apply_deployment_defaults
 from taskflow_chassis.inbox import EventConsumer, Handler
 from taskflow_chassis.logs import CorrelationIdMiddleware
 from taskflow_chassis.migrations import upgrade_to_head
@@ -147,6 +148,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     for key, value in spec.extra_state.items():
         setattr(app.state, key, value)
     app.add_middleware(CorrelationIdMiddleware)
+    apply_deployment_defaults(app, settings)  # outermost: CORS answers even refusals
     install_problem_handlers(app)
     app.include_router(health.router)
     for router in spec.routers:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -29,6 +31,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TASKFLOW_", extra="ignore")
 
     service_name: str = "service"
+    # "production" refuses to start with placeholder secrets (taskflow_chassis.deployment).
+    environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("var")
     database_url: str = ""
     event_bus_url: str = "memory://"
@@ -37,6 +41,8 @@ class ServiceSettings(BaseSettings):
     event_queue_prefix: str = ""
     # The services whose Swagger UIs /docs offers, through the gateway's paths.
     docs_services: list[str] = Field(default_factory=lambda: ["auth", "teams", "work", "notify"])
+    # Origins browsers may call the API from, comma-separated; empty: no CORS headers at all.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: str = "http://127.0.0.1:8000"
     # JWT verification: every service checks tokens itself against auth's JWKS.
     jwks_url: str = "http://127.0.0.1:8000/api/v1/auth/jwks.json"
@@ -59,6 +65,13 @@ class ServiceSettings(BaseSettings):
     # uvicorn: API worker processes, and one log line per request (off where load matters).
     workers: int = Field(default=1, ge=1, le=64)
     access_log: bool = True
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(

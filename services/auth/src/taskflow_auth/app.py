@@ -27,6 +27,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         algorithm=settings.signing_algorithm,
         private_key_pem=settings.signing_key_pem,
         private_key_file=settings.signing_key_file,
+        require_configured=settings.require_signing_key,
     )
     issuer = TokenIssuer(
         keys,

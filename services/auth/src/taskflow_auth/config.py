@@ -28,6 +28,8 @@ class AuthSettings(ServiceSettings):
     signing_algorithm: str = "RS256"
     signing_key_pem: str | None = None
     signing_key_file: Path | None = None
+    # Several replicas must share one configured key: set, auth refuses to generate its own.
+    require_signing_key: bool = False
     password_reset_minutes: int = 30
     password_reset_path: str = "/reset-password"
     # Email verification (sign-up, resend) and email change links.

@@ -1,7 +1,8 @@
 """Signing keys: configured for production, generated at first start for development.
 
 Production passes a PEM private key by env (``AUTH_SIGNING_KEY_PEM``) or file
-(``AUTH_SIGNING_KEY_FILE``). Without one, keys live in ``<data_dir>/keys/`` as
+(``AUTH_SIGNING_KEY_FILE``), and with several replicas must (``AUTH_REQUIRE_SIGNING_KEY``
+refuses to start without one). Without one, keys live in ``<data_dir>/keys/`` as
 ``signing-<kid>.pem`` (mode 0600): the newest signs, every one stays in the JWKS
 so tokens signed before a rotation still verify.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+from taskflow_chassis.deployment import PLACEHOLDER, UnsafeConfiguration
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 ALGORITHMS = {"RS256": rsa.RSAPrivateKey, "EdDSA": ed25519.Ed25519PrivateKey}
@@ -119,13 +121,26 @@ class KeyStore:
         algorithm: str = "RS256",
         private_key_pem: str | None = None,
         private_key_file: Path | None = None,
+        require_configured: bool = False,
     ) -> KeyStore:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unsupported signing algorithm {algorithm!r}: use RS256 or EdDSA")
+        if require_configured and not private_key_pem and not private_key_file:
+            # Replicas that each generated a key would refuse each other's tokens.
+            raise UnsafeConfiguration(
+                "auth: refusing to start: AUTH_REQUIRE_SIGNING_KEY is set (several replicas "
+                "share one key) but neither AUTH_SIGNING_KEY_PEM nor AUTH_SIGNING_KEY_FILE is"
+            )
+        configured = private_key_file.read_bytes() if private_key_file else None
         if private_key_pem:
-            return cls([SigningKey.from_pem(private_key_pem.encode())])
-        if private_key_file:
-            return cls([SigningKey.from_pem(private_key_file.read_bytes())])
+            configured = private_key_pem.encode()
+        if configured is not None and configured.strip() == PLACEHOLDER.encode():
+            raise UnsafeConfiguration(
+                "auth: refusing to start: the signing key (AUTH_SIGNING_KEY_PEM or the file "
+                "AUTH_SIGNING_KEY_FILE names) is still the placeholder; give a PEM private key"
+            )
+        if configured:
+            return cls([SigningKey.from_pem(configured)])
         key_dir = data_dir / "keys"
         key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         stored = sorted(
