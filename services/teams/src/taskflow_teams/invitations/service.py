@@ -216,6 +216,9 @@ async def _in_team(
         )
     role = await session.get(Role, invitation.role_id)
     assert role is not None
+    # Revoking or resending is managing the offer: only within the caller's own rights,
+    # as making it was (a Project Manager must not cancel a Team Leader's invitation).
+    ensure_within(access, role.permissions)
     return invitation, role
 
 
@@ -253,7 +256,6 @@ async def resend(
     invitation, role = await _in_team(session, access, invitation_id)
     if invitation.status != InvitationStatus.PENDING:  # pending, or pending but expired
         raise _not_open(InvitationStatus(invitation.status))
-    ensure_within(access, role.permissions)
     token = _new_token(invitation, settings, now)
     session.add(invitation)
     await events.publish(
