@@ -52,6 +52,32 @@ def test_traefik_config_passes_traefik_schemas() -> None:
     assert static.returncode == 0, static.stdout + static.stderr
 
 
+def test_traefik_serves_https_and_http_only_redirects() -> None:
+    static = yaml.safe_load((ROOT / "gateway" / "traefik.yml").read_text())
+    entry_points = static["entryPoints"]
+    redirect = entry_points["web"]["http"]["redirections"]["entryPoint"]
+    assert redirect == {"to": "websecure", "scheme": "https", "permanent": True}
+    assert "tls" in entry_points["websecure"]["http"]
+    assert "forwardedHeaders" not in entry_points["websecure"]  # client X-Forwarded-* dropped
+    assert static["ping"]["entryPoint"] == "traefik" and static["api"]["insecure"] is False
+    for name, router in load()["http"]["routers"].items():
+        assert router["entryPoints"] == ["websecure"], f"{name} is served over plain HTTP"
+
+
+def test_the_dashboard_is_reachable_from_this_machine_only() -> None:
+    dashboard = yaml.safe_load((ROOT / "gateway" / "dev" / "dashboard.yml").read_text())
+    [router] = dashboard["http"]["routers"].values()
+    assert router["entryPoints"] == ["traefik"]
+    assert "Host(`localhost`)" in router["rule"] and router["service"] == "api@internal"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    ports = compose["services"]["traefik"]["ports"]
+    assert sorted(ports) == ["127.0.0.1:8080:8080", "443:443", "80:80"]
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            public = port in {"80:80", "443:443"} and name == "traefik"
+            assert public or port.startswith("127.0.0.1:"), f"{name} publishes {port}"
+
+
 ROUTES = [
     ("/api/v1/auth/users/me", "auth"), ("/api/v1/participants/me", "auth"),
     ("/api/v1/teams", "teams"),
@@ -89,7 +115,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/jwt/refresh"),
     ("POST", "/api/v1/auth/jwt/verify"), ("POST", "/api/v1/auth/users/reset_password"),
     ("POST", "/api/v1/auth/users/reset_password_confirm"), ("GET", "/api/v1/auth/jwks.json"),
-    ("GET", "/api/v1/auth/verify"),
+    ("GET", "/api/v1/auth/verify"), ("POST", "/api/v1/auth/users/verify_email"),
 }  # fmt: skip
 
 
@@ -161,6 +187,43 @@ def test_compose_file_passes_the_compose_spec_and_waits_on_health() -> None:
     assert used <= documented, f"undocumented in .env.example: {used - documented}"
 
 
+SERVICE_PREFIXES = ("AUTH_", "TEAMS_", "WORK_", "NOTIFY_")
+
+
+def test_each_compose_container_gets_only_its_own_secrets() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services: dict[str, Any] = compose["services"]
+    for name, service in services.items():
+        assert "env_file" not in service, f"{name} reads the whole .env"
+    owners = {"auth": "AUTH_", "teams": "TEAMS_", "work": "WORK_", "notify": "NOTIFY_",
+              "notify-worker": "NOTIFY_", "notify-beat": "NOTIFY_"}  # fmt: skip
+    for name, prefix in owners.items():
+        environment = services[name]["environment"]
+        foreign = [
+            v for v in environment if v.startswith(SERVICE_PREFIXES) and not v.startswith(prefix)
+        ]
+        assert not foreign, f"{name} is given {foreign}"
+        assert environment["TASKFLOW_ENVIRONMENT"] == "${TASKFLOW_ENVIRONMENT:-production}"
+    holders = [n for n, s in services.items() if "AUTH_SIGNING_KEY_PEM" in s.get("environment", {})]
+    assert holders == ["auth"]
+    assert "INTERNAL_API_KEY" not in str(services["postgres"]["environment"])
+    assert "RABBITMQ" not in str(services["postgres"]["environment"])
+
+
+def test_compose_services_trust_forwarded_headers_from_traefik_only() -> None:
+    import ipaddress
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    [subnet] = compose["networks"]["taskflow"]["ipam"]["config"]
+    traefik = compose["services"]["traefik"]["networks"]["taskflow"]["ipv4_address"]
+    assert ipaddress.ip_address(traefik) in ipaddress.ip_network(subnet["subnet"])
+    for name in ("auth", "teams", "work", "notify"):
+        assert compose["services"][name]["environment"]["FORWARDED_ALLOW_IPS"] == traefik
+    config = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())["data"]
+    assert config["FORWARDED_ALLOW_IPS"] not in {"*", ""}
+    ipaddress.ip_network(config["FORWARDED_ALLOW_IPS"])
+
+
 @pytest.mark.parametrize("service", ["auth", "teams", "work", "notify"])
 def test_dockerfiles_are_hadolint_clean(service: str) -> None:
     dockerfile = ROOT / "services" / service / "Dockerfile"
@@ -186,6 +249,78 @@ def test_kubernetes_manifests_validate() -> None:
     assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
 
 
+def k8s_documents(kind: str) -> list[dict[str, Any]]:
+    k8s = ROOT / "deploy" / "k8s"
+    names = yaml.safe_load((k8s / "kustomization.yaml").read_text())["resources"]
+    return [
+        doc
+        for name in names
+        for doc in yaml.safe_load_all((k8s / name).read_text())
+        if doc and doc["kind"] == kind
+    ]
+
+
+def test_no_deployment_reads_another_service_s_secret() -> None:
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in k8s_documents("Secret")}
+    assert "taskflow-secrets" not in secrets
+    for name, data in secrets.items():
+        if name == "auth-signing-key":
+            assert set(data) == {"signing-key.pem"}
+            continue
+        service = name.removesuffix("-secrets")
+        prefix = f"{service.upper()}_"
+        assert all(key.startswith(prefix) for key in data), f"{name} holds {sorted(data)}"
+    for deployment in k8s_documents("Deployment"):
+        service = deployment["metadata"]["name"].split("-")[0]
+        spec = deployment["spec"]["template"]["spec"]
+        used = {
+            source["secretRef"]["name"]
+            for container in spec["containers"]
+            for source in container.get("envFrom", [])
+            if "secretRef" in source
+        } | {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+        allowed = {f"{service}-secrets"} | ({"auth-signing-key"} if service == "auth" else set())
+        assert used <= allowed and f"{service}-secrets" in used, (deployment["metadata"], used)
+
+
+def test_auth_replicas_share_one_signing_key_from_a_secret() -> None:
+    [auth] = [d for d in k8s_documents("Deployment") if d["metadata"]["name"] == "auth"]
+    spec = auth["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["AUTH_REQUIRE_SIGNING_KEY"] == "true"
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "signing-key"]
+    assert env["AUTH_SIGNING_KEY_FILE"] == f"{mount['mountPath']}/signing-key.pem"
+    assert mount["readOnly"] is True
+    [volume] = [v for v in spec["volumes"] if v["name"] == "signing-key"]
+    assert volume["secret"]["secretName"] == "auth-signing-key"
+    config = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())["data"]
+    assert config["TASKFLOW_ENVIRONMENT"] == "production"
+    assert config["TASKFLOW_CORS_ALLOW_ORIGINS"] == ""
+
+
+def test_placeholder_secrets_would_stop_every_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each cluster Secret's placeholders, loaded as its service would, in production."""
+    from taskflow_auth.config import AuthSettings
+    from taskflow_chassis.deployment import placeholder_settings
+    from taskflow_notify.config import NotifySettings
+    from taskflow_teams.config import TeamsSettings
+    from taskflow_work.config import WorkSettings
+
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in k8s_documents("Secret")}
+    for settings_class, name in (
+        (AuthSettings, "auth"), (TeamsSettings, "teams"), (WorkSettings, "work"),
+        (NotifySettings, "notify"),
+    ):  # fmt: skip
+        with monkeypatch.context() as env:
+            for key, value in secrets[f"{name}-secrets"].items():
+                env.setenv(key, value)
+            found = placeholder_settings(settings_class(environment="production"))
+        expected = {k.removeprefix(f"{name.upper()}_").lower() for k, v in
+                    secrets[f"{name}-secrets"].items() if "change-me" in v}  # fmt: skip
+        assert set(found) == expected, name
+
+
 def test_traefik_crds_validate_and_match_the_gateway() -> None:
     import jsonschema
 
@@ -204,13 +339,30 @@ def test_traefik_crds_validate_and_match_the_gateway() -> None:
         schema = crds[document["kind"]]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         jsonschema.Draft4Validator(schema).validate(document)
     gateway = load()["http"]
-    [ingress] = [d for d in documents if d["kind"] == "IngressRoute"]
-    matches = {
-        " ".join(r["match"].split()): r["services"][0]["name"] for r in ingress["spec"]["routes"]
+    ingresses = {d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "IngressRoute"}
+    ingress = ingresses["taskflow"]
+    assert ingress["entryPoints"] == ["websecure"] and "tls" in ingress
+    routes = {
+        " ".join(r["match"].split()): (r["services"][0]["name"], r.get("priority"),
+                                       [m["name"] for m in r.get("middlewares", [])])
+        for r in ingress["routes"]
+    }  # fmt: skip
+    assert routes == {
+        " ".join(r["rule"].split()): (r["service"], r.get("priority"), r.get("middlewares", []))
+        for r in gateway["routers"].values()
     }
-    assert matches == {
-        " ".join(r["rule"].split()): r["service"] for r in gateway["routers"].values()
+    [redirect] = ingresses["taskflow-http"]["routes"]
+    assert ingresses["taskflow-http"]["entryPoints"] == ["web"]
+    assert [m["name"] for m in redirect["middlewares"]] == ["redirect-https"]
+    middlewares = {d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "Middleware"}
+    assert middlewares.pop("redirect-https") == {
+        "redirectScheme": {"scheme": "https", "permanent": True}
     }
-    middlewares = {d["metadata"]["name"] for d in documents if d["kind"] == "Middleware"}
-    assert middlewares == set(gateway["middlewares"])
+    assert set(middlewares) == set(gateway["middlewares"])
+    for name, spec in middlewares.items():
+        declared = json.loads(json.dumps(gateway["middlewares"][name]))
+        if "forwardAuth" in spec:
+            assert spec["forwardAuth"]["address"].startswith("http://auth.taskflow.svc")
+            spec["forwardAuth"]["address"] = declared["forwardAuth"]["address"]
+        assert spec == declared, f"middleware {name} differs from gateway/dynamic.yml"
     json.dumps(documents)

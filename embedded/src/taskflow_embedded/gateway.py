@@ -2,15 +2,21 @@
 
 For machines with no Traefik (``make up``, the system tests): it parses the file
 provider's routers (rule, priority, middlewares, service), picks the matching
-router of highest priority, runs the forwardAuth and header middlewares, and
-forwards to the service's local address. A route missing from gateway/ is missing
-here too, so the system tests catch it.
+router of highest priority, runs its middlewares in order as Traefik v3 does
+(rateLimit, buffering, headers, forwardAuth), sets X-Forwarded-For to the client
+it saw, and forwards to the service's local address. A route or check missing from
+gateway/ is missing here too, and an option it does not implement is refused at
+start, so the system tests catch a regression in either.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,66 +145,348 @@ def route(method: str, path: str, config: dict[str, Any] | None = None) -> Route
     return None
 
 
-class GatewayTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that behaves like the configured Traefik in front of local services."""
+# Traefik's entry point removes these from a client it does not trust (no
+# forwardedHeaders.trustedIPs), then sets X-Forwarded-For and X-Real-Ip itself.
+FORWARDED_HEADERS = (
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+    "x-forwarded-server", "x-forwarded-uri", "x-forwarded-method", "x-forwarded-prefix",
+    "x-forwarded-tls-client-cert", "x-forwarded-tls-client-cert-info", "x-real-ip",
+)  # fmt: skip
+HOP_BY_HOP = ("connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade")
+# Go's http.Server: request line and headers beyond DefaultMaxHeaderBytes (+4 KiB slack) get 431.
+MAX_HEADER_BYTES = (1 << 20) + 4096
+CLIENT_ADDRESS = "client_address"
 
-    def __init__(self, upstreams: dict[str, str], config: dict[str, Any] | None = None) -> None:
+
+@dataclass
+class Exchange:
+    """One request on its way through a router's middlewares."""
+
+    request: httpx.Request
+    headers: httpx.Headers
+    client: str
+    body: bytes
+
+
+Handler = Callable[[Exchange], Awaitable[httpx.Response]]
+Middleware = Callable[[Exchange, Handler], Awaitable[httpx.Response]]
+
+
+def duration_seconds(value: str | int | float) -> float:
+    """A Traefik duration: Go's syntax ("1s", "500ms", "1m30s") or a number of seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"not a duration: {value!r}")
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+class TokenBucket:
+    """golang.org/x/time/rate's limiter, as Traefik's rateLimit uses it: full at first,
+    refilled at ``rate`` a second up to ``burst``; a reservation may leave it negative."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens = float(burst)
+        self.updated = clock()
+
+    def reserve(self) -> float:
+        """Take a token; answer how long the request must wait for it (0: at once)."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def cancel(self) -> None:
+        self.tokens += 1
+
+
+def rate_limit(config: dict[str, Any], clock: Callable[[], float]) -> Middleware:
+    """Traefik's rateLimit: a token bucket per client IP; a request that would wait longer
+    than 1/(2*rate) gets 429 with Retry-After, a shorter wait is served late."""
+    _refuse_unknown("rateLimit", config, {"average", "period", "burst", "sourceCriterion"})
+    if config.get("sourceCriterion"):
+        raise ValueError("the gateway emulator limits by client IP only (no sourceCriterion)")
+    average = int(config.get("average", 0))
+    per_second = average / duration_seconds(config.get("period", "1s"))
+    burst = max(1, int(config.get("burst", 1)))
+    max_delay = 0.5 if per_second < 1 else 1 / (int(per_second) * 2)
+    buckets: dict[str, TokenBucket] = {}
+
+    async def limit(exchange: Exchange, call_next: Handler) -> httpx.Response:
+        if average <= 0:
+            return await call_next(exchange)
+        bucket = buckets.setdefault(exchange.client, TokenBucket(per_second, burst, clock))
+        delay = bucket.reserve()
+        if delay > max_delay:
+            bucket.cancel()
+            return httpx.Response(
+                429,
+                headers={"retry-after": str(math.ceil(delay)), "x-retry-in": f"{delay:.3f}s"},
+                text="Too Many Requests",
+                request=exchange.request,
+            )
+        if delay:
+            await asyncio.sleep(delay)
+        return await call_next(exchange)
+
+    return limit
+
+
+def buffering(config: dict[str, Any]) -> Middleware:
+    """Traefik's buffering: a request body over maxRequestBodyBytes gets 413 before the
+    service sees it; a response over maxResponseBodyBytes becomes a 500."""
+    _refuse_unknown(
+        "buffering",
+        config,
+        {"maxRequestBodyBytes", "memRequestBodyBytes", "maxResponseBodyBytes",
+         "memResponseBodyBytes"},
+    )  # fmt: skip
+    max_request = int(config.get("maxRequestBodyBytes", 0))
+    max_response = int(config.get("maxResponseBodyBytes", 0))
+
+    async def buffer(exchange: Exchange, call_next: Handler) -> httpx.Response:
+        if max_request and len(exchange.body) > max_request:
+            return httpx.Response(413, text="Request Entity Too Large", request=exchange.request)
+        response = await call_next(exchange)
+        if max_response and len(response.content) > max_response:
+            return httpx.Response(500, text="Internal Server Error", request=exchange.request)
+        return response
+
+    return buffer
+
+
+SECURITY_OPTIONS = {
+    "frameDeny", "customFrameOptionsValue", "contentTypeNosniff", "browserXssFilter",
+    "customBrowserXSSValue", "referrerPolicy", "contentSecurityPolicy",
+    "contentSecurityPolicyReportOnly", "permissionsPolicy", "stsSeconds",
+    "stsIncludeSubdomains", "stsPreload", "forceSTSHeader", "isDevelopment",
+}  # fmt: skip
+
+
+def security_headers(config: dict[str, Any], secure: bool) -> dict[str, str]:
+    """The response headers Traefik's headers middleware sets (unrolled/secure's rules)."""
+    found: dict[str, str] = {}
+    if config.get("customFrameOptionsValue"):
+        found["X-Frame-Options"] = config["customFrameOptionsValue"]
+    elif config.get("frameDeny"):
+        found["X-Frame-Options"] = "DENY"
+    if config.get("contentTypeNosniff"):
+        found["X-Content-Type-Options"] = "nosniff"
+    if config.get("customBrowserXSSValue"):
+        found["X-XSS-Protection"] = config["customBrowserXSSValue"]
+    elif config.get("browserXssFilter"):
+        found["X-XSS-Protection"] = "1; mode=block"
+    for option, header in (
+        ("referrerPolicy", "Referrer-Policy"),
+        ("contentSecurityPolicy", "Content-Security-Policy"),
+        ("contentSecurityPolicyReportOnly", "Content-Security-Policy-Report-Only"),
+        ("permissionsPolicy", "Permissions-Policy"),
+    ):
+        if config.get(option):
+            found[header] = config[option]
+    # Strict-Transport-Security only over HTTPS, unless forced (browsers ignore it on HTTP).
+    seconds = int(config.get("stsSeconds", 0))
+    if seconds and (secure or config.get("forceSTSHeader")):
+        value = f"max-age={seconds}"
+        if config.get("stsIncludeSubdomains"):
+            value += "; includeSubDomains"
+        if config.get("stsPreload"):
+            value += "; preload"
+        found["Strict-Transport-Security"] = value
+    return found
+
+
+def headers(config: dict[str, Any]) -> Middleware:
+    """Traefik's headers: custom request headers set or (value "") removed on the way in;
+    security and custom response headers on the way out. Header names match whatever
+    their case, as Go's canonical keys do; ``_`` and ``.`` are distinct characters, so
+    each such spelling must be listed to be removed."""
+    _refuse_unknown(
+        "headers", config, SECURITY_OPTIONS | {"customRequestHeaders", "customResponseHeaders"}
+    )
+    request_headers: dict[str, str] = config.get("customRequestHeaders") or {}
+    response_headers: dict[str, str] = config.get("customResponseHeaders") or {}
+
+    async def apply(exchange: Exchange, call_next: Handler) -> httpx.Response:
+        for name, value in request_headers.items():
+            if value == "":
+                exchange.headers.pop(name, None)
+            else:
+                exchange.headers[name] = value
+        response = await call_next(exchange)
+        secure = exchange.request.url.scheme == "https"
+        answer = httpx.Headers(response.headers)
+        for name, value in security_headers(config, secure).items():
+            answer[name] = value
+        for name, value in response_headers.items():
+            if value == "":
+                answer.pop(name, None)
+            else:
+                answer[name] = value
+        return httpx.Response(
+            response.status_code, headers=answer, content=response.content, request=response.request
+        )
+
+    return apply
+
+
+def forward_auth(
+    config: dict[str, Any], upstreams: dict[str, str], client: httpx.AsyncClient
+) -> Middleware:
+    """Traefik's forwardAuth: the request's headers go (as a GET) to the address; a 2xx
+    lets the request on with the authResponseHeaders copied over (or removed when the
+    answer lacks them), anything else is the client's answer."""
+    _refuse_unknown(
+        "forwardAuth",
+        config,
+        {"address", "trustForwardHeader", "authResponseHeaders", "authRequestHeaders"},
+    )
+    if config.get("trustForwardHeader"):
+        raise ValueError("the gateway emulator forwards its own X-Forwarded-* only")
+    address = httpx.URL(config["address"])
+    verify_url = upstreams[address.host] + address.raw_path.decode()
+    only: set[str] = {h.lower() for h in config.get("authRequestHeaders", [])}
+    copied: list[str] = config.get("authResponseHeaders", [])
+
+    async def authenticate(exchange: Exchange, call_next: Handler) -> httpx.Response:
+        sent = {
+            k: v
+            for k, v in exchange.headers.items()
+            if k.lower() not in {"host", "content-length", *HOP_BY_HOP}
+            and (not only or k.lower() in only)
+        }
+        sent |= {
+            "X-Forwarded-Method": exchange.request.method,
+            "X-Forwarded-Uri": exchange.request.url.raw_path.decode(),
+            **forwarded_headers(exchange),
+        }
+        try:
+            answer = await client.get(verify_url, headers=sent)
+        except httpx.TransportError as exc:
+            return bad_gateway(exchange.request, exc)
+        if not 200 <= answer.status_code < 300:
+            kept = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in HOP_BY_HOP]
+            return httpx.Response(
+                answer.status_code, headers=kept, content=answer.content, request=exchange.request
+            )
+        for header in copied:
+            exchange.headers.pop(header, None)
+            if header in answer.headers:
+                exchange.headers[header] = answer.headers[header]
+        return await call_next(exchange)
+
+    return authenticate
+
+
+def forwarded_headers(exchange: Exchange) -> dict[str, str]:
+    """What Traefik adds for the service: the client it saw, never what the client claimed."""
+    url = exchange.request.url
+    return {
+        "X-Forwarded-For": exchange.client,
+        "X-Forwarded-Proto": url.scheme,
+        "X-Forwarded-Host": exchange.request.headers.get("host", url.netloc.decode()),
+        "X-Forwarded-Port": str(url.port or (443 if url.scheme == "https" else 80)),
+        "X-Forwarded-Server": "gateway",
+        "X-Real-Ip": exchange.client,
+    }
+
+
+def _refuse_unknown(kind: str, config: dict[str, Any], known: set[str]) -> None:
+    # An option the emulator would silently skip is a check the system tests never make.
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(f"the gateway emulator does not implement {kind} {sorted(unknown)}")
+
+
+class GatewayTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that behaves like the configured Traefik in front of local services.
+
+    Each router gets its own middleware instances, as in Traefik (so a rate limit named
+    by two routers keeps a bucket per router). The client's address is the request's
+    ``client_address`` extension, else ``client_address`` here. ``upstream_client``
+    replaces the HTTP client that reaches the services (tests give it ASGI apps).
+    """
+
+    def __init__(
+        self,
+        upstreams: dict[str, str],
+        config: dict[str, Any] | None = None,
+        *,
+        client_address: str = "127.0.0.1",
+        clock: Callable[[], float] = time.monotonic,
+        upstream_client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.config = config or load()
         self.routers = routers(self.config)
-        self.middlewares: dict[str, Any] = self.config["http"]["middlewares"]
+        self.middlewares: dict[str, Any] = self.config["http"].get("middlewares", {})
         self.upstreams = upstreams
-        self.client = httpx.AsyncClient(timeout=30)
+        self.client_address = client_address
+        self.clock = clock
+        self.client = upstream_client or httpx.AsyncClient(timeout=30)
         self.routed: dict[str, int] = {}
+        self.chains = {router.name: self._chain(router) for router in self.routers}
+
+    def _middleware(self, name: str) -> Middleware:
+        if name not in self.middlewares:
+            raise ValueError(f"middleware {name!r} is not defined in the gateway config")
+        [(kind, options)] = self.middlewares[name].items()
+        options = options or {}
+        if kind == "rateLimit":
+            return rate_limit(options, self.clock)
+        if kind == "buffering":
+            return buffering(options)
+        if kind == "headers":
+            return headers(options)
+        if kind == "forwardAuth":
+            return forward_auth(options, self.upstreams, self.client)
+        raise ValueError(f"the gateway emulator does not implement the {kind} middleware")
+
+    def _chain(self, router: Router) -> Handler:
+        async def proxy(exchange: Exchange) -> httpx.Response:
+            return await self._proxy(router, exchange)
+
+        handler: Handler = proxy
+        for name in reversed(router.middlewares):
+            handler = _wrap(self._middleware(name), handler)
+        return handler
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
+        size = len(request.url.raw_path) + sum(len(k) + len(v) for k, v in request.headers.raw)
+        if size > MAX_HEADER_BYTES:
+            return httpx.Response(431, text="431 Request Header Fields Too Large", request=request)
         router = next((r for r in self.routers if r.rule.matches(request.method, path)), None)
         if router is None:
             return httpx.Response(404, text="404 page not found", request=request)
         self.routed[router.name] = self.routed.get(router.name, 0) + 1
-        headers = httpx.Headers(request.headers)
-        for name in router.middlewares:
-            middleware = self.middlewares[name]
-            for header, value in (
-                middleware.get("headers", {}).get("customRequestHeaders", {}).items()
-            ):
-                if value == "":
-                    headers.pop(header, None)
-            if "forwardAuth" in middleware:
-                auth = middleware["forwardAuth"]
-                verify_url = (
-                    self.upstreams[urlservice(auth["address"])] + httpx.URL(auth["address"]).path
-                )
-                forwarded = {
-                    k: v for k, v in headers.items() if k.lower() in {"authorization", "cookie"}
-                }
-                try:
-                    answer = await self.client.get(verify_url, headers=forwarded)
-                except httpx.TransportError as exc:
-                    return bad_gateway(request, exc)
-                if answer.status_code >= 300:
-                    return httpx.Response(
-                        answer.status_code,
-                        headers=answer.headers,
-                        content=answer.content,
-                        request=request,
-                    )
-                for header in auth.get("authResponseHeaders", []):
-                    if header in answer.headers:
-                        headers[header] = answer.headers[header]
-        headers.pop("host", None)
-        upstream = httpx.URL(self.upstreams[router.service]).join(request.url.raw_path.decode())
+        incoming = httpx.Headers(request.headers)
+        for name in FORWARDED_HEADERS:
+            incoming.pop(name, None)
         body = (
             request.content
             if request.stream is None or isinstance(request.stream, httpx.ByteStream)
             else await request.aread()
         )
+        client = str(request.extensions.get(CLIENT_ADDRESS, self.client_address))
+        return await self.chains[router.name](Exchange(request, incoming, client, body))
+
+    async def _proxy(self, router: Router, exchange: Exchange) -> httpx.Response:
+        request = exchange.request
+        sent = httpx.Headers(exchange.headers)
+        sent.pop("host", None)
+        for name, value in forwarded_headers(exchange).items():
+            sent[name] = value
+        upstream = httpx.URL(self.upstreams[router.service]).join(request.url.raw_path.decode())
         try:
             response = await self.client.request(
-                request.method, upstream, headers=headers, content=body
+                request.method, upstream, headers=sent, content=exchange.body
             )
         except httpx.TransportError as exc:
             return bad_gateway(request, exc)
@@ -208,6 +496,13 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             content=response.content,
             request=request,
         )
+
+
+def _wrap(middleware: Middleware, call_next: Handler) -> Handler:
+    async def handle(exchange: Exchange) -> httpx.Response:
+        return await middleware(exchange, call_next)
+
+    return handle
 
 
 def bad_gateway(request: httpx.Request, exc: httpx.TransportError) -> httpx.Response:
@@ -235,26 +530,41 @@ def urlservice(address: str) -> str:
     return httpx.URL(address).host
 
 
+async def read_body(receive: Any) -> bytes:
+    """An ASGI request's whole body."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 class GatewayApp:
     """The gateway as an ASGI app (``make up`` serves it where Traefik would listen)."""
 
-    def __init__(self, upstreams: dict[str, str]) -> None:
-        self.transport = GatewayTransport(upstreams)
+    def __init__(
+        self, upstreams: dict[str, str], transport: GatewayTransport | None = None
+    ) -> None:
+        self.transport = transport or GatewayTransport(upstreams)
         self.client = httpx.AsyncClient(transport=self.transport, base_url="http://gateway")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        query = scope.get("query_string", b"").decode()
-        url = scope["path"] + (f"?{query}" if query else "")
-        response = await self.client.request(scope["method"], url, headers=headers, content=body)
+        query = scope.get("query_string", b"").decode("latin-1")
+        path = scope.get("raw_path") or scope["path"].encode()
+        url = path.decode("latin-1") + (f"?{query}" if query else "")
+        client = (scope.get("client") or ("127.0.0.1", 0))[0]
+        response = await self.client.request(
+            scope["method"],
+            url,
+            headers=headers,
+            content=body,
+            extensions={CLIENT_ADDRESS: client},
+        )
         raw = [
             (k.encode("latin-1"), v.encode("latin-1"))
             for k, v in response.headers.multi_items()
@@ -263,3 +573,41 @@ class GatewayApp:
         raw.append((b"content-length", str(len(response.content)).encode()))
         await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": response.content})
+
+
+# --- the real Traefik, where one is installed ------------------------------------------
+
+
+def render_traefik(
+    upstreams: dict[str, str], port: int, directory: Path, dynamic: Path = DYNAMIC
+) -> Path:
+    """Traefik's configuration for ``make up``: gateway/dynamic.yml as it is, with each
+    service's URL (and forwardAuth's address) pointed at the local process, behind one
+    plain-HTTP entry point on 127.0.0.1:``port`` named as the routers expect. Answers the
+    static configuration's path (``traefik --configFile=<it>``)."""
+    config = load(dynamic)
+    http = config["http"]
+    for name, service in http["services"].items():
+        service["loadBalancer"]["servers"] = [{"url": upstreams[name]}]
+    for middleware in http["middlewares"].values():
+        if "forwardAuth" in middleware:
+            address = httpx.URL(middleware["forwardAuth"]["address"])
+            middleware["forwardAuth"]["address"] = (
+                upstreams[address.host] + address.raw_path.decode()
+            )
+    entry_points = sorted({e for r in http["routers"].values() for e in r.get("entryPoints", [])})
+    if len(entry_points) != 1:
+        raise ValueError(f"the routers must share one entry point, not {entry_points}")
+    directory.mkdir(parents=True, exist_ok=True)
+    rendered = directory / "dynamic.yml"
+    rendered.write_text(yaml.safe_dump(config, sort_keys=False))
+    static = {
+        # Plain HTTP on loopback: TLS and the redirect belong to the deployed entry points.
+        "entryPoints": {entry_points[0]: {"address": f"127.0.0.1:{port}"}},
+        "providers": {"file": {"filename": str(rendered), "watch": False}},
+        "log": {"level": "INFO", "format": "json"},
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+    }
+    path = directory / "traefik.yml"
+    path.write_text(yaml.safe_dump(static, sort_keys=False))
+    return path

@@ -17,6 +17,7 @@ with the environment the running stack gave that service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -344,11 +345,9 @@ def manage(service: str, args: list[str]) -> int:
 
 
 def main() -> None:
-    """``make up``: start everything, serve the gateway, stop it all on Ctrl-C."""
-    import uvicorn
-
-    from taskflow_embedded.gateway import GatewayApp
-
+    """``make up``: start everything, serve the gateway, stop it all on Ctrl-C. The gateway
+    is the real Traefik with gateway/'s configuration where a ``traefik`` binary is on
+    PATH, else the emulator (taskflow_embedded.gateway)."""
     if sys.argv[1:2] == ["manage"]:
         if len(sys.argv) < 4:
             print("usage: python -m taskflow_embedded.local manage SERVICE COMMAND ...")
@@ -361,10 +360,35 @@ def main() -> None:
     try:
         asyncio.run(stack.wait_ready())
         print(f"TaskFlow (local distributed) at {stack.gateway_url}; mail in {stack.mail_dir}")
-        gateway = GatewayApp(stack.upstreams())
-        uvicorn.run(gateway, host="127.0.0.1", port=stack.gateway_port, log_level="info")
+        serve_gateway(stack)
     finally:
         stack.stop()
+
+
+def serve_gateway(stack: LocalStack) -> None:
+    """Until Ctrl-C: Traefik itself if installed, else the emulator on uvicorn."""
+    import shutil
+
+    import uvicorn
+
+    from taskflow_embedded.gateway import GatewayApp, render_traefik
+
+    traefik = shutil.which("traefik")
+    if traefik:
+        static = render_traefik(stack.upstreams(), stack.gateway_port, stack.data_dir / "traefik")
+        print(f"gateway: {traefik} --configFile={static}")
+        with contextlib.suppress(KeyboardInterrupt):
+            subprocess.run([traefik, f"--configFile={static}"], check=False)  # noqa: S603
+        return
+    # No proxy headers: the gateway sees the client's own address, as Traefik does.
+    gateway = GatewayApp(stack.upstreams())
+    uvicorn.run(
+        gateway,
+        host="127.0.0.1",
+        port=stack.gateway_port,
+        log_level="info",
+        proxy_headers=False,
+    )
 
 
 if __name__ == "__main__":
