@@ -95,11 +95,26 @@ class World:
         await self.bus.publish(event)
         await self.settle()
 
-    async def person(self, name: str, *, team_id: uuid.UUID | None = None) -> dict[str, Any]:
+    async def person(
+        self, name: str, *, team_id: uuid.UUID | None = None, verified: bool = True
+    ) -> dict[str, Any]:
+        """Signed up (with the sign-up's email link followed unless ``verified`` is false),
+        a participant, and a member of ``team_id`` if given."""
         user_id = uuid.uuid4()
         await self.event(
-            auth.UserRegistered(user_id=user_id, username=name, email=f"{name}@example.com")
+            auth.UserRegistered(
+                user_id=user_id, username=name, email=f"{name}@example.com", email_verified=False
+            )
         )
+        if verified:
+            await self.event(
+                auth.UserUpdated(
+                    user_id=user_id,
+                    username=name,
+                    email=f"{name}@example.com",
+                    email_verified=True,
+                )
+            )
         await self.event(
             auth.ParticipantRegistered(
                 user_id=user_id,

@@ -1,5 +1,6 @@
 """Notify's migrations carry existing data: after 0002 an email row written under 0001 is
-still valid, due, queued by the dispatcher and claimed by a job; 0002 goes down again."""
+still valid, due, queued by the dispatcher and claimed by a job; 0002 goes down again;
+0003 starts every user replica unverified."""
 
 from __future__ import annotations
 
@@ -111,5 +112,30 @@ async def test_0002_keeps_emails_written_before_it_sendable(
             status = (await conn.execute(text("SELECT status FROM email_messages"))).scalar_one()
         assert found["ix_email_messages_status"] == ["status"] and status == "sent"
         assert "ix_email_messages_status_next_attempt" not in found
+    finally:
+        await database.dispose()
+
+
+async def test_0003_starts_every_user_replica_unverified(any_database_url: str) -> None:
+    database = Database(any_database_url)
+    try:
+        await migrate(database, "0002")
+        users = table(
+            "user_replicas", column("user_id", Uuid()), column("username"), column("email")
+        )
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(users).values(user_id=uuid.uuid4(), username="old", email="old@example.com")
+            )
+        await migrate(database, "0003")
+        async with database.engine.begin() as conn:
+            verified = (
+                await conn.execute(text("SELECT email_verified FROM user_replicas"))
+            ).scalar()
+            assert verified is not None and not verified
+        await migrate(database, "0002", down=True)
+        async with database.engine.connect() as conn:
+            columns = (await conn.execute(text("SELECT * FROM user_replicas"))).keys()
+            assert "email_verified" not in columns
     finally:
         await database.dispose()

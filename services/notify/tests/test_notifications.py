@@ -57,6 +57,17 @@ async def test_invitation_to_an_account_holder_also_lands_in_the_feed(world: Any
     assert len(world.emails()) == 1
 
 
+async def test_an_unverified_account_with_the_invited_address_gets_no_feed_row(
+    world: Any,
+) -> None:
+    """Finding 5: whoever signs up with an invited address must not see its invitations."""
+    lead = await world.person("lead")
+    squatter = await world.person("victim", verified=False)
+    await world.event(invitation("victim@example.com", lead["id"]))
+    assert await world.feed(squatter) == []
+    assert [m["To"] for m in world.emails()] == ["victim@example.com"]
+
+
 async def test_same_event_twice_gives_one_notification_and_one_email(world: Any) -> None:
     team_id = uuid.uuid4()
     lead = await world.person("lead", team_id=team_id)

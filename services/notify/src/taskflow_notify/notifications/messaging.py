@@ -46,10 +46,16 @@ def _task_link(task_id: uuid.UUID) -> str:
 
 
 async def on_invitation_sent(session: AsyncSession, event: CloudEvent) -> None:
-    """Created or resent: the invited address gets the link; an account holder also a feed row."""
+    """Created or resent: the invited address gets the link; an account holder whose address
+    is verified also a feed row (an address merely typed in at sign-up proves nothing)."""
     data = teams.InvitationCreated.model_validate(event.data)
     invitee = (
-        await session.execute(select(UserReplica).where(UserReplica.email == data.email.lower()))  # type: ignore[arg-type]
+        await session.execute(
+            select(UserReplica).where(
+                UserReplica.email == data.email.lower(),  # type: ignore[arg-type]
+                UserReplica.email_verified.is_(True),  # type: ignore[attr-defined]
+            )
+        )
     ).scalar_one_or_none()
     inviter = await service.person(session, data.invited_by)
     token = _token_of(data.accept_url)

@@ -27,11 +27,19 @@ async def _upsert_user(
     username: str,
     email: str,
     display_name: str | None = None,
+    email_verified: bool | None = None,
 ) -> None:
+    """``email_verified`` None keeps what is known, except that a new email without word of
+    its verification is unverified (participant events do not carry it)."""
+    email = email.lower()
     row = await session.get(UserReplica, user_id) or UserReplica(
         user_id=user_id, username=username, email=email
     )
-    row.username, row.email = username, email.lower()
+    if row.email != email and email_verified is None:
+        row.email_verified = False
+    row.username, row.email = username, email
+    if email_verified is not None:
+        row.email_verified = email_verified
     if display_name is not None:
         row.display_name = display_name
     session.add(row)
@@ -39,12 +47,16 @@ async def _upsert_user(
 
 async def on_user_registered(session: AsyncSession, event: CloudEvent) -> None:
     data = auth.UserRegistered.model_validate(event.data)
-    await _upsert_user(session, data.user_id, data.username, data.email)
+    await _upsert_user(
+        session, data.user_id, data.username, data.email, email_verified=data.email_verified
+    )
 
 
 async def on_user_updated(session: AsyncSession, event: CloudEvent) -> None:
     data = auth.UserUpdated.model_validate(event.data)
-    await _upsert_user(session, data.user_id, data.username, data.email)
+    await _upsert_user(
+        session, data.user_id, data.username, data.email, email_verified=data.email_verified
+    )
 
 
 async def on_participant_changed(session: AsyncSession, event: CloudEvent) -> None:

@@ -18,6 +18,8 @@ class UserReplica(NotifyTable, table=True):
     username: str = Field(max_length=32)
     email: str = Field(max_length=254, index=True)
     display_name: str | None = Field(default=None, max_length=100)
+    # From auth's user events: only a verified address gets its invitations in the feed.
+    email_verified: bool = Field(default=False)
 
 
 class TeamReplica(NotifyTable, table=True):
