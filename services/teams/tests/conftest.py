@@ -85,12 +85,22 @@ class World:
         return event
 
     async def person(
-        self, name: str | None = None, *, participant: bool = True, email: str | None = None
+        self,
+        name: str | None = None,
+        *,
+        participant: bool = True,
+        email: str | None = None,
+        verified: bool = True,
     ) -> Person:
+        """Signed up (and, unless told otherwise, with the sign-up's email link followed)."""
         name = name or f"user{uuid.uuid4().hex[:6]}"
         user_id = uuid.uuid4()
         email = email or f"{name}@example.com"
-        await self.auth_event(auth.UserRegistered(user_id=user_id, username=name, email=email))
+        await self.auth_event(
+            auth.UserRegistered(user_id=user_id, username=name, email=email, email_verified=False)
+        )
+        if verified:
+            await self.verify_email(user_id, name, email)
         if participant:
             await self.auth_event(
                 auth.ParticipantRegistered(
@@ -102,6 +112,11 @@ class World:
                 )
             )
         return Person(user_id, name, email, self.tokens.headers(user_id))
+
+    async def verify_email(self, user_id: uuid.UUID, username: str, email: str) -> None:
+        await self.auth_event(
+            auth.UserUpdated(user_id=user_id, username=username, email=email, email_verified=True)
+        )
 
     def of_type(self, event_type: str) -> list[CloudEvent]:
         return [e for e in self.published if e.type == event_type]

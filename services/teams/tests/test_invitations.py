@@ -209,7 +209,9 @@ async def test_invite_before_sign_up_shows_after_sign_up(world: Any) -> None:
     mine = (await world.client.get("/api/v1/invitations", headers=person.headers)).json()["items"]
     assert [i["email"] for i in mine] == ["later@example.com"]
     await world.auth_event(
-        auth.UserUpdated(user_id=person.user_id, username="later", email="else@example.com")
+        auth.UserUpdated(
+            user_id=person.user_id, username="later", email="else@example.com", email_verified=True
+        )
     )
     assert (await world.client.get("/api/v1/invitations", headers=person.headers)).json()[
         "items"
@@ -258,3 +260,52 @@ async def test_unknown_token_and_duplicates(world: Any) -> None:
         json={"email": "z@example.com", "role_id": other_roles["Viewer"]},
     )
     assert wrong_role.status_code == 422
+
+
+async def test_an_unverified_address_sees_and_answers_no_invitation(world: Any) -> None:
+    """Finding 5: signing up with (or moving to) an invited address nobody proved to own
+    showed its invitations and joined with a leaked link."""
+    leader, team, roles = await setup(world)
+    _, token = await world.invite(team["id"], leader, "victim@example.com", roles["Developer"])
+    squatter = await world.person("squatter", email="victim@example.com", verified=False)
+    listed = await world.client.get("/api/v1/invitations", headers=squatter.headers)
+    assert listed.status_code == 403
+    assert listed.json()["type"].endswith("/email-not-verified")
+    for path in (ACCEPT, DECLINE):
+        answered = await world.client.post(path, headers=squatter.headers, json={"token": token})
+        assert answered.status_code == 403, path
+        assert answered.json()["type"].endswith("/email-not-verified")
+        assert answered.json()["title"] == "Verify your email address first"
+    members = await world.client.get(f"/api/v1/teams/{team['id']}/members", headers=leader.headers)
+    assert str(squatter.user_id) not in members.text
+    # The owner of the address follows the sign-up link: the invitation is theirs to take.
+    await world.verify_email(squatter.user_id, squatter.username, squatter.email)
+    mine = await world.client.get("/api/v1/invitations", headers=squatter.headers)
+    assert [i["email"] for i in mine.json()["items"]] == ["victim@example.com"]
+    accepted = await world.client.post(ACCEPT, headers=squatter.headers, json={"token": token})
+    assert accepted.status_code == 200, accepted.text
+
+
+async def test_a_new_email_is_unverified_until_auth_says_otherwise(world: Any) -> None:
+    from taskflow_contracts import auth
+
+    leader, team, roles = await setup(world)
+    dev = await world.person("dev")
+    _, token = await world.invite(team["id"], leader, "dev@new.example", roles["Viewer"])
+    # A participant event (which carries no verification) brings a new email first.
+    await world.auth_event(
+        auth.ParticipantUpdated(
+            user_id=dev.user_id,
+            username="dev",
+            email="dev@new.example",
+            display_name="Dev",
+            phone_number="+14155552671",
+        )
+    )
+    refused = await world.client.post(ACCEPT, headers=dev.headers, json={"token": token})
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/email-not-verified")
+    # Auth's update (the change link was followed) says the new address is verified.
+    await world.verify_email(dev.user_id, "dev", "dev@new.example")
+    assert (
+        await world.client.post(ACCEPT, headers=dev.headers, json={"token": token})
+    ).status_code == 200

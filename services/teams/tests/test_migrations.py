@@ -1,4 +1,5 @@
-"""Teams' migrations on every database it supports: 0002 numbers existing teams from 0."""
+"""Teams' migrations on every database it supports: 0002 numbers existing teams from 0,
+0003 starts the directory unverified."""
 
 from __future__ import annotations
 
@@ -69,5 +70,33 @@ async def test_0002_adds_membership_seq_to_existing_teams(any_database_url: str)
         async with database.engine.connect() as conn:
             columns = (await conn.execute(text("SELECT * FROM teams"))).keys()
             assert "membership_seq" not in columns
+    finally:
+        await database.dispose()
+
+
+async def test_0003_starts_everyone_in_the_directory_unverified(any_database_url: str) -> None:
+    database = Database(any_database_url)
+    try:
+        await migrate(database, "0002")
+        user_id = uuid.uuid4()
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO directory (user_id, username, email, is_participant, updated_at)"
+                    " VALUES (:id, 'old', 'old@example.com', true, :now)"
+                ),
+                {
+                    "id": user_id if database.dialect == "postgresql" else user_id.hex,
+                    "now": datetime.now(UTC).replace(tzinfo=None),
+                },
+            )
+        await migrate(database, "0003")
+        async with database.engine.begin() as conn:
+            verified = (await conn.execute(text("SELECT email_verified FROM directory"))).scalar()
+            assert not verified
+        await migrate(database, "0002", down=True)
+        async with database.engine.connect() as conn:
+            columns = (await conn.execute(text("SELECT * FROM directory"))).keys()
+            assert "email_verified" not in columns
     finally:
         await database.dispose()

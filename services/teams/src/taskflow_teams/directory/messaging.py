@@ -11,12 +11,24 @@ from taskflow_teams.directory import service
 
 async def on_user_registered(session: AsyncSession, event: CloudEvent) -> None:
     data = auth.UserRegistered.model_validate(event.data)
-    await service.upsert_person(session, data.user_id, username=data.username, email=data.email)
+    await service.upsert_person(
+        session,
+        data.user_id,
+        username=data.username,
+        email=data.email,
+        email_verified=data.email_verified,
+    )
 
 
 async def on_user_updated(session: AsyncSession, event: CloudEvent) -> None:
     data = auth.UserUpdated.model_validate(event.data)
-    await service.upsert_person(session, data.user_id, username=data.username, email=data.email)
+    await service.upsert_person(
+        session,
+        data.user_id,
+        username=data.username,
+        email=data.email,
+        email_verified=data.email_verified,
+    )
 
 
 async def on_participant_changed(session: AsyncSession, event: CloudEvent) -> None:

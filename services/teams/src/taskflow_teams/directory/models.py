@@ -20,4 +20,7 @@ class Person(TeamsTable, table=True):
     display_name: str | None = Field(default=None, max_length=100)
     # Set by auth.participant.*: only participants may create or join teams.
     is_participant: bool = Field(default=False)
+    # Set by auth's user events once the account followed a link sent to `email`: only then
+    # may it see or answer the invitations addressed to that email.
+    email_verified: bool = Field(default=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

@@ -20,11 +20,19 @@ async def upsert_person(
     email: str,
     display_name: str | None = None,
     is_participant: bool | None = None,
+    email_verified: bool | None = None,
 ) -> Person:
+    """``None`` keeps what is known; a new email without word of its verification is
+    unverified (the participant events do not carry it)."""
+    email = email.lower()
     person = await session.get(Person, user_id)
     if person is None:
-        person = Person(user_id=user_id, username=username, email=email.lower())
-    person.username, person.email = username, email.lower()
+        person = Person(user_id=user_id, username=username, email=email)
+    elif person.email != email and email_verified is None:
+        person.email_verified = False
+    person.username, person.email = username, email
+    if email_verified is not None:
+        person.email_verified = email_verified
     if is_participant is not None:
         person.is_participant = is_participant
         person.display_name = display_name
@@ -51,5 +59,21 @@ async def require_participant(session: AsyncSession, user_id: uuid.UUID) -> Pers
             "Register your participant profile first: POST /api/v1/participants/register "
             "with your phone number. It can take a moment to reach the teams service.",
             type="participant-required",
+        )
+    return person
+
+
+async def require_verified_email(session: AsyncSession, user_id: uuid.UUID) -> Person:
+    """The caller's directory entry, or 403 unless its email address is verified: only the
+    owner of an address may see or answer the invitations sent to it."""
+    person = await session.get(Person, user_id)
+    if person is None or not person.email_verified:
+        raise ProblemError(
+            403,
+            "Verify your email address first",
+            "Follow the link emailed to your address when you signed up (or ask for a new "
+            "one: POST /api/v1/auth/users/resend_verification). It can take a moment to "
+            "reach the teams service.",
+            type="email-not-verified",
         )
     return person

@@ -2,8 +2,9 @@
 
 The token exists only in the invitation email (through the outbox event); the
 database keeps its SHA-256. Accepting needs the signed-in owner of the invited
-email with a participant profile, and flips the status in one guarded update so
-a token works once even when two requests race.
+email, verified (the account followed a link sent to it), with a participant
+profile, and flips the status in one guarded update so a token works once even
+when two requests race.
 """
 
 from __future__ import annotations
@@ -179,9 +180,7 @@ async def list_for_team(
 async def list_mine(
     session: AsyncSession, user_id: uuid.UUID, page: PageParams, now: datetime
 ) -> tuple[list[InvitationRead], str | None]:
-    person = await directory.get_person(session, user_id)
-    if person is None:
-        return [], None
+    person = await directory.require_verified_email(session, user_id)
     query = (
         select(Invitation, Team, Role)
         .join(Team, Team.id == Invitation.team_id)  # type: ignore[arg-type]
@@ -267,7 +266,7 @@ async def resend(
 
 async def _addressed_to_caller(
     session: AsyncSession, user_id: uuid.UUID, token: str
-) -> tuple[Invitation, Person | None]:
+) -> tuple[Invitation, Person]:
     invitation = (
         await session.execute(select(Invitation).where(Invitation.token_hash == _hash(token)))  # type: ignore[arg-type]
     ).scalar_one_or_none()
@@ -278,8 +277,9 @@ async def _addressed_to_caller(
             "This invitation link is unknown or was replaced by a newer one.",
             type="invitation-not-found",
         )
-    person = await directory.get_person(session, user_id)
-    if person is None or person.email != invitation.email:
+    # An address anyone can type in at sign-up proves nothing: it must have followed a link.
+    person = await directory.require_verified_email(session, user_id)
+    if person.email != invitation.email:
         raise ProblemError(
             403,
             "Invitation for another email",

@@ -73,7 +73,11 @@ async def resend(
     return await service.resend(session, access, invitation_id, settings, clock())
 
 
-@my_invitations.get("", responses=problem_responses(401))
+@my_invitations.get(
+    "",
+    responses=problem_responses(401, 403),
+    description="The pending invitations sent to my email; 403 until that email is verified.",
+)
 async def list_mine(
     user_id: CurrentUserId, page: PageParamsDep, clock: ClockDep, session: SessionDep
 ) -> Page[InvitationRead]:
