@@ -381,3 +381,40 @@ def test_make_up_renders_gateway_config_for_a_local_traefik(tmp_path: Path) -> N
             jsonschema.Draft7Validator(json.loads((schemas / schema).read_text())).validate(
                 document
             )
+
+
+# --- the same checks in front of the running services -----------------------------------
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.timeout(300)
+async def test_the_running_stack_gets_the_gateway_s_checks(system: Any) -> None:
+    """What the unit tests prove, once through a whole local stack (tests/system/conftest)."""
+    import asyncio
+
+    from .conftest import next_phone
+
+    user = await system.sign_up("gatekeeper", phone=next_phone())
+    headers = {"Authorization": user["Authorization"]}
+    teams = await system.client.get("/api/v1/teams", headers=headers)
+    assert teams.status_code == 200 and teams.headers["x-frame-options"] == "DENY"
+    assert "server" not in teams.headers  # uvicorn's own header, removed
+    forged = await system.client.get("/api/v1/teams", headers={"X-User_Id": user["id"]})
+    assert forged.status_code == 401
+    body = b'{"team_id": "x", "name": "' + b"x" * (1 << 20) + b'"}'
+    too_big = await system.client.post(
+        "/api/v1/projects", headers={**headers, "Content-Type": "application/json"}, content=body
+    )
+    assert too_big.status_code == 413
+    burst = await asyncio.gather(
+        *(
+            system.client.get("/api/v1/auth/jwks.json", extensions={CLIENT_ADDRESS: "203.0.113.77"})
+            for _ in range(30)
+        )
+    )
+    codes = [answer.status_code for answer in burst]
+    assert set(codes) == {200, 429} and codes.count(200) >= 20, codes
+    elsewhere = await system.client.get(
+        "/api/v1/auth/jwks.json", extensions={CLIENT_ADDRESS: "203.0.113.78"}
+    )
+    assert elsewhere.status_code == 200
