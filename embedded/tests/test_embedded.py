@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.message
 import email.policy
 import os
 import re
@@ -90,6 +91,30 @@ async def walk(client: httpx.AsyncClient, mail: Path) -> None:
     )
 
 
+async def emailed_token(mail: Path, to: str, subject: str) -> str:
+    """The token of the link in the one .eml to ``to`` whose subject starts with ``subject``."""
+    messages: list[email.message.EmailMessage] = []
+    for _ in range(200):
+        messages = [
+            message
+            for message in (
+                email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+                for eml in mail.glob("*.eml")  # noqa: ASYNC240
+            )
+            if isinstance(message, email.message.EmailMessage)
+            and message["To"] == to
+            and message["Subject"].startswith(subject)
+        ]
+        if messages:
+            break
+        await asyncio.sleep(0.05)
+    [message] = messages
+    body = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(r"token=([\w-]+)", body)
+    assert found, body
+    return found.group(1)
+
+
 async def invite_by_email(
     client: httpx.AsyncClient, headers: dict[str, str], team_id: str, mail: Path
 ) -> None:
@@ -102,23 +127,17 @@ async def invite_by_email(
         json={"email": "erin@example.com", "role_id": developer},
     )
     assert invited.status_code == 201, invited.text
-    messages: list[Path] = []
-    for _ in range(200):
-        messages = [m for m in mail.glob("*.eml") if b"erin@example.com" in m.read_bytes()]  # noqa: ASYNC240
-        if messages:
-            break
-        await asyncio.sleep(0.05)
-    [eml] = messages
-    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-    assert message["To"] == "erin@example.com"
-    body = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    found = re.search(r"/invitations/accept\?token=([\w-]+)", body)
-    assert found, body
-    token = found.group(1)
+    token = await emailed_token(mail, "erin@example.com", "You are invited")
     await client.post(
         "/api/v1/auth/users",
         json={"username": "erin", "email": "erin@example.com", "password": PASSWORD},
     )
+    # Only a verified address may take its invitations: erin follows the sign-up's link.
+    verified = await client.post(
+        "/api/v1/auth/users/verify_email",
+        json={"token": await emailed_token(mail, "erin@example.com", "Verify your email")},
+    )
+    assert verified.status_code == 200, verified.text
     login = await client.post(
         "/api/v1/auth/jwt/create", json={"username": "erin", "password": PASSWORD}
     )

@@ -30,6 +30,7 @@ from taskflow_embedded.gateway import GatewayTransport
 from taskflow_embedded.local import LocalStack
 
 PASSWORD = "correct-horse-battery"
+VERIFY_SUBJECT = "Verify your email address for TaskFlow"
 
 _phones = itertools.count(110)
 
@@ -148,12 +149,16 @@ class System:
         finally:
             await conn.close()
 
-    async def sign_up(self, name: str, *, phone: str) -> dict[str, str]:
+    async def sign_up(self, name: str, *, phone: str, verify: bool = True) -> dict[str, str]:
+        """An account with a participant profile; its address verified through the emailed
+        link unless ``verify`` is false."""
         created = await self.client.post(
             "/api/v1/auth/users",
             json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
         )
         assert created.status_code == 201, created.text
+        if verify:
+            await self.verify_email(f"{name}@example.com")
         tokens = await self.client.post(
             "/api/v1/auth/jwt/create", json={"username": name, "password": PASSWORD}
         )
@@ -164,6 +169,24 @@ class System:
         )
         assert registered.status_code == 201, registered.text
         return {**headers, "id": created.json()["id"], "email": f"{name}@example.com"}
+
+    def email_token(self, message: EmailMessage) -> str:
+        """The ``token=`` of the link in a message's text part."""
+        import re
+
+        body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        return re.search(r"token=([\w-]+)", body).group(1)  # type: ignore[union-attr]
+
+    async def verify_email(self, address: str, *, subject: str = VERIFY_SUBJECT) -> None:
+        """Follow the newest link emailed to ``address`` under ``subject``."""
+        [*_, message] = await self.wait_for(
+            lambda: [m for m in self.emails(address) if m["Subject"] == subject],
+            what=f"the email to {address}: {subject}",
+        )
+        verified = await self.client.post(
+            "/api/v1/auth/users/verify_email", json={"token": self.email_token(message)}
+        )
+        assert verified.status_code == 200, verified.text
 
 
 @asynccontextmanager
@@ -210,8 +233,6 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
 async def team_with_member(system: System, lead_name: str, dev_name: str) -> dict[str, Any]:
     """A team led by one user, a developer who joined by the emailed invitation, and a task
     in a project assigned to the developer."""
-    import re
-
     client = system.client
     lead = await system.sign_up(lead_name, phone=next_phone())
     lead_headers = {"Authorization": lead["Authorization"]}
@@ -235,8 +256,7 @@ async def team_with_member(system: System, lead_name: str, dev_name: str) -> dic
     [invitation] = await system.wait_for(
         lambda: system.emails(f"{dev_name}@example.com"), what="invitation email"
     )
-    body = invitation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    token = re.search(r"token=([\w-]+)", body).group(1)  # type: ignore[union-attr]
+    token = system.email_token(invitation)
     dev = await system.sign_up(dev_name, phone=next_phone())
     dev_headers = {"Authorization": dev["Authorization"]}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .conftest import FIGURES
+from .conftest import FIGURES, PASSWORD
 
 pytestmark = [
     __import__("pytest").mark.asyncio(loop_scope="module"),
@@ -63,8 +63,18 @@ async def test_the_journey(system: Any) -> None:
     token = re.search(
         r"/invitations/accept\?token=([\w-]+)", invitation.get_body(("plain",)).get_content()
     ).group(1)
-    dev = await system.sign_up("dev", phone="+14155550102")
+    dev = await system.sign_up("dev", phone="+14155550102", verify=False)
     dev_headers = {"Authorization": dev["Authorization"]}
+    # Typing in an address proves nothing: the invitation waits for its link to be followed.
+    unverified = await system.wait_for(
+        lambda: _status(
+            client.post("/api/v1/invitations/accept", headers=dev_headers, json={"token": token}),
+            403,
+        ),
+        what="the invitee's profile to reach teams",
+    )
+    assert unverified["type"].endswith("/email-not-verified"), unverified
+    await system.verify_email("dev@example.com")
     accepted = await system.wait_for(
         lambda: _ok(
             client.post("/api/v1/invitations/accept", headers=dev_headers, json={"token": token})
@@ -111,7 +121,7 @@ async def test_the_journey(system: Any) -> None:
     )
     assert kinds.count("task_due") == 1
     subjects = await system.wait_for(
-        lambda: (lambda s: s if len(s) >= 4 else [])(
+        lambda: (lambda s: s if len(s) >= 5 else [])(
             sorted(m["Subject"] for m in system.emails("dev@example.com"))
         ),
         what="the assignment, comment and reminder emails",
@@ -119,9 +129,57 @@ async def test_the_journey(system: Any) -> None:
     assert 'You were assigned "Write the launch post"' in subjects
     assert 'New comment on "Write the launch post"' in subjects
     assert any(s.startswith('Reminder: "Write the launch post" is due') for s in subjects)
-    assert len(subjects) == 4  # invitation + assignment + comment + one reminder
+    assert "Verify your email address for TaskFlow" in subjects
+    # invitation + verification + assignment + comment + one reminder
+    assert len(subjects) == 5
     routed = system.transport.routed
     FIGURES.append(f"journey: {sum(routed.values())} requests through the gateway: {routed}")
+
+
+async def test_email_changes_only_through_a_link_to_the_new_address(system: Any) -> None:
+    """Finding 1: a stolen access token alone used to move the account to another address."""
+    client = system.client
+    ann = await system.sign_up("ann", phone="+14155550103")
+    headers = {"Authorization": ann["Authorization"]}
+    change = "/api/v1/auth/users/me/email"
+    patched = await client.patch(
+        "/api/v1/auth/users/me", headers=headers, json={"email": "thief@example.com"}
+    )
+    assert patched.status_code == 422
+    guessed = await client.post(
+        change,
+        headers=headers,
+        json={"new_email": "thief@example.com", "current_password": "a-guess-at-it"},
+    )
+    assert guessed.status_code == 403
+    asked = await client.post(
+        change,
+        headers=headers,
+        json={"new_email": "ann@new.example", "current_password": PASSWORD},
+    )
+    assert asked.status_code == 202, asked.text
+    [notice] = await system.wait_for(
+        lambda: [
+            m
+            for m in system.emails("ann@example.com")
+            if m["Subject"] == "Someone asked to change your TaskFlow email address"
+        ],
+        what="the notice to the old address",
+    )
+    assert "a***@new.example" in notice.get_body(("plain",)).get_content()
+    me = (await client.get("/api/v1/auth/users/me", headers=headers)).json()
+    assert me["email"] == "ann@example.com" and me["pending_email"] == "ann@new.example"
+    await system.verify_email(
+        "ann@new.example", subject="Confirm your new email address for TaskFlow"
+    )
+    me = (await client.get("/api/v1/auth/users/me", headers=headers)).json()
+    assert me["email"] == "ann@new.example" and me["email_verified"] is True
+    assert system.emails("thief@example.com") == []
+
+
+async def _status(call: Any, status: int) -> Any:
+    response = await call
+    return response.json() if response.status_code == status else None
 
 
 async def _created(call: Any) -> Any:
