@@ -99,17 +99,20 @@ class Dispatcher:
             yield
 
     def _share_internal_key(self) -> None:
-        """Work rebuilds its replica from teams' internal API, which needs a key both hold:
-        the configured one (TASKFLOW_INTERNAL_API_KEY), else a random one for this run.
-        Set before the apps start, which is when they read it."""
-        teams, work = self.apps.get("teams"), self.apps.get("work")
-        if teams is None or work is None:
-            return
-        keys = [app.state.settings.internal_api_key.get_secret_value() for app in (teams, work)]
+        """Work rebuilds its replica from teams' internal API, and every service loads the
+        revoked tokens from auth's: a key they all hold, the configured one
+        (TASKFLOW_INTERNAL_API_KEY), else a random one for this run. Set before the apps
+        start, which is when they read it; they reach auth in this process."""
+        apps = list(self.apps.values())
+        keys = [app.state.settings.internal_api_key.get_secret_value() for app in apps]
         key = next((k for k in keys if k), "") or secrets.token_urlsafe(32)
-        for app in (teams, work):
+        for app in apps:
             if not app.state.settings.internal_api_key.get_secret_value():
                 app.state.settings.internal_api_key = SecretStr(key)
+        auth = self.apps.get("auth")
+        for name, app in self.apps.items():
+            if auth is not None and name != "auth":
+                app.state.auth_transport = httpx.ASGITransport(app=auth)
 
     def _verify_in_process(self) -> None:
         """Services read auth's JWKS through this process, not over a socket to itself."""

@@ -239,3 +239,88 @@ async def test_parked_events_are_replayed_or_purged_by_id_or_all(buses: Buses) -
 def test_unknown_bus_url() -> None:
     with pytest.raises(ValueError, match="unknown event bus URL"):
         create_bus("kafka://nope")
+
+
+async def test_a_broadcast_reaches_every_subscribed_bus_and_queues_still_get_one(
+    buses: Buses,
+) -> None:
+    """Two processes of one service: the service queue hands an event to one of them, a
+    broadcast subscription to each."""
+    on_consumer: list[str] = []
+    on_publisher: list[str] = []
+    in_queue: list[str] = []
+
+    def recorder(into: list[str]):  # type: ignore[no-untyped-def]
+        async def record(e: CloudEvent) -> None:
+            into.append(e.id)
+
+        return record
+
+    revoked = "taskflow.test.widget.revoked.v1"
+    await buses.consumer.subscribe_broadcast([revoked], recorder(on_consumer))
+    await buses.publisher.subscribe_broadcast([revoked], recorder(on_publisher))
+    await buses.consumer.subscribe(buses.queue, [revoked], recorder(in_queue))
+    sent = [event("revoked", n=n) for n in range(3)]
+    await buses.publisher.publish(event("created"))
+    for e in sent:
+        await buses.publisher.publish(e)
+
+    async def everywhere() -> bool:
+        return min(len(on_consumer), len(on_publisher), len(in_queue)) >= 3
+
+    await wait_for(everywhere)
+    await asyncio.sleep(0.2)
+    ids = sorted(e.id for e in sent)
+    assert sorted(on_consumer) == sorted(on_publisher) == sorted(in_queue) == ids
+
+
+async def test_a_failing_broadcast_handler_is_logged_and_the_next_event_still_arrives(
+    buses: Buses, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[int] = []
+
+    async def fails_once(e: CloudEvent) -> None:
+        seen.append(int(e.data["n"]))
+        if len(seen) == 1:
+            raise ValueError("broken handler")
+
+    await buses.consumer.subscribe_broadcast(["taskflow.test.#"], fails_once)
+    await buses.publisher.publish(event(n=1))
+
+    async def first_seen() -> bool:
+        return seen == [1]
+
+    await wait_for(first_seen)
+    await buses.publisher.publish(event(n=2))
+
+    async def second_seen() -> bool:
+        return seen == [1, 2]
+
+    await wait_for(second_seen)
+    assert "broadcast handler failed" in caplog.text
+    assert await buses.consumer.dead_letter_count(buses.queue) == 0
+
+
+async def test_a_closed_bus_gets_no_more_broadcasts(buses: Buses) -> None:
+    closed: list[str] = []
+    open_: list[str] = []
+
+    async def on_closed(e: CloudEvent) -> None:
+        closed.append(e.id)
+
+    async def on_open(e: CloudEvent) -> None:
+        open_.append(e.id)
+
+    # The consumer publishes: the fixture tears the exchange down through it.
+    await buses.publisher.subscribe_broadcast(["taskflow.test.#"], on_closed)
+    await buses.consumer.subscribe_broadcast(["taskflow.test.#"], on_open)
+    await buses.publisher.close()
+    later = event()
+    await buses.consumer.publish(later)
+
+    async def arrived() -> bool:
+        return open_ == [later.id]
+
+    await wait_for(arrived)
+    await asyncio.sleep(0.1)
+    assert closed == []

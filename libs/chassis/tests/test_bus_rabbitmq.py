@@ -347,3 +347,30 @@ async def test_replay_goes_to_the_service_queue_only(rabbit: Rabbit) -> None:
         channel = await rabbit.raw.channel()
         for suffix in ("", ".retry", ".dlq"):
             await channel.queue_delete(other_queue + suffix)
+
+
+async def test_a_broadcast_subscription_comes_back_after_a_reconnect(rabbit: Rabbit) -> None:
+    """Its queue dies with the connection; the robust connection declares, binds and
+    consumes it again, then says so, for the subscriber to catch up on what it missed."""
+    publisher, subscriber = await rabbit.bus(), await rabbit.bus()
+    got: list[str] = []
+    reconnected = asyncio.Event()
+
+    async def record(e: CloudEvent) -> None:
+        got.append(e.id)
+
+    await subscriber.subscribe_broadcast([TYPE], record, on_reconnected=reconnected.set)
+    before = event("before")
+    await publisher.publish(before)
+    await eventually(lambda: _is(got, [before.id]))
+    connection = subscriber._connection
+    assert connection is not None and connection.transport is not None
+    await connection.transport.connection.close(ConnectionResetError("cut by the test"))
+    await asyncio.wait_for(reconnected.wait(), 30)
+    after = event("after")
+    await publisher.publish(after)
+    await eventually(lambda: _is(got, [before.id, after.id]))
+
+
+async def _is(got: list[str], expected: list[str]) -> bool:
+    return got == expected

@@ -30,9 +30,14 @@ from taskflow_chassis.logs import CorrelationIdMiddleware
 from taskflow_chassis.migrations import upgrade_to_head
 from taskflow_chassis.outbox import OutboxRelay
 from taskflow_chassis.problems import install_problem_handlers
+from taskflow_chassis.revocation import RevocationList, RevocationSync, http_revocation_loader
 from taskflow_chassis.security import JwksFetcher, JwtVerifier
 
 logger = logging.getLogger("taskflow.app")
+
+# How long start-up waits for auth's list of revoked tokens before serving without it
+# (it keeps loading in the background).
+REVOCATIONS_START_TIMEOUT_SECONDS = 3.0
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
 
@@ -79,6 +84,8 @@ class ServiceSpec:
     description: str = ""
     version: str = "1.0.0"
     extra_state: dict[str, Any] = field(default_factory=dict)
+    # Keep auth's revoked tokens in memory and refuse them (auth checks its own database).
+    revocation_list: bool = True
 
 
 def create_service_app(spec: ServiceSpec) -> FastAPI:
@@ -104,6 +111,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         app.state.relay = relay
         app.state.consumer = consumer if spec.handlers else None
         app.state.jwt_verifier = JwtVerifier.from_settings(settings, spec.jwks_fetcher)
+        revocations = _revocation_sync(app, spec) if spec.revocation_list else None
         for hook in spec.on_startup:
             await hook(app)
         await relay.start()
@@ -111,13 +119,17 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         # the events), and the bus connects and the consumer starts once it answers.
         attach: asyncio.Task[None] | None = None
         try:
-            await _attach(bus, consumer if spec.handlers else None)
+            await _attach(bus, consumer if spec.handlers else None, revocations)
         except Exception as exc:
             logger.warning("%s: event broker unreachable at start-up (%s)", spec.name, exc)
             attach = asyncio.create_task(
-                _attach_to_bus(bus, consumer if spec.handlers else None, spec.name),
+                _attach_to_bus(bus, consumer if spec.handlers else None, revocations, spec.name),
                 name=f"{spec.name}:bus",
             )
+            if revocations is not None:
+                revocations.reload()  # what auth revoked so far, before the broker is back
+        if revocations is not None:
+            await revocations.settle(REVOCATIONS_START_TIMEOUT_SECONDS)
         logger.info("%s started", spec.name)
         try:
             yield
@@ -128,6 +140,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 attach.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await attach
+            if revocations is not None:
+                await revocations.stop()
             if spec.handlers:
                 await consumer.stop()
             await relay.stop()
@@ -167,20 +181,41 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     return app
 
 
-async def _attach(bus: EventBus, consumer: EventConsumer | None) -> None:
+def _revocation_sync(app: FastAPI, spec: ServiceSpec) -> RevocationSync:
+    """Auth's revoked tokens, refused by this process's token check (see revocation.py)."""
+    settings = spec.settings
+    revocations = RevocationList()
+    load = http_revocation_loader(
+        settings.resolved_revocations_url(),
+        settings.internal_api_key,
+        # The embedded runtime reaches auth in-process (ASGI), not over a socket.
+        transport=getattr(app.state, "auth_transport", None),
+    )
+    app.state.revocations = revocations
+    app.state.token_checks = [*getattr(app.state, "token_checks", []), revocations.check]
+    return RevocationSync(revocations, load, service=spec.name)
+
+
+async def _attach(
+    bus: EventBus, consumer: EventConsumer | None, revocations: RevocationSync | None
+) -> None:
     # A robust connection re-connects by itself once it has been made.
     await bus.connect()
+    if revocations is not None:
+        await revocations.subscribe(bus)
     if consumer is not None:
         await consumer.start()
 
 
-async def _attach_to_bus(bus: EventBus, consumer: EventConsumer | None, name: str) -> None:
+async def _attach_to_bus(
+    bus: EventBus, consumer: EventConsumer | None, revocations: RevocationSync | None, name: str
+) -> None:
     """Until the broker first answers, try again with back-off."""
     delay = 1.0
     while True:
         await asyncio.sleep(delay)
         try:
-            await _attach(bus, consumer)
+            await _attach(bus, consumer, revocations)
             logger.info("%s: event broker reached", name)
             return
         except asyncio.CancelledError:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -50,6 +51,11 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "taskflow"
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
     jwks_cache_seconds: int = 300
+    # Revoked tokens are loaded from auth at start and after a broker reconnect
+    # (taskflow_chassis.revocation); empty: the JWKS URL's origin + /internal/v1/revocations.
+    revocations_url: str = ""
+    # The key services present to each other's /internal/v1 routes (X-Service-Key).
+    internal_api_key: SecretStr = SecretStr("")
     relay_sweep_seconds: float = 2.0
     consumer_max_retries: int = 5
     consumer_retry_base_seconds: float = 0.5
@@ -84,6 +90,12 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         shared = EnvSettingsSource(settings_cls, env_prefix=SHARED_ENV_PREFIX)
         return init_settings, env_settings, shared, dotenv_settings, file_secret_settings
+
+    def resolved_revocations_url(self) -> str:
+        if self.revocations_url:
+            return self.revocations_url
+        jwks = urlsplit(self.jwks_url)
+        return urlunsplit((jwks.scheme, jwks.netloc, "/internal/v1/revocations", "", ""))
 
     def resolved_database_url(self) -> str:
         if self.database_url:

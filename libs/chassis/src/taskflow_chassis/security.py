@@ -8,6 +8,7 @@ the key comes from the JWKS by ``kid``, and ``exp``, ``iat``, ``iss``, ``aud``,
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import jwt
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from jwt.algorithms import get_default_algorithms
 
 from taskflow_chassis.problems import ProblemError
@@ -240,6 +241,40 @@ async def current_claims(request: Request) -> TokenClaims:
 
 async def current_user_id(claims: Annotated[TokenClaims, Depends(current_claims)]) -> uuid.UUID:
     return claims.user_id
+
+
+SERVICE_KEY_HEADER = "X-Service-Key"
+
+
+async def require_service_key(
+    request: Request,
+    key: Annotated[str | None, Header(alias=SERVICE_KEY_HEADER)] = None,
+) -> None:
+    """For ``/internal/v1`` routes (outside ``/api/v1``: the gateway never routes them):
+    only a caller holding the internal API key, compared in constant time. With no key
+    configured the routes do not exist (404), so a deployment that set none exposes nothing."""
+    settings: ServiceSettings = request.app.state.settings
+    expected = settings.internal_api_key.get_secret_value()
+    if not expected:
+        raise ProblemError(404, "Not Found", f"No route for {request.url.path}.")
+    if key is None or not hmac.compare_digest(key.encode(), expected.encode()):
+        raise ProblemError(
+            401,
+            "Service key required",
+            f"This route answers services holding the internal API key ({SERVICE_KEY_HEADER}).",
+            type="service-key-required",
+        )
+
+
+def internal_router() -> APIRouter:
+    """A router for service-to-service routes: ``/internal/v1``, left out of the OpenAPI
+    document, answering only holders of the internal API key."""
+    return APIRouter(
+        prefix="/internal/v1",
+        tags=["internal"],
+        include_in_schema=False,
+        dependencies=[Depends(require_service_key)],
+    )
 
 
 CurrentClaims = Annotated[TokenClaims, Depends(current_claims)]

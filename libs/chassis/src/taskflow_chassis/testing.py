@@ -170,7 +170,8 @@ class TestTokens:
     async def jwks(self) -> dict[str, object]:
         return {"keys": [self.public_jwk]}
 
-    def access_token(self, user_id: uuid.UUID, *, ttl_seconds: int = 900) -> str:
+    def access_token(self, user_id: uuid.UUID, *, ttl_seconds: int = 900, **extra: Any) -> str:
+        """``extra``: auth's other claims, e.g. ``ver`` and ``fam``."""
         import time
 
         import jwt
@@ -184,11 +185,71 @@ class TestTokens:
             "exp": now + ttl_seconds,
             "jti": uuid.uuid4().hex,
             "type": "access",
+            **extra,
         }
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
 
     def headers(self, user_id: uuid.UUID) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token(user_id)}"}
+
+
+async def check_revocations_refused(client: Any, tokens: TestTokens, path: str, bus: Any) -> None:
+    """What every service must do with auth's ``tokens.revoked`` events: at the next request,
+    refuse (401) a logged-out token, a revoked family's, one from before a password change
+    and every one of a deleted user, and nothing else. ``client``: an httpx client of the
+    service; ``path``: a GET it answers to any signed-in user; ``bus``: a connected memory
+    bus of the service's hub, to publish as auth does."""
+    from datetime import UTC, datetime, timedelta
+
+    import jwt
+
+    from taskflow_chassis.events import new_event
+    from taskflow_chassis.revocation import TOKENS_REVOKED
+
+    def jti(token: str) -> str:
+        return str(jwt.decode(token, options={"verify_signature": False})["jti"])
+
+    async def status(token: str) -> int:
+        response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+        return int(response.status_code)
+
+    async def revoke(scope: str, key: str, user: uuid.UUID, min_version: int | None = None) -> None:
+        expires_at = (datetime.now(UTC) + timedelta(minutes=15)).isoformat()
+        data = {
+            "scope": scope,
+            "key": key,
+            "user_id": str(user),
+            "min_version": min_version,
+            "expires_at": expires_at,
+        }
+        await bus.publish(new_event(TOKENS_REVOKED, source="/taskflow/auth", data=data))
+        await bus.drain()
+
+    user, bystander = uuid.uuid4(), uuid.uuid4()
+    logged_out, session, other_session = (
+        tokens.access_token(user, ver=0, fam=uuid.uuid4().hex) for _ in range(3)
+    )
+    unrelated = tokens.access_token(bystander, ver=0, fam=uuid.uuid4().hex)
+    for token in (logged_out, session, other_session, unrelated):
+        assert await status(token) != 401
+
+    await revoke("token", jti(logged_out), user)
+    assert await status(logged_out) == 401
+    assert await status(session) != 401
+
+    family = jwt.decode(session, options={"verify_signature": False})["fam"]
+    await revoke("family", family, user)
+    assert await status(session) == 401
+    assert await status(other_session) != 401
+
+    await revoke("user", str(user), user, min_version=1)  # a password change
+    after_change = tokens.access_token(user, ver=1, fam=uuid.uuid4().hex)
+    assert await status(other_session) == 401
+    assert await status(after_change) != 401
+
+    await revoke("user", str(user), user)  # the account deleted
+    assert await status(after_change) == 401
+    assert await status(unrelated) != 401
 
 
 Send = Callable[[], Awaitable[Any]]

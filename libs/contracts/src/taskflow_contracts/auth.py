@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from taskflow_contracts.base import EventPayload
@@ -75,4 +76,19 @@ class EmailChangeRequested(EventPayload):
     old_email: str
     new_email: str
     confirm_url: str
+    expires_at: datetime
+
+
+class TokensRevoked(EventPayload):
+    """Tokens every service must refuse from now on: one access token (log-out), a refresh
+    family's (log-out, a reused refresh token; access tokens carry it as `fam`), or a
+    user's (password change or reset: `ver` below `min_version`; deletion: all). Nothing
+    it covers is valid after `expires_at`, so receivers may forget it then."""
+
+    event_type = "taskflow.auth.tokens.revoked.v1"
+    scope: Literal["token", "family", "user"]
+    # token: the access token's jti; family: the family id; user: the user id.
+    key: str
+    user_id: UUID
+    min_version: int | None = None
     expires_at: datetime

@@ -12,7 +12,7 @@ from taskflow_chassis.db import Database
 from taskflow_chassis.security import JwtVerifier, TokenClaims
 from taskflow_chassis.serve import migrations_dir
 
-from taskflow_auth import events, scheduled, service
+from taskflow_auth import events, internal, scheduled, service
 from taskflow_auth.config import AuthSettings, get_settings
 from taskflow_auth.keys import KeyStore
 from taskflow_auth.throttle import LoginThrottle, create_counter
@@ -75,11 +75,12 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             title="TaskFlow auth",
             description="Accounts, JWTs (JWKS), password reset and participant profiles.",
             settings=settings,
-            routers=routers,
+            routers=[*routers, internal.router],
             migrations_dir=migrations_dir(__file__),
             handlers=events.HANDLERS,
             jwks_fetcher=issuer.local_jwks_fetcher(),
             on_startup=[start, scheduled.start],
             on_shutdown=[scheduled.stop, stop],
+            revocation_list=False,  # not_revoked reads auth's own database, always current
         )
     )

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 from taskflow_chassis.types import utc_column, utcnow
@@ -50,6 +51,24 @@ class RevokedAccessToken(AuthTable, table=True):
     __tablename__ = "revoked_access_tokens"
 
     jti: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_column=utc_column(index=True))
+
+
+class TokenRevocation(AuthTable, table=True):
+    """A revocation every service must know until ``expires_at`` (when the last token it
+    covers expires): what other processes load at start as ``tokens.revoked`` events.
+    Not unique: the same family may be revoked twice at once, and both rows are true."""
+
+    __tablename__ = "token_revocations"
+    __table_args__ = (Index("ix_token_revocations_scope_key", "scope", "key"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # token: key is an access token's jti; family: a refresh family; user: a user id.
+    scope: str = Field(max_length=16)
+    key: str = Field(max_length=64)
+    user_id: uuid.UUID
+    # scope user: tokens whose `ver` is below it die; None: all of them (account deleted).
+    min_version: int | None = Field(default=None)
     expires_at: datetime = Field(sa_column=utc_column(index=True))
 
 

@@ -24,7 +24,7 @@ from taskflow_chassis.problems import ProblemError, invalid_field
 from taskflow_chassis.security import InvalidToken, JwtVerifier, TokenClaims
 from taskflow_contracts import auth as contract
 
-from taskflow_auth import events
+from taskflow_auth import events, revocations
 from taskflow_auth.config import AuthSettings
 from taskflow_auth.keys import KeyStore
 from taskflow_auth.models import (
@@ -34,6 +34,7 @@ from taskflow_auth.models import (
     RefreshToken,
     RevokedAccessToken,
     TokenPurpose,
+    TokenRevocation,
     User,
     utcnow,
 )
@@ -233,6 +234,13 @@ async def delete_user(ctx: AuthContext, session: AsyncSession, user: User, passw
         await session.execute(delete(table).where(table.user_id == user.id))  # type: ignore[arg-type]
     await session.delete(user)
     await events.publish(session, contract.UserDeleted(user_id=user.id), subject=str(user.id))
+    await revocations.record(
+        session,
+        scope="user",
+        key=str(user.id),
+        user_id=user.id,
+        expires_at=_last_access_expiry(ctx),
+    )
     await session.commit()
 
 
@@ -259,6 +267,14 @@ async def _set_password(ctx: AuthContext, session: AsyncSession, user: User, new
         update(RefreshToken)
         .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
         .values(revoked_at=now)
+    )
+    await revocations.record(
+        session,
+        scope="user",
+        key=str(user.id),
+        user_id=user.id,
+        min_version=user.token_version,
+        expires_at=_last_access_expiry(ctx),
     )
 
 
@@ -299,7 +315,10 @@ async def login(
 def _issue_pair(
     ctx: AuthContext, session: AsyncSession, user: User, *, family_id: uuid.UUID
 ) -> TokenPair:
-    access = ctx.issuer.access_token(user.id, extra={"ver": user.token_version})
+    # `fam`: a revoked family's access tokens die with it, at every service.
+    access = ctx.issuer.access_token(
+        user.id, extra={"ver": user.token_version, "fam": str(family_id)}
+    )
     refresh = ctx.issuer.refresh_token(user.id, family_id=family_id)
     session.add(
         RefreshToken(
@@ -347,7 +366,7 @@ async def refresh(ctx: AuthContext, session: AsyncSession, token: str) -> TokenP
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         if row is not None and row.used_at is not None and row.revoked_at is None:
             # A used token came back (a copy, or a loser of the race): end its session.
-            await _revoke_family(session, row.family_id)
+            await _revoke_family(ctx, session, row.family_id)
             await session.commit()
             raise Unauthorized("The refresh token was already used; its session has been revoked.")
         raise Unauthorized("The refresh token is invalid or revoked.")
@@ -359,12 +378,31 @@ async def refresh(ctx: AuthContext, session: AsyncSession, token: str) -> TokenP
     return pair
 
 
-async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
-    await session.execute(
+async def _revoke_family(ctx: AuthContext, session: AsyncSession, family_id: uuid.UUID) -> None:
+    """Its refresh tokens here; its access tokens (``fam``) at every service."""
+    user_id = (
+        await session.execute(
+            select(RefreshToken.user_id).where(RefreshToken.family_id == family_id).limit(1)  # type: ignore[arg-type]
+        )
+    ).scalar_one_or_none()
+    revoked = await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
         .values(revoked_at=utcnow())
     )
+    if user_id is not None and revoked.rowcount:  # type: ignore[attr-defined]
+        await revocations.record(
+            session,
+            scope="family",
+            key=str(family_id),
+            user_id=user_id,
+            expires_at=_last_access_expiry(ctx),
+        )
+
+
+def _last_access_expiry(ctx: AuthContext) -> datetime:
+    """When every access token issued until now has expired: a revocation matters until then."""
+    return utcnow() + timedelta(minutes=ctx.settings.access_token_minutes)
 
 
 async def revoke(
@@ -382,22 +420,28 @@ async def revoke(
     if claims is not None and claims.user_id == user_id:
         row = await session.get(RefreshToken, claims.jti)
         if row is not None:
-            await _revoke_family(session, row.family_id)
+            await _revoke_family(ctx, session, row.family_id)
     await revoke_access_token(session, access)
     await session.commit()
 
 
 async def revoke_access_token(session: AsyncSession, claims: TokenClaims) -> None:
     if await session.get(RevokedAccessToken, claims.jti) is None:
-        session.add(
-            RevokedAccessToken(jti=claims.jti, expires_at=datetime.fromtimestamp(claims.exp, UTC))
+        expires_at = datetime.fromtimestamp(claims.exp, UTC)
+        session.add(RevokedAccessToken(jti=claims.jti, expires_at=expires_at))
+        await revocations.record(
+            session, scope="token", key=claims.jti, user_id=claims.user_id, expires_at=expires_at
         )
 
 
 async def check_not_revoked(session: AsyncSession, claims: TokenClaims) -> None:
-    """InvalidToken for a revoked jti, a deleted user, or a token from before a password change."""
+    """InvalidToken for a revoked jti or family, a deleted user, or a token from before a
+    password change."""
     if await session.get(RevokedAccessToken, claims.jti) is not None:
         raise InvalidToken("token revoked")
+    family = claims.raw.get("fam")
+    if family is not None and await revocations.family_revoked(session, str(family)):
+        raise InvalidToken("token's session revoked")
     version = (
         await session.execute(select(User.token_version).where(User.id == claims.user_id))  # type: ignore[call-overload]
     ).scalar_one_or_none()
@@ -410,6 +454,7 @@ async def check_not_revoked(session: AsyncSession, claims: TokenClaims) -> None:
 async def purge_expired(session: AsyncSession) -> None:
     now = utcnow()
     await session.execute(delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now))  # type: ignore[arg-type]
+    await session.execute(delete(TokenRevocation).where(TokenRevocation.expires_at < now))  # type: ignore[arg-type]
     await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < now))  # type: ignore[arg-type]
     await session.execute(delete(PasswordResetToken).where(PasswordResetToken.expires_at < now))  # type: ignore[arg-type]
     await session.execute(

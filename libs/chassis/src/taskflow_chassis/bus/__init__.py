@@ -19,6 +19,13 @@ is dealt with by the kind of its failure (``taskflow_chassis.failures``):
 
 Nothing is dropped silently, but an event no queue is bound to is not kept
 (topic exchange rules).
+
+A broadcast subscription (``subscribe_broadcast``) is the other kind: every bus
+instance (every process) that makes one receives every matching event, where a
+service's queue hands each event to one of its processes. It holds nothing while
+its bus is away and neither retries nor parks (a handler that raises is logged),
+so it suits state each process keeps in memory and can reload: ``on_reconnected``
+runs after the broker connection came back, to catch up on what was missed.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ __all__ = [
     "DeadLetter",
     "EventBus",
     "MessageHandler",
+    "ReconnectCallback",
     "Retry",
     "create_bus",
     "next_step",
@@ -45,6 +53,7 @@ __all__ = [
 ]
 
 MessageHandler = Callable[[CloudEvent], Awaitable[None]]
+ReconnectCallback = Callable[[], None]
 
 DEFAULT_EXCHANGE = "taskflow.events"
 # An outage is retried at least this often, however long it lasts.
@@ -112,6 +121,17 @@ class EventBus(Protocol):
     async def unsubscribe(self, queue: str) -> None:
         """Stop consuming; the queue keeps what arrives meanwhile."""
 
+    async def subscribe_broadcast(
+        self,
+        routing_keys: Sequence[str],
+        handler: MessageHandler,
+        *,
+        on_reconnected: ReconnectCallback | None = None,
+    ) -> None:
+        """Deliver every matching event to this bus instance's ``handler``, whichever other
+        instances also subscribed; until ``close``. ``on_reconnected`` runs (on the event
+        loop, so it must not block) once the subscription is back after a lost connection."""
+
     async def ping(self) -> bool:
         """For ``/readyz``: is the broker connection open?"""
 
@@ -131,7 +151,8 @@ class EventBus(Protocol):
 
 def retry_delay(base_seconds: float, attempt: int) -> float:
     """Back-off before retry ``attempt`` (1-based): base, 2 x base, 4 x base... at most 5 min."""
-    return float(min(base_seconds * (2 ** max(attempt - 1, 0)), 300.0))
+    # The exponent is bounded: an outage retried for days must not overflow the float.
+    return float(min(base_seconds * (2 ** min(max(attempt - 1, 0), 30)), 300.0))
 
 
 def create_bus(

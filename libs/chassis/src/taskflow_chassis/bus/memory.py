@@ -19,7 +19,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from taskflow_chassis.bus import DeadLetter, MessageHandler, next_step, topic_matches
+from taskflow_chassis.bus import (
+    DeadLetter,
+    MessageHandler,
+    ReconnectCallback,
+    next_step,
+    topic_matches,
+)
 from taskflow_chassis.events import CloudEvent
 
 __all__ = ["MemoryBus"]
@@ -52,10 +58,36 @@ class _Queue:
         return self.worker is None or not (self.busy or self.retrying or self.messages)
 
 
+@dataclass
+class _Broadcast:
+    """One bus instance's broadcast subscription: its own queue, gone with the subscriber."""
+
+    routing_keys: tuple[str, ...]
+    handler: MessageHandler
+    messages: asyncio.Queue[CloudEvent] = field(default_factory=asyncio.Queue)
+    busy: bool = False
+    worker: asyncio.Task[None] | None = None
+
+    def idle(self) -> bool:
+        return not (self.busy or self.messages.qsize())
+
+    async def work(self) -> None:
+        while True:
+            event = await self.messages.get()
+            self.busy = True
+            try:
+                await self.handler(event)
+            except Exception:
+                logger.exception("broadcast handler failed for %s (%s)", event.id, event.type)
+            finally:
+                self.busy = False
+
+
 class _Hub:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.queues: dict[str, _Queue] = {}
+        self.broadcasts: list[_Broadcast] = []
 
 
 _HUBS: dict[str, _Hub] = {}
@@ -79,6 +111,7 @@ class MemoryBus:
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self._owned: set[str] = set()
+        self._broadcasts: list[_Broadcast] = []
         self._connected = False
 
     @property
@@ -91,6 +124,14 @@ class MemoryBus:
     async def close(self) -> None:
         for name in list(self._owned):
             await self.unsubscribe(name)
+        hub = _hub(self.name)
+        for broadcast in self._broadcasts:
+            hub.broadcasts.remove(broadcast)
+            assert broadcast.worker is not None
+            broadcast.worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await broadcast.worker
+        self._broadcasts.clear()
         self._connected = False
 
     async def ping(self) -> bool:
@@ -103,6 +144,9 @@ class MemoryBus:
         for queue in self.queues.values():
             if any(topic_matches(key, event.type) for key in queue.routing_keys):
                 queue.put(event)
+        for broadcast in _hub(self.name).broadcasts:
+            if any(topic_matches(key, event.type) for key in broadcast.routing_keys):
+                broadcast.messages.put_nowait(event)
 
     async def subscribe(
         self, queue: str, routing_keys: Sequence[str], handler: MessageHandler
@@ -117,6 +161,20 @@ class MemoryBus:
         target.stopping = False
         target.worker = asyncio.create_task(self._work(target), name=f"memory-bus:{queue}")
         self._owned.add(queue)
+
+    async def subscribe_broadcast(
+        self,
+        routing_keys: Sequence[str],
+        handler: MessageHandler,
+        *,
+        on_reconnected: ReconnectCallback | None = None,  # an in-process hub never disconnects
+    ) -> None:
+        if not self._connected:
+            raise ConnectionError("the memory bus is not connected")
+        broadcast = _Broadcast(tuple(routing_keys), handler)
+        broadcast.worker = asyncio.create_task(broadcast.work(), name="memory-bus:broadcast")
+        _hub(self.name).broadcasts.append(broadcast)
+        self._broadcasts.append(broadcast)
 
     async def unsubscribe(self, queue: str) -> None:
         """Stop consuming, letting a running handler finish; the queue keeps its messages."""
@@ -167,7 +225,10 @@ class MemoryBus:
         """Wait until every consumed queue of the hub is empty and idle (for tests)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not all(q.idle() for q in self.queues.values()):
+        hub = _hub(self.name)
+        while not (
+            all(q.idle() for q in self.queues.values()) and all(b.idle() for b in hub.broadcasts)
+        ):
             if loop.time() > deadline:
                 busy = sorted(q.name for q in self.queues.values() if not q.idle())
                 raise TimeoutError(f"memory bus did not drain: {', '.join(busy)} still busy")

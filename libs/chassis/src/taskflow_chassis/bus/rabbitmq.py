@@ -13,12 +13,18 @@ A failing message is acked only after a copy went to ``<queue>.retry``
 a queue, so a short back-off may wait behind a longer one in ``<queue>.retry``:
 later, never lost. Replaying a parked message publishes it to ``<queue>`` itself
 (not the exchange, which would hand it to other services' queues too).
+
+A broadcast subscription is a queue of the process's own (exclusive, auto-deleted
+with its connection, not durable), bound to the exchange and consumed without
+acks; the robust connection declares, binds and consumes it again after a
+reconnect, then calls ``on_reconnected`` so the subscriber can catch up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +38,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from taskflow_chassis.bus import DeadLetter, MessageHandler, next_step
+from taskflow_chassis.bus import DeadLetter, MessageHandler, ReconnectCallback, next_step
 from taskflow_chassis.events import CloudEvent
 
 __all__ = ["CONTENT_TYPE", "RabbitMQBus"]
@@ -89,7 +95,8 @@ class RabbitMQBus:
         async with self._lock:
             if self._connection is not None:
                 return
-            connection = await aio_pika.connect_robust(self.url)
+            # Bounded: a listener that never answers fails the attempt (it is retried).
+            connection = await aio_pika.connect_robust(self.url, timeout=self.publish_timeout)
             try:
                 self._publish_channel = await connection.channel(publisher_confirms=True)
                 self._exchange = await self._publish_channel.declare_exchange(
@@ -165,7 +172,38 @@ class RabbitMQBus:
             await self._on_message(queue, subscription, message)
 
         self._subscriptions[queue] = subscription
-        subscription.tag = await main.consume(on_message, no_ack=False)
+        try:
+            subscription.tag = await main.consume(on_message, no_ack=False)
+        except BaseException:
+            # Not consuming: a later subscribe (the app retries) must not find it taken.
+            self._subscriptions.pop(queue, None)
+            raise
+
+    async def subscribe_broadcast(
+        self,
+        routing_keys: Sequence[str],
+        handler: MessageHandler,
+        *,
+        on_reconnected: ReconnectCallback | None = None,
+    ) -> None:
+        if self._exchange is None or self._connection is None:
+            raise ConnectionError("the RabbitMQ bus is not connected")
+        # Named here, so the robust connection re-declares the same queue after a reconnect.
+        name = f"{self.exchange_name}.broadcast.{uuid.uuid4().hex}"
+        queue = await self._channel().declare_queue(name, exclusive=True, auto_delete=True)
+        for key in routing_keys:
+            await queue.bind(self._exchange, routing_key=key)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            try:
+                await handler(CloudEvent.from_json(message.body))
+            except Exception:
+                logger.exception("broadcast handler failed for %s on %s", message.message_id, name)
+
+        await queue.consume(on_message, no_ack=True)
+        if on_reconnected is not None:
+            callback = on_reconnected
+            self._connection.reconnect_callbacks.add(lambda _connection: callback())
 
     async def unsubscribe(self, queue: str) -> None:
         """Cancel the consumer and wait for the running handler; prefetched messages go back."""
@@ -353,8 +391,13 @@ class RabbitMQBus:
         try:
             dlq = await channel.declare_queue(f"{queue}.dlq", durable=True)
             await channel.declare_queue(queue, durable=True)
+            # One pass over what is parked now: a replayed event that fails again is parked
+            # again behind it, and must not be taken a second time (a running consumer
+            # would cycle it between the queues for ever).
+            parked = int(dlq.declaration_result.message_count or 0)
             held: list[AbstractIncomingMessage] = []
-            while (message := await dlq.get(no_ack=False, fail=False)) is not None:
+            while parked > 0 and (message := await dlq.get(no_ack=False, fail=False)) is not None:
+                parked -= 1
                 if wanted is not None and _message_event_id(message) not in wanted:
                     held.append(message)
                     continue

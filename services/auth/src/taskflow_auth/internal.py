@@ -1,0 +1,25 @@
+"""Service-to-service routes, outside ``/api/v1`` (the gateway never routes them), for
+callers holding the internal API key (``X-Service-Key``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.security import internal_router
+from taskflow_contracts.auth import TokensRevoked
+
+from taskflow_auth import revocations
+
+
+class RevocationList(BaseModel):
+    items: list[TokensRevoked]
+
+
+router = internal_router()
+
+
+@router.get("/revocations")
+async def list_revocations(session: SessionDep) -> RevocationList:
+    """What a service process loads when it starts or reconnects to the broker, in the
+    shape of the ``tokens.revoked`` events it may have missed."""
+    return RevocationList(items=await revocations.active(session))
