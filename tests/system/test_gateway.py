@@ -127,7 +127,7 @@ def test_every_router_names_middlewares_and_a_service_that_exist() -> None:
 
 def test_every_api_router_has_the_edge_checks_in_order() -> None:
     for name, router in load()["http"]["routers"].items():
-        if name.startswith("docs"):
+        if name.startswith("docs") or name == "preflight":
             continue
         limit, *rest = router["middlewares"]
         assert limit.startswith("rate-limit-"), name
@@ -316,6 +316,23 @@ async def test_a_protected_route_gets_only_auth_s_identity(
     assert services.identities() == [("x-user-id", USER_ID)]
 
 
+# --- CORS preflight --------------------------------------------------------------------
+
+
+async def test_a_preflight_reaches_a_service_without_a_token(
+    gateway: httpx.AsyncClient, services: Services
+) -> None:
+    """Browsers send no token with a preflight; the services' CORS middleware answers it."""
+    preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}
+    answer = await gateway.options("/api/v1/teams", headers=preflight)
+    assert answer.status_code == 200 and services.seen[-1]["path"] == "/api/v1/teams"
+    assert answer.headers["x-frame-options"] == "DENY"
+    for method in ("GET", "POST", "DELETE"):
+        refused = await gateway.request(method, "/api/v1/teams", headers=preflight)
+        assert refused.status_code == 401
+    assert len(services.seen) == 1
+
+
 # --- X-Forwarded-For -------------------------------------------------------------------
 
 
@@ -406,6 +423,14 @@ async def test_the_running_stack_gets_the_gateway_s_checks(system: Any) -> None:
         "/api/v1/projects", headers={**headers, "Content-Type": "application/json"}, content=body
     )
     assert too_big.status_code == 413
+    preflight = await system.client.options(
+        "/api/v1/teams",
+        headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"},
+    )
+    # Reached a service (a problem document, not Traefik's text), and CORS is closed.
+    assert preflight.status_code in {404, 405}
+    assert preflight.headers["content-type"] == "application/problem+json"
+    assert not [h for h in preflight.headers if h.startswith("access-control-")]
     burst = await asyncio.gather(
         *(
             system.client.get("/api/v1/auth/jwks.json", extensions={CLIENT_ADDRESS: "203.0.113.77"})
