@@ -347,7 +347,7 @@ def forward_auth(
     )
     if config.get("trustForwardHeader"):
         raise ValueError("the gateway emulator forwards its own X-Forwarded-* only")
-    address = httpx.URL(config["address"])
+    address = httpx.URL(config["address"])  # http://auth:8000/... → the auth service
     verify_url = upstreams[address.host] + address.raw_path.decode()
     only: set[str] = {h.lower() for h in config.get("authRequestHeaders", [])}
     copied: list[str] = config.get("authResponseHeaders", [])
@@ -525,17 +525,12 @@ def bad_gateway(request: httpx.Request, exc: httpx.TransportError) -> httpx.Resp
     )
 
 
-def urlservice(address: str) -> str:
-    """The service name in a forwardAuth address (http://auth:8000/... → auth)."""
-    return httpx.URL(address).host
-
-
 async def read_body(receive: Any) -> bytes:
     """An ASGI request's whole body."""
     body = b""
     while True:
-        message = await receive()
-        body += message.get("body", b"")
+        message: dict[str, Any] = await receive()
+        body += bytes(message.get("body", b""))
         if not message.get("more_body"):
             return body
 
