@@ -135,54 +135,72 @@ def mask_email(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-async def on_email_verification_requested(session: AsyncSession, event: CloudEvent) -> None:
-    """Sign-up or resend: the link goes to the address it verifies."""
-    data = auth.EmailVerificationRequested.model_validate(event.data)
-    user = await service.person(session, data.user_id)
+async def _email_link(
+    session: AsyncSession,
+    event: CloudEvent,
+    kind: Kind,
+    title: str,
+    *,
+    user_id: uuid.UUID,
+    to: str,
+    link_url: str,
+    expires_at: datetime,
+    in_feed: bool,
+) -> None:
+    """A link proving ``to`` receives mail; the feed row, if any, never holds the link."""
+    user = await service.person(session, user_id)
     await service.deliver(
         session,
         service.Outgoing(
-            kind=Kind.EMAIL_VERIFICATION,
+            kind=kind,
             cause=event.id,
-            title="Verify your email address",
-            body=f"A verification link was sent to {data.email}.",
+            title=title,
+            body=f"A link was sent to {to}.",
             link=None,
-            user_id=data.user_id,
-            email=data.email,
+            user_id=user_id if in_feed else None,
+            email=to,
             context={
                 "name": service.display(user, "there"),
-                "email": data.email,
-                "verify_url": data.verify_url,
-                "token": _token_of(data.verify_url),
+                "email": to,
+                "link_url": link_url,
+                "token": _token_of(link_url),
                 "api_base": settings().public_url.rstrip("/"),
-                "expires_at": _when(data.expires_at),
+                "expires_at": _when(expires_at),
             },
         ),
     )
 
 
-async def on_email_change_requested(session: AsyncSession, event: CloudEvent) -> None:
-    """The confirmation link to the new address (email only: the feed is the old owner's)."""
-    data = auth.EmailChangeRequested.model_validate(event.data)
-    user = await service.person(session, data.user_id)
-    await service.deliver(
+async def on_email_verification_requested(session: AsyncSession, event: CloudEvent) -> None:
+    """Sign-up or resend: the link goes to the address it verifies."""
+    data = auth.EmailVerificationRequested.model_validate(event.data)
+    await _email_link(
         session,
-        service.Outgoing(
-            kind=Kind.EMAIL_CHANGE,
-            cause=event.id,
-            title="Confirm your new email address",
-            body=f"A confirmation link was sent to {data.new_email}.",
-            link=None,
-            email=data.new_email,
-            context={
-                "name": service.display(user, "there"),
-                "new_email": data.new_email,
-                "confirm_url": data.confirm_url,
-                "token": _token_of(data.confirm_url),
-                "api_base": settings().public_url.rstrip("/"),
-                "expires_at": _when(data.expires_at),
-            },
-        ),
+        event,
+        Kind.EMAIL_VERIFICATION,
+        "Verify your email address",
+        user_id=data.user_id,
+        to=data.email,
+        link_url=data.verify_url,
+        expires_at=data.expires_at,
+        in_feed=True,
+    )
+
+
+async def on_email_change_requested(session: AsyncSession, event: CloudEvent) -> None:
+    """The confirmation link to the new address (email only: the feed is the account's,
+    whose holder may not be the address's owner)."""
+    data = auth.EmailChangeRequested.model_validate(event.data)
+    await _email_link(
+        session,
+        event,
+        Kind.EMAIL_CHANGE,
+        "Confirm your new email address",
+        user_id=data.user_id,
+        to=data.new_email,
+        link_url=data.confirm_url,
+        expires_at=data.expires_at,
+        in_feed=False,
     )
 
 

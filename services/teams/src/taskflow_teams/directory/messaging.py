@@ -9,8 +9,7 @@ from taskflow_contracts import auth
 from taskflow_teams.directory import service
 
 
-async def on_user_registered(session: AsyncSession, event: CloudEvent) -> None:
-    data = auth.UserRegistered.model_validate(event.data)
+async def _upsert_user(session: AsyncSession, data: auth.UserRegistered | auth.UserUpdated) -> None:
     await service.upsert_person(
         session,
         data.user_id,
@@ -18,17 +17,14 @@ async def on_user_registered(session: AsyncSession, event: CloudEvent) -> None:
         email=data.email,
         email_verified=data.email_verified,
     )
+
+
+async def on_user_registered(session: AsyncSession, event: CloudEvent) -> None:
+    await _upsert_user(session, auth.UserRegistered.model_validate(event.data))
 
 
 async def on_user_updated(session: AsyncSession, event: CloudEvent) -> None:
-    data = auth.UserUpdated.model_validate(event.data)
-    await service.upsert_person(
-        session,
-        data.user_id,
-        username=data.username,
-        email=data.email,
-        email_verified=data.email_verified,
-    )
+    await _upsert_user(session, auth.UserUpdated.model_validate(event.data))
 
 
 async def on_participant_changed(session: AsyncSession, event: CloudEvent) -> None:
