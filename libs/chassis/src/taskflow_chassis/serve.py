@@ -38,7 +38,7 @@ def serve(create_app: Callable[[SettingsT], FastAPI], settings: SettingsT) -> No
         "access_log": settings.access_log,
         # Only the gateway's X-Forwarded-For is trusted, and only for the client IP (throttling).
         "proxy_headers": True,
-        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        "forwarded_allow_ips": trusted_proxies(settings),
     }
     if settings.workers <= 1:
         app = create_app(settings)
@@ -52,6 +52,20 @@ def serve(create_app: Callable[[SettingsT], FastAPI], settings: SettingsT) -> No
     uvicorn.run(
         "taskflow_chassis.serve:worker_app", factory=True, workers=settings.workers, **options
     )
+
+
+def trusted_proxies(settings: ServiceSettings) -> str:
+    """``FORWARDED_ALLOW_IPS``: the proxies (addresses or networks) whose X-Forwarded-For
+    names the client; from anyone else the header is ignored and the peer is the client.
+    ``*`` would let every client pick the address it is throttled by: refused outside
+    development."""
+    value = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    if "*" in {part.strip() for part in value.split(",")} and settings.environment != "development":
+        raise SystemExit(
+            "FORWARDED_ALLOW_IPS='*' trusts X-Forwarded-For from every client; "
+            "name the gateway's addresses or network instead."
+        )
+    return value
 
 
 def worker_app() -> FastAPI:

@@ -47,11 +47,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             issuer=issuer,
             verifier=verifier,
             hasher=hasher,
-            throttle=LoginThrottle(
-                counter=create_counter(settings.throttle_redis_url),
-                per_username=settings.login_failures_per_username,
-                per_ip=settings.login_failures_per_ip,
-                window_seconds=settings.login_throttle_window_seconds,
+            throttle=LoginThrottle.from_settings(
+                create_counter(settings.throttle_redis_url), settings
             ),
             dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-real-password"),
             hashing=ThreadPoolExecutor(settings.password_hash_threads, thread_name_prefix="argon2"),

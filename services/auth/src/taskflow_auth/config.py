@@ -37,11 +37,19 @@ class AuthSettings(ServiceSettings):
     email_verify_path: str = "/verify-email"
     # Verification and change links sent to one address per hour, whoever asks.
     email_verify_per_address_per_hour: int = Field(default=5, ge=1)
-    # Login throttling: failed attempts per window, per client IP and per username.
+    # Log-in throttling (the rule is in throttle.py): Redis shared by the replicas, and
+    # attempts that did not succeed per window, per account and address together, per
+    # address (accounts never signed in from it), and per account from every address
+    # (past which new addresses share one attempt per slowdown interval).
     throttle_redis_url: str | None = None
-    login_failures_per_username: int = 5
-    login_failures_per_ip: int = 20
-    login_throttle_window_seconds: int = 900
+    login_throttle_window_seconds: int = Field(default=900, ge=1)
+    login_failures_per_account_address: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_account_slowdown_seconds: int = Field(default=30, ge=1)
+    login_known_address_days: int = Field(default=30, ge=1)
+    # Reset emails per hour, per client address and per recipient (beyond: 202, no email).
+    password_reset_per_address_per_hour: int = Field(default=3, ge=1)
 
 
 @lru_cache

@@ -46,7 +46,7 @@ from taskflow_auth.schemas import (
     UserCreate,
     UserUpdate,
 )
-from taskflow_auth.throttle import LoginThrottle
+from taskflow_auth.throttle import LoginThrottle, LoginThrottled, PerAddressCap
 from taskflow_auth.tokens import TokenIssuer
 
 COMMON_PASSWORDS = frozenset(
@@ -284,29 +284,31 @@ async def _set_password(ctx: AuthContext, session: AsyncSession, user: User, new
 async def login(
     ctx: AuthContext, session: AsyncSession, data: LoginRequest, client_ip: str
 ) -> TokenPair:
-    identifier = data.login
-    wait = await ctx.throttle.retry_after(client_ip, identifier)
-    if wait:
-        raise ProblemError(
-            429,
-            "Too many login attempts",
-            f"Try again in {wait} seconds.",
-            type="login-throttled",
-            headers={"Retry-After": str(wait)},
-        )
-    lowered = identifier.lower()
+    lowered = data.login.strip().lower()
     user = (
         await session.execute(
             select(User).where(or_(User.username_key == lowered, User.email == lowered))
         )
     ).scalar_one_or_none()
+    # One counter per account, whether it is named by username or by email.
+    account = f"user:{user.id}" if user else f"name:{lowered}"
+    try:
+        attempt = await ctx.throttle.begin(account, client_ip)
+    except LoginThrottled as throttled:
+        raise ProblemError(
+            429,
+            "Too many login attempts",
+            f"Try again in {throttled.retry_after} seconds.",
+            type="login-throttled",
+            headers={"Retry-After": str(throttled.retry_after)},
+        ) from None
     password_ok = await verify_password(
         ctx, data.password, user.password_hash if user else ctx.dummy_hash
     )
     if user is None or not password_ok:
-        await ctx.throttle.failed(client_ip, identifier)
+        await ctx.throttle.failed(attempt)
         raise Unauthorized()
-    await ctx.throttle.succeeded(client_ip, identifier)
+    await ctx.throttle.succeeded(attempt)
     pair = _issue_pair(ctx, session, user, family_id=uuid.uuid4())
     await session.commit()
     return pair
@@ -470,12 +472,22 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def request_password_reset(ctx: AuthContext, session: AsyncSession, email: str) -> None:
-    """Make a single-use link for a known email; do nothing visible for an unknown one."""
-    user = (
-        await session.execute(select(User).where(User.email == normalize_email(email)))
-    ).scalar_one_or_none()
-    if user is None:
+def email_cap(ctx: AuthContext, kind: str, per_hour: int) -> PerAddressCap:
+    """A per-address hourly cap on emails of one kind, counted where log-ins are."""
+    return PerAddressCap(ctx.throttle.counter, kind, per_hour)
+
+
+async def request_password_reset(
+    ctx: AuthContext, session: AsyncSession, email: str, client_ip: str
+) -> None:
+    """Make a single-use link for a known email; do nothing visible for an unknown one,
+    nor past the hourly cap of the asking address or of the recipient."""
+    email = normalize_email(email)
+    per_hour = ctx.settings.password_reset_per_address_per_hour
+    if not await email_cap(ctx, "reset-from", per_hour).allow(client_ip):
+        return
+    user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    if user is None or not await email_cap(ctx, "reset-to", per_hour).allow(email):
         return
     token = secrets.token_urlsafe(32)
     expires_at = utcnow() + timedelta(minutes=ctx.settings.password_reset_minutes)

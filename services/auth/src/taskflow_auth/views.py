@@ -65,6 +65,13 @@ async def get_current_participant(user: CurrentUser, session: SessionDep) -> Par
 
 CurrentParticipant = Annotated[Participant, Depends(get_current_participant)]
 
+
+def client_address(request: Request) -> str:
+    """The client's IP: uvicorn takes it from X-Forwarded-For only when the connection
+    comes from a proxy named in FORWARDED_ALLOW_IPS, else it is the peer's own."""
+    return request.client.host if request.client else "unknown"
+
+
 auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 participants = APIRouter(prefix="/api/v1/participants", tags=["participants"])
 
@@ -104,8 +111,7 @@ async def sign_up(data: UserCreate, ctx: AuthContextDep, session: SessionDep) ->
 async def create_tokens(
     data: LoginRequest, request: Request, ctx: AuthContextDep, session: SessionDep
 ) -> TokenPair:
-    client_ip = request.client.host if request.client else "unknown"
-    return await service.login(ctx, session, data, client_ip)
+    return await service.login(ctx, session, data, client_address(request))
 
 
 @auth.post("/jwt/refresh", responses=problem_responses(401, 422), summary="Rotate a token pair")
@@ -257,7 +263,9 @@ RESET_ACCEPTED = "If an account has this email, a reset link is on its way."
 async def _request_reset_in_background(request: Request, email: str) -> None:
     database: Database = request.app.state.database
     async with database.session() as session:
-        await service.request_password_reset(request.app.state.auth_context, session, email)
+        await service.request_password_reset(
+            request.app.state.auth_context, session, email, client_address(request)
+        )
 
 
 @auth.post(
