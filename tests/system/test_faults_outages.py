@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+import pytest_asyncio
 from taskflow_chassis.testing import postgres_outage
 
 from .conftest import (
     FIGURES,
     duplicates,
+    running_system,
     send_comments,
     team_with_member,
     wait_all_delivered,
@@ -25,6 +29,16 @@ from .conftest import (
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
 
 OUTAGE_SECONDS = 30
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
+    # No periodic reconcile of work's replica during these tests: the removal must reach
+    # work through its own event, handled once the paused consumer resumes.
+    async with running_system(
+        tmp_path_factory.mktemp("stack"), extra_env={"WORK_REPLICA_RECONCILE_SECONDS": "3600"}
+    ) as running:
+        yield running
 
 
 async def test_work_database_away_while_a_member_is_removed(system: Any) -> None:
@@ -65,6 +79,16 @@ async def test_work_database_away_while_a_member_is_removed(system: Any) -> None
     assert (await client.get(task_url, headers=world["lead"])).status_code == 200
     parked = await system.parked("work")
     assert parked == [], parked
+    # The removal came through work's own consumer, which paused and resumed.
+    handled = await system.sql(
+        "work",
+        "SELECT count(*) AS n FROM inbox_messages WHERE event_type = $1",
+        "taskflow.teams.member.removed.v1",
+    )
+    assert handled[0]["n"] == 1
+    async with httpx.AsyncClient() as direct:
+        ready = (await direct.get(f"{system.stack.url('work')}/readyz")).json()
+    assert ready["checks"]["consumer"] == "running", ready
     restarts = dict(system.stack.restarts)
     FIGURES.append(
         f"work database away {OUTAGE_SECONDS} s while a member was removed: 503 during, the "

@@ -52,6 +52,8 @@ class LocalStack:
     reminder_scan_seconds: float = 60.0
     # Each service's port; by default base_port, base_port + 1, ... in SERVICES order.
     ports: dict[str, int] = field(default_factory=dict)
+    # More variables for every process (tests tune a setting of the stack this way).
+    extra_env: dict[str, str] = field(default_factory=dict)
     # Shared by teams (which checks it) and work (which calls teams' internal API).
     internal_api_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -111,6 +113,7 @@ class LocalStack:
             "NOTIFY_REMINDER_TIMER": "false",
             "NOTIFY_REMINDER_SCAN_SECONDS": str(self.reminder_scan_seconds),
             "HOST": "127.0.0.1",
+            **self.extra_env,
         }
         if service in SERVICES:
             env["PORT"] = str(self.port(service))
@@ -204,28 +207,37 @@ class LocalStack:
 
         def watch() -> None:
             while self._supervising.is_set():
-                with self._lock:
-                    dead = [
-                        (name, process.returncode)
-                        for name, process in self.processes.items()
-                        if process.poll() is not None
-                    ]
-                for name, code in dead:
-                    # A process that dies right after starting waits longer each time.
-                    quick = time.monotonic() - started_at.get(name, 0.0) < 10
-                    delay = min(backoff.get(name, 0.5) * 2, 10.0) if quick else 0.5
-                    backoff[name] = delay
-                    self._note(f"{name} exited with code {code}; restarting in {delay:.1f} s")
-                    if not _sleep_unless(self._supervising, delay):
+                try:
+                    if not restart_dead():
                         return
-                    with self._lock:
-                        current = self.processes.get(name)
-                        if current is None or current.poll() is None:
-                            continue  # killed for good, or already replaced
-                        self.restarts[name] = self.restarts.get(name, 0) + 1
-                        self.start_process(name)
-                        started_at[name] = time.monotonic()
+                except Exception as exc:  # a failed start or log write must not end supervision
+                    logger.exception("supervisor pass failed: %s", exc)
                 time.sleep(interval)
+
+        def restart_dead() -> bool:
+            """One pass; False once supervision was stopped meanwhile."""
+            with self._lock:
+                dead = [
+                    (name, process.returncode)
+                    for name, process in self.processes.items()
+                    if process.poll() is not None
+                ]
+            for name, code in dead:
+                # A process that dies right after starting waits longer each time.
+                quick = time.monotonic() - started_at.get(name, 0.0) < 10
+                delay = min(backoff.get(name, 0.5) * 2, 10.0) if quick else 0.5
+                backoff[name] = delay
+                self._note(f"{name} exited with code {code}; restarting in {delay:.1f} s")
+                if not _sleep_unless(self._supervising, delay):
+                    return False
+                with self._lock:
+                    current = self.processes.get(name)
+                    if current is None or current.poll() is None:
+                        continue  # killed for good, or already replaced
+                    self.restarts[name] = self.restarts.get(name, 0) + 1
+                    self.start_process(name)
+                    started_at[name] = time.monotonic()
+            return True
 
         self._supervisor = threading.Thread(target=watch, name="local-supervisor", daemon=True)
         self._supervisor.start()

@@ -89,3 +89,17 @@ def test_a_redis_outage_is_transient() -> None:
     assert classify(redis.exceptions.ConnectionError("gone")) is Failure.TRANSIENT
     assert classify(redis.exceptions.ResponseError("WRONGTYPE")) is Failure.UNKNOWN
     assert classify(FileNotFoundError("x")) is Failure.UNKNOWN
+
+
+def test_an_outage_of_days_still_has_a_back_off() -> None:
+    from taskflow_chassis.bus import retry_delay
+
+    assert retry_delay(0.5, 5000) == 300.0  # no OverflowError after ~1,000 doublings
+    step = next_step(
+        ConnectionRefusedError(), retries=0, outages=10**6, max_retries=5, retry_base_seconds=0.5
+    )
+    assert step.delay == TRANSIENT_MAX_DELAY
+
+
+def test_a_read_only_database_is_an_outage() -> None:
+    assert classify(dbapi(sa_exc.DBAPIError, "25006")) is Failure.TRANSIENT

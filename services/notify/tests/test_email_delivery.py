@@ -197,6 +197,12 @@ async def test_once_the_server_answers_again_the_waiting_emails_are_due_at_once(
         queued.append(email_id)
 
     assert await EmailDispatcher(mailer.database, enqueue).run_once() == 0
+    # Their attempts were a floor ago by the time the server returns; one more email was
+    # tried a moment ago (say, one the server drops every time): it keeps its floor.
+    for email_id in waiting:
+        await mailer.set(email_id, sending_at=utcnow() - timedelta(seconds=FLOOR + 1))
+    just_tried = await mailer.add("just@example.com")
+    assert await send_logged_email(just_tried, mailer.settings, backend=backend) == "retry"
     recorder = Recorder()
     server = Controller(recorder, hostname="127.0.0.1", port=port)
     server.start()
@@ -206,6 +212,7 @@ async def test_once_the_server_answers_again_the_waiting_emails_are_due_at_once(
         # The server is back: the emails waiting out their back-off go now.
         assert await EmailDispatcher(mailer.database, enqueue).run_once() == 2
         assert sorted(queued) == sorted(waiting)
+        assert (await mailer.row(just_tried)).next_attempt_at > utcnow()
         for email_id in waiting:
             assert await send_logged_email(email_id, mailer.settings, backend=backend) == "sent"
     finally:

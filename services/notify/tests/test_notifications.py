@@ -373,6 +373,63 @@ async def test_removed_member_hears_no_more_comments(world: Any) -> None:
     assert await world.feed(creator) == [] and world.emails() == []
 
 
+async def test_a_late_join_does_not_bring_a_removed_member_back(world: Any) -> None:
+    """Teams numbered the join 2 and the removal 3; the join was held in a retry queue (or
+    replayed from the dead-letter queue) and arrives last: the removal stands."""
+    team_id = uuid.uuid4()
+    creator = await world.person("creator", team_id=team_id)
+    author = await world.person("author", team_id=team_id)
+    task_id, project_id = uuid.uuid4(), uuid.uuid4()
+    await world.event(
+        work.TaskCreated(
+            task_id=task_id,
+            project_id=project_id,
+            team_id=team_id,
+            title="Secret roadmap",
+            status="todo",
+            priority="low",
+            due_at=None,
+            assignee_ids=[],
+            created_by=creator["id"],
+        )
+    )
+    role = uuid.uuid4()
+    late_join = teams.MemberJoined(
+        team_id=team_id,
+        user_id=creator["id"],
+        role_id=role,
+        role_name="Developer",
+        permissions=[],
+        team_seq=2,
+    )
+    await world.event(teams.MemberRemoved(team_id=team_id, user_id=creator["id"], team_seq=3))
+    await world.event(late_join)
+    await world.event(
+        work.CommentCreated(
+            comment_id=uuid.uuid4(),
+            task_id=task_id,
+            project_id=project_id,
+            team_id=team_id,
+            author_id=author["id"],
+            excerpt="the plan",
+        )
+    )
+    assert await world.feed(creator) == [] and world.emails() == []
+    # A newer join (4) does bring them back.
+    await world.event(late_join.model_copy(update={"team_seq": 4}))
+    await world.event(
+        work.CommentCreated(
+            comment_id=uuid.uuid4(),
+            task_id=task_id,
+            project_id=project_id,
+            team_id=team_id,
+            author_id=author["id"],
+            excerpt="welcome back",
+        )
+    )
+    assert [n["kind"] for n in await world.feed(creator)] == ["task_commented"]
+
+
 async def test_a_job_lost_after_claiming_is_made_again(world: Any) -> None:
     """The process died between marking an email queued and handing it to Celery."""
     from sqlalchemy import update

@@ -433,3 +433,112 @@ async def test_a_pass_pages_through_every_team_on_both_sides(stack: Stack) -> No
     )
     assert await member_row(stack.work_app, uuid.UUID(team_ids[1]), uuid.UUID(dev["id"])) is None
     assert await member_row(stack.work_app, stranger, uuid.UUID(dev["id"])) is None
+
+
+# --- what an attacker of the replica tried (each once let a removed member back in) ---------
+
+
+async def test_an_unnumbered_event_after_numbered_ones_resyncs_instead_of_applying(
+    world: World,
+) -> None:
+    """A join parked before teams numbered its events, replayed after the member's removal:
+    its place in the order is unknown, so the team is resynced rather than trusting it."""
+    team_id = await world.team()
+    lead, dev = world.outsider(), world.outsider()
+    await world.teams_event(joined(team_id, lead.user_id, "Team Leader", 1))
+    await world.teams_event(joined(team_id, dev.user_id, "Developer", 2))
+    project = await world.project(team_id, lead)
+    await world.teams_event(teams.MemberRemoved(team_id=team_id, user_id=dev.user_id, team_seq=3))
+    old_join = joined(team_id, dev.user_id, "Developer", 2).model_copy(update={"team_seq": None})
+    await world.teams_event(old_join)
+    assert await member_row(world.app, team_id, dev.user_id) is None
+    team = await team_row(world.app, team_id)
+    assert team is not None and team.resync_needed and team.membership_seq == 3
+    url = f"/api/v1/projects/{project['id']}"
+    assert (await world.client.get(url, headers=dev.headers)).status_code == 404
+
+
+async def test_a_read_through_answer_is_not_kept_if_an_event_landed_meanwhile(
+    world: World,
+) -> None:
+    from taskflow_work.access import MemberAccess
+
+    team_id = await world.team()
+    lead, dev = world.outsider(), world.outsider()
+    await world.teams_event(joined(team_id, lead.user_id, "Team Leader", 1))
+    authorizer = world.app.state.authorizer
+    seq_when_asked = 1
+    # Teams answered "member" for dev; before the answer is kept, dev's join (2) and
+    # removal (3) are applied: the answer is older than the removal.
+    await world.teams_event(joined(team_id, dev.user_id, "Developer", 2))
+    await world.teams_event(teams.MemberRemoved(team_id=team_id, user_id=dev.user_id, team_seq=3))
+    answer = MemberAccess(team_id, dev.user_id, "Developer", frozenset({"tasks.view"}))
+    await authorizer._remember(answer, uuid.uuid5(team_id, "Developer"), seq_when_asked)
+    assert await member_row(world.app, team_id, dev.user_id) is None
+    # With nothing landed in between, the answer is kept (as a read-through row).
+    await authorizer._remember(answer, uuid.uuid5(team_id, "Developer"), 3)
+    row = await member_row(world.app, team_id, dev.user_id)
+    assert row is not None and not row.from_event
+
+
+async def test_an_old_read_through_row_does_not_list_the_team(world: World) -> None:
+    from datetime import timedelta
+
+    from taskflow_chassis.types import utcnow
+
+    team_id = await world.team()
+    lead = world.outsider()
+    await world.teams_event(joined(team_id, lead.user_id, "Team Leader", 1))
+    project = await world.project(team_id, lead)
+    dev = world.outsider()
+    async with world.app.state.database.session() as session:
+        session.add(
+            MemberReplica(
+                team_id=team_id,
+                user_id=dev.user_id,
+                role_id=uuid.uuid5(team_id, "Developer"),
+                role_name="Developer",
+                permission_list=" ".join(sorted(BUILT_IN_ROLES["Developer"])),
+                from_event=False,
+                updated_at=utcnow() - timedelta(hours=1),
+            )
+        )
+        await session.commit()
+    world.app.state.authorizer.teams = None  # teams does not confirm it (no read-through)
+    listed = await world.client.get("/api/v1/projects", headers=dev.headers)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    tasks = await world.client.get("/api/v1/tasks", headers=dev.headers)
+    assert tasks.status_code == 200 and tasks.json()["items"] == []
+    assert (await world.client.get("/api/v1/projects", headers=lead.headers)).json()["items"][0][
+        "id"
+    ] == project["id"]
+
+
+async def test_only_confirmed_members_of_a_team_in_step_can_be_assigned(world: World) -> None:
+    team_id = await world.team()
+    lead, dev = world.outsider(), world.outsider()
+    await world.teams_event(joined(team_id, lead.user_id, "Team Leader", 1))
+    await world.teams_event(joined(team_id, dev.user_id, "Developer", 2))
+    project = await world.project(team_id, lead)
+    tasks_url = f"/api/v1/projects/{project['id']}/tasks"
+    async with world.app.state.database.session() as session:
+        row = await session.get(MemberReplica, (team_id, dev.user_id))
+        assert row is not None
+        row.from_event = False  # only a read-through answer vouches for dev now
+        await session.commit()
+    refused = await world.client.post(
+        tasks_url, headers=lead.headers, json={"title": "x", "assignee_ids": [str(dev.user_id)]}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"].endswith("assignee-not-member")
+    # A row of a team waiting for its resync (the lead's own access is checked apart).
+    async with world.app.state.database.session() as session:
+        row = await session.get(MemberReplica, (team_id, dev.user_id))
+        assert row is not None
+        row.from_event, row.resync_needed = True, True
+        await session.commit()
+    waiting = await world.client.post(
+        tasks_url, headers=lead.headers, json={"title": "y", "assignee_ids": [str(dev.user_id)]}
+    )
+    assert waiting.status_code == 503, waiting.text
+    assert waiting.headers["retry-after"] == "2"

@@ -35,6 +35,9 @@ from taskflow_chassis.security import JwksFetcher, JwtVerifier
 
 logger = logging.getLogger("taskflow.app")
 
+# How long start-up waits for the broker before serving without it (it attaches later).
+BUS_START_TIMEOUT_SECONDS = 10.0
+
 # How long start-up waits for auth's list of revoked tokens before serving without it
 # (it keeps loading in the background).
 REVOCATIONS_START_TIMEOUT_SECONDS = 3.0
@@ -119,7 +122,12 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         # the events), and the bus connects and the consumer starts once it answers.
         attach: asyncio.Task[None] | None = None
         try:
-            await _attach(bus, consumer if spec.handlers else None, revocations)
+            # Bounded: a broker that accepts the connection and never answers must not
+            # keep the API from serving.
+            await asyncio.wait_for(
+                _attach(bus, consumer if spec.handlers else None, revocations),
+                BUS_START_TIMEOUT_SECONDS,
+            )
         except Exception as exc:
             logger.warning("%s: event broker unreachable at start-up (%s)", spec.name, exc)
             attach = asyncio.create_task(

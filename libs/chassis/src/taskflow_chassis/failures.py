@@ -45,16 +45,18 @@ _NETWORK_ERRNOS = {
 }
 # Deadlock, serialization and lock failures (PostgreSQL's SQLSTATEs), and whole classes:
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown).
-_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+# 25006: a read-only transaction (a standby during a fail-over answers reads, not writes).
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03", "25006"}
 _RETRYABLE_SQLSTATE_CLASSES = {"08", "53", "57"}
-# MySQL/MariaDB: lock wait timeout, deadlock, can't connect, gone away, lost, too many.
+# MySQL/MariaDB: lock wait timeout, deadlock, can't connect, gone away, lost, too many,
+# shutting down, read-only (--read-only server, read-only transaction).
 _ASYNCPG_CONNECTION_ERRORS = {
     "ConnectionDoesNotExistError",
     "InterfaceError",
     "CannotConnectNowError",
     "TooManyConnectionsError",
 }
-_RETRYABLE_MYSQL_CODES = {1205, 1213, 2002, 2003, 2006, 2013, 2055, 1040, 1053}
+_RETRYABLE_MYSQL_CODES = {1205, 1213, 2002, 2003, 2006, 2013, 2055, 1040, 1053, 1290, 1792}
 
 
 def classify(exc: BaseException) -> Failure:
@@ -149,8 +151,12 @@ def _retryable_sqlstate(code: str) -> bool:
 
 
 def _sqlstate(orig: object) -> str:
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return str(code) if code else ""
+    # SQLAlchemy's asyncpg adapter carries it, or the driver's error it wraps does.
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code:
+            return str(code)
+    return ""
 
 
 def _mysql_code(orig: object) -> int:

@@ -149,7 +149,8 @@ class EventConsumer:
     async def parked(self) -> int | None:
         """How many events the queue's dead-letter queue holds (None: the broker is away)."""
         try:
-            return await self.bus.dead_letter_count(self.queue)
+            # Bounded: a broker that stopped answering must not hold up /readyz.
+            return await asyncio.wait_for(self.bus.dead_letter_count(self.queue), 1.0)
         except Exception:
             return None
 

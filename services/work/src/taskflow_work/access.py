@@ -108,6 +108,7 @@ class Authorizer:
     async def _read_through(self, team_id: uuid.UUID, caller: Caller) -> MemberAccess | None:
         if self.teams is None:
             return None
+        seq_before = await self._team_seq(team_id)
         try:
             response = await self.teams.get(
                 f"/api/v1/teams/{team_id}/members/me",
@@ -136,15 +137,36 @@ class Authorizer:
         access = MemberAccess(
             team_id, caller.user_id, str(body["role_name"]), frozenset(body["permissions"])
         )
-        await self._remember(access, uuid.UUID(str(body["role_id"])))
+        await self._remember(access, uuid.UUID(str(body["role_id"])), seq_before)
         return access
 
-    async def _remember(self, access: MemberAccess, role_id: uuid.UUID) -> None:
+    async def _team_seq(self, team_id: uuid.UUID) -> int | None:
+        async with self.database.read_sessionmaker() as session:
+            seq: int | None = (
+                await session.execute(
+                    select(TeamReplica.membership_seq).where(TeamReplica.team_id == team_id)  # type: ignore[arg-type]
+                )
+            ).scalar_one_or_none()
+            return seq
+
+    async def _remember(
+        self, access: MemberAccess, role_id: uuid.UUID, seq_before: int | None
+    ) -> None:
         """Cache the answer in its own transaction; the teams event, when it lands, wins."""
         async with self.database.session() as session:
-            team = await session.get(TeamReplica, access.team_id)
+            team = (
+                await session.execute(
+                    select(TeamReplica)
+                    .where(TeamReplica.team_id == access.team_id)  # type: ignore[arg-type]
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
             if team is not None and team.resync_needed:
                 return  # nothing of this team is trusted until its resync: ask every time
+            if (team.membership_seq if team is not None else None) != seq_before:
+                # A membership event landed while teams answered: the answer may be older
+                # than a removal now applied, so it is not kept (the next request asks again).
+                return
             row = await session.get(MemberReplica, (access.team_id, access.user_id))
             if row is not None and row.from_event:
                 return
@@ -192,14 +214,15 @@ class Authorizer:
     async def my_team_ids(self, session: AsyncSession, caller: Caller) -> list[uuid.UUID]:
         """The teams the caller is a member of; one waiting for a resync is asked of teams."""
         rows = await session.execute(
-            select(MemberReplica.team_id, MemberReplica.resync_needed).where(
-                MemberReplica.user_id == caller.user_id  # type: ignore[arg-type]
-            )
+            select(MemberReplica).where(MemberReplica.user_id == caller.user_id)  # type: ignore[arg-type]
         )
         team_ids = []
-        for team_id, resync_needed in rows.all():
-            if not resync_needed or await self._read_through(team_id, caller) is not None:
-                team_ids.append(team_id)
+        for row in rows.scalars().all():
+            # A row of a team waiting for its resync, or an old read-through answer, is
+            # asked of teams again, as a direct request for one of the team's resources is.
+            trusted = not row.resync_needed and (row.from_event or not self._stale(row))
+            if trusted or await self._read_through(row.team_id, caller) is not None:
+                team_ids.append(row.team_id)
         return team_ids
 
 

@@ -267,7 +267,7 @@ async def _send(
         return "sent, unrecorded"
     logger.info("sent email %s to %s", row.id, row.to_address)
     if _server_trouble.is_set():
-        await _server_is_back(database)
+        await _server_is_back(database, settings)
     return "sent"
 
 
@@ -278,14 +278,18 @@ async def _send(
 _server_trouble = threading.Event()
 
 
-async def _server_is_back(database: Database) -> None:
+async def _server_is_back(database: Database, settings: NotifySettings) -> None:
     _server_trouble.clear()
     now = utcnow()
+    # Only emails last tried at least the floor ago: one the server drops every time
+    # (it set the trouble itself a moment ago) still waits out the floor between tries.
+    floor = timedelta(seconds=settings.email_retry_floor_seconds)
     forward = (
         update(EmailMessage)
         .where(
             col(EmailMessage.status) == EmailStatus.PENDING,
             col(EmailMessage.next_attempt_at) > now,
+            col(EmailMessage.sending_at) <= now - floor,
         )
         .values(next_attempt_at=now)
     )

@@ -293,7 +293,8 @@ async def on_comment_created(session: AsyncSession, event: CloudEvent) -> None:
     link = _task_link(data.task_id)
     for user_id in sorted(recipients):
         # Only people still in the team hear about its tasks.
-        if await session.get(MemberReplica, (data.team_id, user_id)) is None:
+        member = await session.get(MemberReplica, (data.team_id, user_id))
+        if member is None or not member.active:
             continue
         user, prefs = found.get(user_id, (None, None))
         await service.deliver(

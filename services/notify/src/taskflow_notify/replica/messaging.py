@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from sqlalchemy import delete, select, update
@@ -19,6 +20,8 @@ from taskflow_notify.replica.models import (
     TeamReplica,
     UserReplica,
 )
+
+logger = logging.getLogger("taskflow.notify.replica")
 
 
 async def _upsert_user(
@@ -103,21 +106,48 @@ async def on_team_deleted(session: AsyncSession, event: CloudEvent) -> None:
         await session.execute(delete(table).where(table.team_id == data.team_id))  # type: ignore[attr-defined]
 
 
+async def _newer(
+    session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID, seq: int | None
+) -> MemberReplica | None:
+    """The member's row to change, or None when the event is older than what the row
+    holds (reordered behind a later event, or replayed): teams' order wins."""
+    row = (
+        await session.execute(
+            select(MemberReplica)
+            .where(MemberReplica.team_id == team_id, MemberReplica.user_id == user_id)  # type: ignore[arg-type]
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return MemberReplica(team_id=team_id, user_id=user_id, seq=0, active=False)
+    if row.seq > 0 and (seq is None or seq <= row.seq):
+        logger.info(
+            "ignored membership event for %s in team %s: seq %s, the row is at %s",
+            user_id,
+            team_id,
+            seq,
+            row.seq,
+        )
+        return None
+    return row
+
+
 async def on_member_joined(session: AsyncSession, event: CloudEvent) -> None:
     data = teams.MemberJoined.model_validate(event.data)
-    member = {"team_id": data.team_id, "user_id": data.user_id}
-    await session.execute(
-        insert_or_ignore(dialect_of_session(session), MemberReplica, member, list(member))
-    )
+    row = await _newer(session, data.team_id, data.user_id, data.team_seq)
+    if row is None:
+        return
+    row.seq, row.active = data.team_seq or 0, True
+    session.add(row)
 
 
 async def on_member_removed(session: AsyncSession, event: CloudEvent) -> None:
     data = teams.MemberRemoved.model_validate(event.data)
-    await session.execute(
-        delete(MemberReplica).where(
-            MemberReplica.team_id == data.team_id, MemberReplica.user_id == data.user_id
-        )  # type: ignore[arg-type]
-    )
+    row = await _newer(session, data.team_id, data.user_id, data.team_seq)
+    if row is None:
+        return
+    row.seq, row.active = data.team_seq or 0, False
+    session.add(row)
     team_tasks = select(TaskReplica.task_id).where(TaskReplica.team_id == data.team_id)  # type: ignore[arg-type]
     await session.execute(
         delete(TaskAssigneeReplica).where(

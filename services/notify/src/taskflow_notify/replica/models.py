@@ -30,10 +30,17 @@ class TeamReplica(NotifyTable, table=True):
 
 
 class MemberReplica(NotifyTable, table=True):
+    """A membership, applied in teams' order: a removal leaves the row inactive with the
+    number that removed it, so an older join arriving later is known as older."""
+
     __tablename__ = "member_replicas"
 
     team_id: uuid.UUID = Field(primary_key=True)
     user_id: uuid.UUID = Field(primary_key=True, index=True)
+    # The team's membership number (team_seq) of the last event applied to this row;
+    # 0 for events published before teams numbered them.
+    seq: int = 0
+    active: bool = True
 
 
 class ProjectReplica(NotifyTable, table=True):

@@ -2,8 +2,11 @@
 
 ``replica status`` prints the replica's counts and the teams waiting for a resync.
 ``replica rebuild`` resyncs every team (or ``--team ID``) from teams' internal API,
-whatever its sequence number, teams being the source of truth: after events were
-lost or parked, a restore of either database, or a wiped replica. It prints one
+teams being the source of truth: after events were lost or parked, a restore of
+work's database, or a wiped replica. An answer older than the replica (a removal
+applied while teams answered) is not applied and the team is asked again later;
+``--restore`` applies teams' answers even then, for a restore of teams' own
+database, whose numbers went back. It prints one
 line per team it changed. It needs the service's settings: the database URL,
 ``WORK_TEAMS_URL`` and the internal API key (``WORK_INTERNAL_API_KEY`` or
 ``TASKFLOW_INTERNAL_API_KEY``). Safe while the service runs: each team is
@@ -37,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="counts, and the teams waiting for a resync")
     rebuild = commands.add_parser("rebuild", help="resync every team (or one) from teams")
     rebuild.add_argument("--team", type=uuid.UUID, default=None, help="only this team")
+    rebuild.add_argument(
+        "--restore",
+        action="store_true",
+        help="teams' database was restored and its numbers went back: apply its answers "
+        "even where they are older than the replica's",
+    )
     return parser
 
 
@@ -64,7 +73,7 @@ async def replica_command(
             timeout=settings.teams_timeout_seconds,
         ) as client:
             teams = TeamsApi(client, settings.internal_api_key)
-            return await _rebuild(database, teams, args.team, out)
+            return await _rebuild(database, teams, args.team, out, restore=args.restore)
     finally:
         await database.dispose()
 
@@ -95,11 +104,20 @@ async def _status(database: Database, out: TextIO) -> int:
 
 
 async def _rebuild(
-    database: Database, teams: TeamsApi, team_id: uuid.UUID | None, out: TextIO
+    database: Database,
+    teams: TeamsApi,
+    team_id: uuid.UUID | None,
+    out: TextIO,
+    *,
+    restore: bool = False,
 ) -> int:
     try:
         report = await sync.reconcile(
-            database, teams, everything=True, only=None if team_id is None else [team_id]
+            database,
+            teams,
+            everything=True,
+            force=restore,
+            only=None if team_id is None else [team_id],
         )
     except TeamsUnavailable as exc:
         print(f"teams could not answer: {exc}", file=out)

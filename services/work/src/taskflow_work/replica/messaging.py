@@ -7,7 +7,8 @@ ignored; the next one is applied; one that jumps ahead is applied too, and the
 team is marked ``resync_needed``: its rows are no longer trusted (every access
 reads through to teams) until the reconciler replaces them from teams. An event
 without ``team_seq`` (published before teams numbered them) is applied as it
-comes.
+comes while the team has seen no numbered event, and otherwise makes the team
+resync (its place in the order is unknown).
 """
 
 from __future__ import annotations
@@ -34,7 +35,21 @@ async def _in_order(
     (resync needed). Holds the team's replica row until commit."""
     if seq is None:
         team = await session.get(TeamReplica, team_id)
-        return True, bool(team and team.resync_needed)
+        if team is None or team.membership_seq == 0:
+            return True, bool(team and team.resync_needed)
+        # Unnumbered, but the team's events are numbered now: an old event (say, parked
+        # before the upgrade and replayed) whose place in the order is unknown. Not
+        # applied; the team is resynced from teams instead.
+        team = await hold_team(session, team_id)
+        logger.warning(
+            "team %s: %s %s carries no seq (the replica is at %s); resyncing the team",
+            team_id,
+            event.type,
+            event.id,
+            team.membership_seq,
+        )
+        await mark_resync(session, team)
+        return False, True
     team = await hold_team(session, team_id)
     if seq <= team.membership_seq:
         logger.info(

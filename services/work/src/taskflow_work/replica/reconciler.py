@@ -61,6 +61,9 @@ class ReplicaReconciler(CommitWokenLoop):
             except TeamsUnavailable as exc:
                 self._failed(str(exc))
                 return 0  # no busy loop: the next sweep tries again
+            except Exception:  # one team's failure must not keep the others waiting
+                logger.exception("resync of team %s failed; retrying on the next pass", team_id)
+                continue
             self._recovered()
             done += result.outcome != "behind"
         return done

@@ -5,9 +5,9 @@ there: the members as of one sequence number) and, in one transaction here that
 holds the team's replica row, replaces the team's member rows with them, stores
 the sequence number and clears ``resync_needed``; only if teams' number is not
 behind the replica's (an event newer than the answer was applied meanwhile: the
-next pass asks again), unless forced (``replica rebuild``: teams is the truth even
-if its numbers went back, say after a restore). A member the resync drops is
-unassigned from the team's tasks, as the MemberRemoved event would have done.
+next pass asks again), unless forced (``replica rebuild --restore``: teams is the
+truth even if its numbers went back, say after a restore of its database). A member
+the resync drops is unassigned from the team's tasks, as MemberRemoved would do.
 """
 
 from __future__ import annotations
@@ -292,22 +292,23 @@ async def reconcile(
     teams: TeamsApi,
     *,
     everything: bool = False,
+    force: bool = False,
     only: Iterable[uuid.UUID] | None = None,
     page_size: int = 500,
 ) -> ReconcileReport:
     """Compare every team's seq with teams' and resync those behind (and those teams no
-    longer has). ``everything`` resyncs every team whatever its seq, forced (rebuild);
-    ``only`` limits that to the teams given. ``TeamsUnavailable`` if the list cannot be
-    read; a team that fails alone is reported and the pass goes on."""
-    from taskflow_work.replica.teams_api import TeamsUnavailable
-
+    longer has). ``everything`` resyncs every team whatever its seq (rebuild), still never
+    applying an answer older than the replica unless ``force`` (a restore of teams' database
+    took its numbers back); ``only`` limits that to the teams given. ``TeamsUnavailable`` if
+    the list cannot be read; a team that fails alone is reported and the pass goes on."""
     report = ReconcileReport()
 
     async def sync(team_id: uuid.UUID) -> None:
         try:
-            report.results.append(await resync_team(database, teams, team_id, force=everything))
-        except TeamsUnavailable as exc:
-            report.failures.append((team_id, str(exc)))
+            report.results.append(await resync_team(database, teams, team_id, force=force))
+        except Exception as exc:  # one team's failure must not stop the pass for the others
+            logger.warning("resync of team %s failed: %s", team_id, exc)
+            report.failures.append((team_id, f"{type(exc).__name__}: {exc}"))
 
     if only is not None:
         for team_id in only:

@@ -145,7 +145,14 @@ async def _add_assignees(
         _members.c.user_id,
         literal(by, _assignees.c.assigned_by.type),
         literal(utcnow(), _assignees.c.assigned_at.type),
-    ).where(_members.c.team_id == task.team_id, _members.c.user_id.in_(user_ids))
+    ).where(
+        _members.c.team_id == task.team_id,
+        _members.c.user_id.in_(user_ids),
+        # Only memberships teams' events confirmed, of a team whose events are all here: a
+        # read-through answer or a team waiting for its resync may be a removed member.
+        _members.c.from_event.is_(True),
+        _members.c.resync_needed.is_(False),
+    )
     inserted = await session.execute(
         insert(_assignees).from_select(
             ["task_id", "user_id", "assigned_by", "assigned_at"], members
@@ -153,15 +160,22 @@ async def _add_assignees(
     )
     if inserted.rowcount == len(user_ids):  # type: ignore[attr-defined]
         return
-    known = set(
-        (
-            await session.execute(
-                select(_members.c.user_id).where(
-                    _members.c.team_id == task.team_id, _members.c.user_id.in_(user_ids)
-                )
+    rows = (
+        await session.execute(
+            select(_members.c.user_id, _members.c.from_event, _members.c.resync_needed).where(
+                _members.c.team_id == task.team_id, _members.c.user_id.in_(user_ids)
             )
-        ).scalars()
-    )
+        )
+    ).all()
+    if any(row.resync_needed for row in rows):
+        raise ProblemError(
+            503,
+            "Membership being refreshed",
+            "The team's memberships are being brought up to date; try again in a moment.",
+            type="membership-unavailable",
+            headers={"Retry-After": "2"},
+        )
+    known = {row.user_id for row in rows if row.from_event}
     strangers = [str(u) for u in user_ids if u not in known]
     raise invalid_field(
         field,
