@@ -32,7 +32,7 @@ import asyncpg
 import httpx
 import seed
 from taskflow_chassis.events import new_event
-from taskflow_chassis.pagination import encode_cursor
+from taskflow_chassis.pagination import encode_cursor, list_scope
 from taskflow_embedded.local import SERVICES, LocalStack
 
 HERE = Path(__file__).resolve().parent
@@ -296,7 +296,11 @@ class Bench:
         after = asyncio.run(
             seed.deep_cursor_row(self.stack.database_url("work"), seeded.project_id)
         )
-        deep = encode_cursor({"t": after[0].isoformat()}, str(after[1]))
+        # A cursor is bound to its list: the path and the query but for cursor and limit.
+        scope = list_scope(
+            "/api/v1/tasks", [("project_id", str(self.project_id)), ("sort", "created_at")]
+        )
+        deep = encode_cursor(scope, {"t": after[0].isoformat()}, str(after[1]))
         self.task_id = self.task_id or asyncio.run(self.some_task())
         self.run("get one task", f"{work}/api/v1/tasks/{self.task_id}", token=self.token)
         self.run("list 20, first page (filtered)", f"{tasks}&status=todo&sort=created_at",

@@ -25,6 +25,7 @@ from taskflow_chassis.bus import EventBus, create_bus
 from taskflow_chassis.config import ServiceSettings
 from taskflow_chassis.db import Database
 from taskflow_chassis.deployment import apply_deployment_defaults
+from taskflow_chassis.edge import install_request_guard
 from taskflow_chassis.inbox import EventConsumer, Handler
 from taskflow_chassis.logs import CorrelationIdMiddleware
 from taskflow_chassis.migrations import upgrade_to_head
@@ -169,6 +170,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.state.settings = settings
     for key, value in spec.extra_state.items():
         setattr(app.state, key, value)
+    install_request_guard(app)  # inside the correlation id: its refusals carry one
     app.add_middleware(CorrelationIdMiddleware)
     apply_deployment_defaults(app, settings)  # outermost: CORS answers even refusals
     install_problem_handlers(app)

@@ -39,6 +39,8 @@ def serve(create_app: Callable[[SettingsT], FastAPI], settings: SettingsT) -> No
         # Only the gateway's X-Forwarded-For is trusted, and only for the client IP (throttling).
         "proxy_headers": True,
         "forwarded_allow_ips": trusted_proxies(settings),
+        # httptools, answering an over-long URL or a malformed request with a problem document.
+        "http": "taskflow_chassis.edge_server:ProblemHttpToolsProtocol",
     }
     if settings.workers <= 1:
         app = create_app(settings)

@@ -53,8 +53,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The years of an instant a client may send: every database here stores them (MySQL's
+# DATETIME ends at 9999), and none overflows when converted to UTC.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 9999
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError as exc:  # year 1 east of UTC, year 9999 west of it
+        raise ValueError("the instant is out of range once converted to UTC") from exc
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ValueError(f"the year must be from {EARLIEST_YEAR} to {LATEST_YEAR} in UTC")
+    return moment
 
 
 # API input for an instant: an offset is required (no guessing a naive time's zone),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Self
@@ -12,11 +13,41 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, m
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 MAX_METADATA_BYTES = 10_000
+# Objects and lists within one another, the metadata object itself included.
+MAX_METADATA_DEPTH = 16
+# Keys and list items, counted through every level.
+MAX_METADATA_ITEMS = 200
+
+
+def metadata_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a project's metadata, or None when it can. Never raises,
+    so it also guards what is read back: walked with a stack, not by recursion."""
+    if not isinstance(value, dict):
+        return "metadata must be a JSON object"
+    items = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            return f"metadata may nest at most {MAX_METADATA_DEPTH} objects or lists deep"
+        children = list(node.values()) if isinstance(node, dict) else node
+        items += len(children)
+        if items > MAX_METADATA_ITEMS:
+            return f"metadata may hold at most {MAX_METADATA_ITEMS} keys and list items"
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, float) and not math.isfinite(child):
+                return "metadata numbers must be finite"
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        return f"metadata is limited to {MAX_METADATA_BYTES} bytes of JSON"
+    return None
 
 
 def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(value)) > MAX_METADATA_BYTES:
-        raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES} bytes of JSON")
+    problem = metadata_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +17,28 @@ from taskflow_contracts import work as contract
 from taskflow_work import events
 from taskflow_work.access import MemberAccess
 from taskflow_work.projects.models import Project
-from taskflow_work.projects.schemas import ProjectCreate, ProjectRead, ProjectUpdate
+from taskflow_work.projects.schemas import (
+    ProjectCreate,
+    ProjectRead,
+    ProjectUpdate,
+    metadata_problem,
+)
+
+logger = logging.getLogger("taskflow.work.projects")
+
+
+def stored_metadata(project: Project) -> dict[str, Any]:
+    """The project's metadata as stored, or ``{}`` (logged) if it would not be accepted
+    today: one bad row written before the bounds must not fail every list it is on."""
+    try:
+        value = json.loads(project.metadata_json)
+    except (ValueError, RecursionError):
+        value = None
+    problem = metadata_problem(value)
+    if problem is None:
+        return dict(value)
+    logger.warning("project %s: stored metadata not shown (%s)", project.id, problem)
+    return {}
 
 
 def project_read(project: Project) -> ProjectRead:
@@ -26,7 +49,7 @@ def project_read(project: Project) -> ProjectRead:
         description=project.description,
         starts_on=project.starts_on,
         due_on=project.due_on,
-        metadata=json.loads(project.metadata_json),
+        metadata=stored_metadata(project),
         archived=project.archived,
         created_by=project.created_by,
         created_at=project.created_at,

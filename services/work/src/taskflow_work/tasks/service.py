@@ -511,7 +511,8 @@ async def list_tasks(
     session: AsyncSession, filters: TaskFilters, page: PageParams
 ) -> tuple[list[TaskRead], str | None]:
     values = _bound_filters(filters)
-    position = cursor_values(page, id_column=_tasks.c.id)
+    key, _ = _sort_key(filters.sort)
+    position = cursor_values(page, key=key, id_column=_tasks.c.id)
     statement = _page_statement(frozenset(values), filters.sort, "after_id" in position)
     rows, cursor = await fetch_page(session, statement, page, values | position)
     return [task_read(TaskRow._make(row)) for row in rows], cursor
