@@ -123,3 +123,22 @@ async def test_a_leader_removed_while_a_demotion_runs_leaves_one_leader(
         outcome = (answers[0].status_code, answers[1].status_code)
         assert outcome in outcomes, (round_, [a.text for a in answers])
         assert await census(world, team["id"]) == outcomes[outcome], round_
+
+
+async def test_a_leader_demoted_while_deleting_the_team(world: Any) -> None:
+    for round_ in range(ROUNDS):
+        team, ada, bob, roles = await two_leaders(world, round_)
+        answers = await asyncio.gather(
+            world.client.delete(f"/api/v1/teams/{team['id']}", headers=ada.headers),
+            world.client.patch(
+                f"/api/v1/teams/{team['id']}/members/{ada.user_id}",
+                headers=bob.headers,
+                json={"role_id": roles["Viewer"]},
+            ),
+        )
+        outcome = (answers[0].status_code, answers[1].status_code)
+        # Deleted first: nothing left to demote in (404). Demoted first: a Viewer
+        # cannot delete the team (403).
+        expected = {(204, 404): (0, 0), (403, 200): (2, 1)}
+        assert outcome in expected, (round_, [a.text for a in answers])
+        assert await census(world, team["id"]) == expected[outcome], round_

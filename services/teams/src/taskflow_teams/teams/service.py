@@ -208,6 +208,7 @@ async def update_team(session: AsyncSession, access: TeamAccess, data: TeamUpdat
 async def delete_team(session: AsyncSession, access: TeamAccess) -> None:
     team_id = access.team.id
     seq = await next_membership_seq(session, team_id)
+    await held_access(session, access, P.TEAM_DELETE)
     await _delete_team_rows(session, team_id)
     await events.publish(session, contract.TeamDeleted(team_id=team_id, team_seq=seq))
     await session.commit()
