@@ -93,27 +93,30 @@ REMOVAL_RACING_DEMOTION = {
     # Ada leaves first (then cannot demote: 404), or demotes bob first (then is the last
     # leader and cannot leave: 409).
     (("ada", "ada"), ("ada", "bob")): {(204, 404): (1, 1), (409, 200): (2, 1)},
+    # Ada deletes the team first (nothing left to demote in: 404), or bob demotes her
+    # first (a Viewer cannot delete the team: 403).
+    (("ada", "team"), ("bob", "ada")): {(204, 404): (0, 0), (403, 200): (2, 1)},
 }
 
 
 @pytest.mark.parametrize(
     ("removal", "demotion"),
     list(REMOVAL_RACING_DEMOTION),
-    ids=["remove-vs-demote", "leave-vs-demote"],
+    ids=["remove-vs-demote", "leave-vs-demote", "delete-team-vs-demote"],
 )
-async def test_a_leader_removed_while_a_demotion_runs_leaves_one_leader(
+async def test_a_removal_racing_a_demotion_leaves_one_leader(
     world: Any, removal: tuple[str, str], demotion: tuple[str, str]
 ) -> None:
     outcomes = REMOVAL_RACING_DEMOTION[(removal, demotion)]
     for round_ in range(ROUNDS):
         team, ada, bob, roles = await two_leaders(world, round_)
         people = {"ada": ada, "bob": bob}
-        base = f"/api/v1/teams/{team['id']}/members"
-        (remover, removed), (demoter, demoted) = (
-            [people[name] for name in pair] for pair in (removal, demotion)
-        )
+        team_path = f"/api/v1/teams/{team['id']}"
+        base = f"{team_path}/members"
+        removed = team_path if removal[1] == "team" else f"{base}/{people[removal[1]].user_id}"
+        remover, (demoter, demoted) = people[removal[0]], (people[n] for n in demotion)
         answers = await asyncio.gather(
-            world.client.delete(f"{base}/{removed.user_id}", headers=remover.headers),
+            world.client.delete(removed, headers=remover.headers),
             world.client.patch(
                 f"{base}/{demoted.user_id}",
                 headers=demoter.headers,
@@ -123,22 +126,3 @@ async def test_a_leader_removed_while_a_demotion_runs_leaves_one_leader(
         outcome = (answers[0].status_code, answers[1].status_code)
         assert outcome in outcomes, (round_, [a.text for a in answers])
         assert await census(world, team["id"]) == outcomes[outcome], round_
-
-
-async def test_a_leader_demoted_while_deleting_the_team(world: Any) -> None:
-    for round_ in range(ROUNDS):
-        team, ada, bob, roles = await two_leaders(world, round_)
-        answers = await asyncio.gather(
-            world.client.delete(f"/api/v1/teams/{team['id']}", headers=ada.headers),
-            world.client.patch(
-                f"/api/v1/teams/{team['id']}/members/{ada.user_id}",
-                headers=bob.headers,
-                json={"role_id": roles["Viewer"]},
-            ),
-        )
-        outcome = (answers[0].status_code, answers[1].status_code)
-        # Deleted first: nothing left to demote in (404). Demoted first: a Viewer
-        # cannot delete the team (403).
-        expected = {(204, 404): (0, 0), (403, 200): (2, 1)}
-        assert outcome in expected, (round_, [a.text for a in answers])
-        assert await census(world, team["id"]) == expected[outcome], round_
