@@ -110,10 +110,25 @@ def publish(app: FastAPI, source: str, *payloads: Any) -> None:
 
 def auth_app(tmp: Path, database: str) -> Seeded:
     app = create_auth(AuthSettings(**common(tmp, "auth", database)))
-    account = {"username": "fuzzer", "password": PASSWORD}
-    call(app, "POST", "/api/v1/auth/users", {}, json={**account, "email": "fuzz@example.com"})
+    return app, signed_in(app), {}
+
+
+def signed_in(app: FastAPI) -> dict[str, str]:
+    """A new account's headers: the fuzz logs out, changes passwords, deletes accounts."""
+    name = f"fuzzer{uuid.uuid4().hex[:8]}"
+    account = {"username": name, "password": PASSWORD}
+    call(app, "POST", "/api/v1/auth/users", {}, json={**account, "email": f"{name}@example.com"})
     tokens = call(app, "POST", "/api/v1/auth/jwt/create", {}, json=account)
-    return app, {"Authorization": f"Bearer {tokens['access']}"}, {}
+    return {"Authorization": f"Bearer {tokens['access']}"}
+
+
+def still_signed_in(app: FastAPI, headers: dict[str, str]) -> None:
+    """After a change at auth, sign in afresh if it ended the session (else every later
+    example would only meet 401)."""
+    with asgi.get_client(app) as client:  # type: ignore[arg-type]
+        me = client.get("http://testserver/api/v1/auth/users/me", headers=headers)
+    if me.status_code == 401:
+        headers.update(signed_in(app))
 
 
 def teams_app(tmp: Path, database: str) -> Seeded:
@@ -193,10 +208,10 @@ def notify_app(tmp: Path, database: str) -> Seeded:
     return create_notify(settings, jwks_fetcher=tokens.jwks), tokens.headers(user_id), {}
 
 
-def fuzz(name: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str]) -> list[str]:
+def fuzz(service: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str]) -> list[str]:
     """Every operation, positive and negative examples, and positive ones with the seeded
     ids in the path: what failed, one line each."""
-    schema = schemathesis.openapi.from_asgi(f"/openapi/{name}.json", app)
+    schema = schemathesis.openapi.from_asgi(f"/openapi/{service}.json", app)
     failures: list[str] = []
     statuses: Counter[int] = Counter()
     for result in schema.get_all_operations():
@@ -206,7 +221,7 @@ def fuzz(name: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str]) 
             operation.as_strategy(GenerationMode.POSITIVE),
             operation.as_strategy(GenerationMode.NEGATIVE),
         ]
-        known = {name: value for name, value in ids.items() if f"{{{name}}}" in operation.path}
+        known = {key: value for key, value in ids.items() if f"{{{key}}}" in operation.path}
         if known:
             strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=known))
         strategy = st.one_of(*strategies)
@@ -222,7 +237,10 @@ def fuzz(name: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str]) 
         @given(case=strategy)
         def examples(case: Any) -> None:
             try:
-                statuses[case.call_and_validate(headers=headers, checks=CHECKS).status_code] += 1
+                response = case.call_and_validate(headers=headers, checks=CHECKS)
+                statuses[response.status_code] += 1
+                if service == "auth" and case.method != "GET" and response.status_code < 300:
+                    still_signed_in(app, headers)
             except (Exception, BaseExceptionGroup) as exc:  # every failure, not the first
                 summary = " ".join(str(exc).split())[:300]
                 failures.append(f"{where}: {summary}")  # noqa: B023 - called at once below
@@ -231,7 +249,7 @@ def fuzz(name: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str]) 
     # Proof the fuzz reached the routes: many calls, and more than refusals alone.
     assert sum(statuses.values()) >= EXAMPLES, statuses
     assert any(status < 300 for status in statuses), statuses
-    print(name, sorted(statuses.items()))
+    print(service, sorted(statuses.items()))
     return failures
 
 

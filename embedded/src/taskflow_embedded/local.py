@@ -382,6 +382,7 @@ def serve_gateway(stack: LocalStack) -> None:
     import shutil
 
     import uvicorn
+    from taskflow_chassis.edge import PROBLEM_HTTP_PROTOCOL
 
     from taskflow_embedded.gateway import GatewayApp, render_traefik
 
@@ -400,6 +401,7 @@ def serve_gateway(stack: LocalStack) -> None:
         port=stack.gateway_port,
         log_level="info",
         proxy_headers=False,
+        http=PROBLEM_HTTP_PROTOCOL,
     )
 
 

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from taskflow_chassis.app import swagger_for_services
+from taskflow_chassis.edge import PROBLEM_HTTP_PROTOCOL
 from taskflow_chassis.logs import configure_logging
 from taskflow_chassis.security import JwtVerifier
 
@@ -211,7 +212,14 @@ def main() -> None:
     # Services that verify tokens fetch auth's JWKS through this same process.
     os.environ.setdefault("TASKFLOW_PUBLIC_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("TASKFLOW_JWKS_URL", f"http://127.0.0.1:{port}/api/v1/auth/jwks.json")
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, proxy_headers=False)
+    uvicorn.run(
+        create_app(),
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=False,
+        http=PROBLEM_HTTP_PROTOCOL,
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from taskflow_chassis.edge import EdgeLimits
+from taskflow_chassis.edge import PROBLEM_HTTP_PROTOCOL, EdgeLimits
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ async def port() -> AsyncIterator[int]:
         app,
         port=0,  # any free port: read back once listening
         log_config=None,
-        http="taskflow_chassis.edge_server:ProblemHttpToolsProtocol",
+        http=PROBLEM_HTTP_PROTOCOL,
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

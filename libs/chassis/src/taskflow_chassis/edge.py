@@ -22,6 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskflow_chassis.problems import PROBLEM_TYPE_BASE, problem_response, problem_responses
 
+# uvicorn's ``http`` option for every server of TaskFlow: httptools, answering what never
+# reaches the app (an over-long URL, a malformed request) with a problem document.
+PROBLEM_HTTP_PROTOCOL = "taskflow_chassis.edge_server:ProblemHttpToolsProtocol"
+
 
 class EdgeLimits(BaseSettings):
     """Shared by every service (``TASKFLOW_MAX_BODY_BYTES``...); the gateway's body limit

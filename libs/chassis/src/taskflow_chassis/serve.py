@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from fastapi import FastAPI
 
 from taskflow_chassis.config import ServiceSettings
+from taskflow_chassis.edge import PROBLEM_HTTP_PROTOCOL
 from taskflow_chassis.logs import configure_logging
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
@@ -39,8 +40,7 @@ def serve(create_app: Callable[[SettingsT], FastAPI], settings: SettingsT) -> No
         # Only the gateway's X-Forwarded-For is trusted, and only for the client IP (throttling).
         "proxy_headers": True,
         "forwarded_allow_ips": trusted_proxies(settings),
-        # httptools, answering an over-long URL or a malformed request with a problem document.
-        "http": "taskflow_chassis.edge_server:ProblemHttpToolsProtocol",
+        "http": PROBLEM_HTTP_PROTOCOL,
     }
     if settings.workers <= 1:
         app = create_app(settings)

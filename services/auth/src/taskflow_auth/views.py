@@ -151,7 +151,14 @@ async def revoke_tokens(
 
 @auth.get(
     "/verify",
-    responses=problem_responses(401),
+    response_class=Response,  # no body: the answer is the status and X-User-Id
+    responses={
+        200: {
+            "description": "A valid token",
+            "headers": {"X-User-Id": {"schema": {"type": "string", "format": "uuid"}}},
+        },
+        **problem_responses(401),
+    },
     summary="forwardAuth check for the gateway",
     description="200 with `X-User-Id` for a valid, unrevoked access token; 401 otherwise.",
 )
