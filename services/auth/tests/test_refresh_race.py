@@ -1,6 +1,6 @@
-"""A refresh token is used once, whatever arrives at the same instant: on PostgreSQL and
-MariaDB, the same token sent twice at once gives one new pair and one 401, the family
-is revoked (the loser counts as reuse), and nothing answers 500."""
+"""A refresh token is used once, whatever arrives at the same instant: on PostgreSQL,
+MariaDB and SQLite (`make dev`), the same token sent twice at once gives one new pair
+and one 401, the family is revoked (the loser counts as reuse), and nothing answers 500."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_databa
 ROUNDS = 12
 
 
-@pytest.fixture(params=["postgres", "mysql"])
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+        return
     fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
     async with fresh("taskflow_auth_race") as url:
         yield url

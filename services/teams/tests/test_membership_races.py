@@ -1,6 +1,7 @@
 """A team always keeps a Team Leader and at least one member, whatever arrives at the
-same instant: membership changes fired together, many rounds, on PostgreSQL and MariaDB,
-as real HTTP requests into the app (each with its own session and connection)."""
+same instant: membership changes fired together as real HTTP requests into the app
+(each with its own session and connection), many rounds, on PostgreSQL, MariaDB and
+SQLite (`make dev`)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from taskflow_teams.teams.models import Membership, Role
 ROUNDS = 10
 
 
-@pytest.fixture(params=["postgres", "mysql"])
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}"
+        return
     fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
     async with fresh("taskflow_teams_race") as url:
         yield url
