@@ -13,7 +13,7 @@ from taskflow_chassis.edge import (
     EdgeLimits,
     document_edge_answers,
     install_request_guard,
-    json_depth_and_nul,
+    json_depth_and_bad_text,
 )
 from taskflow_chassis.problems import install_problem_handlers
 from taskflow_chassis.types import UtcInstant
@@ -78,12 +78,16 @@ async def test_json_nested_too_deep_answers_422(client: httpx.AsyncClient) -> No
     assert fine.status_code == 200
 
 
-async def test_nul_answers_422_naming_the_field(client: httpx.AsyncClient) -> None:
+async def test_nul_and_lone_surrogates_answer_422_naming_the_field(
+    client: httpx.AsyncClient,
+) -> None:
     body = problem(await client.post("/notes", json={"text": "ok", "tags": ["a", "b\x00"]}), 422)
     assert body["errors"][0]["loc"] == ["body", "tags", 1]
     assert body["errors"][0]["field"] == "tags"
     body = problem(await client.post("/notes", json={"text\x00": "ok"}), 422)
     assert body["errors"][0]["loc"] == ["body", "text\x00"]
+    body = problem(await client.post("/notes", content=b'{"text": "\\udc00"}'), 422)
+    assert body["errors"][0]["loc"] == ["body", "text"]
     body = problem(await client.get("/search", params={"q": "a\x00"}), 422)
     assert body["errors"][0]["loc"] == ["query", "q"]
     problem(await client.get("/search%00"), 422)
@@ -102,10 +106,12 @@ async def test_size_limits_answer_413_and_414(client: httpx.AsyncClient) -> None
 
 
 def test_the_scanner_counts_depth_and_finds_nul_only_in_strings() -> None:
-    assert json_depth_and_nul(json.dumps(nested(5)).encode(), 32) == (5, False)
-    assert json_depth_and_nul(b'{"a": "\\\\u0000"}', 32) == (1, False)
-    assert json_depth_and_nul(b'{"a": "\\u0000"}', 32) == (1, True)
-    assert json_depth_and_nul(b"[" * 10_000, 32)[0] == 33
+    assert json_depth_and_bad_text(json.dumps(nested(5)).encode(), 32) == (5, False)
+    assert json_depth_and_bad_text(b'{"a": "\\\\u0000"}', 32) == (1, False)
+    assert json_depth_and_bad_text(b'{"a": "\\u0000"}', 32) == (1, True)
+    assert json_depth_and_bad_text(b"[" * 10_000, 32)[0] == 33
+    assert json_depth_and_bad_text(b'["\\ud800"]', 32) == (1, True)
+    assert json_depth_and_bad_text(b'["\\ud83d\\ude00"]', 32) == (1, False)  # a pair
 
 
 def test_the_openapi_document_lists_the_guards_answers() -> None:

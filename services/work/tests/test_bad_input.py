@@ -73,7 +73,8 @@ async def test_deep_metadata_is_refused_and_lists_keep_working(world: Any) -> No
 
 
 @pytest.mark.parametrize(
-    "stored", [json.dumps(deep(300)), "not json", "[1, 2]", '{"a": "\\u0000"}']
+    "stored",
+    [json.dumps(deep(300)), "not json", "[1, 2]", '{"a": "\\u0000"}', '{"a": "\\ud800"}'],
 )
 async def test_a_stored_value_that_would_not_pass_today_never_breaks_reading(
     world: Any, stored: str
@@ -203,7 +204,7 @@ async def test_a_cursor_is_bound_to_its_sort_and_filters(world: Any) -> None:
     assert_problem(projects, 400, "invalid-cursor")
 
 
-async def test_nul_in_text_answers_422(world: Any) -> None:
+async def test_nul_or_a_lone_surrogate_in_text_answers_422(world: Any) -> None:
     lead, project, task = await lead_with_work(world)
     cases = [
         ("POST", "/api/v1/projects", {"team_id": project["team_id"], "name": "a\u0000b"}),
@@ -217,6 +218,13 @@ async def test_nul_in_text_answers_422(world: Any) -> None:
         response = await world.client.request(method, path, json=body, headers=lead.headers)
         problem = assert_problem(response, 422)
         assert problem["errors"][0]["loc"][0] == "body", problem
+    # httpx would not encode a lone surrogate: the escaped JSON is sent as it is.
+    surrogate = await world.client.patch(
+        f"/api/v1/projects/{project['id']}",
+        content=b'{"metadata": {"k": "\\ud800"}}',
+        headers={**lead.headers, "content-type": "application/json"},
+    )
+    assert assert_problem(surrogate, 422)["errors"][0]["loc"] == ["body", "metadata", "k"]
     searched = await world.client.get(
         "/api/v1/tasks", params={"q": "a\u0000"}, headers=lead.headers
     )

@@ -1,8 +1,9 @@
 """The request guard: what no route should have to check, refused before FastAPI parses.
 
 A body over ``max_body_bytes`` answers 413; a URL over ``max_url_bytes`` 414; a JSON
-body nested deeper than ``max_json_depth`` 422; NUL in a JSON string, the path or the
-query 422 naming the field (no database stores NUL in text: PostgreSQL refuses it).
+body nested deeper than ``max_json_depth`` 422; text no database stores, in a JSON string
+(NUL, which PostgreSQL refuses, or an unpaired surrogate, which no UTF-8 answer can
+carry), the path or the query: 422 naming the field.
 Each answer is a problem document, and the OpenAPI document lists them.
 """
 
@@ -41,15 +42,27 @@ class EdgeLimits(BaseSettings):
 # A JSON string (escapes included) or a bracket: everything else in JSON is flat.
 _JSON_TOKENS = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[\[\]{}]', re.DOTALL)
 _NUL_ESCAPE = b"\\u0000"
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _OPENERS = frozenset(b"[{")
 _CLOSERS = frozenset(b"]}")
 
 
-def json_depth_and_nul(body: bytes, limit: int) -> tuple[int, bool]:
+def unstorable(text: str) -> bool:
+    """Whether ``text`` holds NUL or an unpaired surrogate."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def json_depth_and_bad_text(body: bytes, limit: int) -> tuple[int, bool]:
     """How deep ``body`` nests (stopping once past ``limit``) and whether a string in it
-    holds NUL, without parsing it: a body refused costs no tree of objects."""
+    is ``unstorable``, without parsing it: a body refused costs no tree of objects."""
     depth = deepest = 0
-    nul = False
+    bad = False
     for token in _JSON_TOKENS.finditer(body):
         first = token.group()[0]
         if first in _OPENERS:
@@ -60,15 +73,16 @@ def json_depth_and_nul(body: bytes, limit: int) -> tuple[int, bool]:
                     break
         elif first in _CLOSERS:
             depth -= 1
-        elif not nul and _NUL_ESCAPE in token.group():
-            # "\\u0000" is a backslash and text, not NUL: only decoding tells.
+        elif not bad and (_NUL_ESCAPE in token.group() or _SURROGATE_ESCAPE.search(token.group())):
+            # "\\u0000" is a backslash and text, and a surrogate may have its pair: only
+            # decoding tells.
             with contextlib.suppress(ValueError):
-                nul = "\x00" in json.loads(token.group())
-    return deepest, nul
+                bad = unstorable(json.loads(token.group()))
+    return deepest, bad
 
 
-def nul_location(body: bytes) -> list[str | int]:
-    """Where in the JSON document the first NUL is, as a validation error's ``loc``."""
+def bad_text_location(body: bytes) -> list[str | int]:
+    """Where in the JSON document the first ``unstorable`` text is, as an error's ``loc``."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
@@ -77,12 +91,12 @@ def nul_location(body: bytes) -> list[str | int]:
     while stack:
         node, loc = stack.pop()
         if isinstance(node, str):
-            if "\x00" in node:
+            if unstorable(node):
                 return loc
         elif isinstance(node, dict):
             for key, value in node.items():
-                if "\x00" in key:
-                    return [*loc, key]
+                if unstorable(key):
+                    return [*loc, key.encode(errors="replace").decode()]
                 stack.append((value, [*loc, key]))
         elif isinstance(node, list):
             stack.extend((value, [*loc, index]) for index, value in enumerate(node))
@@ -106,15 +120,15 @@ def _malformed(path: str) -> Any:
     )
 
 
-def _nul_problem(path: str, loc: list[str | int]) -> Any:
-    message = "Text may not contain the NUL character (\\u0000)."
+def _bad_text_problem(path: str, loc: list[str | int]) -> Any:
+    message = "Text may not contain NUL (\\u0000) or an unpaired surrogate."
     return problem_response(
         422,
         "Validation failed",
         message,
         type=PROBLEM_TYPE_BASE + "validation",
         instance=path,
-        errors=[_field_error(loc, "nul_character", message)],
+        errors=[_field_error(loc, "unstorable_text", message)],
     )
 
 
@@ -154,11 +168,11 @@ class RequestGuard:
                 instance=path[:200],
             )
         if "\x00" in path:
-            return _nul_problem(path.replace("\x00", ""), ["path"])
+            return _bad_text_problem(path.replace("\x00", ""), ["path"])
         if b"%00" in query:
             for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
                 if "\x00" in name or "\x00" in value:
-                    return _nul_problem(path, ["query", name.replace("\x00", "")])
+                    return _bad_text_problem(path, ["query", name.replace("\x00", "")])
         return None
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | None, Any]:
@@ -183,7 +197,7 @@ class RequestGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        depth, nul = json_depth_and_nul(body, self.limits.max_json_depth)
+        depth, bad_text = json_depth_and_bad_text(body, self.limits.max_json_depth)
         if depth > self.limits.max_json_depth:
             message_text = f"JSON may nest at most {self.limits.max_json_depth} levels deep."
             return None, problem_response(
@@ -194,8 +208,8 @@ class RequestGuard:
                 instance=scope["path"],
                 errors=[_field_error(["body"], "json_too_deep", message_text)],
             )
-        if nul:
-            return None, _nul_problem(scope["path"], nul_location(body))
+        if bad_text:
+            return None, _bad_text_problem(scope["path"], bad_text_location(body))
         try:
             body.decode()
         except UnicodeDecodeError:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from taskflow_chassis.edge import unstorable
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
@@ -34,6 +35,9 @@ def metadata_problem(value: Any) -> str | None:
         items += len(children)
         if items > MAX_METADATA_ITEMS:
             return f"metadata may hold at most {MAX_METADATA_ITEMS} keys and list items"
+        texts = [*node, *children] if isinstance(node, dict) else children
+        if any(isinstance(text, str) and unstorable(text) for text in texts):
+            return "metadata text may not hold NUL or an unpaired surrogate"
         for child in children:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
