@@ -126,7 +126,8 @@ class MemoryBus:
             await self.unsubscribe(name)
         hub = _hub(self.name)
         for broadcast in self._broadcasts:
-            hub.broadcasts.remove(broadcast)
+            if broadcast in hub.broadcasts:  # not when closed from another event loop
+                hub.broadcasts.remove(broadcast)
             assert broadcast.worker is not None
             broadcast.worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
