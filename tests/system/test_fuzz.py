@@ -11,6 +11,7 @@ operation).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -54,19 +55,25 @@ CHECKS = [
     response_schema_conformance,
 ]
 PASSWORD = "correct-horse-battery"
+_accounts = itertools.count(1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """SQLite, and PostgreSQL: the stricter (no NUL in text, ranges checked)."""
+    """SQLite, and PostgreSQL: the stricter (no NUL in text, ranges checked). The apps
+    schemathesis started are stopped before their database goes, not at exit."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}"
+        try:
+            yield f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}"
+        finally:
+            asgi.shutdown_lifespans()
         return
     loop = asyncio.new_event_loop()
     fresh = fresh_postgres_database("taskflow_fuzz")
     try:
         yield loop.run_until_complete(fresh.__aenter__())
     finally:
+        asgi.shutdown_lifespans()
         loop.run_until_complete(fresh.__aexit__(None, None, None))
         loop.close()
 
@@ -115,7 +122,7 @@ def auth_app(tmp: Path, database: str) -> Seeded:
 
 def signed_in(app: FastAPI) -> dict[str, str]:
     """A new account's headers: the fuzz logs out, changes passwords, deletes accounts."""
-    name = f"fuzzer{uuid.uuid4().hex[:8]}"
+    name = f"fuzzer{next(_accounts)}"
     account = {"username": name, "password": PASSWORD}
     call(app, "POST", "/api/v1/auth/users", {}, json={**account, "email": f"{name}@example.com"})
     tokens = call(app, "POST", "/api/v1/auth/jwt/create", {}, json=account)
