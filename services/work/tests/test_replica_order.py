@@ -182,7 +182,9 @@ class Stack:
     async def person(self, name: str) -> dict[str, str]:
         user_id = uuid.uuid4()
         for payload in (
-            auth.UserRegistered(user_id=user_id, username=name, email=f"{name}@example.com"),
+            auth.UserRegistered(
+                user_id=user_id, username=name, email=f"{name}@example.com", email_verified=True
+            ),
             auth.ParticipantRegistered(
                 user_id=user_id,
                 username=name,
