@@ -78,3 +78,22 @@ async def test_expired_reset_token_is_400(
         CONFIRM, json={"token": token, "new_password": "reset-and-renewed"}
     )
     assert response.status_code == 400
+
+
+async def test_following_a_reset_link_verifies_the_address(
+    client: httpx.AsyncClient, api: Any, event_log: Any
+) -> None:
+    """The link went to the account's address: following it proves the address is theirs
+    (the way back for someone whose address a stranger signed up with first)."""
+    await api.sign_up()
+    token = await reset_token(client, event_log)
+    done = await client.post(CONFIRM, json={"token": token, "new_password": "reset-and-renewed"})
+    assert done.status_code == 204
+    tokens = await api.log_in(password="reset-and-renewed")
+    me = await client.get(
+        "/api/v1/auth/users/me", headers={"Authorization": f"Bearer {tokens['access']}"}
+    )
+    assert me.json()["email_verified"] is True
+    await event_log.settle()
+    updated = event_log.of_type("taskflow.auth.user.updated.v1")
+    assert updated and updated[-1].data["email_verified"] is True

@@ -544,6 +544,12 @@ async def confirm_password_reset(
         .values(used_at=utcnow())
     )
     await _set_password(ctx, session, user, new_password)
+    if user.email_verified_at is None:
+        # The link reached the account's address: that proves it as well as a
+        # verification link would (and recovers an address someone signed up with first).
+        user.email_verified_at = utcnow()
+        session.add(user)
+        await _publish_user_updated(session, user)
     await session.commit()
 
 
