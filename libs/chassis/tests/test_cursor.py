@@ -22,7 +22,8 @@ rows = Table(
     Column("at", UtcDateTime()),
 )
 SCOPE = list_scope("/things", [("sort", "rank"), ("status", "open")])
-ID = str(uuid.uuid4())
+# Fixed, not random: test ids must be the same in every pytest-xdist worker.
+ID = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 
 
 def position(key: str, raw_key: Any, raw_id: Any = ID, scope: str = SCOPE) -> dict[str, Any]:
