@@ -11,8 +11,6 @@ operation).
 from __future__ import annotations
 
 import asyncio
-import itertools
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,18 +30,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from taskflow_auth.app import create_app as create_auth
-from taskflow_auth.config import AuthSettings
-from taskflow_chassis.events import new_event
-from taskflow_chassis.testing import TestTokens, fresh_postgres_database
-from taskflow_contracts import auth, teams
-from taskflow_contracts.permissions import BUILT_IN_ROLES
-from taskflow_notify.app import create_app as create_notify
-from taskflow_notify.config import NotifySettings
-from taskflow_teams.app import create_app as create_teams
-from taskflow_teams.config import TeamsSettings
-from taskflow_work.app import create_app as create_work
-from taskflow_work.config import WorkSettings
+from taskflow_chassis.testing import fresh_postgres_database
+
+from .inprocess import auth_app, notify_app, send, signed_in, teams_app, work_app
 
 # Examples per operation: the four services in well under two minutes on two cores.
 EXAMPLES = 40
@@ -54,8 +43,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-PASSWORD = "correct-horse-battery"
-_accounts = itertools.count(1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -78,141 +65,11 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         loop.close()
 
 
-def common(tmp: Path, name: str, database: str) -> dict[str, Any]:
-    return {
-        "data_dir": tmp,
-        "database_url": database,
-        "event_bus_url": f"memory://fuzz-{name}-{uuid.uuid4().hex[:8]}",
-        "public_url": "https://taskflow.example",
-        "relay_sweep_seconds": 0.2,
-        "log_level": "CRITICAL",
-    }
-
-
-# What an app under fuzz comes with: the caller's headers, and the ids of what it owns,
-# put into the path of every operation that takes them (random ids would only meet 404).
-Seeded = tuple[FastAPI, dict[str, str], dict[str, str]]
-
-
-def call(app: FastAPI, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> Any:
-    """One request to the app on schemathesis' own client, which starts the app's
-    lifespan and keeps it for the session."""
-    with asgi.get_client(app) as client:  # type: ignore[arg-type]
-        response = client.request(method, f"http://testserver{path}", headers=headers, **kwargs)
-    assert response.status_code < 300, (path, response.text)
-    return response.json() if response.content else None
-
-
-def publish(app: FastAPI, source: str, *payloads: Any) -> None:
-    """Events from another service, played into the app on the loop it runs on
-    (schemathesis' own), each consumed before the next."""
-
-    async def play() -> None:
-        for payload in payloads:
-            await app.state.bus.publish(new_event(payload.event_type, source=source, data=payload))
-            await app.state.bus.drain()
-
-    asgi._get_portal().call(play)
-
-
-def auth_app(tmp: Path, database: str) -> Seeded:
-    app = create_auth(AuthSettings(**common(tmp, "auth", database)))
-    return app, signed_in(app), {}
-
-
-def signed_in(app: FastAPI) -> dict[str, str]:
-    """A new account's headers: the fuzz logs out, changes passwords, deletes accounts."""
-    name = f"fuzzer{next(_accounts)}"
-    account = {"username": name, "password": PASSWORD}
-    call(app, "POST", "/api/v1/auth/users", {}, json={**account, "email": f"{name}@example.com"})
-    tokens = call(app, "POST", "/api/v1/auth/jwt/create", {}, json=account)
-    return {"Authorization": f"Bearer {tokens['access']}"}
-
-
 def still_signed_in(app: FastAPI, headers: dict[str, str]) -> None:
     """After a change at auth, sign in afresh if it ended the session (else every later
     example would only meet 401)."""
-    with asgi.get_client(app) as client:  # type: ignore[arg-type]
-        me = client.get("http://testserver/api/v1/auth/users/me", headers=headers)
-    if me.status_code == 401:
+    if send(app, "GET", "/api/v1/auth/users/me", headers).status_code == 401:
         headers.update(signed_in(app))
-
-
-def teams_app(tmp: Path, database: str) -> Seeded:
-    tokens, user_id = TestTokens(), uuid.uuid4()
-    settings = TeamsSettings(**common(tmp, "teams", database))
-    app = create_teams(settings, jwks_fetcher=tokens.jwks)
-    headers = tokens.headers(user_id)
-    call(app, "GET", "/healthz", {})
-    person = {"user_id": user_id, "username": "fuzzer", "email": "fuzz@example.com"}
-    publish(
-        app,
-        "/taskflow/auth",
-        auth.UserRegistered(**person, email_verified=False),
-        auth.UserUpdated(**person, email_verified=True),
-        auth.ParticipantRegistered(**person, display_name="Fuzzer", phone_number="+14155552671"),
-    )
-    team = call(app, "POST", "/api/v1/teams", headers, json={"name": "Fuzzed"})
-    roles = call(app, "GET", f"/api/v1/teams/{team['id']}/roles", headers)["items"]
-    role = next(role for role in roles if not role["is_leader"])
-    invitation = call(
-        app,
-        "POST",
-        f"/api/v1/teams/{team['id']}/invitations",
-        headers,
-        json={"email": "invitee@example.com", "role_id": role["id"]},
-    )
-    ids = {
-        "team_id": team["id"],
-        "role_id": role["id"],
-        "user_id": str(user_id),
-        "invitation_id": invitation["id"],
-    }
-    return app, headers, ids
-
-
-def work_app(tmp: Path, database: str) -> Seeded:
-    tokens, user_id = TestTokens(), uuid.uuid4()
-    settings = WorkSettings(**common(tmp, "work", database), teams_url="http://teams.invalid")
-    app = create_work(settings, jwks_fetcher=tokens.jwks)
-    headers = tokens.headers(user_id)
-    call(app, "GET", "/healthz", {})
-    # No teams service: the replica alone answers (teams away would be a 503).
-    app.state.authorizer.teams = None
-    team_id, role = uuid.uuid4(), "Team Leader"
-    joined = teams.MemberJoined(
-        team_id=team_id,
-        user_id=user_id,
-        role_id=uuid.uuid4(),
-        role_name=role,
-        permissions=sorted(BUILT_IN_ROLES[role]),
-    )
-    publish(app, "/taskflow/teams", joined)
-    project = call(
-        app, "POST", "/api/v1/projects", headers, json={"team_id": str(team_id), "name": "P"}
-    )
-    task = call(
-        app, "POST", f"/api/v1/projects/{project['id']}/tasks", headers, json={"title": "T"}
-    )
-    comment = call(app, "POST", f"/api/v1/tasks/{task['id']}/comments", headers, json={"body": "C"})
-    ids = {
-        "team_id": str(team_id),
-        "project_id": project["id"],
-        "task_id": task["id"],
-        "comment_id": comment["id"],
-        "user_id": str(user_id),
-    }
-    return app, headers, ids
-
-
-def notify_app(tmp: Path, database: str) -> Seeded:
-    tokens, user_id = TestTokens(), uuid.uuid4()
-    settings = NotifySettings(
-        **common(tmp, "notify", database),
-        email_url=f"file://{tmp / 'mail'}",
-        reminder_timer=False,
-    )
-    return create_notify(settings, jwks_fetcher=tokens.jwks), tokens.headers(user_id), {}
 
 
 def fuzz(service: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str]) -> list[str]:
