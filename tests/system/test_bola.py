@@ -10,8 +10,10 @@ parameter, is called as the outsider with the owner's ids (and, where a path has
 ids, with the outsider's own team and the owner's object in it), with a valid body where
 it takes one. Each must answer 404 problem+json carrying nothing but the problem, and
 leave everything the owner reads unchanged. The owner reads through the same ids with
-2xx and sees each id, so wrong ids fail the test instead of hiding a leak.
-A route added later is in the matrix by itself; one whose body is not in BODIES fails.
+2xx and sees each id, so wrong ids fail the test instead of hiding a leak. And every
+operation whose body names objects (a ``*_id`` field) is called by the outsider in its
+own team with the owner's ids there: refused exactly as made-up ids are.
+A route added later is in the matrix by itself; one the tables below lack fails.
 """
 
 from __future__ import annotations
@@ -80,6 +82,29 @@ BODIES: dict[str, Callable[[Ids], dict[str, Any]]] = {
 # under /me, with no id in its path.
 EXCEPTIONS: dict[str, tuple[int, str]] = {}
 
+# Operations whose body names an object: the outsider, acting in its own team, names the
+# owner's. Each must be refused exactly as a made-up id is (so the answer tells nothing).
+BODY_REFERENCES: dict[str, list[tuple[str, Callable[[Ids], dict[str, Any]]]]] = {
+    "teams": [
+        (
+            "POST /api/v1/teams/{team_id}/invitations",
+            lambda owner: {"email": "accomplice@example.com", "role_id": owner["role_id"]},
+        ),
+        (
+            "PATCH /api/v1/teams/{team_id}/members/{user_id}",
+            lambda owner: {"role_id": owner["role_id"]},
+        ),
+    ],
+    "work": [
+        ("POST /api/v1/projects", lambda owner: {"team_id": owner["team_id"], "name": "Planted"}),
+        ("POST /api/v1/tasks/{task_id}/assignees", lambda owner: {"user_id": owner["user_id"]}),
+        (
+            "POST /api/v1/projects/{project_id}/tasks",
+            lambda owner: {"title": "Planted", "assignee_ids": [owner["user_id"]]},
+        ),
+    ],
+}
+
 
 @dataclass
 class World:
@@ -118,9 +143,8 @@ def teams_world(tmp: Path, database: str) -> World:
     person_signed_up(app, outsider_id, "outsider")
     own_team = call(app, "POST", "/api/v1/teams", outsider, json={"name": "Outsider's"})
     ids = {**ids, "role_id": role["id"], "user_id": str(developer)}
-    return World(
-        app, owner, outsider, {**ids, "outsider_id": str(outsider_id)}, {"team_id": own_team["id"]}
-    )
+    own = {"team_id": own_team["id"], "user_id": str(outsider_id)}
+    return World(app, owner, outsider, {**ids, "outsider_id": str(outsider_id)}, own)
 
 
 def joined_by_invitation(
@@ -295,12 +319,24 @@ def bola_matrix(service: str, world: World) -> None:
                     before = after
             calls += 1
             checked.add(operation.key)
+    references = BODY_REFERENCES.get(service, [])
+    for key, body in references:
+        failure = refused_as_made_up(world, key, body)
+        if failure:
+            failures.append(failure)
+        after = owner_view(world, reads + world.owner_reads)
+        if after != before:
+            failures.append(f"{key} naming the owner's objects changed the owner's data")
+            before = after
     assert failures == []
+    # Every operation with a body naming objects is in BODY_REFERENCES, none skipped.
+    assert {key for key, _ in references} == documented_with_ids_in_body(world.app)
     # Nothing skipped: every operation of the document with a parameter in its path or
     # one naming an object (counted apart from the matrix, from the parameters alone).
     assert checked == documented_with_ids(world.app)
     FIGURES.append(
         f"BOLA matrix: {service} {len(checked)} operations x outsider: {calls} calls x 404,"
+        f" {len(references)} bodies naming the owner's objects refused like made-up ids,"
         f" owner reads {len(before)} x 2xx"
     )
 
@@ -313,6 +349,41 @@ def documented_with_ids(app: FastAPI) -> set[str]:
         for parameter in spec.get("parameters", [])
         if parameter["in"] == "path" or parameter["name"].endswith("_id")
     }
+
+
+def refused_as_made_up(world: World, key: str, body: Callable[[Ids], Any]) -> str | None:
+    """What was wrong with the outsider's call, in its own team, naming the owner's
+    objects in the body, if anything."""
+    method, template = key.split(" ", 1)
+    path = template.format(**world.own_ids)
+    made_up = {name: str(uuid.uuid4()) for name in world.ids}
+    answers = []
+    for ids in (world.ids, made_up):
+        response = send(world.app, method, path, world.outsider, json=body(ids))
+        document = response.json()
+        detail = str(document.get("detail", ""))
+        for value in ids.values():
+            detail = detail.replace(value, "<id>")
+        answers.append((response.status_code, document.get("type"), detail))
+    if not 400 <= answers[0][0] < 500 or answers[0] != answers[1]:
+        return f"{key}: the owner's ids {answers[0]}, made-up ones {answers[1]}"
+    return None
+
+
+def documented_with_ids_in_body(app: FastAPI) -> set[str]:
+    """The operations whose request body has a field naming objects (``*_id``, ``*_ids``)."""
+    document = app.openapi()
+    schemas = document.get("components", {}).get("schemas", {})
+    found = set()
+    for path, item in document["paths"].items():
+        for method, spec in item.items():
+            content = spec.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                schema = media["schema"]
+                schema = schemas.get(schema.get("$ref", "").rsplit("/", 1)[-1], schema)
+                if any(re.search(r"_ids?$", name) for name in schema.get("properties", {})):
+                    found.add(f"{method.upper()} {path}")
+    return found
 
 
 def test_auth(tmp_path: Path, database: str) -> None:
