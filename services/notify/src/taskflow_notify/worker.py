@@ -26,8 +26,13 @@ logger = logging.getLogger("taskflow.notify.worker")
 
 def configure(settings: NotifySettings) -> Celery:
     eager = not settings.celery_broker_url
+    broker_url = settings.celery_broker_url or "memory://"
+    if celery_app.conf.broker_url != broker_url:
+        # Configured before for another broker (another app in this process, as tests
+        # build several): its pooled connections and producers must not be reused.
+        _forget_connections()
     celery_app.conf.update(
-        broker_url=settings.celery_broker_url or "memory://",
+        broker_url=broker_url,
         task_always_eager=eager,
         task_eager_propagates=False,
         # A job is acknowledged only when it finished; a worker that dies mid-job
@@ -53,6 +58,14 @@ def configure(settings: NotifySettings) -> Celery:
     )
     celery_app.conf.taskflow_settings = settings
     return celery_app
+
+
+def _forget_connections() -> None:
+    pool = celery_app._pool
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    if pool is not None:
+        pool.force_close_all()
 
 
 def warm_up_producer() -> None:

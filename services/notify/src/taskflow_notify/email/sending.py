@@ -281,20 +281,25 @@ _server_trouble = threading.Event()
 async def _server_is_back(database: Database, settings: NotifySettings) -> None:
     _server_trouble.clear()
     now = utcnow()
-    # Only emails last tried at least the floor ago: one the server drops every time
-    # (it set the trouble itself a moment ago) still waits out the floor between tries.
+    # Every email waiting out its back-off goes now, but none sooner than the floor after
+    # its last try: one the server drops every time (it set the trouble itself a moment
+    # ago) is still tried no more often than that.
     floor = timedelta(seconds=settings.email_retry_floor_seconds)
-    forward = (
-        update(EmailMessage)
-        .where(
-            col(EmailMessage.status) == EmailStatus.PENDING,
-            col(EmailMessage.next_attempt_at) > now,
-            col(EmailMessage.sending_at) <= now - floor,
-        )
-        .values(next_attempt_at=now)
+    waiting = (
+        col(EmailMessage.status) == EmailStatus.PENDING,
+        col(EmailMessage.next_attempt_at) > now,
+    )
+    tried_long_ago = update(EmailMessage).where(
+        *waiting, col(EmailMessage.sending_at) <= now - floor
+    )
+    tried_just_now = update(EmailMessage).where(
+        *waiting,
+        col(EmailMessage.sending_at) > now - floor,
+        col(EmailMessage.next_attempt_at) > now + floor,
     )
     try:
-        await _execute(database, forward)
+        await _execute(database, tried_long_ago.values(next_attempt_at=now))
+        await _execute(database, tried_just_now.values(next_attempt_at=now + floor))
     except Exception as exc:  # they keep their own schedule
         logger.warning("could not bring retries forward: %s", exc)
         return
