@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .conftest import FIGURES, PASSWORD
+from .conftest import FIGURES, PASSWORD, next_phone
 
 pytestmark = [
     __import__("pytest").mark.asyncio(loop_scope="module"),
@@ -190,3 +190,26 @@ async def _created(call: Any) -> Any:
 async def _ok(call: Any) -> Any:
     response = await call
     return response.json() if response.status_code == 200 else None
+
+
+async def test_forged_forwarded_for_values_do_not_escape_the_log_in_throttle(
+    system: Any,
+) -> None:
+    """Issue 16's attack: 30 failed log-ins, each claiming another client address in
+    X-Forwarded-For. The gateway replaces the header with the address it saw, so they
+    count as one address against one account: refused after five, as the rule says."""
+    await system.sign_up("xffvictim", phone=next_phone())
+    statuses = []
+    for n in range(30):
+        answer = await system.client.post(
+            "/api/v1/auth/jwt/create",
+            json={"username": "xffvictim", "password": "not-the-password"},
+            headers={"X-Forwarded-For": f"198.51.100.{n}", "X-Real-Ip": f"198.51.100.{n}"},
+        )
+        statuses.append(answer.status_code)
+    assert statuses[:5] == [401] * 5
+    assert set(statuses[5:]) == {429}, statuses
+    FIGURES.append(
+        f"forged X-Forwarded-For: 30 failed log-ins claiming 30 addresses: "
+        f"{statuses.count(401)} x 401, {statuses.count(429)} x 429"
+    )
