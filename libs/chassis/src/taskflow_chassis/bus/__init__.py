@@ -30,6 +30,8 @@ runs after the broker connection came back, to catch up on what was missed.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,6 +49,7 @@ __all__ = [
     "ReconnectCallback",
     "Retry",
     "create_bus",
+    "handle_failure",
     "next_step",
     "retry_delay",
     "topic_matches",
@@ -82,6 +85,56 @@ class Retry:
     park: bool
     delay: float = 0.0
     counted: bool = True  # False for an outage: it does not use up the message's retries
+    error: str = ""  # ``Type: message`` of the failure, for the logs and the parked copy
+
+    def next_counts(self, retries: int, outages: int) -> tuple[int, int]:
+        """The (retries, outages) the next delivery carries."""
+        return (retries + 1, outages) if self.counted else (retries, outages + 1)
+
+
+def handle_failure(
+    exc: BaseException,
+    event: CloudEvent,
+    queue: str,
+    *,
+    retries: int,
+    outages: int,
+    max_retries: int,
+    retry_base_seconds: float,
+    log: logging.Logger,
+) -> Retry:
+    """``next_step`` for a failed delivery, logged as both buses log it."""
+    error = f"{type(exc).__name__}: {exc}"
+    step = dataclasses.replace(
+        next_step(
+            exc,
+            retries=retries,
+            outages=outages,
+            max_retries=max_retries,
+            retry_base_seconds=retry_base_seconds,
+        ),
+        error=error,
+    )
+    if step.park:
+        log.error(
+            "parked %s (%s) on %s after %d attempts: %s",
+            event.id,
+            event.type,
+            queue,
+            retries + 1,
+            error,
+        )
+    else:
+        log.warning(
+            "handler failed for %s (%s) on %s (%s, retrying in %.1f s): %s",
+            event.id,
+            event.type,
+            queue,
+            f"attempt {retries + 1}" if step.counted else f"outage {outages + 1}",
+            step.delay,
+            error,
+        )
+    return step
 
 
 def next_step(

@@ -23,7 +23,7 @@ from taskflow_chassis.bus import (
     DeadLetter,
     MessageHandler,
     ReconnectCallback,
-    next_step,
+    handle_failure,
     topic_matches,
 )
 from taskflow_chassis.events import CloudEvent
@@ -257,37 +257,23 @@ class MemoryBus:
             queue.messages.appendleft((event, retries, outages))
             raise
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            step = next_step(
+            step = handle_failure(
                 exc,
+                event,
+                queue.name,
                 retries=retries,
                 outages=outages,
                 max_retries=self.max_retries,
                 retry_base_seconds=self.retry_base_seconds,
+                log=logger,
             )
             if step.park:
-                logger.error(
-                    "parked %s (%s) on %s after %d attempts: %s",
-                    event.id,
-                    event.type,
-                    queue.name,
-                    retries + 1,
-                    error,
-                )
-                queue.dead.append(DeadLetter(event=event, error=error, attempts=retries + 1))
+                queue.dead.append(DeadLetter(event=event, error=step.error, attempts=retries + 1))
                 return
-            logger.warning(
-                "handler failed for %s (%s) on %s (%s, retrying in %.1f s): %s",
-                event.id,
-                event.type,
-                queue.name,
-                f"attempt {retries + 1}" if step.counted else f"outage {outages + 1}",
-                step.delay,
-                error,
-            )
-            counts = (retries + 1, outages) if step.counted else (retries, outages + 1)
             queue.retrying += 1
-            asyncio.get_running_loop().call_later(step.delay, self._requeue, queue, event, *counts)
+            asyncio.get_running_loop().call_later(
+                step.delay, self._requeue, queue, event, *step.next_counts(retries, outages)
+            )
 
     @staticmethod
     def _requeue(queue: _Queue, event: CloudEvent, retries: int, outages: int) -> None:

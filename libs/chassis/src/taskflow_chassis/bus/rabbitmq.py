@@ -38,7 +38,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from taskflow_chassis.bus import DeadLetter, MessageHandler, ReconnectCallback, next_step
+from taskflow_chassis.bus import DeadLetter, MessageHandler, ReconnectCallback, handle_failure
 from taskflow_chassis.events import CloudEvent
 
 __all__ = ["CONTENT_TYPE", "RabbitMQBus"]
@@ -245,39 +245,21 @@ class RabbitMQBus:
         try:
             await handler(event)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            step = next_step(
+            step = handle_failure(
                 exc,
+                event,
+                queue,
                 retries=retries,
                 outages=outages,
                 max_retries=self.max_retries,
                 retry_base_seconds=self.retry_base_seconds,
+                log=logger,
             )
             if step.park:
-                logger.error(
-                    "parked %s (%s) on %s after %d attempts: %s",
-                    event.id,
-                    event.type,
-                    queue,
-                    retries + 1,
-                    error,
-                )
-                await self._dead_letter(queue, message, error, retries)
+                await self._dead_letter(queue, message, step.error, retries)
                 return
-            logger.warning(
-                "handler failed for %s (%s) on %s (%s, retrying in %.1f s): %s",
-                event.id,
-                event.type,
-                queue,
-                f"attempt {retries + 1}" if step.counted else f"outage {outages + 1}",
-                step.delay,
-                error,
-            )
-            counts = (
-                {RETRY_HEADER: retries + 1, OUTAGE_HEADER: outages}
-                if step.counted
-                else {RETRY_HEADER: retries, OUTAGE_HEADER: outages + 1}
-            )
+            next_retries, next_outages = step.next_counts(retries, outages)
+            counts = {RETRY_HEADER: next_retries, OUTAGE_HEADER: next_outages}
             await self._retry_later(queue, message, counts, step.delay)
             return
         await message.ack()
