@@ -139,3 +139,38 @@ def test_an_instant_out_of_range_or_without_offset_is_refused(instant: str) -> N
 def test_an_instant_is_answered_in_utc() -> None:
     moment = TypeAdapter(UtcInstant).validate_python("9999-12-31T20:00:00-03:00")
     assert moment.isoformat() == "9999-12-31T23:00:00+00:00"
+
+
+@pytest.mark.parametrize("encoding", [b"chunked", b"Chunked", b"CHUNKED", b"gzip, chunked"])
+async def test_a_body_without_a_length_is_checked_whatever_its_encoding_says(
+    encoding: bytes,
+) -> None:
+    """The HTTP parser takes `Chunked` as chunked: the guard must read such a body too."""
+    app = guarded_app()
+    body = b'{"text": "a\\u0000b"}'
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/notes",
+        "raw_path": b"/notes",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", encoding)],
+        "client": ("127.0.0.1", 5000),
+        "server": ("t", 80),
+    }
+    parts = [body[:5], body[5:]]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        chunk = parts.pop(0) if parts else b""
+        return {"type": "http.request", "body": chunk, "more_body": bool(parts)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 422

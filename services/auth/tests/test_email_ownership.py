@@ -228,6 +228,26 @@ async def test_change_requests_to_one_address_are_capped(
     assert len(await links(event_log, CHANGE_REQUESTED, "confirm_url")) == 5
 
 
+async def test_one_account_cannot_mail_change_links_to_strangers_at_will(
+    client: httpx.AsyncClient, api: Any, event_log: Any
+) -> None:
+    """Capped per recipient alone, one account could send a link to every address there
+    is (and spend each owner's own hourly links); it is capped per account as well."""
+    headers = await api.signed_in()
+    statuses = [
+        (
+            await client.post(
+                CHANGE,
+                headers=headers,
+                json={"new_email": f"stranger{n}@example.com", "current_password": api.password},
+            )
+        ).status_code
+        for n in range(8)
+    ]
+    assert statuses == [202] * 5 + [429] * 3
+    assert len(await links(event_log, CHANGE_REQUESTED, "confirm_url")) == 5
+
+
 async def test_an_expired_link_is_refused(
     client: httpx.AsyncClient, api: Any, event_log: Any, app: Any
 ) -> None:

@@ -51,3 +51,47 @@ async def test_many_copies_at_once_still_one_winner(client: httpx.AsyncClient, a
         answers = await asyncio.gather(*(refresh(client, tokens["refresh"]) for _ in range(5)))
         statuses = sorted(a.status_code for a in answers)
         assert statuses == [200, 401, 401, 401, 401], (round_, [a.text for a in answers])
+
+
+async def keep_refreshing(client: httpx.AsyncClient, token: str, stop: asyncio.Event) -> str:
+    """A thief rotating a stolen refresh token as fast as it can: its latest token."""
+    while not stop.is_set():
+        answer = await refresh(client, token)
+        if answer.status_code != 200:
+            break
+        token = answer.json()["refresh"]
+    return token
+
+
+@pytest.mark.parametrize("ending", ["set_password", "revoke"])
+async def test_a_session_ended_while_its_refresh_token_rotates_stays_ended(
+    client: httpx.AsyncClient, api: Any, ending: str
+) -> None:
+    """The revoking UPDATE sees only committed rows: a refresh in flight at that moment
+    commits a new token it never saw. That token must be refused all the same."""
+    await api.sign_up("victim")
+    password = "correct-horse-battery"
+    for round_ in range(6):
+        victim = await api.log_in("victim", password=password)
+        stolen = (await api.log_in("victim", password=password))["refresh"]
+        stop = asyncio.Event()
+        thief = asyncio.create_task(keep_refreshing(client, stolen, stop))
+        await asyncio.sleep(0.05)
+        headers = {"Authorization": f"Bearer {victim['access']}"}
+        if ending == "set_password":
+            new = f"another-long-passphrase-{round_}"
+            ended = await client.post(
+                "/api/v1/auth/users/set_password",
+                headers=headers,
+                json={"current_password": password, "new_password": new},
+            )
+            password = new
+        else:
+            ended = await client.post(
+                "/api/v1/auth/jwt/revoke", headers=headers, json={"refresh": stolen}
+            )
+        assert ended.status_code in {200, 204}, ended.text
+        await asyncio.sleep(0.05)
+        stop.set()
+        latest = await thief
+        assert (await refresh(client, latest)).status_code == 401, round_

@@ -178,7 +178,9 @@ class RequestGuard:
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes | None, Any]:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
-        if length is None and b"chunked" not in headers.get(b"transfer-encoding", b""):
+        # Any Transfer-Encoding means a body (its value in any case: `Chunked` is chunked
+        # to the HTTP parser too), so it is read and checked like one with a length.
+        if length is None and not headers.get(b"transfer-encoding"):
             return None, None
         limit = self.limits.max_body_bytes
         if length is not None and length.isdigit() and int(length) > limit:

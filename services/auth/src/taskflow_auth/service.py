@@ -375,6 +375,23 @@ async def refresh(ctx: AuthContext, session: AsyncSession, token: str) -> TokenP
     user = await session.get(User, row.user_id) if row is not None else None
     if user is None:
         raise Unauthorized("The refresh token is invalid or revoked.")
+    # A token issued while its session was being ended (log-out, password change, reset,
+    # reuse) escapes that revoking UPDATE, which saw only the rows committed before it; but
+    # its family then holds a revoked token, so the family is ended here instead.
+    ended = (
+        await session.execute(
+            select(RefreshToken.jti)
+            .where(
+                RefreshToken.family_id == row.family_id,  # type: ignore[arg-type]
+                RefreshToken.revoked_at.is_not(None),  # type: ignore[union-attr]
+            )
+            .limit(1)
+        )
+    ).first()
+    if ended is not None:
+        await _revoke_family(ctx, session, row.family_id)
+        await session.commit()
+        raise Unauthorized("The refresh token is invalid or revoked.")
     pair = _issue_pair(ctx, session, user, family_id=row.family_id)
     await session.commit()
     return pair
@@ -662,6 +679,10 @@ async def request_email_change(
         raise invalid_field(
             "new_email", "Same email", "This is already your address.", type="same-email"
         )
+    # Per account too, not only per recipient: one account must not mail strangers at will.
+    per_hour = ctx.settings.email_verify_per_address_per_hour
+    if not await email_cap(ctx, "change-by", per_hour).allow(str(user.id)):
+        raise EmailLinkThrottled()
     await _ensure_unique(session, username=None, email=email, exclude=user.id)
     # Only the latest request stays open.
     await _retire_email_links(session, user.id, TokenPurpose.CHANGE)
