@@ -49,7 +49,7 @@ class Services:
         self.seen: list[dict[str, Any]] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        body = await read_body(receive)
+        body = await read_body(receive, 1 << 30) or b""
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         host = dict(headers)["host"].split(".")[0]
         if scope["path"] == "/api/v1/auth/verify":
@@ -443,3 +443,17 @@ async def test_the_running_stack_gets_the_gateway_s_checks(system: Any) -> None:
         "/api/v1/auth/jwks.json", extensions={CLIENT_ADDRESS: "203.0.113.78"}
     )
     assert elsewhere.status_code == 200
+
+
+async def test_an_endless_upload_is_not_read_past_the_largest_body_limit() -> None:
+    """The emulator stops reading at the limit (Traefik's buffering does): a client that
+    keeps sending cannot fill the gateway's memory."""
+    calls = 0
+
+    async def endless() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    assert await read_body(endless, 1 << 20) is None
+    assert calls == 17  # 16 chunks fill the MiB; the 17th is one byte too many

@@ -525,14 +525,29 @@ def bad_gateway(request: httpx.Request, exc: httpx.TransportError) -> httpx.Resp
     )
 
 
-async def read_body(receive: Any) -> bytes:
-    """An ASGI request's whole body."""
-    body = b""
+async def read_body(receive: Any, ceiling: int) -> bytes | None:
+    """An ASGI request's whole body, or None once it grows past ``ceiling`` (reading stops
+    there, as Traefik's buffering stops at its limit: no upload fills the memory)."""
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message: dict[str, Any] = await receive()
-        body += bytes(message.get("body", b""))
+        chunk = bytes(message.get("body", b""))
+        size += len(chunk)
+        if size > ceiling:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body"):
-            return body
+            return b"".join(chunks)
+
+
+def body_ceiling(middlewares: dict[str, Any]) -> int:
+    """The largest body any router's buffering lets through (1 MiB if none says)."""
+    limits = [
+        int(options.get("buffering", {}).get("maxRequestBodyBytes", 0))
+        for options in middlewares.values()
+    ]
+    return max([limit for limit in limits if limit > 0], default=1 << 20)
 
 
 class GatewayApp:
@@ -543,11 +558,17 @@ class GatewayApp:
     ) -> None:
         self.transport = transport or GatewayTransport(upstreams)
         self.client = httpx.AsyncClient(transport=self.transport, base_url="http://gateway")
+        self.ceiling = body_ceiling(self.transport.middlewares)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = await read_body(receive)
+        body = await read_body(receive, self.ceiling)
+        if body is None:
+            too_large = [(b"content-type", b"text/plain; charset=utf-8")]
+            await send({"type": "http.response.start", "status": 413, "headers": too_large})
+            await send({"type": "http.response.body", "body": b"Request Entity Too Large"})
+            return
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         query = scope.get("query_string", b"").decode("latin-1")
         path = scope.get("raw_path") or scope["path"].encode()
