@@ -333,18 +333,17 @@ async def send_comments(
 async def wait_all_delivered(
     system: Any, world: dict[str, Any], expected: int
 ) -> tuple[list[Any], list[Any]]:
+    # Distinct ones are counted: a duplicate must not stand in for one still on its way.
     async def notified() -> Any:
         items = await comment_notifications(system, world["dev"])
-        return items if len(items) >= expected else None
+        return items if len({i["body"] for i in items}) >= expected else None
+
+    def emailed() -> Any:
+        mails = comment_emails(system, world["dev_email"])
+        return mails if len({m["X-TaskFlow-Email-Id"] for m in mails}) >= expected else None
 
     await system.wait_for(notified, seconds=240, what=f"{expected} comment notifications")
-    await system.wait_for(
-        lambda: (lambda m: m if len(m) >= expected else None)(
-            comment_emails(system, world["dev_email"])
-        ),
-        seconds=240,
-        what=f"{expected} comment emails",
-    )
+    await system.wait_for(emailed, seconds=240, what=f"{expected} comment emails")
     await asyncio.sleep(3)  # room for duplicates to show up
     return await comment_notifications(system, world["dev"]), comment_emails(
         system, world["dev_email"]

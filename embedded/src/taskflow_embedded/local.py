@@ -104,6 +104,9 @@ class LocalStack:
             "TASKFLOW_DATA_DIR": str(self.data_dir / service),
             f"{service.upper()}_DATABASE_URL": self.database_url(service),
             "AUTH_THROTTLE_REDIS_URL": self.redis_url,
+            # Its own counters: stacks share the machine's Redis (and a test run's log-ins
+            # and resets from 127.0.0.1 must not count against the next run's).
+            "AUTH_THROTTLE_KEY_PREFIX": f"{self.name}:auth:login:",
             "WORK_TEAMS_URL": self.url("teams"),
             "NOTIFY_DATABASE_URL": self.database_url("notify"),
             "NOTIFY_CELERY_BROKER_URL": self.redis_url,

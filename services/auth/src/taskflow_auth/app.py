@@ -48,7 +48,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             verifier=verifier,
             hasher=hasher,
             throttle=LoginThrottle.from_settings(
-                create_counter(settings.throttle_redis_url), settings
+                create_counter(settings.throttle_redis_url, settings.throttle_key_prefix),
+                settings,
             ),
             dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-real-password"),
             hashing=ThreadPoolExecutor(settings.password_hash_threads, thread_name_prefix="argon2"),

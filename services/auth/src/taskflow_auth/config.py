@@ -42,6 +42,8 @@ class AuthSettings(ServiceSettings):
     # address (accounts never signed in from it), and per account from every address
     # (past which new addresses share one attempt per slowdown interval).
     throttle_redis_url: str | None = None
+    # Where the counters live in that Redis (stacks sharing one Redis keep theirs apart).
+    throttle_key_prefix: str = "taskflow:auth:login:"
     login_throttle_window_seconds: int = Field(default=900, ge=1)
     login_failures_per_account_address: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)

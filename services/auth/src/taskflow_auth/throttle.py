@@ -298,7 +298,7 @@ class FallbackCounter:
         await self.fallback.close()
 
 
-def create_counter(redis_url: str | None) -> FailureCounter:
+def create_counter(redis_url: str | None, prefix: str = "taskflow:auth:login:") -> FailureCounter:
     if not redis_url:
         return MemoryCounter()
-    return FallbackCounter(RedisCounter(redis_url), MemoryCounter())
+    return FallbackCounter(RedisCounter(redis_url, prefix=prefix), MemoryCounter())
