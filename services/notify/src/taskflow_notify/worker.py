@@ -61,11 +61,10 @@ def configure(settings: NotifySettings) -> Celery:
 
 
 def _forget_connections() -> None:
-    pool = celery_app._pool
+    # Only forgotten, not closed: kombu keeps one pool per broker URL for the whole process,
+    # and another app configured for the old broker again would be handed it closed.
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
-    if pool is not None:
-        pool.force_close_all()
 
 
 def warm_up_producer() -> None:
