@@ -11,18 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
+from taskflow_chassis.testing import fresh_database
 
 ROUNDS = 12
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
-        return
-    fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
-    async with fresh("taskflow_auth_race") as url:
+    async with fresh_database(request.param, tmp_path, "taskflow_auth_race") as url:
         yield url
 
 

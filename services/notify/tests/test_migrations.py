@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import Uuid, column, insert, inspect, table, text
 from sqlalchemy.engine import Connection
 from taskflow_chassis.db import Database
-from taskflow_chassis.migrations import alembic_config
+from taskflow_chassis.migrations import migrate_to
 from taskflow_chassis.serve import migrations_dir
-from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
+from taskflow_chassis.testing import fresh_database
 from taskflow_chassis.types import UtcDateTime
 from taskflow_notify import app as notify_app
 from taskflow_notify.config import NotifySettings
@@ -26,25 +25,18 @@ from taskflow_notify.notifications.dispatch import EmailDispatcher
 
 
 async def migrate(database: Database, revision: str, *, down: bool = False) -> None:
-    config = alembic_config(
-        migrations_dir(notify_app.__file__), database.url, "alembic_version_notify"
+    await migrate_to(
+        database,
+        migrations_dir(notify_app.__file__),
+        "alembic_version_notify",
+        revision,
+        down=down,
     )
-
-    def run(connection: Connection, cfg: Any = config) -> None:
-        cfg.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-
-    async with database.engine.begin() as conn:
-        await conn.run_sync(run)
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
 async def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}"
-        return
-    fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
-    async with fresh("taskflow_notify_migrations") as url:
+    async with fresh_database(request.param, tmp_path, "taskflow_notify_migrations") as url:
         yield url
 
 

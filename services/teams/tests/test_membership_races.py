@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
+from taskflow_chassis.testing import fresh_database
 from taskflow_teams.teams.models import Membership, Role
 
 ROUNDS = 10
@@ -20,11 +20,7 @@ ROUNDS = 10
 
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}"
-        return
-    fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
-    async with fresh("taskflow_teams_race") as url:
+    async with fresh_database(request.param, tmp_path, "taskflow_teams_race") as url:
         yield url
 
 

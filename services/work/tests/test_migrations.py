@@ -8,16 +8,13 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import Uuid, column, insert, table, text
-from sqlalchemy.engine import Connection
 from taskflow_chassis.db import Database
-from taskflow_chassis.migrations import alembic_config
+from taskflow_chassis.migrations import migrate_to
 from taskflow_chassis.serve import migrations_dir
-from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
+from taskflow_chassis.testing import fresh_database
 from taskflow_work import app as work_app
 from taskflow_work.projects.models import Project
 from taskflow_work.tasks.models import Task, TaskAssignee
@@ -26,23 +23,17 @@ BACKFILL_BATCH = 5_000  # 0002's batch of tasks
 
 
 async def migrate(database: Database, revision: str) -> None:
-    config = alembic_config(migrations_dir(work_app.__file__), database.url, "alembic_version_work")
-
-    def upgrade(connection: Connection, cfg: Any = config) -> None:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
-
-    async with database.engine.begin() as conn:
-        await conn.run_sync(upgrade)
+    await migrate_to(
+        database,
+        migrations_dir(work_app.__file__),
+        "alembic_version_work",
+        revision,
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
 async def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'work.db'}"
-        return
-    fresh = fresh_postgres_database if request.param == "postgres" else fresh_mysql_database
-    async with fresh("taskflow_work_migrations") as url:
+    async with fresh_database(request.param, tmp_path, "taskflow_work_migrations") as url:
         yield url
 
 

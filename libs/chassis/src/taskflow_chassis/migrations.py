@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,33 @@ def run_alembic_env(target_metadata: MetaData, version_table: str) -> None:
     asyncio.run(online())
 
 
-async def upgrade_to_head(database: Database, migrations_dir: Path, version_table: str) -> None:
+def _step(
+    database: Database, migrations_dir: Path, version_table: str, revision: str, down: bool
+) -> Callable[[Connection], None]:
     config = alembic_config(migrations_dir, database.url, version_table)
 
-    def upgrade(connection: Connection, cfg: Any = config) -> None:
+    def run(connection: Connection, cfg: Any = config) -> None:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+    return run
+
+
+async def migrate_to(
+    database: Database,
+    migrations_dir: Path,
+    version_table: str,
+    revision: str,
+    *,
+    down: bool = False,
+) -> None:
+    """Upgrade (or downgrade) to one revision: the migration tests walk a service's chain."""
+    async with database.engine.begin() as conn:
+        await conn.run_sync(_step(database, migrations_dir, version_table, revision, down))
+
+
+async def upgrade_to_head(database: Database, migrations_dir: Path, version_table: str) -> None:
+    upgrade = _step(database, migrations_dir, version_table, "head", False)
 
     async with database.engine.begin() as conn:
         # Several workers or replicas start at once: one migrates, the others wait, then

@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,6 +89,18 @@ async def fresh_postgres_database(prefix: str = "taskflow_test") -> AsyncIterato
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, sqlite_dir: Path, prefix: str) -> AsyncIterator[str]:
+    """An empty database for one test: ``sqlite`` (a file in ``sqlite_dir``), ``postgres``
+    or ``mysql``; the last two skip (or fail in CI) where their server is missing."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{sqlite_dir / f'{prefix}.db'}"
+        return
+    fresh = fresh_postgres_database if kind == "postgres" else fresh_mysql_database
+    async with fresh(prefix) as url:
+        yield url
 
 
 @asynccontextmanager
