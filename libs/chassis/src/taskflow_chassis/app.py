@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +26,15 @@ from taskflow_chassis.config import ServiceSettings
 from taskflow_chassis.db import Database
 from taskflow_chassis.deployment import apply_deployment_defaults
 from taskflow_chassis.edge import install_request_guard
-from taskflow_chassis.inbox import EventConsumer, Handler
+from taskflow_chassis.handlers import EventHandlers, HandlerMap
+from taskflow_chassis.inbox import EventConsumer
 from taskflow_chassis.logs import CorrelationIdMiddleware
 from taskflow_chassis.migrations import upgrade_to_head
 from taskflow_chassis.outbox import OutboxRelay
 from taskflow_chassis.problems import install_problem_handlers
 from taskflow_chassis.revocation import RevocationList, RevocationSync, http_revocation_loader
 from taskflow_chassis.security import JwksFetcher, JwtVerifier
+from taskflow_chassis.unit_of_work import Publisher
 
 logger = logging.getLogger("taskflow.app")
 
@@ -81,13 +83,14 @@ class ServiceSpec:
     settings: ServiceSettings
     routers: Sequence[APIRouter]
     migrations_dir: Path
-    handlers: Mapping[str, Sequence[Handler]] = field(default_factory=dict)
+    # The service's EVENT_HANDLERS, and what its handlers receive as ``context.deps``.
+    handlers: EventHandlers = field(default_factory=dict)
+    handler_deps: object = None
     jwks_fetcher: JwksFetcher | None = None
     on_startup: Sequence[StartupHook] = ()
     on_shutdown: Sequence[StartupHook] = ()
     description: str = ""
     version: str = "1.0.0"
-    extra_state: dict[str, Any] = field(default_factory=dict)
     # Keep auth's revoked tokens in memory and refuse them (auth checks its own database).
     revocation_list: bool = True
 
@@ -107,13 +110,22 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             retry_base_seconds=settings.consumer_retry_base_seconds,
         )
         relay = OutboxRelay(database, bus, sweep_interval=settings.relay_sweep_seconds)
-        consumer = EventConsumer(
-            database, bus, service=settings.event_queue_prefix + spec.name, handlers=spec.handlers
+        handlers = HandlerMap(spec.handlers, spec.handler_deps)
+        consumer = (
+            EventConsumer(
+                database,
+                bus,
+                queue=settings.event_queue_prefix + spec.name,
+                handlers=handlers,
+                publisher=app.state.publisher,
+            )
+            if handlers
+            else None
         )
         app.state.database = database
         app.state.bus = bus
         app.state.relay = relay
-        app.state.consumer = consumer if spec.handlers else None
+        app.state.consumer = consumer
         app.state.jwt_verifier = JwtVerifier.from_settings(settings, spec.jwks_fetcher)
         revocations = _revocation_sync(app, spec) if spec.revocation_list else None
         for hook in spec.on_startup:
@@ -126,13 +138,13 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             # Bounded: a broker that accepts the connection and never answers must not
             # keep the API from serving.
             await asyncio.wait_for(
-                _attach(bus, consumer if spec.handlers else None, revocations),
+                _attach(bus, consumer, revocations),
                 BUS_START_TIMEOUT_SECONDS,
             )
         except Exception as exc:
             logger.warning("%s: event broker unreachable at start-up (%s)", spec.name, exc)
             attach = asyncio.create_task(
-                _attach_to_bus(bus, consumer if spec.handlers else None, revocations, spec.name),
+                _attach_to_bus(bus, consumer, revocations, spec.name),
                 name=f"{spec.name}:bus",
             )
             if revocations is not None:
@@ -151,7 +163,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                     await attach
             if revocations is not None:
                 await revocations.stop()
-            if spec.handlers:
+            if consumer is not None:
                 await consumer.stop()
             await relay.stop()
             await bus.close()
@@ -168,8 +180,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     )
     app.state.service_name = spec.name
     app.state.settings = settings
-    for key, value in spec.extra_state.items():
-        setattr(app.state, key, value)
+    app.state.publisher = Publisher(spec.name)
     install_request_guard(app)  # inside the correlation id: its refusals carry one
     app.add_middleware(CorrelationIdMiddleware)
     apply_deployment_defaults(app, settings)  # outermost: CORS answers even refusals

@@ -15,33 +15,34 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.bus import EventBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.failures import PermanentError, TransientError
+from taskflow_chassis.handlers import HandlerMap
 from taskflow_chassis.logs import correlation_id
 from taskflow_chassis.messaging import inbox_table
 from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
-__all__ = ["EventConsumer", "Handler", "handle_once"]
+__all__ = ["EventConsumer", "handle_once"]
 
 logger = logging.getLogger("taskflow.inbox")
 
-Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
-
-async def handle_once(database: Database, event: CloudEvent, handlers: Sequence[Handler]) -> bool:
-    """Run the handlers for an event not seen before, in one transaction with its inbox row.
+async def handle_once(
+    database: Database, event: CloudEvent, handlers: HandlerMap, publisher: Publisher
+) -> bool:
+    """Run the handlers for an event not seen before, in one unit of work with its inbox row.
 
     Answers False for a duplicate (nothing runs). A handler's exception rolls
-    everything back and propagates, so the bus retries the event.
+    everything back and propagates, so the bus retries the event (or parks it).
     """
+    parsed = handlers.parse(event)  # unreadable or unmapped: refused before any database work
     token = correlation_id.set(event.correlationid)
     try:
         async with database.session() as session:
@@ -58,9 +59,9 @@ async def handle_once(database: Database, event: CloudEvent, handlers: Sequence[
                 await session.rollback()
                 logger.info("event %s (%s) already handled", event.id, event.type)
                 return False
-            for handler in handlers:
-                await handler(session, event)
-            await session.commit()
+            uow = UnitOfWork(session, publisher)
+            await parsed.run(uow)
+            await uow.commit()
             return True
     finally:
         correlation_id.reset(token)
@@ -80,26 +81,27 @@ class EventConsumer:
         database: Database,
         bus: EventBus,
         *,
-        service: str,
-        handlers: Mapping[str, Sequence[Handler]],
+        queue: str,
+        handlers: HandlerMap,
+        publisher: Publisher,
     ) -> None:
         self.database = database
         self.bus = bus
-        self.queue = service
+        self.queue = queue
         self.handlers = handlers
+        self.publisher = publisher
         self.paused_since: float | None = None
         self._reporter: asyncio.Task[None] | None = None
 
     async def _on_event(self, event: CloudEvent) -> None:
-        handlers = self.handlers.get(event.type, ())
-        if not handlers:
+        if not self.handlers.handles(event.type):
             # Only reachable through a routing key wider than the handler map, or a replay:
             # parked (not dropped) so that an operator sees it.
             raise PermanentError(f"no handler for {event.type} on {self.queue}")
         waited_since: float | None = None
         while True:
             try:
-                await handle_once(self.database, event, handlers)
+                await handle_once(self.database, event, self.handlers, self.publisher)
                 return
             except Exception as exc:
                 # Whatever the error says, a failure while the database does not answer
@@ -135,7 +137,7 @@ class EventConsumer:
         self.paused_since = None
 
     async def start(self) -> None:
-        await self.bus.subscribe(self.queue, list(self.handlers), self._on_event)
+        await self.bus.subscribe(self.queue, self.handlers.event_types, self._on_event)
         self._reporter = asyncio.create_task(self._report_parked(), name=f"dlq:{self.queue}")
 
     async def stop(self) -> None:

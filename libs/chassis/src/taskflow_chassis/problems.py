@@ -59,6 +59,33 @@ def invalid_field(field: str, title: str, detail: str, *, type: str) -> ProblemE
     )
 
 
+def not_found(what: str, detail: str | None = None) -> ProblemError:
+    """404 for an object the caller may not learn of (absent, or in a team they are not in)."""
+    slug = what.lower().replace(" ", "-")
+    return ProblemError(
+        404,
+        f"{what} not found",
+        detail or f"No {what.lower()} with this id is visible to you.",
+        type=f"{slug}-not-found",
+    )
+
+
+def forbidden(permission: str) -> ProblemError:
+    """403 for a member whose role lacks a permission of the catalogue."""
+    return ProblemError(
+        403,
+        "Permission required",
+        f"Your role in this team does not grant {permission}.",
+        type="permission-required",
+        permission=permission,
+    )
+
+
+def conflict(title: str, detail: str, *, type: str, **extensions: Any) -> ProblemError:
+    """409: the request contradicts the current state (a duplicate, a stale change)."""
+    return ProblemError(409, title, detail, type=type, **extensions)
+
+
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 

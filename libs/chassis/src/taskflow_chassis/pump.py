@@ -46,8 +46,9 @@ def mark_session(session: AsyncSession, flag: str) -> None:
 
 
 class CommitWokenLoop(ABC):
-    flag: str = "taskflow_work_written"
-    name: str = "commit-woken-loop"
+    # Each subclass names its own: the flag its writers set and the name its task logs under.
+    flag: str
+    name: str
 
     def __init__(self, database: Database, *, interval: float, batch_size: int) -> None:
         self.database = database

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, Table
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -72,3 +73,10 @@ def _to_utc(value: datetime) -> datetime:
 # API input for an instant: an offset is required (no guessing a naive time's zone),
 # and it is stored and answered in UTC.
 UtcInstant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a table model, for statements that need no ORM objects."""
+    table = sa_inspect(model).local_table
+    assert isinstance(table, Table)
+    return table

@@ -1,0 +1,75 @@
+"""The unit of work: one transaction, the events it stages, and one commit.
+
+A service function changes rows through ``uow.session`` and stages the facts it
+establishes with ``uow.publish(...)``; ``uow.commit()`` writes every staged event
+to the outbox (one insert, in staging order) and commits once, so the events
+leave if and only if the change does. An event handler gets a unit of work from
+the consumer and never commits: the consumer commits it with the inbox row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_contracts.base import EventPayload
+
+from taskflow_chassis.deps import get_session
+from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.outbox import add_to_outbox
+
+__all__ = ["Publisher", "UnitOfWork", "UnitOfWorkDep", "get_unit_of_work"]
+
+
+class Publisher:
+    """Turns one service's payloads into CloudEvents carrying its source."""
+
+    def __init__(self, service: str) -> None:
+        self.source = f"/taskflow/{service}"
+
+    def envelope(self, payload: EventPayload, *, subject: str | None = None) -> CloudEvent:
+        return new_event(payload.event_type, source=self.source, data=payload, subject=subject)
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, publisher: Publisher) -> None:
+        self.session = session
+        self.publisher = publisher
+        self._staged: list[CloudEvent] = []
+
+    def publish(self, *payloads: EventPayload, subject: str | None = None) -> None:
+        """Stage events; they reach the outbox with the next commit (or flush)."""
+        self._staged.extend(
+            self.publisher.envelope(payload, subject=subject) for payload in payloads
+        )
+
+    @property
+    def staged(self) -> tuple[CloudEvent, ...]:
+        return tuple(self._staged)
+
+    async def flush(self) -> None:
+        """Write the staged events to the outbox in this transaction, without committing."""
+        events, self._staged = self._staged, []
+        await add_to_outbox(self.session, *events)
+
+    async def commit(self) -> None:
+        await self.flush()
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        self._staged.clear()
+        await self.session.rollback()
+
+
+async def get_unit_of_work(
+    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+) -> AsyncIterator[UnitOfWork]:
+    """The request's unit of work; what it staged but did not commit is dropped."""
+    uow = UnitOfWork(session, request.app.state.publisher)
+    yield uow
+    uow._staged.clear()
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
