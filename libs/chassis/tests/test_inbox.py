@@ -7,62 +7,100 @@ import uuid
 
 import pytest
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus import EventBus
+from taskflow_chassis.bus.memory import MemoryBus
+from taskflow_chassis.bus.rabbitmq import RabbitMQBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.handlers import EventContext, EventHandler, HandlerMap
 from taskflow_chassis.inbox import EventConsumer, handle_once
 from taskflow_chassis.logs import current_correlation_id
 from taskflow_chassis.messaging import inbox_table, outbox_table
-from taskflow_chassis.outbox import add_to_outbox
 from taskflow_chassis.testing import postgres_outage, require_rabbitmq
+from taskflow_chassis.unit_of_work import Publisher
+from taskflow_contracts.base import EventPayload
 
 from .conftest import widgets
 
-TYPE = "taskflow.test.widget.bumped.v1"
+
+class WidgetBumped(EventPayload):
+    event_type = "taskflow.widgets.widget.bumped.v1"
+    widget_id: str
 
 
-async def bump(session: AsyncSession, event: CloudEvent) -> None:
-    widget_id = event.data["widget_id"]
-    row = (await session.execute(select(widgets.c.count).where(widgets.c.id == widget_id))).first()
-    if row is None:
+class WidgetNoticed(EventPayload):
+    event_type = "taskflow.widgets.widget.noticed.v1"
+    widget_id: str
+
+
+TYPE = WidgetBumped.event_type
+PUBLISHER = Publisher("widgets")
+Context = EventContext[None]
+
+
+def bumped(widget_id: str, *, correlation_id: str | None = None) -> CloudEvent:
+    data = WidgetBumped(widget_id=widget_id)
+    return new_event(TYPE, source="/test", data=data, correlation_id=correlation_id)
+
+
+def on_bumped(*handlers: EventHandler) -> HandlerMap:
+    return HandlerMap({WidgetBumped: handlers})
+
+
+def consumer_of(
+    database: Database, bus: EventBus, *handlers: EventHandler, queue: str = "widgets"
+) -> EventConsumer:
+    return EventConsumer(
+        database, bus, queue=queue, handlers=on_bumped(*handlers), publisher=PUBLISHER
+    )
+
+
+async def bump(payload: WidgetBumped, context: Context) -> None:
+    session, widget_id = context.session, payload.widget_id
+    count = (
+        await session.execute(select(widgets.c.count).where(widgets.c.id == widget_id))
+    ).scalar_one_or_none()
+    if count is None:
         await session.execute(insert(widgets).values(id=widget_id, count=1))
     else:
         await session.execute(
-            update(widgets).where(widgets.c.id == widget_id).values(count=row.count + 1)
+            update(widgets).where(widgets.c.id == widget_id).values(count=count + 1)
         )
 
 
 async def widget_count(database: Database, widget_id: str) -> int | None:
     async with database.session() as session:
-        row = (
+        count = (
             await session.execute(select(widgets.c.count).where(widgets.c.id == widget_id))
-        ).first()
-        return None if row is None else int(row.count)
+        ).scalar_one_or_none()
+        return None if count is None else int(count)
 
 
 async def test_redelivery_is_a_no_op(database: Database) -> None:
-    event = new_event(TYPE, source="/test", data={"widget_id": "w1"})
-    assert await handle_once(database, event, [bump]) is True
-    assert await handle_once(database, event, [bump]) is False
-    assert await handle_once(database, CloudEvent.from_json(event.to_json()), [bump]) is False
+    handlers = on_bumped(bump)
+    event = bumped("w1")
+    assert await handle_once(database, event, handlers, PUBLISHER) is True
+    assert await handle_once(database, event, handlers, PUBLISHER) is False
+    copy = CloudEvent.from_json(event.to_json())
+    assert await handle_once(database, copy, handlers, PUBLISHER) is False
     assert await widget_count(database, "w1") == 1
-    other = new_event(TYPE, source="/test", data={"widget_id": "w1"})
-    assert await handle_once(database, other, [bump]) is True
+    assert await handle_once(database, bumped("w1"), handlers, PUBLISHER) is True
     assert await widget_count(database, "w1") == 2
 
 
 async def test_concurrent_duplicates_apply_once(database: Database) -> None:
     calls: list[str] = []
 
-    async def slow_bump(session: AsyncSession, event: CloudEvent) -> None:
-        calls.append(event.id)
+    async def slow_bump(payload: WidgetBumped, context: Context) -> None:
+        calls.append(context.event.id)
         await asyncio.sleep(0.05)  # the copies overlap
-        await bump(session, event)
+        await bump(payload, context)
 
-    event = new_event(TYPE, source="/test", data={"widget_id": "w2"})
+    event = bumped("w2")
+    handlers = on_bumped(slow_bump)
     results = await asyncio.gather(
-        *(handle_once(database, event, [slow_bump]) for _ in range(5)), return_exceptions=True
+        *(handle_once(database, event, handlers, PUBLISHER) for _ in range(5)),
+        return_exceptions=True,
     )
     # One copy wins; the others are quiet duplicates, not errors for the bus to retry.
     assert sorted(results, key=str) == [False, False, False, False, True]
@@ -71,59 +109,59 @@ async def test_concurrent_duplicates_apply_once(database: Database) -> None:
 
 
 async def test_failing_handler_rolls_back_and_records_nothing(database: Database) -> None:
-    async def explode(session: AsyncSession, event: CloudEvent) -> None:
+    async def explode(payload: WidgetBumped, context: Context) -> None:
         raise RuntimeError("nope")
 
-    event = new_event(TYPE, source="/test", data={"widget_id": "w3"})
+    event = bumped("w3")
     with pytest.raises(RuntimeError):
-        await handle_once(database, event, [bump, explode])
+        await handle_once(database, event, on_bumped(bump, explode), PUBLISHER)
     assert await widget_count(database, "w3") is None
     async with database.session() as session:
         assert (
             await session.execute(select(func.count()).select_from(inbox_table))
         ).scalar_one() == 0
-    assert await handle_once(database, event, [bump]) is True
+    assert await handle_once(database, event, on_bumped(bump), PUBLISHER) is True
 
 
 async def test_correlation_id_is_restored_after_a_failing_handler(database: Database) -> None:
     seen: list[str | None] = []
 
-    async def explode(session: AsyncSession, event: CloudEvent) -> None:
+    async def explode(payload: WidgetBumped, context: Context) -> None:
         seen.append(current_correlation_id())
         raise RuntimeError("nope")
 
-    incoming = new_event(TYPE, source="/test", data={}, correlation_id="trace-7")
+    incoming = bumped("w5", correlation_id="trace-7")
     with pytest.raises(RuntimeError):
-        await handle_once(database, incoming, [explode])
+        await handle_once(database, incoming, on_bumped(explode), PUBLISHER)
     assert seen == ["trace-7"] and current_correlation_id() is None
 
 
 async def test_handler_events_carry_the_incoming_correlation_id(database: Database) -> None:
-    async def react(session: AsyncSession, event: CloudEvent) -> None:
-        await add_to_outbox(
-            session, new_event("taskflow.test.widget.noticed.v1", source="/t", data={})
-        )
+    async def react(payload: WidgetBumped, context: Context) -> None:
+        context.uow.publish(WidgetNoticed(widget_id=payload.widget_id))
 
-    incoming = new_event(TYPE, source="/test", data={}, correlation_id="trace-5")
-    await handle_once(database, incoming, [react])
+    incoming = bumped("w5", correlation_id="trace-5")
+    await handle_once(database, incoming, on_bumped(react), PUBLISHER)
     assert current_correlation_id() is None
     async with database.session() as session:
         payload = (await session.execute(select(outbox_table.c.payload))).scalar_one()
-    assert CloudEvent.from_json(payload).correlationid == "trace-5"
+    noticed = CloudEvent.from_json(payload)
+    assert noticed.correlationid == "trace-5"
+    assert noticed.type == WidgetNoticed.event_type and noticed.source == "/taskflow/widgets"
 
 
 async def test_consumer_routes_by_type_through_the_bus(database: Database, memory_url: str) -> None:
-    bus = create_bus(memory_url)
+    bus = MemoryBus(memory_url)
     await bus.connect()
-    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [bump]})
+    consumer = consumer_of(database, bus, bump)
     await consumer.start()
-    event = new_event(TYPE, source="/test", data={"widget_id": "w4"})
+    event = bumped("w4")
     await bus.publish(event)
     await bus.publish(event)  # at-least-once delivery: a duplicate arrives
     await bus.publish(
-        new_event("taskflow.test.widget.ignored.v1", source="/test", data={"widget_id": "w4"})
+        new_event("taskflow.widgets.widget.ignored.v1", source="/test", data={"widget_id": "w4"})
     )
-    await bus.drain()  # type: ignore[attr-defined]
+    await bus.drain()
     assert await widget_count(database, "w4") == 1
     await consumer.stop()
     await bus.close()
@@ -132,18 +170,18 @@ async def test_consumer_routes_by_type_through_the_bus(database: Database, memor
 async def test_consumer_retries_then_dead_letters_a_failing_event_without_side_effects(
     database: Database, memory_url: str
 ) -> None:
-    bus = create_bus(memory_url, max_retries=2, retry_base_seconds=0.01)
+    bus = MemoryBus(memory_url, max_retries=2, retry_base_seconds=0.01)
     await bus.connect()
 
-    async def half_done(session: AsyncSession, event: CloudEvent) -> None:
-        await bump(session, event)
+    async def half_done(payload: WidgetBumped, context: Context) -> None:
+        await bump(payload, context)
         raise LookupError("team not in the replica")
 
-    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [half_done]})
+    consumer = consumer_of(database, bus, half_done)
     await consumer.start()
-    event = new_event(TYPE, source="/test", data={"widget_id": "w6"})
+    event = bumped("w6")
     await bus.publish(event)
-    await bus.drain()  # type: ignore[attr-defined]
+    await bus.drain()
     [letter] = await bus.dead_letters("widgets")
     assert letter.event == event and letter.attempts == 3
     assert letter.error == "LookupError: team not in the replica"
@@ -157,17 +195,36 @@ async def test_consumer_retries_then_dead_letters_a_failing_event_without_side_e
 async def test_an_event_of_a_type_without_handler_is_parked_not_dropped(
     database: Database, memory_url: str
 ) -> None:
-    bus = create_bus(memory_url)
+    bus = MemoryBus(memory_url)
     await bus.connect()
-    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [bump]})
+    consumer = consumer_of(database, bus, bump)
     # A wider binding than the handler map (or a replay) brings a type nobody handles.
-    await bus.subscribe("widgets", ["taskflow.test.#"], consumer._on_event)
-    stray = new_event("taskflow.test.widget.melted.v1", source="/test", data={})
+    await bus.subscribe("widgets", ["taskflow.widgets.#"], consumer._on_event)
+    stray = new_event("taskflow.widgets.widget.melted.v1", source="/test", data={})
     await bus.publish(stray)
-    await bus.drain()  # type: ignore[attr-defined]
+    await bus.drain()
     [letter] = await bus.dead_letters("widgets")
     assert letter.id == stray.id and letter.attempts == 1
-    assert "no handler for taskflow.test.widget.melted.v1" in letter.error
+    assert "no handler for taskflow.widgets.widget.melted.v1" in letter.error
+    await bus.close()
+
+
+async def test_an_unreadable_payload_is_parked_at_once_without_side_effects(
+    database: Database, memory_url: str
+) -> None:
+    bus = MemoryBus(memory_url, max_retries=5, retry_base_seconds=0.01)
+    await bus.connect()
+    consumer = consumer_of(database, bus, bump)
+    await consumer.start()
+    unreadable = new_event(TYPE, source="/test", data={"widget": "no id"})
+    await bus.publish(unreadable)
+    await bus.drain()
+    [letter] = await bus.dead_letters("widgets")
+    assert letter.id == unreadable.id and letter.attempts == 1  # not retried
+    assert "unreadable payload" in letter.error
+    async with database.session() as session:
+        assert (await session.execute(select(inbox_table))).all() == []
+    await consumer.stop()
     await bus.close()
 
 
@@ -175,25 +232,24 @@ async def test_consumer_pauses_while_its_database_is_down_and_resumes_in_order(
     postgres_database: Database, memory_url: str
 ) -> None:
     database = postgres_database
-    bus = create_bus(memory_url, max_retries=1, retry_base_seconds=0.01)
+    bus = MemoryBus(memory_url, max_retries=1, retry_base_seconds=0.01)
     await bus.connect()
     handled: list[str] = []
 
-    async def record(session: AsyncSession, event: CloudEvent) -> None:
-        await bump(session, event)
-        handled.append(event.data["widget_id"])
+    async def record(payload: WidgetBumped, context: Context) -> None:
+        await bump(payload, context)
+        handled.append(payload.widget_id)
 
-    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [record]})
+    consumer = consumer_of(database, bus, record)
     await consumer.start()
     async with postgres_outage(str(database.engine.url)):
         for n in range(3):
-            await bus.publish(new_event(TYPE, source="/test", data={"widget_id": f"p{n}"}))
+            await bus.publish(bumped(f"p{n}"))
         await asyncio.sleep(3)  # far longer than max_retries' back-off would allow
         assert consumer.paused_since is not None
         assert handled == [] and await bus.dead_letters("widgets") == []
-        queue = bus.queues["widgets"]  # type: ignore[attr-defined]
-        assert queue.retrying == 0  # held, not churned through the retry path
-    await bus.drain(timeout=30)  # type: ignore[attr-defined]
+        assert bus.queues["widgets"].retrying == 0  # held, not churned through the retry path
+    await bus.drain(timeout=30)
     assert handled == ["p0", "p1", "p2"]
     assert consumer.paused_since is None
     assert await bus.dead_letters("widgets") == []
@@ -202,16 +258,16 @@ async def test_consumer_pauses_while_its_database_is_down_and_resumes_in_order(
 
 
 async def test_consumer_keeps_events_while_stopped(database: Database, memory_url: str) -> None:
-    bus = create_bus(memory_url)
+    bus = MemoryBus(memory_url)
     await bus.connect()
-    consumer = EventConsumer(database, bus, service="widgets", handlers={TYPE: [bump]})
+    consumer = consumer_of(database, bus, bump)
     await consumer.start()
     await consumer.stop()  # a deploy: the queue stays bound
-    await bus.publish(new_event(TYPE, source="/test", data={"widget_id": "w7"}))
-    await bus.drain()  # type: ignore[attr-defined]
+    await bus.publish(bumped("w7"))
+    await bus.drain()
     assert await widget_count(database, "w7") is None
     await consumer.start()
-    await bus.drain()  # type: ignore[attr-defined]
+    await bus.drain()
     assert await widget_count(database, "w7") == 1
     await consumer.stop()
     await bus.close()
@@ -223,28 +279,28 @@ async def test_consumer_on_rabbitmq_handles_a_redelivered_event_once(
 ) -> None:
     url = require_rabbitmq()
     suffix = uuid.uuid4().hex[:8]
-    bus = create_bus(url, exchange=f"taskflow.test.{suffix}", max_retries=1)
+    bus = RabbitMQBus(url, exchange=f"taskflow.test.{suffix}", max_retries=1)
     await bus.connect()
     queue = f"widgets-{suffix}"
     handled = asyncio.Event()
 
-    async def bump_and_tell(session: AsyncSession, event: CloudEvent) -> None:
-        await bump(session, event)
-        if event.data["widget_id"] == "last":
+    async def bump_and_tell(payload: WidgetBumped, context: Context) -> None:
+        await bump(payload, context)
+        if payload.widget_id == "last":
             handled.set()
 
-    consumer = EventConsumer(database, bus, service=queue, handlers={TYPE: [bump_and_tell]})
+    consumer = consumer_of(database, bus, bump_and_tell, queue=queue)
     try:
         await consumer.start()
-        event = new_event(TYPE, source="/test", data={"widget_id": "w8"})
+        event = bumped("w8")
         await bus.publish(event)
         await bus.publish(event)  # the relay crashed before marking it: sent again
-        await bus.publish(new_event(TYPE, source="/test", data={"widget_id": "last"}))
+        await bus.publish(bumped("last"))
         await asyncio.wait_for(handled.wait(), timeout=5)  # the queue is handled in order
         assert await widget_count(database, "w8") == 1
         assert await bus.dead_letters(queue) == []
     finally:
         await consumer.stop()
-        await bus.delete_queues(queue)  # type: ignore[attr-defined]
-        await bus.delete_exchange()  # type: ignore[attr-defined]
+        await bus.delete_queues(queue)
+        await bus.delete_exchange()
         await bus.close()

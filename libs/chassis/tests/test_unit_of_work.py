@@ -1,0 +1,127 @@
+"""The unit of work: staged events reach the outbox, in order, with the commit and only then."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, insert, select
+from taskflow_chassis.db import Database
+from taskflow_chassis.events import CloudEvent
+from taskflow_chassis.messaging import outbox_table
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork, UnitOfWorkDep
+from taskflow_contracts.base import EventPayload
+
+from .conftest import widgets
+
+PUBLISHER = Publisher("widgets")
+
+
+class WidgetMade(EventPayload):
+    event_type = "taskflow.widgets.widget.made.v1"
+    widget_id: str
+
+
+class WidgetShipped(EventPayload):
+    event_type = "taskflow.widgets.widget.shipped.v1"
+    widget_id: str
+
+
+async def outbox(database: Database) -> list[CloudEvent]:
+    async with database.session() as session:
+        rows = await session.execute(
+            select(outbox_table.c.payload).order_by(outbox_table.c.created_at, outbox_table.c.id)
+        )
+        return [CloudEvent.from_json(payload) for payload in rows.scalars()]
+
+
+async def widget_ids(database: Database) -> list[str]:
+    async with database.session() as session:
+        return list((await session.execute(select(widgets.c.id).order_by(widgets.c.id))).scalars())
+
+
+def made(widget_id: str) -> WidgetMade:
+    return WidgetMade(widget_id=widget_id)
+
+
+async def test_staged_events_reach_the_outbox_in_order_only_on_commit(database: Database) -> None:
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        await session.execute(insert(widgets).values(id="w1", count=1))
+        uow.publish(made("w1"), WidgetShipped(widget_id="w1"), subject="w1")
+        uow.publish(made("w2"))
+        assert [event.type for event in uow.staged] == [
+            WidgetMade.event_type,
+            WidgetShipped.event_type,
+            WidgetMade.event_type,
+        ]
+        assert await outbox(database) == []  # staged, not written
+        await uow.commit()
+        assert uow.staged == ()
+
+    events = await outbox(database)
+    assert [(event.type, event.data, event.subject) for event in events] == [
+        (WidgetMade.event_type, {"widget_id": "w1"}, "w1"),
+        (WidgetShipped.event_type, {"widget_id": "w1"}, "w1"),
+        (WidgetMade.event_type, {"widget_id": "w2"}, None),
+    ]
+    assert {event.source for event in events} == {"/taskflow/widgets"}
+    assert await widget_ids(database) == ["w1"]
+
+
+async def test_flush_writes_the_events_in_the_transaction_without_committing(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        uow.publish(made("w1"))
+        await uow.flush()
+        assert uow.staged == ()
+        in_transaction = await session.execute(select(func.count()).select_from(outbox_table))
+        assert in_transaction.scalar_one() == 1
+        await uow.rollback()
+    assert await outbox(database) == []
+
+
+async def test_rollback_drops_the_staged_events_and_the_change(database: Database) -> None:
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        await session.execute(insert(widgets).values(id="w1", count=1))
+        uow.publish(made("w1"))
+        await uow.rollback()
+        assert uow.staged == ()
+        uow.publish(made("w2"))
+        await uow.commit()  # commits only what came after the rollback
+    assert [event.data for event in await outbox(database)] == [{"widget_id": "w2"}]
+    assert await widget_ids(database) == []
+
+
+def widget_app(database: Database, units: list[UnitOfWork]) -> FastAPI:
+    app = FastAPI()
+    app.state.database = database
+    app.state.publisher = PUBLISHER
+
+    @app.post("/widgets/{widget_id}")
+    async def make(widget_id: str, uow: UnitOfWorkDep, commit: bool = True) -> None:
+        units.append(uow)
+        await uow.session.execute(insert(widgets).values(id=widget_id, count=1))
+        uow.publish(made(widget_id))
+        if commit:
+            await uow.commit()
+        uow.publish(WidgetShipped(widget_id=widget_id))  # staged after the commit: dropped
+
+    return app
+
+
+async def test_the_dependency_drops_what_was_not_committed(database: Database) -> None:
+    units: list[UnitOfWork] = []
+    transport = httpx.ASGITransport(app=widget_app(database, units))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.post("/widgets/w1")).status_code == 200
+        assert (await client.post("/widgets/w2", params={"commit": "false"})).status_code == 200
+
+    assert [unit.staged for unit in units] == [(), ()]
+    assert [(event.type, event.data) for event in await outbox(database)] == [
+        (WidgetMade.event_type, {"widget_id": "w1"})
+    ]
+    assert await widget_ids(database) == ["w1"]
+    assert units[0].publisher is PUBLISHER
