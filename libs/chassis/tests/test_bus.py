@@ -10,11 +10,12 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
-from taskflow_chassis.bus import EventBus, create_bus, topic_matches
+from taskflow_chassis.bus import EventBus, MessageHandler, create_bus, topic_matches
+from taskflow_chassis.bus.rabbitmq import RabbitMQBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.failures import PermanentError
 from taskflow_chassis.testing import require_rabbitmq
@@ -40,9 +41,9 @@ async def buses(request: pytest.FixtureRequest) -> AsyncIterator[Buses]:
     await consumer.connect()
     queue = f"svc-{suffix}"
     yield Buses(publisher, consumer, queue)
-    if request.param == "rabbitmq":
-        await consumer.delete_queues(queue)  # type: ignore[attr-defined]
-        await consumer.delete_exchange()  # type: ignore[attr-defined]
+    if isinstance(consumer, RabbitMQBus):
+        await consumer.delete_queues(queue)
+        await consumer.delete_exchange()
     await consumer.close()
     await publisher.close()
 
@@ -51,7 +52,7 @@ def event(kind: str = "created", **data: object) -> CloudEvent:
     return new_event(f"taskflow.test.widget.{kind}.v1", source="/test", data=data)
 
 
-async def wait_for(predicate, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not await predicate():
         if time.monotonic() > deadline:
@@ -250,7 +251,7 @@ async def test_a_broadcast_reaches_every_subscribed_bus_and_queues_still_get_one
     on_publisher: list[str] = []
     in_queue: list[str] = []
 
-    def recorder(into: list[str]):  # type: ignore[no-untyped-def]
+    def recorder(into: list[str]) -> MessageHandler:
         async def record(e: CloudEvent) -> None:
             into.append(e.id)
 

@@ -22,10 +22,15 @@ def event(kind: str = "created", service: str = "test", **data: object) -> Cloud
     return new_event(f"taskflow.{service}.widget.{kind}.v1", source="/test", data=data)
 
 
+def memory_bus(url: str, *, max_retries: int = 5, retry_base_seconds: float = 0.5) -> MemoryBus:
+    bus = create_bus(url, max_retries=max_retries, retry_base_seconds=retry_base_seconds)
+    assert isinstance(bus, MemoryBus)
+    return bus
+
+
 @pytest.fixture
 async def bus(memory_url: str) -> AsyncIterator[MemoryBus]:
-    bus = create_bus(memory_url, max_retries=2, retry_base_seconds=0.05)
-    assert isinstance(bus, MemoryBus)
+    bus = memory_bus(memory_url, max_retries=2, retry_base_seconds=0.05)
     await bus.connect()
     yield bus
     await bus.close()
@@ -45,8 +50,8 @@ class Recorder:
 
 async def test_buses_of_one_hub_see_each_other_and_other_hubs_do_not(memory_url: str) -> None:
     # Embedded mode: each service creates its own bus from the same URL.
-    auth, teams = create_bus(memory_url), create_bus(memory_url)
-    elsewhere = create_bus(memory_url + "-other")
+    auth, teams = memory_bus(memory_url), memory_bus(memory_url)
+    elsewhere = memory_bus(memory_url + "-other")
     for b in (auth, teams, elsewhere):
         await b.connect()
     in_teams, in_elsewhere = Recorder(), Recorder()
@@ -54,15 +59,15 @@ async def test_buses_of_one_hub_see_each_other_and_other_hubs_do_not(memory_url:
     await elsewhere.subscribe("teams", ["taskflow.auth.#"], in_elsewhere)
     sent = event(service="auth")
     await auth.publish(sent)
-    await auth.drain()  # type: ignore[attr-defined]
-    await elsewhere.drain()  # type: ignore[attr-defined]
+    await auth.drain()
+    await elsewhere.drain()
     assert in_teams.ids == [sent.id] and in_elsewhere.ids == []
     for b in (auth, teams, elsewhere):
         await b.close()
 
 
 async def test_plain_memory_url_is_the_default_hub() -> None:
-    one, two = create_bus("memory://"), create_bus("memory://")
+    one, two = memory_bus("memory://"), memory_bus("memory://")
     await one.connect()
     await two.connect()
     got = Recorder()
@@ -70,7 +75,7 @@ async def test_plain_memory_url_is_the_default_hub() -> None:
     await two.subscribe(queue, ["taskflow.test.#"], got)
     sent = event()
     await one.publish(sent)
-    await one.drain()  # type: ignore[attr-defined]
+    await one.drain()
     assert got.ids == [sent.id]
     await one.close()
     await two.close()
@@ -125,7 +130,7 @@ async def test_queue_keeps_messages_while_its_handler_is_busy(bus: MemoryBus) ->
 async def test_retries_back_off_exponentially_without_holding_up_the_queue(
     memory_url: str,
 ) -> None:
-    bus = create_bus(memory_url, max_retries=3, retry_base_seconds=0.05)
+    bus = memory_bus(memory_url, max_retries=3, retry_base_seconds=0.05)
     await bus.connect()
     tries: list[float] = []
     order: list[str] = []
@@ -140,7 +145,7 @@ async def test_retries_back_off_exponentially_without_holding_up_the_queue(
     await bus.subscribe("svc", ["taskflow.test.#"], handler)
     await bus.publish(event(name="flaky"))
     await bus.publish(event(name="healthy"))
-    await bus.drain()  # type: ignore[attr-defined]
+    await bus.drain()
     assert order[:2] == ["flaky", "healthy"]  # the healthy one did not wait for the back-off
     assert len(tries) == 4  # first try + 3 retries, the last one succeeded
     gaps = [later - earlier for earlier, later in itertools.pairwise(tries)]
@@ -216,7 +221,7 @@ async def test_a_queue_has_one_consumer(bus: MemoryBus) -> None:
 
 
 async def test_connection_state(memory_url: str) -> None:
-    bus = create_bus(memory_url)
+    bus = memory_bus(memory_url)
     assert not await bus.ping()
     with pytest.raises(ConnectionError):
         await bus.publish(event())
@@ -231,12 +236,12 @@ def test_a_hub_name_works_again_in_a_new_event_loop() -> None:
     url = f"memory://loops-{uuid.uuid4().hex[:8]}"
 
     async def round_trip() -> list[str]:
-        bus = create_bus(url)
+        bus = memory_bus(url)
         await bus.connect()
         got = Recorder()
         await bus.subscribe("svc", ["taskflow.test.#"], got)
         await bus.publish(event())
-        await bus.drain()  # type: ignore[attr-defined]
+        await bus.drain()
         await bus.close()
         return got.ids
 

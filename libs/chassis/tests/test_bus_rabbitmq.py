@@ -22,6 +22,7 @@ import aio_pika
 import aiormq
 import pytest
 from aio_pika.abc import AbstractConnection
+from pamqp.common import FieldTable
 from taskflow_chassis.bus import create_bus
 from taskflow_chassis.bus import rabbitmq as rabbitmq_module
 from taskflow_chassis.bus.rabbitmq import CONTENT_TYPE, RabbitMQBus
@@ -109,17 +110,21 @@ async def test_service_queues_are_durable_and_retry_feeds_back_into_the_queue(
         pass
 
     await bus.subscribe(rabbit.queue, [TYPE], ignore)
-    retry_args = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": rabbit.queue}
+    retry_args: FieldTable = {
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": rabbit.queue,
+    }
     channel = await rabbit.raw.channel()
     # Declaring with the same settings is accepted; anything else is refused.
     await channel.declare_queue(rabbit.queue, durable=True)
     await channel.declare_queue(f"{rabbit.queue}.dlq", durable=True)
     await channel.declare_queue(f"{rabbit.queue}.retry", durable=True, arguments=retry_args)
-    for name, args in [
+    declared: list[tuple[str, FieldTable | None]] = [
         (rabbit.queue, None),
         (f"{rabbit.queue}.dlq", None),
         (f"{rabbit.queue}.retry", retry_args),
-    ]:
+    ]
+    for name, args in declared:
         with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed):
             probe = await rabbit.raw.channel()
             await probe.declare_queue(name, durable=False, arguments=args)

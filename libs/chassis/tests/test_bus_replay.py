@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from taskflow_chassis.bus import EventBus, create_bus
+from taskflow_chassis.bus.rabbitmq import RabbitMQBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.failures import PermanentError
 from taskflow_chassis.testing import require_rabbitmq
@@ -25,9 +26,9 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[tuple[EventBus, s
     await bus.connect()
     queue = f"replay-{suffix}"
     yield bus, queue
-    if request.param == "rabbitmq":
-        await bus.delete_queues(queue)  # type: ignore[attr-defined]
-        await bus.delete_exchange()  # type: ignore[attr-defined]
+    if isinstance(bus, RabbitMQBus):
+        await bus.delete_queues(queue)
+        await bus.delete_exchange()
     await bus.close()
 
 

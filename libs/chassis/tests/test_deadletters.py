@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from fastapi import FastAPI
 from taskflow_chassis.bus import create_bus
 from taskflow_chassis.bus.rabbitmq import RabbitMQBus
 from taskflow_chassis.cli import run_service
@@ -85,9 +86,13 @@ async def test_list_replay_and_purge(
         await bus.close()
 
 
+def never_served(settings: ServiceSettings) -> FastAPI:
+    raise AssertionError("an unknown command serves nothing")
+
+
 def test_the_command_line_names_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
     settings = ServiceSettings(service_name="widgets")
     with pytest.raises(SystemExit) as exited:
-        run_service(lambda s: None, settings, {"replica": dlq_command}, argv=["nope"])  # type: ignore[arg-type,return-value]
+        run_service(never_served, settings, {"replica": dlq_command}, argv=["nope"])
     assert exited.value.code == 2
     assert "serve | dlq | replica" in capsys.readouterr().err

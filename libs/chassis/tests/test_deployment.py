@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -43,7 +45,8 @@ def app_with(settings: ServiceSettings) -> FastAPI:
     ],
 )
 def test_production_refuses_each_placeholder_and_names_it(field: str, value: object) -> None:
-    settings = DemoSettings(environment="production", **{field: value})
+    overrides: dict[str, Any] = {field: value}
+    settings = DemoSettings(environment="production", **overrides)
     assert placeholder_settings(settings) == [field]
     with pytest.raises(UnsafeConfiguration) as refused:
         app_with(settings)

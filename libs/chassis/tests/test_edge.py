@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.types import Message
 from taskflow_chassis.edge import (
     EdgeLimits,
     document_edge_answers,
@@ -163,13 +164,13 @@ async def test_a_body_without_a_length_is_checked_whatever_its_encoding_says(
         "server": ("t", 80),
     }
     parts = [body[:5], body[5:]]
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         chunk = parts.pop(0) if parts else b""
         return {"type": "http.request", "body": chunk, "more_body": bool(parts)}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await app(scope, receive, send)

@@ -15,6 +15,7 @@ from alembic.operations import Operations
 from sqlalchemy import func, insert, select
 from taskflow_chassis.bus import EventBus, create_bus
 from taskflow_chassis.bus.memory import MemoryBus
+from taskflow_chassis.bus.rabbitmq import RabbitMQBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.messaging import (
@@ -176,17 +177,17 @@ async def test_stopped_between_commit_and_publish_then_restarted(
     assert await pending(database) == 0
 
 
-class SlowBus:
+class SlowBus(MemoryBus):
     """Takes a while to confirm, so a stop lands in the middle of a pass."""
 
-    def __init__(self, inner: EventBus) -> None:
-        self.inner = inner
+    def __init__(self, hub: MemoryBus) -> None:
+        super().__init__(f"memory://{hub.name}")
         self.publishing = asyncio.Event()
 
-    async def publish(self, e: CloudEvent) -> None:
+    async def publish(self, event: CloudEvent) -> None:
         self.publishing.set()
         await asyncio.sleep(0.05)
-        await self.inner.publish(e)
+        await super().publish(event)
 
 
 async def test_stop_lets_the_pass_finish_so_nothing_is_published_twice(
@@ -195,7 +196,8 @@ async def test_stop_lets_the_pass_finish_so_nothing_is_published_twice(
     recorder = await observe(bus, expected=6)
     written = await write(database, *range(6))
     slow = SlowBus(bus)
-    relay = OutboxRelay(database, slow, sweep_interval=60, batch_size=3)  # type: ignore[arg-type]
+    await slow.connect()
+    relay = OutboxRelay(database, slow, sweep_interval=60, batch_size=3)
     await relay.start()
     await slow.publishing.wait()
     await relay.stop()  # mid-pass: the pass ends and marks what it published
@@ -212,17 +214,18 @@ async def test_stop_lets_the_pass_finish_so_nothing_is_published_twice(
     assert recorder.seen == [e.id for e in written]
 
 
-class FlakyBus:
+class FlakyBus(MemoryBus):
     """Fails the first publish of one event, as a broker that did not confirm."""
 
-    def __init__(self, inner: EventBus, fail_id: str) -> None:
-        self.inner, self.fail_id, self.failed = inner, fail_id, False
+    def __init__(self, hub: MemoryBus, fail_id: str) -> None:
+        super().__init__(f"memory://{hub.name}")
+        self.fail_id, self.failed = fail_id, False
 
-    async def publish(self, e: CloudEvent) -> None:
-        if e.id == self.fail_id and not self.failed:
+    async def publish(self, event: CloudEvent) -> None:
+        if event.id == self.fail_id and not self.failed:
             self.failed = True
             raise ConnectionError("no confirm")
-        await self.inner.publish(e)
+        await super().publish(event)
 
 
 async def test_unconfirmed_publish_stays_pending_and_order_holds(
@@ -230,7 +233,9 @@ async def test_unconfirmed_publish_stays_pending_and_order_holds(
 ) -> None:
     recorder = await observe(bus)
     written = await write(database, 0, 1, 2)
-    relay = OutboxRelay(database, FlakyBus(bus, written[1].id), sweep_interval=60)  # type: ignore[arg-type]
+    flaky = FlakyBus(bus, written[1].id)
+    await flaky.connect()
+    relay = OutboxRelay(database, flaky, sweep_interval=60)
     assert await relay.publish_pending() == 1  # stops at the failure, keeps the order
     async with database.session() as session:
         row = (
@@ -316,6 +321,7 @@ async def test_relay_publishes_exactly_once_on_rabbitmq(database: Database) -> N
     exchange, queue = f"taskflow.test.{suffix}", f"test-relay-{suffix}"
     publisher = create_bus(url, exchange=exchange)
     consumer = create_bus(url, exchange=exchange)
+    assert isinstance(consumer, RabbitMQBus)
     await publisher.connect()
     await consumer.connect()
     recorder = Recorder(expected=20)
@@ -335,8 +341,8 @@ async def test_relay_publishes_exactly_once_on_rabbitmq(database: Database) -> N
         assert recorder.seen == [e.id for e in written]
         assert await pending(database) == 0
     finally:
-        await consumer.delete_queues(queue)  # type: ignore[attr-defined]
-        await consumer.delete_exchange()  # type: ignore[attr-defined]
+        await consumer.delete_queues(queue)
+        await consumer.delete_exchange()
         await consumer.close()
         await publisher.close()
 

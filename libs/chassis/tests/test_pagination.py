@@ -57,7 +57,7 @@ async def test_pages_cover_every_row_once(tmp_path: Path) -> None:
     ) as client:
         cursor = None
         while True:
-            params: dict[str, object] = {"limit": 50}
+            params: dict[str, str | int] = {"limit": 50}
             if cursor:
                 params["cursor"] = cursor
             body = (await client.get("/items", params=params)).json()

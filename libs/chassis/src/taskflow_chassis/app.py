@@ -263,7 +263,7 @@ def _add_problem_schema(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook for its schema
 
 
 def swagger_for_services(services: Sequence[str]) -> HTMLResponse:

@@ -273,4 +273,4 @@ def install_request_guard(app: FastAPI, limits: EdgeLimits | None = None) -> Non
     def openapi() -> dict[str, Any]:
         return document_edge_answers(build_schema())
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook for its schema
