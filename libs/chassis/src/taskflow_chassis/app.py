@@ -96,10 +96,61 @@ class ServiceSpec:
 
 
 def create_service_app(spec: ServiceSpec) -> FastAPI:
-    settings = spec.settings
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await _Runtime.build(app, spec)
+        for hook in spec.on_startup:
+            await hook(app)
+        await runtime.relay.start()
+        await runtime.attach()
+        logger.info("%s started", spec.name)
+        try:
+            yield
+        finally:
+            for hook in spec.on_shutdown:
+                await hook(app)
+            await runtime.stop()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"/openapi/{spec.name}.json",
+    )
+    app.state.service_name = spec.name
+    app.state.settings = spec.settings
+    app.state.publisher = Publisher(spec.name)
+    install_request_guard(app)  # inside the correlation id: its refusals carry one
+    app.add_middleware(CorrelationIdMiddleware)
+    apply_deployment_defaults(app, spec.settings)  # outermost: CORS answers even refusals
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    for router in spec.routers:
+        app.include_router(router)
+    _add_docs(app, spec)
+    _add_problem_schema(app)
+    return app
+
+
+@dataclass
+class _Runtime:
+    """A started service's adapters and loops, stopped in the reverse order."""
+
+    name: str
+    database: Database
+    bus: EventBus
+    relay: OutboxRelay
+    consumer: EventConsumer | None
+    revocations: RevocationSync | None
+    attaching: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def build(cls, app: FastAPI, spec: ServiceSpec) -> _Runtime:
+        """The adapters the settings name, on ``app.state``; nothing started yet."""
+        settings = spec.settings
         database = Database.from_settings(settings)
         if settings.run_migrations_on_start:
             await upgrade_to_head(database, spec.migrations_dir, f"alembic_version_{spec.name}")
@@ -128,67 +179,48 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         app.state.consumer = consumer
         app.state.jwt_verifier = JwtVerifier.from_settings(settings, spec.jwks_fetcher)
         revocations = _revocation_sync(app, spec) if spec.revocation_list else None
-        for hook in spec.on_startup:
-            await hook(app)
-        await relay.start()
-        # The broker may be away at start-up: the API serves meanwhile (the outbox keeps
-        # the events), and the bus connects and the consumer starts once it answers.
-        attach: asyncio.Task[None] | None = None
+        return cls(spec.name, database, bus, relay, consumer, revocations)
+
+    async def attach(self) -> None:
+        """Connect the bus, subscribe the consumer and the revocations.
+
+        The broker may be away at start-up: the API serves meanwhile (the outbox
+        keeps the events), and the bus connects and the consumer starts once it
+        answers.
+        """
         try:
             # Bounded: a broker that accepts the connection and never answers must not
             # keep the API from serving.
             await asyncio.wait_for(
-                _attach(bus, consumer, revocations),
+                _attach(self.bus, self.consumer, self.revocations),
                 BUS_START_TIMEOUT_SECONDS,
             )
         except Exception as exc:
-            logger.warning("%s: event broker unreachable at start-up (%s)", spec.name, exc)
-            attach = asyncio.create_task(
-                _attach_to_bus(bus, consumer, revocations, spec.name),
-                name=f"{spec.name}:bus",
+            logger.warning("%s: event broker unreachable at start-up (%s)", self.name, exc)
+            self.attaching = asyncio.create_task(
+                _attach_to_bus(self.bus, self.consumer, self.revocations, self.name),
+                name=f"{self.name}:bus",
             )
-            if revocations is not None:
-                revocations.reload()  # what auth revoked so far, before the broker is back
-        if revocations is not None:
-            await revocations.settle(REVOCATIONS_START_TIMEOUT_SECONDS)
-        logger.info("%s started", spec.name)
-        try:
-            yield
-        finally:
-            for hook in spec.on_shutdown:
-                await hook(app)
-            if attach is not None:
-                attach.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await attach
-            if revocations is not None:
-                await revocations.stop()
-            if consumer is not None:
-                await consumer.stop()
-            await relay.stop()
-            await bus.close()
-            await database.dispose()
+            if self.revocations is not None:
+                self.revocations.reload()  # what auth revoked so far, before the broker is back
+        if self.revocations is not None:
+            await self.revocations.settle(REVOCATIONS_START_TIMEOUT_SECONDS)
 
-    app = FastAPI(
-        title=spec.title,
-        description=spec.description,
-        version=spec.version,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=f"/openapi/{spec.name}.json",
-    )
-    app.state.service_name = spec.name
-    app.state.settings = settings
-    app.state.publisher = Publisher(spec.name)
-    install_request_guard(app)  # inside the correlation id: its refusals carry one
-    app.add_middleware(CorrelationIdMiddleware)
-    apply_deployment_defaults(app, settings)  # outermost: CORS answers even refusals
-    install_problem_handlers(app)
-    app.include_router(health.router)
-    for router in spec.routers:
-        app.include_router(router)
+    async def stop(self) -> None:
+        if self.attaching is not None:
+            self.attaching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.attaching
+        if self.revocations is not None:
+            await self.revocations.stop()
+        if self.consumer is not None:
+            await self.consumer.stop()
+        await self.relay.stop()
+        await self.bus.close()
+        await self.database.dispose()
 
+
+def _add_docs(app: FastAPI, spec: ServiceSpec) -> None:
     @app.get(f"/docs/{spec.name}", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=f"/openapi/{spec.name}.json", title=spec.title)
@@ -196,10 +228,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     @app.get("/docs", include_in_schema=False)
     async def all_docs() -> HTMLResponse:
         """Every service's schema in one Swagger UI (the gateway routes /docs to one service)."""
-        return swagger_for_services(settings.docs_services)
-
-    _add_problem_schema(app)
-    return app
+        return swagger_for_services(spec.settings.docs_services)
 
 
 def _revocation_sync(app: FastAPI, spec: ServiceSpec) -> RevocationSync:

@@ -73,10 +73,29 @@ def classify(exc: BaseException) -> Failure:
 
 
 def _classify_one(exc: BaseException) -> Failure:
+    for classifier in (
+        _classify_declared,
+        _classify_network,
+        _classify_validation,
+        _classify_database,
+        _classify_http,
+        _classify_problem,
+    ):
+        kind = classifier(exc)
+        if kind is not Failure.UNKNOWN:
+            return kind
+    return Failure.UNKNOWN
+
+
+def _classify_declared(exc: BaseException) -> Failure:
     if isinstance(exc, TransientError):
         return Failure.TRANSIENT
     if isinstance(exc, PermanentError):
         return Failure.PERMANENT
+    return Failure.UNKNOWN
+
+
+def _classify_network(exc: BaseException) -> Failure:
     if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError | socket.gaierror):
         return Failure.TRANSIENT
     if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
@@ -87,19 +106,20 @@ def _classify_one(exc: BaseException) -> Failure:
         "BusyLoadingError",
     }:
         return Failure.TRANSIENT
+    return Failure.UNKNOWN
+
+
+def _classify_validation(exc: BaseException) -> Failure:
     try:
         import pydantic
     except ImportError:  # pragma: no cover - pydantic is a dependency
-        pass
-    else:
-        if isinstance(exc, pydantic.ValidationError):
-            return Failure.PERMANENT
-    database = _classify_database(exc)
-    if database is not Failure.UNKNOWN:
-        return database
-    http = _classify_http(exc)
-    if http is not Failure.UNKNOWN:
-        return http
+        return Failure.UNKNOWN
+    if isinstance(exc, pydantic.ValidationError):
+        return Failure.PERMANENT
+    return Failure.UNKNOWN
+
+
+def _classify_problem(exc: BaseException) -> Failure:
     from taskflow_chassis.problems import ProblemError
 
     if isinstance(exc, ProblemError) and exc.status in {502, 503, 504}:

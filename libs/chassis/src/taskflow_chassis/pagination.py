@@ -105,31 +105,49 @@ def _from_cursor(raw: Any, column: ColumnElement[Any]) -> Any:
     type (or out of its range) would fail in the database, a 500."""
     kind = _python_type(column)
     if kind is datetime:
-        if not (isinstance(raw, dict) and set(raw) == {"t"} and isinstance(raw["t"], str)):
-            raise invalid_cursor()
-        try:
-            moment = datetime.fromisoformat(raw["t"])
-            if moment.tzinfo is None:
-                raise invalid_cursor()
-            return moment.astimezone(UTC)
-        except (ValueError, OverflowError) as exc:
-            raise invalid_cursor() from exc
-    if kind is uuid.UUID and isinstance(raw, str):
-        try:
-            return uuid.UUID(raw)
-        except ValueError as exc:
-            raise invalid_cursor() from exc
+        return _instant_from_cursor(raw)
+    if kind is uuid.UUID:
+        return _uuid_from_cursor(raw)
     if kind is int:
-        bits = 63 if isinstance(column.type, BigInteger) else 31
-        if isinstance(raw, int) and not isinstance(raw, bool) and -(2**bits) <= raw < 2**bits:
-            return raw
-        raise invalid_cursor()
+        return _integer_from_cursor(raw, bits=63 if isinstance(column.type, BigInteger) else 31)
     if kind is float:
-        if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
-            return float(raw)
-        raise invalid_cursor()
+        return _float_from_cursor(raw)
     if kind in (str, None) and isinstance(raw, str) and "\x00" not in raw:
         return raw
+    raise invalid_cursor()
+
+
+def _instant_from_cursor(raw: Any) -> datetime:
+    if not (isinstance(raw, dict) and set(raw) == {"t"} and isinstance(raw["t"], str)):
+        raise invalid_cursor()
+    try:
+        moment = datetime.fromisoformat(raw["t"])
+        if moment.tzinfo is None:
+            raise invalid_cursor()
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise invalid_cursor() from exc
+
+
+def _uuid_from_cursor(raw: Any) -> uuid.UUID:
+    if not isinstance(raw, str):
+        raise invalid_cursor()
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise invalid_cursor() from exc
+
+
+def _integer_from_cursor(raw: Any, *, bits: int) -> int:
+    """An integer the column's type holds (``bits`` of magnitude: a signed 32 or 64-bit)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and -(2**bits) <= raw < 2**bits:
+        return raw
+    raise invalid_cursor()
+
+
+def _float_from_cursor(raw: Any) -> float:
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+        return float(raw)
     raise invalid_cursor()
 
 
