@@ -270,16 +270,14 @@ SECURITY_OPTIONS = {
 def security_headers(config: dict[str, Any], secure: bool) -> dict[str, str]:
     """The response headers Traefik's headers middleware sets (unrolled/secure's rules)."""
     found: dict[str, str] = {}
-    if config.get("customFrameOptionsValue"):
-        found["X-Frame-Options"] = config["customFrameOptionsValue"]
-    elif config.get("frameDeny"):
-        found["X-Frame-Options"] = "DENY"
-    if config.get("contentTypeNosniff"):
-        found["X-Content-Type-Options"] = "nosniff"
-    if config.get("customBrowserXSSValue"):
-        found["X-XSS-Protection"] = config["customBrowserXSSValue"]
-    elif config.get("browserXssFilter"):
-        found["X-XSS-Protection"] = "1; mode=block"
+    for header, custom, flag, flagged in (
+        ("X-Frame-Options", "customFrameOptionsValue", "frameDeny", "DENY"),
+        ("X-Content-Type-Options", None, "contentTypeNosniff", "nosniff"),
+        ("X-XSS-Protection", "customBrowserXSSValue", "browserXssFilter", "1; mode=block"),
+    ):
+        value = (config.get(custom) if custom else None) or (flagged if config.get(flag) else "")
+        if value:
+            found[header] = value
     for option, header in (
         ("referrerPolicy", "Referrer-Policy"),
         ("contentSecurityPolicy", "Content-Security-Policy"),
@@ -288,16 +286,23 @@ def security_headers(config: dict[str, Any], secure: bool) -> dict[str, str]:
     ):
         if config.get(option):
             found[header] = config[option]
-    # Strict-Transport-Security only over HTTPS, unless forced (browsers ignore it on HTTP).
-    seconds = int(config.get("stsSeconds", 0))
-    if seconds and (secure or config.get("forceSTSHeader")):
-        value = f"max-age={seconds}"
-        if config.get("stsIncludeSubdomains"):
-            value += "; includeSubDomains"
-        if config.get("stsPreload"):
-            value += "; preload"
-        found["Strict-Transport-Security"] = value
+    transport_security = _strict_transport_security(config, secure)
+    if transport_security:
+        found["Strict-Transport-Security"] = transport_security
     return found
+
+
+def _strict_transport_security(config: dict[str, Any], secure: bool) -> str | None:
+    # Only over HTTPS, unless forced (browsers ignore it on HTTP).
+    seconds = int(config.get("stsSeconds", 0))
+    if not seconds or not (secure or config.get("forceSTSHeader")):
+        return None
+    value = f"max-age={seconds}"
+    if config.get("stsIncludeSubdomains"):
+        value += "; includeSubDomains"
+    if config.get("stsPreload"):
+        value += "; preload"
+    return value
 
 
 def headers(config: dict[str, Any]) -> Middleware:
