@@ -3,12 +3,11 @@
 from alembic import context
 from taskflow_chassis.migrations import run_alembic_env
 from taskflow_teams.config import TeamsSettings
-from taskflow_teams.tables import TeamsTable, import_all_tables
+from taskflow_teams.models import METADATA
 
-import_all_tables()
 if not context.config.get_main_option("sqlalchemy.url"):
     context.config.set_main_option(
         "sqlalchemy.url", TeamsSettings().resolved_database_url().replace("%", "%%")
     )
 
-run_alembic_env(TeamsTable.metadata, version_table="alembic_version_teams")
+run_alembic_env(METADATA, version_table="alembic_version_teams")

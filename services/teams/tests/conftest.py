@@ -14,11 +14,12 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.testing import TestTokens, fresh_postgres_database
 from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth
+from taskflow_contracts.base import EventPayload
 from taskflow_teams.app import create_app
 from taskflow_teams.config import TeamsSettings
 
@@ -60,7 +61,7 @@ class World:
         clock: Clock,
     ) -> None:
         self.app, self.client, self.tokens, self.clock = app, client, tokens, clock
-        self.bus = create_bus(bus_url)
+        self.bus = MemoryBus(bus_url)
         self.published: list[CloudEvent] = []
 
     async def start(self) -> None:
@@ -74,11 +75,11 @@ class World:
     async def settle(self) -> None:
         """Deliver everything: auth events to teams, teams' outbox to the observer."""
         for _ in range(3):
-            await self.bus.drain()  # type: ignore[attr-defined]
+            await self.bus.drain()
             await self.app.state.relay.publish_pending()
-        await self.bus.drain()  # type: ignore[attr-defined]
+        await self.bus.drain()
 
-    async def auth_event(self, payload: auth.EventPayload) -> CloudEvent:  # type: ignore[name-defined]
+    async def auth_event(self, payload: EventPayload) -> CloudEvent:
         event = new_event(payload.event_type, source="/taskflow/auth", data=payload)
         await self.bus.publish(event)
         await self.settle()

@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+from sqlmodel import col
+from taskflow_contracts import auth
+from taskflow_teams.teams.models import Invitation
+
 ACCEPT = "/api/v1/invitations/accept"
 DECLINE = "/api/v1/invitations/decline"
 
@@ -47,13 +52,10 @@ async def test_invite_accept_joins_with_the_role(world: Any) -> None:
 
 
 async def test_token_is_stored_only_as_a_hash(world: Any) -> None:
-    from sqlalchemy import select
-    from taskflow_teams.invitations.models import Invitation
-
     leader, team, roles = await setup(world)
     _, token = await world.invite(team["id"], leader, "x@example.com", roles["Viewer"])
     async with world.app.state.database.session() as session:
-        stored = (await session.execute(select(Invitation.token_hash))).scalar_one()
+        stored = (await session.execute(select(col(Invitation.token_hash)))).scalar_one()
     assert token not in stored and len(stored) == 64
 
 
@@ -201,8 +203,6 @@ async def test_accept_needs_a_participant_profile(world: Any) -> None:
 
 
 async def test_invite_before_sign_up_shows_after_sign_up(world: Any) -> None:
-    from taskflow_contracts import auth
-
     leader, team, roles = await setup(world)
     await world.invite(team["id"], leader, "later@example.com", roles["Viewer"])
     person = await world.person("later", email="Later@Example.com")
@@ -287,8 +287,6 @@ async def test_an_unverified_address_sees_and_answers_no_invitation(world: Any) 
 
 
 async def test_a_new_email_is_unverified_until_auth_says_otherwise(world: Any) -> None:
-    from taskflow_contracts import auth
-
     leader, team, roles = await setup(world)
     dev = await world.person("dev")
     _, token = await world.invite(team["id"], leader, "dev@new.example", roles["Viewer"])

@@ -6,12 +6,14 @@ SQLite (`make dev`)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 from taskflow_chassis.testing import fresh_database
 from taskflow_teams.teams.models import Membership, Role
 
@@ -26,21 +28,19 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 async def census(world: Any, team_id: str) -> tuple[int, int]:
     """(members, leaders) as committed."""
-    import uuid
-
     async with world.app.state.database.session() as session:
         team = uuid.UUID(team_id)
         members = (
             await session.execute(
-                select(func.count()).select_from(Membership).where(Membership.team_id == team)  # type: ignore[arg-type]
+                select(func.count()).select_from(Membership).where(col(Membership.team_id) == team)
             )
         ).scalar_one()
         leaders = (
             await session.execute(
                 select(func.count())
                 .select_from(Membership)
-                .join(Role, Role.id == Membership.role_id)  # type: ignore[arg-type]
-                .where(Membership.team_id == team, Role.is_leader.is_(True))  # type: ignore[arg-type,attr-defined]
+                .join(Role, col(Role.id) == Membership.role_id)
+                .where(col(Membership.team_id) == team, col(Role.is_leader).is_(True))
             )
         ).scalar_one()
     return int(members), int(leaders)

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from taskflow_chassis.testing import permission_matrix, rows_snapshot
-from taskflow_teams.invitations.models import Invitation
-from taskflow_teams.teams.models import Membership, Role, Team
+from taskflow_teams.teams.models import Invitation, Membership, Role, Team
 
 ROLES = ["Team Leader", "Project Manager", "Developer", "Reviewer", "Viewer", "outsider"]
 LEADER_ONLY = {"Team Leader"}

@@ -8,15 +8,15 @@ catalogue's strings, carried by the member's role; no code compares role names.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from taskflow_chassis.deps import SessionDep
-from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.problems import ProblemError, forbidden, not_found
 from taskflow_chassis.security import CurrentUserId
 from taskflow_contracts import permissions as P
 
@@ -37,43 +37,23 @@ class TeamAccess:
     def can(self, permission: str) -> bool:
         return permission in self.permissions
 
+    def check(self, permission: str | None) -> None:
+        """403 unless the role grants ``permission`` (``None``: being a member is enough)."""
+        if permission is not None and not self.can(permission):
+            raise forbidden(permission)
+
 
 def team_not_found() -> ProblemError:
-    return ProblemError(
-        404, "Team not found", "No team with this id has you as a member.", type="team-not-found"
-    )
-
-
-def forbidden(permission: str) -> ProblemError:
-    return ProblemError(
-        403,
-        "Permission required",
-        f"Your role in this team does not grant {permission}.",
-        type="permission-required",
-        permission=permission,
-    )
-
-
-def ensure_within(access: TeamAccess, permissions: Iterable[str]) -> None:
-    """Nobody hands out (by invitation, role edit or role change) rights they lack."""
-    missing = sorted(set(permissions) - access.permissions)
-    if missing:
-        raise ProblemError(
-            403,
-            "Cannot grant permissions you lack",
-            "That role holds permissions your own role does not: " + ", ".join(missing) + ".",
-            type="permission-escalation",
-            permissions=missing,
-        )
+    return not_found("Team", "No team with this id has you as a member.")
 
 
 async def load_access(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> TeamAccess:
     row = (
         await session.execute(
             select(Team, Membership, Role)
-            .join(Membership, Membership.team_id == Team.id)  # type: ignore[arg-type]
-            .join(Role, Role.id == Membership.role_id)  # type: ignore[arg-type]
-            .where(Team.id == team_id, Membership.user_id == user_id)  # type: ignore[arg-type]
+            .join(Membership, col(Membership.team_id) == Team.id)
+            .join(Role, col(Role.id) == Membership.role_id)
+            .where(col(Team.id) == team_id, col(Membership.user_id) == user_id)
         )
     ).first()
     if row is None:
@@ -89,8 +69,7 @@ def requires(permission: str | None = None) -> Any:
         team_id: uuid.UUID, user_id: CurrentUserId, session: SessionDep
     ) -> TeamAccess:
         access = await load_access(session, team_id, user_id)
-        if permission is not None and not access.can(permission):
-            raise forbidden(permission)
+        access.check(permission)
         return access
 
     return Depends(dependency)

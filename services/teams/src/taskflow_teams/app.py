@@ -1,4 +1,4 @@
-"""The teams service's composition root: its settings, adapters and routes."""
+"""The teams service's composition root: its settings, handlers' dependencies and routes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.security import JwksFetcher
 from taskflow_chassis.serve import migrations_dir
 
-from taskflow_teams import events
-from taskflow_teams.config import TeamsSettings, get_settings
+from taskflow_teams.config import TeamsSettings
+from taskflow_teams.deps import TeamsDeps
+from taskflow_teams.handlers import EVENT_HANDLERS
 from taskflow_teams.internal.views import router as internal_router
 from taskflow_teams.invitations.views import my_invitations, team_invitations
-from taskflow_teams.tables import import_all_tables
 from taskflow_teams.teams.views import router as teams_router
 
 
@@ -19,17 +19,16 @@ def create_app(
     settings: TeamsSettings | None = None, jwks_fetcher: JwksFetcher | None = None
 ) -> FastAPI:
     """``jwks_fetcher`` replaces the HTTP fetch of auth's JWKS (tests)."""
-    settings = settings or get_settings()
-    import_all_tables()
     return create_service_app(
         ServiceSpec(
             name="teams",
             title="TaskFlow teams",
             description="Teams, members, roles that grant permissions, and invitations.",
-            settings=settings,
+            settings=settings or TeamsSettings(),
             routers=[teams_router, team_invitations, my_invitations, internal_router],
             migrations_dir=migrations_dir(__file__),
-            handlers=events.HANDLERS,
+            handlers=EVENT_HANDLERS,
+            handler_deps=TeamsDeps(),
             jwks_fetcher=jwks_fetcher,
         )
     )

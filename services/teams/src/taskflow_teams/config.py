@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 from taskflow_chassis.config import ServiceSettings
@@ -18,8 +16,3 @@ class TeamsSettings(ServiceSettings):
     # The key services present to /internal/v1 (TEAMS_INTERNAL_API_KEY, or the shared
     # TASKFLOW_INTERNAL_API_KEY); empty: the internal API does not exist (404).
     internal_api_key: SecretStr = SecretStr("")
-
-
-@lru_cache
-def get_settings() -> TeamsSettings:
-    return TeamsSettings()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from taskflow_teams.invitations.models import InvitationStatus
+from taskflow_teams.teams.models import InvitationStatus
 
 Token = Annotated[str, Field(min_length=1, max_length=512)]
 

@@ -5,25 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, status
 from taskflow_chassis.deps import ClockDep, SessionDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.security import CurrentUserId
+from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
 from taskflow_teams.access import CanInvite
-from taskflow_teams.config import TeamsSettings
+from taskflow_teams.deps import SettingsDep
 from taskflow_teams.invitations import service
-from taskflow_teams.invitations.models import InvitationStatus
 from taskflow_teams.invitations.schemas import InvitationCreate, InvitationRead, TokenBody
-
-
-async def get_settings(request: Request) -> TeamsSettings:
-    settings: TeamsSettings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[TeamsSettings, Depends(get_settings)]
+from taskflow_teams.teams.models import InvitationStatus
 
 team_invitations = APIRouter(prefix="/api/v1/teams/{team_id}/invitations", tags=["invitations"])
 my_invitations = APIRouter(prefix="/api/v1/invitations", tags=["invitations"])
@@ -36,9 +29,9 @@ async def invite(
     access: CanInvite,
     settings: SettingsDep,
     clock: ClockDep,
-    session: SessionDep,
+    uow: UnitOfWorkDep,
 ) -> InvitationRead:
-    return await service.invite(session, access, data, settings, clock())
+    return await service.invite(uow, access, data, settings, clock())
 
 
 @team_invitations.get("", responses=ERRORS)
@@ -57,9 +50,9 @@ async def list_team_invitations(
     "/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS
 )
 async def revoke(
-    invitation_id: uuid.UUID, access: CanInvite, clock: ClockDep, session: SessionDep
+    invitation_id: uuid.UUID, access: CanInvite, clock: ClockDep, uow: UnitOfWorkDep
 ) -> None:
-    await service.revoke(session, access, invitation_id, clock())
+    await service.revoke(uow, access, invitation_id, clock())
 
 
 @team_invitations.post("/{invitation_id}/resend", responses=ERRORS)
@@ -68,9 +61,9 @@ async def resend(
     access: CanInvite,
     settings: SettingsDep,
     clock: ClockDep,
-    session: SessionDep,
+    uow: UnitOfWorkDep,
 ) -> InvitationRead:
-    return await service.resend(session, access, invitation_id, settings, clock())
+    return await service.resend(uow, access, invitation_id, settings, clock())
 
 
 @my_invitations.get(
@@ -87,13 +80,13 @@ async def list_mine(
 
 @my_invitations.post("/accept", responses=problem_responses(401, 403, 404, 409, 410, 422))
 async def accept(
-    data: TokenBody, user_id: CurrentUserId, clock: ClockDep, session: SessionDep
+    data: TokenBody, user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep
 ) -> InvitationRead:
-    return await service.accept(session, user_id, data.token, clock())
+    return await service.accept(uow, user_id, data.token, clock())
 
 
 @my_invitations.post("/decline", responses=problem_responses(401, 403, 404, 409, 410, 422))
 async def decline(
-    data: TokenBody, user_id: CurrentUserId, clock: ClockDep, session: SessionDep
+    data: TokenBody, user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep
 ) -> InvitationRead:
-    return await service.decline(session, user_id, data.token, clock())
+    return await service.decline(uow, user_id, data.token, clock())

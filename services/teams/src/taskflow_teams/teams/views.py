@@ -1,4 +1,4 @@
-"""Team, member and role routes: thin, each one a call into service.py."""
+"""Team, member and role routes: thin, each one a call into service.py or queries.py."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.security import CurrentUserId
+from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
 from taskflow_teams.access import (
     CanDeleteTeam,
@@ -17,8 +18,7 @@ from taskflow_teams.access import (
     CanUpdateTeam,
     TeamMember,
 )
-from taskflow_teams.directory import service as directory
-from taskflow_teams.teams import service
+from taskflow_teams.teams import queries, rules, service
 from taskflow_teams.teams.schemas import (
     MemberRead,
     MemberRoleChange,
@@ -37,53 +37,51 @@ WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(401, 403, 422))
-async def create_team(data: TeamCreate, user_id: CurrentUserId, session: SessionDep) -> TeamRead:
-    founder = await directory.require_participant(session, user_id)
-    team, role = await service.create_team(session, founder, data)
-    return service.team_read(team, role)
+async def create_team(data: TeamCreate, user_id: CurrentUserId, uow: UnitOfWorkDep) -> TeamRead:
+    return await service.create_team(uow, user_id, data)
 
 
 @router.get("", responses=problem_responses(401))
 async def list_my_teams(
     user_id: CurrentUserId, page: PageParamsDep, session: SessionDep
 ) -> Page[TeamRead]:
-    items, cursor = await service.list_my_teams(session, user_id, page)
+    items, cursor = await queries.list_my_teams(session, user_id, page)
     return Page(items=items, next_cursor=cursor)
 
 
 @router.get("/{team_id}", responses=MEMBER_ERRORS)
 async def read_team(access: TeamMember) -> TeamRead:
-    return service.team_read(access.team, access.role)
+    return queries.team_read(access.team, access.role)
 
 
 @router.patch("/{team_id}", responses=WRITE_ERRORS)
-async def update_team(data: TeamUpdate, access: CanUpdateTeam, session: SessionDep) -> TeamRead:
-    return await service.update_team(session, access, data)
+async def update_team(data: TeamUpdate, access: CanUpdateTeam, uow: UnitOfWorkDep) -> TeamRead:
+    return await service.update_team(uow, access, data)
 
 
 @router.delete("/{team_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)
-async def delete_team(access: CanDeleteTeam, session: SessionDep) -> None:
-    await service.delete_team(session, access)
+async def delete_team(access: CanDeleteTeam, uow: UnitOfWorkDep) -> None:
+    await service.delete_team(uow, access)
 
 
 @router.get("/{team_id}/members", responses=MEMBER_ERRORS)
 async def list_members(
     access: TeamMember, page: PageParamsDep, session: SessionDep
 ) -> Page[MemberRead]:
-    items, cursor = await service.list_members(session, access.team.id, page)
+    items, cursor = await queries.list_members(session, access.team.id, page)
     return Page(items=items, next_cursor=cursor)
 
 
 @router.get("/{team_id}/members/me", responses=MEMBER_ERRORS)
 async def my_membership(access: TeamMember, session: SessionDep) -> MyMembership:
-    return await service.my_membership(session, access)
+    return await queries.my_membership(session, access)
 
 
 @router.patch("/{team_id}/members/{user_id}", responses=WRITE_ERRORS)
 async def change_member_role(
-    user_id: uuid.UUID, data: MemberRoleChange, access: CanManageMembers, session: SessionDep
+    user_id: uuid.UUID, data: MemberRoleChange, access: CanManageMembers, uow: UnitOfWorkDep
 ) -> MemberRead:
-    return await service.change_member_role(session, access, user_id, data.role_id)
+    return await service.change_member_role(uow, access, user_id, data.role_id)
 
 
 @router.delete(
@@ -92,32 +90,34 @@ async def change_member_role(
     responses=WRITE_ERRORS,
     description="Needs `members.manage`, except to remove yourself (leave the team).",
 )
-async def remove_member(user_id: uuid.UUID, access: TeamMember, session: SessionDep) -> None:
-    await service.remove_member(session, access, user_id)
+async def remove_member(user_id: uuid.UUID, access: TeamMember, uow: UnitOfWorkDep) -> None:
+    permission = rules.permission_to_remove(access.user_id, user_id)
+    access.check(permission)
+    await service.remove_member(uow, access, user_id, permission)
 
 
 @router.get("/{team_id}/roles", responses=MEMBER_ERRORS)
 async def list_roles(
     access: TeamMember, page: PageParamsDep, session: SessionDep
 ) -> Page[RoleRead]:
-    items, cursor = await service.list_roles(session, access.team.id, page)
+    items, cursor = await queries.list_roles(session, access.team.id, page)
     return Page(items=items, next_cursor=cursor)
 
 
 @router.post("/{team_id}/roles", status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
-async def create_role(data: RoleCreate, access: CanManageRoles, session: SessionDep) -> RoleRead:
-    return await service.create_role(session, access, data)
+async def create_role(data: RoleCreate, access: CanManageRoles, uow: UnitOfWorkDep) -> RoleRead:
+    return await service.create_role(uow, access, data)
 
 
 @router.patch("/{team_id}/roles/{role_id}", responses=WRITE_ERRORS)
 async def update_role(
-    role_id: uuid.UUID, data: RoleUpdate, access: CanManageRoles, session: SessionDep
+    role_id: uuid.UUID, data: RoleUpdate, access: CanManageRoles, uow: UnitOfWorkDep
 ) -> RoleRead:
-    return await service.update_role(session, access, role_id, data)
+    return await service.update_role(uow, access, role_id, data)
 
 
 @router.delete(
     "/{team_id}/roles/{role_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
 )
-async def delete_role(role_id: uuid.UUID, access: CanManageRoles, session: SessionDep) -> None:
-    await service.delete_role(session, access, role_id)
+async def delete_role(role_id: uuid.UUID, access: CanManageRoles, uow: UnitOfWorkDep) -> None:
+    await service.delete_role(uow, access, role_id)

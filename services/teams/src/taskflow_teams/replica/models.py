@@ -1,4 +1,6 @@
-"""The directory: what teams knows of people, learned from auth's events."""
+"""The replica of auth's users: what teams knows of people, learned from auth's events.
+
+Its table keeps its first name, ``directory``."""
 
 from __future__ import annotations
 

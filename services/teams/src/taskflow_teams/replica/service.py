@@ -1,4 +1,4 @@
-"""The directory of people teams knows: usernames, emails, who is a participant."""
+"""The people teams knows: usernames, emails, who is a participant, whose email is verified."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import uuid
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.types import utcnow
 
-from taskflow_teams.directory.models import Person
+from taskflow_teams.replica.models import Person
 
 
 async def upsert_person(
@@ -42,15 +43,11 @@ async def upsert_person(
 
 
 async def forget_person(session: AsyncSession, user_id: uuid.UUID) -> None:
-    await session.execute(delete(Person).where(Person.user_id == user_id))  # type: ignore[arg-type]
-
-
-async def get_person(session: AsyncSession, user_id: uuid.UUID) -> Person | None:
-    return await session.get(Person, user_id)
+    await session.execute(delete(Person).where(col(Person.user_id) == user_id))
 
 
 async def require_participant(session: AsyncSession, user_id: uuid.UUID) -> Person:
-    """The caller's directory entry, or 403 saying how to become a participant."""
+    """The caller's entry, or 403 saying how to become a participant."""
     person = await session.get(Person, user_id)
     if person is None or not person.is_participant:
         raise ProblemError(
@@ -64,7 +61,7 @@ async def require_participant(session: AsyncSession, user_id: uuid.UUID) -> Pers
 
 
 async def require_verified_email(session: AsyncSession, user_id: uuid.UUID) -> Person:
-    """The caller's directory entry, or 403 unless its email address is verified: only the
+    """The caller's entry, or 403 unless its email address is verified: only the
     owner of an address may see or answer the invitations sent to it."""
     person = await session.get(Person, user_id)
     if person is None or not person.email_verified:

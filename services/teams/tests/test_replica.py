@@ -1,4 +1,5 @@
-"""The directory fed by auth's events: idempotent, tolerant, and it drives membership."""
+"""The replica of auth's users fed by its events: idempotent, tolerant, and it drives
+membership."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 from taskflow_chassis.events import new_event
+from taskflow_chassis.handlers import HandlerMap
 from taskflow_chassis.inbox import handle_once
+from taskflow_chassis.unit_of_work import Publisher
 from taskflow_contracts import auth
-from taskflow_teams.directory.models import Person
-from taskflow_teams.events import HANDLERS
+from taskflow_teams.deps import TeamsDeps
+from taskflow_teams.handlers import EVENT_HANDLERS
+from taskflow_teams.replica.models import Person
 
 REGISTERED = "taskflow.auth.participant.registered.v1"
 
@@ -18,7 +23,7 @@ REGISTERED = "taskflow.auth.participant.registered.v1"
 async def person_row(world: Any, user_id: uuid.UUID) -> Person | None:
     async with world.app.state.database.session() as session:
         return (
-            await session.execute(select(Person).where(Person.user_id == user_id))
+            await session.execute(select(Person).where(col(Person.user_id) == user_id))
         ).scalar_one_or_none()
 
 
@@ -33,11 +38,13 @@ async def test_redelivered_participant_event_changes_nothing(world: Any) -> None
     )
     event = new_event(REGISTERED, source="/taskflow/auth", data=payload)
     database = world.app.state.database
-    assert await handle_once(database, event, HANDLERS[REGISTERED]) is True
+    handlers = HandlerMap(EVENT_HANDLERS, TeamsDeps())
+    publisher = Publisher("teams")
+    assert await handle_once(database, event, handlers, publisher) is True
     first = await person_row(world, user_id)
     assert first is not None and first.is_participant
     # The same event again (a redelivery): the inbox makes it a no-op, the row is untouched.
-    assert await handle_once(database, event, HANDLERS[REGISTERED]) is False
+    assert await handle_once(database, event, handlers, publisher) is False
     second = await person_row(world, user_id)
     assert second is not None and second.updated_at == first.updated_at
     # Also through the bus, twice.
