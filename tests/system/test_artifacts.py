@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -224,15 +225,27 @@ def test_compose_services_trust_forwarded_headers_from_traefik_only() -> None:
     ipaddress.ip_network(config["FORWARDED_ALLOW_IPS"])
 
 
-@pytest.mark.parametrize("service", ["auth", "teams", "work", "notify"])
-def test_dockerfiles_are_hadolint_clean(service: str) -> None:
-    dockerfile = ROOT / "services" / service / "Dockerfile"
+def test_the_service_dockerfile_is_hadolint_clean() -> None:
+    dockerfile = ROOT / "services" / "Dockerfile"
     result = run(tool("hadolint"), "--failure-threshold", "info", str(dockerfile))
     assert result.returncode == 0, result.stdout + result.stderr
     text = dockerfile.read_text()
-    assert (
-        "HEALTHCHECK" in text and "USER 10001" in text and f"--package taskflow-{service}" in text
-    )
+    assert "HEALTHCHECK" in text and "USER 10001" in text
+    assert '--package "taskflow-${SERVICE}"' in text and "python -m taskflow_%s" in text
+    assert not list((ROOT / "services").glob("*/Dockerfile")), "one Dockerfile for every service"
+
+
+@pytest.mark.parametrize("service", ["auth", "teams", "work", "notify"])
+def test_compose_builds_each_service_from_the_one_dockerfile(service: str) -> None:
+    package = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())
+    assert package["project"]["name"] == f"taskflow-{service}"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    containers = [name for name in compose["services"] if name.split("-")[0] == service]
+    assert service in containers
+    for name in containers:
+        build = compose["services"][name]["build"]
+        assert build["dockerfile"] == "services/Dockerfile", name
+        assert build["args"] == {"SERVICE": service}, name
 
 
 def test_kubernetes_manifests_validate() -> None:
