@@ -57,61 +57,7 @@ async def grow(database_url: str, seeded: Seeded, total_tasks: int) -> None:
     """Add tasks (and their teams, members, assignees, comments) up to ``total_tasks``."""
     conn = await asyncpg.connect(database_url)
     try:
-        bench_role = await conn.fetchrow(
-            "SELECT role_id, role_name, permissions FROM member_replicas"
-            " WHERE team_id = $1 AND user_id = $2",
-            seeded.team_id,
-            seeded.user_id,
-        )
-        if not seeded.teams:
-            seeded.teams.append(
-                Team(
-                    seeded.team_id,
-                    [seeded.project_id],
-                    [uuid.uuid4() for _ in range(MEMBERS_PER_TEAM - 1)],
-                )
-            )
-            await _add_members(conn, seeded.teams[0], seeded.teams[0].members, bench_role)
-        while len(seeded.teams) < 1 + total_tasks // TASKS_PER_TEAM:
-            team = Team(
-                uuid.uuid4(),
-                [uuid.uuid4() for _ in range(PROJECTS_PER_TEAM)],
-                [uuid.uuid4() for _ in range(MEMBERS_PER_TEAM - 1)],
-            )
-            await conn.copy_records_to_table(
-                "projects",
-                columns=[
-                    "id",
-                    "team_id",
-                    "name",
-                    "description",
-                    "starts_on",
-                    "due_on",
-                    "metadata",
-                    "archived",
-                    "created_by",
-                    "created_at",
-                    "updated_at",
-                ],
-                records=[
-                    (
-                        p,
-                        team.id,
-                        f"Project {p.hex[:6]}",
-                        None,
-                        None,
-                        None,
-                        "{}",
-                        False,
-                        seeded.user_id,
-                        seeded.clock,
-                        seeded.clock,
-                    )
-                    for p in team.projects
-                ],
-            )
-            await _add_members(conn, team, [seeded.user_id, *team.members], bench_role)
-            seeded.teams.append(team)
+        await _add_teams(conn, seeded, 1 + total_tasks // TASKS_PER_TEAM)
         while seeded.tasks < total_tasks:
             count = min(BATCH, total_tasks - seeded.tasks)
             await _add_tasks(conn, seeded, count)
@@ -126,6 +72,42 @@ async def grow(database_url: str, seeded: Seeded, total_tasks: int) -> None:
             seeded.counts[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
     finally:
         await conn.close()
+
+
+async def _add_teams(conn: asyncpg.Connection, seeded: Seeded, teams: int) -> None:
+    """Up to ``teams`` teams: the bench's own (members added), then new ones."""
+    bench_role = await conn.fetchrow(
+        "SELECT role_id, role_name, permissions FROM member_replicas"
+        " WHERE team_id = $1 AND user_id = $2",
+        seeded.team_id,
+        seeded.user_id,
+    )
+    if not seeded.teams:
+        first = Team(seeded.team_id, [seeded.project_id], _new_ids(MEMBERS_PER_TEAM - 1))
+        seeded.teams.append(first)
+        await _add_members(conn, first, first.members, bench_role)
+    while len(seeded.teams) < teams:
+        team = Team(uuid.uuid4(), _new_ids(PROJECTS_PER_TEAM), _new_ids(MEMBERS_PER_TEAM - 1))
+        await _add_projects(conn, seeded, team)
+        await _add_members(conn, team, [seeded.user_id, *team.members], bench_role)
+        seeded.teams.append(team)
+
+
+def _new_ids(count: int) -> list[uuid.UUID]:
+    return [uuid.uuid4() for _ in range(count)]
+
+
+async def _add_projects(conn: asyncpg.Connection, seeded: Seeded, team: Team) -> None:
+    await conn.copy_records_to_table(
+        "projects",
+        columns=["id", "team_id", "name", "description", "starts_on", "due_on", "metadata",
+                 "archived", "created_by", "created_at", "updated_at"],
+        records=[
+            (p, team.id, f"Project {p.hex[:6]}", None, None, None, "{}", False, seeded.user_id,
+             seeded.clock, seeded.clock)
+            for p in team.projects
+        ],
+    )  # fmt: skip
 
 
 async def _add_members(

@@ -1,4 +1,4 @@
--- One request, described by environment variables set by bench/run.py:
+-- One request, described by environment variables set by bench/wrk_runner.py:
 -- BENCH_METHOD, BENCH_PATH, BENCH_TOKEN (optional) and BENCH_BODY (optional).
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 wrk.path = os.getenv("BENCH_PATH") or "/"

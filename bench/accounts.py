@@ -1,0 +1,108 @@
+"""The bench's people, made through the API: the bench user with a team and a project,
+and a colleague in that team to assign tasks to."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+from taskflow_embedded.local import LocalStack
+
+PASSWORD = "correct-horse-battery"
+
+
+@dataclass(frozen=True)
+class Accounts:
+    token: str  # the bench user's access token
+    user_id: str
+    assignee_id: str  # the colleague's
+    team_id: str
+    project_id: str
+
+
+async def make_accounts(stack: LocalStack) -> Accounts:
+    """The bench user, their team and project, and a colleague to assign, via the API."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        user_id, token = await sign_up(client, stack, "bench")
+        assignee_id, _ = await sign_up(client, stack, "colleague")
+        headers = {"Authorization": f"Bearer {token}"}
+        participant = await client.post(
+            f"{stack.url('auth')}/api/v1/participants/register",
+            headers=headers,
+            json={"phone_number": "+14155550199"},
+        )
+        participant.raise_for_status()
+        team_id = await _create_team(client, stack, headers)
+        project = await client.post(
+            f"{stack.url('work')}/api/v1/projects",
+            headers=headers,
+            json={"team_id": team_id, "name": "Bench"},
+        )
+        project.raise_for_status()
+    accounts = Accounts(token, user_id, assignee_id, team_id, project.json()["id"])
+    await _colleague_joins(stack, accounts)
+    await _wait_for_notify_to_know(stack, assignee_id)
+    return accounts
+
+
+async def sign_up(client: httpx.AsyncClient, stack: LocalStack, username: str) -> tuple[str, str]:
+    """A new user's id and access token."""
+    auth = stack.url("auth")
+    answer = await client.post(
+        f"{auth}/api/v1/auth/users",
+        json={"username": username, "email": f"{username}@example.com", "password": PASSWORD},
+    )
+    answer.raise_for_status()
+    login = await client.post(
+        f"{auth}/api/v1/auth/jwt/create", json={"username": username, "password": PASSWORD}
+    )
+    login.raise_for_status()
+    return answer.json()["id"], login.json()["access"]
+
+
+async def _create_team(
+    client: httpx.AsyncClient, stack: LocalStack, headers: dict[str, str]
+) -> str:
+    for _ in range(100):  # teams learns of the new user from auth's event
+        team = await client.post(
+            f"{stack.url('teams')}/api/v1/teams", headers=headers, json={"name": "B"}
+        )
+        if team.status_code == 201:
+            break
+        await asyncio.sleep(0.1)
+    team.raise_for_status()
+    return str(team.json()["id"])
+
+
+async def _colleague_joins(stack: LocalStack, accounts: Accounts) -> None:
+    """As teams' event would record it in work's replica (invitations need email)."""
+    conn = await asyncpg.connect(stack.database_url("work"))
+    try:
+        await conn.execute(
+            "INSERT INTO member_replicas SELECT team_id, $2, role_id, role_name,"
+            " permissions, true, updated_at FROM member_replicas"
+            " WHERE team_id = $1 AND user_id = $3",
+            uuid.UUID(accounts.team_id),
+            uuid.UUID(accounts.assignee_id),
+            uuid.UUID(accounts.user_id),
+        )
+    finally:
+        await conn.close()
+
+
+async def _wait_for_notify_to_know(stack: LocalStack, user_id: str) -> None:
+    conn = await asyncpg.connect(stack.database_url("notify"))
+    try:
+        for _ in range(300):
+            if await conn.fetchval(
+                "SELECT 1 FROM user_replicas WHERE user_id = $1", uuid.UUID(user_id)
+            ):
+                return
+            await asyncio.sleep(0.1)
+        sys.exit("notify never heard of the colleague's sign-up")
+    finally:
+        await conn.close()

@@ -1,0 +1,342 @@
+"""The scenarios: what is measured at each size, and how each becomes a ``Result``."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import seed
+from accounts import PASSWORD, Accounts
+from measure import BacklogSampler, CpuMeter, Result, percentiles, profilers, settle
+from stack import ProcessWatch, workers
+from taskflow_chassis.events import new_event
+from taskflow_chassis.pagination import encode_cursor, list_scope
+from taskflow_embedded.local import SERVICES, LocalStack
+from wrk_runner import Figures, Request, Wrk
+
+
+@dataclass(frozen=True)
+class Options:
+    sizes: list[int]
+    duration: float
+    connections: int
+    write_rates: list[float]
+    write_seconds: float
+    relay_events: int
+    workers: dict[str, int]
+    profile: str | None
+    only: list[str]
+
+
+@dataclass
+class Bench:
+    options: Options
+    stack: LocalStack
+    wrk: Wrk
+    accounts: Accounts
+    results_dir: Path
+    results: list[Result] = field(default_factory=list)
+    size: int = 0  # tasks seeded so far: the size the current scenarios run at
+    task_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.watch = ProcessWatch(self.stack)
+        self.watch.replaced()  # the processes every scenario is compared against
+
+    # --- running and recording ----------------------------------------------------------
+
+    def wanted(self, name: str) -> bool:
+        """Whether ``--only`` (words, any of which the name contains) lets this scenario run."""
+        return not self.options.only or any(word in name for word in self.options.only)
+
+    def profile(self, name: str, pids: list[int], duration: float) -> list[subprocess.Popen[bytes]]:
+        slug = name.replace(" ", "-").replace(",", "").replace("→", "to")
+        prefix = self.results_dir / f"profile-{slug}-{self.size}"
+        return profilers(self.options.profile, prefix, pids, duration)
+
+    def run(self, name: str, request: Request) -> Result | None:
+        if not self.wanted(name):
+            return None
+        self.wrk.warm_up(request)
+        settle()
+        duration = self.options.duration
+        service = next(s for s in SERVICES if request.url.startswith(self.stack.url(s)))
+        running_profilers = self.profile(name, workers(self.stack, service), duration)
+        cpu = CpuMeter(self.stack)
+        figures = self.wrk.run(request, duration)
+        cpu_seconds = cpu.seconds()
+        for profiler in running_profilers:
+            profiler.wait()
+        return self.record(name, figures, cpu_seconds)
+
+    def run_together(self, scenarios: list[tuple[str, Request]]) -> list[Result]:
+        """Several wrk runs at once, each its own scenario (log in while others read)."""
+        if not any(self.wanted(name) for name, _ in scenarios):
+            return []
+        settle()
+        cpu = CpuMeter(self.stack)
+        figures = self.wrk.run_together([r for _, r in scenarios], self.options.duration)
+        cpu_seconds = cpu.seconds()
+        return [
+            self.record(name, found, cpu_seconds)
+            for (name, _), found in zip(scenarios, figures, strict=True)
+        ]
+
+    def record(self, name: str, figures: Figures, cpu_seconds: dict[str, float]) -> Result:
+        result = Result(
+            name,
+            self.size,
+            figures.requests_per_second,
+            figures.p50_ms,
+            figures.p90_ms,
+            figures.p99_ms,
+            figures.max_ms,
+            figures.requests,
+            figures.errors,
+        )
+        result.cpu_seconds = cpu_seconds
+        self.add(result)
+        if figures.errors:
+            sys.exit(
+                f"{name}: {figures.errors} non-2xx answers or socket errors; a failure is no result"
+            )
+        return result
+
+    def add(self, result: Result) -> None:
+        replaced = self.watch.replaced()
+        if replaced:
+            # A worker killed (by uvicorn's health check, say) drops its requests: say so.
+            result.extra["workers_replaced"] = replaced
+        self.results.append(result)
+        extra = "  ".join(f"{k} {v}" for k, v in result.extra.items())
+        print(
+            f"{result.scenario:34} {result.tasks:>9,} tasks {result.requests_per_second:9.1f}/s"
+            f"  p50 {result.p50_ms:7.1f}  p90 {result.p90_ms:7.1f}  p99 {result.p99_ms:7.1f} ms"
+            f"  errors {result.errors}  {extra}",
+            flush=True,
+        )
+
+    # --- reads and a write over HTTP ----------------------------------------------------
+
+    def http_scenarios(self, seeded: seed.Seeded) -> None:
+        work, token = self.stack.url("work"), self.accounts.token
+        project_id = self.accounts.project_id
+        tasks = f"{work}/api/v1/tasks?project_id={project_id}&limit=20"
+        deep = asyncio.run(self.deep_cursor(seeded))
+        self.task_id = self.task_id or asyncio.run(self.some_task())
+        self.run("get one task", Request(f"{work}/api/v1/tasks/{self.task_id}", token=token))
+        self.run("list 20, first page (filtered)",
+                 Request(f"{tasks}&status=todo&sort=created_at", token=token))  # fmt: skip
+        self.run("list 20, deep page (sorted)",
+                 Request(f"{tasks}&sort=created_at&cursor={deep}", token=token))  # fmt: skip
+        body = {"title": "Bench task", "priority": "high",
+                "assignee_ids": [str(seeded.teams[0].members[0])]}  # fmt: skip
+        create = Request(
+            f"{work}/api/v1/projects/{project_id}/tasks",
+            method="POST",
+            token=token,
+            body=json.dumps(body),
+        )
+        with BacklogSampler(self.stack.database_url("work")) as backlog:
+            result = self.run("create a task with an assignee", create)
+        if result:
+            result.extra["outbox_backlog_max"] = backlog.peak
+
+    async def deep_cursor(self, seeded: seed.Seeded) -> str:
+        """The cursor of a page deep in the bench project's tasks, oldest first."""
+        after = await seed.deep_cursor_row(self.stack.database_url("work"), seeded.project_id)
+        # A cursor is bound to its list: the path and the query but for cursor and limit.
+        scope = list_scope(
+            "/api/v1/tasks", [("project_id", str(self.accounts.project_id)), ("sort", "created_at")]
+        )
+        return encode_cursor(scope, {"t": after[0].isoformat()}, str(after[1]))
+
+    async def some_task(self) -> str:
+        conn = await asyncpg.connect(self.stack.database_url("work"))
+        try:
+            found = await conn.fetchval(
+                "SELECT id FROM tasks WHERE project_id = $1 ORDER BY created_at LIMIT 1",
+                uuid.UUID(self.accounts.project_id),
+            )
+            return str(found)
+        finally:
+            await conn.close()
+
+    def login_scenarios(self) -> None:
+        auth, work = self.stack.url("auth"), self.stack.url("work")
+        login = Request(
+            f"{auth}/api/v1/auth/jwt/create",
+            method="POST",
+            body=json.dumps({"username": "bench", "password": PASSWORD}),
+        )
+        self.run("log in", login)
+        self.run_together(
+            [
+                ("log in (while others read)", login),
+                ("get one task (while logging in)",
+                 Request(f"{work}/api/v1/tasks/{self.task_id}", token=self.accounts.token)),
+            ]
+        )  # fmt: skip
+
+    # --- a write's way to the notification and the email --------------------------------
+
+    async def write_to_notification(self, writes: int, rate: float) -> None:
+        """Assign the colleague ``writes`` new tasks at a steady rate; time each to its
+        in-app notification row and to its email at the SMTP sink."""
+        if not self.wanted(f"write → notification row at {rate:g}/s"):
+            return
+        settle()
+        cpu = CpuMeter(self.stack)
+        marker = uuid.uuid4().hex[:8]
+        pipeline = [
+            pid for name in ("work", "notify", "worker") for pid in workers(self.stack, name)
+        ]
+        running_profilers = self.profile(f"write at {rate:g}", pipeline, writes / rate + 2)
+        sent, achieved = await self.assign_at_rate(marker, writes, rate)
+        for profiler in running_profilers:
+            profiler.wait()
+        notified = await self.notification_times(marker, writes)
+        mailed = await self.email_times(marker, writes)
+        cpu_seconds = cpu.seconds()
+        for name, arrived in (("write → notification row", notified), ("write → email", mailed)):
+            delays = sorted((arrived[t] - sent[t]) * 1000 for t in arrived)
+            lost = writes - len(delays)
+            result = Result(
+                f"{name} at {rate:g}/s",
+                self.size,
+                round(achieved, 1),
+                *percentiles(delays),
+                len(delays),
+                lost,
+            )
+            result.cpu_seconds = cpu_seconds
+            self.add(result)
+            if lost:
+                sys.exit(f"{name}: {lost} of {writes} never arrived")
+
+    async def assign_at_rate(
+        self, marker: str, writes: int, rate: float
+    ) -> tuple[dict[str, float], float]:
+        """When each task was sent (by title), and the rate achieved."""
+        work = self.stack.url("work")
+        sent: dict[str, float] = {}
+        headers = {"Authorization": f"Bearer {self.accounts.token}"}
+        # Idle connections are let go before uvicorn's 5 s keep-alive closes them, so a
+        # request never races the server's close of the connection it was sent on.
+        limits = httpx.Limits(max_connections=64, keepalive_expiry=2)
+        async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
+
+            async def write(n: int) -> None:
+                title = f"Latency {marker} {n:05d}"
+                sent[title] = time.time()
+                answer = await client.post(
+                    f"{work}/api/v1/projects/{self.accounts.project_id}/tasks",
+                    json={"title": title, "assignee_ids": [self.accounts.assignee_id]},
+                )
+                if answer.status_code != 201:
+                    sys.exit(f"write → notification: {answer.status_code} {answer.text}")
+
+            started = time.monotonic()
+            pending = []
+            for n in range(writes):
+                await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+                pending.append(asyncio.create_task(write(n)))
+            await asyncio.gather(*pending)
+            return sent, writes / (time.monotonic() - started)
+
+    async def notification_times(self, marker: str, writes: int) -> dict[str, float]:
+        conn = await asyncpg.connect(self.stack.database_url("notify"))
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                rows = await conn.fetch(
+                    "SELECT title, created_at FROM notifications WHERE user_id = $1"
+                    " AND title LIKE $2",
+                    uuid.UUID(self.accounts.assignee_id),
+                    f"%Latency {marker}%",
+                )
+                if len(rows) >= writes or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            return {r["title"].split('"')[1]: r["created_at"].timestamp() for r in rows}
+        finally:
+            await conn.close()
+
+    async def email_times(self, marker: str, writes: int) -> dict[str, float]:
+        found: dict[str, float] = {}
+        seen: set[Path] = set()
+        deadline = time.monotonic() + 120
+        while len(found) < writes and time.monotonic() < deadline:
+            for path in (self.stack.mail_dir / "new").iterdir():
+                if path in seen:
+                    continue
+                seen.add(path)
+                subject = str(email.message_from_bytes(path.read_bytes())["Subject"] or "")
+                if f"Latency {marker}" in subject:
+                    found[subject.split('"')[1]] = path.stat().st_mtime
+            await asyncio.sleep(0.5)
+        return found
+
+    # --- the outbox relay ---------------------------------------------------------------
+
+    async def relay_burst(self, events: int) -> None:
+        """Outbox rows written at once; the relays' rate of confirmed publishing."""
+        if not self.wanted("relay"):
+            return
+        settle()
+        conn = await asyncpg.connect(self.stack.database_url("work"))
+        try:
+            ids = await _write_outbox_rows(conn, events)
+            left = await _wait_until_published(conn, ids, seconds=300)
+            first, last = await conn.fetchrow(
+                "SELECT min(published_at), max(published_at) FROM outbox_messages"
+                " WHERE id = ANY($1)",
+                ids,
+            )
+        finally:
+            await conn.close()
+        if left:
+            sys.exit(f"relay: {left} of {events} events still unpublished after 5 minutes")
+        seconds = max((last - first).total_seconds(), 1e-3)
+        result = Result("relay: events confirmed by RabbitMQ", self.size,
+                        round(events / seconds, 1), 0, 0, 0, 0, events, 0,
+                        {"events": events, "seconds": round(seconds, 2)})  # fmt: skip
+        self.add(result)
+
+
+async def _write_outbox_rows(conn: asyncpg.Connection, events: int) -> list[str]:
+    rows = []
+    for n in range(events):
+        event = new_event("taskflow.work.bench.pinged.v1", source="bench", data={"n": n})
+        rows.append((event.id, event.type, event.to_json().decode(), datetime.now(UTC), 0))
+    await conn.copy_records_to_table(
+        "outbox_messages",
+        records=rows,
+        columns=["id", "type", "payload", "created_at", "attempts"],
+    )
+    return [r[0] for r in rows]
+
+
+async def _wait_until_published(conn: asyncpg.Connection, ids: list[str], seconds: float) -> int:
+    """How many of ``ids`` are still unpublished when all are, or after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    left = len(ids)
+    while time.monotonic() < deadline:
+        left = await conn.fetchval(
+            "SELECT count(*) FROM outbox_messages WHERE id = ANY($1) AND published_at IS NULL",
+            ids,
+        )
+        if not left:
+            break
+        await asyncio.sleep(0.25)
+    return left
