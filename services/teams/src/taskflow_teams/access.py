@@ -37,7 +37,7 @@ class TeamAccess:
     def can(self, permission: str) -> bool:
         return permission in self.permissions
 
-    def check(self, permission: str | None) -> None:
+    def ensure_can(self, permission: str | None) -> None:
         """403 unless the role grants ``permission`` (``None``: being a member is enough)."""
         if permission is not None and not self.can(permission):
             raise forbidden(permission)
@@ -69,7 +69,7 @@ def requires(permission: str | None = None) -> Any:
         team_id: uuid.UUID, user_id: CurrentUserId, session: SessionDep
     ) -> TeamAccess:
         access = await load_access(session, team_id, user_id)
-        access.check(permission)
+        access.ensure_can(permission)
         return access
 
     return Depends(dependency)

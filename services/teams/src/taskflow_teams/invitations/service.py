@@ -34,6 +34,9 @@ from taskflow_teams.teams.models import Invitation, InvitationStatus, Membership
 from taskflow_teams.teams.rules import ensure_within
 from taskflow_teams.teams.service import fresh_role, joined_event, next_membership_seq
 
+# Pages are keyed on the Core columns (``paginate`` takes column elements).
+_invitations = table_of(Invitation)
+
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -156,13 +159,12 @@ async def _page(
     session: AsyncSession, query: Select[*tuple[Any, ...]], page: PageParams
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """Newest first."""
-    invitations = table_of(Invitation)
     return await paginate_by_time(
         session,
         query,
         page,
-        time_column=invitations.c.created_at,
-        id_column=invitations.c.id,
+        time_column=_invitations.c.created_at,
+        id_column=_invitations.c.id,
         descending=True,
     )
 

@@ -85,7 +85,7 @@ async def held_access(
     if row is None:
         raise team_not_found()
     fresh = TeamAccess(team=access.team, membership=row[0], role=row[1], user_id=access.user_id)
-    fresh.check(permission)
+    fresh.ensure_can(permission)
     return fresh
 
 

@@ -92,7 +92,7 @@ async def change_member_role(
 )
 async def remove_member(user_id: uuid.UUID, access: TeamMember, uow: UnitOfWorkDep) -> None:
     permission = rules.permission_to_remove(access.user_id, user_id)
-    access.check(permission)
+    access.ensure_can(permission)
     await service.remove_member(uow, access, user_id, permission)
 
 
