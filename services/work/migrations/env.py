@@ -3,9 +3,8 @@
 from alembic import context
 from taskflow_chassis.migrations import run_alembic_env
 from taskflow_work.config import WorkSettings
-from taskflow_work.tables import WorkTable, import_all_tables
+from taskflow_work.models import WorkTable
 
-import_all_tables()
 if not context.config.get_main_option("sqlalchemy.url"):
     context.config.set_main_option(
         "sqlalchemy.url", WorkSettings().resolved_database_url().replace("%", "%%")

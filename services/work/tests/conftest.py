@@ -12,7 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.testing import TestTokens, fresh_postgres_database
 from taskflow_contracts import teams
@@ -45,7 +45,7 @@ class World:
         self, app: FastAPI, client: httpx.AsyncClient, bus_url: str, tokens: TestTokens
     ) -> None:
         self.app, self.client, self.tokens = app, client, tokens
-        self.bus = create_bus(bus_url)
+        self.bus = MemoryBus(bus_url)
         self.published: list[CloudEvent] = []
         self.role_ids: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
 
@@ -59,9 +59,9 @@ class World:
 
     async def settle(self) -> None:
         for _ in range(3):
-            await self.bus.drain()  # type: ignore[attr-defined]
+            await self.bus.drain()
             await self.app.state.relay.publish_pending()
-        await self.bus.drain()  # type: ignore[attr-defined]
+        await self.bus.drain()
 
     async def teams_event(self, payload: EventPayload) -> None:
         await self.bus.publish(

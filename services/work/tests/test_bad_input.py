@@ -86,7 +86,7 @@ async def test_a_stored_value_that_would_not_pass_today_never_breaks_reading(
         await session.execute(
             update(Project)
             .where(Project.id == uuid.UUID(project["id"]))
-            .values(metadata_json=stored)  # type: ignore[arg-type]
+            .values(metadata_json=stored)
         )
         await session.commit()
     listed = await world.client.get("/api/v1/projects", headers=lead.headers)

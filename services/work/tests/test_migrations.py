@@ -50,13 +50,13 @@ async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: s
         async with database.engine.begin() as conn:
             # The tables as 0001 left them: only the columns it made are written.
             await conn.execute(
-                insert(Project.__table__).values(  # type: ignore[attr-defined]
+                insert(Project.__table__).values(
                     {"id": project, "team_id": team, "name": "P", "metadata": "{}",
                      "archived": False, "created_by": someone, **times},
                 )
             )  # fmt: skip
             await conn.execute(
-                insert(Task.__table__),  # type: ignore[attr-defined]
+                insert(Task.__table__),
                 [{"id": task, "project_id": project, "team_id": team, "title": "t",
                   "status": "todo", "priority": "medium", "priority_rank": 1, "labels": "[]",
                   "created_by": someone, **times}
@@ -65,7 +65,7 @@ async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: s
             assignments = [(shared, first, 1), (shared, second, 2), (alone, second, 3)]
             assignments += [(task, someone, 4) for task in crowd]
             await conn.execute(
-                insert(TaskAssignee.__table__),  # type: ignore[attr-defined]
+                insert(TaskAssignee.__table__),
                 [{"task_id": task, "user_id": user, "assigned_by": someone,
                   "assigned_at": now + timedelta(minutes=minutes)}
                  for task, user, minutes in assignments],

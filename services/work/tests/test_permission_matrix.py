@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from taskflow_chassis.testing import permission_matrix, rows_snapshot
+from taskflow_work.activity.models import Activity
 from taskflow_work.comments.models import Comment
 from taskflow_work.projects.models import Project
-from taskflow_work.tasks.models import Activity, Task, TaskAssignee
+from taskflow_work.tasks.models import Task, TaskAssignee
 
 ROLES = ["Team Leader", "Project Manager", "Developer", "Reviewer", "Viewer", "outsider"]
 EVERYONE = set(ROLES) - {"outsider"}

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import select
-from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.testing import TestTokens
 from taskflow_contracts import auth
@@ -33,8 +33,8 @@ class Stack:
         self, teams: Any, work: Any, tokens: TestTokens, teams_bus_url: str, work_bus_url: str
     ) -> None:
         self.teams_app, self.work_app, self.tokens = teams, work, tokens
-        self.teams_bus = create_bus(teams_bus_url)
-        self.work_bus = create_bus(work_bus_url)
+        self.teams_bus = MemoryBus(teams_bus_url)
+        self.work_bus = MemoryBus(work_bus_url)
         self.teams_events: list[CloudEvent] = []
 
     async def start(self) -> None:
@@ -48,9 +48,9 @@ class Stack:
 
     async def settle(self) -> None:
         for _ in range(3):
-            await self.teams_bus.drain()  # type: ignore[attr-defined]
+            await self.teams_bus.drain()
             await self.teams_app.state.relay.publish_pending()
-            await self.work_bus.drain()  # type: ignore[attr-defined]
+            await self.work_bus.drain()
             await self.work_app.state.relay.publish_pending()
 
     async def person(self, name: str) -> dict[str, str]:

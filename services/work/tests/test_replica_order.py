@@ -13,6 +13,7 @@ import io
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from sqlalchemy import delete, select
-from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.testing import TestTokens
 from taskflow_contracts import auth, teams
@@ -29,11 +30,14 @@ from taskflow_contracts.permissions import BUILT_IN_ROLES
 from taskflow_teams.app import create_app as create_teams_app
 from taskflow_teams.config import TeamsSettings
 from taskflow_work.app import create_app as create_work_app
-from taskflow_work.replica import sync
+from taskflow_work.app import replica_departures
 from taskflow_work.replica.commands import replica_command
 from taskflow_work.replica.models import MemberReplica, TeamReplica
 
 from .conftest import World, make_settings
+
+# The command as ``python -m taskflow_work replica`` runs it.
+replica = partial(replica_command, departures=replica_departures())
 
 KEY = "internal-test-key"
 
@@ -134,7 +138,7 @@ class Stack:
 
     def __init__(self, teams_app: Any, work_app: Any, tokens: TestTokens, buses: tuple[str, str]):
         self.teams_app, self.work_app, self.tokens = teams_app, work_app, tokens
-        self.teams_bus, self.work_bus = create_bus(buses[0]), create_bus(buses[1])
+        self.teams_bus, self.work_bus = MemoryBus(buses[0]), MemoryBus(buses[1])
         self.teams_events: list[CloudEvent] = []
         self.forwarded: set[str] = set()
         self.teams = httpx.AsyncClient(
@@ -161,9 +165,9 @@ class Stack:
 
     async def settle(self) -> None:
         for _ in range(3):
-            await self.teams_bus.drain()  # type: ignore[attr-defined]
+            await self.teams_bus.drain()
             await self.teams_app.state.relay.publish_pending()
-            await self.work_bus.drain()  # type: ignore[attr-defined]
+            await self.work_bus.drain()
             await self.work_app.state.relay.publish_pending()
 
     async def forward(self, keep: Callable[[CloudEvent], bool] = lambda _: True) -> None:
@@ -304,10 +308,10 @@ async def test_a_gap_makes_the_team_read_through_until_it_is_resynced(stack: Sta
     listed = await stack.work.get("/api/v1/projects", headers=auth_of(dev))
     assert listed.status_code == 200 and listed.json()["items"] == []
     # With teams' key refused, the resync waits; nothing else breaks.
-    reconciler.teams.key = SecretStr("wrong")
+    reconciler.sync.teams.key = SecretStr("wrong")
     assert await reconciler.resync_marked() == 0
     assert (await stack.work.get(url, headers=auth_of(lead))).status_code == 200
-    reconciler.teams.key = SecretStr(KEY)
+    reconciler.sync.teams.key = SecretStr(KEY)
     assert await reconciler.resync_marked() == 1
     team = await team_row(stack.work_app, uuid.UUID(team_id))
     assert team is not None and not team.resync_needed and team.membership_seq == 4
@@ -374,7 +378,7 @@ async def test_replica_rebuild_restores_a_wiped_replica(stack: Stack) -> None:
     settings = stack.work_app.state.settings
     transport = httpx.ASGITransport(app=stack.teams_app)
     out = io.StringIO()
-    assert await replica_command(settings, ["rebuild"], out, teams_transport=transport) == 0
+    assert await replica(settings, ["rebuild"], out, teams_transport=transport) == 0
     assert f"team {team_id}: seq 0 -> 2, +2 -0 ~0 member(s)" in out.getvalue()
     assert "1 team(s) compared, 1 changed, 0 failed" in out.getvalue()
     async with stack.work_app.state.database.session() as session:
@@ -396,16 +400,16 @@ async def test_replica_rebuild_restores_a_wiped_replica(stack: Stack) -> None:
     assert (await stack.work.get(url, headers=auth_of(dev))).status_code == 200
     # One team, and nothing to change.
     out = io.StringIO()
-    assert await replica_command(settings, ["rebuild", "--team", team_id], out, transport) == 0
+    assert await replica(settings, ["rebuild", "--team", team_id], out, transport) == 0
     assert "1 team(s) compared, 0 changed, 0 failed" in out.getvalue()
     out = io.StringIO()
-    assert await replica_command(settings, ["status"], out) == 0
+    assert await replica(settings, ["status"], out) == 0
     assert "teams\t1" in out.getvalue() and "members from events\t2" in out.getvalue()
     assert "teams needing resync\t0" in out.getvalue()
     # Without the key, the rebuild says so and fails.
     keyless = settings.model_copy(update={"internal_api_key": SecretStr("")})
     out = io.StringIO()
-    assert await replica_command(keyless, ["rebuild"], out, transport) == 1
+    assert await replica(keyless, ["rebuild"], out, transport) == 1
     assert "internal API key" in out.getvalue()
 
 
@@ -426,9 +430,7 @@ async def test_a_pass_pages_through_every_team_on_both_sides(stack: Stack) -> No
             )
         )
         await session.commit()
-    report = await sync.reconcile(
-        stack.work_app.state.database, stack.work_app.state.reconciler.teams, page_size=1
-    )
+    report = await stack.work_app.state.reconciler.sync.reconcile(page_size=1)
     assert report.compared == 4 and report.failures == []
     assert sorted((str(r.team_id), r.outcome) for r in report.results) == sorted(
         [(team_ids[1], "resynced"), (str(stranger), "gone")]

@@ -1,4 +1,13 @@
-"""The one authorization dependency of work: membership and permissions per team.
+"""The one authorization dependency of work: who may do what to a project, task or comment.
+
+A route declares what it needs (``access: CanDeleteTask``): the dependency loads the
+object its path names together with the caller's replica row in the object's team,
+in one statement, and answers 404 to a caller who is not a member of that team (as
+for an object that does not exist) and 403 to a member whose role lacks the
+permission. A team named in a body or a query string goes through ``Guard`` at the
+top of the route. What depends on the request body (moving a task into or out of
+done needs ``tasks.review``) is decided by tasks.rules and comments.rules and
+checked by the route with ``require_all``.
 
 Answers come from the local replica of teams' memberships (kept from events).
 When the replica does not know the caller in a team yet (they joined a moment
@@ -6,43 +15,43 @@ ago and the event is on its way), teams is asked once over HTTP with the
 caller's own token, and the answer is cached in the replica until the event
 lands. While a team's events came with a gap (``resync_needed``, on each of its
 rows), no row of that team is trusted and nothing is cached for it: every access
-asks teams, until the reconciler has resynced the team. A non-member gets 404
-for the team's resources; a member without the permission gets 403.
+asks teams, until the reconciler has resynced the team.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from taskflow_chassis.db import Database
-from taskflow_chassis.problems import ProblemError
-from taskflow_chassis.security import CurrentClaims, bearer_token
-from taskflow_chassis.types import utcnow
+from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.problems import ProblemError, forbidden, not_found
+from taskflow_chassis.types import table_of, utcnow
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
+from taskflow_contracts import permissions as P
 
+from taskflow_work.comments.models import Comment
+from taskflow_work.deps import Caller, CallerDep
+from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica, TeamReplica
+from taskflow_work.tasks.models import Task
+from taskflow_work.tasks.queries import TASK_COLUMNS, task_read, task_row
+from taskflow_work.tasks.schemas import TaskRead
 
 logger = logging.getLogger("taskflow.work.access")
 
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: uuid.UUID
-    token: str
-
-
-async def current_caller(request: Request, claims: CurrentClaims) -> Caller:
-    return Caller(user_id=claims.user_id, token=await bearer_token(request))
-
-
-CallerDep = Annotated[Caller, Depends(current_caller)]
+_tasks = table_of(Task)
+_members = table_of(MemberReplica)
 
 
 @dataclass(frozen=True)
@@ -57,22 +66,36 @@ class MemberAccess:
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
-            raise ProblemError(
-                403,
-                "Permission required",
-                f"Your role in this team does not grant {permission}.",
-                type="permission-required",
-                permission=permission,
-            )
+            raise forbidden(permission)
+
+    def require_all(self, permissions: Iterable[str]) -> None:
+        """403 naming the first of ``permissions`` the caller's role lacks."""
+        for permission in permissions:
+            self.require(permission)
 
 
-def not_found(what: str) -> ProblemError:
-    slug = what.lower().replace(" ", "-")
+@dataclass(frozen=True)
+class ReplicaGrant:
+    """The caller's replica row in a team, as read along with the object it guards."""
+
+    role_name: str
+    permissions: frozenset[str]
+    from_event: bool
+    resync_needed: bool
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: MemberReplica | None) -> ReplicaGrant | None:
+        if row is None:
+            return None
+        return cls(
+            row.role_name, row.permissions, row.from_event, row.resync_needed, row.updated_at
+        )
+
+
+def _membership_unavailable(detail: str, headers: dict[str, str] | None = None) -> ProblemError:
     return ProblemError(
-        404,
-        f"{what} not found",
-        f"No {what.lower()} with this id is visible to you.",
-        type=f"{slug}-not-found",
+        503, "Membership unavailable", detail, type="membership-unavailable", headers=headers
     )
 
 
@@ -80,30 +103,31 @@ class Authorizer:
     """Looks memberships up in the replica, reading through to teams when it has none."""
 
     def __init__(
-        self, database: Database, teams: httpx.AsyncClient | None, *, cache_seconds: float = 60.0
+        self,
+        database: Database,
+        teams: httpx.AsyncClient | None,
+        publisher: Publisher,
+        *,
+        cache_seconds: float = 60.0,
     ) -> None:
         self.database = database
         self.teams = teams
+        self.publisher = publisher
         self.cache_seconds = cache_seconds
 
-    async def access(
-        self, session: AsyncSession, team_id: uuid.UUID, caller: Caller
-    ) -> MemberAccess | None:
-        row = await session.get(MemberReplica, (team_id, caller.user_id))
-        return await self.access_from(row, team_id, caller)
-
     async def access_from(
-        self, row: MemberReplica | None, team_id: uuid.UUID, caller: Caller
+        self, grant: ReplicaGrant | None, team_id: uuid.UUID, caller: Caller
     ) -> MemberAccess | None:
         """The caller's access given their replica row, read along with the resource."""
-        if row is not None and not row.resync_needed and (row.from_event or not self._stale(row)):
-            return MemberAccess(team_id, caller.user_id, row.role_name, row.permissions)
+        if grant is not None and self._trusted(grant):
+            return MemberAccess(team_id, caller.user_id, grant.role_name, grant.permissions)
         return await self._read_through(team_id, caller)
 
-    def _stale(self, row: MemberReplica) -> bool:
+    def _trusted(self, grant: ReplicaGrant) -> bool:
         # A read-through answer is only trusted briefly: had the removal event been
         # handled before the answer was cached, nothing else would ever clear it.
-        return (utcnow() - row.updated_at).total_seconds() > self.cache_seconds
+        fresh = (utcnow() - grant.updated_at).total_seconds() <= self.cache_seconds
+        return not grant.resync_needed and (grant.from_event or fresh)
 
     async def _read_through(self, team_id: uuid.UUID, caller: Caller) -> MemberAccess | None:
         if self.teams is None:
@@ -116,23 +140,15 @@ class Authorizer:
             )
         except httpx.HTTPError as exc:
             logger.warning("membership read-through to teams failed: %s", exc)
-            raise ProblemError(
-                503,
-                "Membership unavailable",
+            raise _membership_unavailable(
                 "Your team membership could not be checked just now; try again shortly.",
-                type="membership-unavailable",
-                headers={"Retry-After": "2"},
+                {"Retry-After": "2"},
             ) from exc
         if response.status_code in {401, 403, 404}:
             await self._forget(team_id, caller.user_id)
             return None
         if response.status_code != 200:
-            raise ProblemError(
-                503,
-                "Membership unavailable",
-                "The teams service did not answer.",
-                type="membership-unavailable",
-            )
+            raise _membership_unavailable("The teams service did not answer.")
         body = response.json()
         access = MemberAccess(
             team_id, caller.user_id, str(body["role_name"]), frozenset(body["permissions"])
@@ -144,7 +160,9 @@ class Authorizer:
         async with self.database.read_sessionmaker() as session:
             seq: int | None = (
                 await session.execute(
-                    select(TeamReplica.membership_seq).where(TeamReplica.team_id == team_id)  # type: ignore[arg-type]
+                    select(col(TeamReplica.membership_seq)).where(
+                        col(TeamReplica.team_id) == team_id
+                    )
                 )
             ).scalar_one_or_none()
             return seq
@@ -154,10 +172,11 @@ class Authorizer:
     ) -> None:
         """Cache the answer in its own transaction; the teams event, when it lands, wins."""
         async with self.database.session() as session:
+            uow = UnitOfWork(session, self.publisher)
             team = (
                 await session.execute(
                     select(TeamReplica)
-                    .where(TeamReplica.team_id == access.team_id)  # type: ignore[arg-type]
+                    .where(col(TeamReplica.team_id) == access.team_id)
                     .with_for_update()
                 )
             ).scalar_one_or_none()
@@ -178,35 +197,28 @@ class Authorizer:
             row.from_event, row.updated_at = False, utcnow()
             session.add(row)
             try:
-                await session.commit()
+                await uow.commit()
             except IntegrityError:
-                await session.rollback()  # the event landed meanwhile: keep its row
+                await uow.rollback()  # the event landed meanwhile: keep its row
 
     async def _forget(self, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
         """Drop a stale read-through answer that teams no longer confirms."""
         async with self.database.session() as session:
+            uow = UnitOfWork(session, self.publisher)
             await session.execute(
                 delete(MemberReplica).where(
-                    MemberReplica.team_id == team_id,  # type: ignore[arg-type]
-                    MemberReplica.user_id == user_id,  # type: ignore[arg-type]
-                    MemberReplica.from_event.is_(False),  # type: ignore[attr-defined]
+                    col(MemberReplica.team_id) == team_id,
+                    col(MemberReplica.user_id) == user_id,
+                    col(MemberReplica.from_event).is_(False),
                 )
             )
-            await session.commit()
-
-    async def member(
-        self, session: AsyncSession, team_id: uuid.UUID, caller: Caller, what: str
-    ) -> MemberAccess:
-        """The caller's access to a team, or 404 naming the resource they asked for."""
-        return self._found(await self.access(session, team_id, caller), what)
+            await uow.commit()
 
     async def member_from(
-        self, row: MemberReplica | None, team_id: uuid.UUID, caller: Caller, what: str
+        self, grant: ReplicaGrant | None, team_id: uuid.UUID, caller: Caller, what: str
     ) -> MemberAccess:
-        return self._found(await self.access_from(row, team_id, caller), what)
-
-    @staticmethod
-    def _found(access: MemberAccess | None, what: str) -> MemberAccess:
+        """The caller's access to a team, or 404 naming the resource they asked for."""
+        access = await self.access_from(grant, team_id, caller)
         if access is None:
             raise not_found(what)
         return access
@@ -214,13 +226,14 @@ class Authorizer:
     async def my_team_ids(self, session: AsyncSession, caller: Caller) -> list[uuid.UUID]:
         """The teams the caller is a member of; one waiting for a resync is asked of teams."""
         rows = await session.execute(
-            select(MemberReplica).where(MemberReplica.user_id == caller.user_id)  # type: ignore[arg-type]
+            select(MemberReplica).where(col(MemberReplica.user_id) == caller.user_id)
         )
         team_ids = []
         for row in rows.scalars().all():
             # A row of a team waiting for its resync, or an old read-through answer, is
             # asked of teams again, as a direct request for one of the team's resources is.
-            trusted = not row.resync_needed and (row.from_event or not self._stale(row))
+            grant = ReplicaGrant.of(row)
+            trusted = grant is not None and self._trusted(grant)
             if trusted or await self._read_through(row.team_id, caller) is not None:
                 team_ids.append(row.team_id)
         return team_ids
@@ -232,3 +245,185 @@ async def get_authorizer(request: Request) -> Authorizer:
 
 
 AuthorizerDep = Annotated[Authorizer, Depends(get_authorizer)]
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    member: MemberAccess
+    project: Project
+
+
+@dataclass(frozen=True)
+class TaskAccess:
+    member: MemberAccess
+    task: Task
+
+
+@dataclass(frozen=True)
+class CommentAccess:
+    member: MemberAccess
+    comment: Comment
+    task: Task
+
+
+def _caller_in_team(team_id: Any) -> ColumnElement[bool]:
+    """Joins the caller's replica row (``caller_id``) in the object's team."""
+    return and_(_members.c.team_id == team_id, _members.c.user_id == bindparam("caller_id"))
+
+
+# Each object with the caller's replica row in its team: one round trip answers both "may
+# they see it" and what to show (a task carries its assignee list).
+PROJECT_WITH_MEMBER = (
+    select(Project, MemberReplica)
+    .outerjoin(MemberReplica, _caller_in_team(col(Project.team_id)))
+    .where(col(Project.id) == bindparam("project_id"))
+)
+TASK_WITH_MEMBER = (
+    select(Task, MemberReplica)
+    .outerjoin(MemberReplica, _caller_in_team(col(Task.team_id)))
+    .where(col(Task.id) == bindparam("task_id"))
+)
+COMMENT_WITH_MEMBER = (
+    select(Comment, Task, MemberReplica)
+    .join(Task, col(Task.id) == col(Comment.task_id))
+    .outerjoin(MemberReplica, _caller_in_team(col(Task.team_id)))
+    .where(col(Comment.id) == bindparam("comment_id"))
+)
+# A task to show, as plain rows: no ORM objects to build for an answer only shown.
+TASK_ROW_WITH_MEMBER = (
+    select(
+        *TASK_COLUMNS,
+        _members.c.user_id.label("member_id"),
+        _members.c.role_name,
+        _members.c.permissions,
+        _members.c.from_event,
+        _members.c.resync_needed.label("member_resync_needed"),
+        _members.c.updated_at.label("member_updated_at"),
+    )
+    .select_from(_tasks.outerjoin(_members, _caller_in_team(_tasks.c.team_id)))
+    .where(_tasks.c.id == bindparam("task_id"))
+)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The caller's access to what a request names: the object, then its team."""
+
+    caller: Caller
+    authorizer: Authorizer
+    session: AsyncSession
+
+    async def _member(
+        self, grant: ReplicaGrant | None, team_id: uuid.UUID, what: str, permission: str | None
+    ) -> MemberAccess:
+        member = await self.authorizer.member_from(grant, team_id, self.caller, what)
+        if permission is not None:
+            member.require(permission)
+        return member
+
+    async def team(self, team_id: uuid.UUID, permission: str | None = None) -> MemberAccess:
+        row = await self.session.get(MemberReplica, (team_id, self.caller.user_id))
+        return await self._member(ReplicaGrant.of(row), team_id, "Team", permission)
+
+    async def visible_team_ids(self, team_id: uuid.UUID | None) -> list[uuid.UUID]:
+        """The team asked for (404 unless a member), or else every team of the caller's."""
+        if team_id is not None:
+            await self.team(team_id)
+            return [team_id]
+        return await self.authorizer.my_team_ids(self.session, self.caller)
+
+    async def project(self, project_id: uuid.UUID, permission: str | None = None) -> ProjectAccess:
+        params = {"project_id": project_id, "caller_id": self.caller.user_id}
+        row = (await self.session.execute(PROJECT_WITH_MEMBER, params)).first()
+        if row is None:
+            raise not_found("Project")
+        project, membership = row
+        grant = ReplicaGrant.of(membership)
+        return ProjectAccess(
+            await self._member(grant, project.team_id, "Project", permission), project
+        )
+
+    async def task(self, task_id: uuid.UUID, permission: str | None = None) -> TaskAccess:
+        params = {"task_id": task_id, "caller_id": self.caller.user_id}
+        row = (await self.session.execute(TASK_WITH_MEMBER, params)).first()
+        if row is None:
+            raise not_found("Task")
+        task, membership = row
+        grant = ReplicaGrant.of(membership)
+        return TaskAccess(await self._member(grant, task.team_id, "Task", permission), task)
+
+    async def task_read(self, task_id: uuid.UUID) -> TaskRead:
+        """A task as the caller may see it (404 when they may not), in one round trip."""
+        params = {"task_id": task_id, "caller_id": self.caller.user_id}
+        row = (await self.session.execute(TASK_ROW_WITH_MEMBER, params)).first()
+        if row is None:
+            raise not_found("Task")
+        grant = None
+        if row.member_id is not None:
+            grant = ReplicaGrant(
+                row.role_name,
+                frozenset(row.permissions.split()),
+                row.from_event,
+                row.member_resync_needed,
+                row.member_updated_at,
+            )
+        await self._member(grant, row.team_id, "Task", None)
+        return task_read(task_row(row))
+
+    async def comment(self, comment_id: uuid.UUID) -> CommentAccess:
+        params = {"comment_id": comment_id, "caller_id": self.caller.user_id}
+        row = (await self.session.execute(COMMENT_WITH_MEMBER, params)).first()
+        if row is None:
+            raise not_found("Comment")
+        comment, task, membership = row
+        grant = ReplicaGrant.of(membership)
+        return CommentAccess(
+            await self._member(grant, task.team_id, "Comment", None), comment, task
+        )
+
+
+async def get_guard(caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep) -> Guard:
+    return Guard(caller, authorizer, session)
+
+
+GuardDep = Annotated[Guard, Depends(get_guard)]
+
+
+def project_access(permission: str | None = None) -> Any:
+    """``Depends`` giving the ProjectAccess of ``{project_id}``, checked for ``permission``."""
+
+    async def dependency(project_id: uuid.UUID, guard: GuardDep) -> ProjectAccess:
+        return await guard.project(project_id, permission)
+
+    return Depends(dependency)
+
+
+def task_access(permission: str | None = None) -> Any:
+    """``Depends`` giving the TaskAccess of ``{task_id}``, checked for ``permission``."""
+
+    async def dependency(task_id: uuid.UUID, guard: GuardDep) -> TaskAccess:
+        return await guard.task(task_id, permission)
+
+    return Depends(dependency)
+
+
+async def readable_task(task_id: uuid.UUID, guard: GuardDep) -> TaskRead:
+    return await guard.task_read(task_id)
+
+
+async def comment_access(comment_id: uuid.UUID, guard: GuardDep) -> CommentAccess:
+    return await guard.comment(comment_id)
+
+
+ProjectMember = Annotated[ProjectAccess, project_access()]
+CanUpdateProject = Annotated[ProjectAccess, project_access(P.PROJECTS_UPDATE)]
+CanDeleteProject = Annotated[ProjectAccess, project_access(P.PROJECTS_DELETE)]
+CanCreateTask = Annotated[ProjectAccess, project_access(P.TASKS_CREATE)]
+ReadableTask = Annotated[TaskRead, Depends(readable_task)]
+# Changing a task needs what tasks.rules says of the change: the route checks it.
+TaskMember = Annotated[TaskAccess, task_access()]
+CanDeleteTask = Annotated[TaskAccess, task_access(P.TASKS_DELETE)]
+CanAssignTask = Annotated[TaskAccess, task_access(P.TASKS_ASSIGN)]
+CanComment = Annotated[TaskAccess, task_access(P.COMMENTS_CREATE)]
+# Who may edit or delete a comment is comments.rules': the route checks it.
+CommentMember = Annotated[CommentAccess, Depends(comment_access)]

@@ -1,4 +1,4 @@
-"""The work service's composition root: its settings, adapters and routes."""
+"""The work service's composition root: its settings, adapters, dependencies and routes."""
 
 from __future__ import annotations
 
@@ -8,15 +8,29 @@ from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.security import JwksFetcher
 from taskflow_chassis.serve import migrations_dir
 
-from taskflow_work import events
+# Every table in the metadata before the first flush orders rows by their foreign keys.
+from taskflow_work import models  # noqa: F401
 from taskflow_work.access import Authorizer
 from taskflow_work.comments.views import comments, task_comments
-from taskflow_work.config import WorkSettings, get_settings
+from taskflow_work.config import WorkSettings
+from taskflow_work.deps import WorkDeps
+from taskflow_work.handlers import EVENT_HANDLERS
+from taskflow_work.projects import service as projects_service
 from taskflow_work.projects.views import router as projects
-from taskflow_work.replica.reconciler import ReplicaReconciler
-from taskflow_work.replica.teams_api import TeamsApi
-from taskflow_work.tables import import_all_tables
+from taskflow_work.replica.adapters import TeamsApi
+from taskflow_work.replica.scheduled import ReplicaReconciler
+from taskflow_work.replica.service import Departures, ReplicaSync
+from taskflow_work.tasks import service as tasks_service
+from taskflow_work.tasks.queries import TaskPages
 from taskflow_work.tasks.views import router as tasks
+
+
+def replica_departures() -> Departures:
+    """A member who leaves a team leaves its tasks; a deleted team's projects go."""
+    return Departures(
+        member_left=tasks_service.unassign_everywhere,
+        team_deleted=projects_service.delete_team_projects,
+    )
 
 
 def create_app(
@@ -26,8 +40,8 @@ def create_app(
 ) -> FastAPI:
     """``jwks_fetcher`` and ``teams_transport`` replace the network hops to auth and teams
     (tests, and the embedded runtime where every service shares one process)."""
-    settings = settings or get_settings()
-    import_all_tables()
+    settings = settings or WorkSettings()
+    departures = replica_departures()
 
     async def start(app: FastAPI) -> None:
         app.state.teams_client = httpx.AsyncClient(
@@ -38,11 +52,17 @@ def create_app(
         app.state.authorizer = Authorizer(
             app.state.database,
             app.state.teams_client,
+            app.state.publisher,
             cache_seconds=settings.read_through_cache_seconds,
         )
-        app.state.reconciler = ReplicaReconciler(
+        sync = ReplicaSync(
             app.state.database,
             TeamsApi(app.state.teams_client, settings.internal_api_key),
+            departures,
+            app.state.publisher,
+        )
+        app.state.reconciler = ReplicaReconciler(
+            sync,
             reconcile_seconds=settings.replica_reconcile_seconds,
             retry_seconds=settings.replica_retry_seconds,
         )
@@ -52,7 +72,7 @@ def create_app(
         await app.state.reconciler.stop()
         await app.state.teams_client.aclose()
 
-    return create_service_app(
+    app = create_service_app(
         ServiceSpec(
             name="work",
             title="TaskFlow work",
@@ -60,9 +80,12 @@ def create_app(
             settings=settings,
             routers=[projects, tasks, task_comments, comments],
             migrations_dir=migrations_dir(__file__),
-            handlers=events.HANDLERS,
+            handlers=EVENT_HANDLERS,
+            handler_deps=WorkDeps(departures),
             jwks_fetcher=jwks_fetcher,
             on_startup=[start],
             on_shutdown=[stop],
         )
     )
+    app.state.task_pages = TaskPages()
+    return app

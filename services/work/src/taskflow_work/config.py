@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from taskflow_chassis.config import ServiceSettings
@@ -27,8 +25,3 @@ class WorkSettings(ServiceSettings):
     # event never came is caught by the next pass), and how soon a failed resync is retried.
     replica_reconcile_seconds: float = Field(default=30.0, gt=0)
     replica_retry_seconds: float = Field(default=5.0, gt=0)
-
-
-@lru_cache
-def get_settings() -> WorkSettings:
-    return WorkSettings()

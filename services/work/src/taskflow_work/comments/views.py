@@ -6,10 +6,11 @@ from fastapi import APIRouter, status
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
+from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
-from taskflow_work.comments import service
+from taskflow_work.access import CanComment, CommentMember, TaskMember
+from taskflow_work.comments import rules, service
 from taskflow_work.comments.schemas import CommentCreate, CommentRead, CommentUpdate
-from taskflow_work.loaders import CommentDep, TaskDep
 
 task_comments = APIRouter(prefix="/api/v1/tasks/{task_id}/comments", tags=["comments"])
 comments = APIRouter(prefix="/api/v1/comments", tags=["comments"])
@@ -18,15 +19,17 @@ ERRORS = problem_responses(401, 403, 404, 422)
 
 @task_comments.get("", responses=ERRORS, description="Oldest first.")
 async def list_comments(
-    context: TaskDep, page: PageParamsDep, session: SessionDep
+    access: TaskMember, page: PageParamsDep, session: SessionDep
 ) -> Page[CommentRead]:
-    items, cursor = await service.list_comments(session, context.task, page)
+    items, cursor = await service.list_comments(session, access.task.id, page)
     return Page(items=items, next_cursor=cursor)
 
 
 @task_comments.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
-async def create_comment(data: CommentCreate, context: TaskDep, session: SessionDep) -> CommentRead:
-    comment = await service.create_comment(session, context.access, context.task, data)
+async def create_comment(
+    data: CommentCreate, access: CanComment, uow: UnitOfWorkDep
+) -> CommentRead:
+    comment = await service.create_comment(uow, access.member.user_id, access.task, data)
     return CommentRead.model_validate(comment)
 
 
@@ -34,9 +37,11 @@ async def create_comment(data: CommentCreate, context: TaskDep, session: Session
     "/{comment_id}", responses=ERRORS, description="Only the author; keeps `edited_at`."
 )
 async def edit_comment(
-    data: CommentUpdate, context: CommentDep, session: SessionDep
+    data: CommentUpdate, access: CommentMember, uow: UnitOfWorkDep
 ) -> CommentRead:
-    comment = await service.edit_comment(session, context.access, context.comment, data)
+    if not rules.may_edit(access.comment.author_id, access.member.user_id):
+        raise rules.not_author()
+    comment = await service.edit_comment(uow, access.member.user_id, access.comment, data)
     return CommentRead.model_validate(comment)
 
 
@@ -46,5 +51,8 @@ async def edit_comment(
     responses=ERRORS,
     description="The author, or a member with `comments.moderate`.",
 )
-async def delete_comment(context: CommentDep, session: SessionDep) -> None:
-    await service.delete_comment(session, context.access, context.comment)
+async def delete_comment(access: CommentMember, uow: UnitOfWorkDep) -> None:
+    access.member.require_all(
+        rules.permissions_to_delete(access.comment.author_id, access.member.user_id)
+    )
+    await service.delete_comment(uow, access.member.user_id, access.comment)

@@ -1,4 +1,7 @@
-"""Projects: create, list, edit, archive, delete (with their tasks and comments)."""
+"""Projects: create, list, edit, archive, delete (with their tasks and comments).
+
+The caller is authorized by the route (taskflow_work.access) before any of these runs.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,13 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from taskflow_chassis.pagination import PageParams, paginate_by_time
 from taskflow_chassis.problems import invalid_field
-from taskflow_chassis.types import utcnow
+from taskflow_chassis.types import table_of, utcnow
+from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import work as contract
 
-from taskflow_work import events
-from taskflow_work.access import MemberAccess
 from taskflow_work.projects.models import Project
 from taskflow_work.projects.schemas import (
     ProjectCreate,
@@ -23,8 +26,11 @@ from taskflow_work.projects.schemas import (
     ProjectUpdate,
     metadata_problem,
 )
+from taskflow_work.tasks.service import delete_project_tasks
 
 logger = logging.getLogger("taskflow.work.projects")
+
+_projects = table_of(Project)
 
 
 def stored_metadata(project: Project) -> dict[str, Any]:
@@ -67,9 +73,7 @@ def _updated(project: Project) -> contract.ProjectUpdated:
     )
 
 
-async def create_project(
-    session: AsyncSession, access: MemberAccess, data: ProjectCreate
-) -> Project:
+async def create_project(uow: UnitOfWork, creator: uuid.UUID, data: ProjectCreate) -> Project:
     project = Project(
         team_id=data.team_id,
         name=data.name,
@@ -77,16 +81,15 @@ async def create_project(
         starts_on=data.starts_on,
         due_on=data.due_on,
         metadata_json=json.dumps(data.metadata or {}),
-        created_by=access.user_id,
+        created_by=creator,
     )
-    session.add(project)
-    await events.publish(
-        session,
+    uow.session.add(project)
+    uow.publish(
         contract.ProjectCreated(
             project_id=project.id, team_id=project.team_id, name=project.name, due_on=project.due_on
-        ),
+        )
     )
-    await session.commit()
+    await uow.commit()
     return project
 
 
@@ -96,20 +99,16 @@ async def list_projects(
     page: PageParams,
     archived: bool | None,
 ) -> tuple[list[ProjectRead], str | None]:
-    query = select(Project).where(Project.team_id.in_(team_ids))  # type: ignore[attr-defined]
+    query = select(Project).where(col(Project.team_id).in_(team_ids))
     if archived is not None:
-        query = query.where(Project.archived == archived)  # type: ignore[arg-type]
+        query = query.where(col(Project.archived) == archived)
     rows, cursor = await paginate_by_time(
-        session,
-        query,
-        page,
-        time_column=Project.created_at,
-        id_column=Project.id,  # type: ignore[arg-type]
+        session, query, page, time_column=_projects.c.created_at, id_column=_projects.c.id
     )
     return [project_read(row[0]) for row in rows], cursor
 
 
-async def update_project(session: AsyncSession, project: Project, data: ProjectUpdate) -> Project:
+async def update_project(uow: UnitOfWork, project: Project, data: ProjectUpdate) -> Project:
     changes = data.model_dump(exclude_unset=True)
     if changes.get("name", "") is None:
         raise invalid_field(
@@ -126,35 +125,32 @@ async def update_project(session: AsyncSession, project: Project, data: ProjectU
             "due_on", "Invalid dates", "due_on must not be before starts_on.", type="invalid-dates"
         )
     project.updated_at = utcnow()
-    session.add(project)
-    await events.publish(session, _updated(project))
-    await session.commit()
+    uow.session.add(project)
+    uow.publish(_updated(project))
+    await uow.commit()
     return project
 
 
-async def delete_project(session: AsyncSession, project: Project) -> None:
-    await _delete_project_rows(session, project.id)
-    await events.publish(
-        session, contract.ProjectDeleted(project_id=project.id, team_id=project.team_id)
-    )
-    await session.commit()
+async def delete_project(uow: UnitOfWork, project: Project) -> None:
+    await _delete_project_rows(uow.session, project.id)
+    uow.publish(contract.ProjectDeleted(project_id=project.id, team_id=project.team_id))
+    await uow.commit()
 
 
 async def _delete_project_rows(session: AsyncSession, project_id: uuid.UUID) -> None:
-    from taskflow_work.tasks import service as tasks
-
-    # Explicit deletes children first: no reliance on each database's cascade support.
-    await tasks.delete_project_tasks(session, project_id)
-    await session.execute(delete(Project).where(Project.id == project_id))  # type: ignore[arg-type]
+    # Explicit deletes, children first: no reliance on each database's cascade support.
+    await delete_project_tasks(session, project_id)
+    await session.execute(delete(Project).where(col(Project.id) == project_id))
 
 
-async def delete_team_projects(session: AsyncSession, team_id: uuid.UUID) -> None:
-    """A team was deleted: its projects go, each announced as deleted."""
+async def delete_team_projects(uow: UnitOfWork, team_id: uuid.UUID) -> None:
+    """A team was deleted: its projects go, each announced as deleted (in the caller's
+    unit of work, which commits)."""
     projects = (
-        (await session.execute(select(Project).where(Project.team_id == team_id))).scalars().all()
-    )  # type: ignore[arg-type]
+        (await uow.session.execute(select(Project).where(col(Project.team_id) == team_id)))
+        .scalars()
+        .all()
+    )
     for project in projects:
-        await _delete_project_rows(session, project.id)
-        await events.publish(
-            session, contract.ProjectDeleted(project_id=project.id, team_id=team_id)
-        )
+        await _delete_project_rows(uow.session, project.id)
+        uow.publish(contract.ProjectDeleted(project_id=project.id, team_id=team_id))

@@ -23,12 +23,14 @@ from typing import TextIO
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.pool import NullPool
+from sqlmodel import col
 from taskflow_chassis.db import Database
+from taskflow_chassis.unit_of_work import Publisher
 
 from taskflow_work.config import WorkSettings
-from taskflow_work.replica import sync
+from taskflow_work.replica.adapters import TeamsApi, TeamsUnavailable
 from taskflow_work.replica.models import MemberReplica, TeamReplica
-from taskflow_work.replica.teams_api import TeamsApi, TeamsUnavailable
+from taskflow_work.replica.service import Departures, ReplicaSync
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,15 +56,15 @@ async def replica_command(
     argv: list[str],
     out: TextIO | None = None,
     teams_transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    departures: Departures,
 ) -> int:
+    """``departures``: what a member the rebuild drops leaves behind (app.py supplies it)."""
     out = out or sys.stdout
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse's --help or a usage error
         return int(exit_.code or 0)
-    from taskflow_work.tables import import_all_tables
-
-    import_all_tables()
     database = Database(settings.resolved_database_url(), poolclass=NullPool)
     try:
         if args.command == "status":
@@ -72,8 +74,13 @@ async def replica_command(
             transport=teams_transport,
             timeout=settings.teams_timeout_seconds,
         ) as client:
-            teams = TeamsApi(client, settings.internal_api_key)
-            return await _rebuild(database, teams, args.team, out, restore=args.restore)
+            sync = ReplicaSync(
+                database,
+                TeamsApi(client, settings.internal_api_key),
+                departures,
+                Publisher(settings.service_name),
+            )
+            return await _rebuild(sync, args.team, out, restore=args.restore)
     finally:
         await database.dispose()
 
@@ -83,14 +90,20 @@ async def _status(database: Database, out: TextIO) -> int:
         teams = (await session.execute(select(func.count()).select_from(TeamReplica))).scalar_one()
         members = (
             await session.execute(
-                select(MemberReplica.from_event, func.count()).group_by(MemberReplica.from_event)  # type: ignore[arg-type]
+                select(col(MemberReplica.from_event), func.count()).group_by(
+                    col(MemberReplica.from_event)
+                )
             )
         ).all()
         waiting = (
             await session.execute(
-                select(TeamReplica.team_id, TeamReplica.name, TeamReplica.membership_seq)
-                .where(TeamReplica.resync_needed.is_(True))  # type: ignore[attr-defined]
-                .order_by(TeamReplica.updated_at)
+                select(
+                    col(TeamReplica.team_id),
+                    col(TeamReplica.name),
+                    col(TeamReplica.membership_seq),
+                )
+                .where(col(TeamReplica.resync_needed).is_(True))
+                .order_by(col(TeamReplica.updated_at))
             )
         ).all()
     by_origin = {bool(origin): count for origin, count in members}
@@ -104,8 +117,7 @@ async def _status(database: Database, out: TextIO) -> int:
 
 
 async def _rebuild(
-    database: Database,
-    teams: TeamsApi,
+    sync: ReplicaSync,
     team_id: uuid.UUID | None,
     out: TextIO,
     *,
@@ -113,8 +125,6 @@ async def _rebuild(
 ) -> int:
     try:
         report = await sync.reconcile(
-            database,
-            teams,
             everything=True,
             force=restore,
             only=None if team_id is None else [team_id],

@@ -1,4 +1,4 @@
-"""Keeping the replica of teams in step (inbox handlers: each runs once per event).
+"""Keeping the replica of teams in step (event handlers: each runs once per event).
 
 Membership events carry the team's ``team_seq`` (one more per event, in teams'
 commit order). Each is applied only in that order: one the replica has already
@@ -18,12 +18,14 @@ import uuid
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth, teams
 
+from taskflow_work.deps import Context
 from taskflow_work.replica.models import MemberReplica, TeamReplica
-from taskflow_work.replica.sync import hold_team, mark_resync
+from taskflow_work.replica.service import hold_team, mark_resync
 
 logger = logging.getLogger("taskflow.work.replica")
 
@@ -83,26 +85,24 @@ async def _upsert_team(session: AsyncSession, team_id: uuid.UUID, name: str) -> 
     session.add(team)
 
 
-async def on_team_created(session: AsyncSession, event: CloudEvent) -> None:
-    data = teams.TeamCreated.model_validate(event.data)
-    await _upsert_team(session, data.team_id, data.name)
+async def on_team_created(payload: teams.TeamCreated, context: Context) -> None:
+    await _upsert_team(context.session, payload.team_id, payload.name)
 
 
-async def on_team_updated(session: AsyncSession, event: CloudEvent) -> None:
-    data = teams.TeamUpdated.model_validate(event.data)
-    await _upsert_team(session, data.team_id, data.name)
+async def on_team_updated(payload: teams.TeamUpdated, context: Context) -> None:
+    await _upsert_team(context.session, payload.team_id, payload.name)
 
 
-async def on_team_deleted(session: AsyncSession, event: CloudEvent) -> None:
-    from taskflow_work.projects import service as projects
-
-    data = teams.TeamDeleted.model_validate(event.data)
-    apply, _ = await _in_order(session, data.team_id, data.team_seq, event)
+async def on_team_deleted(payload: teams.TeamDeleted, context: Context) -> None:
+    session = context.session
+    apply, _ = await _in_order(session, payload.team_id, payload.team_seq, context.event)
     if not apply:
         return
-    await projects.delete_team_projects(session, data.team_id)
-    await session.execute(delete(MemberReplica).where(MemberReplica.team_id == data.team_id))  # type: ignore[arg-type]
-    await session.execute(delete(TeamReplica).where(TeamReplica.team_id == data.team_id))  # type: ignore[arg-type]
+    await context.deps.departures.team_deleted(context.uow, payload.team_id)
+    await session.execute(
+        delete(MemberReplica).where(col(MemberReplica.team_id) == payload.team_id)
+    )
+    await session.execute(delete(TeamReplica).where(col(TeamReplica.team_id) == payload.team_id))
 
 
 async def _upsert_member(
@@ -126,58 +126,57 @@ async def _upsert_member(
     session.add(row)
 
 
-async def on_member_joined(session: AsyncSession, event: CloudEvent) -> None:
-    await _upsert_member(session, teams.MemberJoined.model_validate(event.data), event)
+async def on_member_joined(payload: teams.MemberJoined, context: Context) -> None:
+    await _upsert_member(context.session, payload, context.event)
 
 
-async def on_member_role_changed(session: AsyncSession, event: CloudEvent) -> None:
-    await _upsert_member(session, teams.MemberRoleChanged.model_validate(event.data), event)
+async def on_member_role_changed(payload: teams.MemberRoleChanged, context: Context) -> None:
+    await _upsert_member(context.session, payload, context.event)
 
 
-async def on_member_removed(session: AsyncSession, event: CloudEvent) -> None:
-    from taskflow_work.tasks import service as tasks
-
-    data = teams.MemberRemoved.model_validate(event.data)
-    apply, _ = await _in_order(session, data.team_id, data.team_seq, event)
+async def on_member_removed(payload: teams.MemberRemoved, context: Context) -> None:
+    session = context.session
+    apply, _ = await _in_order(session, payload.team_id, payload.team_seq, context.event)
     if not apply:
         return
-    await _remove_member(session, data.team_id, data.user_id)
-    await tasks.unassign_everywhere(session, data.user_id, team_id=data.team_id)
+    await _remove_member(session, payload.team_id, payload.user_id)
+    await context.deps.departures.member_left(context.uow, payload.user_id, payload.team_id)
 
 
 async def _remove_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
     await session.execute(
         delete(MemberReplica).where(
-            MemberReplica.team_id == team_id, MemberReplica.user_id == user_id
-        )  # type: ignore[arg-type]
+            col(MemberReplica.team_id) == team_id, col(MemberReplica.user_id) == user_id
+        )
     )
 
 
-async def on_role_updated(session: AsyncSession, event: CloudEvent) -> None:
-    data = teams.RoleUpdated.model_validate(event.data)
-    apply, _ = await _in_order(session, data.team_id, data.team_seq, event)
+async def on_role_updated(payload: teams.RoleUpdated, context: Context) -> None:
+    session = context.session
+    apply, _ = await _in_order(session, payload.team_id, payload.team_seq, context.event)
     if not apply:
         return
     await session.execute(
         update(MemberReplica)
-        .where(MemberReplica.team_id == data.team_id, MemberReplica.role_id == data.role_id)  # type: ignore[arg-type]
+        .where(
+            col(MemberReplica.team_id) == payload.team_id,
+            col(MemberReplica.role_id) == payload.role_id,
+        )
         .values(
-            role_name=data.name,
-            permission_list=" ".join(sorted(data.permissions)),
+            role_name=payload.name,
+            permission_list=" ".join(sorted(payload.permissions)),
             updated_at=utcnow(),
         )
     )
 
 
-async def on_user_deleted(session: AsyncSession, event: CloudEvent) -> None:
-    from taskflow_work.tasks import service as tasks
-
-    data = auth.UserDeleted.model_validate(event.data)
+async def on_user_deleted(payload: auth.UserDeleted, context: Context) -> None:
+    session = context.session
     team_ids = (
         await session.execute(
-            select(MemberReplica.team_id).where(MemberReplica.user_id == data.user_id)
-        )  # type: ignore[arg-type]
+            select(col(MemberReplica.team_id)).where(col(MemberReplica.user_id) == payload.user_id)
+        )
     ).scalars()
     for team_id in list(team_ids):
-        await _remove_member(session, team_id, data.user_id)
-    await tasks.unassign_everywhere(session, data.user_id, team_id=None)
+        await _remove_member(session, team_id, payload.user_id)
+    await context.deps.departures.member_left(context.uow, payload.user_id, None)

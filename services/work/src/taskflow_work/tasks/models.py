@@ -1,4 +1,4 @@
-"""Tasks, their assignees and their activity log."""
+"""Tasks and their assignees."""
 
 from __future__ import annotations
 
@@ -71,16 +71,3 @@ class TaskAssignee(WorkTable, table=True):
     user_id: uuid.UUID = Field(primary_key=True, index=True)
     assigned_by: uuid.UUID
     assigned_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
-
-
-class Activity(WorkTable, table=True):
-    __tablename__ = "task_activity"
-    __table_args__ = (Index("ix_task_activity_task_at", "task_id", "created_at", "id"),)
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    task_id: uuid.UUID = Field(foreign_key="tasks.id", ondelete="CASCADE")
-    actor_id: uuid.UUID
-    action: str = Field(max_length=32)
-    # JSON: {"field": [before, after]} for edits, or what was assigned/commented.
-    details_json: str = Field(default="{}", sa_column=Column("details", Text, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

@@ -1,4 +1,4 @@
-"""Task and activity API models."""
+"""Task API models."""
 
 from __future__ import annotations
 
@@ -79,12 +79,3 @@ class TaskSort(StrEnum):
     PRIORITY_DESC = "-priority"
     CREATED_AT = "created_at"
     CREATED_AT_DESC = "-created_at"
-
-
-class ActivityRead(BaseModel):
-    id: uuid.UUID
-    task_id: uuid.UUID
-    actor_id: uuid.UUID
-    action: str
-    details: dict[str, Any]
-    created_at: datetime

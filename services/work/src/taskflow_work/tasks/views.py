@@ -1,4 +1,4 @@
-"""Task routes: thin, each one a call into service.py."""
+"""Task routes: thin, each one a call into service.py once access.py let the caller in."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.types import UtcInstant
+from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
-from taskflow_work.access import AuthorizerDep, CallerDep
-from taskflow_work.loaders import TaskDep, TaskReadDep, load_project
-from taskflow_work.tasks import service
+from taskflow_work.access import CanAssignTask, CanDeleteTask, GuardDep, ReadableTask, TaskMember
+from taskflow_work.activity.schemas import ActivityRead
+from taskflow_work.activity.service import list_activity
+from taskflow_work.deps import TaskPagesDep
+from taskflow_work.tasks import rules, service
 from taskflow_work.tasks.models import Priority, Status
-from taskflow_work.tasks.schemas import ActivityRead, AssigneeAdd, TaskRead, TaskSort, TaskUpdate
+from taskflow_work.tasks.queries import TaskFilters, TaskScope
+from taskflow_work.tasks.schemas import AssigneeAdd, TaskRead, TaskSort, TaskUpdate
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 ERRORS = problem_responses(401, 403, 404, 422)
@@ -23,8 +27,8 @@ ERRORS = problem_responses(401, 403, 404, 422)
 
 @router.get("", responses=problem_responses(400, 401, 404, 422))
 async def list_tasks(
-    caller: CallerDep,
-    authorizer: AuthorizerDep,
+    guard: GuardDep,
+    pages: TaskPagesDep,
     page: PageParamsDep,
     session: SessionDep,
     project_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -41,9 +45,9 @@ async def list_tasks(
     ] = None,
     sort: Annotated[TaskSort, Query()] = TaskSort.CREATED_AT_DESC,
 ) -> Page[TaskRead]:
-    filters = service.TaskFilters(
+    filters = TaskFilters(
         project_id=project_id,
-        assignee=caller.user_id if assignee == "me" else assignee,  # type: ignore[arg-type]
+        assignee=guard.caller.user_id if isinstance(assignee, str) else assignee,
         status=status,
         priority=priority,
         due_before=due_before,
@@ -55,24 +59,19 @@ async def list_tasks(
         # The page's own statement checks membership (the replica rows teams' events
         # wrote): a page with tasks needs nothing more. Only an empty one takes the full
         # check, which answers a stranger 404 and a member an empty page.
-        filters.member_id = caller.user_id
-        items, cursor = await service.list_tasks(session, filters, page)
+        scope = TaskScope(member_id=guard.caller.user_id)
+        items, cursor = await pages.page(session, scope, filters, page)
         if items:
             return Page(items=items, next_cursor=cursor)
-        filters.member_id = None
-        project = (await load_project(project_id, caller, authorizer, session)).project
-        filters.team_ids = [project.team_id]
-    elif team_id is not None:
-        await authorizer.member(session, team_id, caller, "Team")
-        filters.team_ids = [team_id]
+        scope = TaskScope(team_ids=[(await guard.project(project_id)).project.team_id])
     else:
-        filters.team_ids = await authorizer.my_team_ids(session, caller)
-    items, cursor = await service.list_tasks(session, filters, page)
+        scope = TaskScope(team_ids=await guard.visible_team_ids(team_id))
+    items, cursor = await pages.page(session, scope, filters, page)
     return Page(items=items, next_cursor=cursor)
 
 
 @router.get("/{task_id}", responses=ERRORS)
-async def read_task(task: TaskReadDep) -> TaskRead:
+async def read_task(task: ReadableTask) -> TaskRead:
     return task
 
 
@@ -81,30 +80,33 @@ async def read_task(task: TaskReadDep) -> TaskRead:
     responses=ERRORS,
     description="Needs `tasks.update`; moving into or out of `done` needs `tasks.review`.",
 )
-async def update_task(data: TaskUpdate, context: TaskDep, session: SessionDep) -> TaskRead:
-    return await service.update_task(session, context.access, context.task, data)
+async def update_task(data: TaskUpdate, access: TaskMember, uow: UnitOfWorkDep) -> TaskRead:
+    changes = data.model_dump(exclude_unset=True)
+    rules.refuse_removing_required(changes)
+    access.member.require_all(rules.permissions_to_update(access.task.status, changes))
+    return await service.update_task(uow, access.member.user_id, access.task, changes)
 
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-async def delete_task(context: TaskDep, session: SessionDep) -> None:
-    await service.delete_task(session, context.access, context.task)
+async def delete_task(access: CanDeleteTask, uow: UnitOfWorkDep) -> None:
+    await service.delete_task(uow, access.task)
 
 
 @router.post("/{task_id}/assignees", responses=ERRORS)
-async def assign(data: AssigneeAdd, context: TaskDep, session: SessionDep) -> TaskRead:
-    return await service.assign(session, context.access, context.task, data.user_id)
+async def assign(data: AssigneeAdd, access: CanAssignTask, uow: UnitOfWorkDep) -> TaskRead:
+    return await service.assign(uow, access.member.user_id, access.task, data.user_id)
 
 
 @router.delete(
     "/{task_id}/assignees/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS
 )
-async def unassign(user_id: uuid.UUID, context: TaskDep, session: SessionDep) -> None:
-    await service.unassign(session, context.access, context.task, user_id)
+async def unassign(user_id: uuid.UUID, access: CanAssignTask, uow: UnitOfWorkDep) -> None:
+    await service.unassign(uow, access.member.user_id, access.task, user_id)
 
 
 @router.get("/{task_id}/activity", responses=ERRORS)
 async def activity(
-    context: TaskDep, page: PageParamsDep, session: SessionDep
+    access: TaskMember, page: PageParamsDep, session: SessionDep
 ) -> Page[ActivityRead]:
-    items, cursor = await service.list_activity(session, context.task.id, page)
+    items, cursor = await list_activity(session, access.task.id, page)
     return Page(items=items, next_cursor=cursor)

@@ -7,34 +7,48 @@ the sequence number and clears ``resync_needed``; only if teams' number is not
 behind the replica's (an event newer than the answer was applied meanwhile: the
 next pass asks again), unless forced (``replica rebuild --restore``: teams is the
 truth even if its numbers went back, say after a restore of its database). A member
-the resync drops is unassigned from the team's tasks, as MemberRemoved would do.
+the resync drops leaves the team's tasks, as MemberRemoved would make them
+(``Departures``).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, union, update
+from sqlalchemy import Row, delete, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of_session, insert_or_ignore
 from taskflow_chassis.pump import mark_session
-from taskflow_chassis.types import utcnow
+from taskflow_chassis.types import table_of, utcnow
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
+from taskflow_work.replica.adapters import TeamsApi, TeamSnapshot
 from taskflow_work.replica.models import MemberReplica, TeamReplica
-from taskflow_work.replica.teams_api import TeamsApi, TeamSnapshot
 
 logger = logging.getLogger("taskflow.work.replica")
 
-_team_rows = TeamReplica.__table__  # type: ignore[attr-defined]
-_member_rows = MemberReplica.__table__  # type: ignore[attr-defined]
+_team_rows = table_of(TeamReplica)
+_member_rows = table_of(MemberReplica)
 
 # The flag a session carries when its commit leaves a team needing a resync: it wakes
 # the reconciler (taskflow_chassis.pump).
 RESYNC_FLAG = "taskflow_work_replica_resync"
+
+
+@dataclass(frozen=True)
+class Departures:
+    """What ends elsewhere in work when the replica loses a member or a team: a member's
+    assignments (in one team, or in every team: ``None``), a deleted team's projects. The
+    composition root supplies them, so the replica knows nothing of tasks or projects."""
+
+    member_left: Callable[[UnitOfWork, uuid.UUID, uuid.UUID | None], Awaitable[None]]
+    team_deleted: Callable[[UnitOfWork, uuid.UUID], Awaitable[None]]
 
 
 async def hold_team(session: AsyncSession, team_id: uuid.UUID, name: str = "") -> TeamReplica:
@@ -57,7 +71,7 @@ async def hold_team(session: AsyncSession, team_id: uuid.UUID, name: str = "") -
     )
     query = (
         select(TeamReplica)
-        .where(TeamReplica.team_id == team_id)  # type: ignore[arg-type]
+        .where(col(TeamReplica.team_id) == team_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -108,35 +122,24 @@ class ResyncResult:
 
 
 async def apply_snapshot(
-    session: AsyncSession,
+    uow: UnitOfWork,
     team_id: uuid.UUID,
     snapshot: TeamSnapshot | None,
+    departures: Departures,
     *,
     force: bool = False,
 ) -> ResyncResult:
     """Make the team's rows teams' answer (``None``: teams has no such team), in the
-    caller's transaction."""
-    from taskflow_work.tasks import service as tasks
-
+    caller's unit of work."""
+    session = uow.session
     if snapshot is None:
-        held = (
-            await session.execute(
-                select(_team_rows.c.membership_seq)
-                .where(_team_rows.c.team_id == team_id)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        gone = await _member_rows_of(session, team_id)
-        await session.execute(delete(_member_rows).where(_member_rows.c.team_id == team_id))
-        await session.execute(delete(_team_rows).where(_team_rows.c.team_id == team_id))
-        return ResyncResult(team_id, "gone", held, None, removed=[r.user_id for r in gone])
+        return await _forget_team(session, team_id)
     team = await hold_team(session, team_id, snapshot.name)
     before = team.membership_seq
     if snapshot.seq < before and not force:
         return ResyncResult(team_id, "behind", before, snapshot.seq)
     # Read under the team's lock: no event of this team changes them until commit.
-    rows = await _member_rows_of(session, team_id)
-    current = {row.user_id: row for row in rows}
+    current = {row.user_id: row for row in await _member_rows_of(session, team_id)}
     wanted = {member.user_id: member for member in snapshot.members}
     result = ResyncResult(
         team_id,
@@ -152,35 +155,56 @@ async def apply_snapshot(
         ],
     )
     now = utcnow()
-    await session.execute(delete(_member_rows).where(_member_rows.c.team_id == team_id))
-    if wanted:
-        await session.execute(
-            insert(_member_rows),
-            [
-                {
-                    "team_id": team_id,
-                    "user_id": m.user_id,
-                    "role_id": m.role_id,
-                    "role_name": m.role_name,
-                    "permissions": " ".join(sorted(m.permissions)),
-                    "from_event": True,
-                    "resync_needed": False,
-                    "updated_at": now,
-                }
-                for m in wanted.values()
-            ],
-        )
+    await _replace_member_rows(session, team_id, snapshot, now)
     team.name = snapshot.name
     team.membership_seq = snapshot.seq
     team.resync_needed = False
     team.updated_at = now
     session.add(team)
     for user_id in result.removed:
-        await tasks.unassign_everywhere(session, user_id, team_id=team_id)
+        await departures.member_left(uow, user_id, team_id)
     return result
 
 
-async def _member_rows_of(session: AsyncSession, team_id: uuid.UUID) -> list[Any]:
+async def _forget_team(session: AsyncSession, team_id: uuid.UUID) -> ResyncResult:
+    held = (
+        await session.execute(
+            select(_team_rows.c.membership_seq)
+            .where(_team_rows.c.team_id == team_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    gone = await _member_rows_of(session, team_id)
+    await session.execute(delete(_member_rows).where(_member_rows.c.team_id == team_id))
+    await session.execute(delete(_team_rows).where(_team_rows.c.team_id == team_id))
+    return ResyncResult(team_id, "gone", held, None, removed=[r.user_id for r in gone])
+
+
+async def _replace_member_rows(
+    session: AsyncSession, team_id: uuid.UUID, snapshot: TeamSnapshot, now: datetime
+) -> None:
+    await session.execute(delete(_member_rows).where(_member_rows.c.team_id == team_id))
+    if not snapshot.members:
+        return
+    await session.execute(
+        insert(_member_rows),
+        [
+            {
+                "team_id": team_id,
+                "user_id": m.user_id,
+                "role_id": m.role_id,
+                "role_name": m.role_name,
+                "permissions": " ".join(sorted(m.permissions)),
+                "from_event": True,
+                "resync_needed": False,
+                "updated_at": now,
+            }
+            for m in snapshot.members
+        ],
+    )
+
+
+async def _member_rows_of(session: AsyncSession, team_id: uuid.UUID) -> list[Row[*tuple[Any, ...]]]:
     query = select(
         _member_rows.c.user_id,
         _member_rows.c.role_id,
@@ -192,29 +216,16 @@ async def _member_rows_of(session: AsyncSession, team_id: uuid.UUID) -> list[Any
     return list((await session.execute(query)).all())
 
 
-def _differs(row: object, role_id: uuid.UUID, role_name: str, permissions: frozenset[str]) -> bool:
-    return (
-        row.role_id != role_id  # type: ignore[attr-defined]
-        or row.role_name != role_name  # type: ignore[attr-defined]
-        or frozenset(row.permissions.split()) != permissions  # type: ignore[attr-defined]
-        or not row.from_event  # type: ignore[attr-defined]
-        or row.resync_needed  # type: ignore[attr-defined]
+def _differs(
+    row: Row[*tuple[Any, ...]], role_id: uuid.UUID, role_name: str, permissions: frozenset[str]
+) -> bool:
+    return bool(
+        row.role_id != role_id
+        or row.role_name != role_name
+        or frozenset(row.permissions.split()) != permissions
+        or not row.from_event
+        or row.resync_needed
     )
-
-
-async def resync_team(
-    database: Database, teams: TeamsApi, team_id: uuid.UUID, *, force: bool = False
-) -> ResyncResult:
-    """Ask teams (``TeamsUnavailable`` if it cannot answer), then apply, in one transaction."""
-    snapshot = await teams.memberships(team_id)
-    async with database.session() as session:
-        result = await apply_snapshot(session, team_id, snapshot, force=force)
-        await session.commit()
-    if result.outcome == "behind":
-        logger.info("replica resync of team %s deferred: %s", team_id, result.describe())
-    elif result.altered:
-        logger.info("replica resync: %s", result.describe())
-    return result
 
 
 async def teams_needing_resync(database: Database, limit: int | None = None) -> list[uuid.UUID]:
@@ -235,15 +246,16 @@ async def seqs_of(database: Database, team_ids: list[uuid.UUID]) -> dict[uuid.UU
     if not team_ids:
         return {}
     async with database.read_sessionmaker() as session:
-        seqs = dict(
-            (
+        seqs: dict[uuid.UUID, int] = {
+            team_id: seq
+            for team_id, seq in (
                 await session.execute(
                     select(_team_rows.c.team_id, _team_rows.c.membership_seq).where(
                         _team_rows.c.team_id.in_(team_ids)
                     )
                 )
             ).all()
-        )
+        }
         members_only = (
             await session.execute(
                 select(_member_rows.c.team_id)
@@ -287,49 +299,85 @@ class ReconcileReport:
     failures: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
 
-async def reconcile(
-    database: Database,
-    teams: TeamsApi,
-    *,
-    everything: bool = False,
-    force: bool = False,
-    only: Iterable[uuid.UUID] | None = None,
-    page_size: int = 500,
-) -> ReconcileReport:
-    """Compare every team's seq with teams' and resync those behind (and those teams no
-    longer has). ``everything`` resyncs every team whatever its seq (rebuild), still never
-    applying an answer older than the replica unless ``force`` (a restore of teams' database
-    took its numbers back); ``only`` limits that to the teams given. ``TeamsUnavailable`` if
-    the list cannot be read; a team that fails alone is reported and the pass goes on."""
-    report = ReconcileReport()
+@dataclass(frozen=True)
+class ReplicaSync:
+    """Resyncs teams of the replica from teams' internal API (``TeamsUnavailable`` when
+    teams cannot answer); each team in one unit of work."""
 
-    async def sync(team_id: uuid.UUID) -> None:
+    database: Database
+    teams: TeamsApi
+    departures: Departures
+    publisher: Publisher
+
+    async def resync_team(self, team_id: uuid.UUID, *, force: bool = False) -> ResyncResult:
+        """Ask teams, then apply its answer in one transaction."""
+        snapshot = await self.teams.memberships(team_id)
+        async with self.database.session() as session:
+            uow = UnitOfWork(session, self.publisher)
+            result = await apply_snapshot(uow, team_id, snapshot, self.departures, force=force)
+            await uow.commit()
+        if result.outcome == "behind":
+            logger.info("replica resync of team %s deferred: %s", team_id, result.describe())
+        elif result.altered:
+            logger.info("replica resync: %s", result.describe())
+        return result
+
+    async def reconcile(
+        self,
+        *,
+        everything: bool = False,
+        force: bool = False,
+        only: Iterable[uuid.UUID] | None = None,
+        page_size: int = 500,
+    ) -> ReconcileReport:
+        """Compare every team's seq with teams' and resync those behind (and those teams no
+        longer has). ``everything`` resyncs every team whatever its seq (rebuild), still
+        never applying an answer older than the replica unless ``force`` (a restore of
+        teams' database took its numbers back); ``only`` limits that to the teams given.
+        ``TeamsUnavailable`` if the list cannot be read; a team that fails alone is
+        reported and the pass goes on."""
+        report = ReconcileReport()
+        if only is not None:
+            for team_id in only:
+                report.compared += 1
+                await self._sync(report, team_id, force)
+            return report
+        listed = await self._sync_listed(report, everything, force, page_size)
+        report.compared = len(listed)
+        await self._sync_unlisted(report, listed, force, page_size)
+        return report
+
+    async def _sync(self, report: ReconcileReport, team_id: uuid.UUID, force: bool) -> None:
         try:
-            report.results.append(await resync_team(database, teams, team_id, force=force))
+            report.results.append(await self.resync_team(team_id, force=force))
         except Exception as exc:  # one team's failure must not stop the pass for the others
             logger.warning("resync of team %s failed: %s", team_id, exc)
             report.failures.append((team_id, f"{type(exc).__name__}: {exc}"))
 
-    if only is not None:
-        for team_id in only:
-            report.compared += 1
-            await sync(team_id)
-        return report
-    # Teams' pages come in teams' database order of ids, which need not be this one's
-    # (MariaDB sorts UUIDs its own way): each page is compared by its ids, and the teams
-    # only the replica knows are found after, from the set of every id teams listed.
-    listed: set[uuid.UUID] = set()
-    async for items in teams.team_seqs(page_size):
-        theirs = dict(items)
-        listed |= theirs.keys()
-        ours = await seqs_of(database, list(theirs))
-        for team_id, seq in theirs.items():
-            if everything or seq > ours.get(team_id, 0):
-                await sync(team_id)
-    report.compared = len(listed)
-    async for page in known_team_ids(database, page_size):
-        for team_id in page:
-            if team_id not in listed:  # deleted in teams (or created since it was listed)
-                report.compared += 1
-                await sync(team_id)
-    return report
+    async def _sync_listed(
+        self, report: ReconcileReport, everything: bool, force: bool, page_size: int
+    ) -> set[uuid.UUID]:
+        """Resync the teams teams lists whose seq is ahead of ours: every id it listed.
+
+        Teams' pages come in teams' database order of ids, which need not be this one's
+        (MariaDB sorts UUIDs its own way): each page is compared by its ids."""
+        listed: set[uuid.UUID] = set()
+        async for items in self.teams.team_seqs(page_size):
+            theirs = dict(items)
+            listed |= theirs.keys()
+            ours = await seqs_of(self.database, list(theirs))
+            for team_id, seq in theirs.items():
+                if everything or seq > ours.get(team_id, 0):
+                    await self._sync(report, team_id, force)
+        return listed
+
+    async def _sync_unlisted(
+        self, report: ReconcileReport, listed: set[uuid.UUID], force: bool, page_size: int
+    ) -> None:
+        """Resync the teams only the replica knows: deleted in teams (or created since it
+        was listed)."""
+        async for page in known_team_ids(self.database, page_size):
+            for team_id in page:
+                if team_id not in listed:
+                    report.compared += 1
+                    await self._sync(report, team_id, force)

@@ -14,32 +14,35 @@ from __future__ import annotations
 import logging
 import time
 
-from taskflow_chassis.db import Database
 from taskflow_chassis.pump import CommitWokenLoop
 
-from taskflow_work.replica import sync
-from taskflow_work.replica.teams_api import TeamsApi, TeamsUnavailable
+from taskflow_work.replica.adapters import TeamsUnavailable
+from taskflow_work.replica.service import (
+    RESYNC_FLAG,
+    ReconcileReport,
+    ReplicaSync,
+    teams_needing_resync,
+)
 
 logger = logging.getLogger("taskflow.work.replica")
 
 
 class ReplicaReconciler(CommitWokenLoop):
-    flag = sync.RESYNC_FLAG
+    flag = RESYNC_FLAG
     name = "replica-reconciler"
 
     def __init__(
         self,
-        database: Database,
-        teams: TeamsApi,
+        sync: ReplicaSync,
         *,
         reconcile_seconds: float,
         retry_seconds: float,
         batch_size: int = 50,
     ) -> None:
         super().__init__(
-            database, interval=min(retry_seconds, reconcile_seconds), batch_size=batch_size
+            sync.database, interval=min(retry_seconds, reconcile_seconds), batch_size=batch_size
         )
-        self.teams = teams
+        self.sync = sync
         self.reconcile_seconds = reconcile_seconds
         self._last_pass: float | None = None
         self._failing: str | None = None
@@ -55,9 +58,9 @@ class ReplicaReconciler(CommitWokenLoop):
     async def resync_marked(self) -> int:
         """Resync the teams marked as needing it (up to a batch): how many succeeded."""
         done = 0
-        for team_id in await sync.teams_needing_resync(self.database, self.batch_size):
+        for team_id in await teams_needing_resync(self.database, self.batch_size):
             try:
-                result = await sync.resync_team(self.database, self.teams, team_id)
+                result = await self.sync.resync_team(team_id)
             except TeamsUnavailable as exc:
                 self._failed(str(exc))
                 return 0  # no busy loop: the next sweep tries again
@@ -68,10 +71,10 @@ class ReplicaReconciler(CommitWokenLoop):
             done += result.outcome != "behind"
         return done
 
-    async def reconcile(self) -> sync.ReconcileReport | None:
+    async def reconcile(self) -> ReconcileReport | None:
         """One pass over every team: resync those whose seq is behind teams'."""
         try:
-            report = await sync.reconcile(self.database, self.teams)
+            report = await self.sync.reconcile()
         except TeamsUnavailable as exc:
             self._failed(str(exc))
             return None

@@ -1,0 +1,18 @@
+"""Activity API models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ActivityRead(BaseModel):
+    id: uuid.UUID
+    task_id: uuid.UUID
+    actor_id: uuid.UUID
+    action: str
+    details: dict[str, Any]
+    created_at: datetime

@@ -1,0 +1,55 @@
+"""A task's activity log: written in the transaction of each change, read a page at a time."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+from taskflow_chassis.pagination import PageParams, paginate_by_time
+from taskflow_chassis.types import table_of
+
+from taskflow_work.activity.models import Activity
+from taskflow_work.activity.schemas import ActivityRead
+
+_activity = table_of(Activity)
+
+
+def record(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    actor: uuid.UUID,
+    action: str,
+    details: dict[str, Any],
+) -> None:
+    session.add(
+        Activity(
+            task_id=task_id,
+            actor_id=actor,
+            action=action,
+            details_json=json.dumps(details, default=str),
+        )
+    )
+
+
+async def list_activity(
+    session: AsyncSession, task_id: uuid.UUID, page: PageParams
+) -> tuple[list[ActivityRead], str | None]:
+    query = select(Activity).where(col(Activity.task_id) == task_id)
+    rows, cursor = await paginate_by_time(
+        session, query, page, time_column=_activity.c.created_at, id_column=_activity.c.id
+    )
+    return [
+        ActivityRead(
+            id=a.id,
+            task_id=a.task_id,
+            actor_id=a.actor_id,
+            action=a.action,
+            details=json.loads(a.details_json),
+            created_at=a.created_at,
+        )
+        for (a,) in rows
+    ], cursor

@@ -1,0 +1,45 @@
+"""Route dependencies of work, and what its event handlers receive (``Context``)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from taskflow_chassis.handlers import EventContext
+from taskflow_chassis.security import CurrentClaims, bearer_token
+
+from taskflow_work.replica.service import Departures
+from taskflow_work.tasks.queries import TaskPages
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, with their own token: a membership teams is asked about is theirs."""
+
+    user_id: uuid.UUID
+    token: str
+
+
+async def current_caller(request: Request, claims: CurrentClaims) -> Caller:
+    return Caller(user_id=claims.user_id, token=await bearer_token(request))
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+async def get_task_pages(request: Request) -> TaskPages:
+    pages: TaskPages = request.app.state.task_pages
+    return pages
+
+
+TaskPagesDep = Annotated[TaskPages, Depends(get_task_pages)]
+
+
+@dataclass(frozen=True)
+class WorkDeps:
+    departures: Departures
+
+
+Context = EventContext[WorkDeps]

@@ -1,0 +1,19 @@
+"""Every reaction of the work service to other services' events, in one map."""
+
+from __future__ import annotations
+
+from taskflow_chassis.handlers import EventHandlers
+from taskflow_contracts import auth, teams
+
+from taskflow_work.replica import messaging as replica
+
+EVENT_HANDLERS: EventHandlers = {
+    teams.TeamCreated: [replica.on_team_created],
+    teams.TeamUpdated: [replica.on_team_updated],
+    teams.TeamDeleted: [replica.on_team_deleted],
+    teams.MemberJoined: [replica.on_member_joined],
+    teams.MemberRoleChanged: [replica.on_member_role_changed],
+    teams.MemberRemoved: [replica.on_member_removed],
+    teams.RoleUpdated: [replica.on_role_updated],
+    auth.UserDeleted: [replica.on_user_deleted],
+}

@@ -1,0 +1,215 @@
+"""Reading tasks: the columns a task is shown from, and pages of tasks by filter and sort."""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    ColumnElement,
+    Label,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.pagination import PageParams, cursor_values, fetch_page, keyset_statement
+from taskflow_chassis.types import UtcDateTime, table_of
+
+from taskflow_work.replica.models import MemberReplica
+from taskflow_work.tasks.models import Priority, Status, Task, TaskAssignee
+from taskflow_work.tasks.schemas import TaskRead, TaskSort
+
+# NULL due dates sort last both ways; keyset pagination needs a non-NULL key.
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
+
+# Plain tables: a read of rows stays a Core statement, cheaper to run than an ORM one.
+_tasks = table_of(Task)
+_assignees = table_of(TaskAssignee)
+_members = table_of(MemberReplica)
+
+
+class TaskRow(NamedTuple):
+    """The columns a task is shown from, named as the attributes of Task: a page of
+    tasks is only shown, so plain rows spare the ORM's objects."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    team_id: uuid.UUID
+    title: str
+    description: str | None
+    status: str
+    priority: str
+    due_at: datetime | None
+    estimate_hours: float | None
+    labels_json: str
+    assignee_ids_json: str
+    created_by: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+def _task_column(attribute: str) -> ColumnElement[Any] | Label[Any]:
+    [column] = sa_inspect(Task).column_attrs[attribute].columns
+    return column.label(attribute) if column.name != attribute else column
+
+
+TASK_COLUMNS = tuple(_task_column(name) for name in TaskRow._fields)
+
+
+def assignees_of(task: Task | TaskRow) -> list[uuid.UUID]:
+    return [uuid.UUID(user_id) for user_id in json.loads(task.assignee_ids_json)]
+
+
+def task_read(task: Task | TaskRow) -> TaskRead:
+    """A task as the API shows it, from the ORM object or a row of its columns."""
+    return TaskRead(
+        id=task.id,
+        project_id=task.project_id,
+        team_id=task.team_id,
+        title=task.title,
+        description=task.description,
+        status=Status(task.status),
+        priority=Priority(task.priority),
+        due_at=task.due_at,
+        estimate_hours=task.estimate_hours,
+        labels=json.loads(task.labels_json),
+        assignee_ids=assignees_of(task),
+        created_by=task.created_by,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+    )
+
+
+def task_row(values: Sequence[Any]) -> TaskRow:
+    """The task of a row that starts with ``TASK_COLUMNS``."""
+    return TaskRow._make(values[: len(TaskRow._fields)])
+
+
+@dataclass(frozen=True)
+class TaskScope:
+    """Whose tasks a page may show: those of ``team_ids``; or, with ``member_id``, those of
+    the teams where that user's membership came from teams' events (and the team is not
+    waiting for a resync), so the page's own statement checks membership."""
+
+    team_ids: Sequence[uuid.UUID] = ()
+    member_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    project_id: uuid.UUID | None = None
+    assignee: uuid.UUID | None = None
+    status: Status | None = None
+    priority: Priority | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    q: str | None = None
+    sort: TaskSort = TaskSort.CREATED_AT_DESC
+
+
+def _sort_key(sort: TaskSort) -> tuple[ColumnElement[Any], bool]:
+    if sort in (TaskSort.DUE_AT, TaskSort.DUE_AT_DESC):
+        descending = sort == TaskSort.DUE_AT_DESC
+        fill = FAR_PAST if descending else FAR_FUTURE
+        return func.coalesce(_tasks.c.due_at, literal(fill, UtcDateTime())), descending
+    if sort in (TaskSort.PRIORITY, TaskSort.PRIORITY_DESC):
+        return _tasks.c.priority_rank, sort == TaskSort.PRIORITY_DESC
+    return _tasks.c.created_at, sort == TaskSort.CREATED_AT_DESC
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _bound_values(scope: TaskScope, filters: TaskFilters) -> dict[str, Any]:
+    """The scope and the filters given, as the values of their bound parameters."""
+    values: dict[str, Any] = {}
+    if scope.member_id is not None:
+        values["member_id"] = scope.member_id
+    elif len(scope.team_ids) == 1:  # the usual case: = rather than IN
+        values["team_id"] = scope.team_ids[0]
+    else:
+        values["team_ids"] = list(scope.team_ids)
+    for name in ("project_id", "assignee", "status", "priority", "due_before", "due_after"):
+        if getattr(filters, name):
+            values[name] = getattr(filters, name)
+    if filters.q:
+        values["pattern"] = _like_pattern(filters.q)
+    return values
+
+
+def _scoped(bound: frozenset[str]) -> Select[Any]:
+    if "member_id" in bound:
+        return select(*TASK_COLUMNS).join(
+            _members,
+            and_(
+                _members.c.team_id == _tasks.c.team_id,
+                _members.c.user_id == bindparam("member_id"),
+                _members.c.from_event.is_(True),
+                _members.c.resync_needed.is_(False),
+            ),
+        )
+    if "team_id" in bound:
+        return select(*TASK_COLUMNS).where(_tasks.c.team_id == bindparam("team_id"))
+    return select(*TASK_COLUMNS).where(_tasks.c.team_id.in_(bindparam("team_ids", expanding=True)))
+
+
+def page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select[Any]:
+    """The page query for one shape of request: which parameters are bound, which sort,
+    whether from a cursor. A request binds its values into it."""
+    query = _scoped(bound)
+    pattern = bindparam("pattern", type_=String)
+    conditions: dict[str, ColumnElement[bool]] = {
+        "project_id": _tasks.c.project_id == bindparam("project_id"),
+        "assignee": _tasks.c.id.in_(
+            select(_assignees.c.task_id).where(_assignees.c.user_id == bindparam("assignee"))
+        ),
+        "status": _tasks.c.status == bindparam("status"),
+        "priority": _tasks.c.priority == bindparam("priority"),
+        "due_before": _tasks.c.due_at < bindparam("due_before"),
+        "due_after": _tasks.c.due_at > bindparam("due_after"),
+        "pattern": or_(
+            func.lower(_tasks.c.title).like(pattern, escape="\\"),
+            func.lower(func.coalesce(_tasks.c.description, "")).like(pattern, escape="\\"),
+        ),
+    }
+    for name, condition in conditions.items():
+        if name in bound:
+            query = query.where(condition)
+    key, descending = _sort_key(sort)
+    return keyset_statement(
+        query, key=key, id_column=_tasks.c.id, descending=descending, after=after
+    )
+
+
+class TaskPages:
+    """Pages of tasks. Each shape of page statement is built once per app: building one
+    and keying it for SQLAlchemy's compiled cache costs about 0.35 ms a request, reusing
+    it next to nothing. The shapes are finite (the parameters bound, sort, cursor)."""
+
+    def __init__(self, max_shapes: int = 512) -> None:
+        self._statement = functools.lru_cache(maxsize=max_shapes)(page_statement)
+
+    async def page(
+        self, session: AsyncSession, scope: TaskScope, filters: TaskFilters, page: PageParams
+    ) -> tuple[list[TaskRead], str | None]:
+        values = _bound_values(scope, filters)
+        key, _ = _sort_key(filters.sort)
+        position = cursor_values(page, key=key, id_column=_tasks.c.id)
+        statement = self._statement(frozenset(values), filters.sort, "after_id" in position)
+        rows, cursor = await fetch_page(session, statement, page, values | position)
+        return [task_read(task_row(row)) for row in rows], cursor
