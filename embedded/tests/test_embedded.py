@@ -163,9 +163,8 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
     from taskflow_auth.config import get_settings as auth_settings
     from taskflow_notify.config import get_settings as notify_settings
-    from taskflow_work.config import get_settings as work_settings
 
-    every = (auth_settings, work_settings, notify_settings)
+    every = (auth_settings, notify_settings)
     for settings in every:
         settings.cache_clear()
     dispatcher = Dispatcher()

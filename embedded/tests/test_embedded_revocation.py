@@ -31,9 +31,8 @@ async def running(
     monkeypatch.setenv("TASKFLOW_INTERNAL_API_KEY", "embedded-test-key")
     from taskflow_auth.config import get_settings as auth_settings
     from taskflow_notify.config import get_settings as notify_settings
-    from taskflow_work.config import get_settings as work_settings
 
-    every = (auth_settings, work_settings, notify_settings)
+    every = (auth_settings, notify_settings)
     for settings in every:
         settings.cache_clear()
     dispatcher = Dispatcher()
