@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -181,3 +181,10 @@ def upsert(
 
 def dialect_of_session(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def rows_matched(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE matched (``execute`` types its result as a plain
+    ``Result``, which has no ``rowcount``; a DML statement's is a ``CursorResult``)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount

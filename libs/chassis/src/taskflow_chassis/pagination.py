@@ -25,6 +25,9 @@ from sqlalchemy.types import TypeDecorator
 
 from taskflow_chassis.problems import ProblemError
 
+# A select of any columns (SQLAlchemy 2.1 types a select by the tuple of its columns).
+AnySelect = Select[*tuple[Any, ...]]
+
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
@@ -152,13 +155,13 @@ def _float_from_cursor(raw: Any) -> float:
 
 
 def keyset_statement(
-    query: Select[Any],
+    query: AnySelect,
     *,
     key: ColumnElement[Any],
     id_column: ColumnElement[Any],
     descending: bool = False,
     after: bool = False,
-) -> Select[Any]:
+) -> AnySelect:
     """``query`` as a page: ordered by (key, id), ``page_limit`` rows, and with ``after``
     only the rows past the bound position ``after_key``, ``after_id``.
 
@@ -201,7 +204,7 @@ def cursor_values(
 
 
 async def fetch_page(
-    session: AsyncSession, statement: Select[Any], params: PageParams, values: dict[str, Any]
+    session: AsyncSession, statement: AnySelect, params: PageParams, values: dict[str, Any]
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """Run a ``keyset_statement``: row tuples, and the next page's cursor.
 
@@ -222,7 +225,7 @@ async def fetch_page(
 
 async def paginate(
     session: AsyncSession,
-    query: Select[Any],
+    query: AnySelect,
     params: PageParams,
     *,
     key: ColumnElement[Any],
@@ -239,7 +242,7 @@ async def paginate(
 
 async def paginate_by_time(
     session: AsyncSession,
-    query: Select[Any],
+    query: AnySelect,
     params: PageParams,
     *,
     time_column: ColumnElement[datetime],
