@@ -2,7 +2,7 @@
 
 from alembic import context
 from taskflow_auth.config import AuthSettings
-from taskflow_auth.models import AuthTable
+from taskflow_auth.models import metadata
 from taskflow_chassis.migrations import run_alembic_env
 
 if not context.config.get_main_option("sqlalchemy.url"):
@@ -10,4 +10,4 @@ if not context.config.get_main_option("sqlalchemy.url"):
         "sqlalchemy.url", AuthSettings().resolved_database_url().replace("%", "%%")
     )
 
-run_alembic_env(AuthTable.metadata, version_table="alembic_version_auth")
+run_alembic_env(metadata, version_table="alembic_version_auth")

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from taskflow_auth.app import create_app
 from taskflow_auth.config import AuthSettings
 from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.testing import fresh_postgres_database
 
@@ -23,7 +24,9 @@ class EventLog:
     """Collects every event the service publishes, as a consumer would receive it."""
 
     def __init__(self, bus_url: str, app: FastAPI) -> None:
-        self.bus = create_bus(bus_url)
+        bus = create_bus(bus_url)
+        assert isinstance(bus, MemoryBus)
+        self.bus = bus
         self.app = app
         self.events: list[CloudEvent] = []
 
@@ -38,7 +41,7 @@ class EventLog:
     async def settle(self) -> list[CloudEvent]:
         """Everything committed so far, published and delivered."""
         await self.app.state.relay.publish_pending()
-        await self.bus.drain()  # type: ignore[attr-defined]
+        await self.bus.drain()
         return self.events
 
     def of_type(self, event_type: str) -> list[CloudEvent]:

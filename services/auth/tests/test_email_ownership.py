@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlalchemy import text, update
 from taskflow_auth.config import AuthSettings
-from taskflow_auth.models import EmailVerificationToken
+from taskflow_auth.users.models import EmailVerificationToken
 from taskflow_chassis.types import utcnow
 
 ME = "/api/v1/auth/users/me"

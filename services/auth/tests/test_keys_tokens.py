@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import stat
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from taskflow_auth.keys import KeyStore, SigningKey
-from taskflow_auth.tokens import TokenIssuer
+from taskflow_auth.keys.service import KeyStore, SigningKey, TokenIssuer
 from taskflow_chassis.security import InvalidToken, JwtVerifier
 
 PRIVATE = {"d", "p", "q", "dp", "dq", "qi"}
 
 
-def issuer_for(keys: KeyStore, **kwargs: object) -> TokenIssuer:
+def issuer_for(
+    keys: KeyStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> TokenIssuer:
     return TokenIssuer(
         keys,
         issuer="taskflow-auth",
         audience="taskflow",
         access_ttl=timedelta(minutes=15),
         refresh_ttl=timedelta(days=14),
-        **kwargs,  # type: ignore[arg-type]
+        clock=clock,
     )
 
 

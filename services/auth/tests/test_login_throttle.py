@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from taskflow_chassis.config import ServiceSettings
 from taskflow_chassis.serve import trusted_proxies
+from uvicorn._types import ASGI3Application
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 LOGIN = "/api/v1/auth/jwt/create"
@@ -111,7 +112,9 @@ async def test_forwarded_for_is_believed_only_from_a_named_proxy(
     app: FastAPI, api: Any, connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    behind_uvicorn = ProxyHeadersMiddleware(app, trusted_hosts=trusted_proxies(ServiceSettings()))
+    # FastAPI types its ASGI arguments as plain mappings, uvicorn as TypedDicts: one app.
+    asgi = cast(ASGI3Application, app)
+    behind_uvicorn = ProxyHeadersMiddleware(asgi, trusted_hosts=trusted_proxies(ServiceSettings()))
     await api.sign_up()
     # A client naming a fresh address each time is still one address: the 30
     # guesses with fresh X-Forwarded-For values now meet the pair limit.

@@ -67,7 +67,8 @@ async def test_expired_reset_token_is_400(
     client: httpx.AsyncClient, api: Any, event_log: Any, app: Any
 ) -> None:
     from sqlalchemy import update
-    from taskflow_auth.models import PasswordResetToken, utcnow
+    from taskflow_auth.users.models import PasswordResetToken
+    from taskflow_chassis.types import utcnow
 
     await api.sign_up()
     token = await reset_token(client, event_log)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from taskflow_auth.keys import KeyStore, SigningKey
+from taskflow_auth.keys.service import KeyStore, SigningKey
 from taskflow_chassis.deployment import UnsafeConfiguration
 
 

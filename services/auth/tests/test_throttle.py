@@ -6,15 +6,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from taskflow_auth.throttle import (
+from taskflow_auth.throttle.adapters import (
     FailureCounter,
-    LoginThrottle,
-    LoginThrottled,
+    FallbackCounter,
     MemoryCounter,
-    PerAddressCap,
     RedisCounter,
-    address_key,
+    create_counter,
 )
+from taskflow_auth.throttle.rules import address_key
+from taskflow_auth.throttle.service import LoginThrottle, LoginThrottled, PerAddressCap
 from taskflow_chassis.testing import require_redis
 
 
@@ -169,8 +169,6 @@ def free_port() -> int:
 
 
 async def test_redis_gone_means_a_local_limit_not_an_error() -> None:
-    from taskflow_auth.throttle import create_counter
-
     counter = create_counter(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     throttle = throttle_on(counter, per_account_address=3)
     for _ in range(3):
@@ -184,7 +182,6 @@ async def test_the_throttle_goes_back_to_redis_when_it_returns(tmp_path: object)
     import shutil
     import subprocess
 
-    from taskflow_auth.throttle import FallbackCounter
     from taskflow_chassis.testing import in_ci
 
     binary = shutil.which("redis-server")

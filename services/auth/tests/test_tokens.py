@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from taskflow_auth.sessions.scheduled import purge_expired
+from taskflow_auth.tokens.models import RefreshToken, RevokedAccessToken
+from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import UnitOfWork
 
 
 async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
@@ -120,10 +126,6 @@ async def test_jwt_verify_endpoint(client: httpx.AsyncClient, api: Any) -> None:
 async def test_purge_forgets_only_expired_tokens(
     client: httpx.AsyncClient, api: Any, app: Any
 ) -> None:
-    from sqlalchemy import func, select, update
-    from taskflow_auth import service
-    from taskflow_auth.models import RefreshToken, RevokedAccessToken, utcnow
-
     await api.sign_up()
     tokens = await api.log_in()
     await api.log_in()
@@ -133,11 +135,11 @@ async def test_purge_forgets_only_expired_tokens(
     async with app.state.database.session() as session:
         first = (await session.execute(select(RefreshToken.jti).limit(1))).scalar_one()
         await session.execute(
-            update(RefreshToken).where(RefreshToken.jti == first).values(expires_at=utcnow())
+            update(RefreshToken).where(col(RefreshToken.jti) == first).values(expires_at=utcnow())
         )
         await session.execute(update(RevokedAccessToken).values(expires_at=utcnow()))
         await session.commit()
-        await service.purge_expired(session)
+        await purge_expired(UnitOfWork(session, app.state.publisher))
         assert (
             await session.execute(select(func.count()).select_from(RefreshToken))
         ).scalar_one() == 1

@@ -6,7 +6,7 @@
 from taskflow_chassis.cli import run_service
 
 from taskflow_auth.app import create_app
-from taskflow_auth.config import get_settings
+from taskflow_auth.config import AuthSettings
 
 if __name__ == "__main__":
-    run_service(create_app, get_settings())
+    run_service(create_app, AuthSettings())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -12,17 +10,25 @@ from taskflow_chassis.db import Database
 from taskflow_chassis.security import JwtVerifier, TokenClaims
 from taskflow_chassis.serve import migrations_dir
 
-from taskflow_auth import events, internal, scheduled, service
-from taskflow_auth.config import AuthSettings, get_settings
-from taskflow_auth.keys import KeyStore
-from taskflow_auth.throttle import LoginThrottle, create_counter
-from taskflow_auth.tokens import TokenIssuer
-from taskflow_auth.views import routers
+from taskflow_auth.config import AuthSettings
+from taskflow_auth.credentials.service import Passwords
+from taskflow_auth.deps import AuthDeps
+from taskflow_auth.handlers import EVENT_HANDLERS
+from taskflow_auth.keys import views as keys
+from taskflow_auth.keys.service import KeyStore, TokenIssuer
+from taskflow_auth.participants import views as participants
+from taskflow_auth.sessions import scheduled
+from taskflow_auth.sessions import views as sessions
+from taskflow_auth.sessions.service import check_not_revoked
+from taskflow_auth.throttle.adapters import create_counter
+from taskflow_auth.throttle.service import LoginThrottle
+from taskflow_auth.tokens import views as tokens
+from taskflow_auth.users import views as users
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    keys = KeyStore.load_or_create(
+    settings = settings or AuthSettings()
+    keys_store = KeyStore.load_or_create(
         data_dir=settings.data_dir / "auth",
         algorithm=settings.signing_algorithm,
         private_key_pem=settings.signing_key_pem,
@@ -30,7 +36,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         require_configured=settings.require_signing_key,
     )
     issuer = TokenIssuer(
-        keys,
+        keys_store,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         access_ttl=timedelta(minutes=settings.access_token_minutes),
@@ -40,32 +46,30 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     verifier = JwtVerifier.from_settings(settings, issuer.local_jwks_fetcher())
 
     async def start(app: FastAPI) -> None:
-        hasher = service.AuthContext.password_hasher(settings)
-        app.state.auth_context = service.AuthContext(
+        app.state.auth_deps = AuthDeps(
             settings=settings,
-            keys=keys,
+            keys=keys_store,
             issuer=issuer,
             verifier=verifier,
-            hasher=hasher,
+            passwords=await Passwords.start(settings),
             throttle=LoginThrottle.from_settings(
                 create_counter(settings.throttle_redis_url, settings.throttle_key_prefix),
                 settings,
             ),
-            dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-real-password"),
-            hashing=ThreadPoolExecutor(settings.password_hash_threads, thread_name_prefix="argon2"),
         )
         app.state.jwt_verifier = verifier
         database: Database = app.state.database
 
         async def not_revoked(claims: TokenClaims) -> None:
             async with database.session() as session:
-                await service.check_not_revoked(session, claims)
+                await check_not_revoked(session, claims)
 
         app.state.token_checks = [not_revoked]
 
     async def stop(app: FastAPI) -> None:
-        await app.state.auth_context.throttle.counter.close()
-        app.state.auth_context.hashing.shutdown(wait=False)
+        deps: AuthDeps = app.state.auth_deps
+        await deps.throttle.counter.close()
+        deps.passwords.close()
 
     return create_service_app(
         ServiceSpec(
@@ -73,9 +77,15 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             title="TaskFlow auth",
             description="Accounts, JWTs (JWKS), password reset and participant profiles.",
             settings=settings,
-            routers=[*routers, internal.router],
+            routers=[
+                users.router,
+                sessions.router,
+                keys.router,
+                participants.router,
+                tokens.router,
+            ],
             migrations_dir=migrations_dir(__file__),
-            handlers=events.HANDLERS,
+            handlers=EVENT_HANDLERS,
             jwks_fetcher=issuer.local_jwks_fetcher(),
             on_startup=[start, scheduled.start],
             on_shutdown=[scheduled.stop, stop],

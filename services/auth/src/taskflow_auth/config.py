@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -37,7 +36,7 @@ class AuthSettings(ServiceSettings):
     email_verify_path: str = "/verify-email"
     # Verification and change links sent to one address per hour, whoever asks.
     email_verify_per_address_per_hour: int = Field(default=5, ge=1)
-    # Log-in throttling (the rule is in throttle.py): Redis shared by the replicas, and
+    # Log-in throttling (the rule is in throttle/service.py): Redis shared by the replicas, and
     # attempts that did not succeed per window, per account and address together, per
     # address (accounts never signed in from it), and per account from every address
     # (past which new addresses share one attempt per slowdown interval).
@@ -52,8 +51,3 @@ class AuthSettings(ServiceSettings):
     login_known_address_days: int = Field(default=30, ge=1)
     # Reset emails per hour, per client address and per recipient (beyond: 202, no email).
     password_reset_per_address_per_hour: int = Field(default=3, ge=1)
-
-
-@lru_cache
-def get_settings() -> AuthSettings:
-    return AuthSettings()

@@ -3,17 +3,11 @@ callers holding the internal API key (``X-Service-Key``)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.security import internal_router
-from taskflow_contracts.auth import TokensRevoked
 
-from taskflow_auth import revocations
-
-
-class RevocationList(BaseModel):
-    items: list[TokensRevoked]
-
+from taskflow_auth.tokens import service
+from taskflow_auth.tokens.schemas import RevocationList
 
 router = internal_router()
 
@@ -22,4 +16,4 @@ router = internal_router()
 async def list_revocations(session: SessionDep) -> RevocationList:
     """What a service process loads when it starts or reconnects to the broker, in the
     shape of the ``tokens.revoked`` events it may have missed."""
-    return RevocationList(items=await revocations.active(session))
+    return RevocationList(items=await service.active_revocations(session))

@@ -1,4 +1,4 @@
-"""Periodic housekeeping: forget revoked and expired tokens once they can no longer be used."""
+"""Periodic housekeeping: forget tokens, revocations and links once nothing can use them."""
 
 from __future__ import annotations
 
@@ -8,21 +8,31 @@ import logging
 
 from fastapi import FastAPI
 from taskflow_chassis.db import Database
+from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
-from taskflow_auth import service
+from taskflow_auth.tokens.service import delete_expired
+from taskflow_auth.users.service import delete_expired_links
 
 logger = logging.getLogger("taskflow.auth.scheduled")
 
 PURGE_INTERVAL_SECONDS = 3600.0
 
 
-async def purge_expired_tokens_forever(
-    database: Database, interval: float = PURGE_INTERVAL_SECONDS
+async def purge_expired(uow: UnitOfWork) -> None:
+    now = utcnow()
+    await delete_expired(uow.session, now)
+    await delete_expired_links(uow.session, now)
+    await uow.commit()
+
+
+async def purge_expired_forever(
+    database: Database, publisher: Publisher, interval: float = PURGE_INTERVAL_SECONDS
 ) -> None:
     while True:
         try:
             async with database.session() as session:
-                await service.purge_expired(session)
+                await purge_expired(UnitOfWork(session, publisher))
         except Exception:
             logger.exception("purging expired tokens failed; trying again later")
         await asyncio.sleep(interval)
@@ -30,7 +40,8 @@ async def purge_expired_tokens_forever(
 
 async def start(app: FastAPI) -> None:
     app.state.purge_task = asyncio.create_task(
-        purge_expired_tokens_forever(app.state.database), name="auth-purge-expired"
+        purge_expired_forever(app.state.database, app.state.publisher),
+        name="auth-purge-expired",
     )
 
 

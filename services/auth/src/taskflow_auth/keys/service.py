@@ -1,4 +1,5 @@
-"""Signing keys: configured for production, generated at first start for development.
+"""Signing keys (configured for production, generated at first start for development)
+and the access and refresh tokens they sign.
 
 Production passes a PEM private key by env (``AUTH_SIGNING_KEY_PEM``) or file
 (``AUTH_SIGNING_KEY_FILE``), and with several replicas must (``AUTH_REQUIRE_SIGNING_KEY``
@@ -9,21 +10,28 @@ so tokens signed before a rotation still verify.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import tempfile
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 from taskflow_chassis.deployment import PLACEHOLDER, UnsafeConfiguration
+from taskflow_chassis.security import JwksFetcher
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 ALGORITHMS = {"RS256": rsa.RSAPrivateKey, "EdDSA": ed25519.Ed25519PrivateKey}
-PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # `use` is set instead; RFC 7517 advises against carrying both.
 DROPPED_MEMBERS = PRIVATE_MEMBERS | {"key_ops"}
 
@@ -38,9 +46,6 @@ def _public_jwk(key: PrivateKey) -> dict[str, Any]:
 
 def thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 JWK thumbprint (base64url SHA-256 of the required members)."""
-    import base64
-    import hashlib
-
     required = {
         "RSA": ("e", "kty", "n"),
         "OKP": ("crv", "kty", "x"),
@@ -168,3 +173,66 @@ def _write_private(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: str
+    expires_at: datetime
+
+
+class TokenIssuer:
+    def __init__(
+        self,
+        keys: KeyStore,
+        *,
+        issuer: str,
+        audience: str,
+        access_ttl: timedelta,
+        refresh_ttl: timedelta,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
+        self.clock = clock
+
+    def _issue(
+        self, user_id: uuid.UUID, kind: str, ttl: timedelta, extra: dict[str, Any]
+    ) -> IssuedToken:
+        key = self.keys.current
+        now = self.clock()
+        expires_at = now + ttl
+        jti = uuid.uuid4().hex
+        claims = {
+            **extra,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user_id),
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "jti": jti,
+            "type": kind,
+        }
+        token = jwt.encode(
+            claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid}
+        )
+        return IssuedToken(token=token, jti=jti, expires_at=expires_at)
+
+    def access_token(
+        self, user_id: uuid.UUID, *, extra: dict[str, Any] | None = None
+    ) -> IssuedToken:
+        return self._issue(user_id, "access", self.access_ttl, extra or {})
+
+    def refresh_token(self, user_id: uuid.UUID, *, family_id: uuid.UUID) -> IssuedToken:
+        return self._issue(user_id, "refresh", self.refresh_ttl, {"fam": str(family_id)})
+
+    def local_jwks_fetcher(self) -> JwksFetcher:
+        async def fetch() -> dict[str, Any]:
+            return dict(self.keys.jwks())
+
+        return fetch

@@ -1,0 +1,143 @@
+"""Log-in, token rotation and log-out, and the check every access token passes here."""
+
+from __future__ import annotations
+
+import uuid
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.security import InvalidToken, TokenClaims
+from taskflow_chassis.unit_of_work import UnitOfWork
+
+from taskflow_auth.credentials.service import authentication_failed
+from taskflow_auth.deps import AuthDeps
+from taskflow_auth.sessions.schemas import LoginRequest
+from taskflow_auth.throttle.service import LoginThrottled
+from taskflow_auth.tokens.schemas import TokenPair
+from taskflow_auth.tokens.service import (
+    RefreshTokenState,
+    check_revocations,
+    claim_refresh_token,
+    family_holds_revoked_token,
+    issue_pair,
+    refresh_token_state,
+    revoke_access_token,
+    revoke_family,
+)
+from taskflow_auth.users.models import User
+from taskflow_auth.users.service import find_by_login
+
+
+def _login_throttled(retry_after: int) -> ProblemError:
+    return ProblemError(
+        429,
+        "Too many login attempts",
+        f"Try again in {retry_after} seconds.",
+        type="login-throttled",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def login(deps: AuthDeps, uow: UnitOfWork, data: LoginRequest, client_ip: str) -> TokenPair:
+    lowered = data.login.strip().lower()
+    user = await find_by_login(uow.session, lowered)
+    # One counter per account, whether it is named by username or by email.
+    account = f"user:{user.id}" if user else f"name:{lowered}"
+    try:
+        attempt = await deps.throttle.begin(account, client_ip)
+    except LoginThrottled as throttled:
+        raise _login_throttled(throttled.retry_after) from None
+    password_ok = await deps.passwords.verify(data.password, user.password_hash if user else None)
+    if user is None or not password_ok:
+        await deps.throttle.failed(attempt)
+        raise authentication_failed()
+    await deps.throttle.succeeded(attempt)
+    pair = issue_pair(
+        uow, deps.issuer, user.id, token_version=user.token_version, family_id=uuid.uuid4()
+    )
+    await uow.commit()
+    return pair
+
+
+async def _verified(deps: AuthDeps, token: str, expected_type: str) -> TokenClaims:
+    try:
+        return await deps.verifier.verify(token, expected_type=expected_type)
+    except InvalidToken as exc:
+        raise authentication_failed("The token is invalid or expired.") from exc
+
+
+async def refresh(deps: AuthDeps, uow: UnitOfWork, token: str) -> TokenPair:
+    claims = await _verified(deps, token, "refresh")
+    claimed = await claim_refresh_token(uow.session, claims.jti)
+    presented = await refresh_token_state(uow.session, claims.jti)
+    if not claimed:
+        await _refuse_unclaimed(deps, uow, presented)
+    user = await uow.session.get(User, presented.user_id) if presented else None
+    if presented is None or user is None:
+        raise authentication_failed("The refresh token is invalid or revoked.")
+    # A token issued while its session was being ended (log-out, password change, reset,
+    # reuse) escapes that revoking UPDATE, which saw only the rows committed before it; but
+    # its family then holds a revoked token, so the family is ended here instead.
+    if await family_holds_revoked_token(uow.session, presented.family_id):
+        await revoke_family(uow, deps.issuer, presented.family_id)
+        await uow.commit()
+        raise authentication_failed("The refresh token is invalid or revoked.")
+    pair = issue_pair(
+        uow, deps.issuer, user.id, token_version=user.token_version, family_id=presented.family_id
+    )
+    await uow.commit()
+    return pair
+
+
+async def _refuse_unclaimed(
+    deps: AuthDeps, uow: UnitOfWork, presented: RefreshTokenState | None
+) -> NoReturn:
+    if presented is not None and presented.used and not presented.revoked:
+        # A used token came back (a copy, or a loser of the race): end its session.
+        await revoke_family(uow, deps.issuer, presented.family_id)
+        await uow.commit()
+        raise authentication_failed(
+            "The refresh token was already used; its session has been revoked."
+        )
+    raise authentication_failed("The refresh token is invalid or revoked.")
+
+
+async def log_out(
+    deps: AuthDeps, uow: UnitOfWork, user_id: uuid.UUID, refresh_token: str, access: TokenClaims
+) -> None:
+    """The refresh token's family and the access token in use both die."""
+    try:
+        claims = await deps.verifier.verify(refresh_token, expected_type="refresh")
+    except InvalidToken:
+        claims = None
+    if claims is not None and claims.user_id == user_id:
+        presented = await refresh_token_state(uow.session, claims.jti)
+        if presented is not None:
+            await revoke_family(uow, deps.issuer, presented.family_id)
+    await revoke_access_token(uow, access)
+    await uow.commit()
+
+
+async def check_not_revoked(session: AsyncSession, claims: TokenClaims) -> None:
+    """InvalidToken for a revoked jti or family, a deleted user, or a token from before a
+    password change."""
+    await check_revocations(session, claims)
+    version = (
+        await session.execute(select(User.token_version).where(col(User.id) == claims.user_id))
+    ).scalar_one_or_none()
+    if version is None:
+        raise InvalidToken("user no longer exists")
+    if claims.raw.get("ver") != version:
+        raise InvalidToken("token issued before the last password change")
+
+
+async def check_access_token(deps: AuthDeps, session: AsyncSession, token: str) -> TokenClaims:
+    """The claims of a valid access token nothing revoked; 401 for any other token."""
+    try:
+        claims = await deps.verifier.verify(token)
+        await check_not_revoked(session, claims)
+    except InvalidToken as exc:
+        raise authentication_failed("The token is invalid, expired or revoked.") from exc
+    return claims

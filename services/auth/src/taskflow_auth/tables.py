@@ -1,0 +1,10 @@
+"""Base of the auth tables: their own metadata, apart from other services' in one process."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import registry
+from sqlmodel import SQLModel
+
+
+class AuthTable(SQLModel, registry=registry()):
+    pass
