@@ -161,10 +161,9 @@ async def invite_by_email(
 async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dispatcher]:
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
-    from taskflow_auth.config import get_settings as auth_settings
     from taskflow_notify.config import get_settings as notify_settings
 
-    every = (auth_settings, notify_settings)
+    every = (notify_settings,)
     for settings in every:
         settings.cache_clear()
     dispatcher = Dispatcher()

@@ -29,10 +29,9 @@ async def running(
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://revocation-{data_dir.name}")
     # One key across restarts, as a configured deployment has.
     monkeypatch.setenv("TASKFLOW_INTERNAL_API_KEY", "embedded-test-key")
-    from taskflow_auth.config import get_settings as auth_settings
     from taskflow_notify.config import get_settings as notify_settings
 
-    every = (auth_settings, notify_settings)
+    every = (notify_settings,)
     for settings in every:
         settings.cache_clear()
     dispatcher = Dispatcher()
