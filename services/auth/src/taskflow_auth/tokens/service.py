@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Literal
 
 from sqlalchemy import delete, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from taskflow_chassis.db import rows_matched
 from taskflow_chassis.security import InvalidToken, TokenClaims
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
@@ -92,20 +92,16 @@ async def claim_refresh_token(session: AsyncSession, jti: str) -> bool:
     flips used_at (the row lock makes the others wait, then match nothing); reading
     first and writing after would let two pass the read.
     """
-    # Typed as a Result, an UPDATE's answer is a CursorResult: it has a rowcount.
-    claimed = cast(
-        CursorResult[Any],
-        await session.execute(
-            update(RefreshToken)
-            .where(
-                col(RefreshToken.jti) == jti,
-                col(RefreshToken.used_at).is_(None),
-                col(RefreshToken.revoked_at).is_(None),
-            )
-            .values(used_at=utcnow())
-        ),
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(
+            col(RefreshToken.jti) == jti,
+            col(RefreshToken.used_at).is_(None),
+            col(RefreshToken.revoked_at).is_(None),
+        )
+        .values(used_at=utcnow())
     )
-    return claimed.rowcount == 1
+    return rows_matched(claimed) == 1
 
 
 async def refresh_token_state(session: AsyncSession, jti: str) -> RefreshTokenState | None:
@@ -165,15 +161,12 @@ async def revoke_family(uow: UnitOfWork, issuer: TokenIssuer, family_id: uuid.UU
             select(RefreshToken.user_id).where(col(RefreshToken.family_id) == family_id).limit(1)
         )
     ).scalar_one_or_none()
-    revoked = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            update(RefreshToken)
-            .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
-            .values(revoked_at=utcnow())
-        ),
+    revoked = await uow.session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
     )
-    if user_id is not None and revoked.rowcount:
+    if user_id is not None and rows_matched(revoked):
         record_revocation(
             uow,
             scope="family",

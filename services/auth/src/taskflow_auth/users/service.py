@@ -11,13 +11,12 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 from sqlalchemy import ColumnElement, delete, func, or_, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from taskflow_chassis.db import rows_matched
 from taskflow_chassis.problems import ProblemError, conflict, invalid_field
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
@@ -281,16 +280,12 @@ async def confirm_password_reset(
         raise _bad_reset_link()
     check_password_strength(new_password, username=user.username, email=user.email)
     # Single use even under a race: only the request that flips used_at goes on.
-    # Typed as a Result, an UPDATE's answer is a CursorResult: it has a rowcount.
-    claimed = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            update(PasswordResetToken)
-            .where(col(PasswordResetToken.id) == row.id, col(PasswordResetToken.used_at).is_(None))
-            .values(used_at=utcnow())
-        ),
+    claimed = await uow.session.execute(
+        update(PasswordResetToken)
+        .where(col(PasswordResetToken.id) == row.id, col(PasswordResetToken.used_at).is_(None))
+        .values(used_at=utcnow())
     )
-    if claimed.rowcount != 1:
+    if rows_matched(claimed) != 1:
         await uow.rollback()
         raise _bad_reset_link()
     # Every other outstanding link of this user dies with this one.
@@ -444,18 +439,15 @@ async def verify_email(uow: UnitOfWork, token: str) -> User:
     if changing:
         await _ensure_unique(uow.session, username=None, email=link.email, exclude=user.id)
     # Single use even under a race: only the request that flips used_at goes on.
-    claimed = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            update(EmailVerificationToken)
-            .where(
-                col(EmailVerificationToken.id) == link.id,
-                col(EmailVerificationToken.used_at).is_(None),
-            )
-            .values(used_at=utcnow())
-        ),
+    claimed = await uow.session.execute(
+        update(EmailVerificationToken)
+        .where(
+            col(EmailVerificationToken.id) == link.id,
+            col(EmailVerificationToken.used_at).is_(None),
+        )
+        .values(used_at=utcnow())
     )
-    if claimed.rowcount != 1:
+    if rows_matched(claimed) != 1:
         await uow.rollback()
         raise _bad_email_link()
     if changing:
