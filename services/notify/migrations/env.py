@@ -3,9 +3,8 @@
 from alembic import context
 from taskflow_chassis.migrations import run_alembic_env
 from taskflow_notify.config import NotifySettings
-from taskflow_notify.tables import NotifyTable, import_all_tables
+from taskflow_notify.models import NotifyTable
 
-import_all_tables()
 if not context.config.get_main_option("sqlalchemy.url"):
     context.config.set_main_option(
         "sqlalchemy.url", NotifySettings().resolved_database_url().replace("%", "%%")

@@ -22,15 +22,47 @@ from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.pool import NullPool
+from sqlmodel import col
 from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus.memory import MemoryBus
+from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.testing import TestTokens, fresh_postgres_database
 from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import Publisher
 from taskflow_contracts import auth, teams
 from taskflow_contracts.base import EventPayload
 from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
-from taskflow_notify.notifications.models import EmailMessage, EmailStatus
+from taskflow_notify.email.adapters import EmailBackend, SmtpBackend, create_backend
+from taskflow_notify.email.models import EmailMessage, EmailStatus
+from taskflow_notify.email.service import EmailSender
+
+
+def memory_bus(url: str) -> MemoryBus:
+    bus = create_bus(url)
+    assert isinstance(bus, MemoryBus)
+    return bus
+
+
+async def send_logged_email(
+    email_id: uuid.UUID,
+    settings: NotifySettings,
+    backend: EmailBackend | None = None,
+    database: Database | None = None,
+) -> str:
+    """What a ``send_email`` job does for one email, on a database and a mail backend of its
+    own unless given (each closed after)."""
+    own_database = Database(settings.resolved_database_url(), poolclass=NullPool)
+    own_backend = create_backend(settings.resolved_email_url())
+    try:
+        sender = EmailSender(settings, Publisher("notify"))
+        return await sender.send(email_id, backend or own_backend, database or own_database)
+    finally:
+        await own_database.dispose()
+        if isinstance(own_backend, SmtpBackend):
+            own_backend.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -55,7 +87,7 @@ class World:
         self, app: FastAPI, client: httpx.AsyncClient, bus_url: str, tokens: TestTokens, mail: Path
     ) -> None:
         self.app, self.client, self.tokens, self.mail = app, client, tokens, mail
-        self.bus = create_bus(bus_url)
+        self.bus = memory_bus(bus_url)
 
     async def start(self) -> None:
         await self.bus.connect()
@@ -63,7 +95,7 @@ class World:
     async def settle(self) -> None:
         """Events handled, and every email they caused sent (eager Celery runs in a thread)."""
         for _ in range(3):
-            await self.bus.drain()  # type: ignore[attr-defined]
+            await self.bus.drain()
             await self.app.state.email_dispatcher.run_once()
         deadline = asyncio.get_running_loop().time() + 15
         while await self._emails_in_flight():
@@ -76,9 +108,9 @@ class World:
                 select(func.count())
                 .select_from(EmailMessage)
                 .where(
-                    EmailMessage.status.in_(
+                    col(EmailMessage.status).in_(
                         [EmailStatus.PENDING, EmailStatus.QUEUED, EmailStatus.SENDING]
-                    )  # type: ignore[attr-defined]
+                    )
                 )
             )
             return int((await session.execute(query)).scalar_one())

@@ -24,8 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from asgi_lifespan import LifespanManager
-from taskflow_chassis.bus import create_bus
+from sqlalchemy import select
+from sqlalchemy.pool import NullPool
+from sqlmodel import col
+from taskflow_chassis.bus.memory import MemoryBus
+from taskflow_chassis.db import Database
 from taskflow_chassis.events import new_event
 from taskflow_chassis.testing import (
     TestTokens,
@@ -37,8 +42,12 @@ from taskflow_chassis.testing import (
 from taskflow_contracts import auth, teams, work
 from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
+from taskflow_notify.email.jobs import SEND_EMAIL
+from taskflow_notify.email.models import EmailMessage as EmailRow
+from taskflow_notify.email.service import IDLE_PING_SECONDS
+from taskflow_notify.notifications.jobs import SCAN_REMINDERS
 
-from .conftest import Recorder
+from .conftest import Recorder, memory_bus, text_of
 
 FLOOR = 1.0  # the retry back-off's floor, seconds
 LEASE = 10.0  # how long a job holds an email it sends
@@ -50,6 +59,7 @@ class Stack:
     client: httpx.AsyncClient
     env: dict[str, str]
     tmp: Path
+    bus: MemoryBus
     database_url: str = ""
     redis_url: str = ""
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -57,7 +67,7 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"worker-{len(self.workers)}.log").open("wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "taskflow_notify.worker", "worker",
+            [sys.executable, "-m", "celery", "-A", "taskflow_notify.app:celery", "worker",
              "--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle",
              "-l", "INFO", "-Q", self.env["NOTIFY_CELERY_QUEUE"]],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -84,15 +94,10 @@ class Stack:
             print("sweep failed:", exc)
 
     async def email_row(self, to: str) -> Any:
-        from sqlalchemy import select
-        from sqlalchemy.pool import NullPool
-        from taskflow_chassis.db import Database
-        from taskflow_notify.notifications.models import EmailMessage as EmailRow
-
         database = Database(self.database_url, poolclass=NullPool)
         try:
             async with database.session() as session:
-                query = select(EmailRow).where(EmailRow.to_address == to)  # type: ignore[arg-type]
+                query = select(EmailRow).where(col(EmailRow.to_address) == to)
                 return (await session.execute(query)).scalar_one_or_none()
         finally:
             await database.dispose()
@@ -141,9 +146,9 @@ async def stack(smtp: tuple[Recorder, int], tmp_path: Path) -> AsyncIterator[Sta
                 transport=httpx.ASGITransport(app=app), base_url="http://t"
             ) as client,
         ):
-            stack = Stack(app, client, env, tmp_path, database_url, redis_url)
-            stack.bus = create_bus(settings.event_bus_url)  # type: ignore[attr-defined]
-            await stack.bus.connect()  # type: ignore[attr-defined]
+            bus = memory_bus(settings.event_bus_url)
+            stack = Stack(app, client, env, tmp_path, bus, database_url, redis_url)
+            await stack.bus.connect()
             stack.start_worker()
             try:
                 yield stack
@@ -163,8 +168,8 @@ async def publish(
     event = new_event(payload.event_type, source="/taskflow/test", data=payload)
     if event_id:
         event = event.model_copy(update={"id": event_id})
-    await stack.bus.publish(event)  # type: ignore[attr-defined]
-    await stack.bus.drain()  # type: ignore[attr-defined]
+    await stack.bus.publish(event)
+    await stack.bus.drain()
     if dispatch:
         await stack.app.state.email_dispatcher.run_once()
     return event
@@ -245,9 +250,7 @@ async def test_each_notification_arrives_once_with_recipient_subject_and_link(
         ),
     )
     # The reminder scan runs as beat's job would: on the worker, in its own process.
-    from taskflow_notify.worker import scan_reminders
-
-    await asyncio.to_thread(scan_reminders.delay)
+    await asyncio.to_thread(stack.app.state.celery.tasks[SCAN_REMINDERS].delay)
 
     def arrived() -> bool:
         return (
@@ -260,10 +263,7 @@ async def test_each_notification_arrives_once_with_recipient_subject_and_link(
     await asyncio.sleep(1.5)  # room for a duplicate to show up
     [invitation] = recorder.to("guest@example.com")
     assert invitation["Subject"] == "You are invited to join Platform on TaskFlow"
-    assert (
-        "https://taskflow.example/invitations/accept?token=abc"
-        in invitation.get_body(("plain",)).get_content()
-    )  # type: ignore[union-attr]
+    assert "https://taskflow.example/invitations/accept?token=abc" in text_of(invitation)
     dev_subjects = sorted(m["Subject"] for m in recorder.to("dev@example.com"))
     assert dev_subjects == sorted(
         [
@@ -273,17 +273,14 @@ async def test_each_notification_arrives_once_with_recipient_subject_and_link(
         ]
     )
     link = f"https://taskflow.example/tasks/{task['task_id']}"
-    assert all(link in m.get_body(("plain",)).get_content() for m in recorder.to("dev@example.com"))  # type: ignore[union-attr]
+    assert all(link in text_of(m) for m in recorder.to("dev@example.com"))
     [to_lead] = recorder.to("lead@example.com")  # the task's creator hears of the comment
     assert to_lead["Subject"] == 'New comment on "Ship v2"'
     assert recorder.to("rev@example.com") == []  # never the comment's own author
 
 
 async def test_duplicate_job_sends_once(stack: Stack, smtp: tuple[Recorder, int]) -> None:
-    from sqlalchemy import select
-    from taskflow_notify.notifications.models import EmailMessage as EmailRow
-    from taskflow_notify.worker import send_email
-
+    send_email = stack.app.state.celery.tasks[SEND_EMAIL]
     recorder, _ = smtp
     user_id = uuid.uuid4()
     await publish(
@@ -300,7 +297,7 @@ async def test_duplicate_job_sends_once(stack: Stack, smtp: tuple[Recorder, int]
     )
     await wait_for(lambda: len(recorder.to("ann@example.com")) == 1, stack)
     async with stack.app.state.database.session() as session:
-        email_id = (await session.execute(select(EmailRow.id))).scalar_one()
+        email_id = (await session.execute(select(col(EmailRow.id)))).scalar_one()
     for _ in range(2):  # the same job again, twice
         await asyncio.to_thread(send_email.delay, str(email_id))
     await asyncio.sleep(3)
@@ -410,9 +407,7 @@ async def test_a_database_outage_after_the_server_accepted_neither_fails_nor_res
 async def test_the_worker_survives_an_unreachable_database_and_replaces_stale_connections(
     stack: Stack, smtp: tuple[Recorder, int]
 ) -> None:
-    from taskflow_notify.email.sending import IDLE_PING_SECONDS
-    from taskflow_notify.worker import send_email
-
+    send_email = stack.app.state.celery.tasks[SEND_EMAIL]
     recorder, _ = smtp
     await reset_email(stack, "first@example.com")
     await wait_for(lambda: len(recorder.to("first@example.com")) == 1, stack)
@@ -446,8 +441,6 @@ async def test_the_worker_survives_an_unreachable_database_and_replaces_stale_co
 async def test_jobs_lost_with_redis_are_queued_again_soon_after_it_returns(
     stack: Stack, smtp: tuple[Recorder, int]
 ) -> None:
-    import redis
-
     recorder, _ = smtp
     worker = stack.workers[0]
     worker.send_signal(signal.SIGTERM)  # no worker takes the job while Redis has it

@@ -25,25 +25,25 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
+from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of
 from taskflow_chassis.testing import TestTokens
 from taskflow_chassis.types import utcnow
-from taskflow_notify.app import create_app
+from taskflow_chassis.unit_of_work import Publisher
+from taskflow_notify.app import create_app, create_celery_app
 from taskflow_notify.config import NotifySettings
-from taskflow_notify.email import sending
-from taskflow_notify.email.backends import SmtpBackend
+from taskflow_notify.email import service as email_service
+from taskflow_notify.email.adapters import SmtpBackend
 from taskflow_notify.email.commands import emails_command
-from taskflow_notify.email.sending import (
-    is_permanent,
-    job_database,
-    retry_delay,
-    send_logged_email,
-)
+from taskflow_notify.email.jobs import SEND_EMAIL
+from taskflow_notify.email.models import EmailMessage, EmailStatus
+from taskflow_notify.email.rules import is_permanent, retry_delay
+from taskflow_notify.email.scheduled import EmailDispatcher
+from taskflow_notify.email.service import EmailSender, EmailTemplates, job_database
 from taskflow_notify.notifications import service
-from taskflow_notify.notifications.dispatch import EmailDispatcher
-from taskflow_notify.notifications.models import EmailMessage, EmailStatus, Kind
+from taskflow_notify.notifications.models import Kind
 
-from .conftest import Recorder, free_port
+from .conftest import Recorder, free_port, send_logged_email
 
 FLOOR = 10.0  # the default floor: no test waits for it, the clock is moved instead
 
@@ -75,10 +75,10 @@ class Mailer:
             context={"name": "Ann", "reset_url": "https://taskflow.example/r", "expires_at": ""},
         )
         async with self.database.session() as session:
-            await service.deliver(session, outgoing)
+            await service.deliver(session, EmailTemplates(), outgoing)
             await session.commit()
             found = await session.execute(
-                select(EmailMessage.id).where(EmailMessage.to_address == to)  # type: ignore[arg-type]
+                select(col(EmailMessage.id)).where(col(EmailMessage.to_address) == to)
             )
             return found.scalars().one()
 
@@ -91,7 +91,7 @@ class Mailer:
     async def set(self, email_id: uuid.UUID, **values: Any) -> None:
         async with self.database.session() as session:
             await session.execute(
-                update(EmailMessage).where(EmailMessage.id == email_id).values(**values)  # type: ignore[arg-type]
+                update(EmailMessage).where(col(EmailMessage.id) == email_id).values(**values)
             )
             await session.commit()
 
@@ -181,12 +181,17 @@ async def test_an_smtp_server_that_is_down_is_tried_again_and_sent_once(mailer: 
 async def test_once_the_server_answers_again_the_waiting_emails_are_due_at_once(
     mailer: Mailer,
 ) -> None:
-    sending._server_trouble.clear()
     port = free_port()  # nothing listens there yet
     backend = SmtpBackend(f"smtp://127.0.0.1:{port}")
+    # One sender, as in a worker: what it learns of the server carries over between emails.
+    sender = EmailSender(mailer.settings, Publisher("notify"))
+
+    async def send(email_id: uuid.UUID) -> str:
+        return await sender.send(email_id, backend, mailer.database)
+
     waiting = [await mailer.add(f"wait{n}@example.com") for n in range(2)]
     for email_id in waiting:
-        assert await send_logged_email(email_id, mailer.settings, backend=backend) == "retry"
+        assert await send(email_id) == "retry"
     later = utcnow() + timedelta(seconds=FLOOR - 1)
     for email_id in waiting:
         next_attempt = (await mailer.row(email_id)).next_attempt_at
@@ -196,33 +201,33 @@ async def test_once_the_server_answers_again_the_waiting_emails_are_due_at_once(
     async def enqueue(email_id: uuid.UUID) -> None:
         queued.append(email_id)
 
-    assert await EmailDispatcher(mailer.database, enqueue).run_once() == 0
+    assert await EmailDispatcher(mailer.database, enqueue, Publisher("notify")).run_once() == 0
     # Their attempts were a floor ago by the time the server returns; one more email was
     # tried a moment ago (say, one the server drops every time): it keeps its floor.
     for email_id in waiting:
         await mailer.set(email_id, sending_at=utcnow() - timedelta(seconds=FLOOR + 1))
     just_tried = await mailer.add("just@example.com")
-    assert await send_logged_email(just_tried, mailer.settings, backend=backend) == "retry"
+    assert await send(just_tried) == "retry"
     recorder = Recorder()
     server = Controller(recorder, hostname="127.0.0.1", port=port)
     server.start()
     try:
         fresh = await mailer.add("fresh@example.com")
-        assert await send_logged_email(fresh, mailer.settings, backend=backend) == "sent"
+        assert await send(fresh) == "sent"
         # The server is back: the emails waiting out their back-off go now.
-        assert await EmailDispatcher(mailer.database, enqueue).run_once() == 2
+        assert await EmailDispatcher(mailer.database, enqueue, Publisher("notify")).run_once() == 2
         assert sorted(queued) == sorted(waiting)
         # ...and goes a floor after its last try, not at its longer back-off.
         next_attempt = (await mailer.row(just_tried)).next_attempt_at
         assert next_attempt is not None
         assert utcnow() < next_attempt <= utcnow() + timedelta(seconds=FLOOR)
         for email_id in waiting:
-            assert await send_logged_email(email_id, mailer.settings, backend=backend) == "sent"
+            assert await send(email_id) == "sent"
     finally:
         backend.close()
         server.stop()
     assert len(recorder.messages) == 3
-    assert not sending._server_trouble.is_set()
+    assert not sender.server_trouble.is_set()
 
 
 async def test_a_550_fails_at_once_and_emails_retry_sends_it(mailer: Mailer) -> None:
@@ -293,16 +298,14 @@ def unreachable_database(database_url: str, tmp_path: Path) -> str:
 async def test_an_unreachable_database_leaves_the_email_to_the_dispatcher(
     mailer: Mailer, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskflow_notify.worker import celery_app, send_email
-
     email_id = await mailer.add("carl@example.com")
     queued_at = utcnow()
     await mailer.set(email_id, status=EmailStatus.QUEUED, queued_at=queued_at)
-    monkeypatch.setattr(sending, "DB_PATIENCE_SECONDS", 2.0)  # 10 s by default
+    monkeypatch.setattr(email_service, "DB_PATIENCE_SECONDS", 2.0)  # 10 s by default
     cut_off = mailer.settings.model_copy(
         update={"database_url": unreachable_database(database_url, tmp_path)}
     )
-    monkeypatch.setitem(celery_app.conf, "taskflow_settings", cut_off)
+    send_email = create_celery_app(cut_off).tasks[SEND_EMAIL]
     # The Celery job itself, as the worker runs it: it returns, it does not raise.
     assert await asyncio.to_thread(send_email, str(email_id)) == "database unavailable"
     monkeypatch.undo()
@@ -344,7 +347,7 @@ async def test_a_database_error_after_the_send_is_retried_and_the_email_sent_onc
     try:
         outcome = await send_logged_email(
             email_id, mailer.settings, backend=writes, database=database
-        )  # type: ignore[arg-type]
+        )
     finally:
         backend.close()
         await database.dispose()
@@ -363,7 +366,7 @@ async def test_a_database_down_longer_than_the_lease_leaves_the_email_held_not_f
     backend = SmtpBackend(settings.email_url)
     writes = FailingWrites(database, backend, 1000)
     try:
-        outcome = await send_logged_email(email_id, settings, backend=writes, database=database)  # type: ignore[arg-type]
+        outcome = await send_logged_email(email_id, settings, backend=writes, database=database)
     finally:
         backend.close()
         await database.dispose()
@@ -410,7 +413,9 @@ async def test_the_dispatcher_queues_due_lost_and_dead_emails_never_fresh_ones(
     async def enqueue(email_id: uuid.UUID) -> None:
         queued.append(email_id)
 
-    dispatcher = EmailDispatcher(mailer.database, enqueue, requeue_after=45, sending_lease=120)
+    dispatcher = EmailDispatcher(
+        mailer.database, enqueue, Publisher("notify"), requeue_after=45, sending_lease=120
+    )
     now = utcnow()
     states: dict[str, dict[str, Any]] = {
         "new": {},
@@ -450,7 +455,7 @@ async def test_a_broker_that_is_down_leaves_emails_pending_for_the_next_sweep(
             raise ConnectionRefusedError("Redis is away")
         queued.append(email_id)
 
-    dispatcher = EmailDispatcher(mailer.database, enqueue)
+    dispatcher = EmailDispatcher(mailer.database, enqueue, Publisher("notify"))
     ids = [await mailer.add(f"p{n}@example.com") for n in range(3)]
     assert await dispatcher.run_once() == 1  # the broker went away after the first
     statuses = [(await mailer.row(email_id)).status for email_id in ids]

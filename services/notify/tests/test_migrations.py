@@ -18,10 +18,12 @@ from taskflow_chassis.migrations import migrate_to
 from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import fresh_database
 from taskflow_chassis.types import UtcDateTime
+from taskflow_chassis.unit_of_work import Publisher
 from taskflow_notify import app as notify_app
 from taskflow_notify.config import NotifySettings
-from taskflow_notify.email.sending import send_logged_email
-from taskflow_notify.notifications.dispatch import EmailDispatcher
+from taskflow_notify.email.scheduled import EmailDispatcher
+
+from .conftest import send_logged_email
 
 
 async def migrate(database: Database, revision: str, *, down: bool = False) -> None:
@@ -91,7 +93,7 @@ async def test_0002_keeps_emails_written_before_it_sendable(
         async def enqueue(due: uuid.UUID) -> None:
             queued.append(due)
 
-        assert await EmailDispatcher(database, enqueue).run_once() == 1
+        assert await EmailDispatcher(database, enqueue, Publisher("notify")).run_once() == 1
         assert queued == [email_id]
         settings = NotifySettings(data_dir=tmp_path, database_url=any_database_url)
         backend = Recording()

@@ -8,15 +8,18 @@ from email.message import EmailMessage as MimeMessage
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlmodel import col
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import new_event
+from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth, teams, work
-from taskflow_notify.email.sending import send_logged_email
+from taskflow_notify.email.models import EmailMessage, EmailStatus
+from taskflow_notify.email.service import EmailTemplates
 from taskflow_notify.notifications import service
-from taskflow_notify.notifications.models import EmailMessage, Kind, Notification
+from taskflow_notify.notifications.models import Kind, Notification
 
-from .conftest import html_of, text_of
+from .conftest import html_of, send_logged_email, text_of
 
 
 def invitation(
@@ -106,7 +109,7 @@ async def test_one_cause_delivered_twice_writes_one_row_and_one_email(world: Any
     database = world.app.state.database
     for _ in range(2):
         async with database.session() as session:
-            await service.deliver(session, outgoing)
+            await service.deliver(session, EmailTemplates(), outgoing)
             await session.commit()
     async with database.session() as session:
         [notification] = (await session.execute(select(Notification))).scalars().all()
@@ -143,9 +146,9 @@ async def test_a_job_claims_its_email_once_with_or_without_returning(
     await world.app.state.email_dispatcher.stop()  # the jobs below are the only ones
     app_database = world.app.state.database
     async with app_database.session() as session:
-        await service.deliver(session, outgoing)
+        await service.deliver(session, EmailTemplates(), outgoing)
         await session.commit()
-        email_id = (await session.execute(select(EmailMessage.id))).scalar_one()
+        email_id = (await session.execute(select(col(EmailMessage.id)))).scalar_one()
     database = Database(app_database.url)
     database.engine.sync_engine.dialect.update_returning = returning
     backend = Recording()
@@ -432,10 +435,6 @@ async def test_a_late_join_does_not_bring_a_removed_member_back(world: Any) -> N
 
 async def test_a_job_lost_after_claiming_is_made_again(world: Any) -> None:
     """The process died between marking an email queued and handing it to Celery."""
-    from sqlalchemy import update
-    from taskflow_chassis.types import utcnow
-    from taskflow_notify.notifications.models import EmailMessage, EmailStatus
-
     user = await world.person("ann")
     dispatcher = world.app.state.email_dispatcher
     await dispatcher.stop()

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from taskflow_contracts import work
-from taskflow_notify.notifications.scheduled import scan
 
 from .conftest import HOUR, text_of
 
@@ -41,9 +40,7 @@ async def assigned_task(
 
 
 async def run_scan(world: Any, at_offset: timedelta = timedelta()) -> int:
-    sent: int = await scan(
-        world.app.state.database, world.app.state.settings, world.app.state.clock.now + at_offset
-    )
+    sent: int = await world.app.state.reminder_scan.run_once(world.app.state.clock.now + at_offset)
     await world.settle()
     return sent
 

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from taskflow_notify.email.backends import SmtpBackend
+from taskflow_notify.email.adapters import SmtpBackend
 
 
 class Peers:

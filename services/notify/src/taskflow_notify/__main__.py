@@ -7,8 +7,8 @@ failed emails; ``dlq`` (from the chassis) lists, replays and purges parked event
 from taskflow_chassis.cli import run_service
 
 from taskflow_notify.app import create_app
-from taskflow_notify.config import get_settings
+from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.commands import emails_command
 
 if __name__ == "__main__":
-    run_service(create_app, get_settings(), commands={"emails": emails_command})
+    run_service(create_app, NotifySettings(), commands={"emails": emails_command})

@@ -1,56 +1,78 @@
-"""The notify service's composition root: its settings, adapters and routes."""
+"""The notify service's composition root: its settings, the handlers' dependencies, the
+email dispatcher, the reminder timer, the routes, and the Celery app of its jobs.
+
+The API and the Celery worker run the same jobs: ``create_celery_app`` builds the
+Celery app for both. Run a worker with ``celery -A taskflow_notify.app:celery worker``
+and exactly one ``celery -A taskflow_notify.app:celery beat``. Without
+``NOTIFY_CELERY_BROKER_URL`` Celery runs eagerly in the calling process (embedded).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
+from celery import Celery
 from fastapi import FastAPI
 from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.security import JwksFetcher
 from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import Publisher
 
-from taskflow_notify import events
-from taskflow_notify.config import NotifySettings, get_settings
-from taskflow_notify.notifications import scheduled
-from taskflow_notify.notifications.dispatch import EmailDispatcher
+import taskflow_notify.models  # noqa: F401 - every table, so the metadata is complete
+from taskflow_notify.config import NotifySettings
+from taskflow_notify.deps import NotifyDeps
+from taskflow_notify.email.jobs import SEND_EMAIL, EmailJobs, warm_up_producer
+from taskflow_notify.email.scheduled import EmailDispatcher
+from taskflow_notify.email.service import EmailTemplates
+from taskflow_notify.handlers import EVENT_HANDLERS
+from taskflow_notify.notifications.jobs import SCAN_REMINDERS, ReminderJobs
+from taskflow_notify.notifications.scheduled import ReminderScan
 from taskflow_notify.notifications.views import router
-from taskflow_notify.tables import import_all_tables
 
 
 def create_app(
     settings: NotifySettings | None = None, jwks_fetcher: JwksFetcher | None = None
 ) -> FastAPI:
-    settings = settings or get_settings()
-    import_all_tables()
+    settings = settings or NotifySettings()
+    deps = NotifyDeps(settings=settings, templates=EmailTemplates())
+    publisher = Publisher("notify")
+    celery = create_celery_app(settings, deps)
+    send_email = celery.tasks[SEND_EMAIL]
 
     async def start(app: FastAPI) -> None:
-        from taskflow_notify.notifications import messaging
-        from taskflow_notify.worker import configure, send_email, warm_up_producer
-
-        configure(settings)
-        messaging.use_settings(settings)
         if settings.celery_broker_url:
-            await asyncio.to_thread(warm_up_producer)
+            await asyncio.to_thread(warm_up_producer, celery)
 
         async def enqueue(email_id: uuid.UUID) -> None:
             # Eager Celery runs the job right here, so keep it off the event loop.
             await asyncio.to_thread(send_email.delay, str(email_id))
 
+        def now() -> datetime:
+            clock: Callable[[], datetime] = getattr(app.state, "clock", utcnow)  # tests move it
+            return clock()
+
         app.state.email_dispatcher = EmailDispatcher(
             app.state.database,
             enqueue,
+            publisher,
             requeue_after=settings.email_requeue_seconds,
             sending_lease=settings.email_sending_lease_seconds,
         )
         await app.state.email_dispatcher.start()
-        await scheduled.start(app)
+        app.state.reminder_scan = ReminderScan(app.state.database, deps, publisher)
+        if settings.reminder_timer:
+            app.state.reminder_scan.start(now)
 
     async def stop(app: FastAPI) -> None:
-        await scheduled.stop(app)
+        await app.state.reminder_scan.stop()
         await app.state.email_dispatcher.stop()
 
-    return create_service_app(
+    app = create_service_app(
         ServiceSpec(
             name="notify",
             title="TaskFlow notify",
@@ -58,9 +80,72 @@ def create_app(
             settings=settings,
             routers=[router],
             migrations_dir=migrations_dir(__file__),
-            handlers=events.HANDLERS,
+            handlers=EVENT_HANDLERS,
+            handler_deps=deps,
             jwks_fetcher=jwks_fetcher,
             on_startup=[start],
             on_shutdown=[stop],
         )
     )
+    app.state.celery = celery
+    return app
+
+
+def create_celery_app(
+    settings: NotifySettings | None = None, deps: NotifyDeps | None = None
+) -> Celery:
+    """The Celery app with notify's jobs, configured from ``settings`` (else the environment)."""
+    settings = settings or NotifySettings()
+    deps = deps or NotifyDeps(settings=settings, templates=EmailTemplates())
+    publisher = Publisher("notify")
+    celery = Celery("taskflow_notify")
+    celery.conf.update(_celery_config(settings))
+    email_jobs = EmailJobs(settings, publisher)
+    reminder_jobs = ReminderJobs(deps, publisher)
+
+    def send_email(email_id: str) -> str:
+        return email_jobs.send_email(email_id)
+
+    def scan_reminders() -> int:
+        return reminder_jobs.scan_reminders()
+
+    # Not shared: a shared task would be added to every Celery app made after this one
+    # (Celery keeps a list for the whole process), with this app's settings.
+    jobs = {"shared": False, "acks_late": True}
+    celery.task(name=SEND_EMAIL, reject_on_worker_lost=True, **jobs)(send_email)
+    celery.task(name=SCAN_REMINDERS, **jobs)(scan_reminders)
+    return celery
+
+
+def _celery_config(settings: NotifySettings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.celery_broker_url or "memory://",
+        "task_always_eager": not settings.celery_broker_url,
+        "task_eager_propagates": False,
+        # A job is acknowledged only when it finished; a worker that dies mid-job
+        # leaves it to be delivered again (after the visibility timeout).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": {
+            "visibility_timeout": settings.celery_visibility_timeout,
+            # Look for jobs of dead workers a few times per timeout, not every 100 s.
+            "unacked_restore_interval": max(1, settings.celery_visibility_timeout // 3),
+            "unacked_restore_throttle": 1,
+        },
+        "broker_connection_retry_on_startup": True,
+        "task_ignore_result": True,
+        "task_default_queue": settings.celery_queue,
+        "beat_schedule": {
+            "scan-reminders": {"task": SCAN_REMINDERS, "schedule": settings.reminder_scan_seconds}
+        },
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """``celery -A taskflow_notify.app:celery``: Celery finds its app by attribute and cannot
+    call a factory, so the attribute is built when Celery asks for it (from the environment),
+    never at import."""
+    if name == "celery":
+        return create_celery_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from taskflow_chassis.config import ServiceSettings
@@ -47,8 +45,3 @@ class NotifySettings(ServiceSettings):
         if self.email_url:
             return self.email_url
         return f"file://{(self.data_dir / 'mail').resolve()}"
-
-
-@lru_cache
-def get_settings() -> NotifySettings:
-    return NotifySettings()

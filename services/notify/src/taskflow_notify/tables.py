@@ -8,9 +8,3 @@ from sqlmodel import SQLModel
 
 class NotifyTable(SQLModel, registry=registry()):
     pass
-
-
-def import_all_tables() -> None:
-    """Load every table module, so the metadata is complete (Alembic)."""
-    from taskflow_notify.notifications import models as _notifications  # noqa: F401
-    from taskflow_notify.replica import models as _replica  # noqa: F401

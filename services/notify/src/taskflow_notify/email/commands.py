@@ -12,15 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from typing import TextIO
+from typing import Any, TextIO, cast
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import CursorResult, and_, select, update
 from sqlalchemy.pool import NullPool
 from sqlmodel import col
 from taskflow_chassis.db import Database
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_notify.config import NotifySettings
-from taskflow_notify.notifications.models import EmailMessage, EmailStatus
+from taskflow_notify.email.models import EmailMessage, EmailStatus
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +90,7 @@ async def _retry(database: Database, ids: list[uuid.UUID] | None, out: TextIO) -
     chosen = col(EmailMessage.status) == EmailStatus.FAILED
     statuses: dict[uuid.UUID, str] = {}
     async with database.session() as session:
+        uow = UnitOfWork(session, Publisher("notify"))
         if ids:
             found = await session.execute(
                 select(col(EmailMessage.id), col(EmailMessage.status)).where(
@@ -110,7 +112,7 @@ async def _retry(database: Database, ids: list[uuid.UUID] | None, out: TextIO) -
             ),
             execution_options={"synchronize_session": False},
         )
-        await session.commit()
+        await uow.commit()
     refused = 0
     for email_id in ids or []:
         status = statuses.get(email_id)
@@ -122,6 +124,6 @@ async def _retry(database: Database, ids: list[uuid.UUID] | None, out: TextIO) -
             refused += 1
         else:
             print(f"retrying {email_id}", file=out)
-    count = result.rowcount  # type: ignore[attr-defined]
+    count = cast(CursorResult[Any], result).rowcount
     print(f"{count} failed email(s) pending again; the notify service sends them", file=out)
     return 1 if refused else 0

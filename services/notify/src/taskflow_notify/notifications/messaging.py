@@ -1,5 +1,5 @@
 """The events that notify someone: invitations, password resets, email verification and
-changes, assignments, comments."""
+changes, assignments, comments; and a deleted account, whose feed goes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from taskflow_chassis.events import CloudEvent
+from sqlmodel import col
 from taskflow_contracts import auth, teams, work
 
-from taskflow_notify.config import NotifySettings, get_settings
+from taskflow_notify.deps import Context
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.models import Kind
 from taskflow_notify.replica.models import (
@@ -24,77 +23,75 @@ from taskflow_notify.replica.models import (
     UserReplica,
 )
 
-_settings: NotifySettings | None = None
-
-
-def use_settings(settings: NotifySettings) -> None:
-    """The app's settings, for handlers (whose signature the chassis fixes) to read."""
-    global _settings
-    _settings = settings
-
-
-def settings() -> NotifySettings:
-    return _settings or get_settings()
-
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%a %d %b %Y, %H:%M UTC") if moment else ""
 
 
-def _task_link(task_id: uuid.UUID) -> str:
-    return f"{settings().public_url.rstrip('/')}/tasks/{task_id}"
+def _api_base(context: Context) -> str:
+    return context.deps.settings.public_url.rstrip("/")
 
 
-async def on_invitation_sent(session: AsyncSession, event: CloudEvent) -> None:
+def _task_link(context: Context, task_id: uuid.UUID) -> str:
+    return f"{_api_base(context)}/tasks/{task_id}"
+
+
+async def _deliver(context: Context, outgoing: service.Outgoing) -> None:
+    await service.deliver(context.session, context.deps.templates, outgoing)
+
+
+async def on_invitation_sent(
+    payload: teams.InvitationCreated | teams.InvitationResent, context: Context
+) -> None:
     """Created or resent: the invited address gets the link; an account holder whose address
     is verified also a feed row (an address merely typed in at sign-up proves nothing)."""
-    data = teams.InvitationCreated.model_validate(event.data)
     invitee = (
-        await session.execute(
+        await context.session.execute(
             select(UserReplica).where(
-                UserReplica.email == data.email.lower(),  # type: ignore[arg-type]
-                UserReplica.email_verified.is_(True),  # type: ignore[attr-defined]
+                col(UserReplica.email) == payload.email.lower(),
+                col(UserReplica.email_verified).is_(True),
             )
         )
     ).scalar_one_or_none()
-    inviter = await service.person(session, data.invited_by)
-    token = _token_of(data.accept_url)
-    await service.deliver(
-        session,
+    inviter = service.display(await service.person(context.session, payload.invited_by))
+    token = _token_of(payload.accept_url)
+    await _deliver(
+        context,
         service.Outgoing(
             kind=Kind.INVITATION,
-            cause=event.id,
-            title=f"You are invited to join {data.team_name}",
-            body=f"{service.display(inviter)} invited you to {data.team_name} as {data.role_name}.",
-            link=data.accept_url,
+            cause=context.event.id,
+            title=f"You are invited to join {payload.team_name}",
+            body=f"{inviter} invited you to {payload.team_name} as {payload.role_name}.",
+            link=payload.accept_url,
             user_id=invitee.user_id if invitee else None,
-            email=data.email,
+            email=payload.email,
             context={
-                "inviter": service.display(inviter),
-                "team_name": data.team_name,
-                "role_name": data.role_name,
-                "accept_url": data.accept_url,
+                "inviter": inviter,
+                "team_name": payload.team_name,
+                "role_name": payload.role_name,
+                "accept_url": payload.accept_url,
                 "token": token,
-                "email": data.email,
-                "api_base": settings().public_url.rstrip("/"),
-                "expires_at": _when(data.expires_at),
+                "email": payload.email,
+                "api_base": _api_base(context),
+                "expires_at": _when(payload.expires_at),
             },
         ),
     )
 
 
-async def on_invitation_accepted(session: AsyncSession, event: CloudEvent) -> None:
+async def on_invitation_accepted(payload: teams.InvitationAccepted, context: Context) -> None:
     """The inviter learns, in the feed, that their invitation was taken up."""
-    data = teams.InvitationAccepted.model_validate(event.data)
-    invitation = await session.get(InvitationReplica, data.invitation_id)
+    invitation = await context.session.get(InvitationReplica, payload.invitation_id)
     if invitation is None:
         return
-    joiner = service.display(await service.person(session, data.user_id), invitation.email)
-    await service.deliver(
-        session,
+    joiner = service.display(
+        await service.person(context.session, payload.user_id), invitation.email
+    )
+    await _deliver(
+        context,
         service.Outgoing(
             kind=Kind.INVITATION_ACCEPTED,
-            cause=event.id,
+            cause=context.event.id,
             title=f"{joiner} joined {invitation.team_name}",
             body=f"{joiner} accepted your invitation to {invitation.team_name}.",
             link=None,
@@ -103,23 +100,22 @@ async def on_invitation_accepted(session: AsyncSession, event: CloudEvent) -> No
     )
 
 
-async def on_password_reset(session: AsyncSession, event: CloudEvent) -> None:
-    data = auth.PasswordResetRequested.model_validate(event.data)
-    user = await service.person(session, data.user_id)
-    await service.deliver(
-        session,
+async def on_password_reset(payload: auth.PasswordResetRequested, context: Context) -> None:
+    user = await service.person(context.session, payload.user_id)
+    await _deliver(
+        context,
         service.Outgoing(
             kind=Kind.PASSWORD_RESET,
-            cause=event.id,
+            cause=context.event.id,
             title="Password reset requested",
             body="A password reset link was sent to your email address.",
             link=None,
-            user_id=data.user_id,
-            email=data.email,
+            user_id=payload.user_id,
+            email=payload.email,
             context={
                 "name": service.display(user, "there"),
-                "reset_url": data.reset_url,
-                "expires_at": _when(data.expires_at),
+                "reset_url": payload.reset_url,
+                "expires_at": _when(payload.expires_at),
             },
         ),
     )
@@ -136,8 +132,7 @@ def mask_email(address: str) -> str:
 
 
 async def _email_link(
-    session: AsyncSession,
-    event: CloudEvent,
+    context: Context,
     kind: Kind,
     title: str,
     *,
@@ -148,12 +143,12 @@ async def _email_link(
     in_feed: bool,
 ) -> None:
     """A link proving ``to`` receives mail; the feed row, if any, never holds the link."""
-    user = await service.person(session, user_id)
-    await service.deliver(
-        session,
+    user = await service.person(context.session, user_id)
+    await _deliver(
+        context,
         service.Outgoing(
             kind=kind,
-            cause=event.id,
+            cause=context.event.id,
             title=title,
             body=f"A link was sent to {to}.",
             link=None,
@@ -164,146 +159,136 @@ async def _email_link(
                 "email": to,
                 "link_url": link_url,
                 "token": _token_of(link_url),
-                "api_base": settings().public_url.rstrip("/"),
+                "api_base": _api_base(context),
                 "expires_at": _when(expires_at),
             },
         ),
     )
 
 
-async def on_email_verification_requested(session: AsyncSession, event: CloudEvent) -> None:
+async def on_email_verification_requested(
+    payload: auth.EmailVerificationRequested, context: Context
+) -> None:
     """Sign-up or resend: the link goes to the address it verifies."""
-    data = auth.EmailVerificationRequested.model_validate(event.data)
     await _email_link(
-        session,
-        event,
+        context,
         Kind.EMAIL_VERIFICATION,
         "Verify your email address",
-        user_id=data.user_id,
-        to=data.email,
-        link_url=data.verify_url,
-        expires_at=data.expires_at,
+        user_id=payload.user_id,
+        to=payload.email,
+        link_url=payload.verify_url,
+        expires_at=payload.expires_at,
         in_feed=True,
     )
 
 
-async def on_email_change_requested(session: AsyncSession, event: CloudEvent) -> None:
+async def on_email_change_requested(payload: auth.EmailChangeRequested, context: Context) -> None:
     """The confirmation link to the new address (email only: the feed is the account's,
     whose holder may not be the address's owner)."""
-    data = auth.EmailChangeRequested.model_validate(event.data)
     await _email_link(
-        session,
-        event,
+        context,
         Kind.EMAIL_CHANGE,
         "Confirm your new email address",
-        user_id=data.user_id,
-        to=data.new_email,
-        link_url=data.confirm_url,
-        expires_at=data.expires_at,
+        user_id=payload.user_id,
+        to=payload.new_email,
+        link_url=payload.confirm_url,
+        expires_at=payload.expires_at,
         in_feed=False,
     )
 
 
-async def on_email_change_notice(session: AsyncSession, event: CloudEvent) -> None:
+async def on_email_change_notice(payload: auth.EmailChangeRequested, context: Context) -> None:
     """The current address hears of the request, so a thief's attempt does not go unseen."""
-    data = auth.EmailChangeRequested.model_validate(event.data)
-    user = await service.person(session, data.user_id)
-    masked = mask_email(data.new_email)
-    await service.deliver(
-        session,
+    user = await service.person(context.session, payload.user_id)
+    masked = mask_email(payload.new_email)
+    await _deliver(
+        context,
         service.Outgoing(
             kind=Kind.EMAIL_CHANGE_NOTICE,
-            cause=event.id,
+            cause=context.event.id,
             title="Someone asked to change your email address",
             body=f"A change of your account's email to {masked} was requested. "
             "If this wasn't you, change your password.",
             link=None,
-            user_id=data.user_id,
-            email=data.old_email,
+            user_id=payload.user_id,
+            email=payload.old_email,
             context={
                 "name": service.display(user, "there"),
                 "masked_email": masked,
-                "api_base": settings().public_url.rstrip("/"),
-                "expires_at": _when(data.expires_at),
+                "api_base": _api_base(context),
+                "expires_at": _when(payload.expires_at),
             },
         ),
     )
 
 
-async def on_task_assigned(session: AsyncSession, event: CloudEvent) -> None:
-    data = work.TaskAssigned.model_validate(event.data)
-    if data.assignee_id == data.assigned_by:
+async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None:
+    if payload.assignee_id == payload.assigned_by:
         return  # nobody needs telling what they just did themselves
     found = await service.people(
-        session,
-        data.assignee_id,
-        data.assigned_by,
-        default_lead_hours=settings().default_reminder_lead_hours,
+        context.session,
+        payload.assignee_id,
+        payload.assigned_by,
+        default_lead_hours=context.deps.settings.default_reminder_lead_hours,
     )
-    assignee, prefs = found.get(data.assignee_id, (None, None))
-    assigner, _ = found.get(data.assigned_by, (None, None))
-    project = await session.get(ProjectReplica, data.project_id)
-    link = _task_link(data.task_id)
-    await service.deliver(
-        session,
+    assignee, prefs = found.get(payload.assignee_id, (None, None))
+    assigner, _ = found.get(payload.assigned_by, (None, None))
+    project = await context.session.get(ProjectReplica, payload.project_id)
+    link = _task_link(context, payload.task_id)
+    await _deliver(
+        context,
         service.Outgoing(
             kind=Kind.TASK_ASSIGNED,
-            cause=event.id,
-            title=f'You were assigned "{data.title}"',
-            body=f'{service.display(assigner)} assigned you "{data.title}".',
+            cause=context.event.id,
+            title=f'You were assigned "{payload.title}"',
+            body=f'{service.display(assigner)} assigned you "{payload.title}".',
             link=link,
-            user_id=data.assignee_id,
+            user_id=payload.assignee_id,
             email=assignee.email if assignee and prefs and prefs.email_on_assignment else None,
             context={
                 "name": service.display(assignee, "there"),
                 "assigner": service.display(assigner),
-                "title": data.title,
+                "title": payload.title,
                 "project": project.name if project else None,
-                "due_at": _when(data.due_at),
+                "due_at": _when(payload.due_at),
                 "link": link,
             },
         ),
     )
 
 
-async def on_comment_created(session: AsyncSession, event: CloudEvent) -> None:
+async def on_comment_created(payload: work.CommentCreated, context: Context) -> None:
     """The task's assignees and creator hear of it, never the comment's own author."""
-    data = work.CommentCreated.model_validate(event.data)
-    task = await session.get(TaskReplica, data.task_id)
-    recipients: set[uuid.UUID] = set(
-        (
-            await session.execute(
-                select(TaskAssigneeReplica.user_id).where(
-                    TaskAssigneeReplica.task_id == data.task_id
-                )
-            )
-        ).scalars()  # type: ignore[arg-type]
+    task = await context.session.get(TaskReplica, payload.task_id)
+    assignees = select(col(TaskAssigneeReplica.user_id)).where(
+        col(TaskAssigneeReplica.task_id) == payload.task_id
     )
+    recipients: set[uuid.UUID] = set((await context.session.execute(assignees)).scalars())
     if task is not None:
         recipients.add(task.created_by)
-    recipients.discard(data.author_id)
+    recipients.discard(payload.author_id)
     found = await service.people(
-        session,
-        data.author_id,
+        context.session,
+        payload.author_id,
         *recipients,
-        default_lead_hours=settings().default_reminder_lead_hours,
+        default_lead_hours=context.deps.settings.default_reminder_lead_hours,
     )
-    author, _ = found.get(data.author_id, (None, None))
+    author, _ = found.get(payload.author_id, (None, None))
     title = task.title if task else "a task"
-    link = _task_link(data.task_id)
+    link = _task_link(context, payload.task_id)
     for user_id in sorted(recipients):
         # Only people still in the team hear about its tasks.
-        member = await session.get(MemberReplica, (data.team_id, user_id))
+        member = await context.session.get(MemberReplica, (payload.team_id, user_id))
         if member is None or not member.active:
             continue
         user, prefs = found.get(user_id, (None, None))
-        await service.deliver(
-            session,
+        await _deliver(
+            context,
             service.Outgoing(
                 kind=Kind.TASK_COMMENTED,
-                cause=event.id,
+                cause=context.event.id,
                 title=f'{service.display(author)} commented on "{title}"',
-                body=data.excerpt,
+                body=payload.excerpt,
                 link=link,
                 user_id=user_id,
                 email=user.email if user and prefs and prefs.email_on_comment else None,
@@ -311,8 +296,12 @@ async def on_comment_created(session: AsyncSession, event: CloudEvent) -> None:
                     "name": service.display(user, "there"),
                     "author": service.display(author),
                     "title": title,
-                    "excerpt": data.excerpt,
+                    "excerpt": payload.excerpt,
                     "link": link,
                 },
             ),
         )
+
+
+async def on_user_deleted(payload: auth.UserDeleted, context: Context) -> None:
+    await service.forget_user(context.session, payload.user_id)

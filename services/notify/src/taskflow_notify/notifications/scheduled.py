@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import NullPool
+from sqlmodel import col
 from taskflow_chassis.db import Database
-from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
-from taskflow_notify.config import NotifySettings
+from taskflow_notify.deps import NotifyDeps
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.models import Kind, Preferences, ReminderSent
 from taskflow_notify.replica.models import TaskAssigneeReplica, TaskReplica
@@ -33,97 +34,111 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%a %d %b %Y, %H:%M UTC")
 
 
-async def scan(database: Database, settings: NotifySettings, now: datetime) -> int:
-    """Send every reminder due at ``now``; answer how many."""
-    sent = 0
-    async with database.session() as session:
-        candidates = (
-            await session.execute(
-                select(TaskReplica, TaskAssigneeReplica.user_id, Preferences)
-                .join(TaskAssigneeReplica, TaskAssigneeReplica.task_id == TaskReplica.task_id)  # type: ignore[arg-type]
-                .outerjoin(Preferences, Preferences.user_id == TaskAssigneeReplica.user_id)  # type: ignore[arg-type]
+class ReminderScan:
+    def __init__(self, database: Database, deps: NotifyDeps, publisher: Publisher) -> None:
+        self.database = database
+        self.deps = deps
+        self.publisher = publisher
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self, now: datetime) -> int:
+        """Send every reminder due at ``now``; answer how many."""
+        default_lead = self.deps.settings.default_reminder_lead_hours
+        sent = 0
+        for task, user_id, prefs in await self._candidates(now):
+            lead = prefs.reminder_lead_hours if prefs else default_lead
+            if task.due_at is None or task.due_at - now > timedelta(hours=lead):
+                continue
+            wants_email = prefs.email_reminders if prefs else True
+            if await self._remind(task, task.due_at, user_id, wants_email, now):
+                sent += 1
+        return sent
+
+    async def _candidates(
+        self, now: datetime
+    ) -> list[tuple[TaskReplica, uuid.UUID, Preferences | None]]:
+        """Assigned tasks, not done, due within the longest lead anyone can choose."""
+        async with self.database.session() as session:
+            found = await session.execute(
+                select(TaskReplica, col(TaskAssigneeReplica.user_id), Preferences)
+                .join(
+                    TaskAssigneeReplica,
+                    col(TaskAssigneeReplica.task_id) == col(TaskReplica.task_id),
+                )
+                .outerjoin(
+                    Preferences, col(Preferences.user_id) == col(TaskAssigneeReplica.user_id)
+                )
                 .where(
-                    TaskReplica.due_at > now,  # type: ignore[operator,arg-type]
-                    TaskReplica.due_at <= now + MAX_LEAD,  # type: ignore[operator,arg-type]
-                    TaskReplica.status != "done",  # type: ignore[arg-type]
+                    col(TaskReplica.due_at) > now,
+                    col(TaskReplica.due_at) <= now + MAX_LEAD,
+                    col(TaskReplica.status) != "done",
                 )
             )
-        ).all()
-    for task, user_id, prefs in candidates:
-        lead = prefs.reminder_lead_hours if prefs else settings.default_reminder_lead_hours
-        assert task.due_at is not None
-        if task.due_at - now > timedelta(hours=lead):
-            continue
-        async with database.session() as session:
+            return [(task, user_id, prefs) for task, user_id, prefs in found.all()]
+
+    async def _remind(
+        self,
+        task: TaskReplica,
+        due_at: datetime,
+        user_id: uuid.UUID,
+        wants_email: bool,
+        now: datetime,
+    ) -> bool:
+        """One reminder, in its own transaction; False if it was sent before."""
+        async with self.database.session() as session:
+            uow = UnitOfWork(session, self.publisher)
             already = await session.execute(
-                select(ReminderSent.id).where(
-                    ReminderSent.task_id == task.task_id,  # type: ignore[arg-type]
-                    ReminderSent.user_id == user_id,  # type: ignore[arg-type]
-                    ReminderSent.due_at == task.due_at,  # type: ignore[arg-type]
+                select(col(ReminderSent.id)).where(
+                    col(ReminderSent.task_id) == task.task_id,
+                    col(ReminderSent.user_id) == user_id,
+                    col(ReminderSent.due_at) == due_at,
                 )
             )
             if already.first():
-                continue
+                return False
             session.add(
-                ReminderSent(task_id=task.task_id, user_id=user_id, due_at=task.due_at, sent_at=now)
+                ReminderSent(task_id=task.task_id, user_id=user_id, due_at=due_at, sent_at=now)
             )
             user = await service.person(session, user_id)
-            wants_email = prefs.email_reminders if prefs else True
-            link = f"{settings.public_url.rstrip('/')}/tasks/{task.task_id}"
-            await service.deliver(
-                session,
-                service.Outgoing(
-                    kind=Kind.TASK_DUE,
-                    cause=f"{task.task_id}:{task.due_at.isoformat()}",
-                    title=f'"{task.title}" is due {_when(task.due_at)}',
-                    body=f'The task "{task.title}" assigned to you is due {_when(task.due_at)}.',
-                    link=link,
-                    user_id=user_id,
-                    email=user.email if user and wants_email else None,
-                    context={
-                        "name": service.display(user, "there"),
-                        "title": task.title,
-                        "due_at": _when(task.due_at),
-                        "link": link,
-                    },
-                ),
+            link = f"{self.deps.settings.public_url.rstrip('/')}/tasks/{task.task_id}"
+            outgoing = service.Outgoing(
+                kind=Kind.TASK_DUE,
+                cause=f"{task.task_id}:{due_at.isoformat()}",
+                title=f'"{task.title}" is due {_when(due_at)}',
+                body=f'The task "{task.title}" assigned to you is due {_when(due_at)}.',
+                link=link,
+                user_id=user_id,
+                email=user.email if user and wants_email else None,
+                context={
+                    "name": service.display(user, "there"),
+                    "title": task.title,
+                    "due_at": _when(due_at),
+                    "link": link,
+                },
             )
+            await service.deliver(session, self.deps.templates, outgoing)
             try:
-                await session.commit()
-                sent += 1
+                await uow.commit()
             except IntegrityError:
-                await session.rollback()  # another scan sent this one a moment ago
-    return sent
+                await uow.rollback()  # another scan sent this one a moment ago
+                return False
+            return True
 
+    async def run_forever(self, clock: Callable[[], datetime]) -> None:
+        while True:
+            try:
+                await self.run_once(clock())
+            except Exception:
+                logger.exception("reminder scan failed; trying again on the next tick")
+            await asyncio.sleep(self.deps.settings.reminder_scan_seconds)
 
-async def scan_once(settings: NotifySettings) -> int:
-    """For Celery beat's job: a scan with its own short-lived engine."""
-    database = Database(settings.resolved_database_url(), poolclass=NullPool)
-    try:
-        return await scan(database, settings, utcnow())
-    finally:
-        await database.dispose()
+    def start(self, clock: Callable[[], datetime]) -> None:
+        """Scan on this process's own timer (where no Celery beat runs: embedded)."""
+        self._task = asyncio.create_task(self.run_forever(clock), name="reminder-scan")
 
-
-async def scan_forever(app: FastAPI) -> None:
-    settings: NotifySettings = app.state.settings
-    while True:
-        try:
-            clock = getattr(app.state, "clock", utcnow)
-            await scan(app.state.database, settings, clock())
-        except Exception:
-            logger.exception("reminder scan failed; trying again on the next tick")
-        await asyncio.sleep(settings.reminder_scan_seconds)
-
-
-async def start(app: FastAPI) -> None:
-    if app.state.settings.reminder_timer:
-        app.state.reminder_task = asyncio.create_task(scan_forever(app), name="reminder-scan")
-
-
-async def stop(app: FastAPI) -> None:
-    task: asyncio.Task[None] | None = getattr(app.state, "reminder_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

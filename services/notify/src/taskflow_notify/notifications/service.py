@@ -9,24 +9,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore
 from taskflow_chassis.pagination import PageParams, paginate_by_time
-from taskflow_chassis.problems import ProblemError
-from taskflow_chassis.types import utcnow
+from taskflow_chassis.problems import not_found
+from taskflow_chassis.types import table_of, utcnow
+from taskflow_chassis.unit_of_work import UnitOfWork
 
-from taskflow_notify.email.templates import render
-from taskflow_notify.notifications.dispatch import EmailDispatcher
-from taskflow_notify.notifications.models import (
-    EmailMessage,
-    EmailStatus,
-    Kind,
-    Notification,
-    Preferences,
-)
+from taskflow_notify.email.service import EmailTemplates, OutgoingEmail, write_email
+from taskflow_notify.notifications.models import Kind, Notification, Preferences
 from taskflow_notify.notifications.schemas import (
     NotificationRead,
     PreferencesRead,
@@ -49,18 +44,18 @@ class Outgoing:
     context: dict[str, Any] | None = None  # template variables
 
 
+_notifications = table_of(Notification)
+
 # Notification ids are made from their dedupe key, so the email of a notification can name
 # it without reading it back, whether this delivery or an earlier one wrote it.
 _NOTIFICATION_IDS = uuid.UUID("0b6f1c3e-5a41-4c8e-9e51-7d1f0c2a9b10")
 
 
-async def deliver(session: AsyncSession, outgoing: Outgoing) -> None:
+async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Outgoing) -> None:
     """Write the feed row and the email in the caller's transaction; a second delivery
     with the same cause and recipient writes nothing (the dedupe keys are unique)."""
     recipient = str(outgoing.user_id or outgoing.email)
     key = f"{outgoing.kind}:{outgoing.cause}:{recipient}"[:200]
-    dialect = dialect_of_session(session)
-    now = utcnow()
     notification_id = None
     if outgoing.user_id is not None:
         notification_id = uuid.uuid5(_NOTIFICATION_IDS, key)
@@ -72,25 +67,19 @@ async def deliver(session: AsyncSession, outgoing: Outgoing) -> None:
             "body": outgoing.body,
             "link": outgoing.link,
             "dedupe_key": key,
-            "created_at": now,
+            "created_at": utcnow(),
         }
+        dialect = dialect_of_session(session)
         await session.execute(insert_or_ignore(dialect, Notification, notification, ["dedupe_key"]))
     if outgoing.email:
-        rendered = render(outgoing.kind, **(outgoing.context or {}))
-        email = {
-            "id": uuid.uuid4(),
-            "notification_id": notification_id,
-            "dedupe_key": key,
-            "to_address": outgoing.email,
-            "subject": rendered.subject,
-            "text_body": rendered.text,
-            "html_body": rendered.html,
-            "status": str(EmailStatus.PENDING),
-            "attempts": 0,
-            "created_at": now,
-        }
-        await session.execute(insert_or_ignore(dialect, EmailMessage, email, ["dedupe_key"]))
-        EmailDispatcher.mark(session)
+        email = OutgoingEmail(
+            template=outgoing.kind,
+            to=outgoing.email,
+            dedupe_key=key,
+            context=outgoing.context or {},
+            notification_id=notification_id,
+        )
+        await write_email(session, templates, email)
 
 
 async def preferences(
@@ -111,8 +100,8 @@ async def people(
     missing; one who never set preferences has the defaults)."""
     found = await session.execute(
         select(UserReplica, Preferences)
-        .outerjoin(Preferences, Preferences.user_id == UserReplica.user_id)  # type: ignore[arg-type]
-        .where(UserReplica.user_id.in_(set(user_ids)))  # type: ignore[attr-defined]
+        .outerjoin(Preferences, col(Preferences.user_id) == col(UserReplica.user_id))
+        .where(col(UserReplica.user_id).in_(set(user_ids)))
     )
     return {
         user.user_id: (
@@ -147,48 +136,43 @@ def notification_read(n: Notification) -> NotificationRead:
 async def feed(
     session: AsyncSession, user_id: uuid.UUID, page: PageParams, unread: bool | None
 ) -> tuple[list[NotificationRead], str | None]:
-    query = select(Notification).where(Notification.user_id == user_id)  # type: ignore[arg-type]
+    query = select(Notification).where(col(Notification.user_id) == user_id)
     if unread is True:
-        query = query.where(Notification.read_at.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(Notification.read_at).is_(None))
     elif unread is False:
-        query = query.where(Notification.read_at.is_not(None))  # type: ignore[union-attr]
+        query = query.where(col(Notification.read_at).is_not(None))
     rows, cursor = await paginate_by_time(
         session,
         query,
         page,
-        time_column=Notification.created_at,
-        id_column=Notification.id,
-        descending=True,  # type: ignore[arg-type]
+        time_column=_notifications.c.created_at,
+        id_column=_notifications.c.id,
+        descending=True,
     )
     return [notification_read(n) for (n,) in rows], cursor
 
 
 async def mark_read(
-    session: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID, now: datetime
+    uow: UnitOfWork, user_id: uuid.UUID, notification_id: uuid.UUID, now: datetime
 ) -> NotificationRead:
-    notification = await session.get(Notification, notification_id)
+    notification = await uow.session.get(Notification, notification_id)
     if notification is None or notification.user_id != user_id:
-        raise ProblemError(
-            404,
-            "Notification not found",
-            "You have no notification with this id.",
-            type="notification-not-found",
-        )
+        raise not_found("Notification", "You have no notification with this id.")
     if notification.read_at is None:
         notification.read_at = now
-        session.add(notification)
-        await session.commit()
+        uow.session.add(notification)
+        await uow.commit()
     return notification_read(notification)
 
 
-async def mark_all_read(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
-    result = await session.execute(
+async def mark_all_read(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> int:
+    result = await uow.session.execute(
         update(Notification)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .where(col(Notification.user_id) == user_id, col(Notification.read_at).is_(None))
         .values(read_at=now)
     )
-    await session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    await uow.commit()
+    return cast(CursorResult[Any], result).rowcount
 
 
 def preferences_read(p: Preferences) -> PreferencesRead:
@@ -201,17 +185,22 @@ def preferences_read(p: Preferences) -> PreferencesRead:
 
 
 async def put_preferences(
-    session: AsyncSession, user_id: uuid.UUID, data: PreferencesUpdate, default_lead_hours: int
+    uow: UnitOfWork, user_id: uuid.UUID, data: PreferencesUpdate, default_lead_hours: int
 ) -> PreferencesRead:
-    row = await session.get(Preferences, user_id) or Preferences(
+    row = await uow.session.get(Preferences, user_id) or Preferences(
         user_id=user_id, reminder_lead_hours=default_lead_hours
     )
     for field, value in data.model_dump().items():
         setattr(row, field, value)
-    session.add(row)
-    await session.commit()
+    uow.session.add(row)
+    await uow.commit()
     return preferences_read(row)
 
 
-async def now_utc() -> datetime:
-    return utcnow()
+async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """A deleted account's feed and preferences go with it."""
+    for table, column in (
+        (Notification, col(Notification.user_id)),
+        (Preferences, col(Preferences.user_id)),
+    ):
+        await session.execute(delete(table).where(column == user_id))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from taskflow_chassis.deps import ClockDep, SessionDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.security import CurrentUserId
+from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
+from taskflow_notify.deps import DefaultLeadHours
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.schemas import (
     NotificationRead,
@@ -20,10 +22,6 @@ from taskflow_notify.notifications.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
-
-
-def _lead(request: Request) -> int:
-    return int(request.app.state.settings.default_reminder_lead_hours)
 
 
 @router.get("", responses=problem_responses(400, 401, 422), description="Newest first.")
@@ -38,26 +36,29 @@ async def feed(
 
 
 @router.post("/read-all", responses=problem_responses(401))
-async def read_all(user_id: CurrentUserId, clock: ClockDep, session: SessionDep) -> ReadAll:
-    return ReadAll(marked=await service.mark_all_read(session, user_id, clock()))
+async def read_all(user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep) -> ReadAll:
+    return ReadAll(marked=await service.mark_all_read(uow, user_id, clock()))
 
 
 @router.get("/preferences", responses=problem_responses(401))
 async def read_preferences(
-    request: Request, user_id: CurrentUserId, session: SessionDep
+    user_id: CurrentUserId, session: SessionDep, lead_hours: DefaultLeadHours
 ) -> PreferencesRead:
-    return service.preferences_read(await service.preferences(session, user_id, _lead(request)))
+    return service.preferences_read(await service.preferences(session, user_id, lead_hours))
 
 
 @router.put("/preferences", responses=problem_responses(401, 422))
 async def put_preferences(
-    data: PreferencesUpdate, request: Request, user_id: CurrentUserId, session: SessionDep
+    data: PreferencesUpdate,
+    user_id: CurrentUserId,
+    uow: UnitOfWorkDep,
+    lead_hours: DefaultLeadHours,
 ) -> PreferencesRead:
-    return await service.put_preferences(session, user_id, data, _lead(request))
+    return await service.put_preferences(uow, user_id, data, lead_hours)
 
 
 @router.post("/{notification_id}/read", responses=problem_responses(401, 404, 422))
 async def read_one(
-    notification_id: uuid.UUID, user_id: CurrentUserId, clock: ClockDep, session: SessionDep
+    notification_id: uuid.UUID, user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep
 ) -> NotificationRead:
-    return await service.mark_read(session, user_id, notification_id, clock())
+    return await service.mark_read(uow, user_id, notification_id, clock())

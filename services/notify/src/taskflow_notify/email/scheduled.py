@@ -27,8 +27,9 @@ from sqlmodel import col
 from taskflow_chassis.db import Database
 from taskflow_chassis.pump import CommitWokenLoop
 from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
-from taskflow_notify.notifications.models import (
+from taskflow_notify.email.models import (
     EmailMessage,
     EmailStatus,
     due_for_retry,
@@ -49,6 +50,7 @@ class EmailDispatcher(CommitWokenLoop):
         self,
         database: Database,
         enqueue: Enqueue,
+        publisher: Publisher,
         *,
         interval: float = 5.0,
         batch_size: int = 50,
@@ -57,6 +59,7 @@ class EmailDispatcher(CommitWokenLoop):
     ) -> None:
         super().__init__(database, interval=interval, batch_size=batch_size)
         self.enqueue = enqueue
+        self.publisher = publisher
         self.requeue_after = requeue_after
         self.sending_lease = sending_lease
 
@@ -99,12 +102,15 @@ class EmailDispatcher(CommitWokenLoop):
             enqueued.append(email_id)
         if enqueued:
             # Recorded once for the batch: under load a pass finds many, one UPDATE does.
-            async with self.database.read_sessionmaker() as session:  # one statement
+            # One statement, so no transaction around it: autocommit spares BEGIN.
+            async with self.database.read_sessionmaker() as session:
+                uow = UnitOfWork(session, self.publisher)
                 await session.execute(
                     update(EmailMessage)
                     .where(col(EmailMessage.id).in_(enqueued), self._due(now))
                     .values(status=EmailStatus.QUEUED, queued_at=utcnow()),
                     execution_options={"synchronize_session": False},
                 )
+                await uow.commit()
         # After a failed enqueue the batch is short, which ends the pass until the next sweep.
         return len(enqueued)

@@ -1,0 +1,76 @@
+"""The ``send_email`` Celery job: it sends one logged email, unless it is sent, held by
+another job, or not due. The Celery app itself is built in ``app.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import uuid
+
+from celery import Celery
+from taskflow_chassis.db import Database
+from taskflow_chassis.unit_of_work import Publisher
+
+from taskflow_notify.config import NotifySettings
+from taskflow_notify.email.adapters import EmailBackend, create_backend
+from taskflow_notify.email.service import EmailSender, job_database
+
+SEND_EMAIL = "taskflow_notify.send_email"
+
+logger = logging.getLogger("taskflow.notify.worker")
+
+
+class _JobThread:
+    """One event loop per job thread, kept from job to job, so the database pool and the
+    mail backend (its connection, its TLS context) are made once, not per email."""
+
+    def __init__(self, settings: NotifySettings) -> None:
+        self.pid = os.getpid()
+        self.runner = asyncio.Runner()
+        self.database: Database = job_database(settings)
+        self.backend: EmailBackend = create_backend(settings.resolved_email_url())
+
+
+class EmailJobs:
+    def __init__(self, settings: NotifySettings, publisher: Publisher) -> None:
+        self.settings = settings
+        self.sender = EmailSender(settings, publisher)
+        self._threads = threading.local()
+
+    def send_email(self, email_id: str) -> str:
+        """Send one email; never raises.
+
+        No Celery retry, no countdown: a later attempt is written in the email's row and
+        the dispatcher queues it when due, so no job waits in Redis longer than the
+        visibility timeout. Whatever fails here (SMTP, the database) is recorded or left
+        for the dispatcher; the worker carries on.
+        """
+        try:
+            thread = self._thread()
+            return thread.runner.run(
+                self.sender.send(uuid.UUID(email_id), thread.backend, thread.database)
+            )
+        except Exception:
+            # A bug, most likely: the email's row still says what to do, the dispatcher does it.
+            logger.exception("send_email %s failed; the dispatcher will queue it again", email_id)
+            return "error"
+
+    def _thread(self) -> _JobThread:
+        thread: _JobThread | None = getattr(self._threads, "job", None)
+        # A forked child must not use its parent's connections.
+        if thread is None or thread.pid != os.getpid():
+            thread = self._threads.job = _JobThread(self.settings)
+        return thread
+
+
+def warm_up_producer(celery: Celery) -> None:
+    """Load the broker's client and open a producer connection now: done lazily, it cost
+    the first email of each API worker seconds of imports. A broker still down is no
+    reason not to start; the first job retries the connection as usual."""
+    try:
+        with celery.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # any broker failure: the first job retries it
+        logger.warning("Celery broker not reachable at start-up: %s", exc)

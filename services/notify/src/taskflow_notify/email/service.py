@@ -1,0 +1,369 @@
+"""Writing an email to the log, and sending one logged email, once (the ``send_email`` job).
+
+An email's row says where it stands, and nothing else does: no job waits in Redis
+for a later attempt. A job claims the row (status ``sending``, one guarded update),
+sends, and records the outcome:
+
+- accepted by the SMTP server: ``sent``, committed at once (a crash between the
+  server's acceptance and that commit is the only way an email goes out twice, and
+  the resend carries the same Message-ID);
+- a transient failure (SMTP 4xx, a dropped, refused or timed-out connection, any
+  other error): back to ``pending`` with its next attempt after a back-off, which the
+  dispatcher queues when due;
+- a permanent refusal (SMTP 5xx to the sender, the recipient or the data), or a
+  transient failure once the first attempt is older than the retry horizon:
+  ``failed``, until an operator retries it (``python -m taskflow_notify emails retry``).
+
+Database errors are retried and are never final: a job that cannot reach the database
+for ``DB_PATIENCE_SECONDS`` leaves the row as it was (queued, or held until its lease
+passes) and the dispatcher queues it again; a sent email's record is retried for as long
+as the job's hold on it lasts. The job never raises.
+
+When the mail server itself was failing (refused or dropped connections, timeouts), the
+first email it accepts again makes every email waiting out its back-off due at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage as MimeMessage
+from typing import Any, TypeVar, cast
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import CursorResult, event, func, or_, update
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
+from taskflow_chassis.db import Database, dialect_of, dialect_of_session, insert_or_ignore
+from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
+
+from taskflow_notify.config import NotifySettings
+from taskflow_notify.email.adapters import EmailBackend
+from taskflow_notify.email.models import EmailMessage, EmailStatus, due_for_retry, hold_expired
+from taskflow_notify.email.rules import is_about_this_email, is_permanent, retry_delay
+from taskflow_notify.email.scheduled import EmailDispatcher
+
+logger = logging.getLogger("taskflow.notify.email")
+
+T = TypeVar("T")
+
+# A database error is retried at once (a stale connection is replaced by the retry),
+# then after these pauses (the last one repeated).
+_DB_PAUSES = (0.0, 0.5, 1.0, 2.0)
+# How long a job keeps trying the database before it leaves the email to the dispatcher:
+# a restart or a fail-over is usually over by then, and the jobs behind it in Redis then
+# run at once instead of waiting for the requeue window.
+DB_PATIENCE_SECONDS = 10.0
+# A connection idle longer than this is tested before use (a database restart or an idle
+# timeout may have closed it); a busy worker's connections are not: no round trip per email.
+IDLE_PING_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class EmailTemplates:
+    """A subject, a text part and an HTML part for each kind of email (package templates)."""
+
+    def __init__(self) -> None:
+        self.environment = Environment(
+            loader=PackageLoader("taskflow_notify", "templates"),
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(self, template: str, **context: Any) -> Rendered:
+        environment = self.environment
+        subject = environment.get_template(f"{template}.subject.txt").render(**context).strip()
+        return Rendered(
+            subject=" ".join(subject.split())[:300],
+            text=environment.get_template(f"{template}.txt").render(**context),
+            html=environment.get_template(f"{template}.html").render(subject=subject, **context),
+        )
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    template: str
+    to: str
+    # Unique: however often its cause comes round, one email is written.
+    dedupe_key: str
+    context: dict[str, Any]
+    notification_id: uuid.UUID | None = None
+
+
+async def write_email(
+    session: AsyncSession, templates: EmailTemplates, email: OutgoingEmail
+) -> None:
+    """Render the email and write it, pending, in the caller's transaction; the dispatcher
+    queues it once that commits. A second one with the same dedupe key writes nothing."""
+    rendered = templates.render(email.template, **email.context)
+    row = {
+        "id": uuid.uuid4(),
+        "notification_id": email.notification_id,
+        "dedupe_key": email.dedupe_key,
+        "to_address": email.to,
+        "subject": rendered.subject,
+        "text_body": rendered.text,
+        "html_body": rendered.html,
+        "status": str(EmailStatus.PENDING),
+        "attempts": 0,
+        "created_at": utcnow(),
+    }
+    dialect = dialect_of_session(session)
+    await session.execute(insert_or_ignore(dialect, EmailMessage, row, ["dedupe_key"]))
+    EmailDispatcher.mark(session)
+
+
+def mime(row: EmailMessage, sender: str) -> MimeMessage:
+    message = MimeMessage()
+    message["From"] = sender
+    message["To"] = row.to_address
+    message["Subject"] = row.subject
+    # The row's id and nothing else (make_msgid would add the time and a random number): a
+    # resend after a crash carries the same Message-ID, so clients can tell it is one email.
+    message["Message-ID"] = f"<{row.id.hex}@taskflow.local>"
+    message["X-TaskFlow-Email-Id"] = str(row.id)
+    message.set_content(row.text_body)
+    message.add_alternative(row.html_body, subtype="html")
+    return message
+
+
+def job_database(settings: NotifySettings) -> Database:
+    """The worker's database: a connection idle for a while is tested before use and
+    replaced if it went stale; a failed connect gives up in seconds, not a minute."""
+    url = settings.resolved_database_url()
+    dialect = dialect_of(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
+    if dialect != "sqlite":
+        kwargs |= {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    if dialect == "postgresql":
+        kwargs["connect_args"] = {"timeout": 10}
+    elif dialect == "mysql":
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    database = Database(url, **kwargs)
+    if dialect != "sqlite":
+        ping_idle_connections(database)
+    return database
+
+
+def ping_idle_connections(database: Database, idle_seconds: float = IDLE_PING_SECONDS) -> None:
+    engine = database.engine.sync_engine
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["taskflow_idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("taskflow_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool drops this connection and checks out another (a new one).
+            raise DisconnectionError(f"stale connection replaced: {exc}") from exc
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
+
+
+async def _retrying(operation: Callable[[], Awaitable[T]], give_up_after: float) -> T:
+    """Run a database operation, again after an error, until it works or time is up (then
+    its last error propagates)."""
+    deadline = time.monotonic() + give_up_after
+    tries = 0
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            pause = _DB_PAUSES[min(tries, len(_DB_PAUSES) - 1)]
+            if time.monotonic() + pause > deadline:
+                raise
+            tries += 1
+            logger.warning("database error, retrying in %.1f s: %s", pause, exc)
+            await asyncio.sleep(pause)
+
+
+def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
+    # Queued (its job, or a duplicate of it), due, or held past its lease: never an email
+    # that is sent, failed, held by a live job, or waiting out its back-off.
+    return or_(
+        col(EmailMessage.status) == EmailStatus.QUEUED,
+        due_for_retry(now),
+        hold_expired(now, lease),
+    )
+
+
+class EmailSender:
+    """Sends logged emails, each once. One per process (the Celery app's jobs hold it), so
+    what it learns of the mail server carries over from one email to the next."""
+
+    def __init__(self, settings: NotifySettings, publisher: Publisher) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        # Set when a send failed for a reason that is not this email's (the server refused
+        # the connection, dropped it, timed out); cleared by the next success, which brings
+        # every email waiting out its back-off forward: they go now, not minutes after the
+        # server returned. The success path pays nothing while it is clear.
+        self.server_trouble = threading.Event()
+
+    async def send(self, email_id: uuid.UUID, backend: EmailBackend, database: Database) -> str:
+        """Send the email if it is this job's to send; answer what happened (never raises)."""
+        lease = timedelta(seconds=self.settings.email_sending_lease_seconds)
+        try:
+            row, claimed_at = await _retrying(
+                lambda: self._claim(database, email_id, lease), DB_PATIENCE_SECONDS
+            )
+        except Exception as exc:
+            # Not final: the row is still queued (or held, if the claim committed unseen),
+            # and the dispatcher queues it again.
+            logger.warning("email %s left for a later job, database unavailable: %s", email_id, exc)
+            return "database unavailable"
+        if row is None:
+            # Sent, failed, being sent by another job, not due yet, or unknown: nothing to do.
+            return "skipped"
+        held_until = time.monotonic() + lease.total_seconds()
+        try:
+            message = mime(row, self.settings.email_from)
+            await asyncio.to_thread(backend.send, message)
+        except Exception as exc:
+            if not is_about_this_email(exc):
+                self.server_trouble.set()
+            return await self._record_failure(database, row, claimed_at, exc)
+        # Accepted: record it at once. Until this commits, a crash means a resend; the hold
+        # keeps other jobs off the row while the database is retried, up to the lease.
+        sent = update(EmailMessage).where(col(EmailMessage.id) == row.id)
+        sent = sent.values(status=EmailStatus.SENT, sent_at=utcnow(), last_error=None)
+        try:
+            await _retrying(lambda: self._execute(database, sent), held_until - time.monotonic())
+        except Exception as exc:
+            logger.error(
+                "email %s was sent but could not be recorded; it may be sent again: %s",
+                row.id,
+                exc,
+            )
+            return "sent, unrecorded"
+        logger.info("sent email %s to %s", row.id, row.to_address)
+        if self.server_trouble.is_set():
+            await self._server_is_back(database)
+        return "sent"
+
+    async def _claim(
+        self, database: Database, email_id: uuid.UUID, lease: timedelta
+    ) -> tuple[EmailMessage | None, datetime]:
+        now = utcnow()
+        claim = (
+            update(EmailMessage)
+            .where(col(EmailMessage.id) == email_id, _claimable(now, lease))
+            .values(
+                status=EmailStatus.SENDING,
+                sending_at=now,
+                attempts=col(EmailMessage.attempts) + 1,
+                first_attempt_at=func.coalesce(col(EmailMessage.first_attempt_at), now),
+            )
+        )
+        # One statement, so no transaction around it: autocommit spares BEGIN and COMMIT.
+        async with database.read_sessionmaker() as session:
+            uow = UnitOfWork(session, self.publisher)
+            if session.get_bind().dialect.update_returning:
+                # The claim hands back the row it claimed: one statement, not two.
+                result = await session.execute(claim.returning(EmailMessage))
+                row: EmailMessage | None = result.scalar_one_or_none()
+                await uow.commit()
+                return row, now
+            claimed = cast(CursorResult[Any], await session.execute(claim)).rowcount == 1
+            await uow.commit()
+            return (await session.get(EmailMessage, email_id) if claimed else None), now
+
+    async def _execute(self, database: Database, statement: Any) -> None:
+        async with database.read_sessionmaker() as session:  # one statement: autocommit
+            uow = UnitOfWork(session, self.publisher)
+            await session.execute(statement, execution_options={"synchronize_session": False})
+            await uow.commit()
+
+    async def _server_is_back(self, database: Database) -> None:
+        self.server_trouble.clear()
+        now = utcnow()
+        # Every email waiting out its back-off goes now, but none sooner than the floor after
+        # its last try: one the server drops every time (it set the trouble itself a moment
+        # ago) is still tried no more often than that.
+        floor = timedelta(seconds=self.settings.email_retry_floor_seconds)
+        waiting = (
+            col(EmailMessage.status) == EmailStatus.PENDING,
+            col(EmailMessage.next_attempt_at) > now,
+        )
+        tried_long_ago = update(EmailMessage).where(
+            *waiting, col(EmailMessage.sending_at) <= now - floor
+        )
+        tried_just_now = update(EmailMessage).where(
+            *waiting,
+            col(EmailMessage.sending_at) > now - floor,
+            col(EmailMessage.next_attempt_at) > now + floor,
+        )
+        try:
+            await self._execute(database, tried_long_ago.values(next_attempt_at=now))
+            await self._execute(database, tried_just_now.values(next_attempt_at=now + floor))
+        except Exception as exc:  # they keep their own schedule
+            logger.warning("could not bring retries forward: %s", exc)
+            return
+        logger.info("the mail server answers again: waiting emails are due now")
+
+    def _outcome(self, row: EmailMessage, claimed_at: datetime, exc: Exception) -> dict[str, Any]:
+        """The row's new values after a failed attempt: failed for good, or a later retry."""
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        now = utcnow()
+        first = row.first_attempt_at or claimed_at
+        horizon = timedelta(hours=self.settings.email_retry_horizon_hours)
+        if is_permanent(exc) or now - first >= horizon:
+            logger.error(
+                "email %s to %s failed after %d attempt(s): %s",
+                row.id, row.to_address, row.attempts, error,
+            )  # fmt: skip
+            return {"status": EmailStatus.FAILED, "last_error": error}
+        delay = retry_delay(row.attempts, self.settings)
+        logger.warning(
+            "email %s to %s: attempt %d failed, next in %.0f s: %s",
+            row.id, row.to_address, row.attempts, delay, error,
+        )  # fmt: skip
+        return {
+            "status": EmailStatus.PENDING,
+            "next_attempt_at": now + timedelta(seconds=delay),
+            "last_error": error,
+        }
+
+    async def _record_failure(
+        self, database: Database, row: EmailMessage, claimed_at: datetime, exc: Exception
+    ) -> str:
+        values = self._outcome(row, claimed_at, exc)
+        # Only while this job still holds it: a job that took over a hold past its lease wins.
+        record = (
+            update(EmailMessage)
+            .where(
+                col(EmailMessage.id) == row.id,
+                col(EmailMessage.status) == EmailStatus.SENDING,
+                col(EmailMessage.sending_at) == claimed_at,
+            )
+            .values(**values)
+        )
+        try:
+            await _retrying(lambda: self._execute(database, record), DB_PATIENCE_SECONDS)
+        except Exception as db_exc:
+            # Still held: once the lease has passed, the dispatcher queues it again.
+            logger.warning("email %s: could not record the failure: %s", row.id, db_exc)
+            return "database unavailable"
+        return "failed" if values["status"] == EmailStatus.FAILED else "retry"

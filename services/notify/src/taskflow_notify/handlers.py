@@ -1,0 +1,42 @@
+"""Every reaction of the notify service to other services' events, in one map.
+
+Replica handlers run before the notifying ones, in the same transaction, so a
+notification sees the state its event brought.
+"""
+
+from __future__ import annotations
+
+from taskflow_chassis.handlers import EventHandlers
+from taskflow_contracts import auth, teams, work
+
+from taskflow_notify.notifications import messaging as notify
+from taskflow_notify.replica import messaging as replica
+
+EVENT_HANDLERS: EventHandlers = {
+    auth.UserRegistered: [replica.on_user_registered],
+    auth.UserUpdated: [replica.on_user_updated],
+    auth.UserDeleted: [replica.on_user_deleted, notify.on_user_deleted],
+    auth.ParticipantRegistered: [replica.on_participant_changed],
+    auth.ParticipantUpdated: [replica.on_participant_changed],
+    auth.PasswordResetRequested: [notify.on_password_reset],
+    auth.EmailVerificationRequested: [notify.on_email_verification_requested],
+    auth.EmailChangeRequested: [notify.on_email_change_requested, notify.on_email_change_notice],
+    teams.TeamCreated: [replica.on_team_created],
+    teams.TeamUpdated: [replica.on_team_updated],
+    teams.TeamDeleted: [replica.on_team_deleted],
+    teams.MemberJoined: [replica.on_member_joined],
+    teams.MemberRemoved: [replica.on_member_removed],
+    teams.InvitationCreated: [replica.on_invitation_created, notify.on_invitation_sent],
+    teams.InvitationResent: [notify.on_invitation_sent],
+    teams.InvitationAccepted: [notify.on_invitation_accepted],
+    teams.InvitationRevoked: [replica.on_invitation_revoked],
+    work.ProjectCreated: [replica.on_project_created],
+    work.ProjectUpdated: [replica.on_project_updated],
+    work.ProjectDeleted: [replica.on_project_deleted],
+    work.TaskCreated: [replica.on_task_created],
+    work.TaskUpdated: [replica.on_task_updated],
+    work.TaskAssigned: [replica.on_task_assigned, notify.on_task_assigned],
+    work.TaskUnassigned: [replica.on_task_unassigned],
+    work.TaskDeleted: [replica.on_task_deleted],
+    work.CommentCreated: [notify.on_comment_created],
+}

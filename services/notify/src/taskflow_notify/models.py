@@ -1,0 +1,10 @@
+"""Every notify table, so ``NotifyTable.metadata`` is complete (Alembic, create_all)."""
+
+from __future__ import annotations
+
+from taskflow_notify.email import models as email
+from taskflow_notify.notifications import models as notifications
+from taskflow_notify.replica import models as replica
+from taskflow_notify.tables import NotifyTable
+
+__all__ = ["NotifyTable", "email", "notifications", "replica"]

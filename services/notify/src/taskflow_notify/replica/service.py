@@ -1,0 +1,237 @@
+"""Keeping notify's replicas (people, teams, memberships, projects, tasks) in step."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+from taskflow_chassis.db import dialect_of_session, insert_or_ignore, upsert
+
+from taskflow_notify.replica.models import (
+    InvitationReplica,
+    MemberReplica,
+    ProjectReplica,
+    TaskAssigneeReplica,
+    TaskReplica,
+    TeamReplica,
+    UserReplica,
+)
+
+logger = logging.getLogger("taskflow.notify.replica")
+
+
+async def upsert_user(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    username: str,
+    email: str,
+    display_name: str | None = None,
+    email_verified: bool | None = None,
+) -> None:
+    """``email_verified`` None keeps what is known, except that a new email without word of
+    its verification is unverified (participant events do not carry it)."""
+    email = email.lower()
+    row = await session.get(UserReplica, user_id) or UserReplica(
+        user_id=user_id, username=username, email=email
+    )
+    if row.email != email and email_verified is None:
+        row.email_verified = False
+    row.username, row.email = username, email
+    if email_verified is not None:
+        row.email_verified = email_verified
+    if display_name is not None:
+        row.display_name = display_name
+    session.add(row)
+
+
+async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(delete(UserReplica).where(col(UserReplica.user_id) == user_id))
+    await session.execute(delete(MemberReplica).where(col(MemberReplica.user_id) == user_id))
+    await session.execute(
+        delete(TaskAssigneeReplica).where(col(TaskAssigneeReplica.user_id) == user_id)
+    )
+
+
+async def upsert_team(session: AsyncSession, team_id: uuid.UUID, name: str) -> None:
+    row = await session.get(TeamReplica, team_id) or TeamReplica(team_id=team_id, name=name)
+    row.name = name
+    session.add(row)
+
+
+async def forget_team(session: AsyncSession, team_id: uuid.UUID) -> None:
+    await _forget_tasks(
+        session, select(col(TaskReplica.task_id)).where(col(TaskReplica.team_id) == team_id)
+    )
+    await session.execute(delete(ProjectReplica).where(col(ProjectReplica.team_id) == team_id))
+    await session.execute(delete(MemberReplica).where(col(MemberReplica.team_id) == team_id))
+    await session.execute(delete(TeamReplica).where(col(TeamReplica.team_id) == team_id))
+
+
+async def newer_membership(
+    session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID, seq: int | None
+) -> MemberReplica | None:
+    """The member's row to change, or None when the event is older than what the row
+    holds (reordered behind a later event, or replayed): teams' order wins."""
+    row = (
+        await session.execute(
+            select(MemberReplica)
+            .where(col(MemberReplica.team_id) == team_id, col(MemberReplica.user_id) == user_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return MemberReplica(team_id=team_id, user_id=user_id, seq=0, active=False)
+    if row.seq > 0 and (seq is None or seq <= row.seq):
+        logger.info(
+            "ignored membership event for %s in team %s: seq %s, the row is at %s",
+            user_id,
+            team_id,
+            seq,
+            row.seq,
+        )
+        return None
+    return row
+
+
+async def set_membership(
+    session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID, seq: int | None, active: bool
+) -> bool:
+    """Apply a join or a removal unless a later one was applied; answer whether it was."""
+    row = await newer_membership(session, team_id, user_id, seq)
+    if row is None:
+        return False
+    row.seq, row.active = seq or 0, active
+    session.add(row)
+    return True
+
+
+async def unassign_team_tasks(
+    session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    """Someone who left a team is no longer assigned its tasks (nor reminded of them)."""
+    team_tasks = select(col(TaskReplica.task_id)).where(col(TaskReplica.team_id) == team_id)
+    await session.execute(
+        delete(TaskAssigneeReplica).where(
+            col(TaskAssigneeReplica.user_id) == user_id,
+            col(TaskAssigneeReplica.task_id).in_(team_tasks),
+        )
+    )
+
+
+async def add_invitation(
+    session: AsyncSession,
+    invitation_id: uuid.UUID,
+    team_id: uuid.UUID,
+    team_name: str,
+    email: str,
+    invited_by: uuid.UUID,
+) -> None:
+    if await session.get(InvitationReplica, invitation_id) is None:
+        session.add(
+            InvitationReplica(
+                invitation_id=invitation_id,
+                team_id=team_id,
+                team_name=team_name,
+                email=email,
+                invited_by=invited_by,
+            )
+        )
+
+
+async def forget_invitation(session: AsyncSession, invitation_id: uuid.UUID) -> None:
+    await session.execute(
+        delete(InvitationReplica).where(col(InvitationReplica.invitation_id) == invitation_id)
+    )
+
+
+async def upsert_project(
+    session: AsyncSession, project_id: uuid.UUID, team_id: uuid.UUID, name: str
+) -> None:
+    row = await session.get(ProjectReplica, project_id) or ProjectReplica(
+        project_id=project_id, team_id=team_id, name=name
+    )
+    row.name = name
+    session.add(row)
+
+
+async def forget_project(session: AsyncSession, project_id: uuid.UUID) -> None:
+    await _forget_tasks(
+        session,
+        select(col(TaskReplica.task_id)).where(col(TaskReplica.project_id) == project_id),
+    )
+    await session.execute(
+        delete(ProjectReplica).where(col(ProjectReplica.project_id) == project_id)
+    )
+
+
+async def _forget_tasks(session: AsyncSession, task_ids: Select[uuid.UUID]) -> None:
+    ids = list((await session.execute(task_ids)).scalars())
+    if ids:
+        await session.execute(
+            delete(TaskAssigneeReplica).where(col(TaskAssigneeReplica.task_id).in_(ids))
+        )
+        await session.execute(delete(TaskReplica).where(col(TaskReplica.task_id).in_(ids)))
+
+
+async def forget_task(session: AsyncSession, task_id: uuid.UUID) -> None:
+    await _forget_tasks(
+        session, select(col(TaskReplica.task_id)).where(col(TaskReplica.task_id) == task_id)
+    )
+
+
+async def upsert_task(session: AsyncSession, task: dict[str, Any]) -> None:
+    """A new task, or a known one's title, status and due time."""
+    await session.execute(
+        upsert(
+            dialect_of_session(session),
+            TaskReplica,
+            task,
+            ["task_id"],
+            ["title", "status", "due_at"],
+        )
+    )
+
+
+async def update_task(
+    session: AsyncSession, task_id: uuid.UUID, title: str, status: str, due_at: datetime | None
+) -> None:
+    row = await session.get(TaskReplica, task_id)
+    if row is None:
+        return  # created before notify listened: nothing to remind about yet
+    row.title, row.status, row.due_at = title, status, due_at
+    session.add(row)
+
+
+async def assign_task(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    user_id: uuid.UUID,
+    title: str,
+    due_at: datetime | None,
+) -> None:
+    # A task created before notify listened has no replica row: nothing to update then.
+    await session.execute(
+        update(TaskReplica)
+        .where(col(TaskReplica.task_id) == task_id)
+        .values(title=title, due_at=due_at)
+    )
+    assignment = {"task_id": task_id, "user_id": user_id}
+    await session.execute(
+        insert_or_ignore(
+            dialect_of_session(session), TaskAssigneeReplica, assignment, list(assignment)
+        )
+    )
+
+
+async def unassign_task(session: AsyncSession, task_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await session.execute(
+        delete(TaskAssigneeReplica).where(
+            col(TaskAssigneeReplica.task_id) == task_id,
+            col(TaskAssigneeReplica.user_id) == user_id,
+        )
+    )
