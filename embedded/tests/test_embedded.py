@@ -161,16 +161,9 @@ async def invite_by_email(
 async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dispatcher]:
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
-    from taskflow_notify.config import get_settings as notify_settings
-
-    every = (notify_settings,)
-    for settings in every:
-        settings.cache_clear()
     dispatcher = Dispatcher()
     async with LifespanManager(dispatcher):  # type: ignore[arg-type]
         yield dispatcher
-    for settings in every:
-        settings.cache_clear()
 
 
 async def test_embedded_in_process(embedded: Dispatcher, tmp_path: Path) -> None:

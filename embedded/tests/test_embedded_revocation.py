@@ -29,20 +29,11 @@ async def running(
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://revocation-{data_dir.name}")
     # One key across restarts, as a configured deployment has.
     monkeypatch.setenv("TASKFLOW_INTERNAL_API_KEY", "embedded-test-key")
-    from taskflow_notify.config import get_settings as notify_settings
-
-    every = (notify_settings,)
-    for settings in every:
-        settings.cache_clear()
     dispatcher = Dispatcher()
-    try:
-        async with LifespanManager(dispatcher):  # type: ignore[arg-type]
-            transport = httpx.ASGITransport(app=dispatcher)  # type: ignore[arg-type]
-            async with httpx.AsyncClient(transport=transport, base_url="http://dev") as client:
-                yield client
-    finally:
-        for settings in every:
-            settings.cache_clear()
+    async with LifespanManager(dispatcher):  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=dispatcher)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://dev") as client:
+            yield client
 
 
 async def answers(client: httpx.AsyncClient, token: str) -> set[int]:
