@@ -103,6 +103,8 @@ def create_celery_app(
     email_jobs = EmailJobs(settings, publisher)
     reminder_jobs = ReminderJobs(deps, publisher)
 
+    # Functions, not the bound methods: Celery checks a job's arguments against the
+    # signature it reads, and would count ``self`` among them.
     def send_email(email_id: str) -> str:
         return email_jobs.send_email(email_id)
 
