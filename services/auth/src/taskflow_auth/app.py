@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
-from taskflow_chassis.app import ServiceSpec, create_service_app
+from taskflow_chassis.app import ServiceSpec, StartupHook, create_service_app
 from taskflow_chassis.db import Database
 from taskflow_chassis.security import JwtVerifier, TokenClaims
 from taskflow_chassis.serve import migrations_dir
@@ -28,7 +28,7 @@ from taskflow_auth.users import views as users
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
     settings = settings or AuthSettings()
-    keys_store = KeyStore.load_or_create(
+    signing_keys = KeyStore.load_or_create(
         data_dir=settings.data_dir / "auth",
         algorithm=settings.signing_algorithm,
         private_key_pem=settings.signing_key_pem,
@@ -36,7 +36,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         require_configured=settings.require_signing_key,
     )
     issuer = TokenIssuer(
-        keys_store,
+        signing_keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         access_ttl=timedelta(minutes=settings.access_token_minutes),
@@ -44,32 +44,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     )
     # Auth checks its own tokens against its own keys: no HTTP round trip to itself.
     verifier = JwtVerifier.from_settings(settings, issuer.local_jwks_fetcher())
-
-    async def start(app: FastAPI) -> None:
-        app.state.auth_deps = AuthDeps(
-            settings=settings,
-            keys=keys_store,
-            issuer=issuer,
-            verifier=verifier,
-            passwords=await Passwords.start(settings),
-            throttle=LoginThrottle.from_settings(
-                create_counter(settings.throttle_redis_url, settings.throttle_key_prefix),
-                settings,
-            ),
-        )
-        app.state.jwt_verifier = verifier
-        database: Database = app.state.database
-
-        async def not_revoked(claims: TokenClaims) -> None:
-            async with database.session() as session:
-                await check_not_revoked(session, claims)
-
-        app.state.token_checks = [not_revoked]
-
-    async def stop(app: FastAPI) -> None:
-        deps: AuthDeps = app.state.auth_deps
-        await deps.throttle.counter.close()
-        deps.passwords.close()
 
     return create_service_app(
         ServiceSpec(
@@ -87,8 +61,44 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
             jwks_fetcher=issuer.local_jwks_fetcher(),
-            on_startup=[start, scheduled.start],
-            on_shutdown=[scheduled.stop, stop],
+            on_startup=[_starter(settings, signing_keys, issuer, verifier), scheduled.start],
+            on_shutdown=[scheduled.stop, _stop],
             revocation_list=False,  # not_revoked reads auth's own database, always current
         )
     )
+
+
+def _starter(
+    settings: AuthSettings, signing_keys: KeyStore, issuer: TokenIssuer, verifier: JwtVerifier
+) -> StartupHook:
+    """What auth builds as it starts: its dependencies (the password threads, the
+    throttle's counters), and the revocation check of its own database."""
+
+    async def start(app: FastAPI) -> None:
+        app.state.auth_deps = AuthDeps(
+            settings=settings,
+            keys=signing_keys,
+            issuer=issuer,
+            verifier=verifier,
+            passwords=await Passwords.start(settings),
+            throttle=LoginThrottle.from_settings(
+                create_counter(settings.throttle_redis_url, settings.throttle_key_prefix),
+                settings,
+            ),
+        )
+        app.state.jwt_verifier = verifier
+        database: Database = app.state.database
+
+        async def not_revoked(claims: TokenClaims) -> None:
+            async with database.session() as session:
+                await check_not_revoked(session, claims)
+
+        app.state.token_checks = [not_revoked]
+
+    return start
+
+
+async def _stop(app: FastAPI) -> None:
+    deps: AuthDeps = app.state.auth_deps
+    await deps.throttle.counter.close()
+    deps.passwords.close()
