@@ -107,7 +107,7 @@ class RedisCounter:
         await self._redis.delete(self._prefix + key)
 
     async def close(self) -> None:
-        await self._redis.aclose()  # type: ignore[attr-defined]  # types-redis predates redis 5
+        await self._redis.aclose()
 
 
 class FallbackCounter:
