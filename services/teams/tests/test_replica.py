@@ -22,9 +22,10 @@ REGISTERED = "taskflow.auth.participant.registered.v1"
 
 async def person_row(world: Any, user_id: uuid.UUID) -> Person | None:
     async with world.app.state.database.session() as session:
-        return (
+        row: Person | None = (
             await session.execute(select(Person).where(col(Person.user_id) == user_id))
         ).scalar_one_or_none()
+        return row
 
 
 async def test_redelivered_participant_event_changes_nothing(world: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from sqlmodel import col
 from taskflow_work.projects.models import Project
 
 
@@ -85,7 +86,7 @@ async def test_a_stored_value_that_would_not_pass_today_never_breaks_reading(
     async with world.app.state.database.session() as session:
         await session.execute(
             update(Project)
-            .where(Project.id == uuid.UUID(project["id"]))
+            .where(col(Project.id) == uuid.UUID(project["id"]))
             .values(metadata_json=stored)
         )
         await session.commit()

@@ -15,6 +15,7 @@ from taskflow_chassis.db import Database
 from taskflow_chassis.migrations import migrate_to
 from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import fresh_database
+from taskflow_chassis.types import table_of
 from taskflow_work import app as work_app
 from taskflow_work.projects.models import Project
 from taskflow_work.tasks.models import Task, TaskAssignee
@@ -50,13 +51,13 @@ async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: s
         async with database.engine.begin() as conn:
             # The tables as 0001 left them: only the columns it made are written.
             await conn.execute(
-                insert(Project.__table__).values(
+                insert(table_of(Project)).values(
                     {"id": project, "team_id": team, "name": "P", "metadata": "{}",
                      "archived": False, "created_by": someone, **times},
                 )
             )  # fmt: skip
             await conn.execute(
-                insert(Task.__table__),
+                insert(table_of(Task)),
                 [{"id": task, "project_id": project, "team_id": team, "title": "t",
                   "status": "todo", "priority": "medium", "priority_rank": 1, "labels": "[]",
                   "created_by": someone, **times}
@@ -65,7 +66,7 @@ async def test_0002_fills_assignee_lists_in_assignment_order(any_database_url: s
             assignments = [(shared, first, 1), (shared, second, 2), (alone, second, 3)]
             assignments += [(task, someone, 4) for task in crowd]
             await conn.execute(
-                insert(TaskAssignee.__table__),
+                insert(table_of(TaskAssignee)),
                 [{"task_id": task, "user_id": user, "assigned_by": someone,
                   "assigned_at": now + timedelta(minutes=minutes)}
                  for task, user, minutes in assignments],

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import select
+from sqlmodel import col
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.testing import TestTokens
@@ -169,7 +170,7 @@ async def test_new_member_acts_at_once_then_loses_access_on_removal(stack: Stack
         async with stack.work_app.state.database.session() as session:
             cached = (
                 await session.execute(
-                    select(MemberReplica).where(MemberReplica.user_id == uuid.UUID(dev["id"]))
+                    select(MemberReplica).where(col(MemberReplica.user_id) == uuid.UUID(dev["id"]))
                 )
             ).scalar_one()
             assert cached.from_event is False and cached.role_name == "Developer"
@@ -178,7 +179,7 @@ async def test_new_member_acts_at_once_then_loses_access_on_removal(stack: Stack
         async with stack.work_app.state.database.session() as session:
             row = (
                 await session.execute(
-                    select(MemberReplica).where(MemberReplica.user_id == uuid.UUID(dev["id"]))
+                    select(MemberReplica).where(col(MemberReplica.user_id) == uuid.UUID(dev["id"]))
                 )
             ).scalar_one()
             assert row.from_event is True

@@ -22,6 +22,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from sqlalchemy import delete, select
+from sqlmodel import col
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.testing import TestTokens
@@ -58,12 +59,14 @@ def joined(team_id: uuid.UUID, user_id: uuid.UUID, role: str, seq: int) -> teams
 
 async def team_row(app: Any, team_id: uuid.UUID) -> TeamReplica | None:
     async with app.state.database.session() as session:
-        return await session.get(TeamReplica, team_id)
+        row: TeamReplica | None = await session.get(TeamReplica, team_id)
+        return row
 
 
 async def member_row(app: Any, team_id: uuid.UUID, user_id: uuid.UUID) -> MemberReplica | None:
     async with app.state.database.session() as session:
-        return await session.get(MemberReplica, (team_id, user_id))
+        row: MemberReplica | None = await session.get(MemberReplica, (team_id, user_id))
+        return row
 
 
 async def test_a_late_join_after_the_removal_is_ignored(
@@ -385,7 +388,7 @@ async def test_replica_rebuild_restores_a_wiped_replica(stack: Stack) -> None:
         rows = (
             (
                 await session.execute(
-                    select(MemberReplica).where(MemberReplica.team_id == uuid.UUID(team_id))
+                    select(MemberReplica).where(col(MemberReplica.team_id) == uuid.UUID(team_id))
                 )
             )
             .scalars()

@@ -37,7 +37,9 @@ def test_crossing_done(before: str, after: str, crosses: bool) -> None:
         ("todo", {}, []),
     ],
 )
-def test_permissions_to_update(status_before: str, changes: dict, needed: list[str]) -> None:
+def test_permissions_to_update(
+    status_before: str, changes: dict[str, object], needed: list[str]
+) -> None:
     assert rules.permissions_to_update(status_before, changes) == needed
 
 
