@@ -1,4 +1,4 @@
-"""What auth reacts to: nothing (ARCHITECTURE.md). It only publishes, through the unit of work."""
+"""What auth reacts to: nothing, by design. It only publishes, through the unit of work."""
 
 from __future__ import annotations
 
