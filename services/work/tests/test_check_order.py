@@ -37,7 +37,7 @@ async def _setup(world: World) -> tuple[dict[str, Any], dict[str, Any], Any, Any
     ],
 )
 async def test_stranger_404_then_member_without_permission_403_then_bad_body_422(
-    world: World, method: str, path: str, body: dict[str, Any][str, Any]
+    world: World, method: str, path: str, body: dict[str, Any]
 ) -> None:
     project, task, leader, viewer, outsider = await _setup(world)
     url = path.format(project=project["id"], task=task["id"])
