@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_contracts.base import EventPayload
 
 from taskflow_chassis.deps import get_session
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.outbox import add_to_outbox
+from taskflow_chassis.problems import ProblemError
 
 __all__ = ["Publisher", "UnitOfWork", "UnitOfWorkDep", "get_unit_of_work"]
 
@@ -57,6 +59,15 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.flush()
         await self.session.commit()
+
+    async def commit_unique(self, conflict: ProblemError) -> None:
+        """Commit; where a unique index was won by a concurrent request, answer ``conflict``
+        (a 409 the caller words) instead of a 500."""
+        try:
+            await self.commit()
+        except IntegrityError as exc:
+            await self.rollback()
+            raise conflict from exc
 
     async def rollback(self) -> None:
         self._staged.clear()

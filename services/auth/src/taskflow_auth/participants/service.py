@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any, Protocol
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from taskflow_chassis.problems import ProblemError, conflict
@@ -64,7 +63,9 @@ async def register_participant(
         participant_event(contract.ParticipantRegistered, account, participant),
         subject=str(account.id),
     )
-    await _commit_unique(uow, "Already registered, or this phone number is taken.")
+    await uow.commit_unique(
+        _conflict("Already registered, or this phone number is taken.", "unique")
+    )
     return participant
 
 
@@ -82,7 +83,7 @@ async def update_participant(
         participant_event(contract.ParticipantUpdated, account, participant),
         subject=str(account.id),
     )
-    await _commit_unique(uow, "This phone number is taken.")
+    await uow.commit_unique(_conflict("This phone number is taken.", "unique"))
     return participant
 
 
@@ -110,12 +111,3 @@ async def _ensure_phone_free(session: AsyncSession, phone: str, user_id: uuid.UU
 
 def _conflict(detail: str, field: str) -> ProblemError:
     return conflict("Conflict", detail, type="conflict", field=field)
-
-
-async def _commit_unique(uow: UnitOfWork, detail: str) -> None:
-    """Commit; a unique index that a concurrent request won answers 409, not 500."""
-    try:
-        await uow.commit()
-    except IntegrityError as exc:
-        await uow.rollback()
-        raise _conflict(detail, "unique") from exc

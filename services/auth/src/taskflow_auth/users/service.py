@@ -13,7 +13,6 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, func, or_, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from taskflow_chassis.db import rows_matched
@@ -71,15 +70,6 @@ def _email_link_throttled() -> ProblemError:
         type="email-throttled",
         headers={"Retry-After": "3600"},
     )
-
-
-async def _commit_unique(uow: UnitOfWork, detail: str) -> None:
-    """Commit; a unique index that a concurrent request won answers 409, not 500."""
-    try:
-        await uow.commit()
-    except IntegrityError as exc:
-        await uow.rollback()
-        raise _conflict(detail, "unique") from exc
 
 
 def _token_hash(token: str) -> str:
@@ -151,7 +141,7 @@ async def create_user(deps: AuthDeps, uow: UnitOfWork, data: UserCreate) -> User
         subject=str(user.id),
     )
     await _send_email_link(deps, uow, user, user.email, TokenPurpose.VERIFY)
-    await _commit_unique(uow, "This username or email is taken.")
+    await uow.commit_unique(_conflict("This username or email is taken.", "unique"))
     return user
 
 
@@ -165,7 +155,7 @@ async def update_user(uow: UnitOfWork, user: User, data: UserUpdate) -> User:
     user.updated_at = utcnow()
     uow.session.add(user)
     await _announce_update(uow, user)
-    await _commit_unique(uow, "This username or email is taken.")
+    await uow.commit_unique(_conflict("This username or email is taken.", "unique"))
     return user
 
 
@@ -461,7 +451,7 @@ async def verify_email(uow: UnitOfWork, token: str) -> User:
     user.email_verified_at = user.updated_at = utcnow()
     uow.session.add(user)
     await _announce_update(uow, user)
-    await _commit_unique(uow, "An account with this email exists.")
+    await uow.commit_unique(_conflict("An account with this email exists.", "unique"))
     return user
 
 
