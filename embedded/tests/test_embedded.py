@@ -109,7 +109,9 @@ async def emailed_token(mail: Path, to: str, subject: str) -> str:
             break
         await asyncio.sleep(0.05)
     [message] = messages
-    body = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None, message["Subject"]
+    body = text.get_content()
     found = re.search(r"token=([\w-]+)", body)
     assert found, body
     return found.group(1)
@@ -162,12 +164,12 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher):  # type: ignore[arg-type]
+    async with LifespanManager(dispatcher):
         yield dispatcher
 
 
 async def test_embedded_in_process(embedded: Dispatcher, tmp_path: Path) -> None:
-    transport = httpx.ASGITransport(app=embedded)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=embedded)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         await walk(client, tmp_path / "mail")
     assert (tmp_path / "auth.db").exists() and (tmp_path / "teams.db").exists()

@@ -30,8 +30,8 @@ async def running(
     # One key across restarts, as a configured deployment has.
     monkeypatch.setenv("TASKFLOW_INTERNAL_API_KEY", "embedded-test-key")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher):  # type: ignore[arg-type]
-        transport = httpx.ASGITransport(app=dispatcher)  # type: ignore[arg-type]
+    async with LifespanManager(dispatcher):
+        transport = httpx.ASGITransport(app=dispatcher)
         async with httpx.AsyncClient(transport=transport, base_url="http://dev") as client:
             yield client
 

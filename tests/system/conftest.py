@@ -13,6 +13,7 @@ import asyncio
 import email
 import email.policy
 import itertools
+import re
 import socket
 import time
 import uuid
@@ -170,12 +171,19 @@ class System:
         assert registered.status_code == 201, registered.text
         return {**headers, "id": created.json()["id"], "email": f"{name}@example.com"}
 
+    @staticmethod
+    def text_of(message: EmailMessage) -> str:
+        """A message's plain-text part."""
+        part = message.get_body(("plain",))
+        assert part is not None, f"no text part in {message['Subject']!r}"
+        text: str = part.get_content()
+        return text
+
     def email_token(self, message: EmailMessage) -> str:
         """The ``token=`` of the link in a message's text part."""
-        import re
-
-        body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        return re.search(r"token=([\w-]+)", body).group(1)  # type: ignore[union-attr]
+        link = re.search(r"token=([\w-]+)", self.text_of(message))
+        assert link is not None, f"no token in {message['Subject']!r}"
+        return link.group(1)
 
     async def verify_email(self, address: str, *, subject: str = VERIFY_SUBJECT) -> None:
         """Follow the newest link emailed to ``address`` under ``subject``."""
@@ -291,7 +299,7 @@ async def team_with_member(system: System, lead_name: str, dev_name: str) -> dic
 # --- comments as a stream of events, counted at the feed and at the SMTP sink -----------
 
 
-async def comment_notifications(system: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
+async def comment_notifications(system: System, headers: dict[str, str]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
     while True:
@@ -307,12 +315,12 @@ async def comment_notifications(system: Any, headers: dict[str, str]) -> list[di
             return items
 
 
-def comment_emails(system: Any, address: str) -> list[Any]:
+def comment_emails(system: System, address: str) -> list[Any]:
     return [m for m in system.emails(address) if m["Subject"].startswith("New comment on")]
 
 
 async def send_comments(
-    system: Any, world: dict[str, Any], numbers: range, *, during: Any = None
+    system: System, world: dict[str, Any], numbers: range, *, during: Any = None
 ) -> None:
     url = f"/api/v1/tasks/{world['task']['id']}/comments"
     for start in range(numbers.start, numbers.stop, 25):
@@ -331,7 +339,7 @@ async def send_comments(
 
 
 async def wait_all_delivered(
-    system: Any, world: dict[str, Any], expected: int
+    system: System, world: dict[str, Any], expected: int
 ) -> tuple[list[Any], list[Any]]:
     # Distinct ones are counted: a duplicate must not stand in for one still on its way.
     async def notified() -> Any:

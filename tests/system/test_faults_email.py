@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
 
 import pytest
 
 from .conftest import (
     FIGURES,
+    System,
     comment_emails,
     duplicates,
     send_comments,
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)
 SMTP_DOWN_SECONDS = 60
 
 
-async def test_smtp_server_away_for_a_minute(system: Any) -> None:
+async def test_smtp_server_away_for_a_minute(system: System) -> None:
     world = await team_with_member(system, "smlead", "smdev")
     system.stack.kill("smtp", restart=False)  # down until the test starts it again
     stopped = time.monotonic()
@@ -62,7 +62,7 @@ async def test_smtp_server_away_for_a_minute(system: Any) -> None:
     assert most_attempts <= 8
 
 
-async def test_worker_killed_at_random_moments(system: Any) -> None:
+async def test_worker_killed_at_random_moments(system: System) -> None:
     world = await team_with_member(system, "wklead", "wkdev")
     seed = random.randrange(1_000_000)
     chance = random.Random(seed)
@@ -75,11 +75,14 @@ async def test_worker_killed_at_random_moments(system: Any) -> None:
             # SIGKILL mid-whatever; the stack's supervisor starts it again, as compose would.
             await asyncio.to_thread(system.stack.kill, "worker", restart=True)
             kills += 1
+
             # Killed again only once the new one consumes jobs, not while it boots.
+            def started_again(starts: int = kills + 1) -> bool:
+                log: str = system.stack.log("worker", 10**7)
+                return log.count(" ready.") >= starts
+
             await system.wait_for(
-                lambda starts=kills + 1: (
-                    system.stack.log("worker", 10**7).count(" ready.") >= starts
-                ),
+                started_again,
                 seconds=60,
                 what="the supervisor to start the worker again",
             )

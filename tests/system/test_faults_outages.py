@@ -19,6 +19,7 @@ from taskflow_chassis.testing import postgres_outage
 
 from .conftest import (
     FIGURES,
+    System,
     duplicates,
     running_system,
     send_comments,
@@ -41,7 +42,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]
         yield running
 
 
-async def test_work_database_away_while_a_member_is_removed(system: Any) -> None:
+async def test_work_database_away_while_a_member_is_removed(system: System) -> None:
     world = await team_with_member(system, "wolead", "wodev")
     client = system.client
     task_url = f"/api/v1/tasks/{world['task']['id']}"
@@ -67,7 +68,7 @@ async def test_work_database_away_while_a_member_is_removed(system: Any) -> None
     recovered_at = time.monotonic()
 
     async def refused() -> bool:
-        answer = await client.get(task_url, headers=world["dev"])
+        answer: httpx.Response = await client.get(task_url, headers=world["dev"])
         return answer.status_code == 404
 
     await system.wait_for(refused, seconds=30, what="the removed member to get 404 from work")
@@ -98,7 +99,7 @@ async def test_work_database_away_while_a_member_is_removed(system: Any) -> None
     assert lost_access_after <= 30
 
 
-async def test_notify_database_away_while_comments_flow(system: Any) -> None:
+async def test_notify_database_away_while_comments_flow(system: System) -> None:
     world = await team_with_member(system, "nolead", "nodev")
     await send_comments(system, world, range(0, 20))
     async with postgres_outage(system.stack.database_url("notify")):

@@ -19,6 +19,7 @@ from taskflow_chassis.testing import in_ci
 from .conftest import (
     FIGURES,
     PASSWORD,
+    System,
     duplicates,
     free_ports,
     running_system,
@@ -89,7 +90,7 @@ async def system(
 
 
 async def test_redis_away_with_log_ins_and_comments_flowing(
-    system: Any, redis_server: RedisServer
+    system: System, redis_server: RedisServer
 ) -> None:
     world = await team_with_member(system, "rdlead", "rddev")
     await send_comments(system, world, range(10))

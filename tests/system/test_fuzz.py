@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
@@ -79,7 +80,9 @@ def fuzz(service: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str
     failures: list[str] = []
     statuses: Counter[int] = Counter()
     for result in schema.get_all_operations():
-        operation = result.ok()  # type: ignore[union-attr]
+        if isinstance(result, Err):
+            raise result.err()  # the document itself is invalid
+        operation = result.ok()
         where = f"{operation.method.upper()} {operation.path}"
         strategies = [
             operation.as_strategy(GenerationMode.POSITIVE),

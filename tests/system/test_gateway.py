@@ -7,6 +7,7 @@ runs the same checks through a whole local stack.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from pathlib import Path
@@ -25,6 +26,8 @@ from taskflow_embedded.gateway import (
     read_body,
     render_traefik,
 )
+
+from .conftest import System, next_phone
 
 UPSTREAMS = {name: f"http://{name}.upstream" for name in ("auth", "teams", "work", "notify")}
 GOOD_TOKEN = "Bearer good"
@@ -405,12 +408,8 @@ def test_make_up_renders_gateway_config_for_a_local_traefik(tmp_path: Path) -> N
 
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.timeout(300)
-async def test_the_running_stack_gets_the_gateway_s_checks(system: Any) -> None:
+async def test_the_running_stack_gets_the_gateway_s_checks(system: System) -> None:
     """What the unit tests prove, once through a whole local stack (tests/system/conftest)."""
-    import asyncio
-
-    from .conftest import next_phone
-
     user = await system.sign_up("gatekeeper", phone=next_phone())
     headers = {"Authorization": user["Authorization"]}
     teams = await system.client.get("/api/v1/teams", headers=headers)

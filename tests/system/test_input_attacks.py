@@ -71,7 +71,7 @@ async def test_every_bad_input_of_the_attack_is_a_4xx_problem(system: System) ->
         (f"/api/v1/teams/{team['id']}/invitations", {}),
         ("/api/v1/invitations", {}),
     ]
-    wrong_keys = [
+    wrong_keys: list[list[Any]] = [
         [{"t": "not a time"}, "00000000-0000-0000-0000-000000000000"],
         [{"t": "0001-01-01T00:00:00+05:00"}, "00000000-0000-0000-0000-000000000000"],
         ["text", "00000000-0000-0000-0000-000000000000"],
@@ -122,10 +122,10 @@ async def test_every_bad_input_of_the_attack_is_a_4xx_problem(system: System) ->
     reader, writer = await asyncio.open_connection(service.host, service.port)
     writer.write(f"GET /api/v1/tasks?q={'x' * 1_048_576} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
     await writer.drain()
-    head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+    head, _, content = (await reader.read()).partition(b"\r\n\r\n")
     writer.close()
     assert head.startswith(b"HTTP/1.1 414 ") and PROBLEM.encode() in head, head
-    assert json.loads(body)["type"].endswith("uri-too-long")
+    assert json.loads(content)["type"].endswith("uri-too-long")
 
     # Nothing of it stuck: the team's lists all still answer, to both members.
     for member in (lead, dev):
