@@ -22,7 +22,7 @@ from stack import ProcessWatch, workers
 from taskflow_chassis.events import new_event
 from taskflow_chassis.pagination import encode_cursor, list_scope
 from taskflow_embedded.local import SERVICES, LocalStack
-from wrk_runner import Figures, Request, Wrk
+from wrk_runner import Request, Wrk, parse
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,11 @@ class Bench:
         service = next(s for s in SERVICES if request.url.startswith(self.stack.url(s)))
         running_profilers = self.profile(name, workers(self.stack, service), duration)
         cpu = CpuMeter(self.stack)
-        figures = self.wrk.run(request, duration)
+        out = self.wrk.run(request, duration)
         cpu_seconds = cpu.seconds()
         for profiler in running_profilers:
             profiler.wait()
-        return self.record(name, figures, cpu_seconds)
+        return self.record(name, out, cpu_seconds)
 
     def run_together(self, scenarios: list[tuple[str, Request]]) -> list[Result]:
         """Several wrk runs at once, each its own scenario (log in while others read)."""
@@ -85,30 +85,20 @@ class Bench:
             return []
         settle()
         cpu = CpuMeter(self.stack)
-        figures = self.wrk.run_together([r for _, r in scenarios], self.options.duration)
+        outputs = self.wrk.run_together([r for _, r in scenarios], self.options.duration)
         cpu_seconds = cpu.seconds()
         return [
-            self.record(name, found, cpu_seconds)
-            for (name, _), found in zip(scenarios, figures, strict=True)
+            self.record(name, out, cpu_seconds)
+            for (name, _), out in zip(scenarios, outputs, strict=True)
         ]
 
-    def record(self, name: str, figures: Figures, cpu_seconds: dict[str, float]) -> Result:
-        result = Result(
-            name,
-            self.size,
-            figures.requests_per_second,
-            figures.p50_ms,
-            figures.p90_ms,
-            figures.p99_ms,
-            figures.max_ms,
-            figures.requests,
-            figures.errors,
-        )
+    def record(self, name: str, out: str, cpu_seconds: dict[str, float]) -> Result:
+        result = parse(out, name, self.size)
         result.cpu_seconds = cpu_seconds
         self.add(result)
-        if figures.errors:
+        if result.errors:
             sys.exit(
-                f"{name}: {figures.errors} non-2xx answers or socket errors; a failure is no result"
+                f"{name}: {result.errors} non-2xx answers or socket errors; a failure is no result"
             )
         return result
 

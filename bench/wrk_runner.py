@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from measure import Result
 
 LUA = Path(__file__).resolve().parent / "wrk" / "request.lua"
 WARM_UP_SECONDS = 2
@@ -22,19 +23,6 @@ class Request:
     method: str = "GET"
     token: str = ""
     body: str = ""
-
-
-@dataclass(frozen=True)
-class Figures:
-    """What ``request.lua`` reports of one run."""
-
-    requests_per_second: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    requests: int
-    errors: int  # non-2xx answers and socket errors
 
 
 class Wrk:
@@ -67,18 +55,18 @@ class Wrk:
             check=True,
         )
 
-    def run(self, request: Request, duration: float) -> Figures:
-        out = subprocess.run(  # noqa: S603 - wrk and our own script
+    def run(self, request: Request, duration: float) -> str:
+        """What wrk wrote (``request.lua``'s figures among it)."""
+        return subprocess.run(  # noqa: S603 - wrk and our own script
             self.command(request.url, duration),
             env=self.environment(request),
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        return parse(out)
 
-    def run_together(self, requests: Sequence[Request], duration: float) -> list[Figures]:
-        """One wrk a request, all at once; their figures in the same order."""
+    def run_together(self, requests: Sequence[Request], duration: float) -> list[str]:
+        """One wrk a request, all at once; what each wrote, in the same order."""
         running = [
             subprocess.Popen(  # noqa: S603 - wrk and our own script
                 self.command(request.url, duration),
@@ -88,11 +76,12 @@ class Wrk:
             )
             for request in requests
         ]
-        return [parse(process.communicate()[0]) for process in running]
+        return [process.communicate()[0] for process in running]
 
 
-def parse(out: str) -> Figures:
-    """The ``BENCH_*`` lines ``request.lua`` writes when wrk is done."""
+def parse(out: str, scenario: str, tasks: int) -> Result:
+    """The scenario's result from the ``BENCH_*`` lines ``request.lua`` writes when wrk is
+    done (``errors``: non-2xx answers and socket errors)."""
     lines = {
         line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("BENCH_")
     }
@@ -100,7 +89,7 @@ def parse(out: str) -> Figures:
     requests, micros = (int(v) for v in lines["BENCH_REQUESTS"])
     errors = int(lines["BENCH_FAILURES"][0])
     rate = round(requests / (micros / 1e6), 1)
-    return Figures(rate, p50, p90, p99, peak, requests, errors)
+    return Result(scenario, tasks, rate, p50, p90, p99, peak, requests, errors)
 
 
 def ensure_wrk() -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 from taskflow_chassis.db import Database
 from taskflow_chassis.messaging import messaging_metadata
 from taskflow_chassis.testing import fresh_postgres_database
+from taskflow_contracts.base import EventPayload
 
 business_metadata = MetaData()
 widgets = Table(
@@ -19,6 +20,16 @@ widgets = Table(
     Column("id", String(36), primary_key=True),
     Column("count", Integer, nullable=False, default=0),
 )
+
+
+class WidgetBumped(EventPayload):
+    event_type = "taskflow.widgets.widget.bumped.v1"
+    widget_id: str
+
+
+class WidgetNoticed(EventPayload):
+    event_type = "taskflow.widgets.widget.noticed.v1"
+    widget_id: str
 
 
 async def _prepared(url: str) -> Database:

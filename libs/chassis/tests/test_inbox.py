@@ -18,20 +18,8 @@ from taskflow_chassis.logs import current_correlation_id
 from taskflow_chassis.messaging import inbox_table, outbox_table
 from taskflow_chassis.testing import postgres_outage, require_rabbitmq
 from taskflow_chassis.unit_of_work import Publisher
-from taskflow_contracts.base import EventPayload
 
-from .conftest import widgets
-
-
-class WidgetBumped(EventPayload):
-    event_type = "taskflow.widgets.widget.bumped.v1"
-    widget_id: str
-
-
-class WidgetNoticed(EventPayload):
-    event_type = "taskflow.widgets.widget.noticed.v1"
-    widget_id: str
-
+from .conftest import WidgetBumped, WidgetNoticed, widgets
 
 TYPE = WidgetBumped.event_type
 PUBLISHER = Publisher("widgets")

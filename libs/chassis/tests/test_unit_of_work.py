@@ -9,21 +9,10 @@ from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.messaging import outbox_table
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork, UnitOfWorkDep
-from taskflow_contracts.base import EventPayload
 
-from .conftest import widgets
+from .conftest import WidgetBumped, WidgetNoticed, widgets
 
 PUBLISHER = Publisher("widgets")
-
-
-class WidgetMade(EventPayload):
-    event_type = "taskflow.widgets.widget.made.v1"
-    widget_id: str
-
-
-class WidgetShipped(EventPayload):
-    event_type = "taskflow.widgets.widget.shipped.v1"
-    widget_id: str
 
 
 async def outbox(database: Database) -> list[CloudEvent]:
@@ -39,20 +28,20 @@ async def widget_ids(database: Database) -> list[str]:
         return list((await session.execute(select(widgets.c.id).order_by(widgets.c.id))).scalars())
 
 
-def made(widget_id: str) -> WidgetMade:
-    return WidgetMade(widget_id=widget_id)
+def bumped(widget_id: str) -> WidgetBumped:
+    return WidgetBumped(widget_id=widget_id)
 
 
 async def test_staged_events_reach_the_outbox_in_order_only_on_commit(database: Database) -> None:
     async with database.session() as session:
         uow = UnitOfWork(session, PUBLISHER)
         await session.execute(insert(widgets).values(id="w1", count=1))
-        uow.publish(made("w1"), WidgetShipped(widget_id="w1"), subject="w1")
-        uow.publish(made("w2"))
+        uow.publish(bumped("w1"), WidgetNoticed(widget_id="w1"), subject="w1")
+        uow.publish(bumped("w2"))
         assert [event.type for event in uow.staged] == [
-            WidgetMade.event_type,
-            WidgetShipped.event_type,
-            WidgetMade.event_type,
+            WidgetBumped.event_type,
+            WidgetNoticed.event_type,
+            WidgetBumped.event_type,
         ]
         assert await outbox(database) == []  # staged, not written
         await uow.commit()
@@ -60,9 +49,9 @@ async def test_staged_events_reach_the_outbox_in_order_only_on_commit(database: 
 
     events = await outbox(database)
     assert [(event.type, event.data, event.subject) for event in events] == [
-        (WidgetMade.event_type, {"widget_id": "w1"}, "w1"),
-        (WidgetShipped.event_type, {"widget_id": "w1"}, "w1"),
-        (WidgetMade.event_type, {"widget_id": "w2"}, None),
+        (WidgetBumped.event_type, {"widget_id": "w1"}, "w1"),
+        (WidgetNoticed.event_type, {"widget_id": "w1"}, "w1"),
+        (WidgetBumped.event_type, {"widget_id": "w2"}, None),
     ]
     assert {event.source for event in events} == {"/taskflow/widgets"}
     assert await widget_ids(database) == ["w1"]
@@ -73,7 +62,7 @@ async def test_flush_writes_the_events_in_the_transaction_without_committing(
 ) -> None:
     async with database.session() as session:
         uow = UnitOfWork(session, PUBLISHER)
-        uow.publish(made("w1"))
+        uow.publish(bumped("w1"))
         await uow.flush()
         assert uow.staged == ()
         in_transaction = await session.execute(select(func.count()).select_from(outbox_table))
@@ -86,10 +75,10 @@ async def test_rollback_drops_the_staged_events_and_the_change(database: Databas
     async with database.session() as session:
         uow = UnitOfWork(session, PUBLISHER)
         await session.execute(insert(widgets).values(id="w1", count=1))
-        uow.publish(made("w1"))
+        uow.publish(bumped("w1"))
         await uow.rollback()
         assert uow.staged == ()
-        uow.publish(made("w2"))
+        uow.publish(bumped("w2"))
         await uow.commit()  # commits only what came after the rollback
     assert [event.data for event in await outbox(database)] == [{"widget_id": "w2"}]
     assert await widget_ids(database) == []
@@ -104,10 +93,10 @@ def widget_app(database: Database, units: list[UnitOfWork]) -> FastAPI:
     async def make(widget_id: str, uow: UnitOfWorkDep, commit: bool = True) -> None:
         units.append(uow)
         await uow.session.execute(insert(widgets).values(id=widget_id, count=1))
-        uow.publish(made(widget_id))
+        uow.publish(bumped(widget_id))
         if commit:
             await uow.commit()
-        uow.publish(WidgetShipped(widget_id=widget_id))  # staged after the commit: dropped
+        uow.publish(WidgetNoticed(widget_id=widget_id))  # staged after the commit: dropped
 
     return app
 
@@ -121,7 +110,7 @@ async def test_the_dependency_drops_what_was_not_committed(database: Database) -
 
     assert [unit.staged for unit in units] == [(), ()]
     assert [(event.type, event.data) for event in await outbox(database)] == [
-        (WidgetMade.event_type, {"widget_id": "w1"})
+        (WidgetBumped.event_type, {"widget_id": "w1"})
     ]
     assert await widget_ids(database) == ["w1"]
     assert units[0].publisher is PUBLISHER

@@ -16,6 +16,8 @@ import errno
 import socket
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 __all__ = ["Failure", "PermanentError", "TransientError", "classify"]
 
 
@@ -110,13 +112,7 @@ def _classify_network(exc: BaseException) -> Failure:
 
 
 def _classify_validation(exc: BaseException) -> Failure:
-    try:
-        import pydantic
-    except ImportError:  # pragma: no cover - pydantic is a dependency
-        return Failure.UNKNOWN
-    if isinstance(exc, pydantic.ValidationError):
-        return Failure.PERMANENT
-    return Failure.UNKNOWN
+    return Failure.PERMANENT if isinstance(exc, ValidationError) else Failure.UNKNOWN
 
 
 def _classify_problem(exc: BaseException) -> Failure:
