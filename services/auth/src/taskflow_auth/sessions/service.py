@@ -27,7 +27,7 @@ from taskflow_auth.tokens.service import (
     revoke_family,
 )
 from taskflow_auth.users.models import User
-from taskflow_auth.users.service import find_by_login
+from taskflow_auth.users.service import find_by_login, hold_account
 
 
 def _login_throttled(retry_after: int) -> ProblemError:
@@ -70,6 +70,7 @@ async def _verified(deps: AuthDeps, token: str, expected_type: str) -> TokenClai
 
 async def refresh(deps: AuthDeps, uow: UnitOfWork, token: str) -> TokenPair:
     claims = await _verified(deps, token, "refresh")
+    await hold_account(uow.session, claims.user_id)
     claimed = await claim_refresh_token(uow.session, claims.jti)
     presented = await refresh_token_state(uow.session, claims.jti)
     if not claimed:
@@ -108,6 +109,7 @@ async def log_out(
     deps: AuthDeps, uow: UnitOfWork, user_id: uuid.UUID, refresh_token: str, access: TokenClaims
 ) -> None:
     """The refresh token's family and the access token in use both die."""
+    await hold_account(uow.session, user_id)
     try:
         claims = await deps.verifier.verify(refresh_token, expected_type="refresh")
     except InvalidToken:

@@ -93,6 +93,16 @@ async def account_of(session: AsyncSession, user: User) -> UserRead:
     )
 
 
+async def hold_account(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Lock the account's row before anything else of a change to its sessions.
+
+    A password change updates this row first; a refresh's new token locks it too, for
+    its foreign key, but only after claiming the old token. Taken first everywhere, the
+    row makes such changes queue one behind the other instead of deadlocking (MariaDB).
+    """
+    await session.execute(select(User.id).where(col(User.id) == user_id).with_for_update())
+
+
 async def find_by_login(session: AsyncSession, login: str) -> User | None:
     """The account a log-in names, by username (any case) or by email."""
     lowered = login.strip().lower()
