@@ -72,7 +72,7 @@ test-notify: bootstrap
 	$(RUN) pytest services/notify
 
 # mypy strict on every package; tests are checked too, with untyped test functions allowed
-# (one run per folder: each has its own conftest).
+# (one run per folder: each has its own conftest; package bases, so `.conftest` is typed).
 MYPY_SOURCES := libs/chassis/src libs/contracts/src $(wildcard services/*/src) embedded/src bench
 MYPY_TESTS := $(wildcard libs/*/tests services/*/tests embedded/tests) tests/system tests/architecture
 lint: bootstrap
@@ -81,7 +81,7 @@ lint: bootstrap
 	$(RUN) mypy $(MYPY_SOURCES)
 	@for folder in $(MYPY_TESTS); do \
 		echo "mypy $$folder"; \
-		$(RUN) mypy --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls $$folder || exit 1; \
+		$(RUN) mypy --explicit-package-bases --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls $$folder || exit 1; \
 	done
 
 fmt: bootstrap

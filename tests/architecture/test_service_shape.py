@@ -212,9 +212,7 @@ def test_no_hidden_imports_globals_or_commits(path: Path) -> None:
             and isinstance(node.func, ast.Attribute)
             and node.func.attr == "commit"
             and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "uow")
-            and not (
-                isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "uow"
-            )
+            and not (isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "uow")
         ):
             problems.append(f"line {node.lineno}: commit outside a unit of work")
         if isinstance(node, ast.Name) and node.id in {"add_to_outbox", "new_event"}:
@@ -232,8 +230,8 @@ def test_no_hidden_imports_globals_or_commits(path: Path) -> None:
 
 def _module_state(statement: ast.stmt) -> list[str]:
     if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
-        names = {ast.unparse(d).split("(")[0].split(".")[-1] for d in statement.decorator_list}
-        if names & {"lru_cache", "cache"}:
+        decorators = {ast.unparse(d).split("(")[0].split(".")[-1] for d in statement.decorator_list}
+        if decorators & {"lru_cache", "cache"}:
             return [f"line {statement.lineno}: a module-level cache ({statement.name})"]
         return []
     if isinstance(statement, ast.Assign | ast.AnnAssign):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import registry
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.messaging import outbox_table
+from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork, UnitOfWorkDep
 
 from .conftest import WidgetBumped, WidgetNoticed, widgets
@@ -114,3 +118,35 @@ async def test_the_dependency_drops_what_was_not_committed(database: Database) -
     ]
     assert await widget_ids(database) == ["w1"]
     assert units[0].publisher is PUBLISHER
+
+
+class Widget:
+    """An ORM object over the test table: its INSERT waits for the flush at commit."""
+
+    def __init__(self, id: str, count: int) -> None:
+        self.id = id
+        self.count = count
+
+
+registry().map_imperatively(Widget, widgets)
+
+
+async def test_commit_unique_answers_the_callers_conflict_and_keeps_nothing(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        session.add(Widget("w1", 1))
+        await UnitOfWork(session, PUBLISHER).commit()
+    taken = ProblemError(409, "Taken", "Someone was quicker.", type="widget-taken")
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        session.add(Widget("w2", 1))
+        session.add(Widget("w1", 2))  # the unique key a concurrent request already won
+        uow.publish(bumped("w2"))
+        with pytest.raises(ProblemError) as refused:
+            await uow.commit_unique(taken)
+        assert refused.value is taken
+        assert isinstance(refused.value.__cause__, IntegrityError)
+        assert uow.staged == ()
+    assert await widget_ids(database) == ["w1"]
+    assert await outbox(database) == []
