@@ -116,7 +116,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for target in sorted(graph.get(node, ())):
             if state.get(target) == 1:
-                return stack[stack.index(target) :] + [target]
+                return [*stack[stack.index(target) :], target]
             if target not in state and (found := visit(target)):
                 return found
         stack.pop()
@@ -133,7 +133,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_same_root_modules(service: str) -> None:
     package = PACKAGES[service]
     present = {p.stem for p in package.glob("*.py")}
-    assert ROOT_MODULES <= present, f"missing {sorted(ROOT_MODULES - present)}"
+    assert present >= ROOT_MODULES, f"missing {sorted(ROOT_MODULES - present)}"
     assert present <= ROOT_MODULES | OPTIONAL_ROOT_MODULES, (
         f"root modules outside the shape: {sorted(present - ROOT_MODULES - OPTIONAL_ROOT_MODULES)}"
     )
