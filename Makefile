@@ -73,12 +73,17 @@ test-notify: bootstrap
 
 # mypy strict on every package; tests are checked too, with untyped test functions allowed
 # (one run per folder: each has its own conftest; package bases, so `.conftest` is typed).
-MYPY_SOURCES := libs/chassis/src libs/contracts/src $(wildcard services/*/src) embedded/src bench
+MYPY_SOURCES := libs/chassis/src libs/contracts/src $(wildcard services/*/src) embedded/src bench conftest.py
+MYPY_MIGRATIONS := $(wildcard services/*/migrations)
 MYPY_TESTS := $(wildcard libs/*/tests services/*/tests embedded/tests) tests/system tests/architecture
 lint: bootstrap
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy $(MYPY_SOURCES)
+	@for folder in $(MYPY_MIGRATIONS); do \
+		echo "mypy $$folder"; \
+		$(RUN) mypy --explicit-package-bases $$folder || exit 1; \
+	done
 	@for folder in $(MYPY_TESTS); do \
 		echo "mypy $$folder"; \
 		$(RUN) mypy --explicit-package-bases --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls $$folder || exit 1; \
