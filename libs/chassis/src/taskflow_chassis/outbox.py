@@ -96,10 +96,6 @@ class OutboxRelay(CommitWokenLoop):
         self.bus = bus
         self._pass_lock = asyncio.Lock()
 
-    @property
-    def sweep_interval(self) -> float:
-        return self.interval
-
     async def run_once(self) -> int:
         return await self.publish_pending()
 
