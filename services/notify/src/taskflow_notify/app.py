@@ -144,7 +144,7 @@ def _celery_config(settings: NotifySettings) -> dict[str, Any]:
     }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Celery:
     """``celery -A taskflow_notify.app:celery``: Celery finds its app by attribute and cannot
     call a factory, so the attribute is built when Celery asks for it (from the environment),
     never at import."""
