@@ -1,21 +1,34 @@
-# TaskFlow developer commands. `make dev` and `make test` bootstrap themselves:
-# they need only Python 3.11+ and make (uv is installed through pip if missing).
+# TaskFlow developer commands. `make dev` and `make test` bootstrap themselves: they need
+# only Python 3.11+ and make. uv is the one on PATH, else a private copy that `make` installs
+# into .tools/uv-venv (a virtual environment of its own: no system or user Python changes).
 
 SHELL := /bin/bash
 PYTHON ?= python3
+UV_SPEC ?= uv>=0.9,<1
+UV_VENV := .tools/uv-venv
 UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
-UV := $(PYTHON) -m uv
+UV := $(CURDIR)/$(UV_VENV)/bin/uv
+PRIVATE_UV := $(UV)
 endif
 RUN := $(UV) run --frozen
+# make dev's port, and make up's gateway; make up's four services take SERVICES_PORT and the
+# next three (auth, teams, work, notify), its SMTP sink SMTP_PORT.
 PORT ?= 8000
+SERVICES_PORT ?= 8101
+SMTP_PORT ?= 2525
 export PORT
+up dlq manage: export TASKFLOW_LOCAL_SERVICES_PORT = $(SERVICES_PORT)
+up dlq manage: export TASKFLOW_LOCAL_SMTP_PORT = $(SMTP_PORT)
 
 .PHONY: help bootstrap dev up dlq manage bench requirements.txt test test-chassis test-auth test-teams test-work test-notify lint fmt clean
 
 help:
-	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs)"
-	@echo "make up       the distributed runtime as processes on local PostgreSQL, RabbitMQ, Redis (gateway at :$(PORT))"
+	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs; PORT=...)"
+	@echo "make up       the distributed runtime as processes on local PostgreSQL, RabbitMQ, Redis:"
+	@echo "              gateway at :$(PORT) (PORT=...), services at :$(SERVICES_PORT) to :$$(($(SERVICES_PORT) + 3)) (SERVICES_PORT=...),"
+	@echo "              SMTP sink at :$(SMTP_PORT) (SMTP_PORT=...)"
+	@echo "make bootstrap  install the locked packages into .venv (uv from PATH, else into .tools/uv-venv)"
 	@echo "make dlq      a service's parked events beside make up: SERVICE=work [ARGS='replay --all']"
 	@echo "make manage   a service's command beside make up: SERVICE=work ARGS='replica rebuild'"
 	@echo "make bench    load figures with wrk on the local distributed runtime (QUICK=1 for a short run)"
@@ -23,9 +36,27 @@ help:
 	@echo "make lint     ruff (with its complexity rule), and mypy strict on all Python code"
 	@echo "make fmt      format and auto-fix with ruff"
 
-.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml embedded/pyproject.toml)
-	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv>=0.5"
-	$(UV) sync --frozen --compile-bytecode
+# uv, where it is not on PATH: pip-installed into a private virtual environment; only where
+# Python cannot make one (Debian/Ubuntu without python3-venv), uv's own installer, into the same place.
+$(CURDIR)/$(UV_VENV)/bin/uv:
+	@echo "uv is not on PATH: installing $(UV_SPEC) into $(UV_VENV) (your Python stays as it is)"
+	@rm -rf $(UV_VENV) && mkdir -p $(dir $(UV_VENV))
+	@set -o pipefail; if $(PYTHON) -m venv $(UV_VENV) >$(UV_VENV).log 2>&1; then \
+		$(UV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(UV_SPEC)" \
+		|| { echo "pip could not install $(UV_SPEC) into $(UV_VENV): is PyPI reachable?" >&2; exit 1; }; \
+	else \
+		rm -rf $(UV_VENV); \
+		echo "'$(PYTHON) -m venv' failed ($$(tail -n 1 $(UV_VENV).log)); trying uv's own installer" >&2; \
+		{ command -v curl >/dev/null && curl -LsSf https://astral.sh/uv/install.sh \
+			| env UV_UNMANAGED_INSTALL="$(CURDIR)/$(UV_VENV)/bin" sh; } \
+		|| { echo "Cannot install uv: '$(PYTHON) -m venv' does not work (Debian/Ubuntu: apt-get install python3-venv)," \
+			"and uv's installer could not run. Install python3-venv, or put uv on PATH, and run make again." >&2; exit 1; }; \
+	fi
+	@$@ --version
+
+# No --compile-bytecode: Python compiles what it imports, when it first imports it.
+.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml embedded/pyproject.toml) | $(PRIVATE_UV)
+	$(UV) sync --frozen
 	@touch $@
 
 bootstrap: .venv/.synced
@@ -94,4 +125,4 @@ fmt: bootstrap
 	$(RUN) ruff check --fix .
 
 clean:
-	rm -rf .venv var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools var .pytest_cache .mypy_cache .ruff_cache

@@ -332,10 +332,18 @@ def _sleep_unless(running: threading.Event, seconds: float) -> bool:
     return running.is_set()
 
 
+def _port_from_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SystemExit(f"{name}={raw!r}: a port number from 1 to 65535")
+    return int(raw)
+
+
 def local_stack() -> LocalStack:
     """``make up``'s stack: data under ``var/local`` (``TASKFLOW_DATA_DIR``), the gateway
-    at ``PORT``; the internal API key is kept in the data directory, so commands run
-    beside the stack (``manage``) use the same one."""
+    at ``PORT``, the services from ``TASKFLOW_LOCAL_SERVICES_PORT`` on (auth, teams, work,
+    notify), the SMTP sink at ``TASKFLOW_LOCAL_SMTP_PORT``; the internal API key is kept
+    in the data directory, so commands run beside the stack (``manage``) use the same one."""
     data_dir = Path(os.environ.get("TASKFLOW_DATA_DIR", "var/local")).resolve()
     key_file = data_dir / "internal-api.key"
     if not key_file.exists():
@@ -344,7 +352,9 @@ def local_stack() -> LocalStack:
         key_file.chmod(0o600)
     return LocalStack(
         data_dir=data_dir,
-        gateway_port=int(os.environ.get("PORT", "8000")),
+        gateway_port=_port_from_env("PORT", 8000),
+        base_port=_port_from_env("TASKFLOW_LOCAL_SERVICES_PORT", 8101),
+        smtp_port=_port_from_env("TASKFLOW_LOCAL_SMTP_PORT", 2525),
         internal_api_key=key_file.read_text().strip(),
     )
 

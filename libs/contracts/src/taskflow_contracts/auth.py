@@ -1,4 +1,4 @@
-"""Events the auth service publishes (EVENTS.md)."""
+"""Events the auth service publishes (docs/events.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Events the teams service publishes (EVENTS.md).
+"""Events the teams service publishes (docs/events.md).
 
 Membership events (who is in a team, with which role and permissions) carry
 ``team_seq``: the team's membership sequence number, incremented by teams in the

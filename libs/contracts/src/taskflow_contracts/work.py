@@ -1,4 +1,4 @@
-"""Events the work service publishes (EVENTS.md)."""
+"""Events the work service publishes (docs/events.md)."""
 
 from __future__ import annotations
 
