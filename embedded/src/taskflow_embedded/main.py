@@ -1,7 +1,7 @@
 """The embedded runtime (``make dev``): every service app in one uvicorn process.
 
 Requests are dispatched by path prefix exactly as the gateway routes them
-(API.md), so clients see the same URLs in both runtimes. Each service keeps its
+(docs/http-api.md), so clients see the same URLs in both runtimes. Each service keeps its
 own SQLite file under the data directory and they talk over the in-process bus.
 A later service plugs in with one line in ``SERVICES``.
 """
@@ -35,7 +35,7 @@ logger = logging.getLogger("taskflow.embedded")
 class EmbeddedService:
     name: str
     factory: str  # "module:function" building the service's FastAPI app
-    prefixes: tuple[str, ...]  # the gateway's path prefixes for it (API.md)
+    prefixes: tuple[str, ...]  # the gateway's path prefixes for it (docs/http-api.md)
 
 
 AUTH = "taskflow_auth.app:create_app"

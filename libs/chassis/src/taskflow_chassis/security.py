@@ -1,6 +1,6 @@
 """JWT verification from a JWKS, as FastAPI dependencies.
 
-Every service checks tokens itself (ARCHITECTURE.md): the algorithm is pinned,
+Every service checks tokens itself (docs/architecture.md): the algorithm is pinned,
 the key comes from the JWKS by ``kid``, and ``exp``, ``iat``, ``iss``, ``aud``,
 ``sub``, ``jti`` and ``type`` are required. No identity is taken from a header.
 """
