@@ -14,11 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
 
 from taskflow_chassis import health
 from taskflow_chassis.bus import EventBus, create_bus
@@ -30,8 +27,11 @@ from taskflow_chassis.handlers import EventHandlers, HandlerMap
 from taskflow_chassis.inbox import EventConsumer
 from taskflow_chassis.logs import CorrelationIdMiddleware
 from taskflow_chassis.migrations import upgrade_to_head
+from taskflow_chassis.openapi import add_docs, install_openapi, operation_id
+from taskflow_chassis.openapi import swagger_for_services as swagger_for_services
 from taskflow_chassis.outbox import OutboxRelay
 from taskflow_chassis.problems import install_problem_handlers
+from taskflow_chassis.query_params import install_query_check
 from taskflow_chassis.revocation import RevocationList, RevocationSync, http_revocation_loader
 from taskflow_chassis.security import JwksFetcher, JwtVerifier
 from taskflow_chassis.unit_of_work import Publisher
@@ -46,32 +46,6 @@ BUS_START_TIMEOUT_SECONDS = 10.0
 REVOCATIONS_START_TIMEOUT_SECONDS = 3.0
 
 StartupHook = Callable[[FastAPI], Awaitable[None]]
-
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "description": "RFC 9457 problem details",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "correlation_id": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "loc": {"type": "array", "items": {}},
-                    "field": {"type": "string"},
-                    "type": {"type": "string"},
-                    "msg": {"type": "string"},
-                },
-            },
-        },
-    },
-    "required": ["type", "title", "status"],
-}
 
 
 @dataclass
@@ -119,6 +93,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=f"/openapi/{spec.name}.json",
+        generate_unique_id_function=operation_id,
     )
     app.state.service_name = spec.name
     app.state.settings = spec.settings
@@ -127,11 +102,12 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     apply_deployment_defaults(app, spec.settings)  # outermost: CORS answers even refusals
     install_problem_handlers(app)
+    install_query_check(app)  # before the routers: each route's query is checked
     app.include_router(health.router)
     for router in spec.routers:
         app.include_router(router)
-    _add_docs(app, spec)
-    _add_problem_schema(app)
+    add_docs(app, spec.name, spec.title, spec.settings.docs_services)
+    install_openapi(app)
     return app
 
 
@@ -220,17 +196,6 @@ class _Runtime:
         await self.database.dispose()
 
 
-def _add_docs(app: FastAPI, spec: ServiceSpec) -> None:
-    @app.get(f"/docs/{spec.name}", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=f"/openapi/{spec.name}.json", title=spec.title)
-
-    @app.get("/docs", include_in_schema=False)
-    async def all_docs() -> HTMLResponse:
-        """Every service's schema in one Swagger UI (the gateway routes /docs to one service)."""
-        return swagger_for_services(spec.settings.docs_services)
-
-
 def _revocation_sync(app: FastAPI, spec: ServiceSpec) -> RevocationSync:
     """Auth's revoked tokens, refused by this process's token check (see revocation.py)."""
     settings = spec.settings
@@ -279,26 +244,3 @@ async def _attach_to_bus(
                 delay,
             )
             delay = min(delay * 2, 10.0)
-
-
-def _add_problem_schema(app: FastAPI) -> None:
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = original()
-        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook for its schema
-
-
-def swagger_for_services(services: Sequence[str]) -> HTMLResponse:
-    urls = [{"url": f"/openapi/{name}.json", "name": name} for name in services]
-    return get_swagger_ui_html(
-        openapi_url=urls[0]["url"],
-        title="TaskFlow API",
-        swagger_ui_parameters={"urls": urls, "layout": "StandaloneLayout"},
-    )
