@@ -49,8 +49,9 @@ $(CURDIR)/$(UV_VENV)/bin/uv:
 		echo "'$(PYTHON) -m venv' failed ($$(tail -n 1 $(UV_VENV).log)); trying uv's own installer" >&2; \
 		{ command -v curl >/dev/null && curl -LsSf https://astral.sh/uv/install.sh \
 			| env UV_UNMANAGED_INSTALL="$(CURDIR)/$(UV_VENV)/bin" sh; } \
-		|| { echo "Cannot install uv: '$(PYTHON) -m venv' does not work (Debian/Ubuntu: apt-get install python3-venv)," \
-			"and uv's installer could not run. Install python3-venv, or put uv on PATH, and run make again." >&2; exit 1; }; \
+		|| { echo "Cannot install uv: '$(PYTHON) -m venv' does not work, and uv's installer could not run." \
+			"Install Python 3.11+ with its venv module (Debian/Ubuntu: apt-get install python3-venv)," \
+			"or put uv on PATH, then run make again." >&2; exit 1; }; \
 	fi
 	@$@ --version
 
