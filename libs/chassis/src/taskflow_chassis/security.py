@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import jwt
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import get_default_algorithms
 
 from taskflow_chassis.problems import ProblemError
@@ -221,7 +222,19 @@ async def bearer_token(request: Request) -> str:
     return token
 
 
-async def current_claims(request: Request) -> TokenClaims:
+# The OpenAPI security scheme of every route that needs an access token (Swagger's
+# Authorize button). It never answers by itself (auto_error=False): ``bearer_token``
+# reads the header and refuses with the problem document and challenge below.
+BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="An access token from POST /api/v1/auth/jwt/create (its `access`).",
+)
+DocumentedBearer = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)]
+
+
+async def current_claims(request: Request, _documented: DocumentedBearer) -> TokenClaims:
     token = await bearer_token(request)
     verifier: JwtVerifier = request.app.state.jwt_verifier
     checks: list[TokenCheck] = getattr(request.app.state, "token_checks", [])
