@@ -170,3 +170,36 @@ def test_every_relative_link_in_the_readme_and_docs_resolves() -> None:
             if not resolved.is_relative_to(ROOT) or not resolved.exists():
                 broken.append(f"{document.relative_to(ROOT)}: {target}")
     assert not broken, f"links to nothing in the repository: {broken}"
+
+
+def test_the_http_api_document_lists_every_route(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
+    text = (ROOT / "docs" / "http-api.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z]+) (/[^`]*)` \|", text, re.MULTILINE))
+    undocumented = []
+    for service in ("auth", "teams", "work", "notify"):
+        app = importlib.import_module(f"taskflow_{service}.app").create_app()
+        for path, operations in app.openapi()["paths"].items():
+            if path.startswith("/api/v1/"):
+                undocumented += [
+                    f"{method.upper()} {path}"
+                    for method in operations
+                    if (method.upper(), path.removeprefix("/api/v1")) not in documented
+                ]
+    assert not undocumented, f"routes missing from docs/http-api.md: {undocumented}"
+
+
+def test_the_events_document_lists_every_event_type() -> None:
+    import taskflow_contracts.auth
+    import taskflow_contracts.teams
+    import taskflow_contracts.work  # noqa: F401  (each module registers its types)
+    from taskflow_contracts.base import all_event_types
+
+    text = (ROOT / "docs" / "events.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z_.0-9]+)` \|", text, re.MULTILINE))
+    missing = [t for t in all_event_types() if t.removeprefix("taskflow.") not in documented]
+    assert not missing, f"event types missing from docs/events.md: {missing}"
