@@ -82,6 +82,8 @@ class Dispatcher:
                 f"/openapi/{service.name}.json",
             ):
                 self.routes.append((prefix, app))
+        if "auth" in self.apps:  # Swagger UI's and ReDoc's files, as the gateway routes them
+            self.routes.append(("/docs/static", self.apps["auth"]))
         self.routes.sort(key=lambda route: len(route[0]), reverse=True)
 
     def _route(self, path: str) -> FastAPI | None:
