@@ -101,7 +101,7 @@ def test_bootstrap_on_an_externally_managed_python_from_a_fresh_home(tmp_path: P
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("UV_", "VIRTUAL_ENV", "PYTHON", "CONDA"))
+        if not key.startswith(("UV_", "VIRTUAL_ENV", "PYTHON", "CONDA", "MAKE", "MFLAGS"))
     }
     env.update(HOME=str(home), PATH=path)
     if cache:  # the machine's uv cache, where it has one: the locked packages without downloads
@@ -142,14 +142,17 @@ def test_bootstrap_on_an_externally_managed_python_from_a_fresh_home(tmp_path: P
 
 
 def test_make_up_takes_its_ports_from_variables() -> None:
-    listed = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    listed = subprocess.run(
+        ["make", "help"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     for variable in ("PORT=", "SERVICES_PORT=", "SMTP_PORT="):
         assert variable in listed.stdout
     shown = subprocess.run(
         ["make", "-s", "-o", ".venv/.synced", "up", "PORT=9000", "SERVICES_PORT=9101",
          "SMTP_PORT=9025",
          "RUN=printenv PORT TASKFLOW_LOCAL_SERVICES_PORT TASKFLOW_LOCAL_SMTP_PORT; true"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert shown.stdout.split() == ["9000", "9101", "9025"]
 
