@@ -70,8 +70,10 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
 
 
 def list_scope(path: str, query: Iterable[tuple[str, str]]) -> str:
-    """What a cursor is bound to: the path and every query parameter but the paging ones."""
-    chosen = sorted((name, value) for name, value in query if name not in PAGING_PARAMETERS)
+    """What a cursor is bound to: the path and every query parameter but the paging ones,
+    as a set: a repeated filter's values are OR'ed, so neither their order nor a value
+    given twice changes the list (``status=a&status=b`` is ``status=b&status=a``)."""
+    chosen = sorted({(name, value) for name, value in query if name not in PAGING_PARAMETERS})
     digest = hashlib.sha256(json.dumps([path, chosen]).encode()).digest()
     return base64.urlsafe_b64encode(digest[:12]).decode()
 

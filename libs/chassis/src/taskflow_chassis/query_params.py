@@ -67,6 +67,10 @@ def declared_query(dependant: Dependant) -> DeclaredQuery:
     return DeclaredQuery(frozenset(names), frozenset(repeatable))
 
 
+def _named(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
 def _problem(title: str, detail: str, kind: str, names: list[str], msg: str) -> ProblemError:
     return ProblemError(
         400,
@@ -95,8 +99,8 @@ async def refuse_undeclared_query(request: Request) -> None:
     given = request.query_params
     unknown = sorted({name for name in given if name not in declared.names})
     if unknown:
-        named = ", ".join(f"`{name}`" for name in unknown)
-        accepted = ", ".join(f"`{name}`" for name in sorted(declared.names)) or "none"
+        named = _named(unknown)
+        accepted = _named(sorted(declared.names)) or "none"
         raise _problem(
             "Unknown query parameter",
             f"This route takes no {named} (it takes: {accepted}).",
@@ -110,7 +114,7 @@ async def refuse_undeclared_query(request: Request) -> None:
     if repeated:
         raise _problem(
             "Query parameter repeated",
-            f"{', '.join(repeated)} takes one value; it was given more than once.",
+            f"{_named(repeated)} takes one value; it was given more than once.",
             "repeated-query-parameter",
             repeated,
             "Takes one value.",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 from sqlalchemy import Column, DateTime, Table
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import mysql
@@ -73,6 +74,54 @@ def _to_utc(value: datetime) -> datetime:
 # API input for an instant: an offset is required (no guessing a naive time's zone),
 # and it is stored and answered in UTC.
 UtcInstant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+START_OF_DAY = time(0, 0, tzinfo=UTC)
+END_OF_DAY = time(23, 59, 59, 999_999, tzinfo=UTC)
+
+
+def _day_at(moment: time) -> BeforeValidator:
+    """A date alone (``2026-12-01``) as that day at ``moment`` in UTC; anything else as
+    sent, for the instant's own validation."""
+
+    def convert(value: object) -> object:
+        if isinstance(value, str) and _DATE_ONLY.fullmatch(value):
+            value = date.fromisoformat(value)  # ValueError (a 422) for 2026-02-30
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime.combine(value, moment)
+        return value
+
+    return BeforeValidator(convert)
+
+
+def _date_or_instant(description: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date"},
+            ],
+            "description": description,
+        }
+    )
+
+
+# API input for an instant that may be a whole day: a date-time with its offset, or a
+# date alone, the day in UTC, taken as its first moment (``DayStartOrInstant``) or its
+# last (``DayEndOrInstant``: due on a day means due by its end).
+DayStartOrInstant = Annotated[
+    UtcInstant,
+    _day_at(START_OF_DAY),
+    _date_or_instant("A date-time with its offset, or a date alone: the start of that day in UTC."),
+]
+DayEndOrInstant = Annotated[
+    UtcInstant,
+    _day_at(END_OF_DAY),
+    _date_or_instant(
+        "A date-time with its offset, or a date alone: the end of that day in UTC "
+        "(23:59:59.999999Z)."
+    ),
+]
 
 
 def table_of(model: type[Any]) -> Table:

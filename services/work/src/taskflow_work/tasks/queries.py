@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Label,
     Select,
     String,
@@ -24,6 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from taskflow_chassis.pagination import PageParams, cursor_values, fetch_page, keyset_statement
 from taskflow_chassis.types import UtcDateTime, table_of
 
@@ -110,14 +114,63 @@ class TaskScope:
 
 @dataclass(frozen=True)
 class TaskFilters:
+    """What a page of tasks is chosen by. The values of one filter are OR'ed (a task in
+    any of ``statuses``), different filters AND'ed; an empty tuple does not filter."""
+
     project_id: uuid.UUID | None = None
-    assignee: uuid.UUID | None = None
-    status: Status | None = None
-    priority: Priority | None = None
+    assignees: tuple[uuid.UUID, ...] = ()
+    statuses: tuple[Status, ...] = ()
+    priorities: tuple[Priority, ...] = ()
+    labels: tuple[str, ...] = ()  # a task with any of them
     due_before: datetime | None = None
     due_after: datetime | None = None
     q: str | None = None
     sort: TaskSort = TaskSort.CREATED_AT_DESC
+
+
+class _TextPosition(FunctionElement[int]):
+    """Where ``needle`` first starts in ``text`` (1-based, 0 if nowhere), case-sensitive
+    on every database: ``strpos`` on PostgreSQL, ``instr`` elsewhere (on MySQL/MariaDB
+    with a binary needle, or its collation would ignore case)."""
+
+    type = Integer()
+    name = "text_position"
+    inherit_cache = True
+
+
+@compiles(_TextPosition)
+def _instr(element: _TextPosition, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_TextPosition, "postgresql")
+def _strpos(element: _TextPosition, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_TextPosition, "mysql")
+def _binary_instr(element: _TextPosition, compiler: SQLCompiler, **kw: Any) -> str:
+    text, needle = element.clauses
+    return (
+        f"instr({compiler.process(text, **kw)}, CAST({compiler.process(needle, **kw)} AS BINARY))"
+    )
+
+
+def _label_needles(label: str) -> tuple[str, str]:
+    """A task's labels are stored as ``json.dumps(list)``: ``["a", "b"]``. A label is an
+    element when its JSON string starts the text after ``[`` or follows ``, `` (inside
+    a string every ``"`` is escaped, so neither can match within another label)."""
+    token = json.dumps(label)
+    return "[" + token, ", " + token
+
+
+def _has_label(index: int) -> ColumnElement[bool]:
+    labels = _tasks.c.labels
+    first, later = (
+        bindparam(f"label_{index}_first", type_=String),
+        bindparam(f"label_{index}_later", type_=String),
+    )
+    return or_(_TextPosition(labels, first) == 1, _TextPosition(labels, later) > 0)
 
 
 def _sort_key(sort: TaskSort) -> tuple[ColumnElement[Any], bool]:
@@ -135,6 +188,16 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _one_or_many(values: dict[str, Any], one: str, many: str, chosen: Sequence[Any]) -> None:
+    """One value binds ``one`` (``=``, the usual case, as it always was); more bind ``many``
+    (``IN``)."""
+    distinct = list(dict.fromkeys(chosen))
+    if len(distinct) == 1:
+        values[one] = distinct[0]
+    elif distinct:
+        values[many] = distinct
+
+
 def _bound_values(scope: TaskScope, filters: TaskFilters) -> dict[str, Any]:
     """The scope and the filters given, as the values of their bound parameters."""
     values: dict[str, Any] = {}
@@ -144,7 +207,12 @@ def _bound_values(scope: TaskScope, filters: TaskFilters) -> dict[str, Any]:
         values["team_id"] = scope.team_ids[0]
     else:
         values["team_ids"] = list(scope.team_ids)
-    for name in ("project_id", "assignee", "status", "priority", "due_before", "due_after"):
+    _one_or_many(values, "assignee", "assignees", filters.assignees)
+    _one_or_many(values, "status", "statuses", [str(s) for s in filters.statuses])
+    _one_or_many(values, "priority", "priorities", [str(p) for p in filters.priorities])
+    for index, label in enumerate(dict.fromkeys(filters.labels)):
+        values[f"label_{index}_first"], values[f"label_{index}_later"] = _label_needles(label)
+    for name in ("project_id", "due_before", "due_after"):
         if getattr(filters, name):
             values[name] = getattr(filters, name)
     if filters.q:
@@ -173,13 +241,17 @@ def page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select
     whether from a cursor. A request binds its values into it."""
     query = _scoped(bound)
     pattern = bindparam("pattern", type_=String)
+    assigned = select(_assignees.c.task_id)
     conditions: dict[str, ColumnElement[bool]] = {
         "project_id": _tasks.c.project_id == bindparam("project_id"),
-        "assignee": _tasks.c.id.in_(
-            select(_assignees.c.task_id).where(_assignees.c.user_id == bindparam("assignee"))
+        "assignee": _tasks.c.id.in_(assigned.where(_assignees.c.user_id == bindparam("assignee"))),
+        "assignees": _tasks.c.id.in_(
+            assigned.where(_assignees.c.user_id.in_(bindparam("assignees", expanding=True)))
         ),
         "status": _tasks.c.status == bindparam("status"),
+        "statuses": _tasks.c.status.in_(bindparam("statuses", expanding=True)),
         "priority": _tasks.c.priority == bindparam("priority"),
+        "priorities": _tasks.c.priority.in_(bindparam("priorities", expanding=True)),
         "due_before": _tasks.c.due_at < bindparam("due_before"),
         "due_after": _tasks.c.due_at > bindparam("due_after"),
         "pattern": or_(
@@ -190,6 +262,9 @@ def page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select
     for name, condition in conditions.items():
         if name in bound:
             query = query.where(condition)
+    labels = sorted(name for name in bound if name.startswith("label_") and name.endswith("_first"))
+    if labels:  # any of them
+        query = query.where(or_(*(_has_label(index) for index in range(len(labels)))))
     key, descending = _sort_key(sort)
     return keyset_statement(
         query, key=key, id_column=_tasks.c.id, descending=descending, after=after

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from taskflow_chassis.types import UtcInstant
+from taskflow_chassis.types import DayEndOrInstant
 
 from taskflow_work.tasks.models import Priority, Status
 
@@ -16,6 +16,8 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Hours = Annotated[float, Field(ge=0, le=10_000)]
+# Due on a day (a date alone) means due by its end: 2026-12-01 is 2026-12-01T23:59:59.999999Z.
+DueAt = DayEndOrInstant
 
 
 def _unique(values: list[Any]) -> list[Any]:
@@ -35,7 +37,7 @@ class TaskCreate(Input):
     description: Description | None = None
     status: Status = Status.TODO
     priority: Priority = Priority.MEDIUM
-    due_at: UtcInstant | None = None
+    due_at: DueAt | None = None
     estimate_hours: Hours | None = None
     labels: Labels = []
     assignee_ids: AssigneeIds = []
@@ -46,7 +48,7 @@ class TaskUpdate(Input):
     description: Description | None = None
     status: Status | None = None
     priority: Priority | None = None
-    due_at: UtcInstant | None = None
+    due_at: DueAt | None = None
     estimate_hours: Hours | None = None
     labels: Labels | None = None
 

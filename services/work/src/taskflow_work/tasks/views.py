@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
-from taskflow_chassis.types import UtcInstant
+from taskflow_chassis.types import DayEndOrInstant, DayStartOrInstant
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
 from taskflow_work.access import CanAssignTask, CanDeleteTask, GuardDep, ReadableTask, TaskMember
@@ -19,13 +19,29 @@ from taskflow_work.deps import TaskPagesDep
 from taskflow_work.tasks import rules, service
 from taskflow_work.tasks.models import Priority, Status
 from taskflow_work.tasks.queries import TaskFilters, TaskScope
-from taskflow_work.tasks.schemas import AssigneeAdd, TaskRead, TaskSort, TaskUpdate
+from taskflow_work.tasks.schemas import AssigneeAdd, Label, TaskRead, TaskSort, TaskUpdate
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 ERRORS = problem_responses(401, 403, 404, 422)
+# Values one list filter takes at most (a task has at most 20 labels).
+MAX_VALUES = 20
 
 
-@router.get("", responses=problem_responses(400, 401, 404, 422))
+Assignee = Literal["me"] | uuid.UUID
+
+
+@router.get(
+    "",
+    responses=problem_responses(400, 401, 404, 422),
+    description=(
+        "Tasks of the caller's teams, a page at a time. `assignee`, `status`, `priority` and "
+        "`label` may each be given more than once: the values of one filter are OR'ed "
+        "(`status=todo&status=in_progress`: either status; `label=a&label=b`: a task with "
+        "any of the labels), different filters AND'ed. A parameter this route does not "
+        "take, or one of the others given twice, answers 400. A `next_cursor` is bound to the "
+        "sort and filters it came with: under others it answers 400 `invalid-cursor`."
+    ),
+)
 async def list_tasks(
     guard: GuardDep,
     pages: TaskPagesDep,
@@ -34,12 +50,32 @@ async def list_tasks(
     project_id: Annotated[uuid.UUID | None, Query()] = None,
     team_id: Annotated[uuid.UUID | None, Query()] = None,
     assignee: Annotated[
-        Literal["me"] | uuid.UUID | None, Query(description="`me` or a user id")
+        list[Assignee] | None,
+        Query(max_length=MAX_VALUES, description="`me` or a user id; repeat for any of several"),
     ] = None,
-    status: Annotated[Status | None, Query()] = None,
-    priority: Annotated[Priority | None, Query()] = None,
-    due_before: Annotated[UtcInstant | None, Query()] = None,
-    due_after: Annotated[UtcInstant | None, Query()] = None,
+    status: Annotated[
+        list[Status] | None, Query(max_length=MAX_VALUES, description="Repeat for any of several")
+    ] = None,
+    priority: Annotated[
+        list[Priority] | None,
+        Query(max_length=MAX_VALUES, description="Repeat for any of several"),
+    ] = None,
+    label: Annotated[
+        list[Label] | None,
+        Query(
+            max_length=MAX_VALUES,
+            description="A task with this label (exact, case-sensitive); repeat for a task "
+            "with any of several",
+        ),
+    ] = None,
+    due_before: Annotated[
+        DayStartOrInstant | None,
+        Query(description="Due before this instant; a date alone: before that day (UTC) begins"),
+    ] = None,
+    due_after: Annotated[
+        DayEndOrInstant | None,
+        Query(description="Due after this instant; a date alone: after that day (UTC) ends"),
+    ] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Search title and description")
     ] = None,
@@ -47,9 +83,12 @@ async def list_tasks(
 ) -> Page[TaskRead]:
     filters = TaskFilters(
         project_id=project_id,
-        assignee=guard.caller.user_id if isinstance(assignee, str) else assignee,
-        status=status,
-        priority=priority,
+        assignees=tuple(
+            guard.caller.user_id if isinstance(one, str) else one for one in assignee or ()
+        ),
+        statuses=tuple(status or ()),
+        priorities=tuple(priority or ()),
+        labels=tuple(label or ()),
         due_before=due_before,
         due_after=due_after,
         q=q,
