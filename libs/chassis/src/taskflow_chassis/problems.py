@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from taskflow_chassis.logs import correlation_id as correlation_id_var
 from taskflow_chassis.logs import current_correlation_id
@@ -81,9 +82,23 @@ def forbidden(permission: str) -> ProblemError:
     )
 
 
-def conflict(title: str, detail: str, *, type: str, **extensions: Any) -> ProblemError:
-    """409: the request contradicts the current state (a duplicate, a stale change)."""
-    return ProblemError(409, title, detail, type=type, **extensions)
+def conflict(
+    title: str,
+    detail: str,
+    *,
+    type: str,
+    field: str,
+    loc: list[str | int] | None = None,
+    **extensions: Any,
+) -> ProblemError:
+    """409: the request contradicts the current state (a duplicate, a stale change).
+
+    Shaped as a 422 is: ``errors`` names the ``field`` in conflict (at ``loc``, by default
+    ``["body", field]``; ``["path", "role_id"]`` for the object a path names). ``field`` is
+    also kept at the top level, where clients of the first 409s read it.
+    """
+    error = {"loc": loc or ["body", field], "field": field, "type": type, "msg": detail}
+    return ProblemError(409, title, detail, type=type, field=field, errors=[error], **extensions)
 
 
 class ProblemResponse(JSONResponse):
@@ -106,8 +121,8 @@ def problem_response(
         "title": title or _phrase(status),
         "status": status,
     }
-    if detail:
-        body["detail"] = detail
+    # Every problem has a detail, also one a framework raised with none (404, 405, ...).
+    body["detail"] = detail or _default_detail(status)
     if instance:
         body["instance"] = instance
     cid = correlation_id or current_correlation_id()
@@ -122,6 +137,10 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def _default_detail(status: int) -> str:
+    return f"The request failed: {_phrase(status).lower()}."
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> list[str | int]:
@@ -157,16 +176,53 @@ async def _problem_error_handler(request: Request, exc: Exception) -> ProblemRes
     )
 
 
+def _framework_detail(request: Request, status: int, headers: dict[str, str]) -> str | None:
+    """What an unknown path or method means, for the 404 and 405 the router raises bare."""
+    if status == 404:
+        if "endpoint" in request.scope:  # a route answered 404 without saying what
+            return f"Nothing found at {request.url.path}."
+        return f"No route for {request.url.path}."
+    if status == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            # Starlette names the methods of the first route of the path only.
+            for name in [name for name in headers if name.lower() == "allow"]:
+                del headers[name]
+            headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed on {request.url.path}."
+        return f"{detail} Allowed: {', '.join(allowed)}." if allowed else detail
+    return None
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on the request's path (asked of the
+    routes themselves: an included router matches fully only a method it serves)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 async def _http_exception_handler(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = dict(exc.headers or {})
     title = _phrase(exc.status_code)
+    detail: str | None = exc.detail if isinstance(exc.detail, str) else None
+    if not detail or detail == title:
+        detail = _framework_detail(request, exc.status_code, headers)
     return problem_response(
         exc.status_code,
         title,
-        detail if detail != title else None,
+        detail,
         instance=request.url.path,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
 
 

@@ -110,4 +110,7 @@ async def _ensure_phone_free(session: AsyncSession, phone: str, user_id: uuid.UU
 
 
 def _conflict(detail: str, field: str) -> ProblemError:
-    return conflict("Conflict", detail, type="conflict", field=field)
+    # "unique" (the database refused a duplicate without naming it) and "user_id" (the
+    # caller is registered already) are no one field of the body: the whole body.
+    loc: list[str | int] = ["body", field] if field == "phone_number" else ["body"]
+    return conflict("Conflict", detail, type="conflict", field=field, loc=loc)

@@ -41,7 +41,9 @@ from taskflow_auth.users.schemas import UserCreate, UserRead, UserUpdate
 
 
 def _conflict(detail: str, field: str) -> ProblemError:
-    return conflict("Conflict", detail, type="conflict", field=field)
+    # "unique": the database refused a duplicate without naming the field: the whole body.
+    loc: list[str | int] = ["body"] if field == "unique" else ["body", field]
+    return conflict("Conflict", detail, type="conflict", field=field, loc=loc)
 
 
 def _bad_reset_link() -> ProblemError:

@@ -10,18 +10,22 @@ from taskflow_teams.replica.models import Person
 from taskflow_teams.teams.models import Invitation, InvitationStatus
 
 
-def not_open(status: InvitationStatus) -> ProblemError:
+def not_open(status: InvitationStatus, loc: list[str | int]) -> ProblemError:
+    """409 for an invitation no longer pending, named at ``loc`` (its id in the path, or the
+    token in the body)."""
     return conflict(
         f"Invitation {status.value}",
         f"This invitation was already {status.value}.",
         type=f"invitation-{status.value}",
+        field=str(loc[-1]),
+        loc=loc,
     )
 
 
 def ensure_pending(invitation: Invitation) -> None:
     """Revoking or resending needs a pending invitation (resending revives an expired one)."""
     if invitation.status != InvitationStatus.PENDING:
-        raise not_open(InvitationStatus(invitation.status))
+        raise not_open(InvitationStatus(invitation.status), ["path", "invitation_id"])
 
 
 def ensure_open(invitation: Invitation, now: datetime) -> None:
@@ -35,7 +39,7 @@ def ensure_open(invitation: Invitation, now: datetime) -> None:
             type="invitation-expired",
         )
     if status != InvitationStatus.PENDING:
-        raise not_open(status)
+        raise not_open(status, ["body", "token"])
 
 
 def ensure_addressed_to(invitation: Invitation, person: Person) -> None:

@@ -115,6 +115,7 @@ async def _ensure_not_invited(
                 "Already invited",
                 "A pending invitation exists for this email; resend it instead.",
                 type="already-invited",
+                field="email",
                 invitation_id=str(existing.id),
             )
 
@@ -136,7 +137,10 @@ async def invite(
     ensure_within(access.permissions, role.permissions)
     if await _is_member_by_email(session, access.team.id, email):
         raise conflict(
-            "Already a member", "This person is already in the team.", type="already-member"
+            "Already a member",
+            "This person is already in the team.",
+            type="already-member",
+            field="email",
         )
     await _ensure_not_invited(session, access.team.id, email, now)
     invitation = Invitation(
@@ -292,6 +296,7 @@ async def _claim(
             "Invitation already used",
             "This invitation was used a moment ago.",
             type="invitation-used",
+            field="token",
         )
 
 
@@ -306,7 +311,12 @@ async def accept(uow: UnitOfWork, user_id: uuid.UUID, token: str, now: datetime)
     role = await fresh_role(session, invitation.role_id)
     assert team is not None and role is not None
     if await session.get(Membership, (team.id, user_id)) is not None:
-        raise conflict("Already a member", "You are already in this team.", type="already-member")
+        raise conflict(
+            "Already a member",
+            "You are already in this team.",
+            type="already-member",
+            field="token",
+        )
     await _claim(uow, invitation, InvitationStatus.ACCEPTED, user_id, now)
     session.add(Membership(team_id=team.id, user_id=user_id, role_id=role.id, joined_at=now))
     uow.publish(

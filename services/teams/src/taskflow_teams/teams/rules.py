@@ -42,6 +42,8 @@ def ensure_another_leader(leaders: int) -> None:
             "A team keeps at least one Team Leader",
             "Make another member Team Leader first.",
             type="last-team-leader",
+            field="user_id",
+            loc=["path", "user_id"],
         )
 
 
@@ -51,6 +53,8 @@ def ensure_editable(role: Role) -> None:
             "Team Leader cannot be changed",
             "The Team Leader role always holds every permission.",
             type="leader-role-fixed",
+            field="role_id",
+            loc=["path", "role_id"],
         )
 
 
@@ -60,4 +64,6 @@ def ensure_deletable(role: Role) -> None:
             "Built-in role",
             "Built-in roles cannot be deleted; edit their permissions instead.",
             type="builtin-role",
+            field="role_id",
+            loc=["path", "role_id"],
         )

@@ -423,6 +423,8 @@ async def _ensure_unused(session: AsyncSession, role: Role) -> None:
             "Role in use",
             f"{holders} member(s) hold this role; give them another role first.",
             type="role-in-use",
+            field="role_id",
+            loc=["path", "role_id"],
         )
     pending = (
         await session.execute(
@@ -439,4 +441,6 @@ async def _ensure_unused(session: AsyncSession, role: Role) -> None:
             "Role in use",
             "Pending invitations offer this role; revoke them first.",
             type="role-in-use",
+            field="role_id",
+            loc=["path", "role_id"],
         )
