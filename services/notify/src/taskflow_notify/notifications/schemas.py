@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
+
+# Up to four weeks ahead.
+LeadHours = Annotated[int, Field(ge=1, le=672)]
 
 
 class NotificationRead(BaseModel):
@@ -32,8 +36,37 @@ class PreferencesUpdate(BaseModel):
     email_on_assignment: bool
     email_on_comment: bool
     email_reminders: bool
-    # Up to four weeks ahead.
-    reminder_lead_hours: Annotated[int, Field(ge=1, le=672)]
+    reminder_lead_hours: LeadHours
+
+
+def _optional(schema: JsonDict) -> None:
+    """A field that may be left out but not null: its schema has no null and no default."""
+    schema.pop("default", None)
+    branches = schema.pop("anyOf", None)
+    if isinstance(branches, list):
+        [kept] = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
+        assert isinstance(kept, dict)
+        schema.update(kept)
+
+
+class PreferencesPatch(BaseModel):
+    """Some of the preferences: a field left out keeps its value; none may be null."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # None only stands for "left out": not in the schema, and a null sent is refused.
+    email_on_assignment: bool | None = Field(None, json_schema_extra=_optional)
+    email_on_comment: bool | None = Field(None, json_schema_extra=_optional)
+    email_reminders: bool | None = Field(None, json_schema_extra=_optional)
+    reminder_lead_hours: LeadHours | None = Field(None, json_schema_extra=_optional)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def not_null(cls, value: Any) -> Any:
+        # Only a value sent is validated: a field left out is not changed, a null is refused.
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class ReadAll(BaseModel):

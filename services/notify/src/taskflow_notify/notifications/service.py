@@ -24,6 +24,7 @@ from taskflow_notify.email.service import EmailTemplates, OutgoingEmail, write_e
 from taskflow_notify.notifications.models import Kind, Notification, Preferences
 from taskflow_notify.notifications.schemas import (
     NotificationRead,
+    PreferencesPatch,
     PreferencesRead,
     PreferencesUpdate,
 )
@@ -184,13 +185,18 @@ def preferences_read(p: Preferences) -> PreferencesRead:
     )
 
 
-async def put_preferences(
-    uow: UnitOfWork, user_id: uuid.UUID, data: PreferencesUpdate, default_lead_hours: int
+async def update_preferences(
+    uow: UnitOfWork,
+    user_id: uuid.UUID,
+    data: PreferencesUpdate | PreferencesPatch,
+    default_lead_hours: int,
 ) -> PreferencesRead:
+    """Sets the fields ``data`` carries (all of them for a PUT, those sent for a PATCH);
+    one who never set preferences starts from the defaults."""
     row = await uow.session.get(Preferences, user_id) or Preferences(
         user_id=user_id, reminder_lead_hours=default_lead_hours
     )
-    for field, value in data.model_dump().items():
+    for field, value in data.model_dump(exclude_unset=True).items():
         setattr(row, field, value)
     uow.session.add(row)
     await uow.commit()

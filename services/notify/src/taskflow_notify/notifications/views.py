@@ -16,6 +16,7 @@ from taskflow_notify.deps import DefaultLeadHours
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.schemas import (
     NotificationRead,
+    PreferencesPatch,
     PreferencesRead,
     PreferencesUpdate,
     ReadAll,
@@ -47,14 +48,28 @@ async def read_preferences(
     return service.preferences_read(await service.preferences(session, user_id, lead_hours))
 
 
-@router.put("/preferences", responses=problem_responses(401, 422))
+@router.put("/preferences", responses=problem_responses(401, 422), description="All four fields.")
 async def put_preferences(
     data: PreferencesUpdate,
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     lead_hours: DefaultLeadHours,
 ) -> PreferencesRead:
-    return await service.put_preferences(uow, user_id, data, lead_hours)
+    return await service.update_preferences(uow, user_id, data, lead_hours)
+
+
+@router.patch(
+    "/preferences",
+    responses=problem_responses(401, 422),
+    description="Only the fields sent change (validated as for PUT); none may be null.",
+)
+async def patch_preferences(
+    data: PreferencesPatch,
+    user_id: CurrentUserId,
+    uow: UnitOfWorkDep,
+    lead_hours: DefaultLeadHours,
+) -> PreferencesRead:
+    return await service.update_preferences(uow, user_id, data, lead_hours)
 
 
 @router.post("/{notification_id}/read", responses=problem_responses(401, 404, 422))
