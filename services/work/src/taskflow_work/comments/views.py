@@ -33,6 +33,15 @@ async def create_comment(
     return CommentRead.model_validate(comment)
 
 
+@comments.get(
+    "/{comment_id}",
+    responses=problem_responses(401, 404, 422),
+    description="One comment, to any member of its task's team (404 to anyone else).",
+)
+async def get_comment(access: CommentMember) -> CommentRead:
+    return CommentRead.model_validate(access.comment)
+
+
 @comments.patch(
     "/{comment_id}", responses=ERRORS, description="Only the author; keeps `edited_at`."
 )
