@@ -45,7 +45,9 @@ NOTIFY = "taskflow_notify.app:create_app"
 
 SERVICES: tuple[EmbeddedService, ...] = (
     EmbeddedService("auth", AUTH, ("/api/v1/auth", "/api/v1/participants")),
-    EmbeddedService("teams", TEAMS, ("/api/v1/teams", "/api/v1/invitations")),
+    EmbeddedService(
+        "teams", TEAMS, ("/api/v1/teams", "/api/v1/invitations", "/api/v1/permissions")
+    ),
     EmbeddedService("work", WORK, ("/api/v1/projects", "/api/v1/tasks", "/api/v1/comments")),
     EmbeddedService("notify", NOTIFY, ("/api/v1/notifications",)),
 )

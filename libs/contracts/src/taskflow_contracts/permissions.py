@@ -1,4 +1,5 @@
-"""The one permission catalogue (flat strings), and the built-in roles' grants.
+"""The one permission catalogue (flat strings, each with its description), and the
+built-in roles' grants.
 
 Every check in every service names a constant from here; no code compares role
 names to decide what someone may do.
@@ -24,25 +25,30 @@ TASKS_DELETE: Final = "tasks.delete"
 COMMENTS_CREATE: Final = "comments.create"
 COMMENTS_MODERATE: Final = "comments.moderate"
 
-ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(
-    {
-        TEAM_UPDATE,
-        TEAM_DELETE,
-        MEMBERS_INVITE,
-        MEMBERS_MANAGE,
-        ROLES_MANAGE,
-        PROJECTS_CREATE,
-        PROJECTS_UPDATE,
-        PROJECTS_DELETE,
-        TASKS_CREATE,
-        TASKS_UPDATE,
-        TASKS_ASSIGN,
-        TASKS_REVIEW,
-        TASKS_DELETE,
-        COMMENTS_CREATE,
-        COMMENTS_MODERATE,
-    }
-)
+# Every permission with what it lets a member do: the one place both are written. A role
+# may only grant permissions of this catalogue; GET /api/v1/permissions (teams) shows it.
+DESCRIPTIONS: Final[dict[str, str]] = {
+    TEAM_UPDATE: "Rename the team and change its description.",
+    TEAM_DELETE: "Delete the team, with its projects, tasks and comments.",
+    MEMBERS_INVITE: (
+        "Invite people to the team by email, and list, resend or revoke its invitations "
+        "(only for roles granting nothing the inviter lacks)."
+    ),
+    MEMBERS_MANAGE: "Change a member's role, and remove members other than oneself.",
+    ROLES_MANAGE: "Create, edit and delete the team's custom roles.",
+    PROJECTS_CREATE: "Create projects in the team.",
+    PROJECTS_UPDATE: "Edit the team's projects, and archive or unarchive them.",
+    PROJECTS_DELETE: "Delete the team's projects, with their tasks.",
+    TASKS_CREATE: "Create tasks in the team's projects.",
+    TASKS_UPDATE: "Edit tasks, and change their status short of moving them into or out of done.",
+    TASKS_ASSIGN: "Assign tasks to members, and unassign them.",
+    TASKS_REVIEW: "Move a task into done, or out of it (a review decision).",
+    TASKS_DELETE: "Delete tasks.",
+    COMMENTS_CREATE: "Comment on tasks (an author may always edit or delete their own).",
+    COMMENTS_MODERATE: "Delete other members' comments.",
+}
+
+ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(DESCRIPTIONS)
 
 TEAM_LEADER: Final = "Team Leader"
 PROJECT_MANAGER: Final = "Project Manager"

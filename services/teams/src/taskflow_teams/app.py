@@ -12,6 +12,7 @@ from taskflow_teams.deps import TeamsDeps
 from taskflow_teams.handlers import EVENT_HANDLERS
 from taskflow_teams.internal.views import router as internal_router
 from taskflow_teams.invitations.views import my_invitations, team_invitations
+from taskflow_teams.permissions.views import router as permissions_router
 from taskflow_teams.teams.views import router as teams_router
 
 
@@ -25,7 +26,13 @@ def create_app(
             title="TaskFlow teams",
             description="Teams, members, roles that grant permissions, and invitations.",
             settings=settings or TeamsSettings(),
-            routers=[teams_router, team_invitations, my_invitations, internal_router],
+            routers=[
+                teams_router,
+                team_invitations,
+                my_invitations,
+                permissions_router,
+                internal_router,
+            ],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
             handler_deps=TeamsDeps(),
