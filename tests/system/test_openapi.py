@@ -135,6 +135,12 @@ def test_the_gateway_routes_the_doc_pages_files_without_a_token() -> None:
         assert "verify-token" not in router.middlewares
     combined = route("GET", "/docs")
     assert combined is not None and combined.name == "docs"
+    for service in SERVICES:
+        for page in (f"/docs/{service}", f"/docs/{service}/redoc"):
+            router = route("GET", page)
+            assert router is not None, page
+            assert router.name == ("docs" if service == "auth" else f"docs-{service}"), page
+            assert "verify-token" not in router.middlewares
 
 
 async def test_doc_pages_load_only_local_files(
