@@ -78,9 +78,17 @@ def test_the_walkthrough_runs_as_written_and_again_on_the_same_data(
         assert result.returncode == 0, (
             f"{attempt} run: " + result.stdout[-3000:] + result.stderr[-3000:]
         )
-        kinds, actions = result.stdout.strip().splitlines()[-2:]
+        lines = result.stdout.strip().splitlines()
+        kinds, actions, permissions, due_at, titles, body, preferences, problem = lines[-8:]
         assert "task_assigned" in kinds and "task_commented" in kinds, attempt
         assert actions == "['created', 'assigned', 'status_changed', 'commented']", attempt
+        assert "'tasks.review'" in permissions, attempt
+        assert due_at.startswith("2030-01-02T23:59:59"), (attempt, due_at)
+        assert titles == "['Book the venue']", (attempt, titles)
+        assert body == "Venue booked?", (attempt, body)
+        assert "'reminder_lead_hours': 48" in preferences, (attempt, preferences)
+        assert "'email_on_assignment': True" in preferences, (attempt, preferences)
+        assert problem.startswith("400 ") and "colour" in problem, (attempt, problem)
 
 
 def tracked_files() -> list[str]:
