@@ -23,6 +23,7 @@ from taskflow_chassis.config import ServiceSettings
 from taskflow_chassis.db import Database
 from taskflow_chassis.deployment import apply_deployment_defaults
 from taskflow_chassis.edge import install_request_guard
+from taskflow_chassis.etags import install_etags
 from taskflow_chassis.handlers import EventHandlers, HandlerMap
 from taskflow_chassis.inbox import EventConsumer
 from taskflow_chassis.logs import CorrelationIdMiddleware
@@ -102,6 +103,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     apply_deployment_defaults(app, spec.settings)  # outermost: CORS answers even refusals
     install_problem_handlers(app)
+    install_etags(app)
     install_query_check(app)  # before the routers: each route's query is checked
     app.include_router(health.router)
     for router in spec.routers:

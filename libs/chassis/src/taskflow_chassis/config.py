@@ -71,6 +71,8 @@ class ServiceSettings(BaseSettings):
     # uvicorn: API worker processes, and one log line per request (off where load matters).
     workers: int = Field(default=1, ge=1, le=64)
     access_log: bool = True
+    # A PATCH, PUT or DELETE of one resource without If-Match answers 428 (taskflow_chassis.etags).
+    require_if_match: bool = False
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+from taskflow_chassis.etags import document_preconditions
 from taskflow_chassis.pagination import Page
 from taskflow_chassis.problems import PROBLEM_MEDIA_TYPE, problem_responses
 
@@ -170,6 +171,7 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
             component.setdefault("description", PAGE_EXAMPLE_NOTE)
             component.setdefault("examples", [{"items": [], "next_cursor": None}])
     for _, _, operation in operations(schema):
+        document_preconditions(operation)
         responses = operation.setdefault("responses", {})
         if operation.get("security"):
             responses.setdefault("401", problem_responses(401)[401])
