@@ -6,10 +6,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV_SPEC ?= uv>=0.9,<1
 UV_VENV := .tools/uv-venv
-UV := $(shell command -v uv 2>/dev/null)
+# A uv on PATH is used if it is 0.9 or newer (the lock's format); else the private copy.
+UV := $(shell command -v uv >/dev/null 2>&1 && uv --version 2>/dev/null \
+	| awk '{ split($$2, v, "."); if (v[1] > 0 || v[2] >= 9) print "uv" }')
 ifeq ($(UV),)
-UV := $(CURDIR)/$(UV_VENV)/bin/uv
-PRIVATE_UV := $(UV)
+# Quoted for the shell, and a relative target for make: the checkout's path may hold spaces.
+UV := "$(CURDIR)/$(UV_VENV)/bin/uv"
+PRIVATE_UV := $(UV_VENV)/bin/uv
 endif
 RUN := $(UV) run --frozen
 # make dev's port, and make up's gateway; make up's four services take SERVICES_PORT and the
@@ -38,7 +41,7 @@ help:
 
 # uv, where it is not on PATH: pip-installed into a private virtual environment; only where
 # Python cannot make one (Debian/Ubuntu without python3-venv), uv's own installer, into the same place.
-$(CURDIR)/$(UV_VENV)/bin/uv:
+$(UV_VENV)/bin/uv:
 	@echo "uv is not on PATH: installing $(UV_SPEC) into $(UV_VENV) (your Python stays as it is)"
 	@rm -rf $(UV_VENV) && mkdir -p $(dir $(UV_VENV))
 	@set -o pipefail; if $(PYTHON) -m venv $(UV_VENV) >$(UV_VENV).log 2>&1; then \
