@@ -26,6 +26,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request, Response
 from pydantic import BaseModel
+from sqlalchemy import Table, inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.problems import ProblemError, problem_responses
@@ -167,8 +168,20 @@ ETagDep = Annotated[Tagger, Depends(tagger)]
 
 
 async def lock(session: AsyncSession, instance: object) -> None:
-    """Reload ``instance``'s row and hold it until the unit of work commits
-    (``SELECT ... FOR UPDATE``; SQLite, which has one writer, ignores the clause)."""
+    """Hold ``instance``'s row until the unit of work commits, and reload it as it is now.
+
+    ``SELECT ... FOR UPDATE`` on PostgreSQL and MariaDB. SQLite ignores that clause and
+    reads outside a transaction until the first write, so there a write that changes
+    nothing (``SET id = id``) takes the database's one write lock first: a concurrent
+    writer waits for it, then reads the row as the first one left it.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        state = inspect(instance)
+        key = state.mapper.primary_key
+        table = state.mapper.local_table
+        if state.identity is not None and isinstance(table, Table):
+            match = [column == value for column, value in zip(key, state.identity, strict=True)]
+            await session.execute(update(table).where(*match).values({key[0].name: key[0]}))
     await session.refresh(instance, with_for_update=True)
 
 
