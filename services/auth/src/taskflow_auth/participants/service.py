@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from taskflow_chassis.etags import Precondition, lock
 from taskflow_chassis.problems import ProblemError, conflict
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
@@ -14,7 +15,7 @@ from taskflow_contracts import auth as contract
 
 from taskflow_auth.participants.models import Participant
 from taskflow_auth.participants.rules import parse_phone_number, phone_problem
-from taskflow_auth.participants.schemas import ParticipantCreate, ParticipantUpdate
+from taskflow_auth.participants.schemas import ParticipantCreate, ParticipantRead, ParticipantUpdate
 
 
 class Account(Protocol):
@@ -70,8 +71,14 @@ async def register_participant(
 
 
 async def update_participant(
-    uow: UnitOfWork, account: Account, participant: Participant, data: ParticipantUpdate
+    uow: UnitOfWork,
+    account: Account,
+    participant: Participant,
+    data: ParticipantUpdate,
+    precondition: Precondition,
 ) -> Participant:
+    await lock(uow.session, participant)
+    precondition.check(ParticipantRead.model_validate(participant))
     changes = data.model_dump(exclude_unset=True)
     if "phone_number" in changes or "region" in changes:
         await _change_phone(uow.session, account.id, participant, changes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
@@ -27,8 +28,8 @@ async def register(
 
 
 @router.get("/me", responses=problem_responses(401, 404))
-async def read_participant(participant: CurrentParticipant) -> ParticipantRead:
-    return ParticipantRead.model_validate(participant)
+async def read_participant(participant: CurrentParticipant, tag: ETagDep) -> ParticipantRead:
+    return tag(ParticipantRead.model_validate(participant))
 
 
 @router.patch("/me", responses=problem_responses(401, 404, 409, 422))
@@ -37,6 +38,8 @@ async def update_participant(
     user: CurrentUser,
     participant: CurrentParticipant,
     uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
 ) -> ParticipantRead:
-    participant = await service.update_participant(uow, user, participant, data)
-    return ParticipantRead.model_validate(participant)
+    participant = await service.update_participant(uow, user, participant, data, precondition)
+    return tag(ParticipantRead.model_validate(participant))

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from taskflow_chassis.db import rows_matched
+from taskflow_chassis.etags import Precondition, lock
 from taskflow_chassis.problems import ProblemError, conflict, invalid_field
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
@@ -157,8 +158,17 @@ async def create_user(deps: AuthDeps, uow: UnitOfWork, data: UserCreate) -> User
     return user
 
 
-async def update_user(uow: UnitOfWork, user: User, data: UserUpdate) -> User:
+async def hold_version(session: AsyncSession, user: User, precondition: Precondition) -> None:
+    """Lock the account's row, then 412 unless If-Match names the account as it is now."""
+    await lock(session, user)
+    precondition.check(await account_of(session, user))
+
+
+async def update_user(
+    uow: UnitOfWork, user: User, data: UserUpdate, precondition: Precondition
+) -> User:
     """The username; the email changes only through request_email_change and its link."""
+    await hold_version(uow.session, user, precondition)
     username = data.username
     if not username:
         return user
@@ -187,7 +197,10 @@ async def _announce_update(uow: UnitOfWork, user: User) -> None:
         uow.publish(participant_event(contract.ParticipantUpdated, user, participant))
 
 
-async def delete_user(deps: AuthDeps, uow: UnitOfWork, user: User, password: str) -> None:
+async def delete_user(
+    deps: AuthDeps, uow: UnitOfWork, user: User, password: str, precondition: Precondition
+) -> None:
+    await hold_version(uow.session, user, precondition)
     if not await deps.passwords.verify(password, user.password_hash):
         raise wrong_password()
     for owned in (Participant, PasswordResetToken, RefreshToken):

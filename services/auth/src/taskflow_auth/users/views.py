@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Request, status
 from taskflow_chassis.db import Database
 from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork, UnitOfWorkDep
 
@@ -48,8 +49,8 @@ async def sign_up(data: UserCreate, deps: AuthDepsDep, uow: UnitOfWorkDep) -> Us
 
 
 @router.get("/users/me", responses=problem_responses(401))
-async def read_me(user: CurrentUser, session: SessionDep) -> UserRead:
-    return await service.account_of(session, user)
+async def read_me(user: CurrentUser, session: SessionDep, tag: ETagDep) -> UserRead:
+    return tag(await service.account_of(session, user))
 
 
 @router.patch(
@@ -57,9 +58,15 @@ async def read_me(user: CurrentUser, session: SessionDep) -> UserRead:
     responses=problem_responses(401, 409, 422),
     description="Changes the username. The email changes through `POST /users/me/email`.",
 )
-async def update_me(data: UserUpdate, user: CurrentUser, uow: UnitOfWorkDep) -> UserRead:
-    user = await service.update_user(uow, user, data)
-    return await service.account_of(uow.session, user)
+async def update_me(
+    data: UserUpdate,
+    user: CurrentUser,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
+) -> UserRead:
+    user = await service.update_user(uow, user, data, precondition)
+    return tag(await service.account_of(uow.session, user))
 
 
 @router.post(
@@ -107,9 +114,13 @@ async def resend_verification(user: CurrentUser, deps: AuthDepsDep, uow: UnitOfW
     summary="Delete my account",
 )
 async def delete_me(
-    data: AccountDelete, user: CurrentUser, deps: AuthDepsDep, uow: UnitOfWorkDep
+    data: AccountDelete,
+    user: CurrentUser,
+    deps: AuthDepsDep,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
 ) -> None:
-    await service.delete_user(deps, uow, user, data.current_password)
+    await service.delete_user(deps, uow, user, data.current_password, precondition)
 
 
 @router.post(
