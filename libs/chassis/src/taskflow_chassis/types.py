@@ -71,9 +71,24 @@ def _to_utc(value: datetime) -> datetime:
     return moment
 
 
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+
+
+def _refuse_numbers(value: object) -> object:
+    """pydantic would read a number as seconds since 1970: ``20261201``, a compact date,
+    would become a day of 1970. An instant is written in ISO 8601, with its offset."""
+    if (isinstance(value, int | float) and not isinstance(value, bool)) or (
+        isinstance(value, str) and _NUMBER.fullmatch(value.strip())
+    ):
+        raise ValueError(
+            "write the instant in ISO 8601 with its offset, such as 2026-12-01T09:00:00Z"
+        )
+    return value
+
+
 # API input for an instant: an offset is required (no guessing a naive time's zone),
 # and it is stored and answered in UTC.
-UtcInstant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcInstant = Annotated[AwareDatetime, BeforeValidator(_refuse_numbers), AfterValidator(_to_utc)]
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 START_OF_DAY = time(0, 0, tzinfo=UTC)
