@@ -15,6 +15,7 @@ from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore
+from taskflow_chassis.etags import Precondition, lock
 from taskflow_chassis.pagination import PageParams, paginate_by_time
 from taskflow_chassis.problems import not_found
 from taskflow_chassis.types import table_of, utcnow
@@ -190,12 +191,19 @@ async def update_preferences(
     user_id: uuid.UUID,
     data: PreferencesUpdate | PreferencesPatch,
     default_lead_hours: int,
+    precondition: Precondition,
 ) -> PreferencesRead:
     """Sets the fields ``data`` carries (all of them for a PUT, those sent for a PATCH);
-    one who never set preferences starts from the defaults."""
-    row = await uow.session.get(Preferences, user_id) or Preferences(
-        user_id=user_id, reminder_lead_hours=default_lead_hours
+    one who never set preferences starts from the defaults. If-Match is compared with the
+    preferences as they are, under their row's lock (the defaults' row written first)."""
+    session = uow.session
+    defaults = {"user_id": user_id, "reminder_lead_hours": default_lead_hours}
+    await session.execute(
+        insert_or_ignore(dialect_of_session(session), Preferences, defaults, ["user_id"])
     )
+    row = await session.get_one(Preferences, user_id)
+    await lock(session, row)
+    precondition.check(preferences_read(row))
     for field, value in data.model_dump(exclude_unset=True).items():
         setattr(row, field, value)
     uow.session.add(row)

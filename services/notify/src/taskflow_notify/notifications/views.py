@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from taskflow_chassis.deps import ClockDep, SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.security import CurrentUserId
@@ -43,9 +44,9 @@ async def read_all(user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep) 
 
 @router.get("/preferences", responses=problem_responses(401))
 async def read_preferences(
-    user_id: CurrentUserId, session: SessionDep, lead_hours: DefaultLeadHours
+    user_id: CurrentUserId, session: SessionDep, lead_hours: DefaultLeadHours, tag: ETagDep
 ) -> PreferencesRead:
-    return service.preferences_read(await service.preferences(session, user_id, lead_hours))
+    return tag(service.preferences_read(await service.preferences(session, user_id, lead_hours)))
 
 
 @router.put("/preferences", responses=problem_responses(401, 422), description="All four fields.")
@@ -54,8 +55,10 @@ async def put_preferences(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     lead_hours: DefaultLeadHours,
+    precondition: IfMatchDep,
+    tag: ETagDep,
 ) -> PreferencesRead:
-    return await service.update_preferences(uow, user_id, data, lead_hours)
+    return tag(await service.update_preferences(uow, user_id, data, lead_hours, precondition))
 
 
 @router.patch(
@@ -68,12 +71,18 @@ async def patch_preferences(
     user_id: CurrentUserId,
     uow: UnitOfWorkDep,
     lead_hours: DefaultLeadHours,
+    precondition: IfMatchDep,
+    tag: ETagDep,
 ) -> PreferencesRead:
-    return await service.update_preferences(uow, user_id, data, lead_hours)
+    return tag(await service.update_preferences(uow, user_id, data, lead_hours, precondition))
 
 
 @router.post("/{notification_id}/read", responses=problem_responses(401, 404, 422))
 async def read_one(
-    notification_id: uuid.UUID, user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep
+    notification_id: uuid.UUID,
+    user_id: CurrentUserId,
+    clock: ClockDep,
+    uow: UnitOfWorkDep,
+    tag: ETagDep,
 ) -> NotificationRead:
-    return await service.mark_read(uow, user_id, notification_id, clock())
+    return tag(await service.mark_read(uow, user_id, notification_id, clock()))
