@@ -19,19 +19,22 @@ same tag waits for the lock, then sees the new representation and answers 412.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import Table, inspect, update
+from sqlalchemy import Table, update
+from sqlalchemy import inspect as inspect_row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.problems import ProblemError, problem_responses
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 ETAG = "ETag"
 IF_MATCH = "If-Match"
@@ -176,13 +179,29 @@ async def lock(session: AsyncSession, instance: object) -> None:
     writer waits for it, then reads the row as the first one left it.
     """
     if session.get_bind().dialect.name == "sqlite":
-        state = inspect(instance)
+        state = inspect_row(instance)
         key = state.mapper.primary_key
         table = state.mapper.local_table
         if state.identity is not None and isinstance(table, Table):
             match = [column == value for column, value in zip(key, state.identity, strict=True)]
             await session.execute(update(table).where(*match).values({key[0].name: key[0]}))
     await session.refresh(instance, with_for_update=True)
+
+
+async def hold(
+    session: AsyncSession,
+    instance: T,
+    precondition: Precondition,
+    represent: Callable[[T], BaseModel | Awaitable[BaseModel]],
+) -> None:
+    """Lock ``instance``'s row, then 412 unless If-Match names ``represent(instance)`` (the
+    resource as its GET shows it) as it is now: a view calls it first, and the write that
+    follows is on that version. Without If-Match, only the lock."""
+    await lock(session, instance)
+    if precondition.tags is None:
+        return
+    shown = represent(instance)
+    precondition.check(await shown if inspect.isawaitable(shown) else shown)
 
 
 async def _not_modified(request: Request, exc: Exception) -> Response:
