@@ -15,5 +15,9 @@ EVENT_HANDLERS: EventHandlers = {
     teams.MemberRoleChanged: [replica.on_member_role_changed],
     teams.MemberRemoved: [replica.on_member_removed],
     teams.RoleUpdated: [replica.on_role_updated],
-    auth.UserDeleted: [replica.on_user_deleted],
+    auth.UserRegistered: [replica.on_person_changed],
+    auth.UserUpdated: [replica.on_person_changed],
+    auth.ParticipantRegistered: [replica.on_person_changed],
+    auth.ParticipantUpdated: [replica.on_person_changed],
+    auth.UserDeleted: [replica.on_user_deleted, replica.on_person_deleted],
 }

@@ -14,6 +14,7 @@ from taskflow_chassis.types import table_of
 
 from taskflow_work.activity.models import Activity
 from taskflow_work.activity.schemas import ActivityRead
+from taskflow_work.replica.queries import names_of, person_column, ref
 
 _activity = table_of(Activity)
 
@@ -38,7 +39,8 @@ def record(
 async def list_activity(
     session: AsyncSession, task_id: uuid.UUID, page: PageParams
 ) -> tuple[list[ActivityRead], str | None]:
-    query = select(Activity).where(col(Activity.task_id) == task_id)
+    actor = person_column(_activity.c.actor_id, "actor_entry")
+    query = select(Activity, actor).where(col(Activity.task_id) == task_id)
     rows, cursor = await paginate_by_time(
         session, query, page, time_column=_activity.c.created_at, id_column=_activity.c.id
     )
@@ -47,9 +49,10 @@ async def list_activity(
             id=a.id,
             task_id=a.task_id,
             actor_id=a.actor_id,
+            actor=ref(names_of(entry), a.actor_id),
             action=a.action,
             details=json.loads(a.details_json),
             created_at=a.created_at,
         )
-        for (a,) in rows
+        for (a, entry) in rows
     ], cursor

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from taskflow_work.replica.schemas import PersonRef
+
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 
 
@@ -22,11 +24,10 @@ class CommentUpdate(CommentCreate):
 
 
 class CommentRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: uuid.UUID
     task_id: uuid.UUID
     author_id: uuid.UUID
+    author: PersonRef
     body: str
     created_at: datetime
     edited_at: datetime | None

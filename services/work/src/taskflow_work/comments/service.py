@@ -19,6 +19,7 @@ from taskflow_contracts import work as contract
 from taskflow_work.activity.service import record
 from taskflow_work.comments.models import Comment
 from taskflow_work.comments.schemas import CommentCreate, CommentRead, CommentUpdate
+from taskflow_work.replica.queries import Names, load_names, names_of, person_column, ref
 
 EXCERPT_LENGTH = 200
 
@@ -39,11 +40,29 @@ class CommentedTask(Protocol):
 async def list_comments(
     session: AsyncSession, task_id: uuid.UUID, page: PageParams
 ) -> tuple[list[CommentRead], str | None]:
-    query = select(Comment).where(col(Comment.task_id) == task_id)
+    author = person_column(_comments.c.author_id, "author_entry")
+    query = select(Comment, author).where(col(Comment.task_id) == task_id)
     rows, cursor = await paginate_by_time(
         session, query, page, time_column=_comments.c.created_at, id_column=_comments.c.id
     )
-    return [CommentRead.model_validate(c) for (c,) in rows], cursor
+    return [comment_read(c, names_of(entry)) for (c, entry) in rows], cursor
+
+
+def comment_read(comment: Comment, names: Names) -> CommentRead:
+    return CommentRead(
+        id=comment.id,
+        task_id=comment.task_id,
+        author_id=comment.author_id,
+        author=ref(names, comment.author_id),
+        body=comment.body,
+        created_at=comment.created_at,
+        edited_at=comment.edited_at,
+    )
+
+
+async def comment_shown(session: AsyncSession, comment: Comment) -> CommentRead:
+    """One comment with its author's names (one more statement)."""
+    return comment_read(comment, await load_names(session, [comment.author_id]))
 
 
 async def create_comment(

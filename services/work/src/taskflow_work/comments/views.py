@@ -30,7 +30,7 @@ async def create_comment(
     data: CommentCreate, access: CanComment, uow: UnitOfWorkDep
 ) -> CommentRead:
     comment = await service.create_comment(uow, access.member.user_id, access.task, data)
-    return CommentRead.model_validate(comment)
+    return await service.comment_shown(uow.session, comment)
 
 
 @comments.get(
@@ -38,8 +38,8 @@ async def create_comment(
     responses=problem_responses(401, 404, 422),
     description="One comment, to any member of its task's team (404 to anyone else).",
 )
-async def get_comment(access: CommentMember) -> CommentRead:
-    return CommentRead.model_validate(access.comment)
+async def get_comment(access: CommentMember, session: SessionDep) -> CommentRead:
+    return await service.comment_shown(session, access.comment)
 
 
 @comments.patch(
@@ -51,7 +51,7 @@ async def edit_comment(
     if not rules.may_edit(access.comment.author_id, access.member.user_id):
         raise rules.not_author()
     comment = await service.edit_comment(uow, access.member.user_id, access.comment, data)
-    return CommentRead.model_validate(comment)
+    return await service.comment_shown(uow.session, comment)
 
 
 @comments.delete(

@@ -23,7 +23,6 @@ from taskflow_work.projects import service
 from taskflow_work.projects.schemas import ProjectCreate, ProjectRead, ProjectUpdate
 from taskflow_work.tasks import rules as task_rules
 from taskflow_work.tasks import service as tasks
-from taskflow_work.tasks.queries import task_read
 from taskflow_work.tasks.schemas import TaskCreate, TaskRead
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -75,4 +74,5 @@ async def delete_project(access: CanDeleteProject, uow: UnitOfWorkDep) -> None:
 )
 async def create_task(data: TaskCreate, access: CanCreateTask, uow: UnitOfWorkDep) -> TaskRead:
     access.member.require_all(task_rules.permissions_to_create(data.status, data.assignee_ids))
-    return task_read(await tasks.create_task(uow, access.member.user_id, access.project, data))
+    task = await tasks.create_task(uow, access.member.user_id, access.project, data)
+    return await tasks.task_shown(uow.session, task)

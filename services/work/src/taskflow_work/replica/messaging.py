@@ -24,8 +24,8 @@ from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth, teams
 
 from taskflow_work.deps import Context
-from taskflow_work.replica.models import MemberReplica, TeamReplica
-from taskflow_work.replica.service import hold_team, mark_resync
+from taskflow_work.replica.models import MemberReplica, Person, TeamReplica
+from taskflow_work.replica.service import hold_team, mark_resync, upsert_person
 
 logger = logging.getLogger("taskflow.work.replica")
 
@@ -180,3 +180,23 @@ async def on_user_deleted(payload: auth.UserDeleted, context: Context) -> None:
     for team_id in list(team_ids):
         await _remove_member(session, team_id, payload.user_id)
     await context.deps.departures.member_left(context.uow, payload.user_id, None)
+
+
+async def on_person_changed(
+    payload: auth.UserRegistered
+    | auth.UserUpdated
+    | auth.ParticipantRegistered
+    | auth.ParticipantUpdated,
+    context: Context,
+) -> None:
+    """A person's names, shown beside their id. A user event carries no display name:
+    it keeps the one a participant event gave."""
+    session, user_id = context.session, payload.user_id
+    if isinstance(payload, auth.ParticipantRegistered | auth.ParticipantUpdated):
+        await upsert_person(session, user_id, payload.username, payload.display_name, True)
+    else:
+        await upsert_person(session, user_id, payload.username, None, False)
+
+
+async def on_person_deleted(payload: auth.UserDeleted, context: Context) -> None:
+    await context.session.execute(delete(Person).where(col(Person.user_id) == payload.user_id))

@@ -45,3 +45,15 @@ class MemberReplica(WorkTable, table=True):
     @property
     def permissions(self) -> frozenset[str]:
         return frozenset(self.permission_list.split())
+
+
+class Person(WorkTable, table=True):
+    """What work knows of a person, from auth's user and participant events: the names
+    shown beside a person's id. A person not known yet is shown with null names."""
+
+    __tablename__ = "person"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    username: str = Field(max_length=32)
+    display_name: str | None = Field(default=None, max_length=100)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

@@ -29,7 +29,7 @@ from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_work.replica.adapters import TeamsApi, TeamSnapshot
-from taskflow_work.replica.models import MemberReplica, TeamReplica
+from taskflow_work.replica.models import MemberReplica, Person, TeamReplica
 
 logger = logging.getLogger("taskflow.work.replica")
 
@@ -381,3 +381,21 @@ class ReplicaSync:
                 if team_id not in listed:
                     report.compared += 1
                     await self._sync(report, team_id, force)
+
+
+async def upsert_person(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    username: str,
+    display_name: str | None,
+    sets_display_name: bool,
+) -> None:
+    """Keep a person's names; ``display_name`` replaces the known one only when
+    ``sets_display_name`` (the participant events carry it, the user events do not)."""
+    person = await session.get(Person, user_id)
+    if person is None:
+        person = Person(user_id=user_id, username=username)
+    person.username, person.updated_at = username, utcnow()
+    if sets_display_name:
+        person.display_name = display_name
+    session.add(person)

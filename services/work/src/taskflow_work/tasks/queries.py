@@ -32,6 +32,7 @@ from taskflow_chassis.pagination import PageParams, cursor_values, fetch_page, k
 from taskflow_chassis.types import UtcDateTime, table_of
 
 from taskflow_work.replica.models import MemberReplica
+from taskflow_work.replica.queries import Names, names_of, people_column, person_column, ref
 from taskflow_work.tasks.models import Priority, Status, Task, TaskAssignee
 from taskflow_work.tasks.schemas import TaskRead, TaskSort
 
@@ -64,21 +65,37 @@ class TaskRow(NamedTuple):
     created_at: datetime
     updated_at: datetime
 
+    # The names of the creator and the assignees (replica.queries), read with the task.
+    creator_entry: str | None
+    assignee_entries: str | None
+
+
+NAME_FIELDS = ("creator_entry", "assignee_entries")
+
 
 def _task_column(attribute: str) -> ColumnElement[Any] | Label[Any]:
     [column] = sa_inspect(Task).column_attrs[attribute].columns
     return column.label(attribute) if column.name != attribute else column
 
 
-TASK_COLUMNS = tuple(_task_column(name) for name in TaskRow._fields)
+TASK_COLUMNS = (
+    *(_task_column(name) for name in TaskRow._fields if name not in NAME_FIELDS),
+    person_column(_tasks.c.created_by, "creator_entry"),
+    people_column(_assignees, _tasks.c.id, _assignees.c.task_id, "assignee_entries"),
+)
 
 
 def assignees_of(task: Task | TaskRow) -> list[uuid.UUID]:
     return [uuid.UUID(user_id) for user_id in json.loads(task.assignee_ids_json)]
 
 
-def task_read(task: Task | TaskRow) -> TaskRead:
-    """A task as the API shows it, from the ORM object or a row of its columns."""
+def task_read(task: Task | TaskRow, names: Names | None = None) -> TaskRead:
+    """A task as the API shows it, from a row of its columns (names included) or the ORM
+    object with ``names`` (replica.queries.load_names)."""
+    if isinstance(task, TaskRow):
+        names = names_of(task.creator_entry, task.assignee_entries)
+    names = names or {}
+    assignee_ids = assignees_of(task)
     return TaskRead(
         id=task.id,
         project_id=task.project_id,
@@ -90,9 +107,11 @@ def task_read(task: Task | TaskRow) -> TaskRead:
         due_at=task.due_at,
         estimate_hours=task.estimate_hours,
         labels=json.loads(task.labels_json),
-        assignee_ids=assignees_of(task),
+        assignee_ids=assignee_ids,
+        assignees=[ref(names, user_id) for user_id in assignee_ids],
         created_by=task.created_by,
         created_at=task.created_at,
+        creator=ref(names, task.created_by),
         updated_at=task.updated_at,
     )
 

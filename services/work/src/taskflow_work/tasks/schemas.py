@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from taskflow_chassis.types import DayEndOrInstant
 
+from taskflow_work.replica.schemas import PersonRef
 from taskflow_work.tasks.models import Priority, Status
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -69,7 +70,10 @@ class TaskRead(BaseModel):
     estimate_hours: float | None
     labels: list[str]
     assignee_ids: list[uuid.UUID]
+    # The same people as assignee_ids, in the same order, with their names.
+    assignees: list[PersonRef]
     created_by: uuid.UUID
+    creator: PersonRef
     created_at: datetime
     updated_at: datetime
 

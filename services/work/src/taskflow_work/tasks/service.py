@@ -24,6 +24,7 @@ from taskflow_work.activity.models import Activity
 from taskflow_work.activity.service import record
 from taskflow_work.comments.models import Comment
 from taskflow_work.replica.models import MemberReplica
+from taskflow_work.replica.queries import load_names
 from taskflow_work.tasks.models import PRIORITY_RANK, Priority, Task, TaskAssignee
 from taskflow_work.tasks.queries import assignees_of, task_read
 from taskflow_work.tasks.schemas import TaskCreate, TaskRead
@@ -39,6 +40,11 @@ class ProjectOfTask(Protocol):
 
     @property
     def team_id(self) -> uuid.UUID: ...
+
+
+async def task_shown(session: AsyncSession, task: Task) -> TaskRead:
+    """A task just written, as the API shows it: its people's names in one more statement."""
+    return task_read(task, await load_names(session, [task.created_by, *assignees_of(task)]))
 
 
 def _ids_json(user_ids: list[uuid.UUID]) -> str:
@@ -197,7 +203,7 @@ async def update_task(
     after = _snapshot(task)
     changed = sorted(k for k in after if after[k] != before[k])
     if not changed:
-        return task_read(task)
+        return await task_shown(uow.session, task)
     task.updated_at = utcnow()
     uow.session.add(task)
     diff = {k: [before[k], after[k]] for k in changed}
@@ -221,7 +227,7 @@ async def update_task(
         )
     )
     await uow.commit()
-    return task_read(task)
+    return await task_shown(uow.session, task)
 
 
 def _snapshot(task: Task) -> dict[str, Any]:
@@ -267,7 +273,7 @@ async def assign(uow: UnitOfWork, by: uuid.UUID, task: Task, user_id: uuid.UUID)
     session = uow.session
     current = await _claim_assignees(session, task)
     if user_id in current:
-        return task_read(task)
+        return await task_shown(uow.session, task)
     await _add_assignees(session, task, [user_id], by, field="user_id")
     record(session, task.id, by, "assigned", {"user_id": str(user_id)})
     uow.publish(_assigned(task, user_id, by))
@@ -275,7 +281,7 @@ async def assign(uow: UnitOfWork, by: uuid.UUID, task: Task, user_id: uuid.UUID)
     task.updated_at = utcnow()
     session.add(task)
     await uow.commit()
-    return task_read(task)
+    return await task_shown(uow.session, task)
 
 
 async def unassign(uow: UnitOfWork, by: uuid.UUID, task: Task, user_id: uuid.UUID) -> None:
