@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from taskflow_teams.replica.schemas import PersonRef
 from taskflow_teams.teams.models import InvitationStatus
 
 Token = Annotated[str, Field(min_length=1, max_length=512)]
@@ -34,6 +35,7 @@ class InvitationRead(BaseModel):
     role_id: uuid.UUID
     role_name: str
     invited_by: uuid.UUID
+    inviter: PersonRef
     status: InvitationStatus
     created_at: datetime
     expires_at: datetime

@@ -30,19 +30,23 @@ from taskflow_teams.invitations import rules
 from taskflow_teams.invitations.schemas import InvitationCreate, InvitationRead
 from taskflow_teams.replica import service as replica
 from taskflow_teams.replica.models import Person
+from taskflow_teams.replica.schemas import person_ref
 from taskflow_teams.teams.models import Invitation, InvitationStatus, Membership, Role, Team
 from taskflow_teams.teams.rules import ensure_within
 from taskflow_teams.teams.service import fresh_role, joined_event, next_membership_seq
 
 # Pages are keyed on the Core columns (``paginate`` takes column elements).
 _invitations = table_of(Invitation)
+_invited_by = col(Person.user_id) == col(Invitation.invited_by)
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _read(invitation: Invitation, team: Team, role: Role, now: datetime) -> InvitationRead:
+def _read(
+    invitation: Invitation, team: Team, role: Role, now: datetime, inviter: Person | None
+) -> InvitationRead:
     return InvitationRead(
         id=invitation.id,
         team_id=invitation.team_id,
@@ -51,6 +55,7 @@ def _read(invitation: Invitation, team: Team, role: Role, now: datetime) -> Invi
         role_id=role.id,
         role_name=role.name,
         invited_by=invitation.invited_by,
+        inviter=person_ref(invitation.invited_by, inviter),
         status=invitation.status_at(now),
         created_at=invitation.created_at,
         expires_at=invitation.expires_at,
@@ -156,7 +161,8 @@ async def invite(
     session.add(invitation)
     uow.publish(_sent(contract.InvitationCreated, invitation, access.team, role, settings, token))
     await uow.commit()
-    return _read(invitation, access.team, role, now)
+    inviter = await uow.session.get(Person, invitation.invited_by)
+    return _read(invitation, access.team, role, now, inviter)
 
 
 async def _page(
@@ -181,8 +187,9 @@ async def list_for_team(
     now: datetime,
 ) -> tuple[list[InvitationRead], str | None]:
     query = (
-        select(Invitation, Role)
+        select(Invitation, Role, Person)
         .join(Role, col(Role.id) == Invitation.role_id)
+        .outerjoin(Person, _invited_by)
         .where(col(Invitation.team_id) == access.team.id)
     )
     pending = col(Invitation.status) == InvitationStatus.PENDING
@@ -193,7 +200,7 @@ async def list_for_team(
     elif status is not None:
         query = query.where(col(Invitation.status) == status)
     rows, cursor = await _page(session, query, page)
-    return [_read(inv, access.team, role, now) for inv, role in rows], cursor
+    return [_read(inv, access.team, role, now, who) for inv, role, who in rows], cursor
 
 
 async def list_mine(
@@ -201,9 +208,10 @@ async def list_mine(
 ) -> tuple[list[InvitationRead], str | None]:
     person = await replica.require_verified_email(session, user_id)
     query = (
-        select(Invitation, Team, Role)
+        select(Invitation, Team, Role, Person)
         .join(Team, col(Team.id) == Invitation.team_id)
         .join(Role, col(Role.id) == Invitation.role_id)
+        .outerjoin(Person, _invited_by)
         .where(
             col(Invitation.email) == person.email,
             col(Invitation.status) == InvitationStatus.PENDING,
@@ -211,7 +219,7 @@ async def list_mine(
         )
     )
     rows, cursor = await _page(session, query, page)
-    return [_read(inv, team, role, now) for inv, team, role in rows], cursor
+    return [_read(inv, team, role, now, who) for inv, team, role, who in rows], cursor
 
 
 async def _in_team(
@@ -253,7 +261,8 @@ async def resend(
     uow.session.add(invitation)
     uow.publish(_sent(contract.InvitationResent, invitation, access.team, role, settings, token))
     await uow.commit()
-    return _read(invitation, access.team, role, now)
+    inviter = await uow.session.get(Person, invitation.invited_by)
+    return _read(invitation, access.team, role, now, inviter)
 
 
 async def _addressed_to_caller(session: AsyncSession, user_id: uuid.UUID, token: str) -> Invitation:
@@ -325,7 +334,8 @@ async def accept(uow: UnitOfWork, user_id: uuid.UUID, token: str, now: datetime)
     )
     await uow.commit()
     await session.refresh(invitation)
-    return _read(invitation, team, role, now)
+    inviter = await session.get(Person, invitation.invited_by)
+    return _read(invitation, team, role, now, inviter)
 
 
 async def decline(uow: UnitOfWork, user_id: uuid.UUID, token: str, now: datetime) -> InvitationRead:
@@ -338,4 +348,5 @@ async def decline(uow: UnitOfWork, user_id: uuid.UUID, token: str, now: datetime
     team = await session.get(Team, invitation.team_id)
     role = await session.get(Role, invitation.role_id)
     assert team is not None and role is not None
-    return _read(invitation, team, role, now)
+    inviter = await session.get(Person, invitation.invited_by)
+    return _read(invitation, team, role, now, inviter)

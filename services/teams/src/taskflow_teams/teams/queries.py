@@ -9,10 +9,12 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.pagination import PageParams, paginate_by_time
+from taskflow_chassis.problems import not_found
 from taskflow_chassis.types import table_of
 
 from taskflow_teams.access import TeamAccess
 from taskflow_teams.replica.models import Person
+from taskflow_teams.replica.schemas import person_ref
 from taskflow_teams.teams.models import Membership, Role, Team
 from taskflow_teams.teams.schemas import MemberRead, MyMembership, RoleRead, TeamRead
 
@@ -52,6 +54,7 @@ def member_read(membership: Membership, role: Role, person: Person | None) -> Me
         user_id=membership.user_id,
         username=person.username if person else None,
         display_name=person.display_name if person else None,
+        user=person_ref(membership.user_id, person),
         role_id=role.id,
         role_name=role.name,
         joined_at=membership.joined_at,
@@ -92,6 +95,17 @@ async def list_members(
         id_column=_members.c.user_id,
     )
     return [member_read(*row) for row in rows], cursor
+
+
+async def member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> MemberRead:
+    """One member of the team, with their names (404 when not a member)."""
+    query = _member_rows().where(
+        col(Membership.team_id) == team_id, col(Membership.user_id) == user_id
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise not_found("Member")
+    return member_read(*row)
 
 
 async def my_membership(session: AsyncSession, access: TeamAccess) -> MyMembership:

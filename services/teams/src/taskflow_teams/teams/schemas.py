@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from taskflow_contracts.permissions import ALL_PERMISSIONS
 
+from taskflow_teams.replica.schemas import PersonRef
+
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 RoleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
@@ -77,6 +79,8 @@ class MemberRead(BaseModel):
     user_id: uuid.UUID
     username: str | None
     display_name: str | None
+    # The same person, in the shape every answer names a person with.
+    user: PersonRef
     role_id: uuid.UUID
     role_name: str
     joined_at: datetime

@@ -77,6 +77,16 @@ async def my_membership(access: TeamMember, session: SessionDep) -> MyMembership
     return await queries.my_membership(session, access)
 
 
+@router.get(
+    "/{team_id}/members/{user_id}",
+    responses=MEMBER_ERRORS,
+    description="One member of the team, with their names: to any member (404 to anyone"
+    " else, and for someone not in the team).",
+)
+async def read_member(user_id: uuid.UUID, access: TeamMember, session: SessionDep) -> MemberRead:
+    return await queries.member(session, access.team.id, user_id)
+
+
 @router.patch("/{team_id}/members/{user_id}", responses=WRITE_ERRORS)
 async def change_member_role(
     user_id: uuid.UUID, data: MemberRoleChange, access: CanManageMembers, uow: UnitOfWorkDep
