@@ -29,6 +29,7 @@ from fastapi import Depends, FastAPI, Header, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import Table, update
 from sqlalchemy import inspect as inspect_row
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.problems import ProblemError, problem_responses
@@ -185,7 +186,15 @@ async def lock(session: AsyncSession, instance: object) -> None:
         if state.identity is not None and isinstance(table, Table):
             match = [column == value for column, value in zip(key, state.identity, strict=True)]
             await session.execute(update(table).where(*match).values({key[0].name: key[0]}))
-    await session.refresh(instance, with_for_update=True)
+    try:
+        await session.refresh(instance, with_for_update=True)
+    except InvalidRequestError as gone:  # deleted by a write that committed meanwhile
+        raise ProblemError(
+            412,
+            "Precondition failed",
+            "The resource no longer exists: it was deleted while this request waited.",
+            type="precondition-failed",
+        ) from gone
 
 
 async def hold(
@@ -196,10 +205,11 @@ async def hold(
 ) -> None:
     """Lock ``instance``'s row, then 412 unless If-Match names ``represent(instance)`` (the
     resource as its GET shows it) as it is now: a view calls it first, and the write that
-    follows is on that version. Without If-Match, only the lock."""
-    await lock(session, instance)
+    follows is on that version. Without If-Match, nothing (the write runs as it always did).
+    """
     if precondition.tags is None:
         return
+    await lock(session, instance)
     shown = represent(instance)
     precondition.check(await shown if inspect.isawaitable(shown) else shown)
 

@@ -77,8 +77,9 @@ async def update_participant(
     data: ParticipantUpdate,
     precondition: Precondition,
 ) -> Participant:
-    await lock(uow.session, participant)
-    precondition.check(ParticipantRead.model_validate(participant))
+    if precondition.tags is not None:
+        await lock(uow.session, participant)
+        precondition.check(ParticipantRead.model_validate(participant))
     changes = data.model_dump(exclude_unset=True)
     if "phone_number" in changes or "region" in changes:
         await _change_phone(uow.session, account.id, participant, changes)

@@ -160,6 +160,8 @@ async def create_user(deps: AuthDeps, uow: UnitOfWork, data: UserCreate) -> User
 
 async def hold_version(session: AsyncSession, user: User, precondition: Precondition) -> None:
     """Lock the account's row, then 412 unless If-Match names the account as it is now."""
+    if precondition.tags is None:
+        return
     await lock(session, user)
     precondition.check(await account_of(session, user))
 
