@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, status
 from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep, hold
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
@@ -27,10 +30,10 @@ async def list_comments(
 
 @task_comments.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
 async def create_comment(
-    data: CommentCreate, access: CanComment, uow: UnitOfWorkDep
+    data: CommentCreate, access: CanComment, uow: UnitOfWorkDep, tag: ETagDep
 ) -> CommentRead:
     comment = await service.create_comment(uow, access.member.user_id, access.task, data)
-    return await service.comment_shown(uow.session, comment)
+    return tag(await service.comment_shown(uow.session, comment))
 
 
 @comments.get(
@@ -38,20 +41,26 @@ async def create_comment(
     responses=problem_responses(401, 404, 422),
     description="One comment, to any member of its task's team (404 to anyone else).",
 )
-async def get_comment(access: CommentMember, session: SessionDep) -> CommentRead:
-    return await service.comment_shown(session, access.comment)
+async def get_comment(access: CommentMember, session: SessionDep, tag: ETagDep) -> CommentRead:
+    return tag(await service.comment_shown(session, access.comment))
 
 
 @comments.patch(
     "/{comment_id}", responses=ERRORS, description="Only the author; keeps `edited_at`."
 )
 async def edit_comment(
-    data: CommentUpdate, access: CommentMember, uow: UnitOfWorkDep
+    data: CommentUpdate,
+    access: CommentMember,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
 ) -> CommentRead:
     if not rules.may_edit(access.comment.author_id, access.member.user_id):
         raise rules.not_author()
+    shown = partial(service.comment_shown, uow.session)
+    await hold(uow.session, access.comment, precondition, shown)
     comment = await service.edit_comment(uow, access.member.user_id, access.comment, data)
-    return await service.comment_shown(uow.session, comment)
+    return tag(await shown(comment))
 
 
 @comments.delete(
@@ -60,8 +69,13 @@ async def edit_comment(
     responses=ERRORS,
     description="The author, or a member with `comments.moderate`.",
 )
-async def delete_comment(access: CommentMember, uow: UnitOfWorkDep) -> None:
+async def delete_comment(
+    access: CommentMember, uow: UnitOfWorkDep, precondition: IfMatchDep
+) -> None:
     access.member.require_all(
         rules.permissions_to_delete(access.comment.author_id, access.member.user_id)
+    )
+    await hold(
+        uow.session, access.comment, precondition, partial(service.comment_shown, uow.session)
     )
     await service.delete_comment(uow, access.member.user_id, access.comment)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep, hold
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.types import DayEndOrInstant, DayStartOrInstant
@@ -110,8 +112,8 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", responses=ERRORS)
-async def read_task(task: ReadableTask) -> TaskRead:
-    return task
+async def read_task(task: ReadableTask, tag: ETagDep) -> TaskRead:
+    return tag(task)
 
 
 @router.patch(
@@ -119,27 +121,43 @@ async def read_task(task: ReadableTask) -> TaskRead:
     responses=ERRORS,
     description="Needs `tasks.update`; moving into or out of `done` needs `tasks.review`.",
 )
-async def update_task(data: TaskUpdate, access: TaskMember, uow: UnitOfWorkDep) -> TaskRead:
+async def update_task(
+    data: TaskUpdate,
+    access: TaskMember,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
+) -> TaskRead:
     changes = data.model_dump(exclude_unset=True)
     rules.refuse_removing_required(changes)
+    await hold(uow.session, access.task, precondition, partial(service.task_shown, uow.session))
     access.member.require_all(rules.permissions_to_update(access.task.status, changes))
-    return await service.update_task(uow, access.member.user_id, access.task, changes)
+    return tag(await service.update_task(uow, access.member.user_id, access.task, changes))
 
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-async def delete_task(access: CanDeleteTask, uow: UnitOfWorkDep) -> None:
+async def delete_task(access: CanDeleteTask, uow: UnitOfWorkDep, precondition: IfMatchDep) -> None:
+    await hold(uow.session, access.task, precondition, partial(service.task_shown, uow.session))
     await service.delete_task(uow, access.task)
 
 
 @router.post("/{task_id}/assignees", responses=ERRORS)
-async def assign(data: AssigneeAdd, access: CanAssignTask, uow: UnitOfWorkDep) -> TaskRead:
-    return await service.assign(uow, access.member.user_id, access.task, data.user_id)
+async def assign(
+    data: AssigneeAdd, access: CanAssignTask, uow: UnitOfWorkDep, tag: ETagDep
+) -> TaskRead:
+    return tag(await service.assign(uow, access.member.user_id, access.task, data.user_id))
 
 
 @router.delete(
-    "/{task_id}/assignees/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS
+    "/{task_id}/assignees/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ERRORS,
+    description="`If-Match` names the task's version: the assignee list is part of the task.",
 )
-async def unassign(user_id: uuid.UUID, access: CanAssignTask, uow: UnitOfWorkDep) -> None:
+async def unassign(
+    user_id: uuid.UUID, access: CanAssignTask, uow: UnitOfWorkDep, precondition: IfMatchDep
+) -> None:
+    await hold(uow.session, access.task, precondition, partial(service.task_shown, uow.session))
     await service.unassign(uow, access.member.user_id, access.task, user_id)
 
 
