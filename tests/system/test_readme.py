@@ -209,5 +209,12 @@ def test_the_events_document_lists_every_event_type() -> None:
 
     text = (ROOT / "docs" / "events.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_.0-9]+)` \|", text, re.MULTILINE))
-    missing = [t for t in all_event_types() if t.removeprefix("taskflow.") not in documented]
+    # Only TaskFlow's own contracts: tests elsewhere declare payloads of their own in the
+    # same registry (the chassis' widgets) when they share this process.
+    published = [
+        event_type
+        for event_type, payload in all_event_types().items()
+        if payload.__module__.startswith("taskflow_contracts.")
+    ]
+    missing = [t for t in published if t.removeprefix("taskflow.") not in documented]
     assert not missing, f"event types missing from docs/events.md: {missing}"
