@@ -16,7 +16,9 @@ MEMBERSHIP_EVENTS = {
     "taskflow.teams.member.removed.v1",
     "taskflow.teams.member.role_changed.v1",
     "taskflow.teams.role.updated.v1",
-    "taskflow.teams.team.deleted.v1",
+    "taskflow.teams.team.deleted.v2",
+    "taskflow.teams.team.restored.v1",
+    "taskflow.teams.team.purged.v1",
 }
 KEY = "s3rvice-key"
 

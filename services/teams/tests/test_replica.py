@@ -93,6 +93,6 @@ async def test_deleted_user_leaves_teams_and_a_successor_leads(world: Any) -> No
     assert [m["username"] for m in members] == ["bob"]
     await world.auth_event(auth.UserDeleted(user_id=bob.user_id))
     await world.settle()
-    assert [e.data["team_id"] for e in world.of_type("taskflow.teams.team.deleted.v1")] == [
+    assert [e.data["team_id"] for e in world.of_type("taskflow.teams.team.purged.v1")] == [
         team["id"]
     ]

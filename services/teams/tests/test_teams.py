@@ -129,7 +129,7 @@ async def test_rename_and_delete(world: Any) -> None:
     ).status_code == 404
     await world.settle()
     assert [e.data["name"] for e in world.of_type("taskflow.teams.team.updated.v1")] == ["Core"]
-    assert [e.data["team_id"] for e in world.of_type("taskflow.teams.team.deleted.v1")] == [
+    assert [e.data["team_id"] for e in world.of_type("taskflow.teams.team.deleted.v2")] == [
         team["id"]
     ]
 

@@ -53,7 +53,7 @@ async def test_project_lifecycle(world: Any) -> None:
         True,
         False,
     ]
-    assert len(world.of_type("taskflow.work.project.deleted.v1")) == 1
+    assert len(world.of_type("taskflow.work.project.deleted.v2")) == 1
     [created] = world.of_type("taskflow.work.project.created.v1")
     assert created.data["due_on"] == "2026-09-30"
 
@@ -85,12 +85,12 @@ async def test_bad_dates_and_bounds(world: Any) -> None:
         assert response.status_code == 422, (body, response.text)
 
 
-async def test_team_deleted_event_removes_its_projects(world: Any) -> None:
+async def test_team_purged_event_removes_its_projects(world: Any) -> None:
     team = await world.team()
     lead = await world.member(team)
     project = await world.project(team, lead)
     task = await world.task(project["id"], lead)
-    await world.teams_event(teams.TeamDeleted(team_id=team))
+    await world.teams_event(teams.TeamPurged(team_id=team))
     assert (
         await world.client.get(f"/api/v1/projects/{project['id']}", headers=lead.headers)
     ).status_code == 404
@@ -99,6 +99,6 @@ async def test_team_deleted_event_removes_its_projects(world: Any) -> None:
 
         assert await session.get(Task, __import__("uuid").UUID(task["id"])) is None
     await world.settle()
-    assert [e.data["project_id"] for e in world.of_type("taskflow.work.project.deleted.v1")] == [
+    assert [e.data["project_id"] for e in world.of_type("taskflow.work.project.purged.v1")] == [
         project["id"]
     ]

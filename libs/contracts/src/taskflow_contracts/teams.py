@@ -29,8 +29,43 @@ class TeamUpdated(EventPayload):
     name: str
 
 
-class TeamDeleted(EventPayload):
+class TeamDeletedV1(EventPayload):
+    """No longer published (read as TeamPurged): until issue 18 a team's deletion erased it
+    at once, and consumers erase what they hold of it. Kept so an event of this type still
+    in flight, parked or replayed is read as it was meant."""
+
     event_type = "taskflow.teams.team.deleted.v1"
+    team_id: UUID
+    team_seq: int | None = None
+
+
+class TeamDeleted(EventPayload):
+    """The team was deleted, softly: hidden from every read and write, restorable by
+    whoever could delete it until ``purge_after``, when TeamPurged follows (unless
+    TeamRestored came first). Consumers hide what they hold of it; they erase nothing.
+    v2: v1 meant erased for good (now TeamPurged)."""
+
+    event_type = "taskflow.teams.team.deleted.v2"
+    team_id: UUID
+    deleted_at: datetime
+    purge_after: datetime
+    team_seq: int | None = None
+
+
+class TeamRestored(EventPayload):
+    """A deleted team is back, with its members, roles and invitations as they were."""
+
+    event_type = "taskflow.teams.team.restored.v1"
+    team_id: UUID
+    name: str
+    team_seq: int | None = None
+
+
+class TeamPurged(EventPayload):
+    """The team is gone for good (deleted and not restored in time, or left by its last
+    member): consumers erase what they hold of it."""
+
+    event_type = "taskflow.teams.team.purged.v1"
     team_id: UUID
     team_seq: int | None = None
 

@@ -25,8 +25,40 @@ class ProjectUpdated(EventPayload):
     archived: bool
 
 
-class ProjectDeleted(EventPayload):
+class ProjectDeletedV1(EventPayload):
+    """No longer published (read as ProjectPurged): until issue 18 a project's deletion
+    erased it and its tasks at once. Kept so an event still in flight is read as meant."""
+
     event_type = "taskflow.work.project.deleted.v1"
+    project_id: UUID
+    team_id: UUID
+
+
+class ProjectDeleted(EventPayload):
+    """The project was deleted, softly: hidden with its tasks, restorable by whoever could
+    delete it until ``purge_after``, when ProjectPurged follows (unless ProjectRestored
+    came first). Consumers hide what they hold of it. v2: v1 meant erased for good."""
+
+    event_type = "taskflow.work.project.deleted.v2"
+    project_id: UUID
+    team_id: UUID
+    deleted_at: datetime
+    purge_after: datetime
+
+
+class ProjectRestored(EventPayload):
+    """A deleted project is back, with its tasks, comments and activity."""
+
+    event_type = "taskflow.work.project.restored.v1"
+    project_id: UUID
+    team_id: UUID
+    name: str
+
+
+class ProjectPurged(EventPayload):
+    """The project and its tasks, comments and activity are gone for good."""
+
+    event_type = "taskflow.work.project.purged.v1"
     project_id: UUID
     team_id: UUID
 

@@ -47,15 +47,19 @@ def team_not_found() -> ProblemError:
     return not_found("Team", "No team with this id has you as a member.")
 
 
-async def load_access(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> TeamAccess:
-    row = (
-        await session.execute(
-            select(Team, Membership, Role)
-            .join(Membership, col(Membership.team_id) == Team.id)
-            .join(Role, col(Role.id) == Membership.role_id)
-            .where(col(Team.id) == team_id, col(Membership.user_id) == user_id)
-        )
-    ).first()
+async def load_access(
+    session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID, *, deleted: bool = False
+) -> TeamAccess:
+    """A deleted team is no one's (404), except to restore it (``deleted``: found too)."""
+    query = (
+        select(Team, Membership, Role)
+        .join(Membership, col(Membership.team_id) == Team.id)
+        .join(Role, col(Role.id) == Membership.role_id)
+        .where(col(Team.id) == team_id, col(Membership.user_id) == user_id)
+    )
+    if not deleted:
+        query = query.where(col(Team.deleted_at).is_(None))
+    row = (await session.execute(query)).first()
     if row is None:
         raise team_not_found()
     team, membership, role = row

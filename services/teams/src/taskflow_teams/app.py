@@ -13,6 +13,7 @@ from taskflow_teams.handlers import EVENT_HANDLERS
 from taskflow_teams.internal.views import router as internal_router
 from taskflow_teams.invitations.views import my_invitations, team_invitations
 from taskflow_teams.permissions.views import router as permissions_router
+from taskflow_teams.teams import scheduled
 from taskflow_teams.teams.views import router as teams_router
 
 
@@ -37,5 +38,7 @@ def create_app(
             handlers=EVENT_HANDLERS,
             handler_deps=TeamsDeps(),
             jwks_fetcher=jwks_fetcher,
+            on_startup=[scheduled.start],
+            on_shutdown=[scheduled.stop],
         )
     )

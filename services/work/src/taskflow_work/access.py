@@ -52,6 +52,7 @@ logger = logging.getLogger("taskflow.work.access")
 
 _tasks = table_of(Task)
 _members = table_of(MemberReplica)
+_projects = table_of(Project)
 
 
 @dataclass(frozen=True)
@@ -273,19 +274,24 @@ def _caller_in_team(team_id: Any) -> ColumnElement[bool]:
 
 # Each object with the caller's replica row in its team: one round trip answers both "may
 # they see it" and what to show (a task carries its assignee list).
-PROJECT_WITH_MEMBER = (
+# A deleted project (``deleted_at``) hides itself and everything in it, except to restore it.
+ANY_PROJECT_WITH_MEMBER = (
     select(Project, MemberReplica)
     .outerjoin(MemberReplica, _caller_in_team(col(Project.team_id)))
     .where(col(Project.id) == bindparam("project_id"))
 )
+PROJECT_WITH_MEMBER = ANY_PROJECT_WITH_MEMBER.where(col(Project.deleted_at).is_(None))
+_LIVE_PROJECT = and_(_projects.c.id == _tasks.c.project_id, _projects.c.deleted_at.is_(None))
 TASK_WITH_MEMBER = (
     select(Task, MemberReplica)
+    .join(_projects, _LIVE_PROJECT)
     .outerjoin(MemberReplica, _caller_in_team(col(Task.team_id)))
     .where(col(Task.id) == bindparam("task_id"))
 )
 COMMENT_WITH_MEMBER = (
     select(Comment, Task, MemberReplica)
     .join(Task, col(Task.id) == col(Comment.task_id))
+    .join(_projects, _LIVE_PROJECT)
     .outerjoin(MemberReplica, _caller_in_team(col(Task.team_id)))
     .where(col(Comment.id) == bindparam("comment_id"))
 )
@@ -300,7 +306,9 @@ TASK_ROW_WITH_MEMBER = (
         _members.c.resync_needed.label("member_resync_needed"),
         _members.c.updated_at.label("member_updated_at"),
     )
-    .select_from(_tasks.outerjoin(_members, _caller_in_team(_tasks.c.team_id)))
+    .select_from(
+        _tasks.join(_projects, _LIVE_PROJECT).outerjoin(_members, _caller_in_team(_tasks.c.team_id))
+    )
     .where(_tasks.c.id == bindparam("task_id"))
 )
 
@@ -332,9 +340,13 @@ class Guard:
             return [team_id]
         return await self.authorizer.my_team_ids(self.session, self.caller)
 
-    async def project(self, project_id: uuid.UUID, permission: str | None = None) -> ProjectAccess:
+    async def project(
+        self, project_id: uuid.UUID, permission: str | None = None, *, deleted: bool = False
+    ) -> ProjectAccess:
+        """``deleted``: a deleted project is found too (to restore it)."""
         params = {"project_id": project_id, "caller_id": self.caller.user_id}
-        row = (await self.session.execute(PROJECT_WITH_MEMBER, params)).first()
+        query = ANY_PROJECT_WITH_MEMBER if deleted else PROJECT_WITH_MEMBER
+        row = (await self.session.execute(query, params)).first()
         if row is None:
             raise not_found("Project")
         project, membership = row

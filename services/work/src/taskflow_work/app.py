@@ -15,6 +15,7 @@ from taskflow_work.comments.views import comments, task_comments
 from taskflow_work.config import WorkSettings
 from taskflow_work.deps import WorkDeps
 from taskflow_work.handlers import EVENT_HANDLERS
+from taskflow_work.projects import scheduled as project_purge
 from taskflow_work.projects import service as projects_service
 from taskflow_work.projects.views import router as projects
 from taskflow_work.replica.adapters import TeamsApi
@@ -26,7 +27,7 @@ from taskflow_work.tasks.views import router as tasks
 
 
 def replica_departures() -> Departures:
-    """A member who leaves a team leaves its tasks; a deleted team's projects go."""
+    """A member who leaves a team leaves its tasks; a purged team's projects go."""
     return Departures(
         member_left=tasks_service.unassign_everywhere,
         team_deleted=projects_service.delete_team_projects,
@@ -83,8 +84,8 @@ def create_app(
             handlers=EVENT_HANDLERS,
             handler_deps=WorkDeps(departures),
             jwks_fetcher=jwks_fetcher,
-            on_startup=[start],
-            on_shutdown=[stop],
+            on_startup=[start, project_purge.start],
+            on_shutdown=[project_purge.stop, stop],
         )
     )
     app.state.task_pages = TaskPages()

@@ -48,7 +48,9 @@ async def on_team_updated(payload: teams.TeamUpdated, context: Context) -> None:
     await service.upsert_team(context.session, payload.team_id, payload.name)
 
 
-async def on_team_deleted(payload: teams.TeamDeleted, context: Context) -> None:
+async def on_team_purged(payload: teams.TeamPurged | teams.TeamDeletedV1, context: Context) -> None:
+    """Gone for good (v1's deletion meant that too). A soft deletion (team.deleted.v2)
+    erases nothing here: the team may be restored."""
     await service.forget_team(context.session, payload.team_id)
 
 
@@ -89,7 +91,10 @@ async def on_project_updated(payload: work.ProjectUpdated, context: Context) -> 
     await service.upsert_project(context.session, payload.project_id, payload.team_id, payload.name)
 
 
-async def on_project_deleted(payload: work.ProjectDeleted, context: Context) -> None:
+async def on_project_purged(
+    payload: work.ProjectPurged | work.ProjectDeletedV1, context: Context
+) -> None:
+    """Gone for good (v1's deletion meant that too); a soft deletion erases nothing."""
     await service.forget_project(context.session, payload.project_id)
 
 

@@ -35,14 +35,20 @@ def memberships_of(team_id: uuid.UUID) -> Select[Any]:
                 _roles, _roles.c.id == _members.c.role_id
             )
         )
-        .where(_teams.c.id == team_id)
+        # A deleted team is no one's: absent here too, until it is restored.
+        .where(_teams.c.id == team_id, _teams.c.deleted_at.is_(None))
         .order_by(_members.c.user_id)
     )
 
 
 def team_seqs(after: uuid.UUID | None, limit: int) -> Select[Any]:
     """Teams' numbers by team id, from the one after ``after``."""
-    query = select(_teams.c.id, _teams.c.membership_seq).order_by(_teams.c.id).limit(limit)
+    query = (
+        select(_teams.c.id, _teams.c.membership_seq)
+        .where(_teams.c.deleted_at.is_(None))
+        .order_by(_teams.c.id)
+        .limit(limit)
+    )
     if after is not None:
         query = query.where(_teams.c.id > after)
     return query

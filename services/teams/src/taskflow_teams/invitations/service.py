@@ -319,6 +319,13 @@ async def accept(uow: UnitOfWork, user_id: uuid.UUID, token: str, now: datetime)
     team = await session.get(Team, invitation.team_id)
     role = await fresh_role(session, invitation.role_id)
     assert team is not None and role is not None
+    if team.deleted_at is not None:  # deleted (restorable): no one joins it meanwhile
+        raise conflict(
+            "Team deleted",
+            "The team of this invitation was deleted; it can be accepted once it is restored.",
+            type="team-deleted",
+            field="token",
+        )
     if await session.get(Membership, (team.id, user_id)) is not None:
         raise conflict(
             "Already a member",

@@ -6,7 +6,7 @@ Invitations live with the team's other rows: deleting a team or a role clears th
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Column, Text, UniqueConstraint
@@ -14,6 +14,9 @@ from sqlmodel import Field
 from taskflow_chassis.types import utc_column, utcnow
 
 from taskflow_teams.tables import TeamsTable
+
+# How long a deleted team (or project, in work) can be restored before it is purged.
+RESTORABLE_FOR = timedelta(days=30)
 
 
 class Team(TeamsTable, table=True):
@@ -28,6 +31,11 @@ class Team(TeamsTable, table=True):
     # One more for every membership event (joined, removed, role changed, role updated,
     # team deleted), in the transaction that writes it: replicas apply them in order.
     membership_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Set by DELETE: the team is hidden from every read and write, restorable until
+    # RESTORABLE_FOR has passed, then purged (teams/scheduled.py).
+    deleted_at: datetime | None = Field(
+        default=None, sa_column=utc_column(nullable=True, index=True)
+    )
 
 
 class Role(TeamsTable, table=True):

@@ -68,7 +68,7 @@ async def list_my_teams(
         select(Team, Role)
         .join(Membership, col(Membership.team_id) == Team.id)
         .join(Role, col(Role.id) == Membership.role_id)
-        .where(col(Membership.user_id) == user_id)
+        .where(col(Membership.user_id) == user_id, col(Team.deleted_at).is_(None))
     )
     rows, cursor = await paginate_by_time(
         session, query, page, time_column=_teams.c.created_at, id_column=_teams.c.id

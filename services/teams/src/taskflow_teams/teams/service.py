@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, select, update
@@ -15,11 +16,18 @@ from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import permissions as P
 from taskflow_contracts import teams as contract
 
-from taskflow_teams.access import TeamAccess, team_not_found
+from taskflow_teams.access import TeamAccess, load_access, team_not_found
 from taskflow_teams.replica import service as replica
 from taskflow_teams.replica.models import Person
 from taskflow_teams.teams import rules
-from taskflow_teams.teams.models import Invitation, InvitationStatus, Membership, Role, Team
+from taskflow_teams.teams.models import (
+    RESTORABLE_FOR,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Role,
+    Team,
+)
 from taskflow_teams.teams.queries import member_read, role_read, team_read
 from taskflow_teams.teams.schemas import (
     MemberRead,
@@ -185,13 +193,62 @@ async def update_team(uow: UnitOfWork, access: TeamAccess, data: TeamUpdate) -> 
     return team_read(team, access.role)
 
 
-async def delete_team(uow: UnitOfWork, access: TeamAccess) -> None:
-    team_id = access.team.id
-    seq = await next_membership_seq(uow.session, team_id)
+async def delete_team(uow: UnitOfWork, access: TeamAccess, now: datetime) -> None:
+    """A soft delete: the team is hidden until restored, or purged after RESTORABLE_FOR."""
+    team = access.team
+    seq = await next_membership_seq(uow.session, team.id)
     await held_access(uow.session, access, P.TEAM_DELETE)
-    await _delete_team_rows(uow.session, team_id)
-    uow.publish(contract.TeamDeleted(team_id=team_id, team_seq=seq))
+    team.deleted_at = now
+    uow.session.add(team)
+    uow.publish(
+        contract.TeamDeleted(
+            team_id=team.id, deleted_at=now, purge_after=now + RESTORABLE_FOR, team_seq=seq
+        )
+    )
     await uow.commit()
+
+
+async def restore_team(
+    uow: UnitOfWork, team_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> TeamRead:
+    """A deleted team back as it was, to a member who may delete it (``team.delete``); a
+    team not deleted is answered as it is (a retried restore)."""
+    session = uow.session
+    access = await load_access(session, team_id, user_id, deleted=True)
+    access.ensure_can(P.TEAM_DELETE)
+    team = access.team
+    if team.deleted_at is None:
+        return team_read(team, access.role)
+    seq = await next_membership_seq(session, team.id)
+    access = await held_access(session, access, P.TEAM_DELETE)
+    await session.refresh(team)
+    if team.deleted_at is None or team.deleted_at + RESTORABLE_FOR <= now:
+        raise team_not_found()  # restored meanwhile (a retry answers it) or due for purge
+    team.deleted_at = None
+    team.updated_at = now
+    session.add(team)
+    uow.publish(contract.TeamRestored(team_id=team.id, name=team.name, team_seq=seq))
+    await uow.commit()
+    return team_read(team, access.role)
+
+
+async def purge_team(uow: UnitOfWork, team_id: uuid.UUID, deleted_before: datetime) -> bool:
+    """Erase a team deleted before ``deleted_before`` (and not restored meanwhile), its
+    rows and TeamPurged in one transaction: whether it was."""
+    session = uow.session
+    seq = await hold_membership_seq(session, team_id)
+    if seq is None:
+        return False
+    deleted_at = (
+        await session.execute(select(_teams.c.deleted_at).where(_teams.c.id == team_id))
+    ).scalar_one()
+    if deleted_at is None or deleted_at > deleted_before:
+        await uow.rollback()
+        return False
+    await _delete_team_rows(session, team_id)
+    uow.publish(contract.TeamPurged(team_id=team_id, team_seq=seq))
+    await uow.commit()
+    return True
 
 
 async def _delete_team_rows(session: AsyncSession, team_id: uuid.UUID) -> None:
@@ -317,8 +374,9 @@ async def _pass_leadership(uow: UnitOfWork, team_id: uuid.UUID, role: Role) -> N
     ).scalar_one_or_none()
     seq = await next_membership_seq(session, team_id)
     if successor is None:
+        # Nobody is left who could restore it: gone at once.
         await _delete_team_rows(session, team_id)
-        uow.publish(contract.TeamDeleted(team_id=team_id, team_seq=seq))
+        uow.publish(contract.TeamPurged(team_id=team_id, team_seq=seq))
         return
     successor.role_id = role.id
     session.add(successor)

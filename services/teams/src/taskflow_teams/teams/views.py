@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, status
-from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.deps import ClockDep, SessionDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.security import CurrentUserId
@@ -60,8 +60,20 @@ async def update_team(data: TeamUpdate, access: CanUpdateTeam, uow: UnitOfWorkDe
 
 
 @router.delete("/{team_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)
-async def delete_team(access: CanDeleteTeam, uow: UnitOfWorkDep) -> None:
-    await service.delete_team(uow, access)
+async def delete_team(access: CanDeleteTeam, uow: UnitOfWorkDep, clock: ClockDep) -> None:
+    await service.delete_team(uow, access, clock())
+
+
+@router.post(
+    "/{team_id}/restore",
+    responses=problem_responses(401, 403, 404),
+    description="A deleted team back as it was (members, roles, projects, tasks), within 30"
+    " days of its deletion; needs `team.delete`. A team not deleted is answered as it is.",
+)
+async def restore_team(
+    team_id: uuid.UUID, user_id: CurrentUserId, uow: UnitOfWorkDep, clock: ClockDep
+) -> TeamRead:
+    return await service.restore_team(uow, team_id, user_id, clock())
 
 
 @router.get("/{team_id}/members", responses=MEMBER_ERRORS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field
@@ -28,3 +28,12 @@ class Project(WorkTable, table=True):
     created_by: uuid.UUID
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    # Set by DELETE: the project and its tasks are hidden from every read and write,
+    # restorable until RESTORABLE_FOR has passed, then purged (projects/scheduled.py).
+    deleted_at: datetime | None = Field(
+        default=None, sa_column=utc_column(nullable=True, index=True)
+    )
+
+
+# How long a deleted project can be restored before it is purged.
+RESTORABLE_FOR = timedelta(days=30)

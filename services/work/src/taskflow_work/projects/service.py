@@ -1,4 +1,5 @@
-"""Projects: create, list, edit, archive, delete (with their tasks and comments).
+"""Projects: create, list, edit, archive, delete (softly: restorable for 30 days, then
+purged with their tasks, comments and activity).
 
 The caller is authorized by the route (taskflow_work.access) before any of these runs.
 """
@@ -8,18 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.pagination import PageParams, paginate_by_time
-from taskflow_chassis.problems import invalid_field
+from taskflow_chassis.problems import conflict, invalid_field, not_found
 from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import work as contract
 
-from taskflow_work.projects.models import Project
+from taskflow_work.projects.models import RESTORABLE_FOR, Project
 from taskflow_work.projects.schemas import (
     ProjectCreate,
     ProjectRead,
@@ -99,7 +101,9 @@ async def list_projects(
     page: PageParams,
     archived: bool | None,
 ) -> tuple[list[ProjectRead], str | None]:
-    query = select(Project).where(col(Project.team_id).in_(team_ids))
+    query = select(Project).where(
+        col(Project.team_id).in_(team_ids), col(Project.deleted_at).is_(None)
+    )
     if archived is not None:
         query = query.where(col(Project.archived) == archived)
     rows, cursor = await paginate_by_time(
@@ -131,10 +135,78 @@ async def update_project(uow: UnitOfWork, project: Project, data: ProjectUpdate)
     return project
 
 
-async def delete_project(uow: UnitOfWork, project: Project) -> None:
-    await _delete_project_rows(uow.session, project.id)
-    uow.publish(contract.ProjectDeleted(project_id=project.id, team_id=project.team_id))
+def ensure_open(project: Project) -> None:
+    """An archived project takes no new task (409 naming the project)."""
+    if project.archived:
+        raise conflict(
+            "Project archived",
+            "This project is archived: it takes no new task. Unarchive it first.",
+            type="project-archived",
+            field="project_id",
+            loc=["path", "project_id"],
+            project_id=str(project.id),
+        )
+
+
+async def delete_project(uow: UnitOfWork, project: Project, now: datetime) -> None:
+    """A soft delete: the project and its tasks are hidden until restored, or purged
+    after RESTORABLE_FOR."""
+    project.deleted_at = now
+    uow.session.add(project)
+    uow.publish(
+        contract.ProjectDeleted(
+            project_id=project.id,
+            team_id=project.team_id,
+            deleted_at=now,
+            purge_after=now + RESTORABLE_FOR,
+        )
+    )
     await uow.commit()
+
+
+async def restore_project(uow: UnitOfWork, project: Project, now: datetime) -> Project:
+    """A deleted project back with its tasks; one not deleted is answered as it is (a
+    retried restore); one due for its purge is gone (404)."""
+    if project.deleted_at is None:
+        return project
+    # One statement, so a purge running now either sees it restored or erases it first.
+    restored = await uow.session.execute(
+        update(_projects)
+        .where(
+            _projects.c.id == project.id,
+            _projects.c.deleted_at.is_not(None),
+            _projects.c.deleted_at > now - RESTORABLE_FOR,
+        )
+        .values(deleted_at=None, updated_at=now)
+    )
+    if cast(CursorResult[Any], restored).rowcount != 1:
+        raise not_found("Project")
+    uow.publish(
+        contract.ProjectRestored(project_id=project.id, team_id=project.team_id, name=project.name)
+    )
+    await uow.commit()
+    await uow.session.refresh(project)
+    return project
+
+
+async def purge_project(uow: UnitOfWork, project_id: uuid.UUID, deleted_before: datetime) -> bool:
+    """Erase a project deleted before ``deleted_before`` (and not restored meanwhile), with
+    its tasks, comments and activity, and ProjectPurged, in one transaction: whether it was."""
+    session = uow.session
+    held = (
+        await session.execute(
+            select(_projects.c.team_id, _projects.c.deleted_at)
+            .where(_projects.c.id == project_id)
+            .with_for_update()
+        )
+    ).first()
+    if held is None or held.deleted_at is None or held.deleted_at > deleted_before:
+        await uow.rollback()
+        return False
+    await _delete_project_rows(session, project_id)
+    uow.publish(contract.ProjectPurged(project_id=project_id, team_id=held.team_id))
+    await uow.commit()
+    return True
 
 
 async def _delete_project_rows(session: AsyncSession, project_id: uuid.UUID) -> None:
@@ -144,13 +216,13 @@ async def _delete_project_rows(session: AsyncSession, project_id: uuid.UUID) -> 
 
 
 async def delete_team_projects(uow: UnitOfWork, team_id: uuid.UUID) -> None:
-    """A team was deleted: its projects go, each announced as deleted (in the caller's
-    unit of work, which commits)."""
-    projects = (
-        (await uow.session.execute(select(Project).where(col(Project.team_id) == team_id)))
+    """A team was purged: its projects (deleted or not) go for good, each announced as
+    purged (in the caller's unit of work, which commits)."""
+    project_ids = (
+        (await uow.session.execute(select(col(Project.id)).where(col(Project.team_id) == team_id)))
         .scalars()
         .all()
     )
-    for project in projects:
-        await _delete_project_rows(uow.session, project.id)
-        uow.publish(contract.ProjectDeleted(project_id=project.id, team_id=team_id))
+    for project_id in project_ids:
+        await _delete_project_rows(uow.session, project_id)
+        uow.publish(contract.ProjectPurged(project_id=project_id, team_id=team_id))

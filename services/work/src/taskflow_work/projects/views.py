@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.deps import ClockDep, SessionDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
@@ -61,18 +61,32 @@ async def update_project(
 
 
 @router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-async def delete_project(access: CanDeleteProject, uow: UnitOfWorkDep) -> None:
-    await service.delete_project(uow, access.project)
+async def delete_project(access: CanDeleteProject, uow: UnitOfWorkDep, clock: ClockDep) -> None:
+    await service.delete_project(uow, access.project, clock())
+
+
+@router.post(
+    "/{project_id}/restore",
+    responses=problem_responses(401, 403, 404),
+    description="A deleted project back with its tasks, comments and activity, within 30"
+    " days of its deletion; needs `projects.delete`. One not deleted is answered as it is.",
+)
+async def restore_project(
+    project_id: uuid.UUID, guard: GuardDep, uow: UnitOfWorkDep, clock: ClockDep
+) -> ProjectRead:
+    access = await guard.project(project_id, P.PROJECTS_DELETE, deleted=True)
+    return service.project_read(await service.restore_project(uow, access.project, clock()))
 
 
 @router.post(
     "/{project_id}/tasks",
     status_code=status.HTTP_201_CREATED,
-    responses=ERRORS,
+    responses=problem_responses(401, 403, 404, 409, 422),
     description="Needs `tasks.create`; created `done` needs `tasks.review`, with assignees"
-    " `tasks.assign`.",
+    " `tasks.assign`. An archived project takes no new task (409 `project-archived`).",
 )
 async def create_task(data: TaskCreate, access: CanCreateTask, uow: UnitOfWorkDep) -> TaskRead:
     access.member.require_all(task_rules.permissions_to_create(data.status, data.assignee_ids))
+    service.ensure_open(access.project)
     task = await tasks.create_task(uow, access.member.user_id, access.project, data)
     return await tasks.task_shown(uow.session, task)

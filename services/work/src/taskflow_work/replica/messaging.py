@@ -94,6 +94,27 @@ async def on_team_updated(payload: teams.TeamUpdated, context: Context) -> None:
 
 
 async def on_team_deleted(payload: teams.TeamDeleted, context: Context) -> None:
+    """Deleted, restorable: the team's member rows go, so every access to its projects and
+    tasks reads through to teams, which answers 404 for a deleted team; the projects stay."""
+    session = context.session
+    apply, _ = await _in_order(session, payload.team_id, payload.team_seq, context.event)
+    if apply:
+        await session.execute(
+            delete(MemberReplica).where(col(MemberReplica.team_id) == payload.team_id)
+        )
+
+
+async def on_team_restored(payload: teams.TeamRestored, context: Context) -> None:
+    """Back: the team's members are read again from teams (a resync; until it is done,
+    each access reads through to teams)."""
+    session = context.session
+    apply, _ = await _in_order(session, payload.team_id, payload.team_seq, context.event)
+    if apply:
+        await mark_resync(session, await hold_team(session, payload.team_id, payload.name))
+
+
+async def on_team_purged(payload: teams.TeamPurged | teams.TeamDeletedV1, context: Context) -> None:
+    """Gone for good (or v1's deletion, which meant that): its projects are purged."""
     session = context.session
     apply, _ = await _in_order(session, payload.team_id, payload.team_seq, context.event)
     if not apply:

@@ -18,10 +18,12 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    column,
     func,
     literal,
     or_,
     select,
+    table,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +66,6 @@ class TaskRow(NamedTuple):
     created_by: uuid.UUID
     created_at: datetime
     updated_at: datetime
-
     # The names of the creator and the assignees (replica.queries), read with the task.
     creator_entry: str | None
     assignee_entries: str | None
@@ -255,10 +256,16 @@ def _scoped(bound: frozenset[str]) -> Select[Any]:
     return select(*TASK_COLUMNS).where(_tasks.c.team_id.in_(bindparam("team_ids", expanding=True)))
 
 
+# The projects table by name (projects/ imports tasks/, not the other way round).
+_PROJECTS = table("projects", column("id"), column("deleted_at"))
+_DELETED_PROJECT_IDS = select(_PROJECTS.c.id).where(_PROJECTS.c.deleted_at.is_not(None))
+
+
 def page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select[Any]:
     """The page query for one shape of request: which parameters are bound, which sort,
     whether from a cursor. A request binds its values into it."""
-    query = _scoped(bound)
+    # Not the tasks of a deleted project (hidden until it is restored or purged).
+    query = _scoped(bound).where(_tasks.c.project_id.not_in(_DELETED_PROJECT_IDS))
     pattern = bindparam("pattern", type_=String)
     assigned = select(_assignees.c.task_id)
     conditions: dict[str, ColumnElement[bool]] = {
