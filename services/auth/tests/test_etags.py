@@ -17,9 +17,14 @@ PARTICIPANT = "/api/v1/participants/me"
 async def test_the_account_is_tagged_and_changed_only_on_its_current_tag(
     client: httpx.AsyncClient, api: Any
 ) -> None:
-    headers = await api.signed_in()
+    signed_up = await api.client.post(
+        "/api/v1/auth/users",
+        json={"username": "alice", "email": "alice@example.com", "password": api.password},
+    )
+    headers = api.bearer(await api.log_in("alice"))
     read = await client.get(ME, headers=headers)
     tag = read.headers["ETag"]
+    assert signed_up.headers["ETag"] == tag  # the account as it was created, as GET shows it
     assert tag.startswith('"')
     again = await client.get(ME, headers={**headers, "If-None-Match": tag})
     assert again.status_code == 304 and again.headers["ETag"] == tag
@@ -54,6 +59,7 @@ async def test_the_participant_profile_is_tagged(client: httpx.AsyncClient, api:
     )
     assert registered.status_code == 201
     tag = (await client.get(PARTICIPANT, headers=headers)).headers["ETag"]
+    assert registered.headers["ETag"] == tag
     assert (
         await client.get(PARTICIPANT, headers={**headers, "If-None-Match": tag})
     ).status_code == 304

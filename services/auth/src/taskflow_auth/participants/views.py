@@ -21,10 +21,10 @@ router = APIRouter(prefix="/api/v1/participants", tags=["participants"])
     summary="Register my participant profile",
 )
 async def register(
-    data: ParticipantCreate, user: CurrentUser, uow: UnitOfWorkDep
+    data: ParticipantCreate, user: CurrentUser, uow: UnitOfWorkDep, tag: ETagDep
 ) -> ParticipantRead:
     participant = await service.register_participant(uow, user, data)
-    return ParticipantRead.model_validate(participant)
+    return tag(ParticipantRead.model_validate(participant))
 
 
 @router.get("/me", responses=problem_responses(401, 404))

@@ -37,14 +37,18 @@ RESET_ACCEPTED = "If an account has this email, a reset link is on its way."
     responses=problem_responses(409, 422),
     summary="Sign up",
 )
-async def sign_up(data: UserCreate, deps: AuthDepsDep, uow: UnitOfWorkDep) -> UserRead:
+async def sign_up(
+    data: UserCreate, deps: AuthDepsDep, uow: UnitOfWorkDep, tag: ETagDep
+) -> UserRead:
     user = await service.create_user(deps, uow, data)
-    return UserRead(
-        id=user.id,
-        username=user.username,
-        email=user.email,
-        email_verified=False,
-        created_at=user.created_at,
+    return tag(
+        UserRead(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            email_verified=False,
+            created_at=user.created_at,
+        )
     )
 
 
