@@ -87,7 +87,8 @@ ROUTES = [
     ("/api/v1/comments/x", "work"), ("/api/v1/notifications", "notify"), ("/docs/auth", "auth"),
     ("/docs/teams", "teams"), ("/docs/work", "work"), ("/docs/notify", "notify"),
     ("/openapi/work.json", "work"),
-    ("/docs", "auth"),
+    ("/docs", "auth"), ("/reset-password", "notify"), ("/verify-email", "notify"),
+    ("/invitations/accept", "notify"), ("/tasks/x", "notify"),
 ]  # fmt: skip
 
 

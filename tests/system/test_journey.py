@@ -132,6 +132,22 @@ async def test_the_journey(system: System) -> None:
     assert "Verify your email address for TaskFlow" in subjects
     # invitation + verification + assignment + comment + one reminder
     assert len(subjects) == 5
+    # Every link the journey sent lands on a page, through the gateway (issue 18), and each
+    # notification names the ids a client needs.
+    reset = await client.post("/api/v1/auth/users/reset_password", json={"email": lead["email"]})
+    assert reset.status_code in (200, 202, 204), reset.text
+    await system.wait_for(
+        lambda: [m for m in system.emails(lead["email"]) if "reset" in m["Subject"].lower()],
+        what="the password reset email",
+    )
+    feed = (await client.get("/api/v1/notifications", headers=dev_headers)).json()["items"]
+    for item in feed:
+        if item["kind"].startswith("task_"):
+            assert item["task_id"] == task_id and item["team_id"] == team["id"], item
+            assert item["project_id"] == project.json()["id"], item
+    followed = await _follow_every_link(system, [headers, dev_headers])
+    assert {"/invitations/accept", "/verify-email", "/reset-password"} <= followed
+    assert f"/tasks/{task_id}" in followed
     routed = system.transport.routed
     FIGURES.append(f"journey: {sum(routed.values())} requests through the gateway: {routed}")
 
@@ -175,6 +191,30 @@ async def test_email_changes_only_through_a_link_to_the_new_address(system: Syst
     me = (await client.get("/api/v1/auth/users/me", headers=headers)).json()
     assert me["email"] == "ann@new.example" and me["email_verified"] is True
     assert system.emails("thief@example.com") == []
+    assert "/verify-email" in await _follow_every_link(system, [headers])
+
+
+_LINK = re.compile(r"https?://[^\s\"'<>]+")
+
+
+async def _follow_every_link(system: System, feeds: list[dict[str, str]]) -> set[str]:
+    """GET, through the gateway, every link in every email sent so far and in the feeds
+    of these callers; each must answer 200 with a page. The paths followed."""
+    found = {url for m in system.emails() for url in _LINK.findall(system.text_of(m))}
+    # An email may also name the API call that finishes (POST .../api/v1/...): not a link
+    # to open, an instruction.
+    links = {url for url in found if not httpx.URL(url).path.startswith("/api/")}
+    for headers in feeds:
+        items = (await system.client.get("/api/v1/notifications", headers=headers)).json()
+        links |= {i["link"] for i in items["items"] if i.get("link")}
+    paths = set()
+    for url in links:
+        assert url.startswith(system.stack.gateway_url), f"{url}: not the public address"
+        page = await system.client.get(url.removeprefix(system.stack.gateway_url))
+        assert page.status_code == 200, f"{url}: {page.status_code} {page.text[:200]}"
+        assert page.headers["content-type"].startswith("text/html"), url
+        paths.add(httpx.URL(url).path)
+    return paths
 
 
 async def _status(call: Any, status: int) -> Any:

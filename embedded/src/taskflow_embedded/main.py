@@ -49,7 +49,18 @@ SERVICES: tuple[EmbeddedService, ...] = (
         "teams", TEAMS, ("/api/v1/teams", "/api/v1/invitations", "/api/v1/permissions")
     ),
     EmbeddedService("work", WORK, ("/api/v1/projects", "/api/v1/tasks", "/api/v1/comments")),
-    EmbeddedService("notify", NOTIFY, ("/api/v1/notifications",)),
+    EmbeddedService(
+        "notify",
+        NOTIFY,
+        # and the pages links open (links/views.py)
+        (
+            "/api/v1/notifications",
+            "/reset-password",
+            "/verify-email",
+            "/invitations/accept",
+            "/tasks",
+        ),
+    ),
 )
 
 

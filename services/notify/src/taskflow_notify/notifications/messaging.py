@@ -36,6 +36,15 @@ def _task_link(context: Context, task_id: uuid.UUID) -> str:
     return f"{_api_base(context)}/tasks/{task_id}"
 
 
+def _about(payload: work.TaskAssigned | work.CommentCreated) -> dict[str, uuid.UUID]:
+    """The ids a notification about a task carries as fields."""
+    return {
+        "team_id": payload.team_id,
+        "project_id": payload.project_id,
+        "task_id": payload.task_id,
+    }
+
+
 async def _deliver(context: Context, outgoing: service.Outgoing) -> None:
     await service.deliver(context.session, context.deps.templates, outgoing)
 
@@ -63,6 +72,7 @@ async def on_invitation_sent(
             title=f"You are invited to join {payload.team_name}",
             body=f"{inviter} invited you to {payload.team_name} as {payload.role_name}.",
             link=payload.accept_url,
+            team_id=payload.team_id,
             user_id=invitee.user_id if invitee else None,
             email=payload.email,
             context={
@@ -95,6 +105,7 @@ async def on_invitation_accepted(payload: teams.InvitationAccepted, context: Con
             title=f"{joiner} joined {invitation.team_name}",
             body=f"{joiner} accepted your invitation to {invitation.team_name}.",
             link=None,
+            team_id=payload.team_id,
             user_id=invitation.invited_by,
         ),
     )
@@ -243,6 +254,7 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
             title=f'You were assigned "{payload.title}"',
             body=f'{service.display(assigner)} assigned you "{payload.title}".',
             link=link,
+            **_about(payload),
             user_id=payload.assignee_id,
             email=assignee.email if assignee and prefs and prefs.email_on_assignment else None,
             context={
@@ -290,6 +302,7 @@ async def on_comment_created(payload: work.CommentCreated, context: Context) -> 
                 title=f'{service.display(author)} commented on "{title}"',
                 body=payload.excerpt,
                 link=link,
+                **_about(payload),
                 user_id=user_id,
                 email=user.email if user and prefs and prefs.email_on_comment else None,
                 context={

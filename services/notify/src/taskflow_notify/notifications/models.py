@@ -35,6 +35,10 @@ class Notification(NotifyTable, table=True):
     title: str = Field(max_length=300)
     body: str = Field(sa_column=Column(Text, nullable=False))
     link: str | None = Field(default=None, max_length=2000)
+    # What it is about, for a client to go to without parsing the link (null when none).
+    team_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+    task_id: uuid.UUID | None = None
     # What caused it: one notification per (cause, recipient), however often the cause arrives.
     dedupe_key: str = Field(max_length=200, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

@@ -107,6 +107,9 @@ class ReminderScan:
                 title=f'"{task.title}" is due {_when(due_at)}',
                 body=f'The task "{task.title}" assigned to you is due {_when(due_at)}.',
                 link=link,
+                team_id=task.team_id,
+                project_id=task.project_id,
+                task_id=task.task_id,
                 user_id=user_id,
                 email=user.email if user and wants_email else None,
                 context={

@@ -19,6 +19,10 @@ class NotificationRead(BaseModel):
     title: str
     body: str
     link: str | None
+    # The ids of what it is about (each null when it is about none).
+    team_id: uuid.UUID | None
+    project_id: uuid.UUID | None
+    task_id: uuid.UUID | None
     created_at: datetime
     read_at: datetime | None
 

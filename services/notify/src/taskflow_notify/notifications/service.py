@@ -44,6 +44,9 @@ class Outgoing:
     user_id: uuid.UUID | None = None  # a feed row when the recipient has an account
     email: str | None = None  # an email when set (preferences already applied)
     context: dict[str, Any] | None = None  # template variables
+    team_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+    task_id: uuid.UUID | None = None
 
 
 _notifications = table_of(Notification)
@@ -68,6 +71,9 @@ async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Ou
             "title": outgoing.title[:300],
             "body": outgoing.body,
             "link": outgoing.link,
+            "team_id": outgoing.team_id,
+            "project_id": outgoing.project_id,
+            "task_id": outgoing.task_id,
             "dedupe_key": key,
             "created_at": utcnow(),
         }
@@ -130,6 +136,9 @@ def notification_read(n: Notification) -> NotificationRead:
         title=n.title,
         body=n.body,
         link=n.link,
+        team_id=n.team_id,
+        project_id=n.project_id,
+        task_id=n.task_id,
         created_at=n.created_at,
         read_at=n.read_at,
     )
