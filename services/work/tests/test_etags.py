@@ -28,6 +28,7 @@ async def test_a_task_is_tagged_and_changed_only_on_its_current_tag(world: Any) 
     )
     url = f"/api/v1/tasks/{created.json()['id']}"
     tag = await tag_of(world.client, url, lead.headers)
+    assert created.headers["ETag"] == tag
     same = await world.client.get(url, headers={**lead.headers, "If-None-Match": tag})
     assert same.status_code == 304 and same.headers["ETag"] == tag
 
@@ -112,6 +113,34 @@ async def test_two_deletes_of_one_task_at_once_with_if_match_one_wins(world: Any
             a.text for a in answers
         ]
         assert (await world.client.get(url, headers=lead.headers)).status_code == 404
+
+
+async def test_a_project_is_tagged_and_changed_only_on_its_current_tag(world: Any) -> None:
+    team = await world.team()
+    lead = await world.member(team)
+    created = await world.client.post(
+        "/api/v1/projects", headers=lead.headers, json={"team_id": str(team), "name": "Launch"}
+    )
+    url = f"/api/v1/projects/{created.json()['id']}"
+    tag = await tag_of(world.client, url, lead.headers)
+    assert created.headers["ETag"] == tag
+    assert (
+        await world.client.get(url, headers={**lead.headers, "If-None-Match": tag})
+    ).status_code == 304
+    changed = await world.client.patch(
+        url, headers={**lead.headers, "If-Match": tag}, json={"name": "Launch 2"}
+    )
+    assert changed.status_code == 200 and changed.headers["ETag"] != tag
+    stale = await world.client.patch(
+        url, headers={**lead.headers, "If-Match": tag}, json={"name": "Lost"}
+    )
+    assert stale.status_code == 412 and stale.json()["etag"] == changed.headers["ETag"]
+    assert (
+        await world.client.delete(url, headers={**lead.headers, "If-Match": tag})
+    ).status_code == 412
+    assert (
+        await world.client.delete(url, headers={**lead.headers, "If-Match": "*"})
+    ).status_code == 204
 
 
 async def test_a_comment_is_tagged_and_changed_only_on_its_current_tag(world: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from taskflow_chassis.deps import ClockDep, SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep, hold
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
@@ -30,9 +31,11 @@ ERRORS = problem_responses(401, 403, 404, 422)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
-async def create_project(data: ProjectCreate, guard: GuardDep, uow: UnitOfWorkDep) -> ProjectRead:
+async def create_project(
+    data: ProjectCreate, guard: GuardDep, uow: UnitOfWorkDep, tag: ETagDep
+) -> ProjectRead:
     member = await guard.team(data.team_id, P.PROJECTS_CREATE)
-    return service.project_read(await service.create_project(uow, member.user_id, data))
+    return tag(service.project_read(await service.create_project(uow, member.user_id, data)))
 
 
 @router.get("", responses=problem_responses(401, 404, 422))
@@ -49,19 +52,27 @@ async def list_projects(
 
 
 @router.get("/{project_id}", responses=ERRORS)
-async def read_project(access: ProjectMember) -> ProjectRead:
-    return service.project_read(access.project)
+async def read_project(access: ProjectMember, tag: ETagDep) -> ProjectRead:
+    return tag(service.project_read(access.project))
 
 
 @router.patch("/{project_id}", responses=ERRORS)
 async def update_project(
-    data: ProjectUpdate, access: CanUpdateProject, uow: UnitOfWorkDep
+    data: ProjectUpdate,
+    access: CanUpdateProject,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
 ) -> ProjectRead:
-    return service.project_read(await service.update_project(uow, access.project, data))
+    await hold(uow.session, access.project, precondition, service.project_read)
+    return tag(service.project_read(await service.update_project(uow, access.project, data)))
 
 
 @router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-async def delete_project(access: CanDeleteProject, uow: UnitOfWorkDep, clock: ClockDep) -> None:
+async def delete_project(
+    access: CanDeleteProject, uow: UnitOfWorkDep, clock: ClockDep, precondition: IfMatchDep
+) -> None:
+    await hold(uow.session, access.project, precondition, service.project_read)
     await service.delete_project(uow, access.project, clock())
 
 
@@ -72,10 +83,10 @@ async def delete_project(access: CanDeleteProject, uow: UnitOfWorkDep, clock: Cl
     " days of its deletion; needs `projects.delete`. One not deleted is answered as it is.",
 )
 async def restore_project(
-    project_id: uuid.UUID, guard: GuardDep, uow: UnitOfWorkDep, clock: ClockDep
+    project_id: uuid.UUID, guard: GuardDep, uow: UnitOfWorkDep, clock: ClockDep, tag: ETagDep
 ) -> ProjectRead:
     access = await guard.project(project_id, P.PROJECTS_DELETE, deleted=True)
-    return service.project_read(await service.restore_project(uow, access.project, clock()))
+    return tag(service.project_read(await service.restore_project(uow, access.project, clock())))
 
 
 @router.post(
@@ -85,8 +96,10 @@ async def restore_project(
     description="Needs `tasks.create`; created `done` needs `tasks.review`, with assignees"
     " `tasks.assign`. An archived project takes no new task (409 `project-archived`).",
 )
-async def create_task(data: TaskCreate, access: CanCreateTask, uow: UnitOfWorkDep) -> TaskRead:
+async def create_task(
+    data: TaskCreate, access: CanCreateTask, uow: UnitOfWorkDep, tag: ETagDep
+) -> TaskRead:
     access.member.require_all(task_rules.permissions_to_create(data.status, data.assignee_ids))
     service.ensure_open(access.project)
     task = await tasks.create_task(uow, access.member.user_id, access.project, data)
-    return await tasks.task_shown(uow.session, task)
+    return tag(await tasks.task_shown(uow.session, task))
