@@ -25,6 +25,7 @@ from taskflow_chassis.deployment import apply_deployment_defaults
 from taskflow_chassis.edge import install_request_guard
 from taskflow_chassis.etags import install_etags
 from taskflow_chassis.handlers import EventHandlers, HandlerMap
+from taskflow_chassis.idempotency import install_idempotency
 from taskflow_chassis.inbox import EventConsumer
 from taskflow_chassis.logs import CorrelationIdMiddleware
 from taskflow_chassis.migrations import upgrade_to_head
@@ -99,6 +100,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.state.service_name = spec.name
     app.state.settings = spec.settings
     app.state.publisher = Publisher(spec.name)
+    install_idempotency(app)  # innermost: it sees the answer while the request's session is open
     install_request_guard(app)  # inside the correlation id: its refusals carry one
     app.add_middleware(CorrelationIdMiddleware)
     apply_deployment_defaults(app, spec.settings)  # outermost: CORS answers even refusals
