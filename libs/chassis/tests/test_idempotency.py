@@ -377,3 +377,27 @@ def test_every_post_documents_the_header_and_opt_outs_say_why() -> None:
     assert ignored["description"].startswith("Ignored by this route")
     assert NOT_IDEMPOTENT["auth.jwt.create"] in ignored["description"]
     assert "parameters" not in documented["/c"]["get"]
+
+
+async def test_the_service_loop_purges_expired_keys(keyed: Database) -> None:
+    app = widget_app(keyed, Behaviour())
+    install_idempotency(app, purge_interval=0.05)  # a second, faster loop for the test
+    async with keyed.session() as session:
+        await session.execute(
+            insert(idempotency_table).values(
+                scope="anonymous",
+                key="old",
+                fingerprint="f",
+                claim=str(uuid.uuid4()),
+                claimed_at=utcnow() - timedelta(days=2),
+                status=201,
+                expires_at=utcnow() - timedelta(days=1),
+            )
+        )
+        await session.commit()
+    async with app.router.lifespan_context(app):
+        for _ in range(100):
+            if not await rows(keyed):
+                break
+            await asyncio.sleep(0.05)
+    assert await rows(keyed) == []
