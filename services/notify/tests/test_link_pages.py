@@ -68,6 +68,8 @@ async def test_a_task_notification_carries_its_ids_and_a_link_that_lands(world: 
         str(project_id),
         str(task_id),
     )
+    assert item["actor_id"] == str(lead["id"])
+    assert item["actor"] == {"id": str(lead["id"]), "username": "lead", "display_name": "Lead"}
     settings = world.app.state.settings
     assert item["link"] == f"{settings.public_url.rstrip('/')}/tasks/{task_id}"
     page = await world.client.get(item["link"].removeprefix(settings.public_url.rstrip("/")))

@@ -73,6 +73,7 @@ async def on_invitation_sent(
             body=f"{inviter} invited you to {payload.team_name} as {payload.role_name}.",
             link=payload.accept_url,
             team_id=payload.team_id,
+            actor_id=payload.invited_by,
             user_id=invitee.user_id if invitee else None,
             email=payload.email,
             context={
@@ -106,6 +107,7 @@ async def on_invitation_accepted(payload: teams.InvitationAccepted, context: Con
             body=f"{joiner} accepted your invitation to {invitation.team_name}.",
             link=None,
             team_id=payload.team_id,
+            actor_id=payload.user_id,
             user_id=invitation.invited_by,
         ),
     )
@@ -255,6 +257,7 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
             body=f'{service.display(assigner)} assigned you "{payload.title}".',
             link=link,
             **_about(payload),
+            actor_id=payload.assigned_by,
             user_id=payload.assignee_id,
             email=assignee.email if assignee and prefs and prefs.email_on_assignment else None,
             context={
@@ -303,6 +306,7 @@ async def on_comment_created(payload: work.CommentCreated, context: Context) -> 
                 body=payload.excerpt,
                 link=link,
                 **_about(payload),
+                actor_id=payload.author_id,
                 user_id=user_id,
                 email=user.email if user and prefs and prefs.email_on_comment else None,
                 context={

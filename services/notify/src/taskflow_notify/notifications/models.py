@@ -39,6 +39,8 @@ class Notification(NotifyTable, table=True):
     team_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
     task_id: uuid.UUID | None = None
+    # Who caused it (the inviter, the assigner, the comment's author), if anyone.
+    actor_id: uuid.UUID | None = None
     # What caused it: one notification per (cause, recipient), however often the cause arrives.
     dedupe_key: str = Field(max_length=200, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())

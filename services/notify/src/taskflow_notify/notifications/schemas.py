@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
+from taskflow_notify.replica.schemas import PersonRef
+
 # Up to four weeks ahead.
 LeadHours = Annotated[int, Field(ge=1, le=672)]
 
@@ -23,6 +25,9 @@ class NotificationRead(BaseModel):
     team_id: uuid.UUID | None
     project_id: uuid.UUID | None
     task_id: uuid.UUID | None
+    # Who caused it, with their names (null for a reminder).
+    actor_id: uuid.UUID | None
+    actor: PersonRef | None
     created_at: datetime
     read_at: datetime | None
 

@@ -30,6 +30,7 @@ from taskflow_notify.notifications.schemas import (
     PreferencesUpdate,
 )
 from taskflow_notify.replica.models import UserReplica
+from taskflow_notify.replica.schemas import person_ref
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Outgoing:
     team_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
     task_id: uuid.UUID | None = None
+    actor_id: uuid.UUID | None = None
 
 
 _notifications = table_of(Notification)
@@ -74,6 +76,7 @@ async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Ou
             "team_id": outgoing.team_id,
             "project_id": outgoing.project_id,
             "task_id": outgoing.task_id,
+            "actor_id": outgoing.actor_id,
             "dedupe_key": key,
             "created_at": utcnow(),
         }
@@ -129,7 +132,7 @@ def display(user: UserReplica | None, fallback: str = "Someone") -> str:
 # --- the feed -----------------------------------------------------------------------------
 
 
-def notification_read(n: Notification) -> NotificationRead:
+def notification_read(n: Notification, actor: UserReplica | None) -> NotificationRead:
     return NotificationRead(
         id=n.id,
         kind=n.kind,
@@ -139,6 +142,8 @@ def notification_read(n: Notification) -> NotificationRead:
         team_id=n.team_id,
         project_id=n.project_id,
         task_id=n.task_id,
+        actor_id=n.actor_id,
+        actor=person_ref(n.actor_id, actor) if n.actor_id else None,
         created_at=n.created_at,
         read_at=n.read_at,
     )
@@ -147,7 +152,11 @@ def notification_read(n: Notification) -> NotificationRead:
 async def feed(
     session: AsyncSession, user_id: uuid.UUID, page: PageParams, unread: bool | None
 ) -> tuple[list[NotificationRead], str | None]:
-    query = select(Notification).where(col(Notification.user_id) == user_id)
+    query = (
+        select(Notification, UserReplica)
+        .outerjoin(UserReplica, col(UserReplica.user_id) == col(Notification.actor_id))
+        .where(col(Notification.user_id) == user_id)
+    )
     if unread is True:
         query = query.where(col(Notification.read_at).is_(None))
     elif unread is False:
@@ -160,7 +169,7 @@ async def feed(
         id_column=_notifications.c.id,
         descending=True,
     )
-    return [notification_read(n) for (n,) in rows], cursor
+    return [notification_read(n, actor) for (n, actor) in rows], cursor
 
 
 async def mark_read(
@@ -173,7 +182,13 @@ async def mark_read(
         notification.read_at = now
         uow.session.add(notification)
         await uow.commit()
-    return notification_read(notification)
+    return notification_read(notification, await _actor(uow.session, notification))
+
+
+async def _actor(session: AsyncSession, notification: Notification) -> UserReplica | None:
+    if notification.actor_id is None:
+        return None
+    return await session.get(UserReplica, notification.actor_id)
 
 
 async def mark_all_read(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> int:
