@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
+from taskflow_chassis.etags import Precondition, lock
 from taskflow_chassis.pagination import PageParams, paginate_by_time
 from taskflow_chassis.problems import conflict, invalid_field, not_found
 from taskflow_chassis.types import table_of
@@ -237,9 +238,17 @@ async def _in_team(
 
 
 async def revoke(
-    uow: UnitOfWork, access: TeamAccess, invitation_id: uuid.UUID, now: datetime
+    uow: UnitOfWork,
+    access: TeamAccess,
+    invitation_id: uuid.UUID,
+    now: datetime,
+    precondition: Precondition,
 ) -> None:
-    invitation, _ = await _in_team(uow.session, access, invitation_id)
+    invitation, role = await _in_team(uow.session, access, invitation_id)
+    if precondition.tags is not None:
+        await lock(uow.session, invitation)
+        inviter = await uow.session.get(Person, invitation.invited_by)
+        precondition.check(_read(invitation, access.team, role, now, inviter))
     rules.ensure_pending(invitation)
     invitation.status = InvitationStatus.REVOKED
     invitation.responded_at = now

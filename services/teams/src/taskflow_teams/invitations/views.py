@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from taskflow_chassis.deps import ClockDep, SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.security import CurrentUserId
@@ -30,8 +31,9 @@ async def invite(
     settings: SettingsDep,
     clock: ClockDep,
     uow: UnitOfWorkDep,
+    tag: ETagDep,
 ) -> InvitationRead:
-    return await service.invite(uow, access, data, settings, clock())
+    return tag(await service.invite(uow, access, data, settings, clock()))
 
 
 @team_invitations.get("", responses=ERRORS)
@@ -50,9 +52,13 @@ async def list_team_invitations(
     "/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS
 )
 async def revoke(
-    invitation_id: uuid.UUID, access: CanInvite, clock: ClockDep, uow: UnitOfWorkDep
+    invitation_id: uuid.UUID,
+    access: CanInvite,
+    clock: ClockDep,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
 ) -> None:
-    await service.revoke(uow, access, invitation_id, clock())
+    await service.revoke(uow, access, invitation_id, clock(), precondition)
 
 
 @team_invitations.post("/{invitation_id}/resend", responses=ERRORS)
@@ -62,8 +68,9 @@ async def resend(
     settings: SettingsDep,
     clock: ClockDep,
     uow: UnitOfWorkDep,
+    tag: ETagDep,
 ) -> InvitationRead:
-    return await service.resend(uow, access, invitation_id, settings, clock())
+    return tag(await service.resend(uow, access, invitation_id, settings, clock()))
 
 
 @my_invitations.get(
@@ -80,13 +87,13 @@ async def list_mine(
 
 @my_invitations.post("/accept", responses=problem_responses(401, 403, 404, 409, 410, 422))
 async def accept(
-    data: TokenBody, user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep
+    data: TokenBody, user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep, tag: ETagDep
 ) -> InvitationRead:
-    return await service.accept(uow, user_id, data.token, clock())
+    return tag(await service.accept(uow, user_id, data.token, clock()))
 
 
 @my_invitations.post("/decline", responses=problem_responses(401, 403, 404, 409, 410, 422))
 async def decline(
-    data: TokenBody, user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep
+    data: TokenBody, user_id: CurrentUserId, clock: ClockDep, uow: UnitOfWorkDep, tag: ETagDep
 ) -> InvitationRead:
-    return await service.decline(uow, user_id, data.token, clock())
+    return tag(await service.decline(uow, user_id, data.token, clock()))

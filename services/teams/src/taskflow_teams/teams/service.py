@@ -10,6 +10,7 @@ from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
+from taskflow_chassis.etags import Precondition, lock
 from taskflow_chassis.problems import ProblemError, conflict, invalid_field, not_found
 from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
@@ -294,13 +295,27 @@ async def count_leaders(session: AsyncSession, team_id: uuid.UUID) -> int:
     return len(leaders.all())
 
 
+async def _member_as_shown(
+    session: AsyncSession, membership: Membership, role: Role, precondition: Precondition
+) -> None:
+    """412 unless If-Match names the member (held by ``_target``) as GET shows them."""
+    if precondition.tags is not None:
+        person = await session.get(Person, membership.user_id)
+        precondition.check(member_read(membership, role, person))
+
+
 async def change_member_role(
-    uow: UnitOfWork, access: TeamAccess, user_id: uuid.UUID, role_id: uuid.UUID
+    uow: UnitOfWork,
+    access: TeamAccess,
+    user_id: uuid.UUID,
+    role_id: uuid.UUID,
+    precondition: Precondition,
 ) -> MemberRead:
     session = uow.session
     seq = await next_membership_seq(session, access.team.id)
     access = await held_access(session, access, P.MEMBERS_MANAGE)
     membership, current = await _target(session, access.team.id, user_id)
+    await _member_as_shown(session, membership, current, precondition)
     role = await fresh_role(session, role_id)
     if role is None or role.team_id != access.team.id:
         raise invalid_field(
@@ -322,7 +337,11 @@ async def change_member_role(
 
 
 async def remove_member(
-    uow: UnitOfWork, access: TeamAccess, user_id: uuid.UUID, permission: str | None
+    uow: UnitOfWork,
+    access: TeamAccess,
+    user_id: uuid.UUID,
+    permission: str | None,
+    precondition: Precondition,
 ) -> None:
     """``permission``: what removing this member needs (``rules.permission_to_remove``),
     checked on the way in and again once the team's row is held."""
@@ -330,6 +349,7 @@ async def remove_member(
     seq = await next_membership_seq(session, access.team.id)
     access = await held_access(session, access, permission)
     membership, role = await _target(session, access.team.id, user_id)
+    await _member_as_shown(session, membership, role, precondition)
     if user_id != access.user_id:
         rules.ensure_within(access.permissions, role.permissions)
     if role.is_leader:
@@ -435,7 +455,11 @@ async def create_role(uow: UnitOfWork, access: TeamAccess, data: RoleCreate) -> 
 
 
 async def update_role(
-    uow: UnitOfWork, access: TeamAccess, role_id: uuid.UUID, data: RoleUpdate
+    uow: UnitOfWork,
+    access: TeamAccess,
+    role_id: uuid.UUID,
+    data: RoleUpdate,
+    precondition: Precondition,
 ) -> RoleRead:
     session = uow.session
     seq = await next_membership_seq(session, access.team.id)
@@ -443,6 +467,7 @@ async def update_role(
     role = await fresh_role(session, role_id)
     if role is None or role.team_id != access.team.id:
         raise _role_not_found()
+    precondition.check(role_read(role))
     rules.ensure_editable(role)
     if data.name is not None and data.name != role.name:
         await _name_free(session, access.team.id, data.name, role.id)
@@ -457,11 +482,16 @@ async def update_role(
     return role_read(role)
 
 
-async def delete_role(uow: UnitOfWork, access: TeamAccess, role_id: uuid.UUID) -> None:
+async def delete_role(
+    uow: UnitOfWork, access: TeamAccess, role_id: uuid.UUID, precondition: Precondition
+) -> None:
     session = uow.session
     role = await session.get(Role, role_id)
     if role is None or role.team_id != access.team.id:
         raise _role_not_found()
+    if precondition.tags is not None:
+        await lock(session, role)
+        precondition.check(role_read(role))
     rules.ensure_deletable(role)
     await _ensure_unused(session, role)
     await session.execute(delete(Invitation).where(col(Invitation.role_id) == role.id))

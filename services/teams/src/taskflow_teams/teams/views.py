@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from fastapi import APIRouter, status
 from taskflow_chassis.deps import ClockDep, SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep, hold
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.security import CurrentUserId
@@ -37,8 +39,10 @@ WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(401, 403, 422))
-async def create_team(data: TeamCreate, user_id: CurrentUserId, uow: UnitOfWorkDep) -> TeamRead:
-    return await service.create_team(uow, user_id, data)
+async def create_team(
+    data: TeamCreate, user_id: CurrentUserId, uow: UnitOfWorkDep, tag: ETagDep
+) -> TeamRead:
+    return tag(await service.create_team(uow, user_id, data))
 
 
 @router.get("", responses=problem_responses(401))
@@ -50,17 +54,27 @@ async def list_my_teams(
 
 
 @router.get("/{team_id}", responses=MEMBER_ERRORS)
-async def read_team(access: TeamMember) -> TeamRead:
-    return queries.team_read(access.team, access.role)
+async def read_team(access: TeamMember, tag: ETagDep) -> TeamRead:
+    return tag(queries.team_read(access.team, access.role))
 
 
 @router.patch("/{team_id}", responses=WRITE_ERRORS)
-async def update_team(data: TeamUpdate, access: CanUpdateTeam, uow: UnitOfWorkDep) -> TeamRead:
-    return await service.update_team(uow, access, data)
+async def update_team(
+    data: TeamUpdate,
+    access: CanUpdateTeam,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
+) -> TeamRead:
+    await hold(uow.session, access.team, precondition, partial(queries.team_read, role=access.role))
+    return tag(await service.update_team(uow, access, data))
 
 
 @router.delete("/{team_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)
-async def delete_team(access: CanDeleteTeam, uow: UnitOfWorkDep, clock: ClockDep) -> None:
+async def delete_team(
+    access: CanDeleteTeam, uow: UnitOfWorkDep, clock: ClockDep, precondition: IfMatchDep
+) -> None:
+    await hold(uow.session, access.team, precondition, partial(queries.team_read, role=access.role))
     await service.delete_team(uow, access, clock())
 
 
@@ -71,9 +85,9 @@ async def delete_team(access: CanDeleteTeam, uow: UnitOfWorkDep, clock: ClockDep
     " days of its deletion; needs `team.delete`. A team not deleted is answered as it is.",
 )
 async def restore_team(
-    team_id: uuid.UUID, user_id: CurrentUserId, uow: UnitOfWorkDep, clock: ClockDep
+    team_id: uuid.UUID, user_id: CurrentUserId, uow: UnitOfWorkDep, clock: ClockDep, tag: ETagDep
 ) -> TeamRead:
-    return await service.restore_team(uow, team_id, user_id, clock())
+    return tag(await service.restore_team(uow, team_id, user_id, clock()))
 
 
 @router.get("/{team_id}/members", responses=MEMBER_ERRORS)
@@ -85,8 +99,8 @@ async def list_members(
 
 
 @router.get("/{team_id}/members/me", responses=MEMBER_ERRORS)
-async def my_membership(access: TeamMember, session: SessionDep) -> MyMembership:
-    return await queries.my_membership(session, access)
+async def my_membership(access: TeamMember, session: SessionDep, tag: ETagDep) -> MyMembership:
+    return tag(await queries.my_membership(session, access))
 
 
 @router.get(
@@ -95,15 +109,22 @@ async def my_membership(access: TeamMember, session: SessionDep) -> MyMembership
     description="One member of the team, with their names: to any member (404 to anyone"
     " else, and for someone not in the team).",
 )
-async def read_member(user_id: uuid.UUID, access: TeamMember, session: SessionDep) -> MemberRead:
-    return await queries.member(session, access.team.id, user_id)
+async def read_member(
+    user_id: uuid.UUID, access: TeamMember, session: SessionDep, tag: ETagDep
+) -> MemberRead:
+    return tag(await queries.member(session, access.team.id, user_id))
 
 
 @router.patch("/{team_id}/members/{user_id}", responses=WRITE_ERRORS)
 async def change_member_role(
-    user_id: uuid.UUID, data: MemberRoleChange, access: CanManageMembers, uow: UnitOfWorkDep
+    user_id: uuid.UUID,
+    data: MemberRoleChange,
+    access: CanManageMembers,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
 ) -> MemberRead:
-    return await service.change_member_role(uow, access, user_id, data.role_id)
+    return tag(await service.change_member_role(uow, access, user_id, data.role_id, precondition))
 
 
 @router.delete(
@@ -112,10 +133,12 @@ async def change_member_role(
     responses=WRITE_ERRORS,
     description="Needs `members.manage`, except to remove yourself (leave the team).",
 )
-async def remove_member(user_id: uuid.UUID, access: TeamMember, uow: UnitOfWorkDep) -> None:
+async def remove_member(
+    user_id: uuid.UUID, access: TeamMember, uow: UnitOfWorkDep, precondition: IfMatchDep
+) -> None:
     permission = rules.permission_to_remove(access.user_id, user_id)
     access.ensure_can(permission)
-    await service.remove_member(uow, access, user_id, permission)
+    await service.remove_member(uow, access, user_id, permission, precondition)
 
 
 @router.get("/{team_id}/roles", responses=MEMBER_ERRORS)
@@ -127,19 +150,28 @@ async def list_roles(
 
 
 @router.post("/{team_id}/roles", status_code=status.HTTP_201_CREATED, responses=WRITE_ERRORS)
-async def create_role(data: RoleCreate, access: CanManageRoles, uow: UnitOfWorkDep) -> RoleRead:
-    return await service.create_role(uow, access, data)
+async def create_role(
+    data: RoleCreate, access: CanManageRoles, uow: UnitOfWorkDep, tag: ETagDep
+) -> RoleRead:
+    return tag(await service.create_role(uow, access, data))
 
 
 @router.patch("/{team_id}/roles/{role_id}", responses=WRITE_ERRORS)
 async def update_role(
-    role_id: uuid.UUID, data: RoleUpdate, access: CanManageRoles, uow: UnitOfWorkDep
+    role_id: uuid.UUID,
+    data: RoleUpdate,
+    access: CanManageRoles,
+    uow: UnitOfWorkDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
 ) -> RoleRead:
-    return await service.update_role(uow, access, role_id, data)
+    return tag(await service.update_role(uow, access, role_id, data, precondition))
 
 
 @router.delete(
     "/{team_id}/roles/{role_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
 )
-async def delete_role(role_id: uuid.UUID, access: CanManageRoles, uow: UnitOfWorkDep) -> None:
-    await service.delete_role(uow, access, role_id)
+async def delete_role(
+    role_id: uuid.UUID, access: CanManageRoles, uow: UnitOfWorkDep, precondition: IfMatchDep
+) -> None:
+    await service.delete_role(uow, access, role_id, precondition)
