@@ -10,6 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, status
 from pydantic import BaseModel
+from taskflow_chassis.config import ServiceSettings
+from taskflow_chassis.deployment import apply_deployment_defaults
 from taskflow_chassis.etags import (
     ETagDep,
     IfMatchDep,
@@ -141,3 +143,23 @@ def test_the_document_names_the_headers_and_their_answers() -> None:
             content = operation["responses"][answer]["content"]
             assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
     assert "ETag" in schema["paths"]["/thing"]["patch"]["responses"]["200"]["headers"]
+
+
+async def test_a_browser_may_send_the_tags_and_read_the_etag() -> None:
+    app, _ = make_app()
+    origin = "https://app.example"
+    apply_deployment_defaults(app, ServiceSettings(cors_allow_origins=[origin]))
+    async with client(app) as http:
+        preflight = await http.options(
+            "/thing",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "if-match, if-none-match",
+            },
+        )
+        assert preflight.status_code == 200
+        allowed = preflight.headers["access-control-allow-headers"].lower()
+        assert "if-match" in allowed and "if-none-match" in allowed
+        read = await http.get("/thing", headers={"Origin": origin})
+        assert "etag" in read.headers["access-control-expose-headers"].lower()

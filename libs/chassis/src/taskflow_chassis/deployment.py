@@ -22,7 +22,14 @@ logger = logging.getLogger("taskflow.deployment")
 
 PLACEHOLDER = "change-me"
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-CORS_HEADERS = ["Authorization", "Content-Type", "X-Correlation-Id"]
+# If-Match and If-None-Match: a browser client sends the ETag it read (taskflow_chassis.etags).
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Correlation-Id",
+    "If-Match",
+    "If-None-Match",
+]
 
 
 class UnsafeConfiguration(SystemExit):
@@ -77,6 +84,6 @@ def apply_deployment_defaults(app: FastAPI, settings: ServiceSettings) -> None:
             allow_origins=settings.cors_allow_origins,
             allow_methods=CORS_METHODS,
             allow_headers=CORS_HEADERS,
-            expose_headers=["X-Correlation-Id", "Location"],
+            expose_headers=["X-Correlation-Id", "Location", "ETag"],
             max_age=600,
         )
