@@ -93,9 +93,10 @@ REMOVAL_RACING_DEMOTION = {
     # Ada leaves first (then cannot demote: 404), or demotes bob first (then is the last
     # leader and cannot leave: 409).
     (("ada", "ada"), ("ada", "bob")): {(204, 404): (1, 1), (409, 200): (2, 1)},
-    # Ada deletes the team first (nothing left to demote in: 404), or bob demotes her
-    # first (a Viewer cannot delete the team: 403).
-    (("ada", "team"), ("bob", "ada")): {(204, 404): (0, 0), (403, 200): (2, 1)},
+    # Ada deletes the team first (a soft delete: its members are kept as they were for a
+    # restore, and there is no team to demote in: 404), or bob demotes her first (a Viewer
+    # cannot delete the team: 403).
+    (("ada", "team"), ("bob", "ada")): {(204, 404): (2, 2), (403, 200): (2, 1)},
 }
 
 

@@ -324,7 +324,7 @@ async def accept(uow: UnitOfWork, user_id: uuid.UUID, token: str, now: datetime)
     await replica.require_participant(session, user_id)
     rules.ensure_open(invitation, now)
     # Joining is a membership change: take the team's next number first (holding its row).
-    seq = await next_membership_seq(session, invitation.team_id)
+    seq = await next_membership_seq(session, invitation.team_id, include_deleted=True)
     team = await session.get(Team, invitation.team_id)
     role = await fresh_role(session, invitation.role_id)
     assert team is not None and role is not None

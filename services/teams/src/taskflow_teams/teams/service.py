@@ -45,8 +45,12 @@ from taskflow_teams.teams.schemas import (
 _teams = table_of(Team)
 
 
-async def hold_membership_seq(session: AsyncSession, team_id: uuid.UUID) -> int | None:
-    """Take the team's next membership sequence number (``None``: no such team).
+async def hold_membership_seq(
+    session: AsyncSession, team_id: uuid.UUID, *, include_deleted: bool = False
+) -> int | None:
+    """Take the team's next membership sequence number (``None``: no such team, or, unless
+    ``include_deleted``, a team deleted meanwhile: a change that loaded the team before
+    its deletion committed finds it gone here, under the row's lock).
 
     Called first in every change that writes a membership event, before anything the
     event carries is read: the UPDATE holds the team's row until commit, so two changes
@@ -54,10 +58,11 @@ async def hold_membership_seq(session: AsyncSession, team_id: uuid.UUID) -> int 
     and the second reads what the first committed. A plain UPDATE then a read (MariaDB
     has no UPDATE ... RETURNING); the Core table, so no ORM object is touched.
     """
+    live = _teams.c.id == team_id
+    if not include_deleted:
+        live = live & _teams.c.deleted_at.is_(None)
     held = await session.execute(
-        update(_teams)
-        .where(_teams.c.id == team_id)
-        .values(membership_seq=_teams.c.membership_seq + 1)
+        update(_teams).where(live).values(membership_seq=_teams.c.membership_seq + 1)
     )
     # An UPDATE's result is a CursorResult, which counts the rows it matched.
     if cast(CursorResult[Any], held).rowcount != 1:
@@ -66,8 +71,10 @@ async def hold_membership_seq(session: AsyncSession, team_id: uuid.UUID) -> int 
     return int(seq.scalar_one())
 
 
-async def next_membership_seq(session: AsyncSession, team_id: uuid.UUID) -> int:
-    seq = await hold_membership_seq(session, team_id)
+async def next_membership_seq(
+    session: AsyncSession, team_id: uuid.UUID, *, include_deleted: bool = False
+) -> int:
+    seq = await hold_membership_seq(session, team_id, include_deleted=include_deleted)
     if seq is None:
         raise team_not_found()
     return seq
@@ -220,7 +227,7 @@ async def restore_team(
     team = access.team
     if team.deleted_at is None:
         return team_read(team, access.role)
-    seq = await next_membership_seq(session, team.id)
+    seq = await next_membership_seq(session, team.id, include_deleted=True)
     access = await held_access(session, access, P.TEAM_DELETE)
     await session.refresh(team)
     if team.deleted_at is None or team.deleted_at + RESTORABLE_FOR <= now:
@@ -237,7 +244,7 @@ async def purge_team(uow: UnitOfWork, team_id: uuid.UUID, deleted_before: dateti
     """Erase a team deleted before ``deleted_before`` (and not restored meanwhile), its
     rows and TeamPurged in one transaction: whether it was."""
     session = uow.session
-    seq = await hold_membership_seq(session, team_id)
+    seq = await hold_membership_seq(session, team_id, include_deleted=True)
     if seq is None:
         return False
     deleted_at = (
@@ -371,7 +378,7 @@ async def forget_user(uow: UnitOfWork, user_id: uuid.UUID) -> None:
     ).all()
     for membership, role in rows:
         team_id = membership.team_id
-        seq = await hold_membership_seq(session, team_id)
+        seq = await hold_membership_seq(session, team_id, include_deleted=True)
         if seq is None:
             continue  # the team went meanwhile, its memberships with it
         await session.delete(membership)
@@ -392,7 +399,7 @@ async def _pass_leadership(uow: UnitOfWork, team_id: uuid.UUID, role: Role) -> N
             .limit(1)
         )
     ).scalar_one_or_none()
-    seq = await next_membership_seq(session, team_id)
+    seq = await next_membership_seq(session, team_id, include_deleted=True)
     if successor is None:
         # Nobody is left who could restore it: gone at once.
         await _delete_team_rows(session, team_id)
