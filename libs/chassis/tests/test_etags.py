@@ -163,3 +163,23 @@ async def test_a_browser_may_send_the_tags_and_read_the_etag() -> None:
         assert "if-match" in allowed and "if-none-match" in allowed
         read = await http.get("/thing", headers={"Origin": origin})
         assert "etag" in read.headers["access-control-expose-headers"].lower()
+
+
+async def test_a_browser_may_send_an_idempotency_key_and_see_a_replay() -> None:
+    app, _ = make_app()
+    origin = "https://app.example"
+    apply_deployment_defaults(app, ServiceSettings(cors_allow_origins=[origin]))
+    async with client(app) as http:
+        preflight = await http.options(
+            "/thing",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "idempotency-key",
+            },
+        )
+        assert preflight.status_code == 200
+        assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
+        read = await http.get("/thing", headers={"Origin": origin})
+        exposed = read.headers["access-control-expose-headers"].lower()
+        assert "idempotent-replayed" in exposed

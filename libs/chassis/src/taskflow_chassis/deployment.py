@@ -22,13 +22,15 @@ logger = logging.getLogger("taskflow.deployment")
 
 PLACEHOLDER = "change-me"
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-# If-Match and If-None-Match: a browser client sends the ETag it read (taskflow_chassis.etags).
+# If-Match and If-None-Match: a browser client sends the ETag it read (taskflow_chassis.etags);
+# Idempotency-Key: it retries a POST safely (taskflow_chassis.idempotency).
 CORS_HEADERS = [
     "Authorization",
     "Content-Type",
     "X-Correlation-Id",
     "If-Match",
     "If-None-Match",
+    "Idempotency-Key",
 ]
 
 
@@ -84,6 +86,6 @@ def apply_deployment_defaults(app: FastAPI, settings: ServiceSettings) -> None:
             allow_origins=settings.cors_allow_origins,
             allow_methods=CORS_METHODS,
             allow_headers=CORS_HEADERS,
-            expose_headers=["X-Correlation-Id", "Location", "ETag"],
+            expose_headers=["X-Correlation-Id", "Location", "ETag", "Idempotent-Replayed"],
             max_age=600,
         )

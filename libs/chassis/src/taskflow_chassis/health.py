@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from taskflow_chassis.problems import PROBLEM_TYPE_BASE, problem_response
+
 router = APIRouter(tags=["health"])
 
 
@@ -36,7 +38,13 @@ async def readyz(request: Request) -> JSONResponse:
         parked = await consumer.parked() if broker_ok else None
         checks["parked_events"] = parked if parked is not None else "unknown"
         checks["consumer"] = "paused" if consumer.paused_since is not None else "running"
-    return JSONResponse(
-        {"status": "ready" if database_ok else "not ready", "checks": checks},
-        status_code=200 if database_ok else 503,
-    )
+    if not database_ok:
+        # An error like any other: a problem document, with the same checks beside it.
+        return problem_response(
+            503,
+            "Not ready",
+            "The service's database does not answer.",
+            type=PROBLEM_TYPE_BASE + "not-ready",
+            checks=checks,
+        )
+    return JSONResponse({"status": "ready", "checks": checks})

@@ -175,6 +175,8 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
         responses = operation.setdefault("responses", {})
         if operation.get("security"):
             responses.setdefault("401", problem_responses(401)[401])
+        # Any route answers 503 while its database does not (problems.py; /readyz says so).
+        responses.setdefault("503", problem_responses(503)[503])
         for status, response in responses.items():
             if _is_error(status) and isinstance(response, dict) and "$ref" not in response:
                 # Every error handler of the chassis answers a problem, whatever a route said.
