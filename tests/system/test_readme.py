@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def test_the_walkthrough_runs_as_written_and_again_on_the_same_data(
             f"{attempt} run: " + result.stdout[-3000:] + result.stderr[-3000:]
         )
         lines = result.stdout.strip().splitlines()
-        kinds, actions, permissions, due_at, titles, body, preferences, problem = lines[-8:]
+        kinds, actions, permissions, due_at, titles, body, preferences, problem = lines[-15:-7]
+        patched, stale, replay, deleted, gone, restored, kept = lines[-7:]
         assert "task_assigned" in kinds and "task_commented" in kinds, attempt
         assert actions == "['created', 'assigned', 'status_changed', 'commented']", attempt
         assert "'tasks.review'" in permissions, attempt
@@ -89,6 +91,17 @@ def test_the_walkthrough_runs_as_written_and_again_on_the_same_data(
         assert "'reminder_lead_hours': 48" in preferences, (attempt, preferences)
         assert "'email_on_assignment': True" in preferences, (attempt, preferences)
         assert problem.startswith("400 ") and "colour" in problem, (attempt, problem)
+        # If-Match: the tag read wins once; the same tag again is stale
+        assert patched == "PATCH 200", (attempt, patched)
+        assert stale == "412 https://taskflow.dev/problems/precondition-failed", (attempt, stale)
+        # Idempotency-Key: the second POST is the first one's answer again, and says so
+        first_id, second_id, header = replay.split(" ", 2)
+        assert uuid.UUID(first_id) == uuid.UUID(second_id), (attempt, replay)
+        assert header.lower() == "idempotent-replayed: true", (attempt, replay)
+        # Delete and restore: gone, then back with its tasks (one checklist task, not two)
+        assert (deleted, gone, restored) == ("DELETE 204", "GET 404", "Launch"), attempt
+        all_three = "['Book the venue', 'Print the checklist', 'Write the launch post']"
+        assert kept == all_three, (attempt, kept)
 
 
 def tracked_files() -> list[str]:
