@@ -1,6 +1,6 @@
 """Notify's migrations carry existing data: after 0002 an email row written under 0001 is
 still valid, due, queued by the dispatcher and claimed by a job; 0002 goes down again;
-0003 starts every user replica unverified."""
+0003 starts every user replica unverified; 0008 every team and project visible."""
 
 from __future__ import annotations
 
@@ -131,5 +131,40 @@ async def test_0003_starts_every_user_replica_unverified(any_database_url: str) 
         async with database.engine.connect() as conn:
             columns = (await conn.execute(text("SELECT * FROM user_replicas"))).keys()
             assert "email_verified" not in columns
+    finally:
+        await database.dispose()
+
+
+async def test_0008_starts_every_team_and_project_visible_and_goes_down(
+    any_database_url: str,
+) -> None:
+    database = Database(any_database_url)
+    try:
+        await migrate(database, "0007")
+        team_id = uuid.uuid4()
+        teams = table("team_replicas", column("team_id", Uuid()), column("name"))
+        projects = table(
+            "project_replicas",
+            column("project_id", Uuid()),
+            column("team_id", Uuid()),
+            column("name"),
+        )
+        async with database.engine.begin() as conn:
+            await conn.execute(insert(teams).values(team_id=team_id, name="Core"))
+            await conn.execute(
+                insert(projects).values(project_id=uuid.uuid4(), team_id=team_id, name="P")
+            )
+        await migrate(database, "0008")
+        async with database.engine.connect() as conn:
+            for name in ("team_replicas", "project_replicas"):
+                row = (
+                    await conn.execute(text(f"SELECT deleted_at, restored_at FROM {name}"))
+                ).one()
+                assert tuple(row) == (None, None)
+        await migrate(database, "0007", down=True)
+        async with database.engine.connect() as conn:
+            for name in ("team_replicas", "project_replicas"):
+                columns = (await conn.execute(text(f"SELECT * FROM {name}"))).keys()
+                assert "deleted_at" not in columns and "restored_at" not in columns
     finally:
         await database.dispose()

@@ -1,5 +1,6 @@
 """The events that notify someone: invitations, password resets, email verification and
-changes, assignments, comments; and a deleted account, whose feed goes."""
+changes, assignments, comments (none about a task of a deleted team or project); and a
+deleted account, whose feed goes."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from taskflow_notify.replica.models import (
     TaskReplica,
     UserReplica,
 )
+from taskflow_notify.replica.service import task_hidden
 
 
 def _when(moment: datetime | None) -> str:
@@ -238,6 +240,8 @@ async def on_email_change_notice(payload: auth.EmailChangeRequested, context: Co
 async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None:
     if payload.assignee_id == payload.assigned_by:
         return  # nobody needs telling what they just did themselves
+    if await task_hidden(context.session, payload.team_id, payload.project_id):
+        return  # its team or project was deleted meanwhile
     found = await service.people(
         context.session,
         payload.assignee_id,
@@ -274,6 +278,8 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
 
 async def on_comment_created(payload: work.CommentCreated, context: Context) -> None:
     """The task's assignees and creator hear of it, never the comment's own author."""
+    if await task_hidden(context.session, payload.team_id, payload.project_id):
+        return  # its team or project was deleted meanwhile
     task = await context.session.get(TaskReplica, payload.task_id)
     assignees = select(col(TaskAssigneeReplica.user_id)).where(
         col(TaskAssigneeReplica.task_id) == payload.task_id

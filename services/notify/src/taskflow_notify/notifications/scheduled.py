@@ -2,7 +2,8 @@
 
 Celery beat runs it in the distributed runtime; the embedded runtime runs it on a
 timer. A reminder is keyed by (task, assignee, due time): moving the due time
-re-arms it; done and deleted tasks get none.
+re-arms it; done and deleted tasks get none, nor do the tasks of a deleted team or project
+until it is restored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from taskflow_notify.deps import NotifyDeps
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.models import Kind, Preferences, ReminderSent
 from taskflow_notify.replica.models import TaskAssigneeReplica, TaskReplica
+from taskflow_notify.replica.service import task_hidden, tasks_shown
 
 logger = logging.getLogger("taskflow.notify.reminders")
 
@@ -57,7 +59,8 @@ class ReminderScan:
     async def _candidates(
         self, now: datetime
     ) -> list[tuple[TaskReplica, uuid.UUID, Preferences | None]]:
-        """Assigned tasks, not done, due within the longest lead anyone can choose."""
+        """Assigned tasks, not done, due within the longest lead anyone can choose, of a
+        team and a project not deleted."""
         async with self.database.session() as session:
             found = await session.execute(
                 select(TaskReplica, col(TaskAssigneeReplica.user_id), Preferences)
@@ -72,6 +75,7 @@ class ReminderScan:
                     col(TaskReplica.due_at) > now,
                     col(TaskReplica.due_at) <= now + MAX_LEAD,
                     col(TaskReplica.status) != "done",
+                    tasks_shown(),
                 )
             )
             return [(task, user_id, prefs) for task, user_id, prefs in found.all()]
@@ -84,9 +88,12 @@ class ReminderScan:
         wants_email: bool,
         now: datetime,
     ) -> bool:
-        """One reminder, in its own transaction; False if it was sent before."""
+        """One reminder, in its own transaction; False if it was sent before, or if the
+        task's team or project was deleted since the scan read it."""
         async with self.database.session() as session:
             uow = UnitOfWork(session, self.publisher)
+            if await task_hidden(session, task.team_id, task.project_id):
+                return False
             already = await session.execute(
                 select(col(ReminderSent.id)).where(
                     col(ReminderSent.task_id) == task.task_id,

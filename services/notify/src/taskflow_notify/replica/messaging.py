@@ -48,6 +48,16 @@ async def on_team_updated(payload: teams.TeamUpdated, context: Context) -> None:
     await service.upsert_team(context.session, payload.team_id, payload.name)
 
 
+async def on_team_deleted(payload: teams.TeamDeleted, context: Context) -> None:
+    """Deleted, restorable: kept, and its tasks hidden from reminders and notifications."""
+    await service.team_deleted(context.session, payload.team_id, payload.deleted_at)
+
+
+async def on_team_restored(payload: teams.TeamRestored, context: Context) -> None:
+    """Back as it was (its members were kept): its tasks are reminded of again."""
+    await service.team_restored(context.session, payload.team_id, payload.name, context.event.time)
+
+
 async def on_team_purged(payload: teams.TeamPurged | teams.TeamDeletedV1, context: Context) -> None:
     """Gone for good (v1's deletion meant that too). A soft deletion (team.deleted.v2)
     erases nothing here: the team may be restored."""
@@ -89,6 +99,19 @@ async def on_project_created(payload: work.ProjectCreated, context: Context) -> 
 
 async def on_project_updated(payload: work.ProjectUpdated, context: Context) -> None:
     await service.upsert_project(context.session, payload.project_id, payload.team_id, payload.name)
+
+
+async def on_project_deleted(payload: work.ProjectDeleted, context: Context) -> None:
+    """Deleted, restorable: kept, and its tasks hidden from reminders and notifications."""
+    await service.project_deleted(
+        context.session, payload.project_id, payload.team_id, payload.deleted_at
+    )
+
+
+async def on_project_restored(payload: work.ProjectRestored, context: Context) -> None:
+    await service.project_restored(
+        context.session, payload.project_id, payload.team_id, payload.name, context.event.time
+    )
 
 
 async def on_project_purged(

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlmodel import Field
-from taskflow_chassis.types import utc_column
+from taskflow_chassis.types import UtcDateTime, utc_column
 
 from taskflow_notify.tables import NotifyTable
 
@@ -22,7 +22,17 @@ class UserReplica(NotifyTable, table=True):
     email_verified: bool = Field(default=False)
 
 
-class TeamReplica(NotifyTable, table=True):
+class SoftDeleted(NotifyTable):
+    """A team or project deleted softly (restorable) keeps its rows; while ``deleted_at`` is
+    set, its tasks get no reminders or notifications. ``restored_at`` is the time of the
+    latest restoration applied, so a deletion and a restoration arriving out of order
+    still end as they happened (the later one wins)."""
+
+    deleted_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+    restored_at: datetime | None = Field(default=None, sa_type=UtcDateTime, nullable=True)
+
+
+class TeamReplica(SoftDeleted, table=True):
     __tablename__ = "team_replicas"
 
     team_id: uuid.UUID = Field(primary_key=True)
@@ -43,7 +53,7 @@ class MemberReplica(NotifyTable, table=True):
     active: bool = True
 
 
-class ProjectReplica(NotifyTable, table=True):
+class ProjectReplica(SoftDeleted, table=True):
     __tablename__ = "project_replicas"
 
     project_id: uuid.UUID = Field(primary_key=True)

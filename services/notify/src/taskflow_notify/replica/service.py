@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, upsert
@@ -70,6 +70,69 @@ async def forget_team(session: AsyncSession, team_id: uuid.UUID) -> None:
     await session.execute(delete(ProjectReplica).where(col(ProjectReplica.team_id) == team_id))
     await session.execute(delete(MemberReplica).where(col(MemberReplica.team_id) == team_id))
     await session.execute(delete(TeamReplica).where(col(TeamReplica.team_id) == team_id))
+
+
+async def team_deleted(session: AsyncSession, team_id: uuid.UUID, deleted_at: datetime) -> None:
+    """Hidden, kept: a team deleted softly may be restored (a team unknown here gets a row,
+    unnamed until its restoration, so its tasks are hidden too)."""
+    row = await session.get(TeamReplica, team_id) or TeamReplica(team_id=team_id, name="")
+    _mark_deleted(row, deleted_at)
+    session.add(row)
+
+
+async def team_restored(
+    session: AsyncSession, team_id: uuid.UUID, name: str, restored_at: datetime
+) -> None:
+    row = await session.get(TeamReplica, team_id) or TeamReplica(team_id=team_id, name=name)
+    row.name = name
+    _mark_restored(row, restored_at)
+    session.add(row)
+
+
+def _mark_deleted(row: TeamReplica | ProjectReplica, deleted_at: datetime) -> None:
+    """Applied unless a later restoration was (the two may arrive in either order)."""
+    if row.restored_at is not None and row.restored_at >= deleted_at:
+        return
+    if row.deleted_at is None or row.deleted_at < deleted_at:
+        row.deleted_at = deleted_at
+
+
+def _mark_restored(row: TeamReplica | ProjectReplica, restored_at: datetime) -> None:
+    """Visible again, unless it was deleted again after ``restored_at``."""
+    if row.restored_at is None or row.restored_at < restored_at:
+        row.restored_at = restored_at
+    if row.deleted_at is not None and row.deleted_at <= row.restored_at:
+        row.deleted_at = None
+
+
+def tasks_shown() -> ColumnElement[bool]:
+    """A condition on TaskReplica: its project and its team are not deleted (one this
+    replica does not know counts as not deleted)."""
+    return and_(
+        ~exists().where(
+            col(ProjectReplica.project_id) == col(TaskReplica.project_id),
+            col(ProjectReplica.deleted_at).is_not(None),
+        ),
+        ~exists().where(
+            col(TeamReplica.team_id) == col(TaskReplica.team_id),
+            col(TeamReplica.deleted_at).is_not(None),
+        ),
+    )
+
+
+async def task_hidden(session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID) -> bool:
+    """Whether a task's team or project is deleted (restorable): nobody hears of its tasks
+    until it is restored."""
+    hidden = or_(
+        exists().where(
+            col(ProjectReplica.project_id) == project_id,
+            col(ProjectReplica.deleted_at).is_not(None),
+        ),
+        exists().where(
+            col(TeamReplica.team_id) == team_id, col(TeamReplica.deleted_at).is_not(None)
+        ),
+    )
+    return bool((await session.execute(select(hidden))).scalar_one())
 
 
 async def newer_membership(
@@ -156,6 +219,33 @@ async def upsert_project(
         project_id=project_id, team_id=team_id, name=name
     )
     row.name = name
+    session.add(row)
+
+
+async def project_deleted(
+    session: AsyncSession, project_id: uuid.UUID, team_id: uuid.UUID, deleted_at: datetime
+) -> None:
+    """Hidden, kept (restorable); a project unknown here gets a row, unnamed until its
+    restoration."""
+    row = await session.get(ProjectReplica, project_id) or ProjectReplica(
+        project_id=project_id, team_id=team_id, name=""
+    )
+    _mark_deleted(row, deleted_at)
+    session.add(row)
+
+
+async def project_restored(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    team_id: uuid.UUID,
+    name: str,
+    restored_at: datetime,
+) -> None:
+    row = await session.get(ProjectReplica, project_id) or ProjectReplica(
+        project_id=project_id, team_id=team_id, name=name
+    )
+    row.name = name
+    _mark_restored(row, restored_at)
     session.add(row)
 
 
