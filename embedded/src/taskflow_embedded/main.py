@@ -3,7 +3,9 @@
 Requests are dispatched by path prefix exactly as the gateway routes them
 (docs/http-api.md), so clients see the same URLs in both runtimes. Each service keeps its
 own SQLite file under the data directory and they talk over the in-process bus.
-A later service plugs in with one line in ``SERVICES``.
+A later service plugs in with one line in ``SERVICES``. Web, the browser app, has no
+prefix: it answers every path no other service owns (``/``, /login, /static/...), and
+calls the API through this same dispatcher, in-process, as it calls the gateway.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ AUTH = "taskflow_auth.app:create_app"
 TEAMS = "taskflow_teams.app:create_app"
 WORK = "taskflow_work.app:create_app"
 NOTIFY = "taskflow_notify.app:create_app"
+WEB = "taskflow_web.app:create_app"
 
 SERVICES: tuple[EmbeddedService, ...] = (
     EmbeddedService("auth", AUTH, ("/api/v1/auth", "/api/v1/participants")),
@@ -61,6 +64,8 @@ SERVICES: tuple[EmbeddedService, ...] = (
             "/tasks",
         ),
     ),
+    # The fallback: every path the services above do not own (the gateway's lowest rule).
+    EmbeddedService("web", WEB, ()),
 )
 
 
@@ -83,17 +88,17 @@ class Dispatcher:
                 # membership read-through and the replica's resyncs (internal API).
                 teams = httpx.ASGITransport(app=self.apps["teams"])
                 self.apps[service.name] = factory(teams_transport=teams)
+            elif service.name == "web":
+                # Web calls the API as a browser's client would, through this dispatcher.
+                self.apps[service.name] = factory(api_transport=httpx.ASGITransport(app=self))
             else:
                 self.apps[service.name] = factory()
         self._share_internal_key()
         self.routes: list[tuple[str, FastAPI]] = []
         for service in services:
             app = self.apps[service.name]
-            for prefix in (
-                *service.prefixes,
-                f"/docs/{service.name}",
-                f"/openapi/{service.name}.json",
-            ):
+            documented = (f"/docs/{service.name}", f"/openapi/{service.name}.json")
+            for prefix in (*service.prefixes, *(documented if service.prefixes else ())):
                 self.routes.append((prefix, app))
         if "auth" in self.apps:  # Swagger UI's and ReDoc's files, as the gateway routes them
             self.routes.append(("/docs/static", self.apps["auth"]))
@@ -156,6 +161,8 @@ class Dispatcher:
         app: ASGIApp | None = self._route(path)
         if app is None:
             app = self._own_routes(path)
+        if app is None:
+            app = self.apps.get("web") or _not_found(path)
         await app(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -172,24 +179,30 @@ class Dispatcher:
             return
         await send({"type": "lifespan.shutdown.complete"})
 
-    def _own_routes(self, path: str) -> ASGIApp:
+    def _own_routes(self, path: str) -> ASGIApp | None:
         if path in {"/docs", "/docs/"}:
             return self._docs()
         if path in {"/healthz", "/readyz"}:
             return _StatusApp(self, path)
-        return JSONResponse(
-            {
-                "type": "about:blank",
-                "title": "Not Found",
-                "status": 404,
-                "detail": f"No route for {path}.",
-            },
-            status_code=404,
-            media_type="application/problem+json",
-        )
+        if path == "/api" or path.startswith(("/api/", "/internal/")):
+            return _not_found(path)  # an API path no service owns is not a page
+        return None
 
     def _docs(self) -> Response:
-        return swagger_for_services([s.name for s in self.services])
+        return swagger_for_services([s.name for s in self.services if s.prefixes])
+
+
+def _not_found(path: str) -> Response:
+    return JSONResponse(
+        {
+            "type": "about:blank",
+            "title": "Not Found",
+            "status": 404,
+            "detail": f"No route for {path}.",
+        },
+        status_code=404,
+        media_type="application/problem+json",
+    )
 
 
 class _StatusApp:

@@ -69,6 +69,8 @@ class ServiceSpec:
     version: str = "1.0.0"
     # Keep auth's revoked tokens in memory and refuse them (auth checks its own database).
     revocation_list: bool = True
+    # Swagger UI, ReDoc and /openapi/<name>.json; off for a service with no API (web).
+    api_docs: bool = True
 
 
 def create_service_app(spec: ServiceSpec) -> FastAPI:
@@ -94,7 +96,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=f"/openapi/{spec.name}.json",
+        openapi_url=f"/openapi/{spec.name}.json" if spec.api_docs else None,
         generate_unique_id_function=operation_id,
     )
     app.state.service_name = spec.name
@@ -110,8 +112,9 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.include_router(health.router)
     for router in spec.routers:
         app.include_router(router)
-    add_docs(app, spec.name, spec.title, spec.settings.docs_services)
-    install_openapi(app)
+    if spec.api_docs:
+        add_docs(app, spec.name, spec.title, spec.settings.docs_services)
+        install_openapi(app)
     return app
 
 

@@ -1,0 +1,158 @@
+"""The API as one signed-in person calls it: their access token on every call, refreshed
+before it runs out and once more on a 401; a refresh auth refuses ends the sign-in."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from taskflow_web.api.adapters import ApiProblem, ApiUnavailable, json_of, send
+from taskflow_web.sessions import rules
+from taskflow_web.sessions.service import SESSION_ENDED, Session, SessionStore, Tokens
+
+AUTH = "/api/v1/auth"
+
+
+class SignInRequired(Exception):
+    """The page needs a signed-in person: the answer is the sign-in page, then back."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Please sign in.")
+        self.message = message
+
+
+class Api:
+    """The public API (/api/v1/...) on behalf of the request's session."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        store: SessionStore,
+        session: Session,
+        *,
+        refresh_margin_seconds: int,
+        clock: Callable[[], datetime],
+        client_address: str | None = None,
+        on_change: Callable[[Session | None], None] = lambda _: None,
+    ) -> None:
+        self.client, self.store, self._session = client, store, session
+        self.on_change = on_change
+        self.margin, self.clock = refresh_margin_seconds, clock
+        # Auth throttles log-ins per client address: the browser's, not web's own.
+        self.headers = {"X-Forwarded-For": client_address} if client_address else {}
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @session.setter
+    def session(self, session: Session) -> None:
+        """Every change (refreshed, signed in or out) is the request's session from now on."""
+        self._session = session
+        self.on_change(session)
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        return await self.call("GET", path, params=params)
+
+    async def post(self, path: str, json: Any = None) -> Any:
+        return await self.call("POST", path, json=json)
+
+    async def patch(self, path: str, json: Any = None) -> Any:
+        return await self.call("PATCH", path, json=json)
+
+    async def delete(self, path: str, json: Any = None) -> Any:
+        return await self.call("DELETE", path, json=json)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        signed_in: bool = True,
+    ) -> Any:
+        """The JSON answer; a 4xx raises ``ApiProblem``, a 5xx or no answer
+        ``ApiUnavailable``; ``signed_in=False`` calls anonymously (sign-up, reset)."""
+        if not signed_in:
+            return json_of(await self._send(method, path, json, params, None))
+        if not self.session.signed_in:
+            raise SignInRequired()
+        if rules.needs_refresh(self.clock(), self.session.access_expires_at, self.margin):
+            await self._refresh()
+        response = await self._send(method, path, json, params, self.session.access_token)
+        if response.status_code == 401:
+            # Expired early or revoked: one refresh, one retry.
+            await self._refresh()
+            response = await self._send(method, path, json, params, self.session.access_token)
+            if response.status_code == 401:
+                self.session = await self.store.sign_out(self.session)
+                raise SignInRequired(SESSION_ENDED)
+        return json_of(response)
+
+    async def _send(
+        self, method: str, path: str, json: Any, params: Any, token: str | None
+    ) -> httpx.Response:
+        headers = dict(self.headers)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = self.client.build_request(method, path, json=json, params=params, headers=headers)
+        return await send(self.client, request)
+
+    async def _refresh(self) -> None:
+        refreshed = await self.store.refresh(self.session, self.exchange)
+        if refreshed is None:
+            raise SignInRequired(SESSION_ENDED)
+        self.session = refreshed
+
+    async def exchange(self, refresh_token: str) -> Tokens | None:
+        """A new pair for ``refresh_token`` (auth rotates it), or None where auth refuses it."""
+        response = await self._send(
+            "POST", f"{AUTH}/jwt/refresh", {"refresh": refresh_token}, None, None
+        )
+        if response.status_code >= 400:
+            return None
+        return tokens_of(response.json())
+
+    async def sign_in(self, username: str, password: str) -> Session:
+        """Log in at auth (by username, or by email where it holds an @) and keep the pair in
+        a new session (the id is rotated)."""
+        pair = tokens_of(
+            await self.call(
+                "POST",
+                f"{AUTH}/jwt/create",
+                json={"email" if "@" in username else "username": username, "password": password},
+                signed_in=False,
+            )
+        )
+        me = json_of(await self._send("GET", f"{AUTH}/users/me", None, None, pair.access))
+        self.session = await self.store.sign_in(
+            self.session, uuid.UUID(me["id"]), str(me["username"]), pair
+        )
+        return self.session
+
+    async def sign_out(self) -> None:
+        """Auth revokes the pair (log-out), then the session row goes. Auth refusing or
+        away does not keep anyone signed in here."""
+        if self.session.signed_in and self.session.refresh_token:
+            with contextlib.suppress(ApiUnavailable):
+                await self._send(
+                    "POST",
+                    f"{AUTH}/jwt/revoke",
+                    {"refresh": self.session.refresh_token},
+                    None,
+                    self.session.access_token,
+                )
+        await self.store.end(self.session)
+        self.on_change(None)
+
+
+def tokens_of(body: Any) -> Tokens:
+    if not isinstance(body, dict) or "access" not in body or "refresh" not in body:
+        raise ApiProblem(502, "Bad answer", "The sign-in service answered without tokens.")
+    return Tokens(str(body["access"]), str(body["refresh"]), int(body.get("expires_in", 0)))

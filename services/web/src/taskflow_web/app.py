@@ -1,0 +1,92 @@
+"""The web service's composition root: its settings, the API client, sessions, pages.
+
+Web is a backend-for-frontend: it owns no business data (its database holds only
+sign-in sessions) and calls the four services' public API through the gateway, with the
+signed-in person's own token, like any client."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import httpx
+from fastapi import FastAPI
+from taskflow_chassis.app import ServiceSpec, create_service_app
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.types import utcnow
+
+# Every table in the metadata before the first flush.
+from taskflow_web import models  # noqa: F401
+from taskflow_web.accounts.views import router as accounts
+from taskflow_web.api.adapters import api_client
+from taskflow_web.config import WebSettings
+from taskflow_web.handlers import EVENT_HANDLERS
+from taskflow_web.pages.service import STATIC_DIR, Renderer, VersionedStatic, static_versions
+from taskflow_web.pages.views import install_error_pages
+from taskflow_web.pages.views import router as pages
+from taskflow_web.profile.views import router as profile
+from taskflow_web.sessions import rules
+from taskflow_web.sessions.adapters import SessionCookie, TokenCipher
+from taskflow_web.sessions.service import SessionStore
+from taskflow_web.teams.views import router as teams
+
+
+def create_app(
+    settings: WebSettings | None = None,
+    api_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """``api_transport`` replaces the network hop to the gateway (tests, and the embedded
+    runtime, where web calls the other services in the same process)."""
+    settings = settings or WebSettings()
+    cipher = TokenCipher.load_or_create(
+        data_dir=settings.data_dir / "web",
+        key=settings.token_key.get_secret_value(),
+        key_file=settings.token_key_file,
+        require_configured=settings.require_token_key,
+    )
+
+    def clock() -> datetime:
+        now: datetime = getattr(app.state, "clock", utcnow)()
+        return now
+
+    async def start(app: FastAPI) -> None:
+        app.state.api_client = api_client(
+            settings.api_url, api_transport, settings.api_timeout_seconds
+        )
+        app.state.sessions = SessionStore(
+            app.state.database,
+            app.state.publisher,
+            cipher,
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            longest=timedelta(days=settings.session_max_days),
+            clock=clock,
+        )
+        await app.state.sessions.purge_expired()
+
+    async def stop(app: FastAPI) -> None:
+        await app.state.api_client.aclose()
+
+    app = create_service_app(
+        ServiceSpec(
+            name="web",
+            title="TaskFlow web",
+            description="The browser app: pages over the four services' public API.",
+            settings=settings,
+            routers=[pages, accounts, profile, teams],
+            migrations_dir=migrations_dir(__file__),
+            handlers=EVENT_HANDLERS,
+            on_startup=[start],
+            on_shutdown=[stop],
+            revocation_list=False,  # web checks no token: the services it calls do
+            api_docs=False,  # pages, not an API: no Swagger UI, no OpenAPI document
+        )
+    )
+    app.mount("/static", VersionedStatic(directory=STATIC_DIR), name="static")
+    app.state.renderer = Renderer(static_versions())
+    app.state.allowed_origins = frozenset({rules.origin_of(settings.resolved_web_url())})
+    install_error_pages(app)
+    app.add_middleware(
+        SessionCookie,
+        name=settings.cookie_name,
+        max_age=settings.session_max_days * 24 * 3600,
+    )
+    return app

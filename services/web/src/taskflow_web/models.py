@@ -1,0 +1,9 @@
+"""Every table of the web service: importing this module completes WebTable.metadata
+(Alembic, and the app). Web owns no business data: only its sign-in sessions."""
+
+from __future__ import annotations
+
+from taskflow_web.sessions import models as sessions
+from taskflow_web.tables import WebTable
+
+__all__ = ["WebTable", "sessions"]

@@ -1,0 +1,51 @@
+"""Pure rules of pages: a problem document's errors placed next to the form's fields, and
+where a sign-in may send the person back to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_NEXT = "/teams"
+
+
+def field_errors(
+    errors: Iterable[Mapping[str, Any]],
+    fields: Iterable[str],
+    aliases: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """``errors[]`` of a problem document split into messages by form field (the first
+    per field) and messages for the top of the form (fields the form does not show).
+    ``aliases`` maps an API field name to the form's where they differ."""
+    shown = set(fields)
+    by_field: dict[str, str] = {}
+    other: list[str] = []
+    for error in errors:
+        name = str(error.get("field") or "")
+        name = (aliases or {}).get(name, name)
+        message = str(error.get("msg") or error.get("detail") or "This value is not valid.")
+        if name in shown:
+            by_field.setdefault(name, _sentence(message))
+        else:
+            other.append(_sentence(message))
+    return by_field, other
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    message = message.removeprefix("Value error, ")
+    return message[:1].upper() + message[1:] if message else message
+
+
+def safe_next(target: str | None) -> str:
+    """A path on this site only: never another host (an open redirect), never the sign-in
+    pages themselves."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return DEFAULT_NEXT
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target:
+        return DEFAULT_NEXT
+    if parts.path in {"/login", "/logout", "/signup"}:
+        return DEFAULT_NEXT
+    return target

@@ -1,0 +1,67 @@
+"""/profile: the account's details and the participant profile with its phone number."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from taskflow_web.api.adapters import ApiProblem
+from taskflow_web.deps import ApiDep, CsrfChecked, PageDep, SignedInDep
+from taskflow_web.pages.service import Form as FormState
+from taskflow_web.profile import service
+from taskflow_web.profile.schemas import ProfileForm, ResendForm
+
+router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
+
+PROFILE_FIELDS = ("display_name", "phone_number", "region")
+
+
+def _values(participant: dict[str, Any] | None) -> dict[str, Any]:
+    return {name: (participant or {}).get(name) or "" for name in PROFILE_FIELDS}
+
+
+@router.get("/profile")
+async def profile_page(_: SignedInDep, api: ApiDep, page: PageDep) -> Response:
+    account = await service.account(api)
+    participant = await service.participant(api)
+    return await page.render(
+        "profile.html",
+        account=account,
+        participant=participant,
+        form=FormState.of(_values(participant)),
+    )
+
+
+@router.post("/profile")
+async def save_profile(
+    data: Annotated[ProfileForm, Form()], _: SignedInDep, api: ApiDep, page: PageDep
+) -> Response:
+    participant = await service.participant(api)
+    values = data.model_dump(exclude={"csrf_token"})
+    try:
+        await service.save_participant(api, participant is not None, values)
+    except ApiProblem as problem:
+        account = await service.account(api)
+        form = FormState.of(values).fail(problem, PROFILE_FIELDS)
+        return await page.render(
+            "profile.html",
+            status=problem.status,
+            account=account,
+            participant=participant,
+            form=form,
+        )
+    await page.flash("Your profile is saved.")
+    return RedirectResponse("/profile", 303)
+
+
+@router.post("/profile/resend-verification")
+async def resend_verification(
+    data: Annotated[ResendForm, Form()], _: SignedInDep, api: ApiDep, page: PageDep
+) -> Response:
+    await page.flash(
+        await service.resend_verification(api) or "A new link is on its way to your address."
+    )
+    return RedirectResponse("/profile", 303)

@@ -1,0 +1,33 @@
+"""Sign-in sessions, kept server-side: the browser holds only a random id in a cookie."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Field
+from taskflow_chassis.types import utc_column, utcnow
+
+from taskflow_web.tables import WebTable
+
+
+class WebSession(WebTable, table=True):
+    """One browser's session, keyed by the SHA-256 of the id its cookie carries (a leaked
+    table gives no cookie). Anonymous until sign-in (the login and sign-up forms need a
+    CSRF token too); the API tokens are encrypted at rest (Fernet)."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    csrf_token: str = Field(max_length=64)
+    user_id: uuid.UUID | None = Field(default=None, index=True)
+    username: str | None = Field(default=None, max_length=64)
+    access_token: str | None = Field(default=None)
+    refresh_token: str | None = Field(default=None)
+    access_expires_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # One message for the next page (a session that ended, an email on its way).
+    flash: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
+    # Idle or absolute end, whichever comes first; a sign-in resets it.
+    expires_at: datetime = Field(sa_column=utc_column(index=True))

@@ -1,0 +1,65 @@
+"""Pure rules of sessions and CSRF: hashing, expiry, token and origin checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A request seen within this long of the last one does not write last_seen_at again.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def new_secret() -> str:
+    """A random session id or CSRF token (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_session_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def expiry(now: datetime, created_at: datetime, idle: timedelta, longest: timedelta) -> datetime:
+    """The idle end, never past the absolute end counted from sign-in (or creation)."""
+    return min(now + idle, created_at + longest)
+
+
+def needs_touch(now: datetime, last_seen_at: datetime) -> bool:
+    return now - last_seen_at >= TOUCH_INTERVAL
+
+
+def needs_refresh(now: datetime, access_expires_at: datetime | None, margin_seconds: int) -> bool:
+    return access_expires_at is not None and access_expires_at - now <= timedelta(
+        seconds=margin_seconds
+    )
+
+
+def csrf_matches(expected: str, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(expected.encode(), (presented or "").encode())
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin(
+    origin: str | None, fetch_site: str | None, host: str | None, allowed: frozenset[str]
+) -> bool:
+    """A browser names where a form came from (``Origin``, else ``Sec-Fetch-Site``); a
+    request that names neither (an old browser, a script without a browser) is judged by
+    its CSRF token alone. ``allowed`` holds the public web origin; the origin of the host
+    the request was addressed to (``Host``, kept by the gateway) counts too."""
+    if origin is not None and origin != "null":
+        candidates = set(allowed)
+        if host:
+            candidates |= {f"http://{host}".lower(), f"https://{host}".lower()}
+        return origin.lower().rstrip("/") in candidates
+    if origin == "null":
+        return False
+    if fetch_site is not None:
+        return fetch_site in {"same-origin", "none"}
+    return True
