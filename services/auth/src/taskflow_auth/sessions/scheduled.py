@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from fastapi import FastAPI
-from taskflow_chassis.db import Database
+from taskflow_chassis.periodic import PURGE_INTERVAL_SECONDS, PeriodicJob
 from taskflow_chassis.types import utcnow
-from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
+from taskflow_chassis.unit_of_work import UnitOfWork
 
 from taskflow_auth.tokens.service import delete_expired
 from taskflow_auth.users.service import delete_expired_links
 
 logger = logging.getLogger("taskflow.auth.scheduled")
-
-PURGE_INTERVAL_SECONDS = 3600.0
 
 
 async def purge_expired(uow: UnitOfWork) -> None:
@@ -26,28 +22,22 @@ async def purge_expired(uow: UnitOfWork) -> None:
     await uow.commit()
 
 
-async def purge_expired_forever(
-    database: Database, publisher: Publisher, interval: float = PURGE_INTERVAL_SECONDS
-) -> None:
-    while True:
-        try:
-            async with database.session() as session:
-                await purge_expired(UnitOfWork(session, publisher))
-        except Exception:
-            logger.exception("purging expired tokens failed; trying again later")
-        await asyncio.sleep(interval)
-
-
 async def start(app: FastAPI) -> None:
-    app.state.purge_task = asyncio.create_task(
-        purge_expired_forever(app.state.database, app.state.publisher),
-        name="auth-purge-expired",
+    database, publisher = app.state.database, app.state.publisher
+
+    async def purge() -> None:
+        async with database.session() as session:
+            await purge_expired(UnitOfWork(session, publisher))
+
+    app.state.expired_purge = PeriodicJob(
+        "auth-purge-expired",
+        purge,
+        interval=PURGE_INTERVAL_SECONDS,
+        logger=logger,
+        what="purging expired tokens",
     )
+    app.state.expired_purge.start()
 
 
 async def stop(app: FastAPI) -> None:
-    task: asyncio.Task[None] | None = getattr(app.state, "purge_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await app.state.expired_purge.stop()

@@ -8,8 +8,6 @@ until it is restored.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -19,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from taskflow_chassis.db import Database
+from taskflow_chassis.periodic import PeriodicJob
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_notify.deps import NotifyDeps
@@ -41,7 +40,7 @@ class ReminderScan:
         self.database = database
         self.deps = deps
         self.publisher = publisher
-        self._task: asyncio.Task[None] | None = None
+        self._timer: PeriodicJob | None = None
 
     async def run_once(self, now: datetime) -> int:
         """Send every reminder due at ``now``; answer how many."""
@@ -134,21 +133,19 @@ class ReminderScan:
                 return False
             return True
 
-    async def run_forever(self, clock: Callable[[], datetime]) -> None:
-        while True:
-            try:
-                await self.run_once(clock())
-            except Exception:
-                logger.exception("reminder scan failed; trying again on the next tick")
-            await asyncio.sleep(self.deps.settings.reminder_scan_seconds)
-
     def start(self, clock: Callable[[], datetime]) -> None:
         """Scan on this process's own timer (where no Celery beat runs: embedded)."""
-        self._task = asyncio.create_task(self.run_forever(clock), name="reminder-scan")
+        if self._timer is None:
+            self._timer = PeriodicJob(
+                "reminder-scan",
+                lambda: self.run_once(clock()),
+                interval=self.deps.settings.reminder_scan_seconds,
+                logger=logger,
+                what="reminder scan",
+            )
+        self._timer.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            await timer.stop()
