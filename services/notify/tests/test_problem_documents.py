@@ -6,46 +6,30 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
-
-PROBLEM = "application/problem+json"
-
-
-def check(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    for member in ("type", "title", "detail"):
-        assert isinstance(body.get(member), str) and body[member], (member, body)
-    if status in {409, 422}:
-        assert body["errors"], body
-        for error in body["errors"]:
-            assert set(error) == {"loc", "field", "type", "msg"} and error["field"], body
-    return body
+from taskflow_chassis.testing import check_method_refused, check_no_route, check_problem
 
 
 async def test_notify_errors_have_one_shape(world: Any) -> None:
     client = world.client
     dev = await world.person("dev")
     headers = dev["headers"]
-    check(await client.get("/api/v1/notifications"), 401)
-    check(await client.get("/api/v1/notifications?cursor=garbage", headers=headers), 400)
-    check(await client.post(f"/api/v1/notifications/{uuid.uuid4()}/read", headers=headers), 404)
-    check(await client.post("/api/v1/notifications/not-a-uuid/read", headers=headers), 422)
-    check(await client.put("/api/v1/notifications/preferences", headers=headers, json={}), 422)
-    check(
+    check_problem(await client.get("/api/v1/notifications"), 401)
+    check_problem(await client.get("/api/v1/notifications?cursor=garbage", headers=headers), 400)
+    check_problem(
+        await client.post(f"/api/v1/notifications/{uuid.uuid4()}/read", headers=headers), 404
+    )
+    check_problem(await client.post("/api/v1/notifications/not-a-uuid/read", headers=headers), 422)
+    check_problem(
+        await client.put("/api/v1/notifications/preferences", headers=headers, json={}), 422
+    )
+    check_problem(
         await client.patch("/api/v1/notifications/preferences", headers=headers, json={"x": 1}),
         422,
     )
 
 
 async def test_unknown_paths_and_methods(world: Any) -> None:
-    dev = await world.person("dev")
-    missing = check(
-        await world.client.get("/api/v1/notifications/a/b", headers=dev["headers"]), 404
-    )
-    assert missing["detail"] == "No route for /api/v1/notifications/a/b."
+    headers = (await world.person("dev"))["headers"]
+    await check_no_route(world.client, "/api/v1/notifications/a/b", headers)
     url = "/api/v1/notifications/preferences"
-    method = check(await world.client.delete(url, headers=dev["headers"]), 405)
-    assert method["detail"] == f"DELETE is not allowed on {url}. Allowed: GET, PATCH, PUT."
+    await check_method_refused(world.client, "DELETE", url, ["GET", "PATCH", "PUT"], headers)

@@ -12,10 +12,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from taskflow_chassis.problems import PROBLEM_MEDIA_TYPE
+
+if TYPE_CHECKING:
+    import httpx
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
@@ -263,6 +268,49 @@ async def check_revocations_refused(client: Any, tokens: TestTokens, path: str, 
     await revoke("user", str(user), user)  # the account deleted
     assert await status(after_change) == 401
     assert await status(unrelated) != 401
+
+
+def check_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """``response`` is a problem document of ``status``: its media type, its ``status``, a
+    ``type``, ``title`` and ``detail`` that say something, and on a 409 or a 422 ``errors``
+    whose every entry has ``loc``, ``type``, ``msg`` and a ``field`` named. Answers the body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    for member in ("type", "title", "detail"):
+        assert isinstance(body.get(member), str) and body[member], (member, body)
+    if status in {409, 422}:
+        assert body["errors"], body
+        for error in body["errors"]:
+            assert set(error) == {"loc", "field", "type", "msg"} and error["field"], body
+    return body
+
+
+async def check_no_route(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A GET of ``path``, which no route serves, answers a 404 problem that names it."""
+    body = check_problem(await client.get(path, headers=headers), 404)
+    assert body["detail"] == f"No route for {path}.", body
+    return body
+
+
+async def check_method_refused(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    allowed: Sequence[str],
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """``method`` on ``path``, whose routes take only ``allowed`` (in order), answers a 405
+    problem that lists them, as its ``Allow`` header does."""
+    response = await client.request(method, path, headers=headers)
+    body = check_problem(response, 405)
+    listed = ", ".join(allowed)
+    assert body["detail"] == f"{method} is not allowed on {path}. Allowed: {listed}.", body
+    assert response.headers["allow"] == listed
+    return body
 
 
 Send = Callable[[], Awaitable[Any]]
