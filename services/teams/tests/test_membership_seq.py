@@ -1,4 +1,5 @@
-"""Membership events carry the team's sequence number; the internal API answers by it."""
+"""Membership events carry the team's sequence number; the internal API answers by it,
+and pages the names of everyone teams knows (what work's replica of names is rebuilt from)."""
 
 from __future__ import annotations
 
@@ -195,3 +196,44 @@ async def test_internal_api_answers_memberships_and_pages_every_team(world: Any)
     # Keyset pages in the database's order of ids (MariaDB's is not the text's): each team
     # once, none missed.
     assert sorted(seen) == sorted([(team["id"], 2), *((t["id"], 1) for t in others)])
+
+
+async def test_internal_api_pages_everyones_names(world: Any) -> None:
+    ada = await world.person("ada")
+    quiet = await world.person("quiet", participant=False)  # no display name
+    others = [await world.person() for _ in range(3)]
+    assert (
+        await world.client.get("/internal/v1/people", headers=internal(world, "wrong"))
+    ).status_code == 401
+    seen: dict[str, dict[str, Any]] = {}
+    after: str | None = None
+    while True:
+        params = {"limit": 2, **({"after": after} if after else {})}
+        answer = await world.client.get(
+            "/internal/v1/people", params=params, headers=internal(world)
+        )
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert len(page["items"]) <= 2
+        for item in page["items"]:
+            assert item["user_id"] not in seen and set(item) == {
+                "user_id",
+                "username",
+                "display_name",
+                "updated_at",
+            }
+            seen[item["user_id"]] = item
+        after = page["next_after"]
+        if after is None:
+            break
+    # Keyset pages in the database's order of ids: each person once, none missed.
+    assert set(seen) == {str(p.user_id) for p in (ada, quiet, *others)}
+    assert (seen[str(ada.user_id)]["username"], seen[str(ada.user_id)]["display_name"]) == (
+        "ada",
+        "Ada",
+    )
+    assert seen[str(quiet.user_id)]["display_name"] is None
+    # A deleted account is no longer listed.
+    await world.auth_event(auth.UserDeleted(user_id=quiet.user_id))
+    listed = (await world.client.get("/internal/v1/people", headers=internal(world))).json()
+    assert str(quiet.user_id) not in {item["user_id"] for item in listed["items"]}

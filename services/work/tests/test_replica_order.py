@@ -1,6 +1,6 @@
 """Work never keeps access teams took away: membership events applied in teams' order,
 a gap makes the team read through to teams, and the replica is resynced and rebuilt
-from teams' internal API.
+from teams' internal API, which also names the people work never heard of from auth.
 
 The replica-only cases play teams' events into work by hand (``world``). The others
 run the real teams app beside work on separate buses: no teams event reaches work
@@ -33,7 +33,8 @@ from taskflow_teams.config import TeamsSettings
 from taskflow_work.app import create_app as create_work_app
 from taskflow_work.app import replica_departures
 from taskflow_work.replica.commands import replica_command
-from taskflow_work.replica.models import MemberReplica, TeamReplica
+from taskflow_work.replica.models import MemberReplica, Person, TeamReplica
+from taskflow_work.replica.scheduled import ReplicaReconciler
 
 from .conftest import World, make_settings
 
@@ -327,7 +328,9 @@ async def test_a_gap_makes_the_team_read_through_until_it_is_resynced(stack: Sta
     assert team is not None and team.membership_seq == 4 and not team.resync_needed
 
 
-async def test_the_reconciler_undoes_a_removal_whose_event_never_came(stack: Stack) -> None:
+async def devs_task(stack: Stack) -> tuple[dict[str, str], dict[str, str], str, dict[str, Any]]:
+    """Lead and dev in a team work knows (every teams event forwarded), and a task of its
+    project, created by lead and assigned to dev: (lead, dev, the team's id, the task)."""
     lead = await stack.person("lead")
     team_id = await stack.team(lead)
     dev = await stack.join(team_id, lead, "dev", "Developer")
@@ -339,7 +342,12 @@ async def test_the_reconciler_undoes_a_removal_whose_event_never_came(stack: Sta
         json={"title": "Dev's", "assignee_ids": [dev["id"]]},
     )
     assert task.status_code == 201, task.text
-    task_url = f"/api/v1/tasks/{task.json()['id']}"
+    return lead, dev, team_id, dict(task.json())
+
+
+async def test_the_reconciler_undoes_a_removal_whose_event_never_came(stack: Stack) -> None:
+    lead, dev, team_id, task = await devs_task(stack)
+    task_url = f"/api/v1/tasks/{task['id']}"
     assert (await stack.work.get(task_url, headers=auth_of(dev))).status_code == 200
     # Removed in teams; work hears nothing of it, and nothing after it either.
     await stack.remove(team_id, lead, dev)
@@ -368,6 +376,7 @@ async def test_the_reconciler_undoes_a_removal_whose_event_never_came(stack: Sta
 
 
 async def test_replica_rebuild_restores_a_wiped_replica(stack: Stack) -> None:
+    await stack.work_app.state.reconciler.stop()  # its first pass would name the people
     lead = await stack.person("lead")
     team_id = await stack.team(lead)
     dev = await stack.join(team_id, lead, "dev", "Reviewer")
@@ -384,6 +393,9 @@ async def test_replica_rebuild_restores_a_wiped_replica(stack: Stack) -> None:
     assert await replica(settings, ["rebuild"], out, teams_transport=transport) == 0
     assert f"team {team_id}: seq 0 -> 2, +2 -0 ~0 member(s)" in out.getvalue()
     assert "1 team(s) compared, 1 changed, 0 failed" in out.getvalue()
+    # Work never heard of them from auth: their names come from teams too.
+    assert "2 people compared, 2 added, 0 renamed from teams" in out.getvalue()
+    assert await names_of(stack, lead, dev) == [("lead", None), ("dev", None)]
     async with stack.work_app.state.database.session() as session:
         rows = (
             (
@@ -409,6 +421,7 @@ async def test_replica_rebuild_restores_a_wiped_replica(stack: Stack) -> None:
     assert await replica(settings, ["status"], out) == 0
     assert "teams\t1" in out.getvalue() and "members from events\t2" in out.getvalue()
     assert "teams needing resync\t0" in out.getvalue()
+    assert "people named\t2" in out.getvalue()
     # Without the key, the rebuild says so and fails.
     keyless = settings.model_copy(update={"internal_api_key": SecretStr("")})
     out = io.StringIO()
@@ -440,6 +453,65 @@ async def test_a_pass_pages_through_every_team_on_both_sides(stack: Stack) -> No
     )
     assert await member_row(stack.work_app, uuid.UUID(team_ids[1]), uuid.UUID(dev["id"])) is None
     assert await member_row(stack.work_app, stranger, uuid.UUID(dev["id"])) is None
+
+
+async def names_of(stack: Stack, *people: dict[str, str]) -> list[tuple[str, str | None]]:
+    async with stack.work_app.state.database.session() as session:
+        rows = [await session.get(Person, uuid.UUID(p["id"])) for p in people]
+    return [(r.username, r.display_name) if r else ("?", "?") for r in rows]
+
+
+async def auth_event(bus: MemoryBus, payload: Any) -> None:
+    await bus.publish(new_event(payload.event_type, source="/taskflow/auth", data=payload))
+
+
+def renamed(person: dict[str, str], username: str, display: str) -> auth.ParticipantUpdated:
+    return auth.ParticipantUpdated(
+        user_id=uuid.UUID(person["id"]),
+        username=username,
+        email=person["email"],
+        display_name=display,
+        phone_number="+14155552671",
+    )
+
+
+async def test_the_periodic_pass_names_the_people_work_never_heard_of(stack: Stack) -> None:
+    await stack.work_app.state.reconciler.stop()  # a fresh one below makes its first pass
+    lead, dev, _, task = await devs_task(stack)
+    # Work kept no names before: teams' events do not carry them, auth's never came here.
+    assert task["creator"] == {"id": lead["id"], "username": None, "display_name": None}
+    await auth_event(stack.teams_bus, renamed(dev, "dev", "Dev Eloper"))
+    await stack.settle()
+    reconciler = ReplicaReconciler(
+        stack.work_app.state.reconciler.sync, reconcile_seconds=3600, retry_seconds=3600
+    )
+    await reconciler.run_once()
+    shown = await stack.work.get(f"/api/v1/tasks/{task['id']}", headers=auth_of(lead))
+    assert shown.json()["creator"] == {"id": lead["id"], "username": "lead", "display_name": None}
+    assert shown.json()["assignees"] == [
+        {"id": dev["id"], "username": "dev", "display_name": "Dev Eloper"}
+    ]
+    # The next pass comes an hour later, not at every sweep.
+    await auth_event(stack.teams_bus, renamed(lead, "lead", "Lea"))
+    await stack.settle()
+    await reconciler.run_once()
+    assert await names_of(stack, lead) == [("lead", None)]
+    # A pass catches up a rename whose event work lost (teams applied it after work's)...
+    sync = reconciler.sync
+    report = await sync.fill_people(page_size=1)
+    assert (report.compared, report.added, report.renamed) == (2, 0, 1)
+    assert await names_of(stack, lead, dev) == [("lead", "Lea"), ("dev", "Dev Eloper")]
+    # ...but never takes back a newer name an event brought to work before teams has it.
+    await auth_event(stack.work_bus, renamed(dev, "dev", "Newer"))
+    await stack.settle()
+    report = await sync.fill_people()
+    assert (report.added, report.renamed) == (0, 0)
+    assert await names_of(stack, dev) == [("dev", "Newer")]
+    # Teams unreachable: the pass says so and the names stay.
+    sync.teams.key = SecretStr("wrong")
+    assert await reconciler.fill_people() is None
+    sync.teams.key = SecretStr(KEY)
+    assert await names_of(stack, lead, dev) == [("lead", "Lea"), ("dev", "Newer")]
 
 
 # --- what an attacker of the replica tried (each once let a removed member back in) ---------

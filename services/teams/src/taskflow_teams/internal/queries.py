@@ -1,5 +1,5 @@
-"""The statements the internal API reads memberships and sequence numbers with (Core
-tables: no ORM objects are built for a replica's resync)."""
+"""The statements the internal API reads memberships, sequence numbers and people's names
+with (Core tables: no ORM objects are built for a replica's resync)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from taskflow_chassis.types import table_of
 
+from taskflow_teams.replica.models import Person
 from taskflow_teams.teams.models import Membership, Role, Team
 
 _teams = table_of(Team)
 _members = table_of(Membership)
 _roles = table_of(Role)
+_people = table_of(Person)
 
 
 def memberships_of(team_id: uuid.UUID) -> Select[Any]:
@@ -51,4 +53,17 @@ def team_seqs(after: uuid.UUID | None, limit: int) -> Select[Any]:
     )
     if after is not None:
         query = query.where(_teams.c.id > after)
+    return query
+
+
+def people(after: uuid.UUID | None, limit: int) -> Select[Any]:
+    """Everyone's names by user id, from the one after ``after`` (no email: a replica of
+    names needs none)."""
+    query = (
+        select(_people.c.user_id, _people.c.username, _people.c.display_name, _people.c.updated_at)
+        .order_by(_people.c.user_id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(_people.c.user_id > after)
     return query

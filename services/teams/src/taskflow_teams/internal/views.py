@@ -15,7 +15,7 @@ from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.security import internal_router
 
 from taskflow_teams.internal import service
-from taskflow_teams.internal.schemas import TeamMemberships, TeamSeqPage
+from taskflow_teams.internal.schemas import PeoplePage, TeamMemberships, TeamSeqPage
 
 router = internal_router()
 
@@ -32,3 +32,13 @@ async def team_seqs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> TeamSeqPage:
     return await service.team_seqs(session, after, limit)
+
+
+@router.get("/people")
+async def people(
+    session: SessionDep,
+    after: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> PeoplePage:
+    """Everyone's username and display name: what a replica of names is rebuilt from."""
+    return await service.people(session, after, limit)

@@ -1,4 +1,5 @@
-"""Teams' internal API as work's replica reads it: a team's memberships, every team's seq.
+"""Teams' internal API as work's replica reads it: a team's memberships, every team's seq,
+everyone's names.
 
 The source of truth the replica is resynced and rebuilt from. Reached with the
 internal API key (``X-Service-Key``) on the same client and base URL as the
@@ -10,6 +11,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -38,6 +41,16 @@ class TeamSnapshot:
     name: str
     seq: int
     members: tuple[MemberGrant, ...]
+
+
+@dataclass(frozen=True)
+class PersonNames:
+    """A person's names as teams holds them; ``updated_at``: when teams last changed them."""
+
+    user_id: uuid.UUID
+    username: str
+    display_name: str | None
+    updated_at: datetime
 
 
 class TeamsApi:
@@ -95,19 +108,42 @@ class TeamsApi:
         self, page_size: int = PAGE_SIZE
     ) -> AsyncIterator[list[tuple[uuid.UUID, int]]]:
         """Every team's (id, seq), a page at a time (keyset, in teams' order of ids)."""
+        async for items in self._pages("/internal/v1/memberships", "the team list", page_size):
+            yield [(uuid.UUID(i["team_id"]), int(i["seq"])) for i in items]
+
+    async def people(self, page_size: int = PAGE_SIZE) -> AsyncIterator[list[PersonNames]]:
+        """Everyone's names teams knows, a page at a time (keyset, in teams' order of ids)."""
+        async for items in self._pages("/internal/v1/people", "the people", page_size):
+            yield [
+                PersonNames(
+                    user_id=uuid.UUID(i["user_id"]),
+                    username=str(i["username"]),
+                    display_name=i["display_name"],
+                    updated_at=_utc(datetime.fromisoformat(i["updated_at"])),
+                )
+                for i in items
+            ]
+
+    async def _pages(
+        self, path: str, what: str, page_size: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         after: str | None = None
         while True:
             params: dict[str, str | int] = {"limit": page_size}
             if after is not None:
                 params["after"] = after
-            response = await self._get("/internal/v1/memberships", params)
+            response = await self._get(path, params)
             if response.status_code != 200:
-                raise TeamsUnavailable(f"teams answered {response.status_code} for the team list")
+                raise TeamsUnavailable(f"teams answered {response.status_code} for {what}")
             body = response.json()
-            yield [(uuid.UUID(i["team_id"]), int(i["seq"])) for i in body["items"]]
+            yield list(body["items"])
             after = body.get("next_after")
             if not after:
                 return
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _problem_type(response: httpx.Response) -> str:

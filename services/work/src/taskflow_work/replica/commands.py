@@ -3,11 +3,12 @@
 ``replica status`` prints the replica's counts and the teams waiting for a resync.
 ``replica rebuild`` resyncs every team (or ``--team ID``) from teams' internal API,
 teams being the source of truth: after events were lost or parked, a restore of
-work's database, or a wiped replica. An answer older than the replica (a removal
-applied while teams answered) is not applied and the team is asked again later;
-``--restore`` applies teams' answers even then, for a restore of teams' own
-database, whose numbers went back. It prints one
-line per team it changed. It needs the service's settings: the database URL,
+work's database, or a wiped replica; without ``--team`` it also fills people's names
+from teams (the people work knew before it kept names get them). An answer older
+than the replica (a removal applied while teams answered) is not applied and the
+team is asked again later; ``--restore`` applies teams' answers even then, for a
+restore of teams' own database, whose numbers went back. It prints one line per team
+it changed, and how many people it named. It needs the service's settings: the database URL,
 ``WORK_TEAMS_URL`` and the internal API key (``WORK_INTERNAL_API_KEY`` or
 ``TASKFLOW_INTERNAL_API_KEY``). Safe while the service runs: each team is
 replaced in one transaction that holds its replica row.
@@ -29,7 +30,7 @@ from taskflow_chassis.unit_of_work import Publisher
 
 from taskflow_work.config import WorkSettings
 from taskflow_work.replica.adapters import TeamsApi, TeamsUnavailable
-from taskflow_work.replica.models import MemberReplica, TeamReplica
+from taskflow_work.replica.models import MemberReplica, Person, TeamReplica
 from taskflow_work.replica.service import Departures, ReplicaSync
 
 
@@ -40,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="counts, and the teams waiting for a resync")
-    rebuild = commands.add_parser("rebuild", help="resync every team (or one) from teams")
+    rebuild = commands.add_parser(
+        "rebuild", help="resync every team (or one) and people's names from teams"
+    )
     rebuild.add_argument("--team", type=uuid.UUID, default=None, help="only this team")
     rebuild.add_argument(
         "--restore",
@@ -88,6 +91,7 @@ async def replica_command(
 async def _status(database: Database, out: TextIO) -> int:
     async with database.read_sessionmaker() as session:
         teams = (await session.execute(select(func.count()).select_from(TeamReplica))).scalar_one()
+        people = (await session.execute(select(func.count()).select_from(Person))).scalar_one()
         members = (
             await session.execute(
                 select(col(MemberReplica.from_event), func.count()).group_by(
@@ -113,6 +117,7 @@ async def _status(database: Database, out: TextIO) -> int:
     print(f"teams needing resync\t{len(waiting)}", file=out)
     for team_id, name, seq in waiting:
         print(f"  {team_id}\t{name}\tseq {seq}", file=out)
+    print(f"people named\t{people}", file=out)
     return 0
 
 
@@ -142,4 +147,11 @@ async def _rebuild(
         f" {len(report.failures)} failed",
         file=out,
     )
-    return 1 if report.failures else 0
+    unfinished = bool(report.failures)
+    if team_id is None:
+        try:
+            print((await sync.fill_people()).describe(), file=out)
+        except TeamsUnavailable as exc:
+            print(f"people's names not filled: teams could not answer: {exc}", file=out)
+            unfinished = True
+    return 1 if unfinished else 0

@@ -7,6 +7,10 @@ with teams' (a page of ids at a time) and resyncs the teams behind, so a removal
 whose event never came (delayed, parked, lost) is undone within one period, with
 no event at all. Teams unreachable or no key: a warning, and the next pass tries
 again; meanwhile a team needing a resync keeps reading through to teams.
+
+At its first pass, then every ``people_seconds`` (an hour), it also fills people's
+names from teams (``ReplicaSync.fill_people``): the people work knew before it kept
+names get them, and a rename whose event was lost here is caught up.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from taskflow_chassis.pump import CommitWokenLoop
 from taskflow_work.replica.adapters import TeamsUnavailable
 from taskflow_work.replica.service import (
     RESYNC_FLAG,
+    PeopleReport,
     ReconcileReport,
     ReplicaSync,
     teams_needing_resync,
@@ -38,13 +43,16 @@ class ReplicaReconciler(CommitWokenLoop):
         reconcile_seconds: float,
         retry_seconds: float,
         batch_size: int = 50,
+        people_seconds: float = 3600.0,
     ) -> None:
         super().__init__(
             sync.database, interval=min(retry_seconds, reconcile_seconds), batch_size=batch_size
         )
         self.sync = sync
         self.reconcile_seconds = reconcile_seconds
+        self.people_seconds = people_seconds
         self._last_pass: float | None = None
+        self._people_due: float | None = None  # None: at the first pass
         self._failing: str | None = None
 
     async def run_once(self) -> int:
@@ -53,6 +61,11 @@ class ReplicaReconciler(CommitWokenLoop):
         if self._last_pass is None or now - self._last_pass >= self.reconcile_seconds:
             self._last_pass = now
             await self.reconcile()
+        if self._people_due is None or now >= self._people_due:
+            # A failed pass is tried again a reconcile period later, not at every sweep.
+            self._people_due = now + self.reconcile_seconds
+            if await self.fill_people() is not None:
+                self._people_due = now + self.people_seconds
         return done
 
     async def resync_marked(self) -> int:
@@ -83,6 +96,14 @@ class ReplicaReconciler(CommitWokenLoop):
         else:
             self._recovered()
         return report
+
+    async def fill_people(self) -> PeopleReport | None:
+        """One pass over the names teams holds (None: teams could not answer)."""
+        try:
+            return await self.sync.fill_people()
+        except TeamsUnavailable as exc:
+            self._failed(str(exc))
+            return None
 
     def _failed(self, reason: str) -> None:
         if reason != self._failing:

@@ -28,7 +28,7 @@ from taskflow_chassis.pump import mark_session
 from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
-from taskflow_work.replica.adapters import TeamsApi, TeamSnapshot
+from taskflow_work.replica.adapters import PersonNames, TeamsApi, TeamSnapshot
 from taskflow_work.replica.models import MemberReplica, Person, TeamReplica
 
 logger = logging.getLogger("taskflow.work.replica")
@@ -299,6 +299,60 @@ class ReconcileReport:
     failures: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
 
+@dataclass
+class PeopleReport:
+    compared: int = 0
+    added: int = 0
+    renamed: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.compared} people compared, {self.added} added,"
+            f" {self.renamed} renamed from teams"
+        )
+
+
+async def apply_people(session: AsyncSession, people: list[PersonNames]) -> tuple[int, int]:
+    """Fill work's people from a page of teams' names: (how many added, how many renamed).
+
+    A person an event adds meanwhile is left as the event made it (insert or ignore; still
+    counted as added)."""
+    known = {
+        person.user_id: person
+        for person in (
+            await session.execute(
+                select(Person).where(col(Person.user_id).in_([p.user_id for p in people]))
+            )
+        ).scalars()
+    }
+    added = renamed = 0
+    now = utcnow()
+    for names in people:
+        person = known.get(names.user_id)
+        if person is None:
+            values = {
+                "user_id": names.user_id,
+                "username": names.username,
+                "display_name": names.display_name,
+                "updated_at": now,
+            }
+            await session.execute(
+                insert_or_ignore(dialect_of_session(session), Person, values, ["user_id"])
+            )
+            added += 1
+        elif (person.username, person.display_name) != (names.username, names.display_name) and (
+            names.updated_at > person.updated_at
+        ):
+            person.username, person.display_name, person.updated_at = (
+                names.username,
+                names.display_name,
+                now,
+            )
+            session.add(person)
+            renamed += 1
+    return added, renamed
+
+
 @dataclass(frozen=True)
 class ReplicaSync:
     """Resyncs teams of the replica from teams' internal API (``TeamsUnavailable`` when
@@ -321,6 +375,22 @@ class ReplicaSync:
         elif result.altered:
             logger.info("replica resync: %s", result.describe())
         return result
+
+    async def fill_people(self, page_size: int = 500) -> PeopleReport:
+        """Page through the names teams holds, each page in one transaction here
+        (``TeamsUnavailable`` if teams cannot answer)."""
+        report = PeopleReport()
+        async for page in self.teams.people(page_size):
+            async with self.database.session() as session:
+                uow = UnitOfWork(session, self.publisher)
+                added, renamed = await apply_people(session, page)
+                await uow.commit()
+            report.compared += len(page)
+            report.added += added
+            report.renamed += renamed
+        if report.added or report.renamed:
+            logger.info("replica people: %s", report.describe())
+        return report
 
     async def reconcile(
         self,
