@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -76,29 +76,62 @@ class Api:
         json: Any = None,
         params: Any = None,
         signed_in: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """The JSON answer; a 4xx raises ``ApiProblem``, a 5xx or no answer
-        ``ApiUnavailable``; ``signed_in=False`` calls anonymously (sign-up, reset)."""
+        ``ApiUnavailable``; ``signed_in=False`` calls anonymously (sign-up, reset).
+        ``headers``: a precondition (``If-Match``) and the like."""
+        return json_of(
+            await self.answer(
+                method, path, json=json, params=params, signed_in=signed_in, headers=headers
+            )
+        )
+
+    async def get_tagged(self, path: str, params: Any = None) -> tuple[Any, str | None]:
+        """The JSON answer and its ``ETag``, for a form that changes the resource with
+        ``If-Match`` (someone else's change in between answers 412)."""
+        response = await self.answer("GET", path, params=params)
+        return json_of(response), response.headers.get("etag")
+
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        signed_in: bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """The API's answer as it came (a 5xx or none is ``ApiUnavailable``)."""
         if not signed_in:
-            return json_of(await self._send(method, path, json, params, None))
+            return await self._send(method, path, json, params, None, headers)
         if not self.session.signed_in:
             raise SignInRequired()
         if rules.needs_refresh(self.clock(), self.session.access_expires_at, self.margin):
             await self._refresh()
-        response = await self._send(method, path, json, params, self.session.access_token)
+        token = self.session.access_token
+        response = await self._send(method, path, json, params, token, headers)
         if response.status_code == 401:
             # Expired early or revoked: one refresh, one retry.
             await self._refresh()
-            response = await self._send(method, path, json, params, self.session.access_token)
+            token = self.session.access_token
+            response = await self._send(method, path, json, params, token, headers)
             if response.status_code == 401:
                 self.session = await self.store.sign_out(self.session)
                 raise SignInRequired(SESSION_ENDED)
-        return json_of(response)
+        return response
 
     async def _send(
-        self, method: str, path: str, json: Any, params: Any, token: str | None
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Any,
+        token: str | None,
+        extra: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        headers = dict(self.headers)
+        headers = {**self.headers, **(extra or {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         request = self.client.build_request(method, path, json=json, params=params, headers=headers)

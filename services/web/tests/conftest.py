@@ -1,0 +1,138 @@
+"""Web's fixtures: the web app in-process against the real four services of the embedded
+runtime (make dev's Dispatcher, SQLite, the in-memory bus, emails as .eml files), and a
+browser-like client that keeps the session cookie and posts forms with their CSRF token."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.message
+import email.policy
+import html
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from taskflow_embedded.main import Dispatcher
+from taskflow_web.sessions.service import SessionStore
+
+PASSWORD = "correct-horse-battery"
+# The address people open; the session cookie is Secure, so the client speaks https.
+ORIGIN = "https://127.0.0.1:8000"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Browser:
+    """One person's browser: a cookie jar, the last page's CSRF token, same-origin posts."""
+
+    def __init__(self, client: httpx.AsyncClient, mail: Path) -> None:
+        self.client, self.mail = client, mail
+        self.csrf = ""
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        response = await self.client.get(path, **kwargs)
+        found = CSRF.search(response.text)
+        if found:
+            self.csrf = html.unescape(found.group(1))
+        return response
+
+    async def post(
+        self, path: str, data: dict[str, str] | None = None, *, origin: str | None = ORIGIN
+    ) -> httpx.Response:
+        """A form posted as a browser posts it (its CSRF token, the page's origin)."""
+        if not self.csrf:
+            await self.get("/login")
+        headers = {"Origin": origin} if origin else {}
+        response = await self.client.post(
+            path, data={"csrf_token": self.csrf, **(data or {})}, headers=headers
+        )
+        found = CSRF.search(response.text)
+        if found:
+            self.csrf = html.unescape(found.group(1))
+        return response
+
+    async def sign_up(self, username: str) -> str:
+        """Sign up and follow the emailed link: a verified account, not signed in."""
+        address = f"{username}@example.com"
+        await self.get("/signup")
+        answer = await self.post(
+            "/signup", {"username": username, "email": address, "password": PASSWORD}
+        )
+        assert answer.status_code == 303, answer.text
+        token = await emailed_token(self.mail, address, "Verify")
+        verified = await self.get("/verify-email", params={"token": token})
+        assert verified.status_code == 200 and address in verified.text, verified.text
+        return address
+
+    async def sign_in(self, username: str, password: str = PASSWORD) -> httpx.Response:
+        await self.get("/login")
+        return await self.post("/login", {"username": username, "password": password})
+
+    @property
+    def cookie(self) -> str | None:
+        return self.client.cookies.get("taskflow_session")
+
+
+async def emailed_token(mail: Path, to: str, subject: str) -> str:
+    """The token of the link in the newest .eml to ``to`` whose subject starts so."""
+    for _ in range(200):
+        found: list[tuple[int, email.message.EmailMessage]] = []
+        for eml in mail.glob("*.eml"):  # noqa: ASYNC240 - a few small files in a test
+            message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+            if (
+                isinstance(message, email.message.EmailMessage)
+                and message["To"] == to
+                and message["Subject"].startswith(subject)
+            ):
+                found.append((eml.stat().st_mtime_ns, message))
+        if found:
+            body = max(found, key=lambda item: item[0])[1].get_body(preferencelist=("plain",))
+            assert body is not None
+            match = re.search(r"token=([\w-]+)", body.get_content())
+            assert match, body.get_content()
+            return match.group(1)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no email to {to} about {subject!r}")
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dispatcher]:
+    monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://web-{tmp_path.name}")
+    monkeypatch.setenv("TASKFLOW_PUBLIC_URL", ORIGIN)
+    monkeypatch.setenv("TASKFLOW_LOG_LEVEL", "WARNING")
+    dispatcher = Dispatcher()
+    async with LifespanManager(dispatcher):
+        yield dispatcher
+
+
+@pytest.fixture
+def web(embedded: Dispatcher) -> FastAPI:
+    return embedded.apps["web"]
+
+
+@pytest.fixture
+def sessions(web: FastAPI) -> SessionStore:
+    store: SessionStore = web.state.sessions
+    return store
+
+
+def browser_for(app: Any, mail: Path) -> Browser:
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, follow_redirects=False
+    )
+    return Browser(client, mail)
+
+
+@pytest.fixture
+async def browser(web: FastAPI, tmp_path: Path) -> AsyncIterator[Browser]:
+    """A browser talking to web itself (the pages of the emailed links included: the
+    dispatcher still sends /verify-email and /reset-password to notify's link pages)."""
+    made = browser_for(web, tmp_path / "mail")
+    async with made.client:
+        yield made

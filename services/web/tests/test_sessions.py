@@ -1,0 +1,191 @@
+"""Sessions in web's own database (SQLite and PostgreSQL): created, loaded, expired,
+rotated at sign-in, ended; tokens encrypted at rest; one refresh per session at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from taskflow_chassis.db import Database
+from taskflow_chassis.migrations import upgrade_to_head
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.testing import fresh_database
+from taskflow_chassis.unit_of_work import Publisher
+from taskflow_web import app as web_app
+from taskflow_web.sessions import rules
+from taskflow_web.sessions.adapters import TokenCipher
+from taskflow_web.sessions.models import WebSession
+from taskflow_web.sessions.service import SESSION_ENDED, SessionStore, Tokens
+
+PAIR = Tokens("access-1", "refresh-1", 900)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    async with fresh_database(request.param, tmp_path, "taskflow_web_test") as url:
+        made = Database(url)
+        await upgrade_to_head(made, migrations_dir(web_app.__file__), "alembic_version_web")
+        yield made
+        await made.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(database: Database, clock: Clock, tmp_path: Path) -> SessionStore:
+    cipher = TokenCipher.load_or_create(data_dir=tmp_path / "web")
+    return SessionStore(
+        database,
+        Publisher("web"),
+        cipher,
+        idle=timedelta(hours=1),
+        longest=timedelta(days=1),
+        clock=clock,
+    )
+
+
+async def test_create_and_load(store: SessionStore) -> None:
+    created = await store.create()
+    assert created.raw_id and not created.signed_in
+    assert created.id_hash == rules.hash_session_id(created.raw_id)
+    loaded = await store.load(created.raw_id)
+    assert loaded is not None and loaded.csrf_token == created.csrf_token
+    assert loaded.raw_id is None  # nothing to write back into the cookie
+    assert await store.load("an-id-nobody-was-given") is None
+
+
+async def test_a_session_expires_when_idle_and_at_its_longest(
+    store: SessionStore, clock: Clock
+) -> None:
+    idle = await store.create()
+    assert idle.raw_id
+    clock.now += timedelta(minutes=59)
+    assert await store.load(idle.raw_id) is not None  # seen: its idle end moves
+    clock.now += timedelta(minutes=59)
+    assert await store.load(idle.raw_id) is not None
+    clock.now += timedelta(hours=1, minutes=1)
+    assert await store.load(idle.raw_id) is None
+    async with store.database.session() as session:
+        assert await session.get(WebSession, idle.id_hash) is None  # and gone
+
+    busy = await store.create()
+    assert busy.raw_id
+    for _ in range(24):  # in use all day, still ended a day after it began
+        clock.now += timedelta(minutes=59)
+        assert await store.load(busy.raw_id) is not None
+    clock.now += timedelta(minutes=59)
+    assert await store.load(busy.raw_id) is None
+
+
+async def test_sign_in_rotates_the_id_and_encrypts_the_tokens(store: SessionStore) -> None:
+    anonymous = await store.create()
+    assert anonymous.raw_id
+    user = uuid.uuid4()
+    signed = await store.sign_in(anonymous, user, "ada", PAIR)
+    assert signed.raw_id and signed.raw_id != anonymous.raw_id
+    assert signed.csrf_token != anonymous.csrf_token
+    assert await store.load(anonymous.raw_id) is None  # the planted id is worth nothing
+    loaded = await store.load(signed.raw_id)
+    assert loaded is not None and loaded.signed_in and loaded.user_id == user
+    assert loaded.access_token == "access-1" and loaded.refresh_token == "refresh-1"
+    async with store.database.session() as session:
+        row = await session.get(WebSession, signed.id_hash)
+        assert row is not None and row.access_token and row.refresh_token
+        assert "access-1" not in row.access_token and "refresh-1" not in row.refresh_token
+
+
+async def test_tokens_under_another_key_are_signed_out(store: SessionStore, tmp_path: Path) -> None:
+    signed = await store.sign_in(None, uuid.uuid4(), "ada", PAIR)
+    assert signed.raw_id
+    store.cipher = TokenCipher.load_or_create(data_dir=tmp_path / "other")
+    loaded = await store.load(signed.raw_id)
+    assert loaded is not None and not loaded.signed_in
+
+
+async def test_sign_out_and_end(store: SessionStore) -> None:
+    signed = await store.sign_in(None, uuid.uuid4(), "ada", PAIR)
+    assert signed.raw_id
+    out = await store.sign_out(signed)
+    assert not out.signed_in and out.flash == SESSION_ENDED
+    loaded = await store.load(signed.raw_id)
+    assert loaded is not None and not loaded.signed_in and loaded.flash == SESSION_ENDED
+    await store.end(signed)
+    assert await store.load(signed.raw_id) is None
+
+
+async def test_one_refresh_at_a_time(store: SessionStore) -> None:
+    """Two pages of one browser find the access token expiring at once: the refresh token
+    (which auth rotates) is spent once, and both pages get the new pair."""
+    signed = await store.sign_in(None, uuid.uuid4(), "ada", PAIR)
+    spent: list[str] = []
+
+    async def exchange(refresh: str) -> Tokens:
+        spent.append(refresh)
+        await asyncio.sleep(0.05)
+        return Tokens(f"access-{len(spent) + 1}", f"refresh-{len(spent) + 1}", 900)
+
+    first, second = await asyncio.gather(
+        store.refresh(signed, exchange), store.refresh(signed, exchange)
+    )
+    assert spent == ["refresh-1"]
+    assert first is not None and second is not None
+    assert first.refresh_token == second.refresh_token == "refresh-2"
+
+
+async def test_a_refused_refresh_signs_out(store: SessionStore) -> None:
+    signed = await store.sign_in(None, uuid.uuid4(), "ada", PAIR)
+    assert signed.raw_id
+
+    async def refused(_: str) -> None:
+        return None
+
+    assert await store.refresh(signed, refused) is None
+    loaded = await store.load(signed.raw_id)
+    assert loaded is not None and not loaded.signed_in and loaded.flash == SESSION_ENDED
+
+
+def test_rules() -> None:
+    allowed = frozenset({"https://taskflow.example"})
+    assert rules.same_origin("https://taskflow.example", None, "web:8000", allowed)
+    assert rules.same_origin("http://web:8000", None, "web:8000", allowed)
+    assert not rules.same_origin("https://evil.example", None, "web:8000", allowed)
+    assert not rules.same_origin("null", None, "web:8000", allowed)
+    assert rules.same_origin(None, "same-origin", "web:8000", allowed)
+    assert not rules.same_origin(None, "same-site", "web:8000", allowed)
+    assert rules.same_origin(None, None, "web:8000", allowed)  # judged by the token alone
+    assert rules.csrf_matches("abc", "abc") and not rules.csrf_matches("abc", "abd")
+    assert not rules.csrf_matches("abc", None) and not rules.csrf_matches("abc", "")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert rules.needs_refresh(now, now + timedelta(seconds=30), 30)
+    assert not rules.needs_refresh(now, now + timedelta(seconds=31), 30)
+    assert not rules.needs_refresh(now, None, 30)
+
+
+def test_the_development_key_is_made_once_and_kept(tmp_path: Path) -> None:
+    first = TokenCipher.load_or_create(data_dir=tmp_path)
+    second = TokenCipher.load_or_create(data_dir=tmp_path)
+    assert second.decrypt(first.encrypt("token")) == "token"
+    key = tmp_path / "keys" / "token-key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    configured: Callable[[], TokenCipher] = lambda: TokenCipher.load_or_create(  # noqa: E731
+        data_dir=tmp_path / "none", require_configured=True
+    )
+    with pytest.raises(SystemExit):
+        configured()
+    with pytest.raises(SystemExit):
+        TokenCipher.load_or_create(data_dir=tmp_path, key="change-me")
