@@ -9,6 +9,15 @@ next pass asks again), unless forced (``replica rebuild --restore``: teams is th
 truth even if its numbers went back, say after a restore of its database). A member
 the resync drops leaves the team's tasks, as MemberRemoved would make them
 (``Departures``).
+
+People's names (``Person``) come from auth's events, which began to fill them only when
+work started keeping names: ``ReplicaSync.fill_people`` pages through the names teams
+holds (its directory, kept from the same events from the start) and adds the people work
+does not know; a person work knows takes teams' names only where teams changed them after
+work did (an event lost here), never where work applied a newer event than teams has yet.
+It erases nothing: a deleted account is forgotten by auth's event alone, so one deleted
+here in the instant between teams' answer and teams applying the same deletion would
+come back with its names (teams' listing is read, not locked).
 """
 
 from __future__ import annotations
