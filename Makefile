@@ -24,7 +24,7 @@ export PORT
 up dlq manage: export TASKFLOW_LOCAL_SERVICES_PORT = $(SERVICES_PORT)
 up dlq manage: export TASKFLOW_LOCAL_SMTP_PORT = $(SMTP_PORT)
 
-.PHONY: help bootstrap dev up dlq manage bench requirements.txt test test-chassis test-auth test-teams test-work test-notify lint fmt clean
+.PHONY: help bootstrap dev up dlq manage bench browser requirements.txt test test-chassis test-auth test-teams test-work test-notify lint fmt clean
 
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs; PORT=...)"
@@ -35,6 +35,7 @@ help:
 	@echo "make dlq      a service's parked events beside make up: SERVICE=work [ARGS='replay --all']"
 	@echo "make manage   a service's command beside make up: SERVICE=work ARGS='replica rebuild'"
 	@echo "make bench    load figures with wrk on the local distributed runtime (QUICK=1 for a short run)"
+	@echo "make browser  install Debian's chromium for the browser tests (they skip without it)"
 	@echo "make test     run the whole test suite (needs PostgreSQL, RabbitMQ, Redis, MariaDB where tests say)"
 	@echo "make lint     ruff (with its complexity rule), and mypy strict on all Python code"
 	@echo "make fmt      format and auto-fix with ruff"
@@ -88,7 +89,23 @@ bench: bootstrap
 requirements.txt: bootstrap
 	$(UV) export --frozen --no-dev --no-hashes --all-packages --no-emit-workspace -o requirements.txt
 
-test: bootstrap lint
+# The browser tests drive Debian's chromium with Playwright (never a browser of Playwright's
+# own: no `playwright install`). Installed where this user may (root or passwordless sudo);
+# otherwise the command to run is printed and those tests skip. Never fails by itself.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then echo "browser: $(CHROMIUM)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: no $(CHROMIUM) and no apt-get; install Chromium (CHROMIUM=/path/to/it) or the browser tests skip"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		{ apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; } \
+			|| echo "browser: apt-get install -y chromium failed; the browser tests will skip"; \
+	elif sudo -n true 2>/dev/null; then \
+		{ sudo -n apt-get install -y chromium || { sudo -n apt-get update && sudo -n apt-get install -y chromium; }; } \
+			|| echo "browser: sudo apt-get install -y chromium failed; the browser tests will skip"; \
+	else echo "browser: run 'sudo apt-get install -y chromium' (Debian/Ubuntu); until then the browser tests skip"; fi
+
+test: bootstrap lint browser
 	$(RUN) pytest -n 3 --dist loadfile libs services embedded tests
 
 test-chassis: bootstrap
