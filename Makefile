@@ -15,8 +15,8 @@ UV := "$(CURDIR)/$(UV_VENV)/bin/uv"
 PRIVATE_UV := $(UV_VENV)/bin/uv
 endif
 RUN := $(UV) run --frozen
-# make dev's port, and make up's gateway; make up's four services take SERVICES_PORT and the
-# next three (auth, teams, work, notify), its SMTP sink SMTP_PORT.
+# make dev's port, and make up's gateway; make up's five services take SERVICES_PORT and the
+# next four (auth, teams, work, notify, web), its SMTP sink SMTP_PORT.
 PORT ?= 8000
 SERVICES_PORT ?= 8101
 SMTP_PORT ?= 2525
@@ -29,7 +29,7 @@ up dlq manage: export TASKFLOW_LOCAL_SMTP_PORT = $(SMTP_PORT)
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs; PORT=...)"
 	@echo "make up       the distributed runtime as processes on local PostgreSQL, RabbitMQ, Redis:"
-	@echo "              gateway at :$(PORT) (PORT=...), services at :$(SERVICES_PORT) to :$$(($(SERVICES_PORT) + 3)) (SERVICES_PORT=...),"
+	@echo "              gateway at :$(PORT) (PORT=...), services at :$(SERVICES_PORT) to :$$(($(SERVICES_PORT) + 4)) (SERVICES_PORT=...),"
 	@echo "              SMTP sink at :$(SMTP_PORT) (SMTP_PORT=...)"
 	@echo "make bootstrap  install the locked packages into .venv (uv from PATH, else into .tools/uv-venv)"
 	@echo "make dlq      a service's parked events beside make up: SERVICE=work [ARGS='replay --all']"

@@ -2,7 +2,7 @@
 # Runs once, at the first start of the compose PostgreSQL: one database and one user
 # per service, each user owning only its database. Passwords come from the environment.
 set -euo pipefail
-for service in auth teams work notify; do
+for service in auth teams work notify web; do
   var="$(echo "${service}" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"
   password="${!var:?set ${var}}"
   psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER}" --dbname postgres \

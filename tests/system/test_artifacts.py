@@ -89,6 +89,7 @@ ROUTES = [
     ("/openapi/work.json", "work"),
     ("/docs", "auth"), ("/reset-password", "notify"), ("/verify-email", "notify"),
     ("/invitations/accept", "notify"), ("/tasks/x", "notify"),
+    ("/", "web"), ("/login", "web"), ("/static/app.css", "web"), ("/teams", "web"),
 ]  # fmt: skip
 
 
@@ -168,12 +169,13 @@ def test_compose_file_passes_the_compose_spec_and_waits_on_health() -> None:
         "notify",
         "notify-worker",
         "notify-beat",
+        "web",
         "postgres",
         "rabbitmq",
         "redis",
         "smtp4dev",
     } <= set(services)
-    for name in ("auth", "teams", "work", "notify"):
+    for name in ("auth", "teams", "work", "notify", "web"):
         assert "ports" not in services[name], f"{name} must not be published to the host"
         for needed in services[name]["depends_on"].values():
             assert needed["condition"] in {"service_healthy", "service_started"}
@@ -190,7 +192,7 @@ def test_compose_file_passes_the_compose_spec_and_waits_on_health() -> None:
     assert used <= documented, f"undocumented in .env.example: {used - documented}"
 
 
-SERVICE_PREFIXES = ("AUTH_", "TEAMS_", "WORK_", "NOTIFY_")
+SERVICE_PREFIXES = ("AUTH_", "TEAMS_", "WORK_", "NOTIFY_", "WEB_")
 
 
 def test_each_compose_container_gets_only_its_own_secrets() -> None:
@@ -199,7 +201,7 @@ def test_each_compose_container_gets_only_its_own_secrets() -> None:
     for name, service in services.items():
         assert "env_file" not in service, f"{name} reads the whole .env"
     owners = {"auth": "AUTH_", "teams": "TEAMS_", "work": "WORK_", "notify": "NOTIFY_",
-              "notify-worker": "NOTIFY_", "notify-beat": "NOTIFY_"}  # fmt: skip
+              "notify-worker": "NOTIFY_", "notify-beat": "NOTIFY_", "web": "WEB_"}  # fmt: skip
     for name, prefix in owners.items():
         environment = services[name]["environment"]
         foreign = [
@@ -220,7 +222,7 @@ def test_compose_services_trust_forwarded_headers_from_traefik_only() -> None:
     [subnet] = compose["networks"]["taskflow"]["ipam"]["config"]
     traefik = compose["services"]["traefik"]["networks"]["taskflow"]["ipv4_address"]
     assert ipaddress.ip_address(traefik) in ipaddress.ip_network(subnet["subnet"])
-    for name in ("auth", "teams", "work", "notify"):
+    for name in ("auth", "teams", "work", "notify", "web"):
         assert compose["services"][name]["environment"]["FORWARDED_ALLOW_IPS"] == traefik
     config = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())["data"]
     assert config["FORWARDED_ALLOW_IPS"] not in {"*", ""}
@@ -237,7 +239,7 @@ def test_the_service_dockerfile_is_hadolint_clean() -> None:
     assert not list((ROOT / "services").glob("*/Dockerfile")), "one Dockerfile for every service"
 
 
-@pytest.mark.parametrize("service", ["auth", "teams", "work", "notify"])
+@pytest.mark.parametrize("service", ["auth", "teams", "work", "notify", "web"])
 def test_compose_builds_each_service_from_the_one_dockerfile(service: str) -> None:
     package = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())
     assert package["project"]["name"] == f"taskflow-{service}"
@@ -259,7 +261,7 @@ def test_kubernetes_manifests_validate() -> None:
     kinds = [
         doc["kind"] for path in plain for doc in yaml.safe_load_all(Path(path).read_text()) if doc
     ]
-    assert kinds.count("HorizontalPodAutoscaler") == 4
+    assert kinds.count("HorizontalPodAutoscaler") == 5
     beat = yaml.safe_load((k8s / "notify-beat.yaml").read_text())
     assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
 
@@ -320,12 +322,13 @@ def test_placeholder_secrets_would_stop_every_service(monkeypatch: pytest.Monkey
     from taskflow_chassis.deployment import placeholder_settings
     from taskflow_notify.config import NotifySettings
     from taskflow_teams.config import TeamsSettings
+    from taskflow_web.config import WebSettings
     from taskflow_work.config import WorkSettings
 
     secrets = {s["metadata"]["name"]: s["stringData"] for s in k8s_documents("Secret")}
     for settings_class, name in (
         (AuthSettings, "auth"), (TeamsSettings, "teams"), (WorkSettings, "work"),
-        (NotifySettings, "notify"),
+        (NotifySettings, "notify"), (WebSettings, "web"),
     ):  # fmt: skip
         with monkeypatch.context() as env:
             for key, value in secrets[f"{name}-secrets"].items():

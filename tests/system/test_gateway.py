@@ -29,7 +29,9 @@ from taskflow_embedded.gateway import (
 
 from .conftest import System, next_phone
 
-UPSTREAMS = {name: f"http://{name}.upstream" for name in ("auth", "teams", "work", "notify")}
+UPSTREAMS = {
+    name: f"http://{name}.upstream" for name in ("auth", "teams", "work", "notify", "web")
+}
 GOOD_TOKEN = "Bearer good"
 USER_ID = "11111111-1111-1111-1111-111111111111"
 

@@ -1,7 +1,8 @@
 """The local distributed runtime (``make up``): every process of docker-compose, as plain
 processes on this machine's PostgreSQL, RabbitMQ and Redis.
 
-Four uvicorn services (each its own PostgreSQL database), a Celery worker, exactly
+Four uvicorn services and the web app (each its own PostgreSQL database; web calls the
+others through the gateway, as in docker-compose), a Celery worker, exactly
 one Celery beat, an SMTP sink (aiosmtpd, writing a maildir), and the gateway as
 configured in gateway/ at http://127.0.0.1:8000. For machines without a Docker
 engine, and for the system tests, which start it with a unique name (and their own
@@ -32,7 +33,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-SERVICES = ("auth", "teams", "work", "notify")
+SERVICES = ("auth", "teams", "work", "notify", "web")
 
 logger = logging.getLogger("taskflow.local")
 
@@ -108,6 +109,8 @@ class LocalStack:
             # and resets from 127.0.0.1 must not count against the next run's).
             "AUTH_THROTTLE_KEY_PREFIX": f"{self.name}:auth:login:",
             "WORK_TEAMS_URL": self.url("teams"),
+            # Web reaches the API through the gateway, like any client.
+            "WEB_API_URL": self.gateway_url,
             "NOTIFY_DATABASE_URL": self.database_url("notify"),
             "NOTIFY_CELERY_BROKER_URL": self.redis_url,
             "NOTIFY_CELERY_QUEUE": f"{self.name}.notify",
@@ -342,7 +345,7 @@ def _port_from_env(name: str, default: int) -> int:
 def local_stack() -> LocalStack:
     """``make up``'s stack: data under ``var/local`` (``TASKFLOW_DATA_DIR``), the gateway
     at ``PORT``, the services from ``TASKFLOW_LOCAL_SERVICES_PORT`` on (auth, teams, work,
-    notify), the SMTP sink at ``TASKFLOW_LOCAL_SMTP_PORT``; the internal API key is kept
+    notify, web), the SMTP sink at ``TASKFLOW_LOCAL_SMTP_PORT``; the internal API key is kept
     in the data directory, so commands run beside the stack (``manage``) use the same one."""
     data_dir = Path(os.environ.get("TASKFLOW_DATA_DIR", "var/local")).resolve()
     key_file = data_dir / "internal-api.key"

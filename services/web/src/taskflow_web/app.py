@@ -50,7 +50,10 @@ def create_app(
 
     async def start(app: FastAPI) -> None:
         app.state.api_client = api_client(
-            settings.api_url, api_transport, settings.api_timeout_seconds
+            settings.api_url,
+            api_transport,
+            settings.api_timeout_seconds,
+            verify=settings.api_verify_tls,
         )
         app.state.sessions = SessionStore(
             app.state.database,

@@ -17,6 +17,8 @@ class WebSettings(ServiceSettings):
     # client. In make dev the embedded runtime hands web an in-process transport instead.
     api_url: str = "http://127.0.0.1:8000"
     api_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Off only where the gateway's certificate is self-signed on a private network (compose).
+    api_verify_tls: bool = True
     # The address people open (its origin is what a form's Origin header must name);
     # TASKFLOW_PUBLIC_URL, the gateway's, by default.
     web_url: str = ""

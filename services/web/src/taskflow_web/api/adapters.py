@@ -47,12 +47,17 @@ class ApiProblem(Exception):
 
 
 def api_client(
-    base_url: str, transport: httpx.AsyncBaseTransport | None, timeout: float
+    base_url: str,
+    transport: httpx.AsyncBaseTransport | None,
+    timeout: float,
+    *,
+    verify: bool = True,
 ) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,
         transport=transport,
         timeout=timeout,
+        verify=verify,
         headers={"Accept": "application/json"},
         follow_redirects=False,
     )
