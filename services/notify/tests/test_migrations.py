@@ -168,3 +168,38 @@ async def test_0008_starts_every_team_and_project_visible_and_goes_down(
                 assert "deleted_at" not in columns and "restored_at" not in columns
     finally:
         await database.dispose()
+
+
+async def test_0009_adds_the_live_tables_and_goes_down(any_database_url: str) -> None:
+    database = Database(any_database_url)
+
+    def tables(conn: Connection) -> set[str]:
+        return set(inspect(conn).get_table_names())
+
+    try:
+        await migrate(database, "0009")
+        user_id = uuid.uuid4()
+        events = table(
+            "live_events",
+            column("user_id", Uuid()),
+            column("seq"),
+            column("kind"),
+            column("payload"),
+            column("created_at", UtcDateTime()),
+        )
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(events).values(
+                    user_id=user_id,
+                    seq=1,
+                    kind="unread",
+                    payload='{"unread_count": 0}',
+                    created_at=datetime(2026, 11, 30, tzinfo=UTC),
+                )
+            )
+            assert {"live_events", "live_cursors"} <= await conn.run_sync(tables)
+        await migrate(database, "0008", down=True)
+        async with database.engine.connect() as conn:
+            assert not {"live_events", "live_cursors"} & await conn.run_sync(tables)
+    finally:
+        await database.dispose()

@@ -31,6 +31,7 @@ from taskflow_notify.email.scheduled import EmailDispatcher
 from taskflow_notify.email.service import EmailTemplates
 from taskflow_notify.handlers import EVENT_HANDLERS
 from taskflow_notify.links.views import router as links_router
+from taskflow_notify.live.scheduled import LivePrune
 from taskflow_notify.notifications.jobs import SCAN_REMINDERS, ReminderJobs
 from taskflow_notify.notifications.scheduled import ReminderScan
 from taskflow_notify.notifications.views import router
@@ -68,8 +69,11 @@ def create_app(
         app.state.reminder_scan = ReminderScan(app.state.database, deps, publisher)
         if settings.reminder_timer:
             app.state.reminder_scan.start(now)
+        app.state.live_prune = LivePrune(app.state.database, publisher, settings)
+        app.state.live_prune.start(now)
 
     async def stop(app: FastAPI) -> None:
+        await app.state.live_prune.stop()
         await app.state.reminder_scan.stop()
         await app.state.email_dispatcher.stop()
 

@@ -40,6 +40,16 @@ class NotifySettings(ServiceSettings):
     # True where no Celery beat runs (embedded): the app scans on its own timer.
     reminder_timer: bool = True
     default_reminder_lead_hours: int = 24
+    # The live stream (GET /api/v1/notifications/stream): how often a stream looks for new
+    # events, how long it stays silent before a heartbeat comment, and how long a client
+    # waits before reconnecting (the ``retry:`` hint, milliseconds).
+    live_poll_seconds: float = Field(default=0.5, gt=0)
+    live_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    live_retry_ms: int = Field(default=2000, ge=0)
+    # Live events are kept this long (a client reconnecting with an older cursor is told to
+    # reload), and each process prunes older ones this often.
+    live_retention_hours: float = Field(default=24.0, gt=0)
+    live_prune_seconds: float = Field(default=300.0, gt=0)
 
     def resolved_email_url(self) -> str:
         if self.email_url:

@@ -1,7 +1,7 @@
 """Every reaction of the notify service to other services' events, in one map.
 
-Replica handlers run before the notifying ones, in the same transaction, so a
-notification sees the state its event brought.
+Replica handlers run before the notifying ones and the live ones (a task's change on its
+team's streams), in the same transaction, so each sees the state its event brought.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from taskflow_chassis.handlers import EventHandlers
 from taskflow_contracts import auth, teams, work
 
+from taskflow_notify.live import messaging as live
 from taskflow_notify.notifications import messaging as notify
 from taskflow_notify.replica import messaging as replica
 
@@ -39,10 +40,10 @@ EVENT_HANDLERS: EventHandlers = {
     work.ProjectRestored: [replica.on_project_restored],
     work.ProjectPurged: [replica.on_project_purged],
     work.ProjectDeletedV1: [replica.on_project_purged],
-    work.TaskCreated: [replica.on_task_created],
-    work.TaskUpdated: [replica.on_task_updated],
-    work.TaskAssigned: [replica.on_task_assigned, notify.on_task_assigned],
-    work.TaskUnassigned: [replica.on_task_unassigned],
-    work.TaskDeleted: [replica.on_task_deleted],
-    work.CommentCreated: [notify.on_comment_created],
+    work.TaskCreated: [replica.on_task_created, live.on_task_created],
+    work.TaskUpdated: [replica.on_task_updated, live.on_task_updated],
+    work.TaskAssigned: [replica.on_task_assigned, notify.on_task_assigned, live.on_task_assigned],
+    work.TaskUnassigned: [replica.on_task_unassigned, live.on_task_unassigned],
+    work.TaskDeleted: [replica.on_task_deleted, live.on_task_deleted],
+    work.CommentCreated: [notify.on_comment_created, live.on_comment_created],
 }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore
@@ -22,6 +22,8 @@ from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
 
 from taskflow_notify.email.service import EmailTemplates, OutgoingEmail, write_email
+from taskflow_notify.live import rules as live_rules
+from taskflow_notify.live import service as live
 from taskflow_notify.notifications.models import Kind, Notification, Preferences
 from taskflow_notify.notifications.schemas import (
     NotificationRead,
@@ -59,8 +61,9 @@ _NOTIFICATION_IDS = uuid.UUID("0b6f1c3e-5a41-4c8e-9e51-7d1f0c2a9b10")
 
 
 async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Outgoing) -> None:
-    """Write the feed row and the email in the caller's transaction; a second delivery
-    with the same cause and recipient writes nothing (the dedupe keys are unique)."""
+    """Write the feed row, its live event and the email in the caller's transaction; a
+    second delivery with the same cause and recipient writes nothing (the dedupe keys are
+    unique)."""
     recipient = str(outgoing.user_id or outgoing.email)
     key = f"{outgoing.kind}:{outgoing.cause}:{recipient}"[:200]
     notification_id = None
@@ -80,8 +83,13 @@ async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Ou
             "dedupe_key": key,
             "created_at": utcnow(),
         }
+        delivered_before = await session.execute(
+            select(_notifications.c.id).where(_notifications.c.id == notification_id)
+        )
         dialect = dialect_of_session(session)
         await session.execute(insert_or_ignore(dialect, Notification, notification, ["dedupe_key"]))
+        if delivered_before.first() is None:
+            await _live_notification(session, Notification.model_validate(notification))
     if outgoing.email:
         email = OutgoingEmail(
             template=outgoing.kind,
@@ -91,6 +99,38 @@ async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Ou
             notification_id=notification_id,
         )
         await write_email(session, templates, email)
+
+
+async def _live_notification(session: AsyncSession, notification: Notification) -> None:
+    """The new notification on its recipient's streams, as the feed shows it, with the
+    unread count it makes."""
+    user_id = notification.user_id
+
+    async def payload() -> dict[str, Any]:
+        read = notification_read(notification, await _actor(session, notification))
+        return {**read.model_dump(mode="json"), **(await unread(session, user_id))}
+
+    await live.append(session, user_id, live_rules.NOTIFICATION, payload)
+
+
+async def unread(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """``{"unread_count": n}``: what the stream's ``unread`` event carries."""
+    count = await session.execute(
+        select(func.count())
+        .select_from(_notifications)
+        .where(_notifications.c.user_id == user_id, _notifications.c.read_at.is_(None))
+    )
+    return {"unread_count": int(count.scalar_one())}
+
+
+async def _live_unread(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The unread count changed: every stream of the user (other tabs) keeps step."""
+
+    async def payload() -> dict[str, Any]:
+        await session.flush()
+        return await unread(session, user_id)
+
+    await live.append(session, user_id, live_rules.UNREAD, payload)
 
 
 async def preferences(
@@ -181,6 +221,7 @@ async def mark_read(
     if notification.read_at is None:
         notification.read_at = now
         uow.session.add(notification)
+        await _live_unread(uow.session, user_id)
         await uow.commit()
     return notification_read(notification, await _actor(uow.session, notification))
 
@@ -197,8 +238,11 @@ async def mark_all_read(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> i
         .where(col(Notification.user_id) == user_id, col(Notification.read_at).is_(None))
         .values(read_at=now)
     )
+    marked = cast(CursorResult[Any], result).rowcount
+    if marked:
+        await _live_unread(uow.session, user_id)
     await uow.commit()
-    return cast(CursorResult[Any], result).rowcount
+    return marked
 
 
 def preferences_read(p: Preferences) -> PreferencesRead:
@@ -236,9 +280,10 @@ async def update_preferences(
 
 
 async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """A deleted account's feed and preferences go with it."""
+    """A deleted account's feed, preferences and live events go with it."""
     for table, column in (
         (Notification, col(Notification.user_id)),
         (Preferences, col(Preferences.user_id)),
     ):
         await session.execute(delete(table).where(column == user_id))
+    await live.forget_user(session, user_id)

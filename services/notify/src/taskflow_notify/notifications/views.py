@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
 from taskflow_chassis.deps import ClockDep, SessionDep
 from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
-from taskflow_chassis.security import CurrentUserId
+from taskflow_chassis.security import CurrentClaims, CurrentUserId
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
 from taskflow_notify.deps import DefaultLeadHours
+from taskflow_notify.live import service as live
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.schemas import (
     NotificationRead,
@@ -35,6 +37,62 @@ async def feed(
 ) -> Page[NotificationRead]:
     items, cursor = await service.feed(session, user_id, page, unread)
     return Page(items=items, next_cursor=cursor)
+
+
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+STREAM_DESCRIPTION = """Server-Sent Events for the caller alone, until the client disconnects or
+its token expires or is revoked (reconnect with a fresh token and `Last-Event-ID`).
+
+Events: `notification` (the notification as the feed shows it, plus `unread_count`),
+`task.changed` (`task_id`, `project_id`, `team_id`, `change`: created, updated, assigned,
+unassigned, commented or deleted, `actor`, `at`; to every member of the task's team),
+`unread` (`unread_count`: a notification was marked read; also the first event of a new
+stream), `reset` (`reason`, `unread_count`: events were lost to this client, which reloads
+what it shows). Each event's `id` is a cursor: `Last-Event-ID` resumes right after it,
+nothing lost or repeated, for as long as events are kept (a day by default); an older or
+unknown cursor gets `reset`. A comment every 15 s keeps the connection open; `retry`
+says how long to wait before reconnecting."""
+
+
+@router.get(
+    "/stream",
+    name="notifications.stream",
+    response_class=EventStream,
+    responses={
+        200: {
+            "description": "The event stream (never ends by itself while the token is valid).",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(401),
+    },
+    description=STREAM_DESCRIPTION,
+)
+async def stream(
+    request: Request,
+    claims: CurrentClaims,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            description="The id of the last event received: the stream resumes after it.",
+        ),
+    ] = None,
+) -> EventStream:
+    user_id = claims.user_id
+    events = live.Stream(
+        request.app.state.database,
+        user_id,
+        live.StreamOptions.from_settings(request.app.state.settings),
+        greeting=lambda session: service.unread(session, user_id),
+    )
+    first = await events.open(last_event_id)
+    return EventStream(
+        events.frames(first, live.still_open(request, claims)),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.post("/read-all", responses=problem_responses(401))

@@ -1,0 +1,83 @@
+"""A task changed: every member of its team gets ``task.changed`` on their streams, in the
+transaction of the event's inbox row (after the replica handlers, so it sees their state)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlmodel import col
+from taskflow_contracts import work
+
+from taskflow_notify.deps import Context
+from taskflow_notify.live import rules, service
+from taskflow_notify.replica.models import MemberReplica, TaskReplica, UserReplica
+from taskflow_notify.replica.schemas import person_ref
+from taskflow_notify.replica.service import task_hidden
+
+_WithProject = (
+    work.TaskCreated | work.TaskUpdated | work.TaskAssigned | work.TaskDeleted | work.CommentCreated
+)
+
+
+async def _task_changed(
+    context: Context,
+    change: str,
+    fact: _WithProject | work.TaskUnassigned,
+    actor_id: uuid.UUID | None,
+) -> None:
+    session = context.session
+    if isinstance(fact, work.TaskUnassigned):
+        # It names no project: the replica's (null if it never heard of the task).
+        task = await session.get(TaskReplica, fact.task_id)
+        project_id = task.project_id if task else None
+    else:
+        project_id = fact.project_id
+    if project_id is not None and await task_hidden(session, fact.team_id, project_id):
+        return  # a deleted team's or project's tasks are heard of again once it is restored
+    members = await session.execute(
+        select(col(MemberReplica.user_id)).where(
+            col(MemberReplica.team_id) == fact.team_id, col(MemberReplica.active).is_(True)
+        )
+    )
+    recipients = list(members.scalars())
+    if not recipients:
+        return
+    actor = None
+    if actor_id is not None:
+        person = await session.get(UserReplica, actor_id)
+        actor = person_ref(actor_id, person).model_dump(mode="json")
+    payload = {
+        "task_id": str(fact.task_id),
+        "project_id": str(project_id) if project_id else None,
+        "team_id": str(fact.team_id),
+        "change": change,
+        "actor": actor,
+        "at": context.event.time.isoformat(),
+    }
+    await service.append_to_each(session, recipients, rules.TASK_CHANGED, payload)
+
+
+async def on_task_created(payload: work.TaskCreated, context: Context) -> None:
+    await _task_changed(context, "created", payload, payload.created_by)
+
+
+async def on_task_updated(payload: work.TaskUpdated, context: Context) -> None:
+    await _task_changed(context, "updated", payload, payload.updated_by)
+
+
+async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None:
+    await _task_changed(context, "assigned", payload, payload.assigned_by)
+
+
+async def on_task_unassigned(payload: work.TaskUnassigned, context: Context) -> None:
+    """The event names neither the project nor who unassigned: no actor."""
+    await _task_changed(context, "unassigned", payload, None)
+
+
+async def on_task_deleted(payload: work.TaskDeleted, context: Context) -> None:
+    await _task_changed(context, "deleted", payload, None)
+
+
+async def on_comment_created(payload: work.CommentCreated, context: Context) -> None:
+    await _task_changed(context, "commented", payload, payload.author_id)

@@ -1,0 +1,234 @@
+"""Live events: written in the transaction of what causes them, read by each open stream
+after its cursor.
+
+Any number of notify processes on any database: a stream polls its user's rows after the
+last number it sent, so an event written by one process reaches a stream held by another.
+A user's numbers have no gaps (the number and the row commit together) and commit in
+order (``LiveCursor``'s lock), so a stream that sent number n has missed nothing below it,
+and a missing n + 1 can only mean it was pruned: the client is told to reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.db import Database, dialect_of_session, insert_or_ignore, rows_matched
+from taskflow_chassis.security import InvalidToken, TokenCheck, TokenClaims
+from taskflow_chassis.types import table_of, utcnow
+from taskflow_chassis.unit_of_work import UnitOfWork
+
+from taskflow_notify.config import NotifySettings
+from taskflow_notify.live import rules
+from taskflow_notify.live.models import LiveCursor, LiveEvent
+
+logger = logging.getLogger("taskflow.notify.live")
+
+Payload = Mapping[str, Any]
+# A payload made once the user's next number is taken (under its lock), so what it counts
+# (the unread notifications) is in step with the events numbered before and after it.
+PayloadFactory = Callable[[], Awaitable[Payload]]
+# What a stream sends first (and with a reset): made in the stream's own read session.
+Greeting = Callable[[AsyncSession], Awaitable[Payload]]
+StillOpen = Callable[[], Awaitable[bool]]
+
+_events = table_of(LiveEvent)
+_cursors = table_of(LiveCursor)
+
+# Rows read per poll; a stream that gets a full batch reads again at once.
+BATCH = 100
+
+
+async def _next_seq(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """The user's next event number; the row it is kept in stays locked until the caller's
+    transaction ends, so a concurrent writer for the same user waits and numbers after."""
+    dialect = dialect_of_session(session)
+    await session.execute(
+        insert_or_ignore(dialect, LiveCursor, {"user_id": user_id, "seq": 0}, ["user_id"])
+    )
+    await session.execute(
+        update(_cursors).where(_cursors.c.user_id == user_id).values(seq=_cursors.c.seq + 1)
+    )
+    found = await session.execute(select(_cursors.c.seq).where(_cursors.c.user_id == user_id))
+    return int(found.scalar_one())
+
+
+async def append(
+    session: AsyncSession, user_id: uuid.UUID, kind: str, payload: Payload | PayloadFactory
+) -> int:
+    """One event for ``user_id``, in the caller's transaction; answers its number."""
+    seq = await _next_seq(session, user_id)
+    data = dict(payload) if isinstance(payload, Mapping) else dict(await payload())
+    await session.execute(
+        insert(_events).values(
+            user_id=user_id, seq=seq, kind=kind, payload=data, created_at=utcnow()
+        )
+    )
+    return seq
+
+
+async def append_to_each(
+    session: AsyncSession, user_ids: Iterable[uuid.UUID], kind: str, payload: Payload
+) -> None:
+    """The same event for several users, numbered in the order of their ids (every writer
+    takes their locks in that order, so two writers never wait for each other in a circle)."""
+    for user_id in sorted(set(user_ids)):
+        await append(session, user_id, kind, payload)
+
+
+async def newest(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """The user's last event number (0 before the first)."""
+    found = await session.execute(select(_cursors.c.seq).where(_cursors.c.user_id == user_id))
+    return int(found.scalar_one_or_none() or 0)
+
+
+async def after(
+    session: AsyncSession, user_id: uuid.UUID, cursor: int, limit: int = BATCH
+) -> list[LiveEvent]:
+    found = await session.execute(
+        select(LiveEvent)
+        .where(_events.c.user_id == user_id, _events.c.seq > cursor)
+        .order_by(_events.c.seq)
+        .limit(limit)
+    )
+    return list(found.scalars())
+
+
+async def prune(uow: UnitOfWork, before: datetime) -> int:
+    """Drop the events written before ``before``: how many went."""
+    result = await uow.session.execute(delete(_events).where(_events.c.created_at < before))
+    await uow.commit()
+    return rows_matched(result)
+
+
+async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(delete(_events).where(_events.c.user_id == user_id))
+    await session.execute(delete(_cursors).where(_cursors.c.user_id == user_id))
+
+
+# --- one client's stream --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    poll_seconds: float
+    heartbeat_seconds: float
+    retry_ms: int
+
+    @classmethod
+    def from_settings(cls, settings: NotifySettings) -> StreamOptions:
+        return cls(
+            poll_seconds=settings.live_poll_seconds,
+            heartbeat_seconds=settings.live_heartbeat_seconds,
+            retry_ms=settings.live_retry_ms,
+        )
+
+
+class Stream:
+    """One client's stream of its user's events: ``open`` (before the answer starts, so a
+    database away answers 503), then ``frames`` until the client goes or its token ends."""
+
+    def __init__(
+        self,
+        database: Database,
+        user_id: uuid.UUID,
+        options: StreamOptions,
+        greeting: Greeting,
+    ) -> None:
+        self.database = database
+        self.user_id = user_id
+        self.options = options
+        self.greeting = greeting
+        self.cursor = 0
+
+    async def open(self, last_event_id: str | None) -> list[str]:
+        """The first frames: the retry hint, then for a new stream an ``unread`` event whose
+        id is the cursor to resume from; for a cursor this stream cannot resume from (pruned,
+        or never given), a ``reset``. A good cursor resumes right after it."""
+        first = [rules.retry(self.options.retry_ms)]
+        async with self.database.read_sessionmaker() as session:
+            # The newest number first: every number up to it is committed, so a read of
+            # the rows after it finds each one that was not pruned.
+            latest = await newest(session, self.user_id)
+            try:
+                cursor = rules.parse_cursor(last_event_id)
+            except ValueError:
+                first.append(await self._reset(session, latest, "cursor-unknown"))
+                return first
+            if cursor is None:
+                self.cursor = latest
+                first.append(rules.frame(rules.UNREAD, await self.greeting(session), latest))
+            elif cursor > latest:
+                first.append(await self._reset(session, latest, "cursor-unknown"))
+            elif cursor < latest and not await self._follows(session, cursor):
+                first.append(await self._reset(session, latest, "cursor-expired"))
+            else:
+                self.cursor = cursor
+        return first
+
+    async def _follows(self, session: AsyncSession, cursor: int) -> bool:
+        """Whether the event after ``cursor`` is still kept."""
+        found = await after(session, self.user_id, cursor, 1)
+        return bool(found) and found[0].seq == cursor + 1
+
+    async def _reset(self, session: AsyncSession, latest: int, reason: str) -> str:
+        """Events were lost to this client: it reloads what it shows, and resumes after
+        ``latest``."""
+        self.cursor = latest
+        data = {"reason": reason, **(await self.greeting(session))}
+        return rules.frame(rules.RESET, data, latest)
+
+    async def frames(self, first: list[str], still_open: StillOpen) -> AsyncIterator[str]:
+        for text in first:
+            yield text
+        quiet_since = time.monotonic()
+        try:
+            while await still_open():
+                async with self.database.read_sessionmaker() as session:
+                    rows = await after(session, self.user_id, self.cursor)
+                    if rows and rows[0].seq != self.cursor + 1:  # pruned while it lagged
+                        latest = await newest(session, self.user_id)
+                        yield await self._reset(session, latest, "cursor-expired")
+                        continue
+                for row in rows:
+                    self.cursor = row.seq
+                    yield rules.frame(row.kind, row.payload, row.seq)
+                if rows:
+                    quiet_since = time.monotonic()
+                    if len(rows) == BATCH:
+                        continue
+                if time.monotonic() - quiet_since >= self.options.heartbeat_seconds:
+                    quiet_since = time.monotonic()
+                    yield rules.HEARTBEAT
+                await asyncio.sleep(self.options.poll_seconds)
+        except (SQLAlchemyError, OSError) as exc:
+            # The client reconnects after the retry hint and resumes from its last id.
+            logger.warning("live stream of %s ended: %s", self.user_id, exc)
+
+
+def still_open(request: Request, claims: TokenClaims) -> StillOpen:
+    """While the client is connected and its token valid: neither expired nor revoked
+    (auth's revocations reach every process; a stream ends at the next poll)."""
+    checks: list[TokenCheck] = getattr(request.app.state, "token_checks", [])
+
+    async def check() -> bool:
+        if time.time() >= claims.exp or await request.is_disconnected():
+            return False
+        try:
+            for token_check in checks:
+                await token_check(claims)
+        except InvalidToken:
+            return False
+        return True
+
+    return check
