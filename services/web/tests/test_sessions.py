@@ -189,3 +189,14 @@ def test_the_development_key_is_made_once_and_kept(tmp_path: Path) -> None:
         configured()
     with pytest.raises(SystemExit):
         TokenCipher.load_or_create(data_dir=tmp_path, key="change-me")
+
+
+async def test_expired_sessions_are_purged(store: SessionStore, clock: Clock) -> None:
+    old = await store.create()
+    clock.now += timedelta(minutes=30)
+    kept = await store.create()
+    clock.now += timedelta(minutes=31)
+    assert await store.purge_expired() == 1
+    async with store.database.session() as session:
+        assert await session.get(WebSession, old.id_hash) is None
+        assert await session.get(WebSession, kept.id_hash) is not None

@@ -25,6 +25,7 @@ from taskflow_web.pages.views import install_error_pages
 from taskflow_web.pages.views import router as pages
 from taskflow_web.profile.views import router as profile
 from taskflow_web.sessions import rules
+from taskflow_web.sessions import scheduled as session_purge
 from taskflow_web.sessions.adapters import SessionCookie, TokenCipher
 from taskflow_web.sessions.service import SessionStore
 from taskflow_web.teams.views import router as teams
@@ -63,7 +64,6 @@ def create_app(
             longest=timedelta(days=settings.session_max_days),
             clock=clock,
         )
-        await app.state.sessions.purge_expired()
 
     async def stop(app: FastAPI) -> None:
         await app.state.api_client.aclose()
@@ -77,8 +77,8 @@ def create_app(
             routers=[pages, accounts, profile, teams],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
-            on_startup=[start],
-            on_shutdown=[stop],
+            on_startup=[start, session_purge.start],
+            on_shutdown=[session_purge.stop, stop],
             revocation_list=False,  # web checks no token: the services it calls do
             api_docs=False,  # pages, not an API: no Swagger UI, no OpenAPI document
         )
