@@ -5,6 +5,7 @@ browser-like client that keeps the session cookie and posts forms with their CSR
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.message
 import email.policy
@@ -136,3 +137,33 @@ async def browser(web: FastAPI, tmp_path: Path) -> AsyncIterator[Browser]:
     made = browser_for(web, tmp_path / "mail")
     async with made.client:
         yield made
+
+
+@contextlib.asynccontextmanager
+async def embedded_runtime(data: Path) -> AsyncIterator[Dispatcher]:
+    """The four services and web in one process, their files under ``data`` (for a
+    module's shared runtime; the ``embedded`` fixture is the per-test one)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TASKFLOW_DATA_DIR", str(data))
+        env.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://web-{data.name}")
+        env.setenv("TASKFLOW_PUBLIC_URL", ORIGIN)
+        env.setenv("TASKFLOW_LOG_LEVEL", "WARNING")
+        dispatcher = Dispatcher()
+        async with LifespanManager(dispatcher):
+            yield dispatcher
+
+
+async def participant(api: httpx.AsyncClient, browser: Browser, name: str, phone: str) -> str:
+    """``name`` signed up (address verified) and signed in on ``browser``, with a
+    participant profile: their access token for calls straight to the API."""
+    await browser.sign_up(name)
+    assert (await browser.sign_in(name)).status_code == 303
+    login = await api.post("/api/v1/auth/jwt/create", json={"username": name, "password": PASSWORD})
+    token = str(login.json()["access"])
+    registered = await api.post(
+        "/api/v1/participants/register",
+        json={"phone_number": phone},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert registered.status_code == 201, registered.text
+    return token

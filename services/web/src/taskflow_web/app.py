@@ -20,6 +20,7 @@ from taskflow_web.accounts.views import router as accounts
 from taskflow_web.api.adapters import api_client
 from taskflow_web.config import WebSettings
 from taskflow_web.handlers import EVENT_HANDLERS
+from taskflow_web.invitations.views import router as invitations
 from taskflow_web.pages.service import STATIC_DIR, Renderer, VersionedStatic, static_versions
 from taskflow_web.pages.views import install_error_pages
 from taskflow_web.pages.views import router as pages
@@ -74,7 +75,7 @@ def create_app(
             title="TaskFlow web",
             description="The browser app: pages over the four services' public API.",
             settings=settings,
-            routers=[pages, accounts, profile, teams],
+            routers=[pages, accounts, profile, teams, invitations],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
             on_startup=[start, session_purge.start],

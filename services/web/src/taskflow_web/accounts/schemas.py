@@ -23,6 +23,9 @@ class SignUpForm(WebForm):
     username: Text
     email: Text
     password: Password
+    # Where to come back once the address is confirmed and the person signed in (an
+    # invitation's link, for one).
+    next: Annotated[str, Field(default="", max_length=2048)]
 
 
 class ForgotPasswordForm(WebForm):

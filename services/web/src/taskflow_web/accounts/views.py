@@ -55,8 +55,8 @@ async def login(data: Annotated[LoginForm, Form()], api: ApiDep, page: PageDep) 
 
 
 @router.get("/signup")
-async def signup_page(page: PageDep) -> HTMLResponse:
-    return await page.render("signup.html", form=FormState.of())
+async def signup_page(page: PageDep, next: NextQuery = "") -> HTMLResponse:
+    return await page.render("signup.html", form=FormState.of({"next": next}))
 
 
 @router.post("/signup")
@@ -66,12 +66,18 @@ async def signup(data: Annotated[SignUpForm, Form()], api: ApiDep, page: PageDep
     except ApiProblem as problem:
         form = FormState.of(data.model_dump(), hide={"password"}).fail(problem, SIGNUP_FIELDS)
         return await page.render("signup.html", status=problem.status, form=form)
-    return RedirectResponse("/signup/check-email?" + urlencode({"email": data.email.strip()}), 303)
+    query = {"email": data.email.strip()}
+    if data.next:
+        query["next"] = rules.safe_next(data.next)
+    return RedirectResponse("/signup/check-email?" + urlencode(query), 303)
 
 
 @router.get("/signup/check-email")
-async def check_email(page: PageDep, email: Annotated[str, Query(max_length=254)] = "") -> Response:
-    return await page.render("check_email.html", email=email)
+async def check_email(
+    page: PageDep, email: Annotated[str, Query(max_length=254)] = "", next: NextQuery = ""
+) -> Response:
+    login = "/login" + (f"?{urlencode({'next': rules.safe_next(next)})}" if next else "")
+    return await page.render("check_email.html", email=email, login=login)
 
 
 @router.get("/verify-email")
