@@ -25,10 +25,12 @@ from taskflow_web.pages.service import STATIC_DIR, Renderer, VersionedStatic, st
 from taskflow_web.pages.views import install_error_pages
 from taskflow_web.pages.views import router as pages
 from taskflow_web.profile.views import router as profile
+from taskflow_web.projects.views import router as projects
 from taskflow_web.sessions import rules
 from taskflow_web.sessions import scheduled as session_purge
 from taskflow_web.sessions.adapters import SessionCookie, TokenCipher
 from taskflow_web.sessions.service import SessionStore
+from taskflow_web.tasks.views import router as tasks
 from taskflow_web.teams.views import router as teams
 
 
@@ -75,7 +77,7 @@ def create_app(
             title="TaskFlow web",
             description="The browser app: pages over the four services' public API.",
             settings=settings,
-            routers=[pages, accounts, profile, teams, invitations],
+            routers=[pages, accounts, profile, teams, projects, tasks, invitations],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
             on_startup=[start, session_purge.start],

@@ -1,0 +1,114 @@
+"""Tasks through work's public API: a project's board and list, one task, its changes
+(each with ``If-Match``: the version the page showed), its assignees and activity."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from taskflow_web.api.service import Api
+from taskflow_web.projects import service as projects
+from taskflow_web.projects.rules import person_name
+from taskflow_web.projects.service import LIST_LIMIT, Membership, if_match, version_of
+from taskflow_web.tasks import rules
+
+TASKS = "/api/v1/tasks"
+PAGE_SIZE = 50  # the task list's page ("load more" asks for the next)
+
+
+@dataclass
+class Board:
+    project: dict[str, Any]
+    me: Membership
+    columns: list[tuple[str, str, list[dict[str, Any]]]]
+    more: bool  # more tasks than one board shows: the list has them all
+    limit: int = LIST_LIMIT
+
+
+@dataclass
+class TaskPage:
+    project: dict[str, Any]
+    me: Membership
+    members: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def cards(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [rules.card(item, version_of(item)) for item in items]
+
+
+async def board(api: Api, project_id: uuid.UUID) -> Board:
+    """The project's tasks in columns by status (a 404 for an outsider)."""
+    project, _tag = await projects.project(api, project_id)
+    me = await projects.membership(api, project["team_id"])
+    page: dict[str, Any] = await api.get(
+        TASKS, [("project_id", str(project_id)), ("sort", "-priority"), ("limit", LIST_LIMIT)]
+    )
+    shown = cards(page.get("items", []))
+    columns = [
+        (status, name, [task for task in shown if task["status"] == status])
+        for status, name in rules.STATUSES
+    ]
+    return Board(project, me, columns, bool(page.get("next_cursor")))
+
+
+async def task_page(
+    api: Api, project_id: uuid.UUID, filters: rules.TaskFilters, cursor: str | None
+) -> TaskPage:
+    """One page of the project's tasks under the list's filters, sort and cursor."""
+    project, _tag = await projects.project(api, project_id)
+    me = await projects.membership(api, project["team_id"])
+    params = [*filters.api_params(str(project_id)), ("limit", str(PAGE_SIZE))]
+    if cursor:
+        params.append(("cursor", cursor))
+    page: dict[str, Any] = await api.get(TASKS, params)
+    return TaskPage(
+        project,
+        me,
+        await projects.members(api, project["team_id"]),
+        cards(page.get("items", [])),
+        page.get("next_cursor"),
+    )
+
+
+async def task(api: Api, task_id: uuid.UUID) -> dict[str, Any]:
+    """One task as the pages show it, with the version its ``ETag`` names."""
+    found, tag = await api.get_tagged(f"{TASKS}/{task_id}")
+    return rules.card(found, tag or version_of(found))
+
+
+async def create_task(api: Api, project_id: uuid.UUID, title: str, status: str) -> dict[str, Any]:
+    created: dict[str, Any] = await api.post(
+        f"{projects.PROJECTS}/{project_id}/tasks", {"title": title, "status": status}
+    )
+    return created
+
+
+async def update_task(
+    api: Api, task_id: uuid.UUID, changes: dict[str, Any], version: str
+) -> dict[str, Any]:
+    changed: dict[str, Any] = await api.call(
+        "PATCH", f"{TASKS}/{task_id}", json=changes, headers=if_match(version)
+    )
+    return changed
+
+
+async def delete_task(api: Api, task_id: uuid.UUID, version: str) -> None:
+    await api.call("DELETE", f"{TASKS}/{task_id}", headers=if_match(version))
+
+
+async def assign(api: Api, task_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await api.post(f"{TASKS}/{task_id}/assignees", {"user_id": str(user_id)})
+
+
+async def unassign(api: Api, task_id: uuid.UUID, user_id: uuid.UUID, version: str) -> None:
+    await api.call("DELETE", f"{TASKS}/{task_id}/assignees/{user_id}", headers=if_match(version))
+
+
+async def activity(api: Api, task_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The task's latest activity, each entry with its actor's name."""
+    page: dict[str, Any] = await api.get(f"{TASKS}/{task_id}/activity", {"limit": PAGE_SIZE})
+    items: list[dict[str, Any]] = page.get("items", [])
+    return [{**item, "actor_name": person_name(item.get("actor"))} for item in items]

@@ -1,0 +1,338 @@
+"""A project's board (/projects/{id}) and task list (/projects/{id}/tasks), and one task
+(/tasks/{id}: the page every notification's link opens) with its comments (add, edit
+one's own, delete one's own or any with ``comments.moderate``). Changes post forms carrying the
+version the page showed (``If-Match``) and redirect (303); a refusal is shown as a
+message, a form's problem beside its field."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from taskflow_web.api.adapters import ApiProblem
+from taskflow_web.comments import service as comments
+from taskflow_web.comments.schemas import CommentForm
+from taskflow_web.deps import ApiDep, CsrfChecked, PageDep, SignedInDep
+from taskflow_web.pages.service import Form as FormState
+from taskflow_web.projects import service as projects
+from taskflow_web.projects.rules import STALE, Permissions, person_name, refusal
+from taskflow_web.projects.schemas import VersionForm
+from taskflow_web.projects.views import attempt
+from taskflow_web.tasks import rules, service
+from taskflow_web.tasks.schemas import AssignForm, MoveForm, QuickAddForm, TaskForm
+
+router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
+
+TASK_FIELDS = ("title", "description", "status", "priority", "due_date", "labels")
+TASK_ALIASES = {"due_at": "due_date"}
+Values = Annotated[list[str], Query(max_length=20)]
+# htmx asks for the next rows only (the "load more" link is their target).
+LOAD_MORE = "load-more"
+
+
+async def _board(
+    page: PageDep,
+    project_id: uuid.UUID,
+    status: int = 200,
+    added: FormState | None = None,
+    column: str = "",
+) -> Response:
+    shown = await service.board(page.api, project_id)
+    return await page.render(
+        "tasks/board.html",
+        status=status,
+        board=shown,
+        project=shown.project,
+        me=shown.me,
+        perms=Permissions,
+        statuses=rules.STATUSES,
+        added=added or FormState.of(),
+        column=column,
+    )
+
+
+@router.get("/projects/{project_id}")
+async def board_page(project_id: uuid.UUID, _: SignedInDep, page: PageDep) -> Response:
+    return await _board(page, project_id)
+
+
+@router.post("/projects/{project_id}/tasks")
+async def quick_add(
+    project_id: uuid.UUID,
+    data: Annotated[QuickAddForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    try:
+        created = await service.create_task(api, project_id, data.title, data.status)
+    except ApiProblem as problem:
+        if problem.status == 404:
+            raise
+        form = FormState.of({"title": data.title}).fail(problem, ("title",))
+        return await _board(page, project_id, problem.status, form, data.status)
+    await page.flash(f"Task “{created['title']}” added.")
+    return RedirectResponse(f"/projects/{project_id}#column-{data.status}", 303)
+
+
+@router.post("/tasks/{task_id}/move")
+async def move_task(
+    task_id: uuid.UUID,
+    data: Annotated[MoveForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    """A card moved by its button, or dropped on a column (the same form, sent by htmx):
+    the board again, with the card where the API says it is."""
+    try:
+        moved = await service.update_task(api, task_id, {"status": data.status}, data.version)
+    except ApiProblem as problem:
+        if problem.status == 404:
+            raise
+        found = await service.task(api, task_id)
+        await page.flash(f"“{found['title']}” was not moved. {refusal(problem)}")
+        return RedirectResponse(f"/projects/{found['project_id']}", 303)
+    name = rules.STATUS_NAMES.get(moved["status"], moved["status"])
+    await page.flash(f"“{moved['title']}” moved to {name}.")
+    return RedirectResponse(f"/projects/{moved['project_id']}", 303)
+
+
+@router.get("/projects/{project_id}/tasks")
+async def task_list(
+    project_id: uuid.UUID,
+    request: Request,
+    _: SignedInDep,
+    page: PageDep,
+    status: Values = [],  # noqa: B006 - FastAPI copies a default
+    priority: Values = [],  # noqa: B006
+    assignee: Values = [],  # noqa: B006
+    label: Values = [],  # noqa: B006
+    q: Annotated[str, Query(max_length=200)] = "",
+    sort: Annotated[str, Query(max_length=20)] = "-created_at",
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response:
+    filters = rules.TaskFilters(
+        tuple(status), tuple(priority), tuple(assignee), tuple(label), q, sort
+    )
+    found = await service.task_page(page.api, project_id, filters, cursor)
+    template = (
+        "tasks/rows.html" if request.headers.get("hx-target") == LOAD_MORE else "tasks/list.html"
+    )
+    return await page.render(
+        template,
+        listing=found,
+        project=found.project,
+        filters=filters,
+        statuses=rules.STATUSES,
+        priorities=rules.PRIORITIES,
+        sorts=rules.SORTS,
+    )
+
+
+async def render_task(
+    page: PageDep,
+    task_id: uuid.UUID,
+    status: int = 200,
+    form: FormState | None = None,
+    comment: FormState | None = None,
+    edit: FormState | None = None,
+    editing: str = "",
+) -> Response:
+    """The task's page; ``form`` the edit form as typed, ``comment`` the new comment's,
+    ``edit`` the form of the comment being edited (``editing``, its id)."""
+    api = page.api
+    shown = await service.task(api, task_id)
+    me = await projects.membership(api, shown["team_id"])
+    members = await projects.members(api, shown["team_id"])
+    if form is None:
+        form = FormState.of(task_values(shown))
+    return await page.render(
+        "tasks/detail.html",
+        status=status,
+        task=shown,
+        me=me,
+        perms=Permissions,
+        members=members,
+        names={member["user_id"]: person_name(member["user"]) for member in members},
+        comments=await comments.comments(api, task_id),
+        activity=await service.activity(api, task_id),
+        statuses=rules.STATUSES,
+        priorities=rules.PRIORITIES,
+        form=form,
+        comment=comment or FormState.of(),
+        edit=edit or FormState.of(),
+        editing=editing,
+        stale=STALE,
+    )
+
+
+def task_values(task: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": task["title"],
+        "description": task.get("description") or "",
+        "status": task["status"],
+        "priority": task["priority"],
+        "labels": ", ".join(task.get("labels", [])),
+        **rules.due_fields(task.get("due_at")),
+    }
+
+
+@router.get("/tasks/{task_id}")
+async def task_page(task_id: uuid.UUID, _: SignedInDep, page: PageDep) -> Response:
+    return await render_task(page, task_id)
+
+
+@router.post("/tasks/{task_id}")
+async def edit_task(
+    task_id: uuid.UUID,
+    data: Annotated[TaskForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    current = await service.task(api, task_id)
+    typed = {
+        "title": data.title,
+        "description": data.description,
+        "status": data.status,
+        "priority": data.priority,
+        "due_at": rules.due_value(data.due_date, data.due_time),
+        "labels": rules.labels_of(data.labels),
+    }
+    changes = rules.changed(current, typed)
+    values = data.model_dump(exclude={"csrf_token", "version"})
+    try:
+        if changes:
+            await service.update_task(api, task_id, changes, data.version)
+    except ApiProblem as problem:
+        if problem.status == 404:
+            raise
+        form = FormState.of(values).fail(problem, TASK_FIELDS, TASK_ALIASES)
+        if problem.status == 412:
+            form.detail = STALE
+        return await render_task(page, task_id, problem.status, form)
+    await page.flash("Task saved." if changes else "Nothing to save: the task is as it was.")
+    return RedirectResponse(f"/tasks/{task_id}", 303)
+
+
+@router.post("/tasks/{task_id}/delete")
+async def delete_task(
+    task_id: uuid.UUID,
+    data: Annotated[VersionForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    current = await service.task(api, task_id)
+    return await attempt(
+        page,
+        service.delete_task(api, task_id, data.version),
+        f"Task “{current['title']}” deleted.",
+        f"/projects/{current['project_id']}",
+        refused_to=f"/tasks/{task_id}",
+    )
+
+
+@router.post("/tasks/{task_id}/assignees")
+async def assign(
+    task_id: uuid.UUID,
+    data: Annotated[AssignForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    return await attempt(
+        page,
+        service.assign(api, task_id, data.user_id),
+        "Assignee added.",
+        f"/tasks/{task_id}#assignees",
+    )
+
+
+@router.post("/tasks/{task_id}/assignees/{user_id}/remove")
+async def unassign(
+    task_id: uuid.UUID,
+    user_id: uuid.UUID,
+    data: Annotated[VersionForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    return await attempt(
+        page,
+        service.unassign(api, task_id, user_id, data.version),
+        "Assignee removed.",
+        f"/tasks/{task_id}#assignees",
+    )
+
+
+def _problem_form(body: str, problem: ApiProblem) -> FormState:
+    form = FormState.of({"body": body}).fail(problem, ("body",))
+    if problem.status == 412:
+        form.detail = STALE
+    return form
+
+
+@router.post("/tasks/{task_id}/comments")
+async def add_comment(
+    task_id: uuid.UUID,
+    data: Annotated[CommentForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    try:
+        created = await comments.add_comment(api, task_id, data.body)
+    except ApiProblem as problem:
+        if problem.status == 404:
+            raise
+        if problem.status == 403:
+            await page.flash(refusal(problem))
+            return RedirectResponse(f"/tasks/{task_id}#comments", 303)
+        form = _problem_form(data.body, problem)
+        return await render_task(page, task_id, problem.status, comment=form)
+    await page.flash("Comment added.")
+    return RedirectResponse(f"/tasks/{task_id}#comment-{created['id']}", 303)
+
+
+@router.post("/comments/{comment_id}")
+async def edit_comment(
+    comment_id: uuid.UUID,
+    data: Annotated[CommentForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    found = await comments.comment(api, comment_id)
+    task_id = uuid.UUID(found["task_id"])
+    try:
+        await comments.edit_comment(api, comment_id, data.body, data.version)
+    except ApiProblem as problem:
+        if problem.status == 404:
+            raise
+        form = _problem_form(data.body, problem)
+        return await render_task(page, task_id, problem.status, edit=form, editing=str(comment_id))
+    await page.flash("Comment saved.")
+    return RedirectResponse(f"/tasks/{task_id}#comment-{comment_id}", 303)
+
+
+@router.post("/comments/{comment_id}/delete")
+async def delete_comment(
+    comment_id: uuid.UUID,
+    data: Annotated[VersionForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    found = await comments.comment(api, comment_id)
+    return await attempt(
+        page,
+        comments.delete_comment(api, comment_id, data.version),
+        "Comment deleted.",
+        f"/tasks/{found['task_id']}#comments",
+    )

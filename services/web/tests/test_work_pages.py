@@ -1,0 +1,468 @@
+"""The projects, board, task list and task pages as people use them: a team's leader
+(every permission), a viewer (none) and an outsider, against the real four services of the
+embedded runtime (one runtime for the module: the pages only read and write the API)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import html
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from asgi_lifespan import LifespanManager
+from taskflow_embedded.main import Dispatcher
+
+from .conftest import ORIGIN, PASSWORD, Browser, browser_for, emailed_token
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+BOARD_BUDGET = 150_000  # bytes transferred by the board's first load
+STATIC = re.compile(r'(?:href|src)="(/static/[^"]+)"')
+
+
+@dataclass
+class World:
+    dispatcher: Dispatcher
+    api: httpx.AsyncClient
+    ada: Browser  # leads the team: every permission
+    bob: Browser  # a viewer: no permission
+    eve: Browser  # in no team
+    tokens: dict[str, str]
+    team_id: str
+    bob_id: str
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    async def call(self, method: str, path: str, who: str = "ada", **kwargs: Any) -> Any:
+        response = await self.api.request(method, path, headers=self.headers(who), **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else None
+
+    async def project(self, name: str) -> str:
+        made = await self.call(
+            "POST", "/api/v1/projects", json={"team_id": self.team_id, "name": name}
+        )
+        return str(made["id"])
+
+    async def task(self, project_id: str, title: str, **fields: Any) -> dict[str, Any]:
+        made: dict[str, Any] = await self.call(
+            "POST", f"/api/v1/projects/{project_id}/tasks", json={"title": title, **fields}
+        )
+        return made
+
+
+async def _until(make: Any, ok: Any) -> Any:
+    """What ``make()`` answers once ``ok`` holds (events reach the other services in a
+    moment, not within the request)."""
+    for _ in range(200):
+        answer = await make()
+        if ok(answer):
+            return answer
+        await asyncio.sleep(0.05)
+    raise AssertionError(answer.text)
+
+
+async def _person(world_api: httpx.AsyncClient, browser: Browser, name: str, phone: str) -> str:
+    await browser.sign_up(name)
+    assert (await browser.sign_in(name)).status_code == 303
+    login = await world_api.post(
+        "/api/v1/auth/jwt/create", json={"username": name, "password": PASSWORD}
+    )
+    token = str(login.json()["access"])
+    registered = await world_api.post(
+        "/api/v1/participants/register",
+        json={"phone_number": phone},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert registered.status_code == 201, registered.text
+    return token
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    data = tmp_path_factory.mktemp("work-pages")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TASKFLOW_DATA_DIR", str(data))
+        env.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://web-{data.name}")
+        env.setenv("TASKFLOW_PUBLIC_URL", ORIGIN)
+        env.setenv("TASKFLOW_LOG_LEVEL", "WARNING")
+        dispatcher = Dispatcher()
+        async with LifespanManager(dispatcher):
+            mail = Path(data) / "mail"
+            web = dispatcher.apps["web"]
+            api = httpx.AsyncClient(transport=httpx.ASGITransport(app=dispatcher), base_url=ORIGIN)
+            ada, bob, eve = (browser_for(web, mail) for _ in range(3))
+            async with api, ada.client, bob.client, eve.client:
+                tokens = {
+                    "ada": await _person(api, ada, "ada", "+14155550111"),
+                    "bob": await _person(api, bob, "bob", "+14155550112"),
+                    "eve": await _person(api, eve, "eve", "+14155550113"),
+                }
+                lead = {"Authorization": f"Bearer {tokens['ada']}"}
+                team = await _until(
+                    lambda: api.post("/api/v1/teams", headers=lead, json={"name": "Launch crew"}),
+                    lambda answer: answer.status_code == 201,
+                )
+                team_id = team.json()["id"]
+                roles = (await api.get(f"/api/v1/teams/{team_id}/roles", headers=lead)).json()
+                viewer = next(r["id"] for r in roles["items"] if r["name"] == "Viewer")
+                invited = await api.post(
+                    f"/api/v1/teams/{team_id}/invitations",
+                    headers=lead,
+                    json={"email": "bob@example.com", "role_id": viewer},
+                )
+                assert invited.status_code == 201, invited.text
+                token = await emailed_token(mail, "bob@example.com", "You are invited")
+                await _until(
+                    lambda: api.post(
+                        "/api/v1/invitations/accept",
+                        headers={"Authorization": f"Bearer {tokens['bob']}"},
+                        json={"token": token},
+                    ),
+                    lambda answer: answer.status_code == 200,
+                )
+                me = await api.get(
+                    "/api/v1/auth/users/me", headers={"Authorization": f"Bearer {tokens['bob']}"}
+                )
+                yield World(dispatcher, api, ada, bob, eve, tokens, team_id, me.json()["id"])
+
+
+def _column(board: str, status: str) -> str:
+    found = re.search(rf'<section class="column" id="column-{status}".*?</section>', board, re.S)
+    assert found, board
+    return found.group(0)
+
+
+def _version(page: str, action: str) -> str:
+    """The version (ETag) the form posting to ``action`` carries."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', page, re.S)
+    assert form, page
+    found = re.search(r'name="version" value="([^"]+)"', form.group(0))
+    assert found, form.group(0)
+    return html.unescape(found.group(1))
+
+
+async def test_projects_page_create_archive_delete_restore(world: World) -> None:
+    page = await world.ada.get(f"/teams/{world.team_id}/projects")
+    assert page.status_code == 200, page.text
+    assert "New project" in page.text and "Launch crew" in page.text
+
+    nameless = await world.ada.post(
+        f"/teams/{world.team_id}/projects", {"name": " ", "description": ""}
+    )
+    assert nameless.status_code == 422, nameless.text
+    field = re.search(r'<input id="f-name"[^>]*>', nameless.text)
+    assert field and 'aria-invalid="true"' in field.group(0), nameless.text
+    assert 'id="f-name-error"' in nameless.text and 'role="alert"' in nameless.text
+
+    created = await world.ada.post(
+        f"/teams/{world.team_id}/projects", {"name": "Website", "description": "The new site"}
+    )
+    assert created.status_code == 303, created.text
+    project_id = created.headers["location"].rsplit("/", 1)[1]
+    listed = await world.ada.get(f"/teams/{world.team_id}/projects")
+    assert f'href="/projects/{project_id}"' in listed.text
+
+    archived = await world.ada.post(
+        f"/projects/{project_id}/archive",
+        {"archived": "true", "version": _version(listed.text, f"/projects/{project_id}/archive")},
+    )
+    assert archived.status_code == 303
+    listed = await world.ada.get(f"/teams/{world.team_id}/projects")
+    assert "archived: takes no new tasks" in listed.text and "Unarchive" in listed.text
+    board = await world.ada.get(f"/projects/{project_id}")
+    assert "takes no new tasks" in board.text and 'class="quick-add"' not in board.text
+    reopened = await world.ada.post(
+        f"/projects/{project_id}/archive",
+        {"archived": "false", "version": _version(listed.text, f"/projects/{project_id}/archive")},
+    )
+    assert reopened.status_code == 303
+    listed = await world.ada.get(f"/teams/{world.team_id}/projects")
+    assert "is open again" in listed.text
+
+    # A viewer sees the projects, no action; an outsider gets 404.
+    seen = await world.bob.get(f"/teams/{world.team_id}/projects")
+    assert seen.status_code == 200 and "Website" in seen.text
+    assert (
+        "New project" not in seen.text
+        and "/archive" not in seen.text
+        and "/delete" not in seen.text
+    )
+    refused = await world.bob.post(f"/projects/{project_id}/delete", {"version": "*"})
+    assert refused.status_code == 303
+    assert "You may not do that here" in (await world.bob.get(refused.headers["location"])).text
+    assert (await world.eve.get(f"/teams/{world.team_id}/projects")).status_code == 404
+
+    # A stale version: someone else changed the project since the page was shown.
+    stale = _version(listed.text, f"/projects/{project_id}/delete")
+    await world.call("PATCH", f"/api/v1/projects/{project_id}", json={"description": "changed"})
+    late = await world.ada.post(f"/projects/{project_id}/delete", {"version": stale})
+    assert "changed by someone else" in (await world.ada.get(late.headers["location"])).text
+
+    listed = await world.ada.get(f"/teams/{world.team_id}/projects")
+    deleted = await world.ada.post(
+        f"/projects/{project_id}/delete",
+        {"version": _version(listed.text, f"/projects/{project_id}/delete")},
+    )
+    assert deleted.status_code == 303 and "deleted=" in deleted.headers["location"]
+    shown = await world.ada.get(deleted.headers["location"])
+    assert "can be restored for 30 days" in shown.text
+    assert f'action="/projects/{project_id}/restore"' in shown.text
+    assert (await world.ada.get(f"/projects/{project_id}")).status_code == 404
+    restored = await world.ada.post(f"/projects/{project_id}/restore")
+    assert restored.status_code == 303
+    assert "restored with its tasks" in (await world.ada.get(restored.headers["location"])).text
+    assert (await world.ada.get(f"/projects/{project_id}")).status_code == 200
+
+
+async def test_board_quick_add_and_move(world: World) -> None:
+    project_id = await world.project("Board")
+    added = await world.ada.post(
+        f"/projects/{project_id}/tasks", {"title": "Write the post", "status": "todo"}
+    )
+    assert added.status_code == 303, added.text
+    board = await world.ada.get(f"/projects/{project_id}")
+    assert board.status_code == 200
+    assert "Write the post" in _column(board.text, "todo")
+
+    empty = await world.ada.post(
+        f"/projects/{project_id}/tasks", {"title": "", "status": "in_review"}
+    )
+    assert empty.status_code == 422, empty.text
+    field = re.search(r'<input id="add-in_review"[^>]*>', empty.text)
+    assert field and 'aria-invalid="true"' in field.group(0)
+    assert 'aria-describedby="add-in_review-error"' in field.group(0)
+    assert 'id="add-in_review-error"' in empty.text
+
+    [task] = (await world.call("GET", "/api/v1/tasks", params={"project_id": project_id}))["items"]
+    await world.call(
+        "POST", f"/api/v1/tasks/{task['id']}/assignees", json={"user_id": world.bob_id}
+    )
+    board = await world.ada.get(f"/projects/{project_id}")
+    card = _column(board.text, "todo")
+    assert "bob" in card and "Medium" in card  # assignees' names and the priority
+    version = _version(board.text, f"/tasks/{task['id']}/move")
+    moved = await world.ada.post(
+        f"/tasks/{task['id']}/move", {"status": "in_progress", "version": version}
+    )
+    assert moved.status_code == 303 and moved.headers["location"] == f"/projects/{project_id}"
+    board = await world.ada.get(moved.headers["location"])
+    assert "moved to In progress" in board.text
+    assert "Write the post" in _column(board.text, "in_progress")
+    assert "Write the post" not in _column(board.text, "todo")
+
+    # The same card moved on a version someone else's change made stale: it stays put.
+    again = await world.ada.post(
+        f"/tasks/{task['id']}/move", {"status": "in_review", "version": version}
+    )
+    board = await world.ada.get(again.headers["location"])
+    assert "was not moved" in board.text and "changed by someone else" in board.text
+    assert "Write the post" in _column(board.text, "in_progress")
+
+    # A viewer sees the board without moves or quick-add; the API refuses a forced move.
+    seen = await world.bob.get(f"/projects/{project_id}")
+    assert seen.status_code == 200 and "Write the post" in seen.text
+    assert 'class="move"' not in seen.text and 'class="quick-add"' not in seen.text
+    assert 'draggable="true"' not in seen.text
+    forced = await world.bob.post(f"/tasks/{task['id']}/move", {"status": "todo", "version": "*"})
+    board = await world.bob.get(forced.headers["location"])
+    assert "was not moved" in board.text and "You may not do that here" in board.text
+    assert "Write the post" in _column(board.text, "in_progress")
+    assert (await world.eve.get(f"/projects/{project_id}")).status_code == 404
+    assert (
+        await world.eve.post(f"/tasks/{task['id']}/move", {"status": "todo"})
+    ).status_code == 404
+
+
+async def test_the_board_loads_within_its_budget(world: World) -> None:
+    project_id = await world.project("Budget")
+    for number in range(60):
+        await world.task(project_id, f"Task number {number} with a fairly long title", labels=["x"])
+    board = await world.ada.get(f"/projects/{project_id}")
+    assert board.status_code == 200
+    sizes = {"page": _transferred(board)}
+    for path in STATIC.findall(board.text):
+        asset = await world.ada.get(path.replace("&amp;", "&"), headers={"Accept-Encoding": "gzip"})
+        assert asset.status_code == 200, path
+        sizes[path] = _transferred(asset)
+    assert len(sizes) == 4, sizes  # the page, its CSS, htmx and app.js
+    assert sum(sizes.values()) < BOARD_BUDGET, sizes
+
+
+def _transferred(response: httpx.Response) -> int:
+    """Bytes on the wire: compressed as served, else raw."""
+    if response.headers.get("content-encoding") == "gzip":
+        return len(gzip.compress(response.content))
+    return len(response.content)
+
+
+async def test_task_list_filters_search_and_load_more(world: World) -> None:
+    project_id = await world.project("List")
+    for number in range(52):
+        await world.task(project_id, f"Routine {number}", priority="low")
+    await world.task(
+        project_id, "Launch post", priority="critical", status="in_progress", labels=["blog"]
+    )
+    await world.task(project_id, "Launch mail", priority="high", labels=["mail"])
+
+    first = await world.ada.get(f"/projects/{project_id}/tasks")
+    assert first.status_code == 200
+    assert first.text.count('class="list-item task-row"') == 50
+    assert 'id="load-more"' in first.text
+    more = re.search(r'<li id="load-more" class="more"><a href="([^"]+)"', first.text)
+    assert more, first.text
+    link = more.group(1).replace("&amp;", "&")
+    plain = await world.ada.get(link)  # without scripts: the next page
+    assert plain.status_code == 200 and "<html" in plain.text
+    rows = await world.ada.get(link, headers={"HX-Request": "true", "HX-Target": "load-more"})
+    assert rows.status_code == 200 and "<html" not in rows.text
+    assert rows.text.count('class="list-item task-row"') == 4
+    assert 'id="load-more"' not in rows.text
+    shown = re.findall(r">(Routine \d+|Launch \w+)</a>", first.text + rows.text)
+    assert len(shown) == len(set(shown)) == 54
+
+    filtered = await world.ada.get(
+        f"/projects/{project_id}/tasks",
+        params=[("priority", "critical"), ("priority", "high"), ("sort", "-priority")],
+    )
+    titles = re.findall(r">(Routine \d+|Launch \w+)</a>", filtered.text)
+    assert titles == ["Launch post", "Launch mail"]
+    assert 'value="critical" checked' in filtered.text and 'value="high" checked' in filtered.text
+    labelled = await world.ada.get(
+        f"/projects/{project_id}/tasks",
+        params=[("label", "blog"), ("label", "mail"), ("label", "")],
+    )
+    assert set(re.findall(r">(Launch \w+)</a>", labelled.text)) == {"Launch post", "Launch mail"}
+    searched = await world.ada.get(
+        f"/projects/{project_id}/tasks", params={"q": "Launch", "status": "in_progress"}
+    )
+    assert re.findall(r">(Routine \d+|Launch \w+)</a>", searched.text) == ["Launch post"]
+    assert (await world.bob.get(f"/projects/{project_id}/tasks")).status_code == 200
+    assert (await world.eve.get(f"/projects/{project_id}/tasks")).status_code == 404
+
+
+async def test_task_page_edit_assign_comment(world: World) -> None:
+    project_id = await world.project("Detail")
+    task = await world.task(project_id, "Draft the plan", due_at="2026-12-24")
+    path = f"/tasks/{task['id']}"
+    page = await world.ada.get(path)
+    assert page.status_code == 200, page.text
+    assert "Draft the plan" in page.text and "2026-12-24" in page.text
+    assert 'action="/tasks/{}/delete"'.format(task["id"]) in page.text
+    version = _version(page.text, path)
+
+    untitled = await world.ada.post(
+        path,
+        {
+            "title": "",
+            "status": "todo",
+            "priority": "medium",
+            "due_date": "2026-12-24",
+            "version": version,
+        },
+    )
+    assert untitled.status_code == 422, untitled.text
+    field = re.search(r'<input id="f-title"[^>]*>', untitled.text)
+    assert field and 'aria-invalid="true"' in field.group(0)
+
+    saved = await world.ada.post(
+        path,
+        {
+            "title": "Draft the plan",
+            "description": "Two pages",
+            "status": "in_progress",
+            "priority": "high",
+            "due_date": "2026-12-24",
+            "due_time": "15:30",
+            "labels": "plan, q1",
+            "version": version,
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    page = await world.ada.get(path)
+    assert "Task saved." in page.text and "2026-12-24 15:30 UTC" in page.text
+    assert "Two pages" in page.text and ">plan</span>" in page.text
+
+    stale = await world.ada.post(
+        path,
+        {"title": "Another title", "status": "in_progress", "priority": "high", "version": version},
+    )
+    assert stale.status_code == 412, stale.text
+    assert (
+        "changed by someone else" in stale.text
+        and f'<a href="{path}">Reload the task</a>' in stale.text
+    )
+    assert 'value="Another title"' in stale.text  # what was typed is kept
+
+    version = _version(page.text, path)
+    assigned = await world.ada.post(f"{path}/assignees", {"user_id": world.bob_id})
+    assert assigned.status_code == 303
+    page = await world.ada.get(path)
+    assert "Assignee added." in page.text and f"/assignees/{world.bob_id}/remove" in page.text
+    removed = await world.ada.post(
+        f"{path}/assignees/{world.bob_id}/remove",
+        {"version": _version(page.text, f"{path}/assignees/{world.bob_id}/remove")},
+    )
+    assert removed.status_code == 303
+    page = await world.ada.get(path)
+    assert "Assignee removed." in page.text and "Nobody yet." in page.text
+
+    blank = await world.ada.post(f"{path}/comments", {"body": "  "})
+    assert blank.status_code == 422
+    area = re.search(r'<textarea id="f-body"[^>]*>', blank.text)
+    assert area and 'aria-invalid="true"' in area.group(0) and 'id="f-body-error"' in blank.text
+    commented = await world.ada.post(f"{path}/comments", {"body": "First thoughts"})
+    assert commented.status_code == 303
+    page = await world.ada.get(path)
+    comment_id = re.search(r'id="comment-([0-9a-f-]+)"', page.text).group(1)  # type: ignore[union-attr]
+    edit = f"/comments/{comment_id}"
+    edited = await world.ada.post(
+        edit, {"body": "Second thoughts", "version": _version(page.text, edit)}
+    )
+    assert edited.status_code == 303
+    page = await world.ada.get(path)
+    assert "Second thoughts" in page.text and "edited" in page.text
+    emptied = await world.ada.post(edit, {"body": "", "version": _version(page.text, edit)})
+    assert emptied.status_code == 422
+    assert f'id="c-{comment_id}-error"' in emptied.text and "<details open>" in emptied.text
+
+    # Activity names the people; the viewer reads but may change nothing; outsiders get 404.
+    activity = page.text.split('id="h-activity"')[1]
+    assert "ada · created" in activity and "ada · updated" in activity
+    assert 'ada · assigned<span class="change"> bob</span>' in activity
+    seen = await world.bob.get(path)
+    assert seen.status_code == 200 and "Second thoughts" in seen.text
+    for action in (
+        'action="/tasks/{}"'.format(task["id"]),
+        "/delete",
+        "/assignees",
+        "Add a comment",
+        "Save comment",
+    ):
+        assert action not in seen.text, action
+    refused = await world.bob.post(f"{path}/comments", {"body": "Me too"})
+    assert refused.status_code == 303
+    assert "You may not do that here" in (await world.bob.get(path)).text
+    assert (await world.eve.get(path)).status_code == 404
+    assert (await world.eve.post(edit, {"body": "x"})).status_code == 404
+
+    deleted = await world.ada.post(
+        f"/comments/{comment_id}/delete",
+        {"version": _version(page.text, f"/comments/{comment_id}/delete")},
+    )
+    assert deleted.status_code == 303
+    page = await world.ada.get(path)
+    assert "Comment deleted." in page.text and "No comments yet." in page.text
+    gone = await world.ada.post(
+        f"{path}/delete", {"version": _version(page.text, f"{path}/delete")}
+    )
+    assert gone.status_code == 303 and gone.headers["location"] == f"/projects/{project_id}"
+    assert (await world.ada.get(path)).status_code == 404
