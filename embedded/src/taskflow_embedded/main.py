@@ -30,6 +30,8 @@ from taskflow_chassis.edge import PROBLEM_HTTP_PROTOCOL
 from taskflow_chassis.logs import configure_logging
 from taskflow_chassis.security import JwtVerifier
 
+from taskflow_embedded.streaming import StreamingASGITransport
+
 logger = logging.getLogger("taskflow.embedded")
 
 
@@ -89,8 +91,9 @@ class Dispatcher:
                 teams = httpx.ASGITransport(app=self.apps["teams"])
                 self.apps[service.name] = factory(teams_transport=teams)
             elif service.name == "web":
-                # Web calls the API as a browser's client would, through this dispatcher.
-                self.apps[service.name] = factory(api_transport=httpx.ASGITransport(app=self))
+                # Web calls the API as a browser's client would, through this dispatcher;
+                # answers arrive as they are sent (the live stream never ends by itself).
+                self.apps[service.name] = factory(api_transport=StreamingASGITransport(app=self))
             else:
                 self.apps[service.name] = factory()
         self._share_internal_key()

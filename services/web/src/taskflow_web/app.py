@@ -21,6 +21,8 @@ from taskflow_web.api.adapters import api_client
 from taskflow_web.config import WebSettings
 from taskflow_web.handlers import EVENT_HANDLERS
 from taskflow_web.invitations.views import router as invitations
+from taskflow_web.notifications.service import UnreadBadge
+from taskflow_web.notifications.views import router as notifications
 from taskflow_web.pages.service import STATIC_DIR, Renderer, VersionedStatic, static_versions
 from taskflow_web.pages.views import install_error_pages
 from taskflow_web.pages.views import router as pages
@@ -77,7 +79,16 @@ def create_app(
             title="TaskFlow web",
             description="The browser app: pages over the four services' public API.",
             settings=settings,
-            routers=[pages, accounts, profile, teams, projects, tasks, invitations],
+            routers=[
+                pages,
+                accounts,
+                profile,
+                teams,
+                projects,
+                tasks,
+                notifications,
+                invitations,
+            ],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
             on_startup=[start, session_purge.start],
@@ -88,6 +99,8 @@ def create_app(
     )
     app.mount("/static", VersionedStatic(directory=STATIC_DIR), name="static")
     app.state.renderer = Renderer(static_versions())
+    app.state.unread_badge = UnreadBadge()
+    app.state.renderer.layout_hooks.append(app.state.unread_badge.layout)
     app.state.allowed_origins = frozenset({rules.origin_of(settings.resolved_web_url())})
     install_error_pages(app)
     app.add_middleware(

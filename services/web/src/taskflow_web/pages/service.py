@@ -5,7 +5,7 @@ show the API's problem next to the field at fault."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +52,17 @@ def static_versions(directory: Path = STATIC_DIR) -> dict[str, str]:
     }
 
 
+# What the layout of every signed-in page shows besides the page (the unread badge):
+# each hook answers more of the layout's context, called with the page's API.
+LayoutHook = Callable[[Api], Awaitable[Mapping[str, Any]]]
+
+
 class Renderer:
     """The Jinja2 templates, with ``static_url(name)`` for versioned static URLs."""
 
     def __init__(self, versions: Mapping[str, str]) -> None:
         self.versions = dict(versions)
+        self.layout_hooks: list[LayoutHook] = []
         self.templates = Jinja2Templates(directory=TEMPLATES_DIR)
         self.templates.env.globals["static_url"] = self.static_url
 
@@ -113,6 +119,10 @@ class Page:
         await self.api.store.set_flash(self.api.session, message)
 
     async def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        layout: dict[str, Any] = {}
+        if self.api.session.signed_in:
+            for hook in self.renderer.layout_hooks:
+                layout.update(await hook(self.api))
         session = self.api.session  # as the page's calls left it (refreshed, signed in)
         flash = session.flash
         if flash:
@@ -127,6 +137,7 @@ class Page:
                 "csrf_token": session.csrf_token,
                 "flash": flash,
                 "path": self.request.url.path,
+                **layout,
                 **context,
             },
             status,

@@ -47,3 +47,128 @@ document.addEventListener("dragend", function (event) {
     form.requestSubmit();
   });
 });
+// Live updates (notifications/): one EventSource per signed-in page on /events (web relays
+// notify's stream with the person's token; the browser's Last-Event-ID resumes it). The
+// page is signed in when it has #live-toast; boosted navigation keeps the same source.
+//   notification  -> the unread badge, a polite toast, and on /notifications the item on top
+//   unread        -> the unread badge (another tab marked something read)
+//   task.changed  -> refreshes the parts of the page about that task (the convention below)
+//   reset         -> events were lost: reload the page
+// Convention for pages that show tasks (the board, /tasks/{id}): an element with
+// data-live-task="<task id>" (a card, the task's panel), or data-live-project="<project id>"
+// (a board or list, for tasks created or deleted there), that also has an hx-get of its own
+// fragment and hx-trigger="taskflow:changed", is refreshed when that task (or a task of that
+// project) changes: app.js calls htmx.trigger(el, "taskflow:changed", <the event's data>).
+(function () {
+  var source = null;
+  var toastTimer = null;
+
+  function setBadge(count) {
+    var text = count > 99 ? "99+" : count > 0 ? String(count) : "";
+    var badge = document.getElementById("unread-badge");
+    if (badge) {
+      badge.textContent = text;
+      badge.hidden = !text;
+    }
+    var link = document.querySelector("[data-unread-link]");
+    if (link) link.setAttribute("aria-label", text ? "Notifications, " + text + " unread" : "Notifications");
+  }
+
+  function toast(text) {
+    var region = document.getElementById("live-toast");
+    if (!region) return;
+    region.textContent = text;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { region.textContent = ""; }, 8000);
+  }
+
+  function hrefOf(n) {
+    if (n.link) {
+      try {
+        var url = new URL(n.link, window.location.href);
+        return url.pathname + url.search;
+      } catch (e) { /* not a URL: fall through */ }
+    }
+    if (n.task_id) return "/tasks/" + n.task_id;
+    if (n.team_id) return "/teams/" + n.team_id;
+    return null;
+  }
+
+  // The feed's first page gets the new item on top, made from the page's own template.
+  function prepend(n) {
+    var list = document.querySelector("[data-live-feed]");
+    var template = document.getElementById("notification-template");
+    if (!list || !template || document.getElementById("n-" + n.id)) return;
+    var item = template.content.firstElementChild.cloneNode(true);
+    item.id = "n-" + n.id;
+    var link = item.querySelector(".notification-title a");
+    var href = hrefOf(n);
+    if (href) {
+      link.setAttribute("href", href);
+      link.textContent = n.title;
+    } else {
+      var strong = document.createElement("strong");
+      strong.textContent = n.title;
+      link.replaceWith(strong);
+    }
+    var body = item.querySelector(".notification-body");
+    if (body) body.textContent = n.body || "";
+    var time = item.querySelector("time");
+    if (time) {
+      time.setAttribute("datetime", n.created_at);
+      time.textContent = new Date(n.created_at).toLocaleString();
+    }
+    var form = item.querySelector("form");
+    if (form) {
+      var action = "/notifications/" + n.id + "/read";
+      form.setAttribute("action", action);
+      form.setAttribute("hx-post", action);
+      form.setAttribute("hx-target", "#n-" + n.id);
+      var label = form.querySelector(".visually-hidden");
+      if (label) label.textContent = ": " + n.title;
+    }
+    list.insertBefore(item, list.firstElementChild);
+    var empty = document.getElementById("feed-empty");
+    if (empty) empty.remove();
+    if (window.htmx) window.htmx.process(item);
+  }
+
+  function refreshTask(data) {
+    if (!window.htmx) return;
+    var selector = '[data-live-task="' + data.task_id + '"]';
+    if (data.project_id) selector += ', [data-live-project="' + data.project_id + '"]';
+    document.querySelectorAll(selector).forEach(function (el) {
+      window.htmx.trigger(el, "taskflow:changed", data);
+    });
+  }
+
+  function on(type, handle) {
+    source.addEventListener(type, function (event) {
+      var data;
+      try { data = JSON.parse(event.data); } catch (e) { return; }
+      handle(data);
+    });
+  }
+
+  function connect() {
+    var region = document.getElementById("live-toast");
+    if (!region) { // signed out (or never in): no stream
+      if (source) { source.close(); source = null; }
+      return;
+    }
+    if (source || !window.EventSource) return;
+    source = new EventSource(region.getAttribute("data-live-events") || "/events");
+    on("notification", function (n) {
+      setBadge(n.unread_count);
+      toast("New notification: " + n.title);
+      prepend(n);
+    });
+    on("unread", function (data) { setBadge(data.unread_count); });
+    on("task.changed", refreshTask);
+    on("reset", function () { window.location.reload(); });
+    on("signed-out", function () { source.close(); source = null; });
+  }
+
+  document.addEventListener("DOMContentLoaded", connect);
+  document.addEventListener("htmx:afterSettle", connect);
+})();
