@@ -48,13 +48,12 @@ PHONE: dict[str, Any] = {
 }
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
-# The gateway emulator on a port, as ``make up`` serves it where Traefik is not installed.
+# The gateway emulator on its ports (public, and web's internal entry point), as ``make up``
+# serves it where Traefik is not installed.
 _GATEWAY = (
-    "import json, sys, uvicorn\n"
-    "from taskflow_chassis.edge import PROBLEM_HTTP_PROTOCOL\n"
-    "from taskflow_embedded.gateway import GatewayApp\n"
-    "uvicorn.run(GatewayApp(json.loads(sys.argv[1])), host='127.0.0.1', port=int(sys.argv[2]),"
-    " log_level='warning', proxy_headers=False, http=PROBLEM_HTTP_PROTOCOL)\n"
+    "import json, sys\n"
+    "from taskflow_embedded.gateway import serve\n"
+    "serve(json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), log_level='warning')\n"
 )
 
 
@@ -83,7 +82,8 @@ async def web_system(data_dir: Path) -> AsyncIterator[System]:
     async with running_system(data_dir) as system:
         stack = system.stack
         upstreams = json.dumps(stack.upstreams())
-        command = [sys.executable, "-c", _GATEWAY, upstreams, str(stack.gateway_port)]
+        internal = str(stack.internal_gateway_port)
+        command = [sys.executable, "-c", _GATEWAY, upstreams, str(stack.gateway_port), internal]
         stack.start_process("gateway", command, "web")
         await system.wait_for(
             lambda: _answers(f"{stack.gateway_url}/login"), seconds=60, what="web via the gateway"

@@ -203,13 +203,14 @@ async def running_system(data_dir: Path, **options: Any) -> AsyncIterator[System
     require_postgres()
     require_rabbitmq()
     require_redis()
-    ports = free_ports(7)
+    ports = free_ports(8)
     name = f"tfsys_{uuid.uuid4().hex[:8]}"
     stack = LocalStack(
         data_dir=data_dir,
         name=name,
         rabbitmq_vhost=name,
         gateway_port=ports[0],
+        internal_gateway_port=ports[7],
         smtp_port=ports[6],
         ports=dict(zip(("auth", "teams", "work", "notify", "web"), ports[1:6], strict=True)),
         reminder_scan_seconds=2,

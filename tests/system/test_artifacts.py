@@ -62,7 +62,23 @@ def test_traefik_serves_https_and_http_only_redirects() -> None:
     assert "forwardedHeaders" not in entry_points["websecure"]  # client X-Forwarded-* dropped
     assert static["ping"]["entryPoint"] == "traefik" and static["api"]["insecure"] is False
     for name, router in load()["http"]["routers"].items():
-        assert router["entryPoints"] == ["websecure"], f"{name} is served over plain HTTP"
+        # Plain HTTP only on internal, web's entry point inside the network.
+        assert router["entryPoints"] == ["websecure", "internal"], name
+
+
+def test_only_web_is_trusted_on_the_internal_entry_point_which_is_never_published() -> None:
+    static = yaml.safe_load((ROOT / "gateway" / "traefik.yml").read_text())
+    internal = static["entryPoints"]["internal"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    web = services["web"]["networks"]["taskflow"]["ipv4_address"]
+    assert internal["forwardedHeaders"] == {"trustedIPs": [web], "notAppendXForwardedFor": True}
+    port = internal["address"].removeprefix(":")
+    assert services["web"]["environment"]["WEB_API_URL"] == f"http://traefik:{port}"
+    published = [p for s in services.values() for p in s.get("ports", [])]
+    assert not [p for p in published if str(p).split(":")[-1] == port]
+    config = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())["data"]
+    assert config["WEB_API_URL"].endswith(f":{port}")
 
 
 def test_the_dashboard_is_reachable_from_this_machine_only() -> None:
@@ -359,7 +375,8 @@ def test_traefik_crds_validate_and_match_the_gateway() -> None:
     gateway = load()["http"]
     ingresses = {d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "IngressRoute"}
     ingress = ingresses["taskflow"]
-    assert ingress["entryPoints"] == ["websecure"] and "tls" in ingress
+    # TLS from websecure's own configuration: spec.tls would make internal's routes TLS too.
+    assert ingress["entryPoints"] == ["websecure", "internal"] and "tls" not in ingress
     routes = {
         " ".join(r["match"].split()): (r["services"][0]["name"], r.get("priority"),
                                        [m["name"] for m in r.get("middlewares", [])])

@@ -19,6 +19,7 @@ import yaml
 from taskflow_embedded.gateway import (
     CLIENT_ADDRESS,
     ROOT,
+    EntryPoint,
     GatewayApp,
     GatewayTransport,
     duration_seconds,
@@ -127,7 +128,8 @@ def test_every_router_names_middlewares_and_a_service_that_exist() -> None:
         missing = set(router.get("middlewares", [])) - set(http["middlewares"])
         assert not missing, f"router {name} names undefined middlewares {missing}"
         assert router["service"] in http["services"], f"router {name}: unknown service"
-        assert router["entryPoints"] == ["websecure"], f"router {name} must be HTTPS only"
+        # HTTPS for browsers, and the same routes on web's internal entry point.
+        assert router["entryPoints"] == ["websecure", "internal"], name
 
 
 def test_every_api_router_has_the_edge_checks_in_order() -> None:
@@ -372,15 +374,101 @@ async def test_the_asgi_gateway_uses_the_socket_s_client_address(services: Servi
     assert services.last_headers()["x-forwarded-for"] == "192.0.2.44"
 
 
+# --- the internal entry point (web's): the browser's address, trusted from web only ------
+
+WEB_ADDRESS = "10.9.8.7"
+INTERNAL = EntryPoint("internal", (WEB_ADDRESS,), append_forwarded_for=False)
+
+
+def internal_gateway(services: Services, clock: Clock, client: str) -> httpx.AsyncClient:
+    upstream = httpx.AsyncClient(transport=httpx.ASGITransport(app=services))
+    transport = GatewayTransport(
+        UPSTREAMS,
+        clock=clock,
+        upstream_client=upstream,
+        client_address=client,
+        entry_point=INTERNAL,
+    )
+    return httpx.AsyncClient(transport=transport, base_url="http://gateway.internal")
+
+
+def browser_headers(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address, "X-Real-Ip": address}
+
+
+async def test_the_internal_entry_point_keeps_the_browser_address_web_sends(
+    services: Services, clock: Clock
+) -> None:
+    async with internal_gateway(services, clock, WEB_ADDRESS) as web:
+        await web.post("/api/v1/auth/jwt/create", headers=browser_headers("203.0.113.20"), json={})
+    reached = services.last_headers()
+    # As web sent it, no web address appended: the services trust only the gateway.
+    assert reached.get_list("x-forwarded-for") == ["203.0.113.20"]
+    assert reached["x-real-ip"] == "203.0.113.20"
+
+
+async def test_the_internal_entry_point_rate_limits_each_browser_not_web(
+    services: Services, clock: Clock
+) -> None:
+    url = "/api/v1/auth/jwks.json"
+    async with internal_gateway(services, clock, WEB_ADDRESS) as web:
+        first = [(await web.get(url, headers=browser_headers("203.0.113.21"))).status_code
+                 for _ in range(21)]  # fmt: skip
+        other = await web.get(url, headers=browser_headers("203.0.113.22"))
+    assert first == [200] * 20 + [429]
+    assert other.status_code == 200  # another browser behind the same web: its own bucket
+
+
+async def test_the_internal_entry_point_trusts_no_one_but_web(
+    services: Services, clock: Clock
+) -> None:
+    async with internal_gateway(services, clock, "10.9.8.99") as intruder:
+        await intruder.get("/api/v1/auth/jwks.json", headers=browser_headers("203.0.113.23"))
+    reached = services.last_headers()
+    assert reached.get_list("x-forwarded-for") == ["10.9.8.99"]
+    assert reached["x-real-ip"] == "10.9.8.99"
+
+
+async def test_a_public_client_cannot_pick_its_rate_limit_bucket(
+    gateway: httpx.AsyncClient, services: Services
+) -> None:
+    """X-Real-Ip keys the buckets; websecure replaces a client's own with its address."""
+    url = "/api/v1/auth/jwks.json"
+    answers = [
+        (await gateway.get(url, headers=browser_headers(f"192.0.2.{n}"))).status_code
+        for n in range(21)
+    ]
+    assert answers == [200] * 20 + [429]
+    assert {h["headers"] and httpx.Headers(h["headers"])["x-real-ip"] for h in services.seen} == {
+        "198.51.100.7"
+    }
+
+
+async def test_the_public_entry_point_serves_no_internal_only_route() -> None:
+    """Every router is on both entry points: nothing the internal one serves is missing from
+    websecure, and the internal one has no router of its own (nothing to reach through it)."""
+    public = GatewayTransport(UPSTREAMS)
+    internal = GatewayTransport(UPSTREAMS, entry_point=INTERNAL)
+    assert [r.name for r in internal.routers] == [r.name for r in public.routers]
+
+
 # --- the real Traefik's configuration for make up ---------------------------------------
 
 
 def test_make_up_renders_gateway_config_for_a_local_traefik(tmp_path: Path) -> None:
     """No traefik binary here: this checks what ``make up`` would hand one."""
     upstreams = {name: f"http://127.0.0.1:{9100 + i}" for i, name in enumerate(UPSTREAMS)}
-    static_path = render_traefik(upstreams, 8123, tmp_path)
+    static_path = render_traefik(upstreams, 8123, tmp_path, internal_port=8124)
     static = yaml.safe_load(static_path.read_text())
-    assert static["entryPoints"] == {"websecure": {"address": "127.0.0.1:8123"}}
+    assert static["entryPoints"] == {
+        "websecure": {"address": "127.0.0.1:8123"},
+        "internal": {
+            "address": "127.0.0.1:8124",
+            "forwardedHeaders": {"trustedIPs": ["127.0.0.1"], "notAppendXForwardedFor": True},
+        },
+    }
+    with pytest.raises(ValueError, match="internal"):
+        render_traefik(upstreams, 8123, tmp_path)  # every entry point the routers name
     rendered = yaml.safe_load(Path(static["providers"]["file"]["filename"]).read_text())
     original = load()["http"]
     http = rendered["http"]

@@ -4,7 +4,9 @@ For machines with no Traefik (``make up``, the system tests): it parses the file
 provider's routers (rule, priority, middlewares, service), picks the matching
 router of highest priority, runs its middlewares in order as Traefik v3 does
 (rateLimit, buffering, headers, forwardAuth), sets X-Forwarded-For to the client
-it saw, and forwards to the service's local address. A route or check missing from
+it saw, and forwards to the service's local address. One instance is one entry point
+(``EntryPoint``): websecure trusts no client's X-Forwarded-*, internal (the web app's)
+trusts web's, as gateway/traefik.yml configures them. A route or check missing from
 gateway/ is missing here too, and an option it does not implement is refused at
 start, so the system tests catch a regression in either.
 """
@@ -12,6 +14,7 @@ start, so the system tests catch a regression in either.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import math
 import re
@@ -116,6 +119,40 @@ class Router:
     priority: int
     middlewares: list[str]
     service: str
+    entry_points: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """A Traefik entry point's forwardedHeaders: from a peer in ``trusted_ips`` (addresses
+    or networks) the X-Forwarded-* and X-Real-Ip headers are kept, from anyone else they
+    are removed; X-Real-Ip is then set to the peer unless kept. X-Forwarded-For gets the
+    peer appended unless ``append_forwarded_for`` is off (notAppendXForwardedFor)."""
+
+    name: str = "websecure"
+    trusted_ips: tuple[str, ...] = ()
+    append_forwarded_for: bool = True
+
+    def trusts(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(net, strict=False) for net in self.trusted_ips)
+
+    def static(self, address: str) -> dict[str, Any]:
+        """The entry point in Traefik's static configuration."""
+        config: dict[str, Any] = {"address": address}
+        if self.trusted_ips:
+            config["forwardedHeaders"] = {"trustedIPs": list(self.trusted_ips)}
+            if not self.append_forwarded_for:
+                config["forwardedHeaders"]["notAppendXForwardedFor"] = True
+        return config
+
+
+PUBLIC = EntryPoint("websecure")
+# make up's internal entry point: web runs on this machine's loopback.
+LOCAL_INTERNAL = EntryPoint("internal", ("127.0.0.1",), append_forwarded_for=False)
 
 
 def load(dynamic: Path = DYNAMIC) -> dict[str, Any]:
@@ -132,15 +169,18 @@ def routers(config: dict[str, Any] | None = None) -> list[Router]:
             int(r.get("priority", len(r["rule"]))),
             list(r.get("middlewares", [])),
             r["service"],
+            tuple(r.get("entryPoints", ())),
         )
         for name, r in config["http"]["routers"].items()
     ]
     return sorted(found, key=lambda r: r.priority, reverse=True)
 
 
-def route(method: str, path: str, config: dict[str, Any] | None = None) -> Router | None:
+def route(
+    method: str, path: str, config: dict[str, Any] | None = None, entry_point: str = "websecure"
+) -> Router | None:
     for router in routers(config):
-        if router.rule.matches(method, path):
+        if entry_point in router.entry_points and router.rule.matches(method, path):
             return router
     return None
 
@@ -166,6 +206,7 @@ class Exchange:
     headers: httpx.Headers
     client: str
     body: bytes
+    entry_point: EntryPoint = PUBLIC
 
 
 Handler = Callable[[Exchange], Awaitable[httpx.Response]]
@@ -205,11 +246,13 @@ class TokenBucket:
 
 
 def rate_limit(config: dict[str, Any], clock: Callable[[], float]) -> Middleware:
-    """Traefik's rateLimit: a token bucket per client IP; a request that would wait longer
-    than 1/(2*rate) gets 429 with Retry-After, a shorter wait is served late."""
+    """Traefik's rateLimit: a token bucket per client IP, or per value of the header
+    sourceCriterion.requestHeaderName names; a request that would wait longer than
+    1/(2*rate) gets 429 with Retry-After, a shorter wait is served late."""
     _refuse_unknown("rateLimit", config, {"average", "period", "burst", "sourceCriterion"})
-    if config.get("sourceCriterion"):
-        raise ValueError("the gateway emulator limits by client IP only (no sourceCriterion)")
+    criterion = config.get("sourceCriterion") or {}
+    _refuse_unknown("rateLimit sourceCriterion", criterion, {"requestHeaderName"})
+    header = criterion.get("requestHeaderName")
     average = int(config.get("average", 0))
     per_second = average / duration_seconds(config.get("period", "1s"))
     burst = max(1, int(config.get("burst", 1)))
@@ -219,7 +262,8 @@ def rate_limit(config: dict[str, Any], clock: Callable[[], float]) -> Middleware
     async def limit(exchange: Exchange, call_next: Handler) -> httpx.Response:
         if average <= 0:
             return await call_next(exchange)
-        bucket = buckets.setdefault(exchange.client, TokenBucket(per_second, burst, clock))
+        source = exchange.headers.get(header, "") if header else exchange.client
+        bucket = buckets.setdefault(source, TokenBucket(per_second, burst, clock))
         delay = bucket.reserve()
         if delay > max_delay:
             bucket.cancel()
@@ -361,7 +405,7 @@ def forward_auth(
         sent = {
             k: v
             for k, v in exchange.headers.items()
-            if k.lower() not in {"host", "content-length", *HOP_BY_HOP}
+            if k.lower() not in {"host", "content-length", *HOP_BY_HOP, *FORWARDED_HEADERS}
             and (not only or k.lower() in only)
         }
         sent |= {
@@ -388,15 +432,28 @@ def forward_auth(
 
 
 def forwarded_headers(exchange: Exchange) -> dict[str, str]:
-    """What Traefik adds for the service: the client it saw, never what the client claimed."""
+    """What Traefik adds for the service: the client it saw, never what an untrusted client
+    claimed (the entry point removed that); a trusted one's headers are kept."""
     url = exchange.request.url
+    kept = exchange.headers
+    claimed = kept.get("x-forwarded-for")
+    if claimed is None:
+        forwarded_for = exchange.client
+    elif exchange.entry_point.append_forwarded_for:
+        forwarded_for = f"{claimed}, {exchange.client}"
+    else:
+        forwarded_for = claimed
     return {
-        "X-Forwarded-For": exchange.client,
-        "X-Forwarded-Proto": url.scheme,
-        "X-Forwarded-Host": exchange.request.headers.get("host", url.netloc.decode()),
-        "X-Forwarded-Port": str(url.port or (443 if url.scheme == "https" else 80)),
+        "X-Forwarded-For": forwarded_for,
+        "X-Forwarded-Proto": kept.get("x-forwarded-proto", url.scheme),
+        "X-Forwarded-Host": kept.get(
+            "x-forwarded-host", exchange.request.headers.get("host", url.netloc.decode())
+        ),
+        "X-Forwarded-Port": kept.get(
+            "x-forwarded-port", str(url.port or (443 if url.scheme == "https" else 80))
+        ),
         "X-Forwarded-Server": "gateway",
-        "X-Real-Ip": exchange.client,
+        "X-Real-Ip": kept.get("x-real-ip", exchange.client),
     }
 
 
@@ -414,6 +471,7 @@ class GatewayTransport(httpx.AsyncBaseTransport):
     by two routers keeps a bucket per router). The client's address is the request's
     ``client_address`` extension, else ``client_address`` here. ``upstream_client``
     replaces the HTTP client that reaches the services (tests give it ASGI apps).
+    ``entry_point``: the entry point served (only its routers, its trusted addresses).
     """
 
     def __init__(
@@ -424,9 +482,11 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         client_address: str = "127.0.0.1",
         clock: Callable[[], float] = time.monotonic,
         upstream_client: httpx.AsyncClient | None = None,
+        entry_point: EntryPoint = PUBLIC,
     ) -> None:
         self.config = config or load()
-        self.routers = routers(self.config)
+        self.entry_point = entry_point
+        self.routers = [r for r in routers(self.config) if entry_point.name in r.entry_points]
         self.middlewares: dict[str, Any] = self.config["http"].get("middlewares", {})
         self.upstreams = upstreams
         self.client_address = client_address
@@ -471,16 +531,21 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         if router is None:
             return httpx.Response(404, text="404 page not found", request=request)
         self.routed[router.name] = self.routed.get(router.name, 0) + 1
+        client = str(request.extensions.get(CLIENT_ADDRESS, self.client_address))
         incoming = httpx.Headers(request.headers)
-        for name in FORWARDED_HEADERS:
-            incoming.pop(name, None)
+        if not self.entry_point.trusts(client):
+            for name in FORWARDED_HEADERS:
+                incoming.pop(name, None)
+        # Set before the middlewares, as Traefik's entry point does (the rate limits read it).
+        if not incoming.get("x-real-ip"):
+            incoming["x-real-ip"] = client
         body = (
             request.content
             if request.stream is None or isinstance(request.stream, httpx.ByteStream)
             else await request.aread()
         )
-        client = str(request.extensions.get(CLIENT_ADDRESS, self.client_address))
-        return await self.chains[router.name](Exchange(request, incoming, client, body))
+        exchange = Exchange(request, incoming, client, body, self.entry_point)
+        return await self.chains[router.name](exchange)
 
     async def _proxy(self, router: Router, exchange: Exchange) -> httpx.Response:
         request = exchange.request
@@ -596,15 +661,63 @@ class GatewayApp:
         await send({"type": "http.response.body", "body": response.content})
 
 
+def serve(
+    upstreams: dict[str, str],
+    port: int,
+    internal_port: int | None = None,
+    *,
+    log_level: str = "info",
+) -> None:
+    """The emulator on uvicorn until stopped (``make up`` without Traefik, the browser
+    tests): websecure at 127.0.0.1:``port``, and web's internal entry point at
+    ``internal_port``. No proxy headers: each sees the client's own address, as Traefik."""
+    import uvicorn
+    from taskflow_chassis.edge import PROBLEM_HTTP_PROTOCOL
+
+    entries = [(PUBLIC, port)]
+    if internal_port is not None:
+        entries.append((LOCAL_INTERNAL, internal_port))
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                GatewayApp(upstreams, GatewayTransport(upstreams, entry_point=entry)),
+                host="127.0.0.1",
+                port=number,
+                log_level=log_level,
+                proxy_headers=False,
+                http=PROBLEM_HTTP_PROTOCOL,
+            )
+        )
+        for entry, number in entries
+    ]
+
+    async def run() -> None:
+        # One server takes the signal (the last to install its handler): when any stops,
+        # all stop.
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
+
+
 # --- the real Traefik, where one is installed ------------------------------------------
 
 
 def render_traefik(
-    upstreams: dict[str, str], port: int, directory: Path, dynamic: Path = DYNAMIC
+    upstreams: dict[str, str],
+    port: int,
+    directory: Path,
+    dynamic: Path = DYNAMIC,
+    *,
+    internal_port: int | None = None,
 ) -> Path:
     """Traefik's configuration for ``make up``: gateway/dynamic.yml as it is, with each
-    service's URL (and forwardAuth's address) pointed at the local process, behind one
-    plain-HTTP entry point on 127.0.0.1:``port`` named as the routers expect. Answers the
+    service's URL (and forwardAuth's address) pointed at the local process, behind
+    plain-HTTP entry points on loopback named as the routers expect: websecure on
+    ``port``, internal (web's, trusting 127.0.0.1) on ``internal_port``. Answers the
     static configuration's path (``traefik --configFile=<it>``)."""
     config = load(dynamic)
     http = config["http"]
@@ -617,14 +730,19 @@ def render_traefik(
                 upstreams[address.host] + address.raw_path.decode()
             )
     entry_points = sorted({e for r in http["routers"].values() for e in r.get("entryPoints", [])})
-    if len(entry_points) != 1:
-        raise ValueError(f"the routers must share one entry point, not {entry_points}")
+    ports = {PUBLIC.name: (PUBLIC, port)}
+    if internal_port is not None:
+        ports[LOCAL_INTERNAL.name] = (LOCAL_INTERNAL, internal_port)
+    if not set(entry_points) <= set(ports):
+        raise ValueError(f"the routers name entry points {entry_points}, not only {sorted(ports)}")
     directory.mkdir(parents=True, exist_ok=True)
     rendered = directory / "dynamic.yml"
     rendered.write_text(yaml.safe_dump(config, sort_keys=False))
     static = {
         # Plain HTTP on loopback: TLS and the redirect belong to the deployed entry points.
-        "entryPoints": {entry_points[0]: {"address": f"127.0.0.1:{port}"}},
+        "entryPoints": {
+            name: entry.static(f"127.0.0.1:{number}") for name, (entry, number) in ports.items()
+        },
         "providers": {"file": {"filename": str(rendered), "watch": False}},
         "log": {"level": "INFO", "format": "json"},
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},

@@ -4,7 +4,8 @@ processes on this machine's PostgreSQL, RabbitMQ and Redis.
 Four uvicorn services and the web app (each its own PostgreSQL database; web calls the
 others through the gateway, as in docker-compose), a Celery worker, exactly
 one Celery beat, an SMTP sink (aiosmtpd, writing a maildir), and the gateway as
-configured in gateway/ at http://127.0.0.1:8000. For machines without a Docker
+configured in gateway/ at http://127.0.0.1:8000 (and its internal entry point, which web
+calls the API through, at the next port). For machines without a Docker
 engine, and for the system tests, which start it with a unique name (and their own
 RabbitMQ virtual host) so runs never share queues, databases or connections.
 
@@ -48,6 +49,8 @@ class LocalStack:
     rabbitmq_vhost: str = "/"
     redis_url: str = "redis://127.0.0.1:6379/2"
     gateway_port: int = 8000
+    # The gateway's internal entry point (web's WEB_API_URL); gateway_port + 1 by default.
+    internal_gateway_port: int = 0
     base_port: int = 8101
     smtp_port: int = 2525
     reminder_scan_seconds: float = 60.0
@@ -75,6 +78,10 @@ class LocalStack:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def internal_gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.internal_gateway_port or self.gateway_port + 1}"
 
     @property
     def mail_dir(self) -> Path:
@@ -109,8 +116,9 @@ class LocalStack:
             # and resets from 127.0.0.1 must not count against the next run's).
             "AUTH_THROTTLE_KEY_PREFIX": f"{self.name}:auth:login:",
             "WORK_TEAMS_URL": self.url("teams"),
-            # Web reaches the API through the gateway, like any client.
-            "WEB_API_URL": self.gateway_url,
+            # Web reaches the API through the gateway's internal entry point, which keeps
+            # the browser's address web sends (auth throttles each browser, not web).
+            "WEB_API_URL": self.internal_gateway_url,
             "NOTIFY_DATABASE_URL": self.database_url("notify"),
             "NOTIFY_CELERY_BROKER_URL": self.redis_url,
             "NOTIFY_CELERY_QUEUE": f"{self.name}.notify",
@@ -344,18 +352,22 @@ def _port_from_env(name: str, default: int) -> int:
 
 def local_stack() -> LocalStack:
     """``make up``'s stack: data under ``var/local`` (``TASKFLOW_DATA_DIR``), the gateway
-    at ``PORT``, the services from ``TASKFLOW_LOCAL_SERVICES_PORT`` on (auth, teams, work,
-    notify, web), the SMTP sink at ``TASKFLOW_LOCAL_SMTP_PORT``; the internal API key is kept
-    in the data directory, so commands run beside the stack (``manage``) use the same one."""
+    at ``PORT`` (its internal entry point, web's, at ``TASKFLOW_LOCAL_INTERNAL_PORT``,
+    ``PORT`` + 1 by default), the services from ``TASKFLOW_LOCAL_SERVICES_PORT`` on (auth,
+    teams, work, notify, web), the SMTP sink at ``TASKFLOW_LOCAL_SMTP_PORT``; the internal
+    API key is kept in the data directory, so commands run beside the stack (``manage``)
+    use the same one."""
     data_dir = Path(os.environ.get("TASKFLOW_DATA_DIR", "var/local")).resolve()
     key_file = data_dir / "internal-api.key"
     if not key_file.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secrets.token_urlsafe(32))
         key_file.chmod(0o600)
+    gateway_port = _port_from_env("PORT", 8000)
     return LocalStack(
         data_dir=data_dir,
-        gateway_port=_port_from_env("PORT", 8000),
+        gateway_port=gateway_port,
+        internal_gateway_port=_port_from_env("TASKFLOW_LOCAL_INTERNAL_PORT", gateway_port + 1),
         base_port=_port_from_env("TASKFLOW_LOCAL_SERVICES_PORT", 8101),
         smtp_port=_port_from_env("TASKFLOW_LOCAL_SMTP_PORT", 2525),
         internal_api_key=key_file.read_text().strip(),
@@ -397,28 +409,22 @@ def serve_gateway(stack: LocalStack) -> None:
     """Until Ctrl-C: Traefik itself if installed, else the emulator on uvicorn."""
     import shutil
 
-    import uvicorn
-    from taskflow_chassis.edge import PROBLEM_HTTP_PROTOCOL
+    from taskflow_embedded.gateway import render_traefik, serve
 
-    from taskflow_embedded.gateway import GatewayApp, render_traefik
-
+    internal_port = urlsplit(stack.internal_gateway_url).port
     traefik = shutil.which("traefik")
     if traefik:
-        static = render_traefik(stack.upstreams(), stack.gateway_port, stack.data_dir / "traefik")
+        static = render_traefik(
+            stack.upstreams(),
+            stack.gateway_port,
+            stack.data_dir / "traefik",
+            internal_port=internal_port,
+        )
         print(f"gateway: {traefik} --configFile={static}")
         with contextlib.suppress(KeyboardInterrupt):
             subprocess.run([traefik, f"--configFile={static}"], check=False)  # noqa: S603
         return
-    # No proxy headers: the gateway sees the client's own address, as Traefik does.
-    gateway = GatewayApp(stack.upstreams())
-    uvicorn.run(
-        gateway,
-        host="127.0.0.1",
-        port=stack.gateway_port,
-        log_level="info",
-        proxy_headers=False,
-        http=PROBLEM_HTTP_PROTOCOL,
-    )
+    serve(stack.upstreams(), stack.gateway_port, internal_port)
 
 
 if __name__ == "__main__":

@@ -43,8 +43,14 @@ class Api:
         self.client, self.store, self._session = client, store, session
         self.on_change = on_change
         self.margin, self.clock = refresh_margin_seconds, clock
-        # Auth throttles log-ins per client address: the browser's, not web's own.
-        self.headers = {"X-Forwarded-For": client_address} if client_address else {}
+        # Auth throttles log-ins per client address, and the gateway rate-limits per
+        # X-Real-Ip: the browser's, not web's own. The gateway's internal entry point
+        # (WEB_API_URL) trusts both from web; its public one would drop them.
+        self.headers = (
+            {"X-Forwarded-For": client_address, "X-Real-Ip": client_address}
+            if client_address
+            else {}
+        )
 
     @property
     def session(self) -> Session:
