@@ -11,7 +11,7 @@ import email.message
 import email.policy
 import html
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +167,52 @@ async def participant(api: httpx.AsyncClient, browser: Browser, name: str, phone
     )
     assert registered.status_code == 201, registered.text
     return token
+
+
+async def until_status(
+    make: Callable[[], Awaitable[httpx.Response]], status: int
+) -> httpx.Response:
+    """``make()``'s answer once it has ``status`` (a participant profile or a membership
+    reaches the other services by an event: a moment after the request, not within it)."""
+    answer = await make()
+    for _ in range(200):
+        if answer.status_code == status:
+            return answer
+        await asyncio.sleep(0.05)
+        answer = await make()
+    raise AssertionError(answer.text)
+
+
+async def team_with_member(
+    api: httpx.AsyncClient,
+    mail: Path,
+    lead: str,
+    member: str,
+    member_email: str,
+    role: str,
+    name: str = "Launch crew",
+) -> str:
+    """A team the ``lead`` token's person creates, and the ``member`` token's person joins
+    with ``role`` by the emailed invitation: the team's id."""
+    lead_key = {"Authorization": f"Bearer {lead}"}
+    team = await until_status(
+        lambda: api.post("/api/v1/teams", headers=lead_key, json={"name": name}), 201
+    )
+    team_id = str(team.json()["id"])
+    roles = (await api.get(f"/api/v1/teams/{team_id}/roles", headers=lead_key)).json()["items"]
+    invited = await api.post(
+        f"/api/v1/teams/{team_id}/invitations",
+        headers=lead_key,
+        json={"email": member_email, "role_id": next(r["id"] for r in roles if r["name"] == role)},
+    )
+    assert invited.status_code == 201, invited.text
+    token = await emailed_token(mail, member_email, "You are invited")
+    await until_status(
+        lambda: api.post(
+            "/api/v1/invitations/accept",
+            headers={"Authorization": f"Bearer {member}"},
+            json={"token": token},
+        ),
+        200,
+    )
+    return team_id

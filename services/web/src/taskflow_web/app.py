@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.types import utcnow
@@ -97,7 +98,9 @@ def create_app(
             api_docs=False,  # pages, not an API: no Swagger UI, no OpenAPI document
         )
     )
-    app.mount("/static", VersionedStatic(directory=STATIC_DIR), name="static")
+    # Static files go compressed (public, no secret in them); pages do not, so a page's
+    # CSRF token never shares a compressed answer with what a request put in it (BREACH).
+    app.mount("/static", GZipMiddleware(VersionedStatic(directory=STATIC_DIR)), name="static")
     app.state.renderer = Renderer(static_versions())
     app.state.unread_badge = UnreadBadge()
     app.state.renderer.layout_hooks.append(app.state.unread_badge.layout)
