@@ -93,7 +93,10 @@ class Dispatcher:
             elif service.name == "web":
                 # Web calls the API as a browser's client would, through this dispatcher;
                 # answers arrive as they are sent (the live stream never ends by itself).
-                self.apps[service.name] = factory(api_transport=StreamingASGITransport(app=self))
+                # The browser's address goes with each call, as through the gateway's
+                # internal entry point: auth throttles each browser, not this process.
+                caller = BrowserAddress(self)
+                self.apps[service.name] = factory(api_transport=StreamingASGITransport(app=caller))
             else:
                 self.apps[service.name] = factory()
         self._share_internal_key()
@@ -193,6 +196,23 @@ class Dispatcher:
 
     def _docs(self) -> Response:
         return swagger_for_services([s.name for s in self.services if s.prefixes])
+
+
+class BrowserAddress:
+    """Web's calls to the API in this process: the client is the browser web names in
+    X-Real-Ip (the address web's own server saw), as the gateway's internal entry point
+    trusts web's header. Only web reaches the dispatcher this way; a request from the
+    network keeps its socket's address (no proxy headers)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            named = dict(scope["headers"]).get(b"x-real-ip")
+            if named:
+                scope = {**scope, "client": (named.decode("latin-1").strip(), 0)}
+        await self.app(scope, receive, send)
 
 
 def _not_found(path: str) -> Response:
