@@ -468,6 +468,7 @@ async def test_an_emailed_link_signed_out_then_sign_up_and_accept(world: World) 
 
         used = await cy.post("/invitations/accept", {"token": token})
         assert used.status_code == 409 and "already accepted" in used.text
+        assert 'action="/invitations/decline"' not in used.text
 
         # The leader removes cy; cy's page of the team is then a 404.
         overview = await world.ada.get(f"/teams/{world.team_id}")
@@ -490,9 +491,11 @@ async def test_decline_wrong_account_and_bad_links(world: World) -> None:
     wrong = await world.bob.post("/invitations/accept", {"token": token})
     assert wrong.status_code == 403 and "another email address" in wrong.text
     assert 'role="alert"' in wrong.text
+    assert 'action="/invitations/accept"' in wrong.text  # once signed in as eve, it works
 
     unknown = await world.eve.post("/invitations/accept", {"token": "no-such-token"})
     assert unknown.status_code == 404 and "This invitation link is not valid" in unknown.text
+    assert 'action="/invitations/accept"' not in unknown.text  # no answer can work
     empty = await world.eve.get("/invitations/accept")
     assert empty.status_code == 400 and "This invitation link is not valid" in empty.text
 

@@ -33,6 +33,13 @@ def test_answer_problem_of_an_emailed_link() -> None:
     assert answer(problem(409, "invitation-revoked", "Already revoked.")) == "Already revoked."
 
 
+def test_a_final_answer_leaves_nothing_to_press() -> None:
+    assert invitation_rules.is_final(problem(404))
+    assert invitation_rules.is_final(problem(409, "invitation-accepted"))
+    assert invitation_rules.is_final(problem(410, "invitation-expired"))
+    assert not invitation_rules.is_final(problem(403, "invitation-wrong-recipient"))
+
+
 def test_grantable_roles_are_within_the_callers_permissions() -> None:
     roles = [
         {"name": "Viewer", "permissions": []},

@@ -21,6 +21,12 @@ VERIFY_FIRST = (
 EXPIRED = "This invitation has expired. Ask the team to send it again."
 
 
+def is_final(problem: ApiProblem) -> bool:
+    """Whether no answer can work any more (an unknown link, an invitation used, revoked or
+    expired), unlike one the person can fix (another account, a profile, a verification)."""
+    return problem.status in {404, 409, 410}
+
+
 def answer_problem(problem: ApiProblem) -> str:
     """What went wrong with accepting or declining, and what to do about it."""
     kind = problem.type.rsplit("/", 1)[-1]

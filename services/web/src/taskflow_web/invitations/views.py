@@ -116,7 +116,13 @@ async def revoke(
 
 
 async def _accept_page(
-    page: PageDep, api: ApiDep, token: str, *, status: int = 200, problem: str | None = None
+    page: PageDep,
+    api: ApiDep,
+    token: str,
+    *,
+    status: int = 200,
+    problem: str | None = None,
+    final: bool = False,
 ) -> Response:
     """What the link is, for anyone; once signed in, what else waits for them and whether
     their participant profile (needed to join) is there yet."""
@@ -130,13 +136,29 @@ async def _accept_page(
         waiting=await service.waiting_for_me(api) if signed_in else [],
         has_profile=signed_in and await profile.participant(api) is not None,
         problem=problem,
+        final=final,
+    )
+
+
+async def _refused(page: PageDep, api: ApiDep, token: str, problem: ApiProblem) -> Response:
+    """The link's page again, saying why the answer did not go through (and without the
+    buttons where no answer can work any more)."""
+    return await _accept_page(
+        page,
+        api,
+        token,
+        status=problem.status,
+        problem=rules.answer_problem(problem),
+        final=rules.is_final(problem),
     )
 
 
 @router.get(ACCEPT_PAGE)
 async def accept_page(page: PageDep, api: ApiDep, token: TokenQuery = "") -> Response:
     if not token:
-        return await _accept_page(page, api, token, status=400, problem=rules.UNKNOWN_LINK)
+        return await _accept_page(
+            page, api, token, status=400, problem=rules.UNKNOWN_LINK, final=True
+        )
     return await _accept_page(page, api, token)
 
 
@@ -147,8 +169,7 @@ async def accept(
     try:
         joined = await service.accept(api, data.token)
     except ApiProblem as problem:
-        message = rules.answer_problem(problem)
-        return await _accept_page(page, api, data.token, status=problem.status, problem=message)
+        return await _refused(page, api, data.token, problem)
     await page.flash(f"Welcome to {joined['team_name']}: you joined as {joined['role_name']}.")
     return RedirectResponse(f"/teams/{joined['team_id']}", 303)
 
@@ -160,7 +181,6 @@ async def decline(
     try:
         declined = await service.decline(api, data.token)
     except ApiProblem as problem:
-        message = rules.answer_problem(problem)
-        return await _accept_page(page, api, data.token, status=problem.status, problem=message)
+        return await _refused(page, api, data.token, problem)
     await page.flash(f"You declined the invitation to {declined['team_name']}.")
     return RedirectResponse("/teams", 303)
