@@ -72,6 +72,7 @@ def signed_in_pages(world: dict[str, Any]) -> dict[str, str]:
         "team": f"/teams/{team}",
         "roles": f"/teams/{team}/roles",
         "role": f"/teams/{team}/roles/{world['role']['id']}",
+        "invitations": f"/teams/{team}/invitations",
         "projects": f"/teams/{team}/projects",
         "board": f"/projects/{project}",
         "task-list": f"/projects/{project}/tasks",
