@@ -376,8 +376,9 @@ def headers(config: dict[str, Any]) -> Middleware:
                 answer.pop(name, None)
             else:
                 answer[name] = value
+        # The answer's stream as it is: an unbuffered router's answer streams on.
         return httpx.Response(
-            response.status_code, headers=answer, content=response.content, request=response.request
+            response.status_code, headers=answer, stream=response.stream, request=response.request
         )
 
     return apply
@@ -510,9 +511,14 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             return forward_auth(options, self.upstreams, self.client)
         raise ValueError(f"the gateway emulator does not implement the {kind} middleware")
 
+    def _buffers(self, router: Router) -> bool:
+        return any("buffering" in self.middlewares.get(name, {}) for name in router.middlewares)
+
     def _chain(self, router: Router) -> Handler:
+        buffered = self._buffers(router)
+
         async def proxy(exchange: Exchange) -> httpx.Response:
-            return await self._proxy(router, exchange)
+            return await self._proxy(router, exchange, buffered)
 
         handler: Handler = proxy
         for name in reversed(router.middlewares):
@@ -547,19 +553,27 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         exchange = Exchange(request, incoming, client, body, self.entry_point)
         return await self.chains[router.name](exchange)
 
-    async def _proxy(self, router: Router, exchange: Exchange) -> httpx.Response:
+    async def _proxy(self, router: Router, exchange: Exchange, buffered: bool) -> httpx.Response:
+        """The service's answer: read whole behind a buffering router (as Traefik's buffering
+        holds it), else streamed on as it comes (an event stream)."""
         request = exchange.request
         sent = httpx.Headers(exchange.headers)
         sent.pop("host", None)
         for name, value in forwarded_headers(exchange).items():
             sent[name] = value
         upstream = httpx.URL(self.upstreams[router.service]).join(request.url.raw_path.decode())
+        outgoing = self.client.build_request(
+            request.method, upstream, headers=sent, content=exchange.body
+        )
         try:
-            response = await self.client.request(
-                request.method, upstream, headers=sent, content=exchange.body
-            )
+            response = await self.client.send(outgoing, stream=not buffered)
         except httpx.TransportError as exc:
             return bad_gateway(request, exc)
+        if not buffered:
+            headers = response.headers
+            return httpx.Response(
+                response.status_code, headers=headers, stream=response.stream, request=request
+            )
         return httpx.Response(
             response.status_code,
             headers=response.headers,
@@ -644,13 +658,17 @@ class GatewayApp:
         path = scope.get("raw_path") or scope["path"].encode()
         url = path.decode("latin-1") + (f"?{query}" if query else "")
         client = (scope.get("client") or ("127.0.0.1", 0))[0]
-        response = await self.client.request(
-            scope["method"],
-            url,
-            headers=headers,
-            content=body,
-            extensions={CLIENT_ADDRESS: client},
+        request = self.client.build_request(
+            scope["method"], url, headers=headers, content=body, extensions={CLIENT_ADDRESS: client}
         )
+        response = await self.client.send(request, stream=True)
+        try:
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                await _stream_out(response, receive, send)
+                return
+            await response.aread()
+        finally:
+            await response.aclose()
         raw = [
             (k.encode("latin-1"), v.encode("latin-1"))
             for k, v in response.headers.multi_items()
@@ -659,6 +677,33 @@ class GatewayApp:
         raw.append((b"content-length", str(len(response.content)).encode()))
         await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": response.content})
+
+
+async def _stream_out(response: httpx.Response, receive: Any, send: Any) -> None:
+    """An event stream to the client chunk by chunk, until it ends or the client goes."""
+    raw = [
+        (k.encode("latin-1"), v.encode("latin-1"))
+        for k, v in response.headers.multi_items()
+        if k.lower() not in {"content-length", "transfer-encoding"}
+    ]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": raw})
+
+    async def pump() -> None:
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def client_gone() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(client_gone())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def serve(
