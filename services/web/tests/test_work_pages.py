@@ -5,7 +5,9 @@ embedded runtime (one runtime for the module: the pages only read and write the 
 from __future__ import annotations
 
 import html
+import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from playwright.async_api import Position, Route, async_playwright
+from taskflow_chassis.testing import in_ci
 from taskflow_embedded.main import Dispatcher
 from taskflow_web.tasks.service import BOARD_LIMIT
 
@@ -427,3 +431,75 @@ async def test_task_page_edit_assign_comment(world: World) -> None:
     )
     assert gone.status_code == 303 and gone.headers["location"] == f"/projects/{project_id}"
     assert (await world.ada.get(path)).status_code == 404
+
+
+async def test_a_card_dropped_on_a_column_moves_in_a_browser(world: World) -> None:
+    """app.js in chromium: a card dragged onto another column sends its move form through
+    htmx (the CSRF header, its version); the board comes back as the API has it. A drop on
+    a stale version leaves the card in its column, beside the message."""
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.access(chromium, os.X_OK):
+        reason = "no chromium for the drag and drop test (make browser installs it)"
+        if in_ci():
+            pytest.fail(f"{reason}, and CI is set", pytrace=False)
+        pytest.skip(reason)
+    project_id = await world.project("Dropped")
+    task = await world.task(project_id, "Drag me")
+    board = f"{ORIGIN}/projects/{project_id}"
+    sent: list[dict[str, str]] = []
+
+    async def through_web(route: Route) -> None:
+        """Every request of the page answered by web in-process, with ada's session."""
+        request = route.request
+        if request.url.endswith("/events"):  # the live stream: not this test's business
+            await route.abort()
+            return
+        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
+        if request.method == "POST":
+            sent.append(headers)
+        # The redirect after a post followed here, as the browser would.
+        answer = await world.ada.client.request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=request.post_data_buffer,
+            follow_redirects=True,
+        )
+        await route.fulfill(
+            status=answer.status_code,
+            headers={k: v for k, v in answer.headers.items() if k.lower() in KEPT},
+            body=answer.content,
+        )
+
+    async with async_playwright() as playwright:
+        running = await playwright.chromium.launch(executable_path=chromium, args=["--disable-gpu"])
+        try:
+            page = await running.new_page()
+            await page.route("**/*", through_web)
+            await page.goto(board)
+            await page.wait_for_function("window.htmx !== undefined")
+            await page.drag_and_drop(
+                "#column-todo .task-card", "#column-in_review", source_position=CARD_EDGE
+            )
+            await page.wait_for_selector("text=moved to In review")
+            assert "Drag me" in await page.inner_text("#column-in_review")
+            assert sent[-1]["x-csrf-token"] and sent[-1]["hx-request"] == "true"
+
+            # Someone else moves it back meanwhile: this page's version is stale.
+            await world.call("PATCH", f"/api/v1/tasks/{task['id']}", json={"status": "todo"})
+            await page.drag_and_drop(
+                "#column-in_review .task-card", "#column-done", source_position=CARD_EDGE
+            )
+            await page.wait_for_selector("text=was not moved")
+            assert "changed by someone else" in await page.inner_text("main")
+            assert "Drag me" in await page.inner_text("#column-todo")
+            assert "Drag me" not in await page.inner_text("#column-done")
+        finally:
+            await running.close()
+
+
+# What the page's requests carry to web, and what web's answers carry back.
+FORWARDED = {"content-type", "origin", "x-csrf-token", "hx-request", "hx-target", "hx-current-url"}
+KEPT = {"content-type", "location", "cache-control"}
+# Where a drag starts: the card's own padding, not its link or its form's controls.
+CARD_EDGE: Position = {"x": 3, "y": 3}
