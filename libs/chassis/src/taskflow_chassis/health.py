@@ -17,14 +17,29 @@ from fastapi.responses import JSONResponse
 from taskflow_chassis.problems import PROBLEM_TYPE_BASE, problem_response
 
 router = APIRouter(tags=["health"])
+# A service with a consumer, ready; one without shows only the database and the broker.
+READY_EXAMPLE = {
+    "status": "ready",
+    "checks": {"database": "ok", "broker": "ok", "parked_events": 0, "consumer": "running"},
+}
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get(
+    "/healthz",
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "ok", "service": "work"}}}}
+    },
+    summary="Liveness",
+)
 async def healthz(request: Request) -> dict[str, str]:
     return {"status": "ok", "service": request.app.state.service_name}
 
 
-@router.get("/readyz", summary="Readiness: the database answers (broker and parked events shown)")
+@router.get(
+    "/readyz",
+    responses={200: {"content": {"application/json": {"example": READY_EXAMPLE}}}},
+    summary="Readiness: the database answers (broker and parked events shown)",
+)
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     database_ok = await state.database.ping()

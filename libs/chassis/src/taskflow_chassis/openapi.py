@@ -9,6 +9,8 @@ document reads the same everywhere:
 - a route that needs an access token carries the ``bearer`` security requirement
   (``security.BEARER_SCHEME``, declared by the token dependencies) and documents its 401;
 - every error is documented as ``application/problem+json`` with the ``Problem`` schema;
+- every API model shows an example (``EXAMPLE_*`` below for what several services show),
+  kept whole here (FastAPI drops an example's nulls), and a page shows one item;
 - Swagger UI and ReDoc come from this process (``STATIC_PATH``), never from a CDN.
 """
 
@@ -26,9 +28,10 @@ from fastapi.dependencies.utils import get_typed_return_annotation
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from pydantic.config import JsonDict
 
 from taskflow_chassis.etags import document_preconditions
-from taskflow_chassis.pagination import Page
+from taskflow_chassis.pagination import Page, encode_cursor, list_scope
 from taskflow_chassis.problems import PROBLEM_MEDIA_TYPE, problem_responses
 
 API_PREFIX = "/api/v1"
@@ -94,6 +97,34 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "required": ["type", "title", "status"],
     "examples": [PROBLEM_EXAMPLE],
 }
+
+# The values the services' API models show in their examples where one thing appears in
+# several services (a person, a team, a task): written once, so the documents agree with
+# one another and the combined one merges (each service's PersonRef shows the same person).
+EXAMPLE_USER_ID = "5f0c6a3e-8d2b-4c71-9a4e-2b7d1e6f3c90"
+EXAMPLE_OTHER_USER_ID = "c41d7e02-93ab-4f6e-8b15-7a0e2d9c6f38"
+EXAMPLE_TEAM_ID = "2a9d4c1e-7b3f-4e60-a8d2-5c1f0b9e7a34"
+EXAMPLE_ROLE_ID = "8e3b5f17-0c4a-4d92-b6e1-f7a2c9d05b48"
+EXAMPLE_PROJECT_ID = "41f7c2d9-5e8a-4b03-9c6d-0a2e8f1b7c55"
+EXAMPLE_TASK_ID = "9b6e0d3a-2f71-4c58-8e49-d3c7a1f06e22"
+EXAMPLE_CREATED_AT = "2026-11-30T09:30:00Z"
+EXAMPLE_UPDATED_AT = "2026-11-30T14:05:12Z"
+EXAMPLE_DUE_AT = "2026-12-04T17:00:00Z"
+# The signed-in person, and a colleague of theirs, as every answer names a person.
+EXAMPLE_PERSON: JsonDict = {
+    "id": EXAMPLE_USER_ID,
+    "username": "ada",
+    "display_name": "Ada Lovelace",
+}
+EXAMPLE_OTHER_PERSON: JsonDict = {
+    "id": EXAMPLE_OTHER_USER_ID,
+    "username": "grace",
+    "display_name": "Grace Hopper",
+}
+# A next page's cursor as the task list issues it (opaque to a client).
+EXAMPLE_CURSOR = encode_cursor(
+    list_scope(f"{API_PREFIX}/tasks", []), EXAMPLE_CREATED_AT, EXAMPLE_TASK_ID
+)
 
 PAGE_EXAMPLE_NOTE = (
     "One page of a list, oldest or best first as the list says; pass `next_cursor` back "
@@ -166,10 +197,11 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     """The chassis' promises written into a service's generated document."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
+    _restore_example_nulls(schemas)
     for name, component in schemas.items():
         if name.startswith("Page_") and isinstance(component, dict):
             component.setdefault("description", PAGE_EXAMPLE_NOTE)
-            component.setdefault("examples", [{"items": [], "next_cursor": None}])
+            component.setdefault("examples", [_page_example(schemas, component)])
     for _, _, operation in operations(schema):
         document_preconditions(operation)
         responses = operation.setdefault("responses", {})
@@ -183,6 +215,65 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                 response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
     _drop_fastapis_validation_schemas(schema)
     return schema
+
+
+def _restore_example_nulls(schemas: dict[str, Any]) -> None:
+    """FastAPI drops every null from the document it builds, the examples' included
+    (fastapi#5559): a required field that may be null is put back, as null, in every
+    example of a component, so each example still fits its schema."""
+    for component in schemas.values():
+        if isinstance(component, dict):
+            for example in component.get("examples", []):
+                _put_back_nulls(schemas, component, example)
+
+
+def _resolved(schemas: dict[str, Any], schema: Any) -> dict[str, Any]:
+    if not isinstance(schema, dict):
+        return {}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith(SCHEMA_REF):
+        return _resolved(schemas, schemas.get(ref.removeprefix(SCHEMA_REF)))
+    return schema
+
+
+def _admits_null(schemas: dict[str, Any], schema: Any) -> bool:
+    resolved = _resolved(schemas, schema)
+    kind = resolved.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(_admits_null(schemas, branch) for branch in resolved.get("anyOf", []))
+
+
+def _put_back_nulls(schemas: dict[str, Any], schema: Any, value: Any) -> None:
+    """The nulls ``value`` lost, put back where ``schema`` requires a field and admits
+    null; the same for what it holds (following ``$ref``, items and ``anyOf``)."""
+    resolved = _resolved(schemas, schema)
+    if isinstance(value, dict):
+        properties = resolved.get("properties", {})
+        for name in resolved.get("required", []):
+            if name not in value and _admits_null(schemas, properties.get(name)):
+                value[name] = None
+        for name, inner in value.items():
+            if name in properties:
+                _put_back_nulls(schemas, properties[name], inner)
+    elif isinstance(value, list):
+        for inner in value:
+            _put_back_nulls(schemas, resolved.get("items"), inner)
+    for branch in resolved.get("anyOf", []):
+        _put_back_nulls(schemas, branch, value)
+
+
+def _page_example(schemas: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
+    """A page of one item, the item model's own first example, with a cursor to the next;
+    an empty last page where the item model shows none."""
+    item_ref = page.get("properties", {}).get("items", {}).get("items", {}).get("$ref", "")
+    item = (
+        schemas.get(item_ref.removeprefix(SCHEMA_REF)) if item_ref.startswith(SCHEMA_REF) else None
+    )
+    examples = item.get("examples") if isinstance(item, dict) else None
+    if not examples:
+        return {"items": [], "next_cursor": None}
+    return {"items": [copy.deepcopy(examples[0])], "next_cursor": EXAMPLE_CURSOR}
 
 
 def _drop_fastapis_validation_schemas(schema: dict[str, Any]) -> None:

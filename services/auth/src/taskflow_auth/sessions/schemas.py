@@ -7,11 +7,19 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taskflow_auth.credentials.schemas import Password
-from taskflow_auth.tokens.schemas import Token
+from taskflow_auth.tokens.schemas import REFRESH_TOKEN_EXAMPLE, Token
 
 
 class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"username": "ada", "password": "analytical-engine-1843"},
+                {"email": "ada@example.com", "password": "analytical-engine-1843"},
+            ]
+        },
+    )
 
     username: Annotated[str, Field(min_length=1, max_length=254)] | None = None
     email: Annotated[str, Field(min_length=1, max_length=254)] | None = None
@@ -29,6 +37,8 @@ class LoginRequest(BaseModel):
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"refresh": REFRESH_TOKEN_EXAMPLE}]}
+    )
 
     refresh: Token

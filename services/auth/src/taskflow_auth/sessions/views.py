@@ -29,7 +29,14 @@ async def refresh_tokens(data: RefreshRequest, deps: AuthDepsDep, uow: UnitOfWor
     return await service.refresh(deps, uow, data.refresh)
 
 
-@router.post("/jwt/verify", responses=problem_responses(401, 422), summary="Check an access token")
+@router.post(
+    "/jwt/verify",
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "valid"}}}},
+        **problem_responses(401, 422),
+    },
+    summary="Check an access token",
+)
 async def verify_token(
     data: VerifyRequest, deps: AuthDepsDep, session: SessionDep
 ) -> dict[str, str]:

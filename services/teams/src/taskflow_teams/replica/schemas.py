@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from taskflow_chassis.openapi import EXAMPLE_PERSON
 
 from taskflow_teams.replica.models import Person
 
 
 class PersonRef(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_PERSON]})
+
     id: uuid.UUID
     username: str | None
     display_name: str | None

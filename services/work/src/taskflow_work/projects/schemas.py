@@ -9,7 +9,15 @@ from datetime import date, datetime
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic.config import JsonDict
 from taskflow_chassis.edge import unstorable
+from taskflow_chassis.openapi import (
+    EXAMPLE_CREATED_AT,
+    EXAMPLE_OTHER_USER_ID,
+    EXAMPLE_PROJECT_ID,
+    EXAMPLE_TEAM_ID,
+    EXAMPLE_UPDATED_AT,
+)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
@@ -62,12 +70,33 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The examples' project, as created and as shown.
+PROJECT_EXAMPLE: JsonDict = {
+    "name": "Website relaunch",
+    "description": "The new site, its launch post and the newsletter.",
+    "starts_on": "2026-12-01",
+    "due_on": "2027-01-15",
+    "metadata": {"client": "Analytical Engines Ltd", "budget_eur": 12000},
+}
+
+
 def _check_dates(starts_on: date | None, due_on: date | None) -> None:
     if starts_on and due_on and due_on < starts_on:
         raise ValueError("due_on must not be before starts_on")
 
 
 class ProjectCreate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "team_id": EXAMPLE_TEAM_ID,
+                    **PROJECT_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     team_id: uuid.UUID
     name: Name
     description: Description | None = None
@@ -82,6 +111,10 @@ class ProjectCreate(Input):
 
 
 class ProjectUpdate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"due_on": "2027-01-29"}, {"archived": True}]}
+    )
+
     name: Name | None = None
     description: Description | None = None
     starts_on: date | None = None
@@ -91,6 +124,22 @@ class ProjectUpdate(Input):
 
 
 class ProjectRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_PROJECT_ID,
+                    "team_id": EXAMPLE_TEAM_ID,
+                    **PROJECT_EXAMPLE,
+                    "archived": False,
+                    "created_by": EXAMPLE_OTHER_USER_ID,
+                    "created_at": EXAMPLE_CREATED_AT,
+                    "updated_at": EXAMPLE_UPDATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     team_id: uuid.UUID
     name: str

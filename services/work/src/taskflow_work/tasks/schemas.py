@@ -8,6 +8,19 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
+from taskflow_chassis.openapi import (
+    EXAMPLE_CREATED_AT,
+    EXAMPLE_DUE_AT,
+    EXAMPLE_OTHER_PERSON,
+    EXAMPLE_OTHER_USER_ID,
+    EXAMPLE_PERSON,
+    EXAMPLE_PROJECT_ID,
+    EXAMPLE_TASK_ID,
+    EXAMPLE_TEAM_ID,
+    EXAMPLE_UPDATED_AT,
+    EXAMPLE_USER_ID,
+)
 from taskflow_chassis.types import DayEndOrInstant
 
 from taskflow_work.replica.schemas import PersonRef
@@ -33,7 +46,22 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The examples' task, as created and as shown.
+TASK_EXAMPLE: JsonDict = {
+    "title": "Write the launch post",
+    "description": "What changes for customers, in 800 words.",
+    "priority": "high",
+    "due_at": EXAMPLE_DUE_AT,
+    "estimate_hours": 3.5,
+    "labels": ["blog", "launch"],
+}
+
+
 class TaskCreate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**TASK_EXAMPLE, "assignee_ids": [EXAMPLE_USER_ID]}]}
+    )
+
     title: Title
     description: Description | None = None
     status: Status = Status.TODO
@@ -45,6 +73,12 @@ class TaskCreate(Input):
 
 
 class TaskUpdate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "in_review", "labels": ["blog", "launch", "copy"]}]
+        }
+    )
+
     title: Title | None = None
     description: Description | None = None
     status: Status | None = None
@@ -55,10 +89,32 @@ class TaskUpdate(Input):
 
 
 class AssigneeAdd(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": EXAMPLE_USER_ID}]})
+
     user_id: uuid.UUID
 
 
 class TaskRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_TASK_ID,
+                    "project_id": EXAMPLE_PROJECT_ID,
+                    "team_id": EXAMPLE_TEAM_ID,
+                    **TASK_EXAMPLE,
+                    "status": "in_progress",
+                    "assignee_ids": [EXAMPLE_USER_ID],
+                    "assignees": [EXAMPLE_PERSON],
+                    "created_by": EXAMPLE_OTHER_USER_ID,
+                    "creator": EXAMPLE_OTHER_PERSON,
+                    "created_at": EXAMPLE_CREATED_AT,
+                    "updated_at": EXAMPLE_UPDATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     project_id: uuid.UUID
     team_id: uuid.UUID
