@@ -4,18 +4,20 @@ embedded runtime (one runtime for the module: the pages only read and write the 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Position, Route, async_playwright
+from playwright.async_api import Page, Position, Route, async_playwright
 from taskflow_chassis.testing import in_ci
 from taskflow_embedded.main import Dispatcher
 from taskflow_web.tasks.service import BOARD_LIMIT
@@ -433,29 +435,26 @@ async def test_task_page_edit_assign_comment(world: World) -> None:
     assert (await world.ada.get(path)).status_code == 404
 
 
-async def test_a_card_dropped_on_a_column_moves_in_a_browser(world: World) -> None:
-    """app.js in chromium: a card dragged onto another column sends its move form through
-    htmx (the CSRF header, its version); the board comes back as the API has it. A drop on
-    a stale version leaves the card in its column, beside the message."""
+@contextlib.asynccontextmanager
+async def browser_page(
+    world: World, sent: list[dict[str, str]] | None = None, width: int = 1280
+) -> AsyncIterator[Page]:
+    """A chromium page (``width`` px wide) whose every request web answers in-process with
+    ada's session; the posts' headers go to ``sent``. Skips without chromium (fails in CI)."""
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not os.access(chromium, os.X_OK):
-        reason = "no chromium for the drag and drop test (make browser installs it)"
+        reason = "no chromium for the browser tests (make browser installs it)"
         if in_ci():
             pytest.fail(f"{reason}, and CI is set", pytrace=False)
         pytest.skip(reason)
-    project_id = await world.project("Dropped")
-    task = await world.task(project_id, "Drag me")
-    board = f"{ORIGIN}/projects/{project_id}"
-    sent: list[dict[str, str]] = []
 
     async def through_web(route: Route) -> None:
-        """Every request of the page answered by web in-process, with ada's session."""
         request = route.request
-        if request.url.endswith("/events"):  # the live stream: not this test's business
+        if request.url.endswith("/events"):  # the live stream: not these tests' business
             await route.abort()
             return
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
-        if request.method == "POST":
+        if request.method == "POST" and sent is not None:
             sent.append(headers)
         # The redirect after a post followed here, as the browser would.
         answer = await world.ada.client.request(
@@ -474,32 +473,84 @@ async def test_a_card_dropped_on_a_column_moves_in_a_browser(world: World) -> No
     async with async_playwright() as playwright:
         running = await playwright.chromium.launch(executable_path=chromium, args=["--disable-gpu"])
         try:
-            page = await running.new_page()
+            page = await running.new_page(viewport={"width": width, "height": 800})
             await page.route("**/*", through_web)
-            await page.goto(board)
-            await page.wait_for_function("window.htmx !== undefined")
-            await page.drag_and_drop(
-                "#column-todo .task-card", "#column-in_review", source_position=CARD_EDGE
-            )
-            await page.wait_for_selector("text=moved to In review")
-            assert "Drag me" in await page.inner_text("#column-in_review")
-            assert sent[-1]["x-csrf-token"] and sent[-1]["hx-request"] == "true"
-
-            # Someone else moves it back meanwhile: this page's version is stale.
-            await world.call("PATCH", f"/api/v1/tasks/{task['id']}", json={"status": "todo"})
-            await page.drag_and_drop(
-                "#column-in_review .task-card", "#column-done", source_position=CARD_EDGE
-            )
-            await page.wait_for_selector("text=was not moved")
-            assert "changed by someone else" in await page.inner_text("main")
-            assert "Drag me" in await page.inner_text("#column-todo")
-            assert "Drag me" not in await page.inner_text("#column-done")
+            yield page
         finally:
             await running.close()
+
+
+async def test_a_card_dropped_on_a_column_moves_in_a_browser(world: World) -> None:
+    """app.js in chromium: a card dragged onto another column sends its move form through
+    htmx (the CSRF header, its version); the board comes back as the API has it. A drop on
+    a stale version leaves the card in its column, beside the message."""
+    project_id = await world.project("Dropped")
+    task = await world.task(project_id, "Drag me")
+    sent: list[dict[str, str]] = []
+    async with browser_page(world, sent) as page:
+        await page.goto(f"{ORIGIN}/projects/{project_id}")
+        await page.wait_for_function("window.htmx !== undefined")
+        await page.drag_and_drop(
+            "#column-todo .task-card", "#column-in_review", source_position=CARD_EDGE
+        )
+        await page.wait_for_selector("text=moved to In review")
+        assert "Drag me" in await page.inner_text("#column-in_review")
+        assert sent[-1]["x-csrf-token"] and sent[-1]["hx-request"] == "true"
+
+        # Someone else moves it back meanwhile: this page's version is stale.
+        await world.call("PATCH", f"/api/v1/tasks/{task['id']}", json={"status": "todo"})
+        await page.drag_and_drop(
+            "#column-in_review .task-card", "#column-done", source_position=CARD_EDGE
+        )
+        await page.wait_for_selector("text=was not moved")
+        assert "changed by someone else" in await page.inner_text("main")
+        assert "Drag me" in await page.inner_text("#column-todo")
+        assert "Drag me" not in await page.inner_text("#column-done")
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+async def test_the_pages_pass_axe_and_fit_the_screen(world: World, width: int) -> None:
+    """axe-core (serious and critical) on each page, with content; at 360 px nothing but
+    the board's columns scrolls sideways."""
+    project_id = await world.project(f"Checked at {width}")
+    task = await world.task(project_id, "A task to look at", due_at="2026-12-24", labels=["a11y"])
+    assign = f"/api/v1/tasks/{task['id']}/assignees"
+    await world.call("POST", assign, json={"user_id": world.bob_id})
+    await world.call("POST", f"/api/v1/tasks/{task['id']}/comments", json={"body": "Looks fine"})
+    pages = {
+        "projects": f"/teams/{world.team_id}/projects",
+        "board": f"/projects/{project_id}",
+        "list": f"/projects/{project_id}/tasks",
+        "task": f"/tasks/{task['id']}",
+    }
+    problems: dict[str, list[str]] = {}
+    async with browser_page(world, width=width) as page:
+        for name, path in pages.items():
+            await page.goto(ORIGIN + path)
+            await page.add_script_tag(path=str(AXE))
+            results = await page.evaluate(
+                "async () => await axe.run(document, {resultTypes: ['violations']})"
+            )
+            found = [
+                f"{v['impact']} {v['id']}: {v['help']} at "
+                + "; ".join(" ".join(node["target"]) for node in v["nodes"][:3])
+                for v in results["violations"]
+                if v["impact"] in {"serious", "critical"}
+            ]
+            overflow = await page.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
+            if overflow > 0:
+                found.append(f"{overflow} px wider than the screen")
+            if found:
+                problems[name] = found
+    assert not problems, problems
 
 
 # What the page's requests carry to web, and what web's answers carry back.
 FORWARDED = {"content-type", "origin", "x-csrf-token", "hx-request", "hx-target", "hx-current-url"}
 KEPT = {"content-type", "location", "cache-control"}
+# axe-core, vendored for the browser tests of tests/system.
+AXE = Path(__file__).resolve().parents[3] / "tests/system/vendor/axe-core/axe.min.js"
 # Where a drag starts: the card's own padding, not its link or its form's controls.
 CARD_EDGE: Position = {"x": 3, "y": 3}
