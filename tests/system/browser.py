@@ -14,17 +14,14 @@ viewport, for a person to look at after a run.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from taskflow_chassis.testing import in_ci
@@ -47,14 +44,6 @@ PHONE: dict[str, Any] = {
     ),
 }
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
-
-# The gateway emulator on its ports (public, and web's internal entry point), as ``make up``
-# serves it where Traefik is not installed.
-_GATEWAY = (
-    "import json, sys\n"
-    "from taskflow_embedded.gateway import serve\n"
-    "serve(json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), log_level='warning')\n"
-)
 
 
 def chromium_path() -> str | None:
@@ -79,24 +68,8 @@ def require_browser() -> str:
 async def web_system(data_dir: Path) -> AsyncIterator[System]:
     """A whole stack with web, and the gateway listening at ``stack.gateway_url``."""
     require_browser()
-    async with running_system(data_dir) as system:
-        stack = system.stack
-        upstreams = json.dumps(stack.upstreams())
-        internal = str(stack.internal_gateway_port)
-        command = [sys.executable, "-c", _GATEWAY, upstreams, str(stack.gateway_port), internal]
-        stack.start_process("gateway", command, "web")
-        await system.wait_for(
-            lambda: _answers(f"{stack.gateway_url}/login"), seconds=60, what="web via the gateway"
-        )
+    async with running_system(data_dir, gateway=True) as system:
         yield system
-
-
-async def _answers(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=3) as client:
-            return (await client.get(url)).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @asynccontextmanager
@@ -119,7 +92,7 @@ async def new_context(
 ) -> BrowserContext:
     """A context (a person's browser profile) at ``viewport``; ``axe``: axe-core in every page."""
     context = await browser.new_context(base_url=system.stack.gateway_url, **VIEWPORTS[viewport])
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     if axe:
         # An init script runs through the DevTools protocol: the page's CSP does not apply.
         await context.add_init_script(path=str(AXE))

@@ -13,8 +13,10 @@ import asyncio
 import email
 import email.policy
 import itertools
+import json
 import re
 import socket
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -197,9 +199,43 @@ class System:
         assert verified.status_code == 200, verified.text
 
 
+# The gateway emulator on its ports (public, and web's internal entry point), as ``make up``
+# serves it where Traefik is not installed.
+_GATEWAY = (
+    "import json, sys\n"
+    "from taskflow_embedded.gateway import serve\n"
+    "serve(json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), log_level='warning')\n"
+)
+
+
+async def _answers(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=3) as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def serve_gateway(system: System) -> None:
+    """The gateway as a process of the stack, at ``stack.gateway_url`` and web's internal
+    entry point: web's pages call the API through it (the tests' own requests go through
+    the in-process GatewayTransport), and a browser needs it on a port."""
+    stack = system.stack
+    upstreams = json.dumps(stack.upstreams())
+    internal = str(stack.internal_gateway_port)
+    command = [sys.executable, "-c", _GATEWAY, upstreams, str(stack.gateway_port), internal]
+    stack.start_process("gateway", command, "web")
+    await system.wait_for(
+        lambda: _answers(f"{stack.gateway_url}/login"), seconds=60, what="web via the gateway"
+    )
+
+
 @asynccontextmanager
-async def running_system(data_dir: Path, **options: Any) -> AsyncIterator[System]:
-    """A whole stack of the test's own (``options`` override LocalStack's fields)."""
+async def running_system(
+    data_dir: Path, *, gateway: bool = False, **options: Any
+) -> AsyncIterator[System]:
+    """A whole stack of the test's own (``options`` override LocalStack's fields); with
+    ``gateway``, the gateway listening too (what web's pages need)."""
     require_postgres()
     require_rabbitmq()
     require_redis()
@@ -225,7 +261,10 @@ async def running_system(data_dir: Path, **options: Any) -> AsyncIterator[System
         async with httpx.AsyncClient(
             transport=transport, base_url=stack.gateway_url, timeout=30
         ) as client:
-            yield System(stack, client, transport)
+            running = System(stack, client, transport)
+            if gateway:
+                await serve_gateway(running)
+            yield running
         await transport.aclose()
     finally:
         stack.stop()

@@ -103,8 +103,8 @@ ROUTES = [
     ("/api/v1/comments/x", "work"), ("/api/v1/notifications", "notify"), ("/docs/auth", "auth"),
     ("/docs/teams", "teams"), ("/docs/work", "work"), ("/docs/notify", "notify"),
     ("/openapi/work.json", "work"),
-    ("/docs", "auth"), ("/reset-password", "notify"), ("/verify-email", "notify"),
-    ("/invitations/accept", "notify"), ("/tasks/x", "notify"),
+    ("/docs", "auth"), ("/reset-password", "web"), ("/verify-email", "web"),
+    ("/invitations/accept", "web"), ("/tasks/x", "web"), ("/events", "web"),
     ("/", "web"), ("/login", "web"), ("/static/app.css", "web"), ("/teams", "web"),
 ]  # fmt: skip
 

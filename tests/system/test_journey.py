@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
+import pytest_asyncio
+from taskflow_embedded.gateway import GatewayTransport
 
-from .conftest import FIGURES, PASSWORD, System, next_phone
+from .conftest import FIGURES, PASSWORD, System, next_phone, running_system
 
 pytestmark = [
     __import__("pytest").mark.asyncio(loop_scope="module"),
     __import__("pytest").mark.timeout(300),
 ]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    """The stack with the gateway listening too: the links land on web's pages, which call
+    the API through it."""
+    async with running_system(tmp_path_factory.mktemp("stack"), gateway=True) as running:
+        yield running
 
 
 async def test_protected_routes_on_service_ports_need_a_token(system: System) -> None:
@@ -145,7 +159,7 @@ async def test_the_journey(system: System) -> None:
         if item["kind"].startswith("task_"):
             assert item["task_id"] == task_id and item["team_id"] == team["id"], item
             assert item["project_id"] == project.json()["id"], item
-    followed = await _follow_every_link(system, [headers, dev_headers])
+    followed = await _follow_every_link(system, {"lead": headers, "dev": dev_headers})
     assert {"/invitations/accept", "/verify-email", "/reset-password"} <= followed
     assert f"/tasks/{task_id}" in followed
     routed = system.transport.routed
@@ -185,35 +199,118 @@ async def test_email_changes_only_through_a_link_to_the_new_address(system: Syst
     assert "a***@new.example" in notice.get_body(("plain",)).get_content()
     me = (await client.get("/api/v1/auth/users/me", headers=headers)).json()
     assert me["email"] == "ann@example.com" and me["pending_email"] == "ann@new.example"
-    await system.verify_email(
-        "ann@new.example", subject="Confirm your new email address for TaskFlow"
+    # The link in the email opens web's page, which confirms the address (no sign-in).
+    [confirm] = await system.wait_for(
+        lambda: [
+            m
+            for m in system.emails("ann@new.example")
+            if m["Subject"] == "Confirm your new email address for TaskFlow"
+        ],
+        what="the link to the new address",
     )
+    [link] = [u for u in _LINK.findall(system.text_of(confirm)) if "/verify-email?" in u]
+    async with WebBrowser(system) as browser:
+        confirmed = await browser.get(link.removeprefix(system.stack.gateway_url))
+    assert confirmed.status_code == 200, confirmed.text
+    assert "ann@new.example" in confirmed.text and "is confirmed" in confirmed.text
     me = (await client.get("/api/v1/auth/users/me", headers=headers)).json()
     assert me["email"] == "ann@new.example" and me["email_verified"] is True
     assert system.emails("thief@example.com") == []
-    assert "/verify-email" in await _follow_every_link(system, [headers])
+    assert "/verify-email" in await _follow_every_link(system, {"ann": headers})
 
 
 _LINK = re.compile(r"https?://[^\s\"'<>]+")
 
 
-async def _follow_every_link(system: System, feeds: list[dict[str, str]]) -> set[str]:
-    """GET, through the gateway, every link in every email sent so far and in the feeds
-    of these callers; each must answer 200 with a page. The paths followed."""
-    found = {url for m in system.emails() for url in _LINK.findall(system.text_of(m))}
-    # An email may also name the API call that finishes (POST .../api/v1/...): not a link
-    # to open, an instruction.
-    links = {url for url in found if not httpx.URL(url).path.startswith("/api/")}
-    for headers in feeds:
+class WebBrowser:
+    """A person's browser on the web app through the gateway: its session cookie (Secure,
+    so the client speaks https to the in-process gateway), the last page's CSRF token, and
+    forms posted from the page's origin."""
+
+    CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+    def __init__(self, system: System) -> None:
+        self.origin = system.stack.gateway_url
+        self.client = httpx.AsyncClient(
+            transport=GatewayTransport(system.stack.upstreams()),
+            base_url=self.origin.replace("http://", "https://", 1),
+            timeout=30,
+        )
+        self.csrf = ""
+
+    async def __aenter__(self) -> WebBrowser:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
+    async def get(self, path: str) -> httpx.Response:
+        page = await self.client.get(path)
+        found = self.CSRF.search(page.text)
+        if found:
+            self.csrf = html.unescape(found.group(1))
+        return page
+
+    async def sign_in(self, login_page: str, username: str) -> str:
+        """Through the sign-in page a link sent a signed-out browser to: where it goes next."""
+        page = await self.get(login_page)
+        assert page.status_code == 200 and 'name="password"' in page.text, page.text[:300]
+        target = parse_qs(urlsplit(login_page).query)["next"][0]
+        entered = await self.client.post(
+            "/login",
+            data={
+                "csrf_token": self.csrf,
+                "username": username,
+                "password": PASSWORD,
+                "next": target,
+            },
+            headers={"Origin": self.origin},
+        )
+        assert entered.status_code == 303, entered.text[:300]
+        location: str = entered.headers["location"]
+        return location
+
+
+async def _follow_every_link(system: System, feeds: dict[str, dict[str, str]]) -> set[str]:
+    """Open, through the gateway, every link in every email sent so far and in the feeds
+    of these callers (name: headers) as its recipient's browser would: each lands on a page
+    of the web app (200, text/html). A page that needs a sign-in sends a signed-out browser
+    to /login?next=...; the recipient signs in there and lands on the page, which then
+    answers 200. A verification link the test already spent (through the API) lands on
+    web's page saying so. The paths followed."""
+    recipient: dict[str, str] = {}
+    for message in system.emails():
+        for url in _LINK.findall(system.text_of(message)):
+            # An email may also name the API call that finishes (POST .../api/v1/...): not
+            # a link to open, an instruction.
+            if not httpx.URL(url).path.startswith("/api/"):
+                recipient[url] = message["To"].split("@", 1)[0]
+    for name, headers in feeds.items():
         items = (await system.client.get("/api/v1/notifications", headers=headers)).json()
-        links |= {i["link"] for i in items["items"] if i.get("link")}
+        recipient.update({i["link"]: name for i in items["items"] if i.get("link")})
     paths = set()
-    for url in links:
-        assert url.startswith(system.stack.gateway_url), f"{url}: not the public address"
-        page = await system.client.get(url.removeprefix(system.stack.gateway_url))
-        assert page.status_code == 200, f"{url}: {page.status_code} {page.text[:200]}"
-        assert page.headers["content-type"].startswith("text/html"), url
-        paths.add(httpx.URL(url).path)
+    signed_in: dict[str, WebBrowser] = {}
+    try:
+        for url, name in recipient.items():
+            assert url.startswith(system.stack.gateway_url), f"{url}: not the public address"
+            path = url.removeprefix(system.stack.gateway_url)
+            async with WebBrowser(system) as anonymous:
+                page = await anonymous.get(path)
+            if page.status_code == 303 and page.headers["location"].startswith("/login?next="):
+                if name not in signed_in:
+                    signed_in[name] = WebBrowser(system)
+                    landed = await signed_in[name].sign_in(page.headers["location"], name)
+                    assert landed == path, (url, landed)
+                page = await signed_in[name].get(path)
+            assert page.headers["content-type"].startswith("text/html"), url
+            if page.status_code == 400 and path.startswith("/verify-email?"):
+                assert "used already or expired" in page.text, page.text[:300]
+            else:
+                assert page.status_code == 200, f"{url}: {page.status_code} {page.text[:200]}"
+            paths.add(httpx.URL(url).path)
+    finally:
+        for browser in signed_in.values():
+            await browser.client.aclose()
     return paths
 
 

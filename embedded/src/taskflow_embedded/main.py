@@ -54,19 +54,10 @@ SERVICES: tuple[EmbeddedService, ...] = (
         "teams", TEAMS, ("/api/v1/teams", "/api/v1/invitations", "/api/v1/permissions")
     ),
     EmbeddedService("work", WORK, ("/api/v1/projects", "/api/v1/tasks", "/api/v1/comments")),
-    EmbeddedService(
-        "notify",
-        NOTIFY,
-        # and the pages links open (links/views.py)
-        (
-            "/api/v1/notifications",
-            "/reset-password",
-            "/verify-email",
-            "/invitations/accept",
-            "/tasks",
-        ),
-    ),
-    # The fallback: every path the services above do not own (the gateway's lowest rule).
+    EmbeddedService("notify", NOTIFY, ("/api/v1/notifications",)),
+    # The fallback: every path the services above do not own (the gateway's lowest rule),
+    # the pages every link TaskFlow sends opens among them (/verify-email, /reset-password,
+    # /invitations/accept, /tasks/{id}).
     EmbeddedService("web", WEB, ()),
 )
 

@@ -30,7 +30,6 @@ from taskflow_notify.email.jobs import SEND_EMAIL, EmailJobs, warm_up_producer
 from taskflow_notify.email.scheduled import EmailDispatcher
 from taskflow_notify.email.service import EmailTemplates
 from taskflow_notify.handlers import EVENT_HANDLERS
-from taskflow_notify.links.views import router as links_router
 from taskflow_notify.live.scheduled import LivePrune
 from taskflow_notify.notifications.jobs import SCAN_REMINDERS, ReminderJobs
 from taskflow_notify.notifications.scheduled import ReminderScan
@@ -83,7 +82,7 @@ def create_app(
             title="TaskFlow notify",
             description="The notification feed, email preferences, and due-date reminders.",
             settings=settings,
-            routers=[router, links_router],
+            routers=[router],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
             handler_deps=deps,
