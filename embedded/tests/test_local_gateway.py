@@ -27,7 +27,15 @@ def test_a_traefik_on_path_is_run_with_gateway_s_config(
     static = tmp_path / "var" / "traefik" / "traefik.yml"
     assert record.read_text().split() == [f"--configFile={static}"]
     config = yaml.safe_load(static.read_text())
-    assert config["entryPoints"] == {"websecure": {"address": "127.0.0.1:8765"}}
+    assert config["entryPoints"] == {
+        "websecure": {"address": "127.0.0.1:8765"},
+        # web's (WEB_API_URL), next to it: the browser's address web sends is kept.
+        "internal": {
+            "address": "127.0.0.1:8766",
+            "forwardedHeaders": {"trustedIPs": ["127.0.0.1"], "notAppendXForwardedFor": True},
+        },
+    }
+    assert stack.environment("web")["WEB_API_URL"] == "http://127.0.0.1:8766"
     dynamic = yaml.safe_load(Path(config["providers"]["file"]["filename"]).read_text())
     servers = dynamic["http"]["services"]["teams"]["loadBalancer"]["servers"]
     assert servers == [{"url": "http://127.0.0.1:9301"}]
