@@ -7,6 +7,7 @@ four services of the embedded runtime, one runtime for the module."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 from collections.abc import AsyncIterator
@@ -317,14 +318,29 @@ async def test_preferences_saved_and_a_problem_beside_its_field(world: World) ->
     assert 'role="alert"' in wrong.text
     assert not re.search(r'id="f-email_on_comment"[^>]*checked', wrong.text)  # kept as sent
 
+    version = re.search(r'name="version" value="([^"]*)"', page.text)
+    assert version and version.group(1), page.text
+    shown_with = html.unescape(version.group(1))
     saved = await world.bob.post(
         "/settings/notifications",
-        {"email_on_assignment": "true", "email_reminders": "true", "reminder_lead_hours": "48"},
+        {
+            "email_on_assignment": "true",
+            "email_reminders": "true",
+            "reminder_lead_hours": "48",
+            "version": shown_with,
+        },
     )
     assert saved.status_code == 303 and saved.headers["location"] == "/settings/notifications"
     shown = await world.bob.get("/settings/notifications")
     assert "Your notification settings are saved." in shown.text and 'value="48"' in shown.text
     assert not re.search(r'id="f-email_on_comment"[^>]*checked', shown.text)
+    # Saved again from the page shown before that save: someone else's change, said plainly.
+    stale = await world.bob.post(
+        "/settings/notifications",
+        {"email_on_comment": "true", "reminder_lead_hours": "12", "version": shown_with},
+    )
+    assert stale.status_code == 412, stale.text
+    assert "changed elsewhere" in stale.text and 'href="/settings/notifications"' in stale.text
     stored = await world.call("GET", "/api/v1/notifications/preferences", "bob")
     assert stored == {
         "email_on_assignment": True,

@@ -24,3 +24,5 @@ class PreferencesForm(WebForm):
     email_reminders: bool = False
     # Judged by the API (1 to 672 hours): what was typed comes back with its message.
     reminder_lead_hours: Annotated[str, Field(default="", max_length=16)]
+    # The version (ETag) the page was shown with: saved only if still current.
+    version: Annotated[str, Field(default="", max_length=128)]

@@ -84,18 +84,26 @@ async def mark_all_read(api: Api) -> int:
     return int(answer.get("marked", 0))
 
 
-async def preferences(api: Api) -> dict[str, Any]:
-    found: dict[str, Any] = await api.get(PREFERENCES)
-    return found
+# Two tabs (or people sharing an account) saving from stale pages: the second is told.
+STALE = "These settings were changed elsewhere since this page was shown. Reload it to see them."
 
 
-async def save_preferences(api: Api, values: dict[str, Any]) -> dict[str, Any]:
-    """Every preference at once (a PATCH of all four): the lead time as typed when it is
-    no whole number, so the API's message says what is wrong with it."""
+async def preferences(api: Api) -> tuple[dict[str, Any], str]:
+    """The preferences and their version (``ETag``), which the form sends back."""
+    found, tag = await api.get_tagged(PREFERENCES)
+    return dict(found), tag or ""
+
+
+async def save_preferences(api: Api, values: dict[str, Any], version: str) -> dict[str, Any]:
+    """Every preference at once (a PATCH of all four) on the version the page showed
+    (``If-Match``: 412 when changed since): the lead time as typed when it is no whole
+    number, so the API's message says what is wrong with it."""
     body: dict[str, Any] = {name: bool(values.get(name)) for name in PREFERENCE_FIELDS}
     lead = str(values.get(LEAD_FIELD, "")).strip()
     body[LEAD_FIELD] = int(lead) if lead.isdigit() else (lead or None)
-    saved: dict[str, Any] = await api.patch(PREFERENCES, json=body)
+    saved: dict[str, Any] = await api.call(
+        "PATCH", PREFERENCES, json=body, headers={"If-Match": version} if version else None
+    )
     return saved
 
 

@@ -45,7 +45,7 @@ def _feed_url(cursor: str | None, unread_only: bool) -> str:
 
 
 def _more(next_cursor: str | None, unread_only: bool) -> dict[str, Any]:
-    """ "Load more": the next page's address (no script) and its items' (htmx)."""
+    """The "Load more" link: the next page's address (no script) and its items' (htmx)."""
     if not next_cursor:
         return {"more_url": None, "more_fragment": None}
     query = urlencode({"cursor": next_cursor, "unread": unread_only})
@@ -135,20 +135,26 @@ def _back(target: str) -> str:
 
 @router.get(SETTINGS)
 async def preferences_page(_: SignedInDep, api: ApiDep, page: PageDep) -> HTMLResponse:
-    found = await service.preferences(api)
-    return await page.render("notifications/preferences.html", form=FormState.of(found))
+    found, version = await service.preferences(api)
+    return await page.render(
+        "notifications/preferences.html", form=FormState.of(found), version=version
+    )
 
 
 @router.post(SETTINGS)
 async def save_preferences(
     data: Annotated[PreferencesForm, Form()], _: SignedInDep, api: ApiDep, page: PageDep
 ) -> Response:
-    values = data.model_dump(exclude={"csrf_token"})
+    values = data.model_dump(exclude={"csrf_token", "version"})
     try:
-        await service.save_preferences(api, values)
+        await service.save_preferences(api, values, data.version)
     except ApiProblem as problem:
         form = FormState.of(values).fail(problem, (*service.PREFERENCE_FIELDS, service.LEAD_FIELD))
-        return await page.render("notifications/preferences.html", status=problem.status, form=form)
+        if problem.status == 412:
+            form.detail = service.STALE
+        return await page.render(
+            "notifications/preferences.html", status=problem.status, form=form, version=data.version
+        )
     await page.flash("Your notification settings are saved.")
     return RedirectResponse(SETTINGS, 303)
 
