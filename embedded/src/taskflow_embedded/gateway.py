@@ -574,11 +574,13 @@ class GatewayTransport(httpx.AsyncBaseTransport):
             return httpx.Response(
                 response.status_code, headers=headers, stream=response.stream, request=request
             )
+        # The body as read is decoded (a gzip static file, say): its encoding and length
+        # no longer hold, and left on, the answer would be decoded twice.
+        headers = httpx.Headers(response.headers)
+        for name in ("content-encoding", "content-length"):
+            headers.pop(name, None)
         return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            content=response.content,
-            request=request,
+            response.status_code, headers=headers, content=response.content, request=request
         )
 
 
