@@ -165,6 +165,9 @@ def test_rules() -> None:
     assert rules.same_origin("http://web:8000", None, "web:8000", allowed)
     assert not rules.same_origin("https://evil.example", None, "web:8000", allowed)
     assert not rules.same_origin("null", None, "web:8000", allowed)
+    # A form posted without scripts under Referrer-Policy no-referrer: Origin null.
+    assert rules.same_origin("null", "same-origin", "web:8000", allowed)
+    assert not rules.same_origin("null", "cross-site", "web:8000", allowed)
     assert rules.same_origin(None, "same-origin", "web:8000", allowed)
     assert not rules.same_origin(None, "same-site", "web:8000", allowed)
     assert rules.same_origin(None, None, "web:8000", allowed)  # judged by the token alone

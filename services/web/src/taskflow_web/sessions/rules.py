@@ -59,7 +59,9 @@ def same_origin(
             candidates |= {f"http://{host}".lower(), f"https://{host}".lower()}
         return origin.lower().rstrip("/") in candidates
     if origin == "null":
-        return False
+        # What a browser sends for a form posted without scripts under Referrer-Policy
+        # no-referrer (the gateway's): the page's own form when Sec-Fetch-Site says so.
+        return fetch_site == "same-origin"
     if fetch_site is not None:
         return fetch_site in {"same-origin", "none"}
     return True
