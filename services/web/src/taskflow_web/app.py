@@ -24,7 +24,7 @@ from taskflow_web.handlers import EVENT_HANDLERS
 from taskflow_web.invitations.views import router as invitations
 from taskflow_web.notifications.service import UnreadBadge
 from taskflow_web.notifications.views import router as notifications
-from taskflow_web.pages.adapters import SecurityHeaders
+from taskflow_web.pages.adapters import HeadAsGet, SecurityHeaders
 from taskflow_web.pages.service import STATIC_DIR, Renderer, VersionedStatic, static_versions
 from taskflow_web.pages.views import install_error_pages
 from taskflow_web.pages.views import router as pages
@@ -112,6 +112,8 @@ def create_app(
         name=settings.cookie_name,
         max_age=settings.session_max_days * 24 * 3600,
     )
+    # HEAD answered as GET, headers only (outside the cookie: a HEAD sets it as a GET does).
+    app.add_middleware(HeadAsGet)
     # Outermost: the Content-Security-Policy on every answer, static files and errors too.
     app.add_middleware(SecurityHeaders)
     return app

@@ -18,11 +18,13 @@ MAX_EVENT_ID = 64
 def href_of(notification: Mapping[str, Any]) -> str | None:
     """The page of this app a notification opens: its ``link`` as a path on this site
     (links are TaskFlow's public address; only the path and query are kept, so no link
-    leaves the site), else the task or team it is about, else none."""
+    leaves the site; a backslash is a slash to a browser), else the task or team it is
+    about, else none."""
     link = notification.get("link")
     if isinstance(link, str) and link:
         parts = urlsplit(link)
-        if parts.path.startswith("/") and not parts.path.startswith("//"):
+        path = parts.path.replace("\\", "/")
+        if path.startswith("/") and not path.startswith("//"):
             return parts.path + (f"?{parts.query}" if parts.query else "")
     for key, page in (("task_id", "/tasks/{}"), ("team_id", "/teams/{}")):
         value = notification.get(key)

@@ -1,0 +1,96 @@
+"""The web app attacked: an outsider, a bot without cookies, a forged or stolen cookie,
+links and redirects that try to leave the site, and requests a browser sends that no page
+was written for (HEAD). Each test is a finding that was fixed, or an attack that held."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from taskflow_web.notifications.rules import href_of
+from taskflow_web.sessions.models import WebSession
+
+from .conftest import ORIGIN, Browser, browser_for, embedded_runtime, participant
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class World:
+    web: FastAPI
+    api: httpx.AsyncClient
+    ada: Browser  # signed in
+    mail: Path
+
+    def stranger(self, cookie: bytes | None = None) -> httpx.AsyncClient:
+        """A client that keeps no cookie (a bot), or sends exactly ``cookie``."""
+        headers = {b"Cookie": b"taskflow_session=" + cookie} if cookie is not None else {}
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.web), base_url=ORIGIN, headers=headers
+        )
+
+    async def session_rows(self) -> int:
+        async with self.web.state.sessions.database.session() as session:
+            return int(
+                (await session.execute(select(func.count()).select_from(WebSession))).scalar_one()
+            )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    data = tmp_path_factory.mktemp("attacks")
+    async with embedded_runtime(data) as dispatcher:
+        mail = data / "mail"
+        web = dispatcher.apps["web"]
+        api = httpx.AsyncClient(transport=httpx.ASGITransport(app=dispatcher), base_url=ORIGIN)
+        ada = browser_for(web, mail)
+        async with api, ada.client:
+            await participant(api, ada, "ada", "+14155550111")
+            yield World(web, api, ada, mail)
+
+
+@pytest.mark.parametrize(
+    "cookie", [b"garbage", b"", b"a" * 5000, b"%00", b"\xc3\xa9", b"x;y", b"A" * 43]
+)
+async def test_a_forged_cookie_is_a_new_anonymous_session(world: World, cookie: bytes) -> None:
+    async with world.stranger(cookie) as forger:
+        page = await forger.get("/teams")
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        login = await forger.get("/login")
+        assert login.status_code == 200
+
+
+async def test_head_answers_like_get_without_a_body(world: World) -> None:
+    """HEAD (link checkers, proxies, curl -I) answered 405 on every page."""
+    for path in ("/teams", "/profile", "/notifications"):
+        got = await world.ada.client.get(path)
+        head = await world.ada.client.head(path)
+        assert head.status_code == got.status_code == 200, (path, head.status_code)
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["cache-control"] == "no-store"
+    async with world.stranger() as bot:
+        assert (await bot.head("/teams")).status_code == 303
+        assert (await bot.head("/login")).status_code == 200
+        assert (await bot.head("/no-such-page")).status_code == 404
+
+
+def test_a_notification_link_never_leaves_the_site() -> None:
+    """A link whose path starts with a backslash is another host to a browser (it reads
+    ``/\\evil.example`` as ``//evil.example``)."""
+    task = "00000000-0000-0000-0000-000000000001"
+    for link in (
+        "https://taskflow.example/\\evil.example/x",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "https://evil.example//evil.example",
+    ):
+        assert href_of({"link": link, "task_id": task}) == f"/tasks/{task}", link
+    assert href_of({"link": "https://taskflow.example/tasks/1?x=2"}) == "/tasks/1?x=2"
+    assert href_of({"link": "//evil.example/tasks/1"}) == "/tasks/1"  # its path, here
