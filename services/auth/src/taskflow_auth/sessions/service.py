@@ -11,7 +11,7 @@ from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.security import InvalidToken, TokenClaims
 from taskflow_chassis.unit_of_work import UnitOfWork
 
-from taskflow_auth.credentials.service import authentication_failed
+from taskflow_auth.credentials.service import PasswordsBusy, authentication_failed
 from taskflow_auth.deps import AuthDeps
 from taskflow_auth.sessions.schemas import LoginRequest
 from taskflow_auth.throttle.service import LoginThrottled
@@ -27,7 +27,7 @@ from taskflow_auth.tokens.service import (
     revoke_family,
 )
 from taskflow_auth.users.models import User
-from taskflow_auth.users.service import find_by_login, hold_account
+from taskflow_auth.users.service import find_by_login, hold_account, upgrade_password_hash
 
 
 def _login_throttled(retry_after: int) -> ProblemError:
@@ -43,17 +43,31 @@ def _login_throttled(retry_after: int) -> ProblemError:
 async def login(deps: AuthDeps, uow: UnitOfWork, data: LoginRequest, client_ip: str) -> TokenPair:
     lowered = data.login.strip().lower()
     user = await find_by_login(uow.session, lowered)
+    # The read transaction ends (the account kept as read) before the password waits for
+    # a thread: queued log-ins must not hold the connections every other route needs.
+    if user is not None:
+        uow.session.expunge(user)
+    await uow.rollback()
     # One counter per account, whether it is named by username or by email.
     account = f"user:{user.id}" if user else f"name:{lowered}"
     try:
         attempt = await deps.throttle.begin(account, client_ip)
     except LoginThrottled as throttled:
         raise _login_throttled(throttled.retry_after) from None
-    password_ok = await deps.passwords.verify(data.password, user.password_hash if user else None)
+    try:
+        password_ok, rehashed = await deps.passwords.verify_and_update(
+            data.password, user.password_hash if user else None
+        )
+    except PasswordsBusy:
+        # The password was never checked: the attempt is given back, not held against anyone.
+        await deps.throttle.withdraw(attempt)
+        raise
     if user is None or not password_ok:
         await deps.throttle.failed(attempt)
         raise authentication_failed()
     await deps.throttle.succeeded(attempt)
+    if rehashed is not None:
+        await upgrade_password_hash(uow.session, user, rehashed)
     pair = issue_pair(
         uow, deps.issuer, user.id, token_version=user.token_version, family_id=uuid.uuid4()
     )

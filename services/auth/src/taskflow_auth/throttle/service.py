@@ -92,6 +92,13 @@ class LoginThrottle:
                 raise LoginThrottled(turn_left)
         return attempt
 
+    async def withdraw(self, attempt: LoginAttempt) -> None:
+        """The attempt ended before its password was checked (the service was too busy):
+        what ``begin`` counted is given back."""
+        await self.counter.hit(f"pair:{attempt.account}|{attempt.address}", self.window_seconds, -1)
+        if not attempt.known:
+            await self.counter.hit(f"ip:{attempt.address}", self.window_seconds, -1)
+
     async def failed(self, attempt: LoginAttempt) -> None:
         await self.counter.hit(f"account:{attempt.account}", self.window_seconds)
         if attempt.known:

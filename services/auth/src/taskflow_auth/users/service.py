@@ -139,12 +139,14 @@ async def _taken(
 async def create_user(deps: AuthDeps, uow: UnitOfWork, data: UserCreate) -> User:
     email = normalize_email(data.email)
     check_password_strength(data.password, username=data.username, email=email, field="password")
+    # Hashed before the first query: no connection is held while the hash waits for a thread.
+    password_hash = await deps.passwords.hash(data.password)
     await _ensure_unique(uow.session, username=data.username, email=email, exclude=None)
     user = User(
         username=data.username,
         username_key=data.username.lower(),
         email=email,
-        password_hash=await deps.passwords.hash(data.password),
+        password_hash=password_hash,
     )
     uow.session.add(user)
     uow.publish(
@@ -240,6 +242,17 @@ async def _set_password(deps: AuthDeps, uow: UnitOfWork, user: User, new: str) -
     user.updated_at = utcnow()
     uow.session.add(user)
     await end_sessions(uow, deps.issuer, user.id, token_version=user.token_version)
+
+
+async def upgrade_password_hash(session: AsyncSession, user: User, rehashed: str) -> None:
+    """The hash a log-in just checked, made again at the configured parameters; staged in
+    the log-in's unit of work, and only over that same hash, so a password changed in
+    the meantime is never put back. Not a change of the account: no event, no new tag."""
+    await session.execute(
+        update(User)
+        .where(col(User.id) == user.id, col(User.password_hash) == user.password_hash)
+        .values(password_hash=rehashed)
+    )
 
 
 def _email_cap(deps: AuthDeps, kind: str, per_hour: int) -> PerAddressCap:
