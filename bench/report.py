@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 from measure import Result
 from scenarios import Options
+from taskflow_auth.config import AuthSettings
+from taskflow_auth.credentials.service import password_hasher
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,6 +41,22 @@ def _version(command: list[str]) -> str:
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else ""
 
 
+def password_hash_cost(count: int = 20) -> dict[str, Any]:
+    """One password hash by auth's configured hasher (the stack's AUTH_ settings): its
+    parameters, and CPU and wall milliseconds each, over ``count`` hashes in a row."""
+    settings = AuthSettings()
+    hasher = password_hasher(settings)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(count):
+        hasher.hash("correct-horse-battery")
+    return {
+        "parameters": f"m={settings.password_hash_memory_kib} KiB, "
+        f"t={settings.password_hash_time_cost}, p={settings.password_hash_parallelism}",
+        "cpu_ms": round((time.process_time() - cpu) * 1000 / count, 1),
+        "wall_ms": round((time.perf_counter() - wall) * 1000 / count, 1),
+    }
+
+
 def report(
     results: list[Result],
     options: Options,
@@ -48,6 +67,7 @@ def report(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(exist_ok=True)
     about = machine()
+    argon2 = password_hash_cost()
     data = {
         "time": stamp,
         "machine": about,
@@ -56,6 +76,7 @@ def report(
         "connections": options.connections,
         "workers": options.workers,
         "loop_seconds": loop_seconds,
+        "password_hash": argon2,
         "results": [asdict(r) for r in results],
         "memory_mb": memory,
     }
@@ -67,6 +88,9 @@ def report(
         "",
         "Machine speed (a 5,000,000-step Python loop, best of three; lower is faster): "
         + ", ".join(f"{k} {v} s" for k, v in loop_seconds.items()),
+        "",
+        f"One password hash (Argon2id, {argon2['parameters']}): {argon2['cpu_ms']} ms of CPU, "
+        f"{argon2['wall_ms']} ms wall (one log-in's hash; another for each older hash upgraded)",
         "",
         *_results_table(results),
         "",
