@@ -55,6 +55,38 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             yield World(web, api, ada, mail)
 
 
+async def test_a_bot_without_cookies_writes_no_session_rows(world: World) -> None:
+    """Every cookie-less visit used to insert an anonymous session (for its CSRF token):
+    a bot fetching /login in a loop grew the table without bound. Now an anonymous
+    session is a row only once it keeps something (a message for the next page)."""
+    before = await world.session_rows()
+    async with world.stranger() as bot:
+        for _ in range(30):
+            answer = await bot.get("/login")
+            assert answer.status_code == 200
+            assert "taskflow_session=" in answer.headers["set-cookie"]
+            bot.cookies.clear()
+    assert await world.session_rows() == before
+
+
+async def test_an_anonymous_session_still_signs_in_and_keeps_a_message(world: World) -> None:
+    visitor = browser_for(world.web, world.mail)
+    async with visitor.client:
+        await visitor.get("/login")
+        planted = visitor.cookie
+        again = await visitor.get("/login")  # the same session: the same form token
+        assert visitor.cookie == planted and "set-cookie" not in again.headers
+        # A message for the next page makes it a row; it is shown once.
+        asked = await visitor.post("/forgot-password", {"email": "nobody@example.com"})
+        assert asked.status_code == 303, asked.text
+        shown = await visitor.get("/login")
+        assert "reset link is on its way" in shown.text
+        assert "reset link is on its way" not in (await visitor.get("/login")).text
+        signed = await visitor.sign_in("ada")
+        assert signed.status_code == 303 and visitor.cookie != planted  # rotated
+        assert (await visitor.get("/teams")).status_code == 200
+
+
 @pytest.mark.parametrize(
     "cookie", [b"garbage", b"", b"a" * 5000, b"%00", b"\xc3\xa9", b"x;y", b"A" * 43]
 )

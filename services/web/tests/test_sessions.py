@@ -66,13 +66,19 @@ async def test_create_and_load(store: SessionStore) -> None:
     loaded = await store.load(created.raw_id)
     assert loaded is not None and loaded.csrf_token == created.csrf_token
     assert loaded.raw_id is None  # nothing to write back into the cookie
-    assert await store.load("an-id-nobody-was-given") is None
+    assert await store.load("an-id-nobody-was-given") is None  # not one web makes
+    async with store.database.session() as session:
+        assert await session.get(WebSession, created.id_hash) is None  # kept nowhere yet
+    await store.set_flash(created, "An email is on its way.")
+    kept = await store.load(created.raw_id)
+    assert kept is not None and kept.flash == "An email is on its way."
+    assert kept.csrf_token == created.csrf_token  # the open form still posts
 
 
 async def test_a_session_expires_when_idle_and_at_its_longest(
     store: SessionStore, clock: Clock
 ) -> None:
-    idle = await store.create()
+    idle = await store.sign_in(None, uuid.uuid4(), "ada", PAIR)
     assert idle.raw_id
     clock.now += timedelta(minutes=59)
     assert await store.load(idle.raw_id) is not None  # seen: its idle end moves
@@ -83,7 +89,7 @@ async def test_a_session_expires_when_idle_and_at_its_longest(
     async with store.database.session() as session:
         assert await session.get(WebSession, idle.id_hash) is None  # and gone
 
-    busy = await store.create()
+    busy = await store.sign_in(None, uuid.uuid4(), "ada", PAIR)
     assert busy.raw_id
     for _ in range(24):  # in use all day, still ended a day after it began
         clock.now += timedelta(minutes=59)
@@ -99,7 +105,9 @@ async def test_sign_in_rotates_the_id_and_encrypts_the_tokens(store: SessionStor
     signed = await store.sign_in(anonymous, user, "ada", PAIR)
     assert signed.raw_id and signed.raw_id != anonymous.raw_id
     assert signed.csrf_token != anonymous.csrf_token
-    assert await store.load(anonymous.raw_id) is None  # the planted id is worth nothing
+    planted = await store.load(anonymous.raw_id)  # the planted id is worth nothing
+    assert planted is not None and not planted.signed_in
+    assert planted.csrf_token != signed.csrf_token
     loaded = await store.load(signed.raw_id)
     assert loaded is not None and loaded.signed_in and loaded.user_id == user
     assert loaded.access_token == "access-1" and loaded.refresh_token == "refresh-1"
@@ -125,7 +133,8 @@ async def test_sign_out_and_end(store: SessionStore) -> None:
     loaded = await store.load(signed.raw_id)
     assert loaded is not None and not loaded.signed_in and loaded.flash == SESSION_ENDED
     await store.end(signed)
-    assert await store.load(signed.raw_id) is None
+    ended = await store.load(signed.raw_id)
+    assert ended is not None and not ended.signed_in and ended.flash is None
 
 
 async def test_one_refresh_at_a_time(store: SessionStore) -> None:
@@ -195,9 +204,9 @@ def test_the_development_key_is_made_once_and_kept(tmp_path: Path) -> None:
 
 
 async def test_expired_sessions_are_purged(store: SessionStore, clock: Clock) -> None:
-    old = await store.create()
+    old = await store.sign_in(None, uuid.uuid4(), "ada", PAIR)
     clock.now += timedelta(minutes=30)
-    kept = await store.create()
+    kept = await store.sign_in(None, uuid.uuid4(), "bob", PAIR)
     clock.now += timedelta(minutes=31)
     assert await store.purge_expired() == 1
     async with store.database.session() as session:

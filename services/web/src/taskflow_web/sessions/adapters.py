@@ -4,6 +4,8 @@ cookie that carries the session id."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +23,13 @@ class TokenCipher:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def mac(self, purpose: str, value: str) -> str:
+        """A keyed digest of ``value`` for ``purpose`` (HMAC-SHA256 under the same key):
+        what only web can compute, the same on every replica."""
+        message = f"{purpose}\n{value}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def encrypt(self, token: str) -> str:
         return self._fernet.encrypt(token.encode()).decode()

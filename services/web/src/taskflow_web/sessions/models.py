@@ -13,8 +13,9 @@ from taskflow_web.tables import WebTable
 
 class WebSession(WebTable, table=True):
     """One browser's session, keyed by the SHA-256 of the id its cookie carries (a leaked
-    table gives no cookie). Anonymous until sign-in (the login and sign-up forms need a
-    CSRF token too); the API tokens are encrypted at rest (Fernet)."""
+    table gives no cookie). A row once signed in, or once an anonymous browser keeps a
+    message for its next page (a visit alone writes none); the API tokens are encrypted
+    at rest (Fernet)."""
 
     __tablename__ = "web_sessions"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -16,6 +17,15 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 def new_secret() -> str:
     """A random session id or CSRF token (256 bits, URL-safe)."""
     return secrets.token_urlsafe(32)
+
+
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def well_formed_id(session_id: str) -> bool:
+    """What ``new_secret`` makes (43 URL-safe characters); anything else in a cookie is
+    forged or garbled, and gets a new id."""
+    return SESSION_ID.fullmatch(session_id) is not None
 
 
 def hash_session_id(session_id: str) -> str:

@@ -1,5 +1,5 @@
 """Periodic housekeeping: sessions past their end are deleted (a browser that never came
-back, and every cookie-less visit's anonymous session)."""
+back, and an anonymous browser's message never read)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Sessions kept in web's own database: created anonymous (for the CSRF token of the login
-and sign-up forms), signed in with a new id, refreshed under a lock, ended.
+"""Sessions kept in web's own database: signed in with a new id, refreshed under a lock,
+ended. An anonymous session (for the CSRF token of the login and sign-up forms) is kept
+nowhere until it holds a message for the next page: a visit without a cookie writes no row.
 
 Every write runs in a unit of work of its own: a page's session changes are committed
 whatever the page does next (a redirect, an error from the API)."""
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from taskflow_chassis.db import Database
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
@@ -118,23 +120,36 @@ class SessionStore:
         row.refresh_token = self.cipher.encrypt(tokens.refresh)
         row.access_expires_at = self.clock() + timedelta(seconds=tokens.expires_in)
 
+    def _anonymous(self, raw_id: str, *, new: bool) -> Session:
+        """The anonymous session a cookie's id names, kept nowhere: its CSRF token is
+        derived from the id under web's key (only web can compute it, the same on every
+        replica), so a bot fetching the sign-in page in a loop fills no table."""
+        now = self.clock()
+        return Session(
+            id_hash=rules.hash_session_id(raw_id),
+            csrf_token=self.cipher.mac("anonymous-csrf", raw_id),
+            created_at=now,
+            expires_at=rules.expiry(now, now, self.idle, self.longest),
+            last_seen_at=now,
+            raw_id=raw_id if new else None,
+        )
+
     async def create(self) -> Session:
-        """A new anonymous session (its id goes into the cookie)."""
-        raw_id, row = self._new_row()
-        async with self._unit() as uow:
-            uow.session.add(row)
-            await uow.commit()
-        return self._session(row, raw_id)
+        """A new anonymous session (its id goes into the cookie; no row yet)."""
+        return self._anonymous(rules.new_secret(), new=True)
 
     async def load(self, raw_id: str) -> Session | None:
-        """The session a cookie names, or None (unknown, or expired: then deleted). A
+        """The session a cookie names, or None (a forged or garbled id, or an expired
+        session: then deleted). A well-formed id without a row is an anonymous session. A
         session in use is kept alive: its idle end moves (at most once a minute)."""
+        if not rules.well_formed_id(raw_id):
+            return None
         id_hash = rules.hash_session_id(raw_id)
         now = self.clock()
         async with self._unit() as uow:
             row = await uow.session.get(WebSession, id_hash)
             if row is None:
-                return None
+                return self._anonymous(raw_id, new=False)
             if row.expires_at <= now:
                 await uow.session.delete(row)
                 await uow.commit()
@@ -170,13 +185,35 @@ class SessionStore:
             await uow.commit()
 
     async def set_flash(self, session: Session, message: str | None) -> None:
+        """The message for the next page; an anonymous session kept nowhere becomes a row
+        (with the CSRF token it already has) to hold it."""
+        change = (
+            update(WebSession)
+            .where(WebSession.id_hash == session.id_hash)  # type: ignore[arg-type]
+            .values(flash=message)
+        )
         async with self._unit() as uow:
-            await uow.session.execute(
-                update(WebSession)
-                .where(WebSession.id_hash == session.id_hash)  # type: ignore[arg-type]
-                .values(flash=message)
+            changed = await uow.session.execute(change)
+            if getattr(changed, "rowcount", 0) or message is None:
+                await uow.commit()
+                return
+            now = self.clock()
+            uow.session.add(
+                WebSession(
+                    id_hash=session.id_hash,
+                    csrf_token=session.csrf_token,
+                    flash=message,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=rules.expiry(now, now, self.idle, self.longest),
+                )
             )
-            await uow.commit()
+            try:
+                await uow.commit()
+            except IntegrityError:  # the same browser's other request made the row first
+                await uow.rollback()
+                await uow.session.execute(change)
+                await uow.commit()
 
     async def refresh(
         self,
