@@ -83,10 +83,12 @@ document.addEventListener("dragend", function (event) {
   }
 
   function hrefOf(n) {
-    if (n.link) {
+    // A link's path on this site only (as notifications/rules.py's href_of): a link or
+    // path that starts with two slashes (a backslash is one) is another host.
+    if (n.link && !/^[\/\\]{2}/.test(n.link.replace(/[\t\n\r]/g, ""))) {
       try {
         var url = new URL(n.link, window.location.href);
-        return url.pathname + url.search;
+        if (url.pathname.indexOf("//") !== 0) return url.pathname + url.search;
       } catch (e) { /* not a URL: fall through */ }
     }
     if (n.task_id) return "/tasks/" + n.task_id;
