@@ -1,6 +1,6 @@
 """Each browser is throttled as itself through web: a whole local stack, the gateway's public
 entry point in-process (so a test can be any client address) and its internal entry point,
-web's WEB_API_URL, on its port as ``make up`` serves it.
+web's WEB_API_URL, on its port as ``make up`` serves it (running_system's gateway).
 
 Without the internal entry point every browser reached auth from web's own address: one
 person's failed log-ins locked out everyone using the web app.
@@ -9,9 +9,7 @@ person's failed log-ins locked out everyone using the web app.
 from __future__ import annotations
 
 import html
-import json
 import re
-import sys
 from collections.abc import AsyncIterator
 
 import httpx
@@ -19,14 +17,9 @@ import pytest
 import pytest_asyncio
 from taskflow_embedded.gateway import CLIENT_ADDRESS
 
-from .conftest import PASSWORD, System, next_phone
+from .conftest import PASSWORD, System, next_phone, running_system
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_GATEWAY = (
-    "import json, sys\n"
-    "from taskflow_embedded.gateway import serve\n"
-    "serve(json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), log_level='warning')\n"
-)
 
 
 class _From(httpx.AsyncBaseTransport):
@@ -70,33 +63,17 @@ class Browser:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def gateway_ports(system: System) -> AsyncIterator[System]:
-    """The gateway emulator's ports (web calls the internal one) beside the stack."""
-    stack = system.stack
-    command = [
-        sys.executable, "-c", _GATEWAY, json.dumps(stack.upstreams()),
-        str(stack.gateway_port), str(stack.internal_gateway_port),
-    ]  # fmt: skip
-    stack.start_process("gateway", command, "web")
-
-    async def answers() -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=3) as client:
-                jwks = await client.get(f"{stack.internal_gateway_url}/api/v1/auth/jwks.json")
-                return jwks.status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    await system.wait_for(answers, seconds=60, what="the gateway's internal entry point")
-    yield system
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    """The stack with the gateway's ports too (web calls the internal one)."""
+    async with running_system(tmp_path_factory.mktemp("stack"), gateway=True) as running:
+        yield running
 
 
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.timeout(300)
 async def test_one_browser_s_failed_log_ins_lock_only_its_own_address(
-    gateway_ports: System,
+    system: System,
 ) -> None:
-    system = gateway_ports
     await system.sign_up("addressed", phone=next_phone())
     mallory, owner = Browser(system, "203.0.113.41"), Browser(system, "203.0.113.42")
     async with mallory.client, owner.client:
@@ -110,10 +87,9 @@ async def test_one_browser_s_failed_log_ins_lock_only_its_own_address(
 
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.timeout(300)
-async def test_a_public_client_cannot_claim_another_address(gateway_ports: System) -> None:
+async def test_a_public_client_cannot_claim_another_address(system: System) -> None:
     """X-Forwarded-For and X-Real-Ip from a browser are dropped at the public entry point,
     on the way to web and to the API alike: the locked address stays locked."""
-    system = gateway_ports
     await system.sign_up("claimant", phone=next_phone())
     spoofer = Browser(system, "203.0.113.51")
     claimed = {"X-Forwarded-For": "203.0.113.52", "X-Real-Ip": "203.0.113.52"}
@@ -135,12 +111,11 @@ async def test_a_public_client_cannot_claim_another_address(gateway_ports: Syste
 @pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.timeout(300)
 async def test_the_internal_entry_point_is_not_reachable_through_the_public_one(
-    gateway_ports: System,
+    system: System,
 ) -> None:
     """Web's own address (127.0.0.1 here) is trusted on the internal entry point only: at the
     public one its X-Real-Ip is dropped like anyone's, and no public route leads to the
     internal port (no service of the gateway's is the gateway)."""
-    system = gateway_ports
     stack = system.stack
     assert all(
         not url.endswith(f":{stack.internal_gateway_port}") for url in stack.upstreams().values()
