@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import html
 import itertools
 import json
 import re
@@ -24,6 +25,7 @@ from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -197,6 +199,55 @@ class System:
             "/api/v1/auth/users/verify_email", json={"token": self.email_token(message)}
         )
         assert verified.status_code == 200, verified.text
+
+
+class WebBrowser:
+    """A person's browser on the web app through the gateway: its session cookie (Secure,
+    so the client speaks https to the in-process gateway), the last page's CSRF token, and
+    forms posted from the page's origin."""
+
+    CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+    def __init__(self, system: System) -> None:
+        self.origin = system.stack.gateway_url
+        self.client = httpx.AsyncClient(
+            transport=GatewayTransport(system.stack.upstreams()),
+            base_url=self.origin.replace("http://", "https://", 1),
+            timeout=30,
+        )
+        self.csrf = ""
+
+    async def __aenter__(self) -> WebBrowser:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
+    async def get(self, path: str) -> httpx.Response:
+        page = await self.client.get(path)
+        found = self.CSRF.search(page.text)
+        if found:
+            self.csrf = html.unescape(found.group(1))
+        return page
+
+    async def sign_in(self, login_page: str, username: str) -> str:
+        """Through the sign-in page a link sent a signed-out browser to: where it goes next."""
+        page = await self.get(login_page)
+        assert page.status_code == 200 and 'name="password"' in page.text, page.text[:300]
+        target = parse_qs(urlsplit(login_page).query)["next"][0]
+        entered = await self.client.post(
+            "/login",
+            data={
+                "csrf_token": self.csrf,
+                "username": username,
+                "password": PASSWORD,
+                "next": target,
+            },
+            headers={"Origin": self.origin},
+        )
+        assert entered.status_code == 303, entered.text[:300]
+        location: str = entered.headers["location"]
+        return location
 
 
 # The gateway emulator on its ports (public, and web's internal entry point), as ``make up``
