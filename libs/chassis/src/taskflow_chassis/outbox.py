@@ -18,8 +18,9 @@ import asyncio
 import logging
 import threading
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.bus import EventBus
@@ -29,7 +30,7 @@ from taskflow_chassis.messaging import outbox_table
 from taskflow_chassis.pump import CommitWokenLoop
 from taskflow_chassis.types import utcnow
 
-__all__ = ["OUTBOX_WRITTEN", "OutboxRelay", "add_to_outbox"]
+__all__ = ["OUTBOX_WRITTEN", "OutboxRelay", "add_to_outbox", "outbox_insert"]
 
 logger = logging.getLogger("taskflow.outbox")
 
@@ -57,25 +58,37 @@ def _creation_times(count: int) -> list[datetime]:
     return stamps
 
 
+def _rows(events: tuple[CloudEvent, ...]) -> list[dict[str, Any]]:
+    # Every column given: nothing for the database to default, nothing to read back.
+    stamps = _creation_times(len(events))
+    return [
+        {
+            "id": event.id,
+            "type": event.type,
+            "payload": event.to_json().decode(),
+            "created_at": created_at,
+            "attempts": 0,
+        }
+        for event, created_at in zip(events, stamps, strict=True)
+    ]
+
+
 async def add_to_outbox(session: AsyncSession, *events: CloudEvent) -> None:
     """Stage events in the caller's transaction (never commits); they leave only if it commits."""
     if not events:
         return
-    stamps = _creation_times(len(events))
-    await session.execute(
-        insert(outbox_table),
-        [
-            {
-                "id": event.id,
-                "type": event.type,
-                "payload": event.to_json().decode(),
-                "created_at": created_at,
-                "attempts": 0,
-            }
-            for event, created_at in zip(events, stamps, strict=True)
-        ],
-    )
+    await session.execute(insert(outbox_table), _rows(events))
     OutboxRelay.mark(session)
+
+
+def outbox_insert(session: AsyncSession, *events: CloudEvent) -> Insert | None:
+    """The events as one outbox INSERT (a row each, in order) for the caller to run in its
+    transaction, inside a statement of its own (a write and its events in one round
+    trip); the session's commit wakes the relay. None: no events."""
+    if not events:
+        return None
+    OutboxRelay.mark(session)
+    return insert(outbox_table).values(_rows(events))
 
 
 class OutboxRelay(CommitWokenLoop):

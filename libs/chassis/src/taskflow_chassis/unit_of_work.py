@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_contracts.base import EventPayload
 
 from taskflow_chassis.deps import get_session
 from taskflow_chassis.events import CloudEvent, new_event
-from taskflow_chassis.outbox import add_to_outbox
+from taskflow_chassis.outbox import add_to_outbox, outbox_insert
 from taskflow_chassis.problems import ProblemError
 
 __all__ = ["Publisher", "UnitOfWork", "UnitOfWorkDep", "get_unit_of_work"]
@@ -55,6 +56,13 @@ class UnitOfWork:
         """Write the staged events to the outbox in this transaction, without committing."""
         events, self._staged = self._staged, []
         await add_to_outbox(self.session, *events)
+
+    def take_outbox_insert(self) -> Insert | None:
+        """The staged events as one outbox INSERT, for a service to run inside a statement
+        of its own (its write and the events in one round trip); they are staged no more,
+        and ``commit`` commits them with the rest. None: nothing staged."""
+        events, self._staged = self._staged, []
+        return outbox_insert(self.session, *events)
 
     async def commit(self) -> None:
         await self.flush()

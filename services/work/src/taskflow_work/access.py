@@ -258,6 +258,9 @@ class ProjectAccess:
 class TaskAccess:
     member: MemberAccess
     task: Task
+    # The task's row is held for the request's transaction and ``task`` read as it stands
+    # (``task_access(hold=True)`` on PostgreSQL): the route's write needs no lock of its own.
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,10 @@ TASK_WITH_MEMBER = (
     .join(_projects, _LIVE_PROJECT)
     .outerjoin(MemberReplica, _caller_in_team(col(Task.team_id)))
     .where(col(Task.id) == bindparam("task_id"))
+)
+# The same, holding the task's row (the latest committed version is read after a wait).
+HELD_TASK_WITH_MEMBER = TASK_WITH_MEMBER.with_for_update(of=_tasks).execution_options(
+    populate_existing=True
 )
 COMMENT_WITH_MEMBER = (
     select(Comment, Task, MemberReplica)
@@ -355,14 +362,21 @@ class Guard:
             await self._member(grant, project.team_id, "Project", permission), project
         )
 
-    async def task(self, task_id: uuid.UUID, permission: str | None = None) -> TaskAccess:
+    async def task(
+        self, task_id: uuid.UUID, permission: str | None = None, *, hold: bool = False
+    ) -> TaskAccess:
+        """``hold``: hold the task's row for the transaction, in the same statement, where
+        the database locks one table of a join (PostgreSQL's ``FOR UPDATE OF``)."""
         params = {"task_id": task_id, "caller_id": self.caller.user_id}
-        row = (await self.session.execute(TASK_WITH_MEMBER, params)).first()
+        held = hold and self.session.get_bind().dialect.name == "postgresql"
+        query = HELD_TASK_WITH_MEMBER if held else TASK_WITH_MEMBER
+        row = (await self.session.execute(query, params)).first()
         if row is None:
             raise not_found("Task")
         task, membership = row
         grant = ReplicaGrant.of(membership)
-        return TaskAccess(await self._member(grant, task.team_id, "Task", permission), task)
+        member = await self._member(grant, task.team_id, "Task", permission)
+        return TaskAccess(member, task, held)
 
     async def task_read(self, task_id: uuid.UUID) -> TaskRead:
         """A task as the caller may see it (404 when they may not), in one round trip."""
@@ -410,11 +424,12 @@ def project_access(permission: str | None = None) -> Any:
     return Depends(dependency)
 
 
-def task_access(permission: str | None = None) -> Any:
-    """``Depends`` giving the TaskAccess of ``{task_id}``, checked for ``permission``."""
+def task_access(permission: str | None = None, *, hold: bool = False) -> Any:
+    """``Depends`` giving the TaskAccess of ``{task_id}``, checked for ``permission``;
+    ``hold``: its row held where the database can in the same statement (``Guard.task``)."""
 
     async def dependency(task_id: uuid.UUID, guard: GuardDep) -> TaskAccess:
-        return await guard.task(task_id, permission)
+        return await guard.task(task_id, permission, hold=hold)
 
     return Depends(dependency)
 
@@ -435,7 +450,8 @@ ReadableTask = Annotated[TaskRead, Depends(readable_task)]
 # Changing a task needs what tasks.rules says of the change: the route checks it.
 TaskMember = Annotated[TaskAccess, task_access()]
 CanDeleteTask = Annotated[TaskAccess, task_access(P.TASKS_DELETE)]
-CanAssignTask = Annotated[TaskAccess, task_access(P.TASKS_ASSIGN)]
+# An assignment reads the assignee list as it stands and writes it: the row is held.
+CanAssignTask = Annotated[TaskAccess, task_access(P.TASKS_ASSIGN, hold=True)]
 CanComment = Annotated[TaskAccess, task_access(P.COMMENTS_CREATE)]
 # Who may edit or delete a comment is comments.rules': the route checks it.
 CommentMember = Annotated[CommentAccess, Depends(comment_access)]

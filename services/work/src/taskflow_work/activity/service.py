@@ -6,11 +6,11 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.pagination import PageParams, paginate_by_time
-from taskflow_chassis.types import table_of
+from taskflow_chassis.types import table_of, utcnow
 
 from taskflow_work.activity.models import Activity
 from taskflow_work.activity.schemas import ActivityRead
@@ -33,6 +33,20 @@ def record(
             action=action,
             details_json=json.dumps(details, default=str),
         )
+    )
+
+
+def activity_insert(
+    task_id: uuid.UUID, actor: uuid.UUID, action: str, details: dict[str, Any]
+) -> Insert:
+    """The same entry as ``record``, as an INSERT to run within a statement of the caller's."""
+    return insert(_activity).values(
+        id=uuid.uuid4(),
+        task_id=task_id,
+        actor_id=actor,
+        action=action,
+        details=json.dumps(details, default=str),
+        created_at=utcnow(),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.pagination import PageParams, paginate_by_time
@@ -16,10 +16,11 @@ from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import work as contract
 
-from taskflow_work.activity.service import record
+from taskflow_work.activity.service import activity_insert, record
 from taskflow_work.comments.models import Comment
 from taskflow_work.comments.schemas import CommentCreate, CommentRead, CommentUpdate
 from taskflow_work.replica.queries import Names, load_names, names_of, person_column, ref
+from taskflow_work.tasks.queries import write_at_once
 
 EXCERPT_LENGTH = 200
 
@@ -67,10 +68,10 @@ async def comment_shown(session: AsyncSession, comment: Comment) -> CommentRead:
 
 async def create_comment(
     uow: UnitOfWork, author: uuid.UUID, task: CommentedTask, data: CommentCreate
-) -> Comment:
+) -> CommentRead:
+    """The comment, its activity entry and its event: one statement on PostgreSQL
+    (tasks.queries.write_at_once, with the author's names), then the commit."""
     comment = Comment(task_id=task.id, author_id=author, body=data.body)
-    uow.session.add(comment)
-    record(uow.session, task.id, author, "commented", {"comment_id": str(comment.id)})
     uow.publish(
         contract.CommentCreated(
             comment_id=comment.id,
@@ -81,8 +82,21 @@ async def create_comment(
             excerpt=data.body[:EXCERPT_LENGTH],
         )
     )
+    _, names = await write_at_once(
+        uow.session,
+        insert(_comments).values(
+            id=comment.id,
+            task_id=comment.task_id,
+            author_id=comment.author_id,
+            body=comment.body,
+            created_at=comment.created_at,
+        ),
+        activity_insert(task.id, author, "commented", {"comment_id": str(comment.id)}),
+        uow.take_outbox_insert(),
+        people=[author],
+    )
     await uow.commit()
-    return comment
+    return comment_read(comment, names)
 
 
 async def edit_comment(

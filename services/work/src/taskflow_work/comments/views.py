@@ -32,8 +32,7 @@ async def list_comments(
 async def create_comment(
     data: CommentCreate, access: CanComment, uow: UnitOfWorkDep, tag: ETagDep
 ) -> CommentRead:
-    comment = await service.create_comment(uow, access.member.user_id, access.task, data)
-    return tag(await service.comment_shown(uow.session, comment))
+    return tag(await service.create_comment(uow, access.member.user_id, access.task, data))
 
 
 @comments.get(

@@ -101,5 +101,4 @@ async def create_task(
 ) -> TaskRead:
     access.member.require_all(task_rules.permissions_to_create(data.status, data.assignee_ids))
     service.ensure_open(access.project)
-    task = await tasks.create_task(uow, access.member.user_id, access.project, data)
-    return tag(await tasks.task_shown(uow.session, task))
+    return tag(await tasks.create_task(uow, access.member.user_id, access.project, data))

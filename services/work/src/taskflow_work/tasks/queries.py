@@ -8,14 +8,16 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Integer,
     Label,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     column,
@@ -24,17 +26,27 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    update,
 )
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.sql.functions import FunctionElement
 from taskflow_chassis.pagination import PageParams, cursor_values, fetch_page, keyset_statement
 from taskflow_chassis.types import UtcDateTime, table_of
 
-from taskflow_work.replica.models import MemberReplica
-from taskflow_work.replica.queries import Names, names_of, people_column, person_column, ref
+from taskflow_work.replica.models import MemberReplica, Person
+from taskflow_work.replica.queries import (
+    Names,
+    load_names,
+    names_of,
+    people_column,
+    person_column,
+    ref,
+)
 from taskflow_work.tasks.models import Priority, Status, Task, TaskAssignee
 from taskflow_work.tasks.schemas import TaskRead, TaskSort
 
@@ -46,6 +58,7 @@ FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
 _tasks = table_of(Task)
 _assignees = table_of(TaskAssignee)
 _members = table_of(MemberReplica)
+_people = table_of(Person)
 
 
 class TaskRow(NamedTuple):
@@ -314,3 +327,75 @@ class TaskPages:
         statement = self._statement(frozenset(values), filters.sort, "after_id" in position)
         rows, cursor = await fetch_page(session, statement, page, values | position)
         return [task_read(task_row(row)) for row in rows], cursor
+
+
+# --- writes: as few round trips as each database allows ---------------------------------
+
+Write = Insert | Update | Delete
+
+
+def rowcount(result: Result[Any]) -> int:
+    # An INSERT, UPDATE or DELETE answers a CursorResult, which counts the rows it touched.
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def _returning_key(write: Write) -> Any:
+    key = list(write.table.primary_key) if isinstance(write.table, Table) else []
+    return write.returning(*key[:1])
+
+
+async def write_at_once(
+    session: AsyncSession,
+    *writes: Write | None,
+    counted: Write | None = None,
+    people: Sequence[uuid.UUID] = (),
+) -> tuple[int, Names]:
+    """Run ``writes`` (None: nothing) in the caller's transaction; answer how many rows
+    ``counted`` (one of them) wrote, and the names of ``people``.
+
+    PostgreSQL: one statement, each write a data-modifying CTE and the answer its SELECT
+    (the writes see one snapshot, and foreign keys are checked at the statement's end, so
+    a row may refer to one inserted beside it). SQLite and MariaDB have no writes in CTEs:
+    a statement each, in order, then one for the names.
+    """
+    present = [write for write in writes if write is not None]
+    if session.get_bind().dialect.name != "postgresql":
+        count = 0
+        for write in present:
+            result = await session.execute(write)
+            if write is counted:
+                count = rowcount(result)
+        return count, await load_names(session, people)
+    ctes = [
+        (_returning_key(write) if write is counted else write).cte(f"write_{index}")
+        for index, write in enumerate(present)
+    ]
+    answer: list[Any] = [literal(0).label("counted")]
+    if counted is not None:
+        [counted_cte] = [cte for cte, write in zip(ctes, present, strict=True) if write is counted]
+        answer = [select(func.count()).select_from(counted_cte).scalar_subquery().label("counted")]
+    wanted = list(dict.fromkeys(people))
+    answer += [
+        person_column(literal(user_id, _people.c.user_id.type), f"person_{index}")
+        for index, user_id in enumerate(wanted)
+    ]
+    row = (await session.execute(select(*answer).add_cte(*ctes))).one()
+    return int(row[0]), names_of(*row[1:])
+
+
+async def hold_task(session: AsyncSession, task_id: uuid.UUID, now: datetime) -> str | None:
+    """Hold a task's row for this transaction and answer its assignee list as it stands
+    (None: no such task). The row is held by writing to it, the one lock every database
+    here takes (SQLite has no FOR UPDATE); one statement where UPDATE answers RETURNING,
+    two on MariaDB."""
+    held = update(_tasks).where(_tasks.c.id == task_id).values(updated_at=now)
+    if session.get_bind().dialect.update_returning:
+        listed: str | None = (
+            await session.execute(held.returning(_tasks.c.assignee_ids))
+        ).scalar_one_or_none()
+        return listed
+    if rowcount(await session.execute(held)) == 0:
+        return None
+    latest = await session.execute(select(_tasks.c.assignee_ids).where(_tasks.c.id == task_id))
+    listed = latest.scalar_one()
+    return listed

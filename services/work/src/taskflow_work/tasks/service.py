@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Protocol, cast
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, literal, select, update
-from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy import Insert, column, delete, insert, literal, select, table, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
@@ -21,17 +22,24 @@ from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import work as contract
 
 from taskflow_work.activity.models import Activity
-from taskflow_work.activity.service import record
-from taskflow_work.comments.models import Comment
+from taskflow_work.activity.service import activity_insert, record
 from taskflow_work.replica.models import MemberReplica
 from taskflow_work.replica.queries import load_names
 from taskflow_work.tasks.models import PRIORITY_RANK, Priority, Task, TaskAssignee
-from taskflow_work.tasks.queries import assignees_of, task_read
+from taskflow_work.tasks.queries import (
+    assignees_of,
+    hold_task,
+    task_read,
+    write_at_once,
+)
 from taskflow_work.tasks.schemas import TaskCreate, TaskRead
 
 _tasks = table_of(Task)
 _assignees = table_of(TaskAssignee)
 _members = table_of(MemberReplica)
+# The comments table by name: comments/ imports tasks/ (its writes go through
+# tasks.queries.write_at_once), not the other way round.
+_COMMENTS = table("comments", column("task_id"))
 
 
 class ProjectOfTask(Protocol):
@@ -51,40 +59,33 @@ def _ids_json(user_ids: list[uuid.UUID]) -> str:
     return json.dumps([str(user_id) for user_id in user_ids])
 
 
-def _rowcount(result: Result[Any]) -> int:
-    # An INSERT, UPDATE or DELETE answers a CursorResult, which counts the rows it touched.
-    return cast("CursorResult[Any]", result).rowcount
+def _column_values(task: Task, attributes: Iterable[str]) -> dict[str, Any]:
+    """The task's ``attributes`` by the names of their columns, for a Core statement."""
+    columns = sa_inspect(Task).column_attrs
+    return {columns[name].columns[0].name: getattr(task, name) for name in attributes}
 
 
-async def _claim_assignees(session: AsyncSession, task: Task) -> list[uuid.UUID]:
+async def _claim_assignees(
+    session: AsyncSession, task: Task, *, held: bool = False
+) -> list[uuid.UUID]:
     """Hold the task's row for this transaction, then read its assignees as they stand:
     two assignments at once must not both write a list missing the other's change.
-
-    The row is held by writing to it, the one lock every database here takes (SQLite
-    has no FOR UPDATE); what is read after the write is the latest committed list.
-    """
-    held = await session.execute(
-        update(_tasks).where(_tasks.c.id == task.id).values(updated_at=utcnow())
-    )
-    if _rowcount(held) == 0:
+    ``held``: the access check already did both (access.task_access's ``hold``)."""
+    if held:
+        return assignees_of(task)
+    listed = await hold_task(session, task.id, utcnow())
+    if listed is None:
         raise not_found("Task")
-    latest = await session.execute(select(_tasks.c.assignee_ids).where(_tasks.c.id == task.id))
-    set_committed_value(task, "assignee_ids_json", latest.scalar_one())
+    set_committed_value(task, "assignee_ids_json", listed)
     return assignees_of(task)
 
 
-async def _add_assignees(
-    session: AsyncSession,
-    task: Task,
-    user_ids: list[uuid.UUID],
-    by: uuid.UUID,
-    field: str = "assignee_ids",
-) -> None:
-    """Assign ``user_ids`` (distinct) to the task: one statement both checks that each is
-    a member of the task's team and inserts the assignment. Anyone else refuses the
-    whole request, and the caller's transaction, never committed, keeps nothing."""
+def _assignees_insert(task: Task, user_ids: list[uuid.UUID], by: uuid.UUID) -> Insert | None:
+    """Assign ``user_ids`` (distinct) to the task, each only if a confirmed member of the
+    task's team: the statement both checks and inserts, and the caller compares how many
+    rows it wrote with ``len(user_ids)`` (``_assignment_refused`` says why not)."""
     if not user_ids:
-        return
+        return None
     members = select(
         literal(task.id, _assignees.c.task_id.type),
         _members.c.user_id,
@@ -98,13 +99,9 @@ async def _add_assignees(
         _members.c.from_event.is_(True),
         _members.c.resync_needed.is_(False),
     )
-    inserted = await session.execute(
-        insert(_assignees).from_select(
-            ["task_id", "user_id", "assigned_by", "assigned_at"], members
-        )
+    return insert(_assignees).from_select(
+        ["task_id", "user_id", "assigned_by", "assigned_at"], members
     )
-    if _rowcount(inserted) != len(user_ids):
-        raise await _assignment_refused(session, task, user_ids, field)
 
 
 async def _assignment_refused(
@@ -139,8 +136,9 @@ async def _assignment_refused(
 
 async def create_task(
     uow: UnitOfWork, creator: uuid.UUID, project: ProjectOfTask, data: TaskCreate
-) -> Task:
-    session = uow.session
+) -> TaskRead:
+    """The task, its activity entry, its assignments (each checked to be a member) and its
+    events: one statement on PostgreSQL (tasks.queries.write_at_once), then the commit."""
     task = Task(
         project_id=project.id,
         team_id=project.team_id,
@@ -155,10 +153,6 @@ async def create_task(
         assignee_ids_json=_ids_json(data.assignee_ids),
         created_by=creator,
     )
-    session.add(task)
-    await session.flush()  # its rows refer to it, and the ORM knows no relationships to order by
-    record(session, task.id, creator, "created", {"title": task.title, "status": task.status})
-    await _add_assignees(session, task, data.assignee_ids, creator)
     # Announced after the task itself, so consumers meet the task before its assignments.
     uow.publish(
         contract.TaskCreated(
@@ -174,8 +168,20 @@ async def create_task(
         ),
         *(_assigned(task, user_id, creator) for user_id in data.assignee_ids),
     )
+    assignments = _assignees_insert(task, data.assignee_ids, creator)
+    assigned, names = await write_at_once(
+        uow.session,
+        insert(_tasks).values(_column_values(task, sa_inspect(Task).column_attrs.keys())),
+        activity_insert(task.id, creator, "created", {"title": task.title, "status": task.status}),
+        assignments,
+        uow.take_outbox_insert(),
+        counted=assignments,
+        people=[creator, *data.assignee_ids],
+    )
+    if assigned != len(data.assignee_ids):
+        raise await _assignment_refused(uow.session, task, data.assignee_ids, "assignee_ids")
     await uow.commit()
-    return task
+    return task_read(task, names)
 
 
 def _assigned(task: Task, user_id: uuid.UUID, by: uuid.UUID) -> contract.TaskAssigned:
@@ -193,22 +199,23 @@ def _assigned(task: Task, user_id: uuid.UUID, by: uuid.UUID) -> contract.TaskAss
 async def update_task(
     uow: UnitOfWork, editor: uuid.UUID, task: Task, changes: dict[str, Any]
 ) -> TaskRead:
-    """Apply ``changes`` (the fields the request set, none of the required ones null)."""
+    """Apply ``changes`` (the fields the request set, none of the required ones null): the
+    row, its activity entry and the event in one statement on PostgreSQL, then the commit."""
     before = _snapshot(task)
     if "labels" in changes:
-        task.labels_json = json.dumps(changes.pop("labels"))
+        changes["labels_json"] = json.dumps(changes.pop("labels"))
+    if "priority" in changes:
+        changes["priority_rank"] = PRIORITY_RANK[Priority(changes["priority"])]
+    # Set as the row will be, not as the ORM's pending change: the row is written below.
     for name, value in changes.items():
-        setattr(task, name, value)
-    task.priority_rank = PRIORITY_RANK[Priority(task.priority)]
+        set_committed_value(task, name, value)
     after = _snapshot(task)
     changed = sorted(k for k in after if after[k] != before[k])
     if not changed:
         return await task_shown(uow.session, task)
-    task.updated_at = utcnow()
-    uow.session.add(task)
+    set_committed_value(task, "updated_at", utcnow())
     diff = {k: [before[k], after[k]] for k in changed}
     action = "status_changed" if changed == ["status"] else "updated"
-    record(uow.session, task.id, editor, action, diff)
     uow.publish(
         contract.TaskUpdated(
             task_id=task.id,
@@ -226,8 +233,16 @@ async def update_task(
             updated_by=editor,
         )
     )
+    row = update(_tasks).where(_tasks.c.id == task.id)
+    _, names = await write_at_once(
+        uow.session,
+        row.values(_column_values(task, [*changes, "updated_at"])),
+        activity_insert(task.id, editor, action, diff),
+        uow.take_outbox_insert(),
+        people=[task.created_by, *assignees_of(task)],
+    )
     await uow.commit()
-    return await task_shown(uow.session, task)
+    return task_read(task, names)
 
 
 def _snapshot(task: Task) -> dict[str, Any]:
@@ -254,7 +269,7 @@ async def _delete_task_rows(session: AsyncSession, task_ids: list[uuid.UUID]) ->
     # Explicit deletes, children first: no reliance on each database's cascade support.
     if not task_ids:
         return
-    await session.execute(delete(Comment).where(col(Comment.task_id).in_(task_ids)))
+    await session.execute(delete(_COMMENTS).where(_COMMENTS.c.task_id.in_(task_ids)))
     await session.execute(delete(Activity).where(col(Activity.task_id).in_(task_ids)))
     await session.execute(delete(TaskAssignee).where(col(TaskAssignee.task_id).in_(task_ids)))
     await session.execute(delete(Task).where(col(Task.id).in_(task_ids)))
@@ -269,41 +284,59 @@ async def delete_project_tasks(session: AsyncSession, project_id: uuid.UUID) -> 
     await _delete_task_rows(session, ids)
 
 
-async def assign(uow: UnitOfWork, by: uuid.UUID, task: Task, user_id: uuid.UUID) -> TaskRead:
+async def assign(
+    uow: UnitOfWork, by: uuid.UUID, task: Task, user_id: uuid.UUID, *, held: bool = False
+) -> TaskRead:
+    """``held``: the task's row is held and ``task`` read as it stands (access.py)."""
     session = uow.session
-    current = await _claim_assignees(session, task)
+    current = await _claim_assignees(session, task, held=held)
     if user_id in current:
-        return await task_shown(uow.session, task)
-    await _add_assignees(session, task, [user_id], by, field="user_id")
-    record(session, task.id, by, "assigned", {"user_id": str(user_id)})
+        return await task_shown(session, task)
+    set_committed_value(task, "assignee_ids_json", _ids_json([*current, user_id]))
+    set_committed_value(task, "updated_at", utcnow())
     uow.publish(_assigned(task, user_id, by))
-    task.assignee_ids_json = _ids_json([*current, user_id])
-    task.updated_at = utcnow()
-    session.add(task)
-    await uow.commit()
-    return await task_shown(uow.session, task)
-
-
-async def unassign(uow: UnitOfWork, by: uuid.UUID, task: Task, user_id: uuid.UUID) -> None:
-    session = uow.session
-    current = await _claim_assignees(session, task)
-    removed = await session.execute(
-        delete(TaskAssignee).where(
-            col(TaskAssignee.task_id) == task.id, col(TaskAssignee.user_id) == user_id
-        )
+    assignment = _assignees_insert(task, [user_id], by)
+    assigned, names = await write_at_once(
+        session,
+        assignment,
+        update(_tasks)
+        .where(_tasks.c.id == task.id)
+        .values(_column_values(task, ["assignee_ids_json", "updated_at"])),
+        activity_insert(task.id, by, "assigned", {"user_id": str(user_id)}),
+        uow.take_outbox_insert(),
+        counted=assignment,
+        people=[task.created_by, *current, user_id],
     )
-    if _rowcount(removed) == 0:
+    if assigned != 1:
+        raise await _assignment_refused(session, task, [user_id], "user_id")
+    await uow.commit()
+    return task_read(task, names)
+
+
+async def unassign(
+    uow: UnitOfWork, by: uuid.UUID, task: Task, user_id: uuid.UUID, *, held: bool = False
+) -> None:
+    session = uow.session
+    current = await _claim_assignees(session, task, held=held)
+    if user_id not in current:
         raise ProblemError(
             404,
             "Assignee not found",
             "This user is not assigned to the task.",
             type="assignee-not-found",
         )
-    record(session, task.id, by, "unassigned", {"user_id": str(user_id)})
+    set_committed_value(task, "assignee_ids_json", _ids_json([u for u in current if u != user_id]))
+    set_committed_value(task, "updated_at", utcnow())
     uow.publish(contract.TaskUnassigned(task_id=task.id, team_id=task.team_id, assignee_id=user_id))
-    task.assignee_ids_json = _ids_json([u for u in current if u != user_id])
-    task.updated_at = utcnow()
-    session.add(task)
+    await write_at_once(
+        session,
+        delete(_assignees).where(_assignees.c.task_id == task.id, _assignees.c.user_id == user_id),
+        update(_tasks)
+        .where(_tasks.c.id == task.id)
+        .values(_column_values(task, ["assignee_ids_json", "updated_at"])),
+        activity_insert(task.id, by, "unassigned", {"user_id": str(user_id)}),
+        uow.take_outbox_insert(),
+    )
     await uow.commit()
 
 

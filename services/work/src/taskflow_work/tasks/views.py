@@ -145,7 +145,11 @@ async def delete_task(access: CanDeleteTask, uow: UnitOfWorkDep, precondition: I
 async def assign(
     data: AssigneeAdd, access: CanAssignTask, uow: UnitOfWorkDep, tag: ETagDep
 ) -> TaskRead:
-    return tag(await service.assign(uow, access.member.user_id, access.task, data.user_id))
+    return tag(
+        await service.assign(
+            uow, access.member.user_id, access.task, data.user_id, held=access.held
+        )
+    )
 
 
 @router.delete(
@@ -158,7 +162,7 @@ async def unassign(
     user_id: uuid.UUID, access: CanAssignTask, uow: UnitOfWorkDep, precondition: IfMatchDep
 ) -> None:
     await hold(uow.session, access.task, precondition, partial(service.task_shown, uow.session))
-    await service.unassign(uow, access.member.user_id, access.task, user_id)
+    await service.unassign(uow, access.member.user_id, access.task, user_id, held=access.held)
 
 
 @router.get("/{task_id}/activity", responses=ERRORS)
