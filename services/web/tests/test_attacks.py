@@ -164,3 +164,40 @@ def test_a_live_notification_link_never_leaves_the_site() -> None:
     hrefs = json.loads(ran.stdout)
     assert hrefs[:-1] == [f"/tasks/{task}"] * 4, hrefs
     assert hrefs[-1] == "/tasks/1?x=2"
+
+
+def _is_page(answer: httpx.Response, status: int) -> None:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("text/html"), answer.text
+    assert answer.headers["cache-control"] == "no-store"
+
+
+async def test_refusals_below_the_routes_are_pages(world: World) -> None:
+    """The chassis' edge limits answered a browser with a JSON problem document: a form
+    over the body limit (413), an address too long (414), text that is not text (400)."""
+    await world.ada.get("/teams")
+    big = await world.ada.post("/teams", {"name": "Big", "description": "d" * 1_100_000})
+    _is_page(big, 413)
+    assert "limited to 1048576 bytes" in big.text
+    long = await world.ada.get("/teams?x=" + "a" * 9000)
+    _is_page(long, 414)
+    assert long.headers["x-correlation-id"] in long.text
+    _is_page(await world.ada.get("/teams?x=%00"), 422)
+    async with world.stranger() as bot:
+        _is_page(await bot.get("/login?next=" + "a" * 9000), 414)
+
+
+async def test_an_unexpected_error_is_a_page(world: World) -> None:
+    """A bug (here a route that fails) is logged by the chassis as before, and the
+    browser gets the error page with the correlation id, not a JSON document."""
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    world.web.add_api_route("/test-broken", broken)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=world.web, raise_app_exceptions=False), base_url=ORIGIN
+    ) as client:
+        answer = await client.get("/test-broken", headers={"X-Correlation-Id": "cid-123"})
+    _is_page(answer, 500)
+    assert "cid-123" in answer.text

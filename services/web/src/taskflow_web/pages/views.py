@@ -3,6 +3,8 @@ a person reads them)."""
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
 from typing import Any
 from urllib.parse import urlencode
@@ -10,9 +12,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from taskflow_chassis.problems import ProblemError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from taskflow_chassis.logs import CORRELATION_HEADER
+from taskflow_chassis.problems import PROBLEM_MEDIA_TYPE, ProblemError
 
 from taskflow_web.api.adapters import ApiProblem, ApiUnavailable
 from taskflow_web.api.service import SignInRequired
@@ -24,13 +29,19 @@ logger = logging.getLogger("taskflow.web")
 
 router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
 
+# What a problem's answer says that its page says too: when to try again, what is
+# allowed, the request's correlation id.
+KEPT_HEADERS = ("retry-after", "allow", CORRELATION_HEADER)
+
 
 @router.get("/")
 async def home(session: WebSessionDep) -> RedirectResponse:
     return RedirectResponse(rules.DEFAULT_NEXT if session.signed_in else "/login", 303)
 
 
-def _error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+def _error_page(
+    request: Request, status: int, title: str, detail: str, correlation_id: str | None = None
+) -> HTMLResponse:
     """An error page with the layout, whoever is signed in (the session as the request
     left it, if it got that far)."""
     renderer: Renderer = request.app.state.renderer
@@ -45,8 +56,64 @@ def _error_page(request: Request, status: int, title: str, detail: str) -> HTMLR
         "title": title,
         "detail": detail,
         "status": status,
+        "correlation_id": correlation_id,
     }
     return renderer.render(request, "error.html", context, status)
+
+
+def problem_page(request: Request, status: int, body: bytes, headers: Headers) -> Response:
+    """The page for a problem document the chassis answered (its edge limits, a bug)."""
+    try:
+        problem = json.loads(body)
+    except ValueError:
+        problem = None
+    if not isinstance(problem, dict):
+        problem = {}
+    page = _error_page(
+        request,
+        status,
+        str(problem.get("title") or "Request refused"),
+        str(problem.get("detail") or ""),
+        str(problem["correlation_id"]) if problem.get("correlation_id") else None,
+    )
+    for name in KEPT_HEADERS:
+        if name in headers:
+            page.headers[name] = headers[name]
+    return page
+
+
+class ProblemPages:
+    """ASGI middleware: a problem document answered below web's routes (the chassis' edge:
+    a body over its limit 413, an address too long 414, text that is not text 400) is
+    turned into the error page, for the person reading it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+        body = bytearray()
+
+        async def send_page(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                content_type = Headers(raw=message["headers"]).get("content-type", "")
+                if content_type.startswith(PROBLEM_MEDIA_TYPE):
+                    held = message
+                    return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                headers = Headers(raw=held["headers"])
+                page = problem_page(Request(scope), held["status"], bytes(body), headers)
+                await page(scope, receive, send)
+
+        await self.app(scope, receive, send_page)
 
 
 async def sign_in_required(request: Request, exc: Exception) -> Response:
@@ -96,6 +163,16 @@ async def bad_request(request: Request, exc: Exception) -> Response:
 
 def install_error_pages(app: FastAPI) -> None:
     """Replaces the chassis' problem documents with pages, for people."""
+    chassis_unhandled = app.exception_handlers[Exception]
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        """The chassis logs the bug (or answers 503 for a backing service away) as for
+        every service; the browser gets its answer as a page."""
+        answer = chassis_unhandled(request, exc)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return problem_page(request, answer.status_code, bytes(answer.body), answer.headers)
+
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(CsrfRefused, csrf_refused)
     app.add_exception_handler(ApiUnavailable, api_unavailable)
@@ -103,3 +180,5 @@ def install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, bad_request)
     app.add_exception_handler(ProblemError, bad_request)
+    app.add_exception_handler(Exception, server_error)
+    app.add_middleware(ProblemPages)
