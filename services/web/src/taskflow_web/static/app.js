@@ -70,7 +70,14 @@ document.addEventListener("dragend", function (event) {
       badge.textContent = text;
       badge.hidden = !text;
     }
+    labelBadge();
+  }
+
+  // The link's accessible name says the count (also after a swap brought a new badge).
+  function labelBadge() {
+    var badge = document.getElementById("unread-badge");
     var link = document.querySelector("[data-unread-link]");
+    var text = badge && !badge.hidden ? badge.textContent.trim() : "";
     if (link) link.setAttribute("aria-label", text ? "Notifications, " + text + " unread" : "Notifications");
   }
 
@@ -173,4 +180,13 @@ document.addEventListener("dragend", function (event) {
 
   document.addEventListener("DOMContentLoaded", connect);
   document.addEventListener("htmx:afterSettle", connect);
+  document.addEventListener("htmx:afterSettle", labelBadge);
 })();
+// A boosted page swaps the body's content, not the body itself: its hx-headers (the CSRF
+// token htmx sends with every request) would stay the previous page's, which signing in
+// replaces. Each page the server sends carries its own: keep the body's in step with it.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var xhr = event.detail.xhr;
+  var found = xhr && /<body[^>]*\shx-headers='([^']*)'/.exec(xhr.responseText || "");
+  if (found) document.body.setAttribute("hx-headers", found[1].replace(/&#34;|&quot;/g, '"'));
+});
