@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import registry
 from taskflow_chassis.db import Database
@@ -150,3 +153,66 @@ async def test_commit_unique_answers_the_callers_conflict_and_keeps_nothing(
         assert uow.staged == ()
     assert await widget_ids(database) == ["w1"]
     assert await outbox(database) == []
+
+
+def _statements_and_commits(database: Database) -> tuple[list[str], Callable[[], None]]:
+    """Every statement and COMMIT sent on the database's engine, until the answered stop."""
+    seen: list[str] = []
+    engine = database.engine.sync_engine
+
+    def statement(_conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+        seen.append(text.split()[0] + " " + text.split()[2])
+
+    def commit(_conn: Any) -> None:
+        seen.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+
+    def stop() -> None:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+
+    return seen, stop
+
+
+async def test_commit_writes_every_staged_event_in_one_insert_and_reads_nothing_back(
+    database: Database,
+) -> None:
+    """The outbox row is given every column: no SELECT for a default, one INSERT, COMMIT."""
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        await session.execute(insert(widgets).values(id="w1", count=1))
+        uow.publish(bumped("w1"), bumped("w1"), WidgetNoticed(widget_id="w1"))
+        seen, stop = _statements_and_commits(database)
+        try:
+            await uow.commit()
+        finally:
+            stop()
+    assert seen == ["INSERT outbox_messages", "COMMIT"]
+    assert len(await outbox(database)) == 3
+
+
+async def test_the_staged_events_as_one_insert_run_by_the_caller(database: Database) -> None:
+    """``take_outbox_insert``: a service runs the events' INSERT itself (inside a statement
+    of its own); the commit writes them no second time, and a rollback drops them."""
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        assert uow.take_outbox_insert() is None
+        uow.publish(bumped("w1"), WidgetNoticed(widget_id="w1"))
+        written = uow.take_outbox_insert()
+        assert written is not None and uow.staged == ()
+        await session.execute(written)
+        await uow.commit()
+    assert [e.type for e in await outbox(database)] == [
+        WidgetBumped.event_type,
+        WidgetNoticed.event_type,
+    ]
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        uow.publish(bumped("w2"))
+        written = uow.take_outbox_insert()
+        assert written is not None
+        await session.execute(written)
+        await uow.rollback()
+    assert len(await outbox(database)) == 2
