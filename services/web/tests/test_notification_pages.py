@@ -25,7 +25,14 @@ from taskflow_embedded.main import Dispatcher
 from taskflow_embedded.streaming import StreamingASGITransport
 from taskflow_web.notifications import service as notifications
 
-from .conftest import ORIGIN, Browser, browser_for, emailed_token, embedded_runtime, participant
+from .conftest import (
+    ORIGIN,
+    Browser,
+    browser_for,
+    embedded_runtime,
+    participant,
+    team_with_member,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -98,27 +105,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                     "eve": await participant(api, eve, "eve", "+14155550123"),
                 }
                 lead = {"Authorization": f"Bearer {tokens['ada']}"}
-                team = await _until(
-                    lambda: api.post("/api/v1/teams", headers=lead, json={"name": "Launch crew"}),
-                    lambda answer: answer.status_code == 201,
-                )
-                team_id = team.json()["id"]
-                roles = (await api.get(f"/api/v1/teams/{team_id}/roles", headers=lead)).json()
-                developer = next(r["id"] for r in roles["items"] if r["name"] == "Developer")
-                invited = await api.post(
-                    f"/api/v1/teams/{team_id}/invitations",
-                    headers=lead,
-                    json={"email": "bob@example.com", "role_id": developer},
-                )
-                assert invited.status_code == 201, invited.text
-                token = await emailed_token(mail, "bob@example.com", "You are invited")
-                await _until(
-                    lambda: api.post(
-                        "/api/v1/invitations/accept",
-                        headers={"Authorization": f"Bearer {tokens['bob']}"},
-                        json={"token": token},
-                    ),
-                    lambda answer: answer.status_code == 200,
+                team_id = await team_with_member(
+                    api, mail, tokens["ada"], tokens["bob"], "bob@example.com", "Developer"
                 )
                 me = await api.get(
                     "/api/v1/auth/users/me", headers={"Authorization": f"Bearer {tokens['bob']}"}
