@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -25,6 +26,8 @@ from taskflow_web.sessions.models import WebSession
 from .conftest import ORIGIN, Browser, browser_for, embedded_runtime, participant
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+TASK = "00000000-0000-0000-0000-000000000001"
 
 
 @dataclass
@@ -201,3 +204,20 @@ async def test_an_unexpected_error_is_a_page(world: World) -> None:
         answer = await client.get("/test-broken", headers={"X-Correlation-Id": "cid-123"})
     _is_page(answer, 500)
     assert "cid-123" in answer.text
+
+
+async def test_a_form_posted_after_the_session_ended_comes_back_to_a_page(world: World) -> None:
+    """A form posted once the session has ended asks to sign in, then goes back to the
+    page the form belongs to: its own address answers only POST (it was a 405 page)."""
+    visitor = browser_for(world.web, world.mail)
+    async with visitor.client:
+        await visitor.get("/login")
+        for action, page in (
+            ("/notifications/read-all", "/notifications"),
+            (f"/tasks/{TASK}/move", f"/tasks/{TASK}"),
+            (f"/teams/{TASK}/members/{TASK}/role", f"/teams/{TASK}"),
+            ("/profile", "/profile"),
+        ):
+            asked = await visitor.post(action, {})
+            assert asked.status_code == 303, asked.text
+            assert asked.headers["location"] == "/login?" + urlencode({"next": page})

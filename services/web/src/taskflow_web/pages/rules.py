@@ -3,7 +3,7 @@ where a sign-in may send the person back to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,3 +49,15 @@ def safe_next(target: str | None) -> str:
     if parts.path in {"/login", "/logout", "/signup"}:
         return DEFAULT_NEXT
     return target
+
+
+def page_above(path: str, is_page: Callable[[str], bool]) -> str:
+    """The nearest address at or above ``path`` that is a page: a form's own address
+    often answers only POST (``/tasks/1/move`` belongs to the page ``/tasks/1``)."""
+    parts = path.rstrip("/").split("/")
+    while len(parts) > 1:
+        candidate = "/".join(parts)
+        if is_page(candidate):
+            return candidate
+        parts.pop()
+    return DEFAULT_NEXT

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskflow_chassis.logs import CORRELATION_HEADER
 from taskflow_chassis.problems import PROBLEM_MEDIA_TYPE, ProblemError
@@ -116,10 +117,18 @@ class ProblemPages:
         await self.app(scope, receive, send_page)
 
 
+def _is_page(request: Request, path: str) -> bool:
+    """Whether a GET of ``path`` is one of web's routes."""
+    scope = {"type": "http", "path": path, "root_path": "", "method": "GET"}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+
+
 async def sign_in_required(request: Request, exc: Exception) -> Response:
+    """To sign in, then back: to this page, or for a form posted once the session ended,
+    to the page the form belongs to (its own address may answer only POST)."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method not in {"GET", "HEAD"}:
-        target = request.url.path
+        target = rules.page_above(request.url.path, lambda path: _is_page(request, path))
     return RedirectResponse("/login?" + urlencode({"next": rules.safe_next(target)}), 303)
 
 
