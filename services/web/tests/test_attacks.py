@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -20,10 +21,18 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from taskflow_chassis.testing import in_ci
 from taskflow_web.notifications.rules import href_of
-from taskflow_web.pages.service import STATIC_DIR
+from taskflow_web.pages.service import STATIC_DIR, TEMPLATES_DIR
 from taskflow_web.sessions.models import WebSession
 
-from .conftest import ORIGIN, Browser, browser_for, embedded_runtime, participant
+from .conftest import (
+    ORIGIN,
+    PASSWORD,
+    Browser,
+    browser_for,
+    embedded_runtime,
+    participant,
+    until_status,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,6 +45,7 @@ class World:
     api: httpx.AsyncClient
     ada: Browser  # signed in
     mail: Path
+    tokens: dict[str, str]
 
     def stranger(self, cookie: bytes | None = None) -> httpx.AsyncClient:
         """A client that keeps no cookie (a bot), or sends exactly ``cookie``."""
@@ -60,8 +70,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         api = httpx.AsyncClient(transport=httpx.ASGITransport(app=dispatcher), base_url=ORIGIN)
         ada = browser_for(web, mail)
         async with api, ada.client:
-            await participant(api, ada, "ada", "+14155550111")
-            yield World(web, api, ada, mail)
+            token = await participant(api, ada, "ada", "+14155550111")
+            yield World(web, api, ada, mail, {"ada": token})
 
 
 async def test_a_bot_without_cookies_writes_no_session_rows(world: World) -> None:
@@ -221,3 +231,95 @@ async def test_a_form_posted_after_the_session_ended_comes_back_to_a_page(world:
             asked = await visitor.post(action, {})
             assert asked.status_code == 303, asked.text
             assert asked.headers["location"] == "/login?" + urlencode({"next": page})
+
+
+XSS = '"><script>alert(1)</script><img src=x onerror=alert(1)>'
+
+
+async def test_what_people_type_is_shown_as_text_everywhere(world: World) -> None:
+    """Held: ``"><script>`` in every field a person types, through the real API, is text
+    on every page (Jinja's autoescape, no ``|safe``), inside attributes too."""
+    key = {"Authorization": f"Bearer {world.tokens['ada']}"}
+
+    async def made(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = await until_status(lambda: world.api.post(path, headers=key, json=body), 201)
+        found: dict[str, Any] = answer.json()
+        return found
+
+    team = await made("/api/v1/teams", {"name": "T" + XSS[:60], "description": XSS})
+    project = await made(
+        "/api/v1/projects", {"team_id": team["id"], "name": "P" + XSS[:60], "description": XSS}
+    )
+    task = await made(
+        f"/api/v1/projects/{project['id']}/tasks",
+        {"title": "T" + XSS, "description": XSS, "labels": ['"><b>x']},
+    )
+    await made(f"/api/v1/tasks/{task['id']}/comments", {"body": XSS})
+    # A display name and a form's echo of what was typed.
+    await world.ada.get("/profile")
+    saved = await world.ada.post(
+        "/profile", {"display_name": XSS[:60], "phone_number": "+1 415 555 0111", "region": ""}
+    )
+    assert saved.status_code in {200, 303}, saved.text
+    echoed = await world.ada.post("/teams", {"name": " ", "description": XSS})
+    assert echoed.status_code == 422
+    pages = [
+        echoed,
+        *[
+            await world.ada.get(path)
+            for path in (
+                "/teams",
+                f"/teams/{team['id']}",
+                f"/teams/{team['id']}/projects",
+                f"/teams/{team['id']}/roles",
+                f"/projects/{project['id']}",
+                f"/projects/{project['id']}/tasks?search={XSS}",
+                f"/tasks/{task['id']}",
+                "/profile",
+                f"/signup/check-email?email={XSS}",
+                f"/invitations/accept?token={XSS[:40]}",
+            )
+        ],
+    ]
+    for page in pages:
+        assert page.status_code < 500, page.text
+        for raw in ("<script>alert", "<img src=x", "<b>x"):
+            assert raw not in page.text, (page.url, raw)
+    autoescape = world.web.state.renderer.templates.env.autoescape
+    for template in TEMPLATES_DIR.rglob("*.html"):
+        name = template.relative_to(TEMPLATES_DIR).as_posix()
+        assert autoescape(name) if callable(autoescape) else autoescape, name
+        text = template.read_text()
+        assert "|safe" not in text.replace(" ", "") and "autoescape false" not in text, template
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+        "%2F%2Fevil.example",
+        " //evil.example",
+        "///evil.example",
+        "http:/evil.example",
+        "/login",
+    ],
+)
+async def test_next_never_leaves_the_site(world: World, target: str) -> None:
+    """Held: after sign-in (and for a signed-in person opening /login, and from sign-up
+    to the check-email page's sign-in link), next= is a path on this site or /teams."""
+    visitor = browser_for(world.web, world.mail)
+    async with visitor.client:
+        await visitor.get("/login")
+        signed = await visitor.post(
+            "/login", {"username": "ada", "password": PASSWORD, "next": target}
+        )
+        assert signed.headers["location"] == "/teams", target
+        again = await visitor.get("/login", params={"next": target})
+        assert again.headers["location"] == "/teams", target
+    check = await world.ada.get("/signup/check-email", params={"email": "a@b.c", "next": target})
+    assert 'href="/login?next=%2Fteams"' in check.text, target
