@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from taskflow_chassis.testing import in_ci
 
@@ -70,6 +71,23 @@ async def web_system(data_dir: Path) -> AsyncIterator[System]:
     require_browser()
     async with running_system(data_dir, gateway=True) as system:
         yield system
+
+
+def stack_and_browser() -> tuple[Any, Any]:
+    """A test module's fixtures ``system`` (its stack, with web and the gateway) and
+    ``browser`` (chromium), both for the whole module: ``stack, browser = ...`` there."""
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="module", name="system")
+    async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+        async with web_system(tmp_path_factory.mktemp("stack")) as running:
+            yield running
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="module", name="browser")
+    async def browser(system: System) -> AsyncIterator[Browser]:
+        async with chromium() as running:
+            yield running
+
+    return stack, browser
 
 
 @asynccontextmanager

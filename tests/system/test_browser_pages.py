@@ -6,7 +6,6 @@ and the board, loaded with an empty cache, weighs under 150 KB on the wire."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,13 +14,12 @@ from playwright.async_api import Browser
 
 from .browser import (
     accessibility_problems,
-    chromium,
     is_web_page,
     new_context,
     screenshot,
     settle,
     sign_in,
-    web_system,
+    stack_and_browser,
 )
 from .conftest import FIGURES, System, team_with_member
 
@@ -30,16 +28,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)
 BOARD_BUDGET = 150 * 1024
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    async with web_system(tmp_path_factory.mktemp("stack")) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser(system: System) -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
+stack, browser = stack_and_browser()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

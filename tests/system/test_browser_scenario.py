@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, Locator, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from .browser import (
     SCREENSHOTS,
-    chromium,
     emailed_link,
     fill_form,
     is_web_page,
@@ -33,7 +30,7 @@ from .browser import (
     screenshot,
     settle,
     sign_in,
-    web_system,
+    stack_and_browser,
 )
 from .conftest import PASSWORD, System, next_phone
 
@@ -43,16 +40,7 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 LIVE_SECONDS = 30
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    async with web_system(tmp_path_factory.mktemp("stack")) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser(system: System) -> AsyncIterator[Browser]:
-    async with chromium() as running:
-        yield running
+stack, browser = stack_and_browser()
 
 
 class Person:
