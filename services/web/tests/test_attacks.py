@@ -4,6 +4,7 @@ was written for (HEAD). Each test is a finding that was fixed, or an attack that
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -323,3 +324,27 @@ async def test_next_never_leaves_the_site(world: World, target: str) -> None:
         assert again.headers["location"] == "/teams", target
     check = await world.ada.get("/signup/check-email", params={"email": "a@b.c", "next": target})
     assert 'href="/login?next=%2Fteams"' in check.text, target
+
+
+async def test_a_form_sent_twice_at_once_makes_one_thing(world: World) -> None:
+    """A double click (or a reload that resends) posts the same form twice at the same
+    instant: web sends the API one Idempotency-Key for one rendering of a form, so the
+    second gets the first one's answer instead of making a second team."""
+    page = await world.ada.get("/teams")
+    assert page.status_code == 200
+    form = {"csrf_token": world.ada.csrf, "name": "Twice", "description": "clicked twice"}
+
+    async def send() -> httpx.Response:
+        return await world.ada.client.post("/teams", data=form, headers={"Origin": ORIGIN})
+
+    first, second = await asyncio.gather(send(), send())
+    assert first.status_code == second.status_code == 303, (first.text, second.text)
+    assert first.headers["location"] == second.headers["location"]
+    again = await send()  # later, the same rendering: still the same team
+    assert again.headers["location"] == first.headers["location"]
+    listed = await world.ada.get("/teams")
+    assert listed.text.count(">Twice<") == 1, listed.text
+    # A new rendering of the form is a new intent: a second team of the same name.
+    await world.ada.get("/teams")
+    other = await world.ada.post("/teams", {"name": "Twice", "description": "clicked twice"})
+    assert other.status_code == 303 and other.headers["location"] != first.headers["location"]

@@ -86,6 +86,7 @@ async def api(request: Request, session: WebSessionDep) -> Api:
         clock=await get_clock(request),
         client_address=request.client.host if request.client else None,
         on_change=lambda changed: remember(request, changed),
+        form_rendering=lambda: getattr(request.state, "form_rendering", None),
     )
     request.state.web_api = made
     return made
@@ -117,12 +118,17 @@ async def check_csrf(request: Request, session: WebSessionDep) -> None:
         allowed,
     ):
         raise CsrfRefused("This form was sent from another site.")
-    presented = request.headers.get(CSRF_HEADER)
-    if presented is None and "form" in request.headers.get("content-type", ""):
+    header = request.headers.get(CSRF_HEADER)
+    field: str | None = None
+    if "form" in request.headers.get("content-type", ""):
         value = (await request.form()).get(CSRF_FIELD)
-        presented = value if isinstance(value, str) else None
-    if not rules.csrf_matches(session.csrf_token, presented):
+        field = value if isinstance(value, str) else None
+    token, rendering = rules.split_form_token(header if header is not None else field)
+    if not rules.csrf_matches(session.csrf_token, token):
         raise CsrfRefused("This form is out of date or was not sent from this site.")
+    # The form's own rendering (htmx sends the page's in the header, the form its own).
+    form_rendering = rules.split_form_token(field)[1] if field is not None else None
+    request.state.form_rendering = form_rendering or rendering
 
 
 CsrfChecked = Depends(check_csrf)

@@ -3,6 +3,7 @@ before it runs out and once more on a 401; a refresh auth refuses ends the sign-
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable, Mapping
@@ -16,6 +17,10 @@ from taskflow_web.sessions import rules
 from taskflow_web.sessions.service import SESSION_ENDED, Session, SessionStore, Tokens
 
 AUTH = "/api/v1/auth"
+# A form sent twice at once: the second call waits for the first one's answer (the API
+# answers 409 idempotency-key-in-use meanwhile), this often and at most this long.
+IN_USE_WAIT_SECONDS = 0.1
+IN_USE_WAITS = 100
 
 
 class SignInRequired(Exception):
@@ -39,9 +44,13 @@ class Api:
         clock: Callable[[], datetime],
         client_address: str | None = None,
         on_change: Callable[[Session | None], None] = lambda _: None,
+        form_rendering: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.client, self.store, self._session = client, store, session
         self.on_change = on_change
+        # The rendering of the form the request posted (see rules.form_token): a POST it
+        # makes carries an Idempotency-Key of it, so a form sent twice acts once.
+        self.form_rendering = form_rendering
         self.margin, self.clock = refresh_margin_seconds, clock
         # Auth throttles log-ins per client address, and the gateway rate-limits per
         # X-Real-Ip: the browser's, not web's own. The gateway's internal entry point
@@ -116,8 +125,18 @@ class Api:
             raise SignInRequired()
         if rules.needs_refresh(self.clock(), self.session.access_expires_at, self.margin):
             await self._refresh()
+        rendering = self.form_rendering() if method == "POST" else None
+        if rendering:
+            precondition = (headers or {}).get("If-Match")
+            key = rules.idempotency_key(rendering, method, path, json, precondition)
+            headers = {**(headers or {}), "Idempotency-Key": key}
         token = self.session.access_token
         response = await self._send(method, path, json, params, token, headers)
+        for _ in range(IN_USE_WAITS if rendering else 0):
+            if not _in_use(response):
+                break
+            await asyncio.sleep(IN_USE_WAIT_SECONDS)  # the same form's first sending runs
+            response = await self._send(method, path, json, params, token, headers)
         if response.status_code == 401:
             # Expired early or revoked: one refresh, one retry.
             await self._refresh()
@@ -189,6 +208,17 @@ class Api:
                 )
         await self.store.end(self.session)
         self.on_change(None)
+
+
+def _in_use(response: httpx.Response) -> bool:
+    """The API's answer while the same Idempotency-Key's first request still runs."""
+    if response.status_code != 409:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and str(body.get("type", "")).endswith("idempotency-key-in-use")
 
 
 def tokens_of(body: Any) -> Tokens:

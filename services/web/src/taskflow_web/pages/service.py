@@ -20,6 +20,7 @@ from starlette.types import Scope
 from taskflow_web.api.adapters import ApiProblem
 from taskflow_web.api.service import Api
 from taskflow_web.pages import rules
+from taskflow_web.sessions import rules as session_rules
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES_DIR = PACKAGE / "templates"
@@ -134,7 +135,7 @@ class Page:
                 "user": {"id": session.user_id, "username": session.username}
                 if session.signed_in
                 else None,
-                "csrf_token": session.csrf_token,
+                "csrf_token": session_rules.form_token(session.csrf_token),
                 "flash": flash,
                 "path": self.request.url.path,
                 **layout,

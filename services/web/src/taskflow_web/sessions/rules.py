@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -45,6 +47,31 @@ def needs_refresh(now: datetime, access_expires_at: datetime | None, margin_seco
     return access_expires_at is not None and access_expires_at - now <= timedelta(
         seconds=margin_seconds
     )
+
+
+def form_token(csrf_token: str) -> str:
+    """The CSRF token as one rendering of a page carries it: with a random part of its
+    own after a dot, which names that rendering's forms (a form sent twice, by a double
+    click or a reload, is one intent: see ``idempotency_key``)."""
+    return f"{csrf_token}.{secrets.token_urlsafe(12)}"
+
+
+def split_form_token(presented: str | None) -> tuple[str | None, str | None]:
+    """A presented token's CSRF part and its rendering's part (None where it has none)."""
+    if not presented:
+        return None, None
+    token, _, rendering = presented.partition(".")
+    return token, rendering or None
+
+
+def idempotency_key(
+    rendering: str, method: str, path: str, body: Any, precondition: str | None
+) -> str:
+    """The API's ``Idempotency-Key`` for a call a form's post makes: the same for the same
+    call from the same rendering of the form (its second sending gets the first answer),
+    another for another call or another rendering."""
+    material = json.dumps([rendering, method, path, body, precondition], default=str)
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def csrf_matches(expected: str, presented: str | None) -> bool:
