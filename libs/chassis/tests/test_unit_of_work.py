@@ -202,6 +202,8 @@ async def test_the_staged_events_as_one_insert_run_by_the_caller(database: Datab
         uow.publish(bumped("w1"), WidgetNoticed(widget_id="w1"))
         written = uow.take_outbox_insert()
         assert written is not None and uow.staged == ()
+        # A shape SQLAlchemy compiles once and caches (multi-row VALUES it would compile anew).
+        assert written._generate_cache_key() is not None
         await session.execute(written)
         await uow.commit()
     assert [e.type for e in await outbox(database)] == [

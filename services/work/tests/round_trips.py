@@ -1,9 +1,10 @@
 """Counting a request's round trips to its database (a test helper).
 
-Counted: every statement SQLAlchemy sends (``before_cursor_execute``, an executemany
-once), and each BEGIN, COMMIT and ROLLBACK of a transaction on a connection (on asyncpg
-and aiomysql each is a message and its answer). Only what runs in the counting context
-counts: the outbox relay, woken by a commit, works in its own task and is left out.
+Counted: every statement SQLAlchemy sends (``before_cursor_execute``, an executemany once;
+marked when its compiled form cannot be cached), and each BEGIN, COMMIT and ROLLBACK of a
+transaction on a connection (on asyncpg and aiomysql each is a message and its answer).
+Only what runs in the counting context counts: the outbox relay, woken by a commit, works
+in its own task and is left out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import event
+from sqlalchemy.engine.interfaces import CacheStats
 
 _counting: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "round_trips", default=None
@@ -27,8 +29,16 @@ def _note(what: str) -> None:
         trips.append(what)
 
 
-def _statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-    _note(" ".join(statement.split()))
+# Appended to a statement SQLAlchemy could not take from its compiled cache by shape (it
+# compiles one like it anew each time: CPU on every request).
+UNCACHEABLE = " -- uncacheable"
+
+
+def _statement(
+    _conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool
+) -> None:
+    uncacheable = getattr(context, "cache_hit", None) is CacheStats.NO_CACHE_KEY
+    _note(" ".join(statement.split()) + (UNCACHEABLE if uncacheable else ""))
 
 
 def _begin(_conn: Any) -> None:

@@ -20,7 +20,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, insert, select, update
+from sqlalchemy import Insert, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.bus import EventBus
@@ -88,7 +88,15 @@ def outbox_insert(session: AsyncSession, *events: CloudEvent) -> Insert | None:
     if not events:
         return None
     OutboxRelay.mark(session)
-    return insert(outbox_table).values(_rows(events))
+    # Rows as a SELECT of bound values (UNION ALL), not multi-row VALUES: SQLAlchemy
+    # caches the compiled form of this shape, not of that one.
+    values = _rows(events)
+    rows = [
+        select(*(literal(value, outbox_table.c[name].type) for name, value in row.items()))
+        for row in values
+    ]
+    selected = rows[0] if len(rows) == 1 else union_all(*rows)
+    return insert(outbox_table).from_select(list(values[0]), selected)
 
 
 class OutboxRelay(CommitWokenLoop):
