@@ -348,3 +348,31 @@ async def test_a_form_sent_twice_at_once_makes_one_thing(world: World) -> None:
     await world.ada.get("/teams")
     other = await world.ada.post("/teams", {"name": "Twice", "description": "clicked twice"})
     assert other.status_code == 303 and other.headers["location"] != first.headers["location"]
+
+
+async def test_sign_out_ends_the_session_and_its_tokens(world: World) -> None:
+    """Held: a cookie copied before sign-out is worth nothing after it, and auth refuses
+    the tokens it held; every Set-Cookie on the way carries the cookie's flags."""
+    visitor = browser_for(world.web, world.mail)
+    async with visitor.client:
+        signed = await visitor.sign_in("ada")
+        stolen = visitor.cookie
+        assert stolen is not None
+        held = await world.web.state.sessions.load(stolen)
+        assert held is not None and held.signed_in
+        await visitor.get("/teams")
+        out = await visitor.post("/logout")
+        assert out.status_code == 303
+        for answer in (signed, out):
+            for flag in ("HttpOnly", "Secure", "SameSite=Lax", "Path=/"):
+                assert flag in answer.headers["set-cookie"], answer.headers["set-cookie"]
+    async with world.stranger(stolen.encode()) as thief:
+        assert (await thief.get("/teams")).headers["location"] == "/login?next=%2Fteams"
+    me = await world.api.get(
+        "/api/v1/auth/users/me", headers={"Authorization": f"Bearer {held.access_token}"}
+    )
+    assert me.status_code == 401
+    refreshed = await world.api.post(
+        "/api/v1/auth/jwt/refresh", json={"refresh": held.refresh_token}
+    )
+    assert refreshed.status_code == 401
