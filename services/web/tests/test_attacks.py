@@ -5,6 +5,7 @@ was written for (HEAD). Each test is a finding that was fixed, or an attack that
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import shutil
@@ -376,3 +377,44 @@ async def test_sign_out_ends_the_session_and_its_tokens(world: World) -> None:
         "/api/v1/auth/jwt/refresh", json={"refresh": held.refresh_token}
     )
     assert refreshed.status_code == 401
+
+
+async def test_a_change_sent_twice_at_once_is_saved_not_refused(world: World) -> None:
+    """A double click on Save sends the same change twice on the version the page showed:
+    the second used to reach the API after the first had changed the version and said
+    "changed by someone else" (412) about the person's own change. One rendering of a
+    form's change now runs once; the second sending waits for it and shares its answer."""
+    key = {"Authorization": f"Bearer {world.tokens['ada']}"}
+    team = await until_status(
+        lambda: world.api.post("/api/v1/teams", headers=key, json={"name": "Edits"}), 201
+    )
+    project = await until_status(
+        lambda: world.api.post(
+            "/api/v1/projects", headers=key, json={"team_id": team.json()["id"], "name": "P"}
+        ),
+        201,
+    )
+    task = await world.api.post(
+        f"/api/v1/projects/{project.json()['id']}/tasks", headers=key, json={"title": "Draft"}
+    )
+    path = f"/tasks/{task.json()['id']}"
+    page = await world.ada.get(path)
+    form = re.search(rf'<form method="post" action="{path}".*?</form>', page.text, re.S)
+    assert form, page.text
+    version = re.search(r'name="version" value="([^"]+)"', form.group(0))
+    assert version
+    data = {
+        "csrf_token": world.ada.csrf,
+        "title": "Final",
+        "status": "todo",
+        "priority": "medium",
+        "version": html.unescape(version.group(1)),
+    }
+
+    async def save() -> httpx.Response:
+        return await world.ada.client.post(path, data=data, headers={"Origin": ORIGIN})
+
+    first, second = await asyncio.gather(save(), save())
+    assert (first.status_code, second.status_code) == (303, 303), second.text
+    shown = await world.ada.get(path)
+    assert "Final" in shown.text and "changed by someone else" not in shown.text

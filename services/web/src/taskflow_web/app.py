@@ -19,6 +19,7 @@ from taskflow_chassis.types import utcnow
 from taskflow_web import models  # noqa: F401
 from taskflow_web.accounts.views import router as accounts
 from taskflow_web.api.adapters import api_client
+from taskflow_web.api.service import FormSendings
 from taskflow_web.config import WebSettings
 from taskflow_web.handlers import EVENT_HANDLERS
 from taskflow_web.invitations.views import router as invitations
@@ -71,6 +72,7 @@ def create_app(
             longest=timedelta(days=settings.session_max_days),
             clock=clock,
         )
+        app.state.form_sendings = FormSendings()
 
     async def stop(app: FastAPI) -> None:
         await app.state.api_client.aclose()

@@ -87,6 +87,7 @@ async def api(request: Request, session: WebSessionDep) -> Api:
         client_address=request.client.host if request.client else None,
         on_change=lambda changed: remember(request, changed),
         form_rendering=lambda: getattr(request.state, "form_rendering", None),
+        sendings=request.app.state.form_sendings,
     )
     request.state.web_api = made
     return made

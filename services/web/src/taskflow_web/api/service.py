@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,41 @@ AUTH = "/api/v1/auth"
 # answers 409 idempotency-key-in-use meanwhile), this often and at most this long.
 IN_USE_WAIT_SECONDS = 0.1
 IN_USE_WAITS = 100
+# How long a form's change is remembered for its second sending (FormSendings).
+SENDING_KEPT_SECONDS = 60.0
+
+
+class FormSendings:
+    """The API's answers to the changes (PATCH, DELETE) forms made, in this process, for a
+    minute: a second sending of the same form's change (a double click) shares the first
+    one's answer instead of reaching the API on the version the first has just changed
+    (a 412 about the person's own change). The API keeps POST's answers itself
+    (Idempotency-Key), on every replica."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._answers: dict[str, tuple[float, asyncio.Future[httpx.Response]]] = {}
+
+    async def once(self, key: str, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        now = self.clock()
+        for old in [k for k, (at, _) in self._answers.items() if now - at > SENDING_KEPT_SECONDS]:
+            del self._answers[old]
+        first = self._answers.get(key)
+        if first is not None:
+            await asyncio.wait({first[1]})
+            if not first[1].cancelled():
+                return first[1].result()
+            return await send()  # the first sending failed: this one tries
+        answer: asyncio.Future[httpx.Response] = asyncio.get_running_loop().create_future()
+        self._answers[key] = (now, answer)
+        try:
+            response = await send()
+        except BaseException:
+            del self._answers[key]
+            answer.cancel()
+            raise
+        answer.set_result(response)
+        return response
 
 
 class SignInRequired(Exception):
@@ -45,12 +81,14 @@ class Api:
         client_address: str | None = None,
         on_change: Callable[[Session | None], None] = lambda _: None,
         form_rendering: Callable[[], str | None] = lambda: None,
+        sendings: FormSendings | None = None,
     ) -> None:
         self.client, self.store, self._session = client, store, session
         self.on_change = on_change
         # The rendering of the form the request posted (see rules.form_token): a POST it
         # makes carries an Idempotency-Key of it, so a form sent twice acts once.
         self.form_rendering = form_rendering
+        self.sendings = sendings or FormSendings()
         self.margin, self.clock = refresh_margin_seconds, clock
         # Auth throttles log-ins per client address, and the gateway rate-limits per
         # X-Real-Ip: the browser's, not web's own. The gateway's internal entry point
@@ -125,17 +163,13 @@ class Api:
             raise SignInRequired()
         if rules.needs_refresh(self.clock(), self.session.access_expires_at, self.margin):
             await self._refresh()
-        rendering = self.form_rendering() if method == "POST" else None
+        rendering = self.form_rendering() if method in rules.UNSAFE_METHODS else None
         if rendering:
             precondition = (headers or {}).get("If-Match")
             key = rules.idempotency_key(rendering, method, path, json, precondition)
-            headers = {**(headers or {}), "Idempotency-Key": key}
-        token = self.session.access_token
-        response = await self._send(method, path, json, params, token, headers)
-        for _ in range(IN_USE_WAITS if rendering else 0):
-            if not _in_use(response):
-                break
-            await asyncio.sleep(IN_USE_WAIT_SECONDS)  # the same form's first sending runs
+            response = await self._send_form(method, path, json, params, headers, key)
+        else:
+            token = self.session.access_token
             response = await self._send(method, path, json, params, token, headers)
         if response.status_code == 401:
             # Expired early or revoked: one refresh, one retry.
@@ -145,6 +179,33 @@ class Api:
             if response.status_code == 401:
                 self.session = await self.store.sign_out(self.session)
                 raise SignInRequired(SESSION_ENDED)
+        return response
+
+    async def _send_form(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Any,
+        headers: Mapping[str, str] | None,
+        key: str,
+    ) -> httpx.Response:
+        """A change a form's post makes, once for one rendering of the form: a POST with
+        the API's Idempotency-Key (its second sending waits out 409 idempotency-key-in-use
+        and gets the first answer), a PATCH or DELETE through ``FormSendings``."""
+        token = self.session.access_token
+        if method != "POST":
+            return await self.sendings.once(
+                f"{self.session.id_hash}:{key}",
+                lambda: self._send(method, path, json, params, token, headers),
+            )
+        headers = {**(headers or {}), "Idempotency-Key": key}
+        response = await self._send(method, path, json, params, token, headers)
+        for _ in range(IN_USE_WAITS):
+            if not _in_use(response):
+                break
+            await asyncio.sleep(IN_USE_WAIT_SECONDS)  # the same form's first sending runs
+            response = await self._send(method, path, json, params, token, headers)
         return response
 
     async def _send(
