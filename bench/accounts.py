@@ -4,6 +4,7 @@ and a colleague in that team to assign tasks to."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class Accounts:
     assignee_id: str  # the colleague's
     team_id: str
     project_id: str
+    web_cookie: str = ""  # the bench user's signed-in session at the web app (name=value)
 
 
 async def make_accounts(stack: LocalStack) -> Accounts:
@@ -43,7 +45,8 @@ async def make_accounts(stack: LocalStack) -> Accounts:
             json={"team_id": team_id, "name": "Bench"},
         )
         project.raise_for_status()
-    accounts = Accounts(token, user_id, assignee_id, team_id, project.json()["id"])
+    cookie = await web_session(stack, "bench")
+    accounts = Accounts(token, user_id, assignee_id, team_id, project.json()["id"], cookie)
     await _colleague_joins(stack, accounts)
     await _wait_for_notify_to_know(stack, assignee_id)
     return accounts
@@ -106,3 +109,29 @@ async def _wait_for_notify_to_know(stack: LocalStack, user_id: str) -> None:
         sys.exit("notify never heard of the colleague's sign-up")
     finally:
         await conn.close()
+
+
+async def web_session(stack: LocalStack, username: str) -> str:
+    """A signed-in session at the web app, as a browser gets it: the sign-in form's
+    session and CSRF token, the form posted, the rotated session cookie kept."""
+    web = stack.url("web")
+    async with httpx.AsyncClient(base_url=web, timeout=30) as client:
+        form = await client.get("/login")
+        form.raise_for_status()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None, "no CSRF token in the sign-in form"
+        client.cookies.clear()  # the Secure cookie goes by hand: the bench's web is plain HTTP
+        signed_in = await client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": csrf.group(1)},
+            headers={"Cookie": _session_cookie(form)},
+        )
+        assert signed_in.status_code == 303, signed_in.text[:500]
+        return _session_cookie(signed_in)
+
+
+def _session_cookie(response: httpx.Response) -> str:
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith("taskflow_session="):
+            return header.split(";", 1)[0]
+    raise AssertionError(f"no session cookie from {response.request.url}")

@@ -1,7 +1,8 @@
 """``make bench``: TaskFlow's hot paths measured on the local distributed runtime.
 
-Starts the processes of ``make up`` with production settings (no gateway: wrk
-talks to each service's own port, as Traefik would), seeds tasks in bulk straight
+Starts the processes of ``make up`` with production settings (wrk talks to each
+service's own port, as Traefik would; web's pages call the API through the gateway
+emulator's internal entry point, as in ``make up``), seeds tasks in bulk straight
 into work's database at each size, runs every scenario with wrk for a fixed
 duration and concurrency, fails loudly on any non-2xx answer, and writes
 ``bench/results/<time>.md`` and ``.json``.
@@ -39,7 +40,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--write-seconds", type=float, default=10)
     parser.add_argument("--relay-events", type=int, default=20_000)
-    parser.add_argument("--workers", default="auth=2,teams=1,work=2,notify=2",
+    parser.add_argument("--workers", default="auth=2,teams=1,work=2,notify=2,web=2",
                         help="uvicorn worker processes per service")  # fmt: skip
     parser.add_argument(
         "--profile",

@@ -24,6 +24,8 @@ from taskflow_chassis.pagination import encode_cursor, list_scope
 from taskflow_embedded.local import SERVICES, LocalStack
 from wrk_runner import Request, Wrk, parse
 
+WEB_PAGE_TARGET_MS = 50  # p50 of a signed-in board page rendered by web
+
 
 @dataclass(frozen=True)
 class Options:
@@ -64,16 +66,18 @@ class Bench:
         prefix = self.results_dir / f"profile-{slug}-{self.size}"
         return profilers(self.options.profile, prefix, pids, duration)
 
-    def run(self, name: str, request: Request) -> Result | None:
+    def run(self, name: str, request: Request, wrk: Wrk | None = None) -> Result | None:
+        """``wrk``: another concurrency than the bench's (one connection, say)."""
         if not self.wanted(name):
             return None
-        self.wrk.warm_up(request)
+        wrk = wrk or self.wrk
+        wrk.warm_up(request)
         settle()
         duration = self.options.duration
         service = next(s for s in SERVICES if request.url.startswith(self.stack.url(s)))
         running_profilers = self.profile(name, workers(self.stack, service), duration)
         cpu = CpuMeter(self.stack)
-        out = self.wrk.run(request, duration)
+        out = wrk.run(request, duration)
         cpu_seconds = cpu.seconds()
         for profiler in running_profilers:
             profiler.wait()
@@ -141,6 +145,21 @@ class Bench:
             result = self.run("create a task with an assignee", create)
         if result:
             result.extra["outbox_backlog_max"] = backlog.peak
+        self.web_page(project_id)
+
+    def web_page(self, project_id: str) -> None:
+        """A signed-in person's board, rendered by web: its session, its calls to the API
+        through the gateway's internal entry point, the template."""
+        board = Request(f"{self.stack.url('web')}/projects/{project_id}",
+                        cookie=self.accounts.web_cookie)  # fmt: skip
+        alone = Wrk(self.wrk.executable, 1)
+        for result in (
+            self.run("render a web page (the board)", board),
+            self.run("render a web page (the board), one at a time", board, alone),
+        ):
+            if result:
+                result.extra["target_p50_ms"] = WEB_PAGE_TARGET_MS
+                result.extra["target_met"] = result.p50_ms <= WEB_PAGE_TARGET_MS
 
     async def deep_cursor(self, seeded: seed.Seeded) -> str:
         """The cursor of a page deep in the bench project's tasks, oldest first."""

@@ -4,8 +4,10 @@ the kernel says of them (their descendants, their workers, their memory)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,11 +15,23 @@ from pathlib import Path
 
 from taskflow_embedded.local import LocalStack
 
+# The gateway emulator on its two entry points: web calls the API through the internal one.
+_GATEWAY = (
+    "import json, sys\n"
+    "from taskflow_embedded.gateway import serve\n"
+    "serve(json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), log_level='warning')\n"
+)
+
 
 def new_stack(data_dir: Path) -> LocalStack:
     """A stack of its own (databases, exchange, ports), beside any ``make up``."""
     return LocalStack(
-        data_dir=data_dir, name=f"tfbench_{uuid.uuid4().hex[:6]}", base_port=8201, smtp_port=2625
+        data_dir=data_dir,
+        name=f"tfbench_{uuid.uuid4().hex[:6]}",
+        gateway_port=8199,
+        internal_gateway_port=8200,
+        base_port=8201,
+        smtp_port=2625,
     )
 
 
@@ -39,8 +53,13 @@ def running(stack: LocalStack) -> Iterator[LocalStack]:
     shutil.rmtree(stack.data_dir, ignore_errors=True)
     asyncio.run(stack.create_databases())
     stack.start()
+    # wrk calls each service on its own port; web's pages call the API through the gateway.
+    upstreams = json.dumps(stack.upstreams())
+    ports = [str(stack.gateway_port), str(stack.internal_gateway_port)]
+    stack.start_process("gateway", [sys.executable, "-c", _GATEWAY, upstreams, *ports], "web")
     try:
-        asyncio.run(stack.wait_ready())
+        # Generous: five services' migrations and workers on a busy machine take their time.
+        asyncio.run(stack.wait_ready(timeout=300))
         yield stack
     finally:
         stack.stop()

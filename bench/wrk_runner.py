@@ -23,6 +23,7 @@ class Request:
     method: str = "GET"
     token: str = ""
     body: str = ""
+    cookie: str = ""  # a web page's session cookie (name=value)
 
 
 class Wrk:
@@ -43,6 +44,7 @@ class Wrk:
             "BENCH_METHOD": request.method,
             "BENCH_PATH": httpx.URL(request.url).raw_path.decode(),
             "BENCH_TOKEN": request.token,
+            "BENCH_COOKIE": request.cookie,
             "BENCH_BODY": request.body,
         }
 
