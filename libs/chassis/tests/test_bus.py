@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -31,12 +31,21 @@ class Buses:
 @pytest.fixture(params=["memory", "rabbitmq"])
 async def buses(request: pytest.FixtureRequest) -> AsyncIterator[Buses]:
     suffix = uuid.uuid4().hex[:8]
-    if request.param == "memory":
-        url, options = f"memory://bus-{suffix}", {}
-    else:
-        url, options = require_rabbitmq(), {"exchange": f"taskflow.test.{suffix}"}
-    publisher = create_bus(url, max_retries=2, retry_base_seconds=0.05, **options)
-    consumer = create_bus(url, max_retries=2, retry_base_seconds=0.05, **options)
+    # An exchange of the test's own (the memory bus ignores it).
+    exchange = f"taskflow.test.{suffix}"
+    url = f"memory://bus-{suffix}" if request.param == "memory" else require_rabbitmq()
+    # Batches of at most 5, and a linger long enough that holding a lone event back would show.
+    publisher, consumer = (
+        create_bus(
+            url,
+            max_retries=2,
+            retry_base_seconds=0.05,
+            batch_size=5,
+            batch_linger=10.0,
+            exchange=exchange,
+        )
+        for _ in range(2)
+    )
     await publisher.connect()
     await consumer.connect()
     queue = f"svc-{suffix}"
@@ -325,3 +334,90 @@ async def test_a_closed_bus_gets_no_more_broadcasts(buses: Buses) -> None:
     await wait_for(arrived)
     await asyncio.sleep(0.1)
     assert closed == []
+
+
+async def test_waiting_events_go_to_the_batch_handler_together_in_order(buses: Buses) -> None:
+    seen: list[str] = []
+    sizes: list[int] = []
+
+    async def one(e: CloudEvent) -> None:
+        seen.append(e.id)
+        sizes.append(1)
+
+    async def many(events: Sequence[CloudEvent]) -> None:
+        seen.extend(e.id for e in events)
+        sizes.append(len(events))
+
+    # Subscribed once so that the queue keeps what arrives while its consumer is away.
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], one, batch_handler=many)
+    await buses.consumer.unsubscribe(buses.queue)
+    sent = [event(n=n) for n in range(12)]
+    for e in sent:
+        await buses.publisher.publish(e)
+    await asyncio.sleep(0.2)
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], one, batch_handler=many)
+
+    async def all_arrived() -> bool:
+        return len(seen) >= len(sent)
+
+    await wait_for(all_arrived)
+    await asyncio.sleep(0.2)
+    assert seen == [e.id for e in sent]  # each once, in order
+    assert max(sizes) > 1  # they waited together, so they went together
+    assert max(sizes) <= 5  # at most batch_size (the fixture's 5)
+
+
+async def test_a_lone_event_is_not_held_back_for_a_batch(buses: Buses) -> None:
+    handled: list[float] = []
+
+    async def one(e: CloudEvent) -> None:
+        handled.append(time.monotonic())
+
+    async def many(events: Sequence[CloudEvent]) -> None:
+        handled.extend(time.monotonic() for _ in events)
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], one, batch_handler=many)
+    sent_at = time.monotonic()
+    await buses.publisher.publish(event())
+
+    async def arrived() -> bool:
+        return bool(handled)
+
+    await wait_for(arrived)
+    # The fixture's linger is 10 s: waiting for company would show.
+    assert handled[0] - sent_at < 2.0
+
+
+async def test_a_failed_batch_goes_one_by_one_and_parks_only_the_poison(buses: Buses) -> None:
+    sent = [event(n=n) for n in range(6)]
+    poison = sent[3].id
+    batch_calls: list[list[str]] = []
+    applied: list[str] = []
+
+    async def one(e: CloudEvent) -> None:
+        if e.id == poison:
+            raise PermanentError("poison")
+        applied.append(e.id)
+
+    async def many(events: Sequence[CloudEvent]) -> None:
+        batch_calls.append([e.id for e in events])
+        if poison in batch_calls[-1]:
+            raise PermanentError("poison in the batch")
+        applied.extend(e.id for e in events)
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], one, batch_handler=many)
+    await buses.consumer.unsubscribe(buses.queue)
+    for e in sent:
+        await buses.publisher.publish(e)
+    await asyncio.sleep(0.2)
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], one, batch_handler=many)
+
+    async def settled() -> bool:
+        return len(applied) == 5 and len(await buses.consumer.dead_letters(buses.queue)) == 1
+
+    await wait_for(settled)
+    await asyncio.sleep(0.2)
+    assert applied == [e.id for e in sent if e.id != poison]  # each once, in order
+    [letter] = await buses.consumer.dead_letters(buses.queue)
+    assert letter.id == poison and "poison" in letter.error and letter.attempts == 1
+    assert any(poison in call and len(call) > 1 for call in batch_calls)

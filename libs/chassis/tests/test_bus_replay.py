@@ -18,11 +18,10 @@ from taskflow_chassis.testing import require_rabbitmq
 @pytest.fixture(params=["memory", "rabbitmq"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[tuple[EventBus, str]]:
     suffix = uuid.uuid4().hex[:8]
-    if request.param == "memory":
-        url, options = f"memory://replay-{suffix}", {}
-    else:
-        url, options = require_rabbitmq(), {"exchange": f"taskflow.test.{suffix}"}
-    bus = create_bus(url, max_retries=0, retry_base_seconds=0.01, **options)
+    # An exchange of the test's own (the memory bus ignores it).
+    exchange = f"taskflow.test.{suffix}"
+    url = f"memory://replay-{suffix}" if request.param == "memory" else require_rabbitmq()
+    bus = create_bus(url, max_retries=0, retry_base_seconds=0.01, exchange=exchange)
     await bus.connect()
     queue = f"replay-{suffix}"
     yield bus, queue

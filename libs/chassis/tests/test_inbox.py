@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import func, insert, select, update
@@ -13,7 +14,7 @@ from taskflow_chassis.bus.rabbitmq import RabbitMQBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.handlers import EventContext, EventHandler, HandlerMap
-from taskflow_chassis.inbox import EventConsumer, handle_once
+from taskflow_chassis.inbox import EventConsumer, handle_batch, handle_once
 from taskflow_chassis.logs import current_correlation_id
 from taskflow_chassis.messaging import inbox_table, outbox_table
 from taskflow_chassis.testing import postgres_outage, require_rabbitmq
@@ -292,3 +293,90 @@ async def test_consumer_on_rabbitmq_handles_a_redelivered_event_once(
         await bus.delete_queues(queue)
         await bus.delete_exchange()
         await bus.close()
+
+
+async def inbox_count(database: Database) -> int:
+    async with database.session() as session:
+        query = select(func.count()).select_from(inbox_table)
+        return int((await session.execute(query)).scalar_one())
+
+
+async def test_a_batch_applies_each_new_event_once_in_order_and_skips_duplicates(
+    database: Database,
+) -> None:
+    handlers = on_bumped(bump)
+    first, second, third = bumped("b1"), bumped("b1"), bumped("b2")
+    assert await handle_once(database, first, handlers, PUBLISHER) is True
+    copy = CloudEvent.from_json(second.to_json())
+    # Already handled (first), twice in the batch (second): each new event runs once.
+    batch = [first, second, copy, third]
+    assert await handle_batch(database, batch, handlers, PUBLISHER) == 2
+    # Each event read what the one before wrote: the same widget bumped twice in all.
+    assert await widget_count(database, "b1") == 2
+    assert await widget_count(database, "b2") == 1
+    assert await inbox_count(database) == 3
+    assert await handle_batch(database, batch, handlers, PUBLISHER) == 0
+
+
+async def test_a_failing_event_rolls_the_whole_batch_back(database: Database) -> None:
+    async def explode_on_b4(payload: WidgetBumped, context: Context) -> None:
+        if payload.widget_id == "b4":
+            raise RuntimeError("nope")
+
+    with pytest.raises(RuntimeError):
+        await handle_batch(
+            database, [bumped("b3"), bumped("b4")], on_bumped(bump, explode_on_b4), PUBLISHER
+        )
+    assert await widget_count(database, "b3") is None
+    assert await inbox_count(database) == 0
+
+
+async def test_each_event_of_a_batch_stages_events_with_its_own_correlation_id(
+    database: Database,
+) -> None:
+    async def react(payload: WidgetBumped, context: Context) -> None:
+        context.uow.publish(WidgetNoticed(widget_id=payload.widget_id))
+
+    batch = [bumped("b5", correlation_id="trace-a"), bumped("b6", correlation_id="trace-b")]
+    assert await handle_batch(database, batch, on_bumped(react), PUBLISHER) == 2
+    assert current_correlation_id() is None
+    async with database.session() as session:
+        query = select(outbox_table.c.payload).order_by(outbox_table.c.created_at)
+        rows = (await session.execute(query)).scalars()
+        noticed = [CloudEvent.from_json(row) for row in rows]
+    assert [(e.data["widget_id"], e.correlationid) for e in noticed] == [
+        ("b5", "trace-a"),
+        ("b6", "trace-b"),
+    ]
+
+
+async def test_a_poison_event_in_a_batch_is_parked_alone_and_the_others_applied(
+    database: Database, memory_url: str
+) -> None:
+    bus = MemoryBus(memory_url, max_retries=5, retry_base_seconds=0.01)
+    await bus.connect()
+    batches: list[int] = []
+    consumer = consumer_of(database, bus, bump)
+    original = consumer._on_batch
+
+    async def on_batch(events: Sequence[CloudEvent]) -> None:
+        batches.append(len(events))
+        await original(events)
+
+    consumer._on_batch = on_batch  # type: ignore[method-assign]
+    await consumer.start()
+    await consumer.stop()  # the events wait together in the queue
+    poison = new_event(TYPE, source="/test", data={"widget": "no id"})
+    for event in [bumped("b7"), bumped("b8"), poison, bumped("b9")]:
+        await bus.publish(event)
+    await consumer.start()
+    await bus.drain()
+    assert batches == [4]  # tried together, then one by one
+    [letter] = await bus.dead_letters("widgets")
+    assert letter.id == poison.id and letter.attempts == 1
+    assert "unreadable payload" in letter.error
+    for widget in ("b7", "b8", "b9"):
+        assert await widget_count(database, widget) == 1
+    assert await inbox_count(database) == 3
+    await consumer.stop()
+    await bus.close()

@@ -142,8 +142,16 @@ class _Runtime:
             exchange=settings.event_exchange,
             max_retries=settings.consumer_max_retries,
             retry_base_seconds=settings.consumer_retry_base_seconds,
+            batch_size=settings.consumer_batch_size,
+            batch_linger=settings.consumer_batch_linger_ms / 1000,
+            prefetch=settings.consumer_prefetch,
         )
-        relay = OutboxRelay(database, bus, sweep_interval=settings.relay_sweep_seconds)
+        relay = OutboxRelay(
+            database,
+            bus,
+            sweep_interval=settings.relay_sweep_seconds,
+            batch_size=settings.relay_batch_size,
+        )
         handlers = HandlerMap(spec.handlers, spec.handler_deps)
         consumer = (
             EventConsumer(

@@ -59,6 +59,15 @@ class ServiceSettings(BaseSettings):
     relay_sweep_seconds: float = 2.0
     consumer_max_retries: int = 5
     consumer_retry_base_seconds: float = 0.5
+    # Batches (taskflow_chassis.bus): the events waiting in a service's queue are applied
+    # together, at most this many in one transaction, gathered for at most this long and only
+    # while more keep arriving (a lone event is never held back). 1: one event at a time.
+    consumer_batch_size: int = Field(default=50, ge=1, le=1000)
+    consumer_batch_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+    # RabbitMQ deliveries a consumer holds unacked at once (raised to the batch size if below).
+    consumer_prefetch: int = Field(default=100, ge=1, le=10000)
+    # Outbox rows the relay publishes per pass, all sent before their confirms are awaited.
+    relay_batch_size: int = Field(default=200, ge=1, le=10000)
     run_migrations_on_start: bool = True
     log_level: str = "INFO"
     log_json: bool = True

@@ -4,6 +4,12 @@ The handlers' writes and the inbox row of the event id commit in one
 transaction, so a redelivered event is a no-op and a failed handler leaves
 nothing behind (the bus retries it, or parks it: ``taskflow_chassis.bus``).
 
+Events waiting together in the queue are applied as a batch: their inbox rows and
+every handler's writes in one transaction, in arrival order (each event sees the
+rows as the one before left them, as if it had its own transaction), those already
+handled (or twice in the batch) skipped. If the batch fails the bus hands its
+events to the consumer one by one, so a poison event is parked alone.
+
 While the service's own database is unreachable the consumer pauses: it holds
 the event in hand (and so the queue behind it) and retries it once the database
 answers, instead of churning through the queue's events and their retries.
@@ -15,21 +21,22 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from taskflow_chassis.bus import EventBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent
-from taskflow_chassis.failures import PermanentError, TransientError
-from taskflow_chassis.handlers import HandlerMap
+from taskflow_chassis.failures import TransientError
+from taskflow_chassis.handlers import HandlerMap, ParsedEvent
 from taskflow_chassis.logs import correlation_id
 from taskflow_chassis.messaging import inbox_table
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
-__all__ = ["EventConsumer", "handle_once"]
+__all__ = ["EventConsumer", "handle_batch", "handle_once"]
 
 logger = logging.getLogger("taskflow.inbox")
 
@@ -42,7 +49,12 @@ async def handle_once(
     Answers False for a duplicate (nothing runs). A handler's exception rolls
     everything back and propagates, so the bus retries the event (or parks it).
     """
-    parsed = handlers.parse(event)  # unreadable or unmapped: refused before any database work
+    # Unreadable or unmapped: refused before any database work.
+    return await _handle_parsed(database, handlers.parse(event), publisher)
+
+
+async def _handle_parsed(database: Database, parsed: ParsedEvent, publisher: Publisher) -> bool:
+    event = parsed.event
     token = correlation_id.set(event.correlationid)
     try:
         async with database.session() as session:
@@ -65,6 +77,50 @@ async def handle_once(
             return True
     finally:
         correlation_id.reset(token)
+
+
+async def handle_batch(
+    database: Database, events: Sequence[CloudEvent], handlers: HandlerMap, publisher: Publisher
+) -> int:
+    """Run the handlers of every event not seen before, in order, in one unit of work with
+    their inbox rows; answer how many ran. Any failure (an unreadable event, a handler's
+    exception, a copy claimed meanwhile by another consumer) rolls the whole batch back
+    and propagates: the bus then hands the events over one by one."""
+    fresh: dict[str, ParsedEvent] = {}
+    for event in events:
+        if event.id not in fresh:  # a copy in the same batch: the first one runs
+            fresh[event.id] = handlers.parse(event)
+    async with database.session() as session:
+        seen = await session.execute(
+            select(inbox_table.c.event_id).where(inbox_table.c.event_id.in_(list(fresh)))
+        )
+        for event_id in seen.scalars():
+            logger.info("event %s (%s) already handled", event_id, fresh.pop(event_id).event.type)
+        if not fresh:
+            return 0
+        now = utcnow()
+        # Claimed before the handlers run: a copy another consumer holds makes this insert
+        # wait on its key, then fail, and the batch goes one by one.
+        await session.execute(
+            insert(inbox_table),
+            [
+                {"event_id": parsed.event.id, "event_type": parsed.event.type, "handled_at": now}
+                for parsed in fresh.values()
+            ],
+        )
+        uow = UnitOfWork(session, publisher)
+        for parsed in fresh.values():
+            token = correlation_id.set(parsed.event.correlationid)
+            try:
+                await parsed.run(uow)
+                # The next event reads what this one wrote, loaded afresh, as it would in
+                # a transaction of its own (a Core update leaves no stale object behind).
+                await session.flush()
+                session.expunge_all()
+            finally:
+                correlation_id.reset(token)
+        await uow.commit()
+        return len(fresh)
 
 
 class EventConsumer:
@@ -93,15 +149,18 @@ class EventConsumer:
         self.paused_since: float | None = None
         self._reporter: asyncio.Task[None] | None = None
 
+    async def _on_batch(self, events: Sequence[CloudEvent]) -> None:
+        await handle_batch(self.database, events, self.handlers, self.publisher)
+
     async def _on_event(self, event: CloudEvent) -> None:
-        if not self.handlers.handles(event.type):
-            # Only reachable through a routing key wider than the handler map, or a replay:
-            # parked (not dropped) so that an operator sees it.
-            raise PermanentError(f"no handler for {event.type} on {self.queue}")
+        # Once (the handler map looked up, the payload parsed), however often the database
+        # is retried. No handler (a routing key wider than the map, or a replay) or an
+        # unreadable payload: PermanentError, parked (not dropped) so that an operator sees it.
+        parsed = self.handlers.parse(event)
         waited_since: float | None = None
         while True:
             try:
-                await handle_once(self.database, event, self.handlers, self.publisher)
+                await _handle_parsed(self.database, parsed, self.publisher)
                 return
             except Exception as exc:
                 # Whatever the error says, a failure while the database does not answer
@@ -137,7 +196,9 @@ class EventConsumer:
         self.paused_since = None
 
     async def start(self) -> None:
-        await self.bus.subscribe(self.queue, self.handlers.event_types, self._on_event)
+        await self.bus.subscribe(
+            self.queue, self.handlers.event_types, self._on_event, batch_handler=self._on_batch
+        )
         self._reporter = asyncio.create_task(self._report_parked(), name=f"dlq:{self.queue}")
 
     async def stop(self) -> None:

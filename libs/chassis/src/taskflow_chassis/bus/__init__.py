@@ -20,6 +20,18 @@ is dealt with by the kind of its failure (``taskflow_chassis.failures``):
 Nothing is dropped silently, but an event no queue is bound to is not kept
 (topic exchange rules).
 
+Batches: a subscription may also give a ``batch_handler``. The events waiting in
+the queue (at most ``batch_size``; gathered for at most ``batch_linger`` seconds,
+and only while more keep arriving, so a lone event is never held back) then go
+to it together, in order; once it returns, every one of them is done. When it
+raises, each event of the batch goes to the single ``handler`` instead, one by
+one, with the retries and parking above, so one poison event is parked alone and
+the others are applied. A batch of one goes to ``handler`` directly.
+
+The relay publishes with ``publish_many``: the bodies as the outbox stored them
+(serialised once, parsed once by the consumer), all sent before the broker's
+confirms are awaited together.
+
 A broadcast subscription (``subscribe_broadcast``) is the other kind: every bus
 instance (every process) that makes one receives every matching event, where a
 service's queue hands each event to one of its processes. It holds nothing while
@@ -30,35 +42,47 @@ runs after the broker connection came back, to catch up on what was missed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.failures import Failure, classify
 
 __all__ = [
+    "DEFAULT_BATCH_LINGER",
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_EXCHANGE",
     "TRANSIENT_MAX_DELAY",
+    "BatchHandler",
     "DeadLetter",
     "EventBus",
     "MessageHandler",
+    "OutgoingEvent",
+    "Published",
     "ReconnectCallback",
     "Retry",
     "create_bus",
+    "gather_batch",
     "handle_failure",
+    "log_batch_failure",
     "next_step",
     "retry_delay",
     "topic_matches",
 ]
 
 MessageHandler = Callable[[CloudEvent], Awaitable[None]]
+BatchHandler = Callable[[Sequence[CloudEvent]], Awaitable[None]]
 ReconnectCallback = Callable[[], None]
 
 DEFAULT_EXCHANGE = "taskflow.events"
+DEFAULT_BATCH_SIZE = 50
+DEFAULT_BATCH_LINGER = 0.005
 # An outage is retried at least this often, however long it lasts.
 TRANSIENT_MAX_DELAY = 30.0
 
@@ -76,6 +100,24 @@ class DeadLetter:
     @property
     def id(self) -> str:
         return self.event.id if self.event is not None else self.message_id
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """An event as the outbox holds it: its id, its type (the routing key), its JSON body."""
+
+    id: str
+    type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Published:
+    """What ``publish_many`` did: how many events, from the first, the broker confirmed, and
+    the error that stopped the one after them (None: all were confirmed)."""
+
+    count: int
+    error: BaseException | None = None
 
 
 @dataclass(frozen=True)
@@ -166,10 +208,20 @@ class EventBus(Protocol):
     async def publish(self, event: CloudEvent) -> None:
         """Return only once the broker has the event (publisher confirm)."""
 
+    async def publish_many(self, events: Sequence[OutgoingEvent]) -> Published:
+        """Publish in order, then wait for every confirm at once; never raises for an event
+        the broker refused (``Published.error``), so the caller keeps the confirmed ones."""
+
     async def subscribe(
-        self, queue: str, routing_keys: Sequence[str], handler: MessageHandler
+        self,
+        queue: str,
+        routing_keys: Sequence[str],
+        handler: MessageHandler,
+        *,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
-        """Deliver events whose type matches a key (``*``/``#`` patterns) to ``handler``."""
+        """Deliver events whose type matches a key (``*``/``#`` patterns) to ``handler``
+        (or several at once to ``batch_handler``: see the module's note on batches)."""
 
     async def unsubscribe(self, queue: str) -> None:
         """Stop consuming; the queue keeps what arrives meanwhile."""
@@ -208,24 +260,82 @@ def retry_delay(base_seconds: float, attempt: int) -> float:
     return float(min(base_seconds * (2 ** min(max(attempt - 1, 0), 30)), 300.0))
 
 
+T = TypeVar("T")
+
+
+async def gather_batch(waiting: deque[T], size: int, linger: float) -> list[T]:
+    """Take up to ``size`` items from the front of ``waiting`` (which deliveries fill).
+
+    What is there is taken at once; the gathering goes on only while more keep
+    arriving between two turns of the event loop, and for at most ``linger``
+    seconds, so an item alone in the queue is handled straight away. Cancelled,
+    it puts what it took back in front, in order.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + linger
+    batch: list[T] = []
+    try:
+        while True:
+            while waiting and len(batch) < size:
+                batch.append(waiting.popleft())
+            if len(batch) >= size or loop.time() >= deadline:
+                return batch
+            await asyncio.sleep(0)  # deliveries already read off the socket come in now
+            if not waiting:
+                return batch
+    except asyncio.CancelledError:
+        waiting.extendleft(reversed(batch))
+        raise
+
+
+def log_batch_failure(log: logging.Logger, queue: str, size: int, exc: Exception) -> None:
+    """Both buses' line for a batch that failed and is handled one by one."""
+    log.info(
+        "a batch of %d on %s failed (%s: %s): handling its events one by one",
+        size,
+        queue,
+        type(exc).__name__,
+        exc,
+    )
+
+
 def create_bus(
     url: str,
     *,
     exchange: str = DEFAULT_EXCHANGE,
     max_retries: int = 5,
     retry_base_seconds: float = 0.5,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_linger: float = DEFAULT_BATCH_LINGER,
+    prefetch: int = 2 * DEFAULT_BATCH_SIZE,
 ) -> EventBus:
-    """The adapter for a URL: ``memory://[hub]`` or ``amqp(s)://user:pass@host/vhost``."""
+    """The adapter for a URL: ``memory://[hub]`` or ``amqp(s)://user:pass@host/vhost``.
+
+    ``batch_size`` and ``batch_linger`` shape a batch subscription's batches;
+    ``prefetch`` is how many unacked deliveries RabbitMQ hands a consumer at once
+    (at least ``batch_size``, or batches never fill)."""
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":
         from taskflow_chassis.bus.memory import MemoryBus
 
-        return MemoryBus(url, max_retries=max_retries, retry_base_seconds=retry_base_seconds)
+        return MemoryBus(
+            url,
+            max_retries=max_retries,
+            retry_base_seconds=retry_base_seconds,
+            batch_size=batch_size,
+            batch_linger=batch_linger,
+        )
     if scheme in {"amqp", "amqps"}:
         from taskflow_chassis.bus.rabbitmq import RabbitMQBus
 
         return RabbitMQBus(
-            url, exchange=exchange, max_retries=max_retries, retry_base_seconds=retry_base_seconds
+            url,
+            exchange=exchange,
+            max_retries=max_retries,
+            retry_base_seconds=retry_base_seconds,
+            prefetch=max(prefetch, batch_size),
+            batch_size=batch_size,
+            batch_linger=batch_linger,
         )
     raise ValueError(
         # Not the URL itself: it may carry a password.

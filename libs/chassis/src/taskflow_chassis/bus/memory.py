@@ -3,7 +3,8 @@
 Every ``memory://<name>`` bus of a process shares one hub per name (``memory://``
 is the hub ``default``), so the four services of ``make dev`` see each other's
 events. As on RabbitMQ: a queue, once subscribed, keeps its messages while its
-handler is busy or unsubscribed; its handler sees them one at a time, in order;
+handler is busy or unsubscribed; its handler sees them one at a time, in order
+(or its batch handler several at once, by the same rule: ``taskflow_chassis.bus``);
 a failing handler is retried with back-off (without holding up the messages
 behind it) or parked with its error, by the same rule (``next_step``); parked
 messages can be listed, replayed and purged. Nothing survives the process.
@@ -20,10 +21,17 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from taskflow_chassis.bus import (
+    DEFAULT_BATCH_LINGER,
+    DEFAULT_BATCH_SIZE,
+    BatchHandler,
     DeadLetter,
     MessageHandler,
+    OutgoingEvent,
+    Published,
     ReconnectCallback,
+    gather_batch,
     handle_failure,
+    log_batch_failure,
     topic_matches,
 )
 from taskflow_chassis.events import CloudEvent
@@ -41,6 +49,7 @@ class _Queue:
     name: str
     routing_keys: set[str] = field(default_factory=set)
     handler: MessageHandler | None = None
+    batch_handler: BatchHandler | None = None
     # (event, counted failures, transient failures)
     messages: deque[tuple[CloudEvent, int, int]] = field(default_factory=deque)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -105,11 +114,19 @@ def _hub(name: str) -> _Hub:
 
 class MemoryBus:
     def __init__(
-        self, url: str = "memory://", *, max_retries: int = 5, retry_base_seconds: float = 0.5
+        self,
+        url: str = "memory://",
+        *,
+        max_retries: int = 5,
+        retry_base_seconds: float = 0.5,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_linger: float = DEFAULT_BATCH_LINGER,
     ) -> None:
         self.name = urlsplit(url).netloc or "default"
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
+        self.batch_size = batch_size
+        self.batch_linger = batch_linger
         self._owned: set[str] = set()
         self._broadcasts: list[_Broadcast] = []
         self._connected = False
@@ -149,8 +166,22 @@ class MemoryBus:
             if any(topic_matches(key, event.type) for key in broadcast.routing_keys):
                 broadcast.messages.put_nowait(event)
 
+    async def publish_many(self, events: Sequence[OutgoingEvent]) -> Published:
+        """Each body parsed once, here (the consumer's side of a broker), then enqueued."""
+        for done, outgoing in enumerate(events):
+            try:
+                await self.publish(CloudEvent.from_json(outgoing.body))
+            except Exception as exc:
+                return Published(done, exc)
+        return Published(len(events))
+
     async def subscribe(
-        self, queue: str, routing_keys: Sequence[str], handler: MessageHandler
+        self,
+        queue: str,
+        routing_keys: Sequence[str],
+        handler: MessageHandler,
+        *,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         target = self.queues.get(queue)
         if target is None:
@@ -159,6 +190,7 @@ class MemoryBus:
             raise RuntimeError(f"queue {queue!r} already has a consumer")
         target.routing_keys |= set(routing_keys)  # bindings stay, as on a durable queue
         target.handler = handler
+        target.batch_handler = batch_handler
         target.stopping = False
         target.worker = asyncio.create_task(self._work(target), name=f"memory-bus:{queue}")
         self._owned.add(queue)
@@ -241,12 +273,37 @@ class MemoryBus:
                 queue.arrived.clear()
                 await queue.arrived.wait()
                 continue
-            event, retries, outages = queue.messages.popleft()
-            queue.busy = True
+            queue.busy = True  # from the first message taken: drain() must not see it idle
             try:
-                await self._deliver(queue, event, retries, outages)
+                size = self.batch_size if queue.batch_handler is not None else 1
+                batch = await gather_batch(queue.messages, size, self.batch_linger)
+                await self._deliver_batch(queue, batch)
             finally:
                 queue.busy = False
+
+    async def _deliver_batch(self, queue: _Queue, batch: list[tuple[CloudEvent, int, int]]) -> None:
+        """The batch handler for several, or each to the handler alone (its retries, parking)."""
+        if len(batch) > 1 and queue.batch_handler is not None:
+            try:
+                await queue.batch_handler([event for event, _retries, _outages in batch])
+                return
+            except asyncio.CancelledError:
+                queue.messages.extendleft(reversed(batch))
+                raise
+            except Exception as exc:
+                log_batch_failure(logger, queue.name, len(batch), exc)
+        for index, (event, retries, outages) in enumerate(batch):
+            if queue.stopping:  # unsubscribed meanwhile: the rest stay in the queue, in front
+                queue.messages.extendleft(reversed(batch[index:]))
+                return
+            try:
+                await self._deliver(queue, event, retries, outages)
+            except asyncio.CancelledError:
+                # _deliver put its own message back in front; the rest go right behind it.
+                current = queue.messages.popleft()
+                queue.messages.extendleft(reversed(batch[index + 1 :]))
+                queue.messages.appendleft(current)
+                raise
 
     async def _deliver(self, queue: _Queue, event: CloudEvent, retries: int, outages: int) -> None:
         assert queue.handler is not None

@@ -3,7 +3,10 @@
 A robust connection (reconnects and re-declares exchanges, queues, bindings,
 QoS and consumers by itself), a durable topic exchange, persistent messages
 with publisher confirms, one durable queue per service with manual acks: a
-message is acked only after its handler returned.
+message is acked only after its handler returned (or its batch's handler: the
+consumer's QoS prefetch lets several wait on the client, and those that are
+there when the handler is free go together; each is acked on its own, since
+several queues may share the channel).
 
 A failing message is acked only after a copy went to ``<queue>.retry``
 (per-message TTL = back-off, then dead-lettered by the broker back into
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +42,19 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from taskflow_chassis.bus import DeadLetter, MessageHandler, ReconnectCallback, handle_failure
+from taskflow_chassis.bus import (
+    DEFAULT_BATCH_LINGER,
+    DEFAULT_BATCH_SIZE,
+    BatchHandler,
+    DeadLetter,
+    MessageHandler,
+    OutgoingEvent,
+    Published,
+    ReconnectCallback,
+    gather_batch,
+    handle_failure,
+    log_batch_failure,
+)
 from taskflow_chassis.events import CloudEvent
 
 __all__ = ["CONTENT_TYPE", "RabbitMQBus"]
@@ -61,10 +77,14 @@ _BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue")
 class _Subscription:
     queue: AbstractQueue
     handler: MessageHandler
+    batch_handler: BatchHandler | None = None
     tag: str = ""
     active: bool = True
-    # aio-pika runs each delivery as its own task; the lock keeps the queue's order.
+    # aio-pika runs each delivery as its own task: each joins ``waiting``, then takes the
+    # lock (FIFO), and the holder handles what waits, in order; a task whose message an
+    # earlier holder took finds nothing left and returns.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: deque[AbstractIncomingMessage] = field(default_factory=deque)
 
 
 class RabbitMQBus:
@@ -75,14 +95,18 @@ class RabbitMQBus:
         exchange: str,
         max_retries: int = 5,
         retry_base_seconds: float = 0.5,
-        prefetch: int = 16,
+        prefetch: int = 2 * DEFAULT_BATCH_SIZE,
         publish_timeout: float = 10.0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_linger: float = DEFAULT_BATCH_LINGER,
     ) -> None:
         self.url = url
         self.exchange_name = exchange
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self.prefetch = prefetch
+        self.batch_size = batch_size
+        self.batch_linger = batch_linger
         self.publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
@@ -145,6 +169,39 @@ class RabbitMQBus:
             message, routing_key=event.type, mandatory=False, timeout=self.publish_timeout
         )
 
+    async def publish_many(self, events: Sequence[OutgoingEvent]) -> Published:
+        """Send every body as it is (no parse, no new serialisation), then await the confirms.
+
+        The publishes enter the channel in order (aiormq's channel lock is FIFO and the
+        tasks start in order), so the broker gets them in order; the answer counts the
+        confirmed ones from the first up to the first refused or failed one.
+        """
+        exchange = self._exchange
+        if exchange is None:
+            return Published(0, ConnectionError("the RabbitMQ bus is not connected"))
+        results = await asyncio.gather(
+            *(
+                exchange.publish(
+                    aio_pika.Message(
+                        outgoing.body,
+                        content_type=CONTENT_TYPE,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        message_id=outgoing.id,
+                        type=outgoing.type,
+                    ),
+                    routing_key=outgoing.type,
+                    mandatory=False,
+                    timeout=self.publish_timeout,
+                )
+                for outgoing in events
+            ),
+            return_exceptions=True,
+        )
+        for done, result in enumerate(results):
+            if isinstance(result, BaseException):
+                return Published(done, result)
+        return Published(len(events))
+
     async def _declare(self, queue: str) -> AbstractQueue:
         channel = self._channel()
         main = await channel.declare_queue(queue, durable=True)
@@ -157,7 +214,12 @@ class RabbitMQBus:
         return main
 
     async def subscribe(
-        self, queue: str, routing_keys: Sequence[str], handler: MessageHandler
+        self,
+        queue: str,
+        routing_keys: Sequence[str],
+        handler: MessageHandler,
+        *,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         if self._exchange is None:
             raise ConnectionError("the RabbitMQ bus is not connected")
@@ -166,7 +228,7 @@ class RabbitMQBus:
         main = await self._declare(queue)
         for key in routing_keys:
             await main.bind(self._exchange, routing_key=key)
-        subscription = _Subscription(main, handler)
+        subscription = _Subscription(main, handler, batch_handler)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             await self._on_message(queue, subscription, message)
@@ -226,22 +288,55 @@ class RabbitMQBus:
     async def _on_message(
         self, queue: str, subscription: _Subscription, message: AbstractIncomingMessage
     ) -> None:
+        subscription.waiting.append(message)
         async with subscription.lock:
             if not subscription.active:
-                await message.nack(requeue=True)
+                while subscription.waiting:
+                    await subscription.waiting.popleft().nack(requeue=True)
                 return
-            await self._handle(queue, message, subscription.handler)
+            if not subscription.waiting:
+                return  # an earlier delivery's task handled this one in its batch
+            size = self.batch_size if subscription.batch_handler is not None else 1
+            batch = await gather_batch(subscription.waiting, size, self.batch_linger)
+            await self._handle_batch(queue, subscription, batch)
+
+    async def _handle_batch(
+        self, queue: str, subscription: _Subscription, batch: list[AbstractIncomingMessage]
+    ) -> None:
+        """Each body parsed once; several readable events go to the batch handler, and each
+        goes alone to the handler when there is one only, or when the batch failed."""
+        readable: list[tuple[AbstractIncomingMessage, CloudEvent]] = []
+        for message in batch:
+            try:
+                readable.append((message, CloudEvent.from_json(message.body)))
+            except Exception as exc:
+                retries = _count((message.headers or {}).get(RETRY_HEADER))
+                await self._dead_letter(queue, message, f"unreadable event: {exc}", retries)
+        if len(readable) > 1 and subscription.batch_handler is not None:
+            try:
+                await subscription.batch_handler([event for _message, event in readable])
+            except Exception as exc:
+                log_batch_failure(logger, queue, len(readable), exc)
+            else:
+                for message, _event in readable:
+                    await message.ack()
+                return
+        for index, (message, event) in enumerate(readable):
+            if not subscription.active:  # unsubscribed meanwhile: the rest go back
+                for left, _event in readable[index:]:
+                    await left.nack(requeue=True)
+                return
+            await self._handle(queue, message, event, subscription.handler)
 
     async def _handle(
-        self, queue: str, message: AbstractIncomingMessage, handler: MessageHandler
+        self,
+        queue: str,
+        message: AbstractIncomingMessage,
+        event: CloudEvent,
+        handler: MessageHandler,
     ) -> None:
         headers = message.headers or {}
         retries, outages = _count(headers.get(RETRY_HEADER)), _count(headers.get(OUTAGE_HEADER))
-        try:
-            event = CloudEvent.from_json(message.body)
-        except Exception as exc:
-            await self._dead_letter(queue, message, f"unreadable event: {exc}", retries)
-            return
         try:
             await handler(event)
         except Exception as exc:
