@@ -418,3 +418,37 @@ async def test_a_change_sent_twice_at_once_is_saved_not_refused(world: World) ->
     assert (first.status_code, second.status_code) == (303, 303), second.text
     shown = await world.ada.get(path)
     assert "Final" in shown.text and "changed by someone else" not in shown.text
+
+
+async def test_careless_requests_get_pages(world: World) -> None:
+    """Malformed forms, wrong methods and unknown paths answer an HTML page (never a 500
+    or a JSON document); a 405 names the methods the address takes (Allow)."""
+    await world.ada.get("/teams")
+    token = world.ada.csrf
+    origin = {"Origin": ORIGIN}
+    posts: dict[str, dict[str, Any]] = {
+        "missing fields": {"data": {"csrf_token": token}},
+        "a wrong type": {"data": {"csrf_token": token, "user_id": "not-a-uuid"}},
+        "not UTF-8": {
+            "content": b"csrf_token=" + token.encode() + b"&name=\xff\xfe",
+            "headers": {**origin, "Content-Type": "application/x-www-form-urlencoded"},
+        },
+        "JSON, not a form": {"json": {"name": "x"}, "headers": {**origin, "X-CSRF-Token": token}},
+    }
+    for what, request in posts.items():
+        request.setdefault("headers", origin)
+        path = f"/tasks/{TASK}/assignees" if what == "a wrong type" else "/teams"
+        answer = await world.ada.client.post(path, **request)
+        assert 400 <= answer.status_code < 500, (what, answer.status_code)
+        assert answer.headers["content-type"].startswith("text/html"), what
+    repeated = await world.ada.client.post(
+        "/teams",
+        content=f"csrf_token={token}&name=One&name=Two&description=".encode(),
+        headers={**origin, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert repeated.status_code in {303, 422}, repeated.text
+    wrong = await world.ada.client.get("/logout")
+    _is_page(wrong, 405)
+    assert wrong.headers["allow"] == "POST"
+    _is_page(await world.ada.client.delete("/teams"), 405)
+    _is_page(await world.ada.client.get("/no/such/page"), 404)

@@ -161,7 +161,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return _error_page(request, 404, "Page not found", "There is no page at this address.")
-    return _error_page(request, exc.status_code, "Request refused", str(exc.detail))
+    page = _error_page(request, exc.status_code, "Request refused", str(exc.detail))
+    page.headers.update(exc.headers or {})  # a 405's Allow
+    return page
 
 
 async def bad_request(request: Request, exc: Exception) -> Response:
