@@ -212,3 +212,18 @@ async def test_expired_sessions_are_purged(store: SessionStore, clock: Clock) ->
     async with store.database.session() as session:
         assert await session.get(WebSession, old.id_hash) is None
         assert await session.get(WebSession, kept.id_hash) is not None
+
+
+async def test_a_long_message_is_kept_shortened(store: SessionStore) -> None:
+    """A message naming what people typed (a 200-character title and the API's reason)
+    can outrun the column (500): PostgreSQL refused it and the page failed."""
+    signed = await store.sign_in(None, uuid.uuid4(), "ada", PAIR)
+    assert signed.raw_id
+    await store.set_flash(signed, "“" + "t" * 200 + "” was not moved. " + "r" * 400)
+    anonymous = await store.create()
+    await store.set_flash(anonymous, "m" * 600)
+    for raw_id in (signed.raw_id, anonymous.raw_id):
+        assert raw_id
+        loaded = await store.load(raw_id)
+        assert loaded is not None and loaded.flash is not None
+        assert len(loaded.flash) == 500 and loaded.flash.endswith("…")

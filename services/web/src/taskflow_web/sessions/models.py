@@ -10,6 +10,8 @@ from taskflow_chassis.types import utc_column, utcnow
 
 from taskflow_web.tables import WebTable
 
+FLASH_LENGTH = 500  # a message longer than this is shortened (rules.shortened)
+
 
 class WebSession(WebTable, table=True):
     """One browser's session, keyed by the SHA-256 of the id its cookie carries (a leaked
@@ -27,7 +29,7 @@ class WebSession(WebTable, table=True):
     refresh_token: str | None = Field(default=None)
     access_expires_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     # One message for the next page (a session that ended, an email on its way).
-    flash: str | None = Field(default=None, max_length=500)
+    flash: str | None = Field(default=None, max_length=FLASH_LENGTH)
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     last_seen_at: datetime = Field(default_factory=utcnow, sa_column=utc_column())
     # Idle or absolute end, whichever comes first; a sign-in resets it.

@@ -24,6 +24,12 @@ def new_secret() -> str:
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
+def shortened(text: str, length: int) -> str:
+    """``text`` cut to at most ``length`` characters, an ellipsis where it was cut (a
+    message naming what people typed can outrun its column)."""
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
 def well_formed_id(session_id: str) -> bool:
     """What ``new_secret`` makes (43 URL-safe characters); anything else in a cookie is
     forged or garbled, and gets a new id."""

@@ -22,7 +22,7 @@ from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_web.sessions import rules
 from taskflow_web.sessions.adapters import TokenCipher
-from taskflow_web.sessions.models import WebSession
+from taskflow_web.sessions.models import FLASH_LENGTH, WebSession
 
 SESSION_ENDED = "Your session has ended. Please sign in again."
 
@@ -187,6 +187,8 @@ class SessionStore:
     async def set_flash(self, session: Session, message: str | None) -> None:
         """The message for the next page; an anonymous session kept nowhere becomes a row
         (with the CSRF token it already has) to hold it."""
+        if message is not None:
+            message = rules.shortened(message, FLASH_LENGTH)
         change = (
             update(WebSession)
             .where(WebSession.id_hash == session.id_hash)  # type: ignore[arg-type]
