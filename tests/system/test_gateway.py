@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from taskflow_auth.config import AuthSettings
 from taskflow_embedded.gateway import (
     CLIENT_ADDRESS,
     ROOT,
@@ -147,6 +148,16 @@ def test_every_api_router_has_the_edge_checks_in_order() -> None:
             checks = [*checks[1:], *STREAMING_ROUTERS[name]]
             assert rest == checks, name
         assert rest[: len(checks)] == checks, name
+
+
+def test_a_live_stream_outlasts_the_entry_points_write_timeout() -> None:
+    """Traefik's writeTimeout bounds a whole answer: below an access token's life (the
+    longest a stream runs before it ends by itself) it would cut every stream early."""
+    static = yaml.safe_load((ROOT / "gateway" / "traefik.yml").read_text())
+    token_life = AuthSettings().access_token_minutes * 60
+    for name in ("websecure", "internal"):
+        timeout = static["entryPoints"][name]["transport"]["respondingTimeouts"]["writeTimeout"]
+        assert duration_seconds(timeout) >= token_life, (name, timeout)
 
 
 def test_every_spelling_of_the_identity_headers_is_removed() -> None:
