@@ -14,7 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import pytest
-from taskflow_chassis.bus import EventBus, MessageHandler, create_bus, topic_matches
+from taskflow_chassis.bus import (
+    EventBus,
+    MessageHandler,
+    OutgoingEvent,
+    Published,
+    create_bus,
+    topic_matches,
+)
 from taskflow_chassis.bus.rabbitmq import RabbitMQBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.failures import PermanentError
@@ -421,3 +428,26 @@ async def test_a_failed_batch_goes_one_by_one_and_parks_only_the_poison(buses: B
     [letter] = await buses.consumer.dead_letters(buses.queue)
     assert letter.id == poison and "poison" in letter.error and letter.attempts == 1
     assert any(poison in call and len(call) > 1 for call in batch_calls)
+
+
+async def test_publish_many_sends_the_stored_bodies_in_order_and_counts_them(
+    buses: Buses,
+) -> None:
+    got: list[CloudEvent] = []
+
+    async def handler(e: CloudEvent) -> None:
+        got.append(e)
+
+    await buses.consumer.subscribe(buses.queue, ["taskflow.test.#"], handler)
+    sent = [event(n=n) for n in range(40)]
+    outcome = await buses.publisher.publish_many(
+        [OutgoingEvent(e.id, e.type, e.to_json()) for e in sent]
+    )
+    assert outcome == Published(len(sent))
+
+    async def all_arrived() -> bool:
+        return len(got) >= len(sent)
+
+    await wait_for(all_arrived)
+    assert [e.id for e in got] == [e.id for e in sent]
+    assert got[7].data == {"n": 7}
