@@ -452,3 +452,23 @@ async def test_careless_requests_get_pages(world: World) -> None:
     assert wrong.headers["allow"] == "POST"
     _is_page(await world.ada.client.delete("/teams"), 405)
     _is_page(await world.ada.client.get("/no/such/page"), 404)
+
+
+async def test_signing_in_again_revokes_the_tokens_it_replaces(world: World) -> None:
+    """A login form posted while signed in (another tab's, or as someone else) gets a new
+    session; the pair the old one held is revoked at auth, as sign-out does, rather than
+    left valid with nobody holding it."""
+    visitor = browser_for(world.web, world.mail)
+    async with visitor.client:
+        await visitor.sign_in("ada")
+        assert visitor.cookie
+        before = await world.web.state.sessions.load(visitor.cookie)
+        assert before is not None and before.signed_in
+        await visitor.get("/teams")  # this session's form token
+        again = await visitor.post("/login", {"username": "ada", "password": PASSWORD})
+        assert again.status_code == 303
+        assert (await visitor.get("/teams")).status_code == 200
+    refreshed = await world.api.post(
+        "/api/v1/auth/jwt/refresh", json={"refresh": before.refresh_token}
+    )
+    assert refreshed.status_code == 401

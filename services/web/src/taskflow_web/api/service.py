@@ -250,25 +250,31 @@ class Api:
             )
         )
         me = json_of(await self._send("GET", f"{AUTH}/users/me", None, None, pair.access))
+        replaced = self.session
         self.session = await self.store.sign_in(
-            self.session, uuid.UUID(me["id"]), str(me["username"]), pair
+            replaced, uuid.UUID(me["id"]), str(me["username"]), pair
         )
+        await self._revoke(replaced)  # a sign-in over a sign-in: nobody holds that pair now
         return self.session
 
     async def sign_out(self) -> None:
         """Auth revokes the pair (log-out), then the session row goes. Auth refusing or
         away does not keep anyone signed in here."""
-        if self.session.signed_in and self.session.refresh_token:
+        await self._revoke(self.session)
+        await self.store.end(self.session)
+        self.on_change(None)
+
+    async def _revoke(self, session: Session) -> None:
+        """Auth revokes ``session``'s pair, if it holds one (auth away: it runs out)."""
+        if session.signed_in and session.refresh_token:
             with contextlib.suppress(ApiUnavailable):
                 await self._send(
                     "POST",
                     f"{AUTH}/jwt/revoke",
-                    {"refresh": self.session.refresh_token},
+                    {"refresh": session.refresh_token},
                     None,
-                    self.session.access_token,
+                    session.access_token,
                 )
-        await self.store.end(self.session)
-        self.on_change(None)
 
 
 def _in_use(response: httpx.Response) -> bool:
