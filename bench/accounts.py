@@ -4,10 +4,18 @@ and a colleague in that team to assign tasks to."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
 import re
 import sys
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
 
 import asyncpg
 import httpx
@@ -135,3 +143,83 @@ def _session_cookie(response: httpx.Response) -> str:
         if header.startswith("taskflow_session="):
             return header.split(";", 1)[0]
     raise AssertionError(f"no session cookie from {response.request.url}")
+
+
+# --- an access token that outlives its 15 minutes ------------------------------------------
+
+
+def token_window(token: str) -> tuple[float, float]:
+    """When an access token (a JWT) was issued and when it expires, from its claims (read,
+    not verified: the bench only needs to know when to log in again)."""
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return float(claims["iat"]), float(claims["exp"])
+
+
+def refresh_due(token: str, now: float, left: float = 1 / 3) -> bool:
+    """Whether less than ``left`` of the token's life remains: time for a new one."""
+    issued, expires = token_window(token)
+    return now >= expires - left * (expires - issued)
+
+
+@dataclass
+class TokenKeeper:
+    """The bench user's access token, logged in for again once a third of its life is
+    left, and written to ``path`` (``wrk/request.lua`` reads the file every second): a
+    scenario, a write phase or a whole run longer than a token's life keeps answering 200.
+    Used as a context manager, a thread keeps it fresh meanwhile."""
+
+    path: Path
+    mint: Callable[[], str]  # a new access token
+    clock: Callable[[], float] = time.time
+    check_seconds: float = 1.0
+    current: str = ""
+    minted: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def token(self) -> str:
+        """A token with a third of its life or more left (a new one when due)."""
+        with self._lock:
+            if not self.current or refresh_due(self.current, self.clock()):
+                self.current = self.mint()
+                self.minted += 1
+                written = self.path.with_name(f"{self.path.name}.new")
+                written.write_text(self.current + "\n")
+                os.replace(written, self.path)  # whole: wrk never reads half a token
+            return self.current
+
+    def __enter__(self) -> TokenKeeper:
+        self.token()
+        self._thread = threading.Thread(target=self._keep, name="token-keeper", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.check_seconds):
+            try:
+                self.token()
+            except httpx.HTTPError as error:  # tried again a second later
+                print(f"token refresh: {error}", file=sys.stderr, flush=True)
+
+
+def log_in(stack: LocalStack, username: str) -> str:
+    """A new access token for ``username`` (auth's log-in)."""
+    answer = httpx.post(
+        f"{stack.url('auth')}/api/v1/auth/jwt/create",
+        json={"username": username, "password": PASSWORD},
+        timeout=60,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["access"])

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from stack import descendants
+from stack import cmdline, descendants
 from taskflow_embedded.local import LocalStack
 
 
@@ -34,11 +34,42 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
     # CPU seconds each part of the machine spent during the scenario: where time goes.
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    # Non-2xx answers by status and socket errors by kind ("429": 9, "timeout": 2).
+    statuses: dict[str, int] = field(default_factory=dict)
+    # Events the scenario put in the services' outboxes (each one through the pipeline).
+    events: int = 0
+    # CPU milliseconds per request (per write, for the pipeline's) and per event, by part
+    # of the machine, "stack" their sum over the stack's own processes.
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
+    cpu_ms_per_event: dict[str, float] = field(default_factory=dict)
+
+    def cost(self, cpu_seconds: dict[str, float], events: int, requests: int = 0) -> None:
+        """Record the scenario's CPU seconds and what they come to per request (``requests``
+        when not the scenario's own: all of those run together, say) and per event."""
+        self.cpu_seconds = cpu_seconds
+        self.events = events
+        self.cpu_ms_per_request = per_unit(cpu_seconds, requests or self.requests)
+        self.cpu_ms_per_event = per_unit(cpu_seconds, events)
+
+
+# Spent beside the stack, not by it: the load, this script, other tenants of the machine.
+NOT_THE_STACK = frozenset({"wrk", "bench client", "other", "postgres (others)"})
+
+
+def per_unit(cpu_seconds: dict[str, float], units: int) -> dict[str, float]:
+    """Milliseconds of CPU per unit by part, and "stack": the stack's parts summed."""
+    if units <= 0:
+        return {}
+    stack = sum(v for k, v in cpu_seconds.items() if k not in NOT_THE_STACK)
+    parts = {"stack": stack, **cpu_seconds}
+    return {k: round(v * 1000 / units, 3) for k, v in parts.items()}
 
 
 class CpuMeter:
     """CPU seconds spent since it was made, by each process of the stack (with its
-    workers), by PostgreSQL, RabbitMQ, Redis, wrk and this script."""
+    workers, the relay and consumers inside them; the Celery worker; the SMTP sink), by
+    PostgreSQL (the backends of the stack's databases and the server's own processes;
+    other databases' backends apart), RabbitMQ, Redis, wrk and this script."""
 
     GROUPS = {"postgres": "postgres", "beam.smp": "rabbitmq", "redis-server": "redis", "wrk": "wrk"}
 
@@ -70,6 +101,8 @@ class CpuMeter:
             fields = raw[raw.rindex(")") + 2 :].split()
             ticks = int(fields[11]) + int(fields[12])  # utime + stime
             group = owner.get(pid) or self.GROUPS.get(comm)
+            if group == "postgres":
+                group = postgres_group(cmdline(pid), self.stack.name)
             if group is None and pid == os.getpid():
                 group = "bench client"
             found[pid] = (group or "other", ticks)
@@ -83,6 +116,31 @@ class CpuMeter:
             spent[group] = spent.get(group, 0.0) + (ticks - before) / os.sysconf("SC_CLK_TCK")
         spent["wrk"] = spent.get("wrk", 0.0) + self._children() - self.children_start
         return {k: round(v, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v >= 0.1}
+
+
+def postgres_group(title: str, stack_name: str) -> str:
+    """A PostgreSQL process's part: a backend (or autovacuum worker) of one of the stack's
+    databases, or the server's own processes, are "postgres"; other databases' backends
+    (another stack's tests on the same server) are "postgres (others)"."""
+    if f"{stack_name}_" in title:
+        return "postgres"
+    # A backend shows its client's address ("127.0.0.1(46064)", "[local]").
+    other = "(" in title or "[local]" in title or "autovacuum worker" in title
+    return "postgres (others)" if other else "postgres"
+
+
+async def outbox_rows(database_urls: list[str]) -> int:
+    """The rows of the outboxes of these databases (those that have one): read before and
+    after a scenario, the events it made."""
+    total = 0
+    for url in database_urls:
+        conn = await asyncpg.connect(url)
+        try:
+            if await conn.fetchval("SELECT to_regclass('outbox_messages') IS NOT NULL"):
+                total += await conn.fetchval("SELECT count(*) FROM outbox_messages")
+        finally:
+            await conn.close()
+    return total
 
 
 class BacklogSampler:

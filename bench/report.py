@@ -96,6 +96,8 @@ def report(
         "",
         *_cpu_table(results, about["cores"]),
         "",
+        *_cost_table(results),
+        "",
         *_memory_table(memory),
         "",
         "Versions: " + "; ".join(f"{k} {v}" for k, v in about.items()),
@@ -107,14 +109,22 @@ def report(
 
 def _results_table(results: list[Result]) -> list[str]:
     return [
-        "| scenario | tasks | req/s | p50 ms | p90 ms | p99 ms | errors | notes |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| scenario | tasks | req/s | p50 ms | p90 ms | p99 ms | errors | stack CPU ms a "
+        "request | notes |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---|",
         *(
             f"| {r.scenario} | {r.tasks:,} | {r.requests_per_second} | {r.p50_ms} | {r.p90_ms} "
-            f"| {r.p99_ms} | {r.errors} | {', '.join(f'{k} {v}' for k, v in r.extra.items())} |"
+            f"| {r.p99_ms} | {_errors(r)} | {r.cpu_ms_per_request.get('stack', '')} "
+            f"| {', '.join(f'{k} {v}' for k, v in r.extra.items())} |"
             for r in results
         ),
     ]
+
+
+def _errors(result: Result) -> str:
+    """``11: 429 x 9, 503 x 2``: the failures and what they were."""
+    got = ", ".join(f"{k} x {v}" for k, v in result.statuses.items())
+    return f"{result.errors}: {got}" if got else str(result.errors)
 
 
 def _cpu_table(results: list[Result], cores: int | None) -> list[str]:
@@ -133,6 +143,36 @@ def _cpu_table(results: list[Result], cores: int | None) -> list[str]:
             if r.cpu_seconds
         ),
     ]
+
+
+def _cost_table(results: list[Result]) -> list[str]:
+    """CPU milliseconds per request and per event, by part of the machine, "stack" first."""
+    groups = list(dict.fromkeys(g for r in results for g in r.cpu_ms_per_request))
+    return [
+        "CPU milliseconds per request (a write → notification phase: per write, request to "
+        "email) / per event put in an outbox, by part of the machine; stack: the stack's "
+        "own processes (PostgreSQL's backends of its databases and server processes, "
+        "RabbitMQ, Redis included; wrk, this script and other tenants not):",
+        "",
+        "| scenario | tasks | events | " + " | ".join(groups) + " |",
+        "|---|---:|---:|" + "---:|" * len(groups),
+        *(
+            f"| {r.scenario} | {r.tasks:,} | {r.events:,} | "
+            + " | ".join(_per(r, g) for g in groups)
+            + " |"
+            for r in results
+            if r.cpu_ms_per_request
+        ),
+    ]
+
+
+def _per(result: Result, group: str) -> str:
+    """``request ms / event ms`` (the event's only when the scenario made events)."""
+    request = result.cpu_ms_per_request.get(group)
+    if request is None:
+        return ""
+    event = result.cpu_ms_per_event.get(group)
+    return f"{request:g}" if event is None else f"{request:g} / {event:g}"
 
 
 def _memory_table(memory: dict[str, dict[str, float]]) -> list[str]:

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import replace
 
 import seed
-from accounts import make_accounts
+from accounts import TokenKeeper, log_in, make_accounts
 from measure import loop_seconds, settle
 from report import RESULTS, report
 from scenarios import Bench, Options
@@ -31,7 +31,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1,000 tasks, 5 s runs")
     parser.add_argument("--sizes", default=",".join(map(str, FULL_SIZES)))
-    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--duration", type=int, default=10, help="seconds a scenario")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--write-rates",
@@ -47,6 +47,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
         choices=["flamegraph", "raw"],
         help="record each scenario's workers with py-spy into bench/results/",
     )
+    for option, what in (
+        ("--port", "the gateway's (its internal entry point: the next)"),
+        ("--services-port", "the first service's (the others: the next ones)"),
+        ("--smtp-port", "the SMTP sink's"),
+    ):
+        parser.add_argument(option, type=int, default=0, help=f"{what} port; free ports by default")
     parser.add_argument(
         "--only",
         default="",
@@ -66,6 +72,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
         },
         profile=args.profile,
         only=[word for word in args.only.split(",") if word],
+        port=args.port,
+        services_port=args.services_port,
+        smtp_port=args.smtp_port,
     )
     if args.quick:
         return replace(options, sizes=[1_000], duration=5, write_seconds=3, relay_events=5_000)
@@ -91,7 +100,7 @@ def measure_size(bench: Bench, seeded: seed.Seeded, size: int, *, first: bool) -
 
 def main() -> None:
     options = parse_options()
-    stack = new_stack(RESULTS / "stack")
+    stack = new_stack(RESULTS / "stack", options.port, options.services_port, options.smtp_port)
     wrk = Wrk(ensure_wrk(), options.connections)
     use_production_settings(options.workers)
     speed = {"before": loop_seconds()}
@@ -99,12 +108,14 @@ def main() -> None:
     with running(stack):
         accounts = asyncio.run(make_accounts(stack))
         idle = memory_mb(stack, "VmRSS")
-        bench = Bench(options, stack, wrk, accounts, RESULTS)
+        tokens = TokenKeeper(stack.data_dir / "access-token", lambda: log_in(stack, "bench"))
+        bench = Bench(options, stack, wrk, accounts, tokens, RESULTS)
         seeded = seed.Seeded(
             uuid.UUID(accounts.user_id), uuid.UUID(accounts.team_id), uuid.UUID(accounts.project_id)
         )
-        for size in options.sizes:
-            measure_size(bench, seeded, size, first=size == options.sizes[0])
+        with tokens:
+            for size in options.sizes:
+                measure_size(bench, seeded, size, first=size == options.sizes[0])
         peak = memory_mb(stack, "VmHWM")
         settle()
         speed["after"] = loop_seconds()

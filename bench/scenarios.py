@@ -16,13 +16,21 @@ from pathlib import Path
 import asyncpg
 import httpx
 import seed
-from accounts import PASSWORD, Accounts
-from measure import BacklogSampler, CpuMeter, Result, percentiles, profilers, settle
+from accounts import PASSWORD, Accounts, TokenKeeper
+from measure import (
+    BacklogSampler,
+    CpuMeter,
+    Result,
+    outbox_rows,
+    percentiles,
+    profilers,
+    settle,
+)
 from stack import ProcessWatch, workers
 from taskflow_chassis.events import new_event
 from taskflow_chassis.pagination import encode_cursor, list_scope
 from taskflow_embedded.local import SERVICES, LocalStack
-from wrk_runner import Request, Wrk, parse
+from wrk_runner import Request, Wrk, failure, parse
 
 WEB_PAGE_TARGET_MS = 50  # p50 of a signed-in board page rendered by web
 
@@ -30,7 +38,7 @@ WEB_PAGE_TARGET_MS = 50  # p50 of a signed-in board page rendered by web
 @dataclass(frozen=True)
 class Options:
     sizes: list[int]
-    duration: float
+    duration: int  # seconds: wrk takes whole ones
     connections: int
     write_rates: list[float]
     write_seconds: float
@@ -38,6 +46,11 @@ class Options:
     workers: dict[str, int]
     profile: str | None
     only: list[str]
+    # The stack's ports: the gateway's (the internal entry point the next), the services'
+    # first (the others after it), the SMTP sink's; 0 for free ports.
+    port: int = 0
+    services_port: int = 0
+    smtp_port: int = 0
 
 
 @dataclass
@@ -46,10 +59,12 @@ class Bench:
     stack: LocalStack
     wrk: Wrk
     accounts: Accounts
+    tokens: TokenKeeper  # the bench user's access token, fresh for as long as the run lasts
     results_dir: Path
     results: list[Result] = field(default_factory=list)
     size: int = 0  # tasks seeded so far: the size the current scenarios run at
-    task_id: str = ""
+    task_ids: Path | None = None  # the tasks "get one task" picks from, one a line
+    ids_written: dict[int, int] = field(default_factory=dict)  # size: ids in the file
 
     def __post_init__(self) -> None:
         self.watch = ProcessWatch(self.stack)
@@ -76,35 +91,46 @@ class Bench:
         duration = self.options.duration
         service = next(s for s in SERVICES if request.url.startswith(self.stack.url(s)))
         running_profilers = self.profile(name, workers(self.stack, service), duration)
+        events = asyncio.run(self.events())
         cpu = CpuMeter(self.stack)
         out = wrk.run(request, duration)
         cpu_seconds = cpu.seconds()
+        events = asyncio.run(self.events()) - events
         for profiler in running_profilers:
             profiler.wait()
-        return self.record(name, out, cpu_seconds)
+        result = parse(out, name, self.size)
+        result.cost(cpu_seconds, events)
+        return self.record(result)
 
     def run_together(self, scenarios: list[tuple[str, Request]]) -> list[Result]:
         """Several wrk runs at once, each its own scenario (log in while others read)."""
         if not any(self.wanted(name) for name, _ in scenarios):
             return []
         settle()
+        events = asyncio.run(self.events())
         cpu = CpuMeter(self.stack)
         outputs = self.wrk.run_together([r for _, r in scenarios], self.options.duration)
         cpu_seconds = cpu.seconds()
-        return [
-            self.record(name, out, cpu_seconds)
-            for (name, _), out in zip(scenarios, outputs, strict=True)
+        events = asyncio.run(self.events()) - events
+        results = [
+            parse(out, name, self.size) for (name, _), out in zip(scenarios, outputs, strict=True)
         ]
+        together = sum(r.requests for r in results)
+        for result in results:
+            # One machine served them all: its CPU per request of all of them.
+            result.cost(cpu_seconds, events, requests=together)
+            result.extra["cpu_per_request_of"] = "all run together"
+        return [self.record(result) for result in results]
 
-    def record(self, name: str, out: str, cpu_seconds: dict[str, float]) -> Result:
-        result = parse(out, name, self.size)
-        result.cpu_seconds = cpu_seconds
+    def record(self, result: Result) -> Result:
         self.add(result)
         if result.errors:
-            sys.exit(
-                f"{name}: {result.errors} non-2xx answers or socket errors; a failure is no result"
-            )
+            sys.exit(f"{result.scenario}: {failure(result)}; a failure is no result")
         return result
+
+    async def events(self) -> int:
+        """The events in the stack's outboxes so far (a scenario's: the difference)."""
+        return await outbox_rows([self.stack.database_url(s) for s in SERVICES])
 
     def add(self, result: Result) -> None:
         replaced = self.watch.replaced()
@@ -123,22 +149,21 @@ class Bench:
     # --- reads and a write over HTTP ----------------------------------------------------
 
     def http_scenarios(self, seeded: seed.Seeded) -> None:
-        work, token = self.stack.url("work"), self.accounts.token
+        work, token = self.stack.url("work"), self.tokens.path
         project_id = self.accounts.project_id
         tasks = f"{work}/api/v1/tasks?project_id={project_id}&limit=20"
         deep = asyncio.run(self.deep_cursor(seeded))
-        self.task_id = self.task_id or asyncio.run(self.some_task())
-        self.run("get one task", Request(f"{work}/api/v1/tasks/{self.task_id}", token=token))
+        self.run("get one task", self.get_one_task())
         self.run("list 20, first page (filtered)",
-                 Request(f"{tasks}&status=todo&sort=created_at", token=token))  # fmt: skip
+                 Request(f"{tasks}&status=todo&sort=created_at", token_file=token))  # fmt: skip
         self.run("list 20, deep page (sorted)",
-                 Request(f"{tasks}&sort=created_at&cursor={deep}", token=token))  # fmt: skip
+                 Request(f"{tasks}&sort=created_at&cursor={deep}", token_file=token))  # fmt: skip
         body = {"title": "Bench task", "priority": "high",
                 "assignee_ids": [str(seeded.teams[0].members[0])]}  # fmt: skip
         create = Request(
             f"{work}/api/v1/projects/{project_id}/tasks",
             method="POST",
-            token=token,
+            token_file=token,
             body=json.dumps(body),
         )
         with BacklogSampler(self.stack.database_url("work")) as backlog:
@@ -170,19 +195,17 @@ class Bench:
         )
         return encode_cursor(scope, {"t": after[0].isoformat()}, str(after[1]))
 
-    async def some_task(self) -> str:
-        conn = await asyncpg.connect(self.stack.database_url("work"))
-        try:
-            found = await conn.fetchval(
-                "SELECT id FROM tasks WHERE project_id = $1 ORDER BY created_at LIMIT 1",
-                uuid.UUID(self.accounts.project_id),
-            )
-            return str(found)
-        finally:
-            await conn.close()
+    def get_one_task(self) -> Request:
+        """A random task of the whole data set each request (ids read again at each size)."""
+        self.task_ids = self.stack.data_dir / "task-ids.txt"
+        if self.size not in self.ids_written:
+            ids = asyncio.run(seed.write_task_ids(self.stack.database_url("work"), self.task_ids))
+            self.ids_written[self.size] = ids
+        url = f"{self.stack.url('work')}/api/v1/tasks/{{id}}"
+        return Request(url, token_file=self.tokens.path, ids=self.task_ids)
 
     def login_scenarios(self) -> None:
-        auth, work = self.stack.url("auth"), self.stack.url("work")
+        auth = self.stack.url("auth")
         login = Request(
             f"{auth}/api/v1/auth/jwt/create",
             method="POST",
@@ -192,8 +215,7 @@ class Bench:
         self.run_together(
             [
                 ("log in (while others read)", login),
-                ("get one task (while logging in)",
-                 Request(f"{work}/api/v1/tasks/{self.task_id}", token=self.accounts.token)),
+                ("get one task (while logging in)", self.get_one_task()),
             ]
         )  # fmt: skip
 
@@ -205,6 +227,7 @@ class Bench:
         if not self.wanted(f"write → notification row at {rate:g}/s"):
             return
         settle()
+        events = await self.events()
         cpu = CpuMeter(self.stack)
         marker = uuid.uuid4().hex[:8]
         pipeline = [
@@ -217,6 +240,7 @@ class Bench:
         notified = await self.notification_times(marker, writes)
         mailed = await self.email_times(marker, writes)
         cpu_seconds = cpu.seconds()
+        events = await self.events() - events
         for name, arrived in (("write → notification row", notified), ("write → email", mailed)):
             delays = sorted((arrived[t] - sent[t]) * 1000 for t in arrived)
             lost = writes - len(delays)
@@ -228,7 +252,8 @@ class Bench:
                 len(delays),
                 lost,
             )
-            result.cpu_seconds = cpu_seconds
+            # The whole way of each write, request to email: its CPU per write and per event.
+            result.cost(cpu_seconds, events, requests=writes)
             self.add(result)
             if lost:
                 sys.exit(f"{name}: {lost} of {writes} never arrived")
@@ -239,11 +264,10 @@ class Bench:
         """When each task was sent (by title), and the rate achieved."""
         work = self.stack.url("work")
         sent: dict[str, float] = {}
-        headers = {"Authorization": f"Bearer {self.accounts.token}"}
         # Idle connections are let go before uvicorn's 5 s keep-alive closes them, so a
         # request never races the server's close of the connection it was sent on.
         limits = httpx.Limits(max_connections=64, keepalive_expiry=2)
-        async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
             async def write(n: int) -> None:
                 title = f"Latency {marker} {n:05d}"
@@ -251,6 +275,8 @@ class Bench:
                 answer = await client.post(
                     f"{work}/api/v1/projects/{self.accounts.project_id}/tasks",
                     json={"title": title, "assignee_ids": [self.accounts.assignee_id]},
+                    # The keeper's current token: a phase may outlast the one it began with.
+                    headers={"Authorization": f"Bearer {self.tokens.current}"},
                 )
                 if answer.status_code != 201:
                     sys.exit(f"write → notification: {answer.status_code} {answer.text}")
@@ -303,6 +329,7 @@ class Bench:
         if not self.wanted("relay"):
             return
         settle()
+        cpu = CpuMeter(self.stack)
         conn = await asyncpg.connect(self.stack.database_url("work"))
         try:
             ids = await _write_outbox_rows(conn, events)
@@ -320,6 +347,8 @@ class Bench:
         result = Result("relay: events confirmed by RabbitMQ", self.size,
                         round(events / seconds, 1), 0, 0, 0, 0, events, 0,
                         {"events": events, "seconds": round(seconds, 2)})  # fmt: skip
+        # The relay's publishing and every consumer's handling of the (unknown) event type.
+        result.cost(cpu.seconds(), events)
         self.add(result)
 
 

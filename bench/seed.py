@@ -15,6 +15,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 
@@ -174,3 +175,16 @@ async def deep_cursor_row(database_url: str, project_id: uuid.UUID) -> tuple[dat
         return row["created_at"], row["id"]
     finally:
         await conn.close()
+
+
+async def write_task_ids(database_url: str, path: Path, most: int = 100_000) -> int:
+    """Task ids for "get one task" to pick from at random, one a line: every task up to
+    ``most``, else a random ``most`` of them spread over the whole data set (wrk's threads
+    each hold the list); how many were written."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT id FROM tasks ORDER BY random() LIMIT $1", most)
+    finally:
+        await conn.close()
+    path.write_text("".join(f"{row['id']}\n" for row in rows))  # noqa: ASYNC240 - once a size
+    return len(rows)

@@ -7,13 +7,15 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from taskflow_embedded.local import LocalStack
+import redis
+from taskflow_embedded.local import SERVICES, LocalStack
 
 # The gateway emulator on its two entry points: web calls the API through the internal one.
 _GATEWAY = (
@@ -23,15 +25,30 @@ _GATEWAY = (
 )
 
 
-def new_stack(data_dir: Path) -> LocalStack:
-    """A stack of its own (databases, exchange, ports), beside any ``make up``."""
+def free_port() -> int:
+    """A TCP port nobody listens on now (the kernel's pick)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def new_stack(
+    data_dir: Path, port: int = 0, services_port: int = 0, smtp_port: int = 0
+) -> LocalStack:
+    """A stack of its own, beside any ``make up``: its databases, its RabbitMQ virtual
+    host, its Redis keys (all named after it) and its ports: the gateway's ``port`` (the
+    internal entry point the next one), the services' from ``services_port`` on, the SMTP
+    sink's; each 0 for free ports of the kernel's choosing."""
+    name = f"tfbench_{uuid.uuid4().hex[:6]}"
     return LocalStack(
         data_dir=data_dir,
-        name=f"tfbench_{uuid.uuid4().hex[:6]}",
-        gateway_port=8199,
-        internal_gateway_port=8200,
-        base_port=8201,
-        smtp_port=2625,
+        name=name,
+        rabbitmq_vhost=name,
+        gateway_port=port or free_port(),
+        internal_gateway_port=port + 1 if port else free_port(),
+        base_port=services_port or 8201,
+        ports={} if services_port else {service: free_port() for service in SERVICES},
+        smtp_port=smtp_port or free_port(),
     )
 
 
@@ -49,21 +66,60 @@ def use_production_settings(workers: dict[str, int]) -> None:
 
 @contextmanager
 def running(stack: LocalStack) -> Iterator[LocalStack]:
-    """The stack on new databases, ready to answer; stopped and its databases dropped after."""
+    """The stack on new databases and its own virtual host, ready to answer; stopped
+    after, even when the run fails, and all it made removed: its databases, its virtual
+    host (with its queues and exchanges) and its Redis keys."""
     shutil.rmtree(stack.data_dir, ignore_errors=True)
-    asyncio.run(stack.create_databases())
-    stack.start()
-    # wrk calls each service on its own port; web's pages call the API through the gateway.
-    upstreams = json.dumps(stack.upstreams())
-    ports = [str(stack.gateway_port), str(stack.internal_gateway_port)]
-    stack.start_process("gateway", [sys.executable, "-c", _GATEWAY, upstreams, *ports], "web")
     try:
+        asyncio.run(stack.create_databases())
+        stack.create_vhost()
+        stack.start()
+        # wrk calls each service on its own port; web's pages call the API through the gateway.
+        upstreams = json.dumps(stack.upstreams())
+        ports = [str(stack.gateway_port), str(stack.internal_gateway_port)]
+        stack.start_process("gateway", [sys.executable, "-c", _GATEWAY, upstreams, *ports], "web")
         # Generous: five services' migrations and workers on a busy machine take their time.
         asyncio.run(stack.wait_ready(timeout=300))
         yield stack
     finally:
         stack.stop()
-        asyncio.run(stack.drop_databases())
+        left = clean_up(stack)
+        print(f"removed the run's databases, virtual host and {left} Redis keys", flush=True)
+
+
+def clean_up(stack: LocalStack) -> int:
+    """Every trace of the stack outside its data folder, each step tried whatever the
+    others did; the number of Redis keys deleted."""
+    steps: list[Callable[[], object]] = [
+        lambda: asyncio.run(stack.drop_databases()),
+        stack.delete_vhost,
+        lambda: delete_redis_keys(stack.redis_url, stack.name),
+    ]
+    deleted = 0
+    for step in steps:
+        try:
+            outcome = step()
+        except Exception as error:  # the next step runs all the same
+            print(f"clean-up: {error}", file=sys.stderr, flush=True)
+            continue
+        deleted = outcome if isinstance(outcome, int) else deleted
+    return deleted
+
+
+def redis_keys_of(name: str) -> list[str]:
+    """The patterns of a stack's Redis keys: auth's throttle counters (its key prefix),
+    Celery's queue and kombu's bindings of it (the queue is named after the stack)."""
+    kombu = ("_kombu.binding", "_kombu.binding_permanent")
+    return [f"{name}:*", f"{name}.*", *(f"{binding}.{name}.*" for binding in kombu)]
+
+
+def delete_redis_keys(url: str, name: str) -> int:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = [key for pattern in redis_keys_of(name) for key in client.scan_iter(match=pattern)]
+        return int(client.delete(*keys)) if keys else 0
+    finally:
+        client.close()
 
 
 def descendants(pid: int) -> list[int]:
@@ -78,7 +134,7 @@ def descendants(pid: int) -> list[int]:
 def workers(stack: LocalStack, process: str) -> list[int]:
     """The processes of the stack's ``process`` that run its code (uvicorn's workers)."""
     pids = descendants(stack.processes[process].pid)
-    return [p for p in pids[1:] if "spawn_main" in _cmdline(p)] or pids[:1]
+    return [p for p in pids[1:] if "spawn_main" in cmdline(p)] or pids[:1]
 
 
 class ProcessWatch:
@@ -110,10 +166,11 @@ def memory_mb(stack: LocalStack, field: str) -> dict[str, float]:
     return sizes
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
+    """The process's command line (a PostgreSQL process's title: its database)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except FileNotFoundError:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
         return ""
 
 

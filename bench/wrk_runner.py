@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from measure import Result
 
 LUA = Path(__file__).resolve().parent / "wrk" / "request.lua"
 WARM_UP_SECONDS = 2
+THREADS = 2
+TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
 class Request:
-    url: str
+    url: str  # "{id}" in its path: a random line of ``ids`` each request
     method: str = "GET"
-    token: str = ""
+    token_file: Path | None = None  # the current access token, rewritten before it expires
     body: str = ""
     cookie: str = ""  # a web page's session cookie (name=value)
+    ids: Path | None = None  # ids, one a line (every task of the data set, say)
 
 
 class Wrk:
@@ -32,20 +37,25 @@ class Wrk:
         self.connections = connections
 
     def command(self, url: str, duration: float) -> list[str]:
+        """wrk takes whole numbers only (``-d10.0s`` is refused): a fraction of a second
+        is rounded up, and no more threads than connections."""
         base = str(httpx.URL(url).copy_with(path="/", query=None))
+        seconds = max(1, math.ceil(duration))
+        threads = max(1, min(THREADS, self.connections))
         # A slow answer (Argon2 under load) is latency, not an error: hence the long timeout.
-        return [self.executable, "-t2", f"-c{self.connections}", f"-d{duration}s",
-                "--timeout", "10s", "-s", str(LUA), base]  # fmt: skip
+        return [self.executable, f"-t{threads}", f"-c{self.connections}", f"-d{seconds}s",
+                "--timeout", f"{TIMEOUT_SECONDS}s", "-s", str(LUA), base]  # fmt: skip
 
     @staticmethod
     def environment(request: Request) -> dict[str, str]:
         return {
             **os.environ,
             "BENCH_METHOD": request.method,
-            "BENCH_PATH": httpx.URL(request.url).raw_path.decode(),
-            "BENCH_TOKEN": request.token,
+            "BENCH_PATH": _target(request.url),
+            "BENCH_TOKEN_FILE": str(request.token_file or ""),
             "BENCH_COOKIE": request.cookie,
             "BENCH_BODY": request.body,
+            "BENCH_IDS_FILE": str(request.ids or ""),
         }
 
     def warm_up(self, request: Request) -> None:
@@ -81,9 +91,16 @@ class Wrk:
         return [process.communicate()[0] for process in running]
 
 
+def _target(url: str) -> str:
+    """The path and query of ``url``, as written ("{id}" unquoted, for ``request.lua``)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 def parse(out: str, scenario: str, tasks: int) -> Result:
     """The scenario's result from the ``BENCH_*`` lines ``request.lua`` writes when wrk is
-    done (``errors``: non-2xx answers and socket errors)."""
+    done (``errors``: non-2xx answers and socket errors; ``statuses``: the answers of
+    each status that was not 2xx, and the socket errors of each kind)."""
     lines = {
         line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("BENCH_")
     }
@@ -91,7 +108,28 @@ def parse(out: str, scenario: str, tasks: int) -> Result:
     requests, micros = (int(v) for v in lines["BENCH_REQUESTS"])
     errors = int(lines["BENCH_FAILURES"][0])
     rate = round(requests / (micros / 1e6), 1)
-    return Result(scenario, tasks, rate, p50, p90, p99, peak, requests, errors)
+    result = Result(scenario, tasks, rate, p50, p90, p99, peak, requests, errors)
+    result.statuses = {
+        **_counts(lines.get("BENCH_STATUS", []), lambda status: not status.startswith("2")),
+        **_counts(lines.get("BENCH_SOCKET_ERRORS", []), lambda _: True),
+    }
+    return result
+
+
+def _counts(pairs: list[str], wanted: Callable[[str], bool]) -> dict[str, int]:
+    """``["429:9", "200:5"]`` as ``{"429": 9}`` (the wanted keys, counts above zero)."""
+    counts = {}
+    for pair in pairs:
+        key, count = pair.rsplit(":", 1)
+        if wanted(key) and int(count):
+            counts[key] = int(count)
+    return dict(sorted(counts.items()))
+
+
+def failure(result: Result) -> str:
+    """What a failed scenario got: ``11 non-2xx answers or socket errors: 429 x 9, 503 x 2``."""
+    got = ", ".join(f"{key} x {count}" for key, count in result.statuses.items())
+    return f"{result.errors} non-2xx answers or socket errors: {got or 'statuses unknown'}"
 
 
 def ensure_wrk() -> str:
