@@ -35,13 +35,14 @@ def free_port() -> int:
 def new_stack(
     data_dir: Path, port: int = 0, services_port: int = 0, smtp_port: int = 0
 ) -> LocalStack:
-    """A stack of its own, beside any ``make up``: its databases, its RabbitMQ virtual
-    host, its Redis keys (all named after it) and its ports: the gateway's ``port`` (the
-    internal entry point the next one), the services' from ``services_port`` on, the SMTP
-    sink's; each 0 for free ports of the kernel's choosing."""
+    """A stack of its own, beside any ``make up`` and any other run: its folder under
+    ``data_dir``, its databases, its RabbitMQ virtual host, its Redis keys (all named
+    after it) and its ports: the gateway's ``port`` (the internal entry point the next
+    one), the services' from ``services_port`` on, the SMTP sink's; each 0 for free ports
+    of the kernel's choosing."""
     name = f"tfbench_{uuid.uuid4().hex[:6]}"
     return LocalStack(
-        data_dir=data_dir,
+        data_dir=data_dir / name,  # two runs at once each keep their logs, token, ids
         name=name,
         rabbitmq_vhost=name,
         gateway_port=port or free_port(),
