@@ -23,6 +23,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from .browser import (
     SCREENSHOTS,
+    VIEWPORTS,
     emailed_link,
     fill_form,
     is_web_page,
@@ -136,7 +137,8 @@ async def test_two_people_work_together(system: System, browser: Browser, viewpo
         except BaseException:
             for person in (lead, member):  # what each saw, for the one reading the failure
                 await screenshot(person.page, f"failed-{person.name[:-6]}", viewport)
-                (SCREENSHOTS / f"failed-{person.name[:-6]}-{viewport}.html").write_text(
+                width = VIEWPORTS[viewport]["viewport"]["width"]
+                (SCREENSHOTS / f"failed-{person.name[:-6]}-{width}.html").write_text(
                     await person.page.content()
                 )
             raise
