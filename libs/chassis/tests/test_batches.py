@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,11 +268,36 @@ async def test_a_lone_event_on_an_idle_queue_is_handled_before_a_second_is_publi
     assert await pipeline.log() == expected([lone, second])
 
 
-async def test_the_database_going_away_mid_batch_loses_nothing_and_parks_nothing(
-    postgres_database: Database, bus_kind: str
+@pytest.mark.parametrize("when", ["mid-batch", "before the batch"])
+async def test_the_database_going_away_during_batches_loses_nothing_and_parks_nothing(
+    postgres_database: Database, bus_kind: str, when: str
 ) -> None:
     async with pipeline_on(postgres_database, bus_kind) as pipeline:
-        await database_away_mid_batch(pipeline)
+        if when == "mid-batch":
+            await database_away_mid_batch(pipeline)
+        else:
+            await database_away_before_the_batch(pipeline)
+
+
+async def database_away_before_the_batch(pipeline: Pipeline) -> None:
+    events = interleaved(["n", "o"], 25)
+    await pipeline.start()
+    async with postgres_outage(str(pipeline.database.engine.url)):
+        await pipeline.publish(events)  # they arrive, and wait together, while it is away
+        await asyncio.sleep(3)  # longer than the bus's back-off (0.05 s, 1 retry) allows
+        assert await pipeline.parked() == []
+        assert pipeline.consumer.paused_since is not None
+    await check_all_applied_once(pipeline, events)
+
+
+async def check_all_applied_once(pipeline: Pipeline, events: list[CloudEvent]) -> None:
+    await settle(pipeline, len(events))
+    assert await pipeline.log() == expected(events)
+    assert await pipeline.parked() == []
+    assert await pipeline.inbox() == len(events)
+    if isinstance(pipeline.consumer_bus, MemoryBus):
+        # Held while the database was away, not churned through the retry path.
+        assert pipeline.consumer_bus.queues[pipeline.queue].retrying == 0
 
 
 async def database_away_mid_batch(pipeline: Pipeline) -> None:
@@ -296,12 +321,7 @@ async def database_away_mid_batch(pipeline: Pipeline) -> None:
         release.set()
         await asyncio.sleep(3)  # longer than the bus's back-off (0.05 s, 1 retry) allows
         assert await pipeline.parked() == []
-    await settle(pipeline, len(events))
-    assert await pipeline.log() == expected(events)
-    assert await pipeline.parked() == []
-    assert await pipeline.inbox() == len(events)
-    if isinstance(pipeline.consumer_bus, MemoryBus):
-        assert pipeline.consumer_bus.queues[pipeline.queue].retrying == 0
+    await check_all_applied_once(pipeline, events)
 
 
 # The relay: a batch sent together, its confirms awaited together.
@@ -465,29 +485,43 @@ async def test_the_connection_dropping_before_the_confirms_marks_nothing_and_los
 
 
 async def consumer_process(db_url: str, bus_url: str, exchange: str, queue: str) -> None:
-    """The consumer the test kills: batches of 10; the event named in ``$HANG_AT`` never
-    finishes (its batch's transaction is open, the events before it in the batch applied
-    in it), and ``$MARKER`` says it got there."""
+    """The consumer the test kills: batches of 10. The batch of the event named in
+    ``$HANG_AT`` never finishes: ``$HANG_WHEN`` ``mid-batch``, its transaction is open
+    (the events before it in the batch applied in it); ``committed``, it committed and
+    its events are not acked yet. ``$MARKER`` says it got there."""
     hang_at, marker = os.environ["HANG_AT"], Path(os.environ["MARKER"])
+    mid_batch = os.environ["HANG_WHEN"] == "mid-batch"
+
+    async def hang() -> None:
+        await asyncio.to_thread(marker.write_text, "there")
+        await asyncio.Event().wait()
 
     async def step_or_hang(payload: Stepped, context: Context) -> None:
         await step(payload, context)
-        if context.event.id == hang_at:
-            await asyncio.to_thread(marker.write_text, "mid-batch")
-            await asyncio.Event().wait()
+        if mid_batch and context.event.id == hang_at:
+            await hang()
 
     database = Database(db_url)
     bus = create_bus(bus_url, exchange=exchange, batch_size=10, batch_linger=0.5)
     await bus.connect()
     handlers = HandlerMap({Stepped: [step_or_hang]})
     consumer = EventConsumer(database, bus, queue=queue, handlers=handlers, publisher=PUBLISHER)
+    apply_batch = consumer._on_batch
+
+    async def apply_then_hang(events: Sequence[CloudEvent]) -> None:
+        await apply_batch(events)
+        if hang_at in {event.id for event in events}:
+            await hang()
+
+    consumer._on_batch = apply_then_hang  # type: ignore[method-assign]
     await consumer.start()
     await asyncio.Event().wait()
 
 
 @pytest.mark.rabbitmq
-async def test_a_consumer_killed_mid_batch_applies_every_event_once_after_restart(
-    database: Database, tmp_path: Path
+@pytest.mark.parametrize("when", ["mid-batch", "committed"])
+async def test_a_consumer_killed_in_a_batch_applies_every_event_once_after_restart(
+    database: Database, tmp_path: Path, when: str
 ) -> None:
     url = require_rabbitmq()
     async with database.engine.begin() as conn:
@@ -511,8 +545,8 @@ async def test_a_consumer_killed_mid_batch_applies_every_event_once_after_restar
     process = subprocess.Popen(  # noqa: ASYNC220 - started, then polled without blocking
         [sys.executable, "-c", code, db_url, url, exchange, queue],
         cwd=Path(__file__).parent.parent,
-        # Batches of up to 10: earlier ones committed, this one's open when killed.
-        env={**os.environ, "HANG_AT": events[23].id, "MARKER": str(marker)},
+        # Batches of up to 10: earlier ones committed, this one open or unacked when killed.
+        env={**os.environ, "HANG_AT": events[23].id, "HANG_WHEN": when, "MARKER": str(marker)},
     )
     try:
         deadline = time.monotonic() + 60
@@ -524,9 +558,11 @@ async def test_a_consumer_killed_mid_batch_applies_every_event_once_after_restar
         process.wait(10)
         pipeline_log = Pipeline(database, bus, bus, queue, consumer)
         applied_before = await pipeline_log.log()
-        # Committed batches only: the half-applied one left nothing behind.
         assert applied_before == expected(events)[: len(applied_before)]
-        assert len(applied_before) < 24
+        if when == "mid-batch":  # committed batches only: the open one left nothing behind
+            assert len(applied_before) < 24
+        else:  # the batch committed: its events come again, and must not apply twice
+            assert len(applied_before) >= 24
         await consumer.start()  # the restart: RabbitMQ hands the unacked events again
         await settle(pipeline_log, len(events))
         assert await pipeline_log.log() == expected(events)
