@@ -576,3 +576,45 @@ async def test_a_consumer_killed_in_a_batch_applies_every_event_once_after_resta
         await bus.delete_queues(queue)
         await bus.delete_exchange()
         await bus.close()
+
+
+class Noticed(EventPayload):
+    event_type = "taskflow.batches.team.noticed.v1"
+    team: str
+    seq: int
+
+
+async def test_events_staged_by_a_batch_are_relayed_once_it_commits_not_at_the_next_sweep(
+    pipeline: Pipeline,
+) -> None:
+    async def step_and_tell(payload: Stepped, context: Context) -> None:
+        await step(payload, context)
+        context.uow.publish(Noticed(team=payload.team, seq=payload.seq))
+
+    pipeline.consumer.handlers = HandlerMap({Stepped: [step_and_tell]})
+    noticed: list[tuple[str, int]] = []
+
+    async def observe(event: CloudEvent) -> None:
+        noticed.append((str(event.data["team"]), int(event.data["seq"])))
+
+    observer = f"{pipeline.queue}-observer"
+    await pipeline.consumer_bus.subscribe(observer, [Noticed.event_type], observe)
+    # Its sweep never comes during the test: only the batch's commit can wake it.
+    relay = OutboxRelay(pipeline.database, pipeline.consumer_bus, sweep_interval=3600)
+    await relay.start()
+    try:
+        events = interleaved(["p", "q"], 10)
+        await pipeline.park_queue()
+        await pipeline.publish(events)
+        await pipeline.start()
+
+        async def relayed() -> bool:
+            return len(noticed) >= len(events)
+
+        await wait_for(relayed, within=20.0)
+        assert noticed == [(team, seq) for _id, team, seq in expected(events)]
+    finally:
+        await relay.stop()
+        await pipeline.consumer_bus.unsubscribe(observer)
+        if isinstance(pipeline.consumer_bus, RabbitMQBus):
+            await pipeline.consumer_bus.delete_queues(observer)
