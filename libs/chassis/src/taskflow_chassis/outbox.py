@@ -142,8 +142,10 @@ class OutboxRelay(CommitWokenLoop):
             )
             published = [row.id for row in rows[: outcome.count]]
             if outcome.error is not None:
-                # Those after it wait for the next pass (in order), even if the broker
-                # confirmed some of them: at least once, and the inbox drops the copies.
+                # Those after it are sent again on the next pass, behind it, even if the
+                # broker confirmed them: at least once, and the inbox drops the copies. Sent
+                # together, they may reach consumers ahead of it: the bus keeps order only
+                # while nothing fails (work orders memberships by team_seq).
                 failed = rows[outcome.count].id
                 error = f"{type(outcome.error).__name__}: {outcome.error}"
                 logger.warning("publishing outbox event %s failed: %s", failed, error)
