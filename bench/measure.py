@@ -134,13 +134,23 @@ async def outbox_rows(database_urls: list[str]) -> int:
     after a scenario, the events it made."""
     total = 0
     for url in database_urls:
-        conn = await asyncpg.connect(url)
+        conn = await _connect(url)
         try:
             if await conn.fetchval("SELECT to_regclass('outbox_messages') IS NOT NULL"):
                 total += await conn.fetchval("SELECT count(*) FROM outbox_messages")
         finally:
             await conn.close()
     return total
+
+
+async def _connect(url: str, tries: int = 10) -> asyncpg.Connection:
+    """A connection, waited for while the server is full (other tenants' tests share it)."""
+    for _ in range(tries - 1):
+        try:
+            return await asyncpg.connect(url)
+        except asyncpg.TooManyConnectionsError:
+            await asyncio.sleep(1)
+    return await asyncpg.connect(url)
 
 
 class BacklogSampler:
