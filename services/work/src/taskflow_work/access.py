@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
-from sqlalchemy import ColumnElement, and_, bindparam, delete, select
+from sqlalchemy import ColumnElement, and_, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -45,7 +45,7 @@ from taskflow_work.deps import Caller, CallerDep
 from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica, TeamReplica
 from taskflow_work.tasks.models import Task
-from taskflow_work.tasks.queries import TASK_COLUMNS, task_read, task_row
+from taskflow_work.tasks.queries import TASK_COLUMNS, TaskRow, task_read, task_row
 from taskflow_work.tasks.schemas import TaskRead
 
 logger = logging.getLogger("taskflow.work.access")
@@ -303,21 +303,48 @@ COMMENT_WITH_MEMBER = (
     .where(col(Comment.id) == bindparam("comment_id"))
 )
 # A task to show, as plain rows: no ORM objects to build for an answer only shown.
-TASK_ROW_WITH_MEMBER = (
-    select(
-        *TASK_COLUMNS,
-        _members.c.user_id.label("member_id"),
-        _members.c.role_name,
-        _members.c.permissions,
-        _members.c.from_event,
-        _members.c.resync_needed.label("member_resync_needed"),
-        _members.c.updated_at.label("member_updated_at"),
-    )
-    .select_from(
-        _tasks.join(_projects, _LIVE_PROJECT).outerjoin(_members, _caller_in_team(_tasks.c.team_id))
-    )
-    .where(_tasks.c.id == bindparam("task_id"))
+_TASK_ROWS_WITH_MEMBER = select(
+    *TASK_COLUMNS,
+    _members.c.user_id.label("member_id"),
+    _members.c.role_name,
+    _members.c.permissions,
+    _members.c.from_event,
+    _members.c.resync_needed.label("member_resync_needed"),
+    _members.c.updated_at.label("member_updated_at"),
+).select_from(
+    _tasks.join(_projects, _LIVE_PROJECT).outerjoin(_members, _caller_in_team(_tasks.c.team_id))
 )
+TASK_ROW_WITH_MEMBER = _TASK_ROWS_WITH_MEMBER.where(_tasks.c.id == bindparam("task_id"))
+
+
+# Tasks named by a bulk change, each with the caller's replica row in its team, in id
+# order: on PostgreSQL held (``FOR UPDATE OF``) in that order, so two bulk changes of
+# overlapping tasks wait for each other instead of deadlocking.
+TASK_ROWS_WITH_MEMBER = _TASK_ROWS_WITH_MEMBER.where(
+    _tasks.c.id.in_(bindparam("task_ids", expanding=True))
+).order_by(_tasks.c.id)
+HELD_TASK_ROWS_WITH_MEMBER = TASK_ROWS_WITH_MEMBER.with_for_update(of=_tasks)
+
+
+@dataclass(frozen=True)
+class TaskGrant:
+    """A task a bulk change names, as it stands, and the caller's access to its team
+    (None: not a member, so the task is not visible to them)."""
+
+    task: TaskRow
+    member: MemberAccess | None
+
+
+def _grant_of(row: Any) -> ReplicaGrant | None:
+    if row.member_id is None:
+        return None
+    return ReplicaGrant(
+        row.role_name,
+        frozenset(row.permissions.split()),
+        row.from_event,
+        row.member_resync_needed,
+        row.member_updated_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -384,17 +411,41 @@ class Guard:
         row = (await self.session.execute(TASK_ROW_WITH_MEMBER, params)).first()
         if row is None:
             raise not_found("Task")
-        grant = None
-        if row.member_id is not None:
-            grant = ReplicaGrant(
-                row.role_name,
-                frozenset(row.permissions.split()),
-                row.from_event,
-                row.member_resync_needed,
-                row.member_updated_at,
-            )
-        await self._member(grant, row.team_id, "Task", None)
+        await self._member(_grant_of(row), row.team_id, "Task", None)
         return task_read(task_row(row))
+
+    async def held_tasks(self, task_ids: list[uuid.UUID]) -> list[TaskGrant]:
+        """The tasks of ``task_ids`` that exist (in a live project), in id order, held for
+        the transaction, each with the caller's access to its team. Held before read, in
+        id order: PostgreSQL in the read itself; MariaDB by a locking read of the ids
+        first, by the primary key (a scan would lock other rows, out of order); SQLite by
+        a write that changes nothing (its one write lock)."""
+        dialect = self.session.get_bind().dialect.name
+        ids = sorted(task_ids)
+        if dialect == "sqlite":
+            await self.session.execute(
+                update(_tasks).where(_tasks.c.id.in_(ids)).values(id=_tasks.c.id)
+            )
+        elif dialect != "postgresql":
+            await self.session.execute(
+                select(_tasks.c.id)
+                .with_hint(_tasks, "FORCE INDEX (PRIMARY)", dialect_name="mysql")
+                .where(_tasks.c.id.in_(ids))
+                .order_by(_tasks.c.id)
+                .with_for_update()
+            )
+        query = HELD_TASK_ROWS_WITH_MEMBER if dialect == "postgresql" else TASK_ROWS_WITH_MEMBER
+        params = {"task_ids": ids, "caller_id": self.caller.user_id}
+        rows = (await self.session.execute(query, params)).all()
+        accesses: dict[uuid.UUID, MemberAccess | None] = {}
+        grants = []
+        for row in rows:
+            if row.team_id not in accesses:
+                accesses[row.team_id] = await self.authorizer.access_from(
+                    _grant_of(row), row.team_id, self.caller
+                )
+            grants.append(TaskGrant(task_row(row), accesses[row.team_id]))
+        return grants
 
     async def comment(self, comment_id: uuid.UUID) -> CommentAccess:
         params = {"comment_id": comment_id, "caller_id": self.caller.user_id}

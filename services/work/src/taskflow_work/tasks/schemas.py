@@ -7,7 +7,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.config import JsonDict
 from taskflow_chassis.openapi import (
     EXAMPLE_CREATED_AT,
@@ -92,6 +99,96 @@ class AssigneeAdd(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": EXAMPLE_USER_ID}]})
 
     user_id: uuid.UUID
+
+
+# Tasks one bulk change takes at most.
+MAX_BULK_TASKS = 500
+# People one bulk change adds, or removes, at most (each is an activity entry per task).
+MAX_BULK_ASSIGNEES = 10
+
+
+class TaskBulkChanges(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "in_progress", "due_at": EXAMPLE_DUE_AT, "add_labels": ["launch"]}
+            ]
+        }
+    )
+
+    """What a bulk change does to every task it names; each field left out is left alone.
+    ``labels`` sets the list; ``add_labels`` and ``remove_labels`` change it (not with
+    ``labels``). ``due_at: null`` clears the due date."""
+
+    status: Status | None = None
+    due_at: DueAt | None = None
+    labels: Labels | None = None
+    add_labels: Labels = []
+    remove_labels: Labels = []
+    add_assignees: Annotated[
+        list[uuid.UUID], Field(max_length=MAX_BULK_ASSIGNEES), AfterValidator(_unique)
+    ] = []
+    remove_assignees: Annotated[
+        list[uuid.UUID], Field(max_length=MAX_BULK_ASSIGNEES), AfterValidator(_unique)
+    ] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskBulkChanges:
+        if not (self.fields() or self.add_assignees or self.remove_assignees):
+            raise ValueError("nothing to change: give at least one change")
+        if self.status is None and "status" in self.model_fields_set:
+            raise ValueError("status cannot be null")
+        if self.labels is not None and (self.add_labels or self.remove_labels):
+            raise ValueError("labels sets the list: not with add_labels or remove_labels")
+        if set(self.add_labels) & set(self.remove_labels):
+            raise ValueError("a label is both added and removed")
+        if set(self.add_assignees) & set(self.remove_assignees):
+            raise ValueError("a person is both added and removed")
+        return self
+
+    def fields(self) -> set[str]:
+        """The task fields the change touches, as a PATCH would name them."""
+        named: set[str] = {n for n in ("status", "due_at") if n in self.model_fields_set}
+        if self.labels is not None or self.add_labels or self.remove_labels:
+            named.add("labels")
+        return named
+
+
+class TaskBulkUpdate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "task_ids": [EXAMPLE_TASK_ID],
+                    "changes": {
+                        "status": "in_progress",
+                        "add_labels": ["launch"],
+                        "add_assignees": [EXAMPLE_USER_ID],
+                    },
+                    "if_match": {EXAMPLE_TASK_ID: '"3f1c0a9e5b7d4e2f8a6c1b0d9e7f5a3c"'},
+                }
+            ]
+        }
+    )
+
+    task_ids: Annotated[
+        list[uuid.UUID],
+        Field(min_length=1, max_length=MAX_BULK_TASKS),
+        AfterValidator(_unique),
+    ]
+    changes: TaskBulkChanges
+    # Task id -> the ETag last read of it: that task changes only if it is still current.
+    if_match: dict[uuid.UUID, str] = {}
+
+
+class TaskBulkResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"changed": [EXAMPLE_TASK_ID], "unchanged": []}]}
+    )
+
+    # The tasks the request changed, and those already as asked (nothing written for them).
+    changed: list[uuid.UUID]
+    unchanged: list[uuid.UUID]
 
 
 class TaskRead(BaseModel):

@@ -21,7 +21,15 @@ from taskflow_work.deps import TaskPagesDep
 from taskflow_work.tasks import rules, service
 from taskflow_work.tasks.models import Priority, Status
 from taskflow_work.tasks.queries import TaskFilters, TaskScope
-from taskflow_work.tasks.schemas import AssigneeAdd, Label, TaskRead, TaskSort, TaskUpdate
+from taskflow_work.tasks.schemas import (
+    AssigneeAdd,
+    Label,
+    TaskBulkResult,
+    TaskBulkUpdate,
+    TaskRead,
+    TaskSort,
+    TaskUpdate,
+)
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 ERRORS = problem_responses(401, 403, 404, 422)
@@ -109,6 +117,26 @@ async def list_tasks(
         scope = TaskScope(team_ids=await guard.visible_team_ids(team_id))
     items, cursor = await pages.page(session, scope, filters, page)
     return Page(items=items, next_cursor=cursor)
+
+
+@router.post(
+    "/bulk",
+    name="tasks.bulk_update",
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+    description=(
+        "Change up to 500 tasks at once, in one transaction: all or nothing. Each task "
+        "needs what its single change would (`tasks.update`, `tasks.review` to move into "
+        "or out of `done`, `tasks.assign` for assignees). When any task is not visible "
+        "(404), stale by `if_match` (412), not allowed (403) or not valid (422), nothing "
+        "changes and `errors` lists each failing task (`field`: `task_ids[i]`, `code`); "
+        "the status is the first of those kinds present, in that order. Each changed task "
+        "publishes the events its single change would. Honours `Idempotency-Key`. 409: a "
+        "team's memberships changed while assigning; nothing changed, try again."
+    ),
+)
+async def bulk_update(data: TaskBulkUpdate, guard: GuardDep, uow: UnitOfWorkDep) -> TaskBulkResult:
+    grants = await guard.held_tasks(data.task_ids)
+    return await service.bulk_update(uow, guard.caller.user_id, data, grants)
 
 
 @router.get("/{task_id}", responses=ERRORS)
