@@ -38,6 +38,8 @@ from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.adapters import EmailBackend, SmtpBackend, create_backend
 from taskflow_notify.email.models import EmailMessage, EmailStatus
 from taskflow_notify.email.service import EmailSender
+from taskflow_notify.notifications import service
+from taskflow_notify.notifications.models import Kind
 
 
 def memory_bus(url: str) -> MemoryBus:
@@ -63,6 +65,19 @@ async def send_logged_email(
         await own_database.dispose()
         if isinstance(own_backend, SmtpBackend):
             own_backend.close()
+
+
+def reset_outgoing(to: str) -> service.Outgoing:
+    """A password reset's notification to ``to``: one email (no feed row), its own cause."""
+    return service.Outgoing(
+        kind=Kind.PASSWORD_RESET,
+        cause=f"reset-{uuid.uuid4()}",
+        title="Password reset requested",
+        body="A link was sent.",
+        link=None,
+        email=to,
+        context={"name": "Ann", "reset_url": "https://taskflow.example/r", "expires_at": ""},
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -231,8 +246,10 @@ HOUR = timedelta(hours=1)
 
 @dataclass
 class Recorder:
-    """SMTP handler: keeps every delivered message; can hold one recipient's delivery, and
-    answer RCPT with a refusal (``reply``, e.g. "451 ..." or "550 ...") while it is set.
+    """SMTP handler: keeps every delivered message and the client connection it came over
+    (``peers``); can hold one recipient's delivery, answer RCPT with a refusal (``reply``,
+    e.g. "451 ..." or "550 ...") while it is set, or to some recipients only (``refuse``),
+    and close the connection right after accepting every ``drop_after``-th message on it.
     Every RCPT is counted (``attempts``, with its monotonic time) whatever the answer."""
 
     messages: list[MimeMessage] = field(default_factory=list)
@@ -241,6 +258,9 @@ class Recorder:
     release: threading.Event = field(default_factory=threading.Event)
     reply: str | None = None
     attempts: list[tuple[float, str]] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    drop_after: int | None = None
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -251,8 +271,8 @@ class Recorder:
             # The release comes from the test's thread: a threading.Event, polled.
             while not self.release.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-        if self.reply:
-            return self.reply
+        if self.reply or address in self.refuse:
+            return self.reply or self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -260,6 +280,10 @@ class Recorder:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, MimeMessage)
         self.messages.append(message)
+        self.peers.append(session.peer)
+        if self.drop_after and self.peers.count(session.peer) % self.drop_after == 0:
+            # After the reply is written: the message is accepted, then the line goes.
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[MimeMessage]:

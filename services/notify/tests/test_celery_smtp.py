@@ -44,10 +44,11 @@ from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.jobs import SEND_EMAIL
 from taskflow_notify.email.models import EmailMessage as EmailRow
-from taskflow_notify.email.service import IDLE_PING_SECONDS
+from taskflow_notify.email.service import IDLE_PING_SECONDS, EmailTemplates
+from taskflow_notify.notifications import service
 from taskflow_notify.notifications.jobs import SCAN_REMINDERS
 
-from .conftest import Recorder, memory_bus, text_of
+from .conftest import Recorder, memory_bus, reset_outgoing, text_of
 
 FLOOR = 1.0  # the retry back-off's floor, seconds
 LEASE = 10.0  # how long a job holds an email it sends
@@ -463,3 +464,99 @@ async def test_jobs_lost_with_redis_are_queued_again_soon_after_it_returns(
     settle = time.monotonic() + 2
     await wait_for(lambda: time.monotonic() > settle, stack, each=stack.sweep)
     assert len(recorder.to(to)) == 1
+
+
+async def one_job_of(stack: Stack, addresses: list[str]) -> None:
+    """An email to each address, written while the dispatcher sleeps, then one sweep: a
+    single ``send_emails`` job carries them all (fewer than the job size)."""
+    await stack.app.state.email_dispatcher.stop()  # this test makes the job itself
+    async with stack.app.state.database.session() as session:
+        for to in addresses:
+            await service.deliver(session, EmailTemplates(), reset_outgoing(to))
+        await session.commit()
+    assert await stack.app.state.email_dispatcher.run_once() == len(addresses)
+
+
+async def email_rows(stack: Stack) -> dict[str, tuple[str, int]]:
+    database = Database(stack.database_url, poolclass=NullPool)
+    try:
+        async with database.session() as session:
+            rows = (await session.execute(select(EmailRow))).scalars().all()
+            return {row.to_address: (row.status, row.attempts) for row in rows}
+    finally:
+        await database.dispose()
+
+
+def batch(prefix: str, count: int = 20) -> list[str]:
+    return [f"{prefix}{n:02d}@example.com" for n in range(count)]
+
+
+async def test_a_job_of_20_emails_sends_them_over_one_connection(
+    stack: Stack, smtp: tuple[Recorder, int]
+) -> None:
+    recorder, _ = smtp
+    addresses = batch("one")
+    await one_job_of(stack, addresses)
+    await wait_for(lambda: len(recorder.messages) >= 20, stack)
+    await asyncio.sleep(1)  # room for a duplicate to show up
+    assert sorted(m["To"] for m in recorder.messages) == addresses
+    assert len(set(recorder.peers)) == 1
+    assert await email_rows(stack) == dict.fromkeys(addresses, ("sent", 1))
+
+
+async def test_a_server_dropping_the_connection_mid_job_still_gets_each_email_once(
+    stack: Stack, smtp: tuple[Recorder, int]
+) -> None:
+    recorder, _ = smtp
+    recorder.drop_after = 5  # the server hangs up after every fifth message
+    addresses = batch("drop")
+    await one_job_of(stack, addresses)
+    await wait_for(lambda: len(recorder.messages) >= 20, stack)
+    await asyncio.sleep(1)
+    assert sorted(m["To"] for m in recorder.messages) == addresses
+    assert len(set(recorder.peers)) == 4  # one new connection after each drop
+    # Reconnected within the attempt: none was counted as a failed one.
+    assert await email_rows(stack) == dict.fromkeys(addresses, ("sent", 1))
+
+
+async def test_a_recipient_refused_for_good_fails_only_its_email(
+    stack: Stack, smtp: tuple[Recorder, int]
+) -> None:
+    recorder, _ = smtp
+    refused = "nobody@example.com"
+    recorder.refuse = {refused: "550 5.1.1 No such user here"}
+    addresses = batch("ref", 10)
+    await one_job_of(stack, [*addresses[:4], refused, *addresses[4:]])
+    await wait_for(lambda: len(recorder.messages) >= 10, stack)
+    await asyncio.sleep(1)
+    assert sorted(m["To"] for m in recorder.messages) == addresses
+    assert len(set(recorder.peers)) == 1
+    assert await email_rows(stack) == {
+        **dict.fromkeys(addresses, ("sent", 1)),
+        refused: ("failed", 1),
+    }
+
+
+async def test_a_worker_killed_mid_job_leaves_each_email_sent_exactly_once(
+    stack: Stack, smtp: tuple[Recorder, int]
+) -> None:
+    recorder, _ = smtp
+    addresses = batch("kill")
+    recorder.hold_for = addresses[7]  # the eighth is in hand when the worker dies
+    await one_job_of(stack, addresses)
+    await wait_for(recorder.held.is_set, stack)
+    first = stack.workers[0]
+    first.send_signal(signal.SIGKILL)  # mid-job: seven sent, one mid-send, twelve to go
+    first.wait(timeout=10)
+    recorder.release.set()
+    assert sorted(m["To"] for m in recorder.messages) == addresses[:7]
+    # The rest are taken over: the job comes back after its visibility timeout, the
+    # dispatcher queues the untouched ones again and, once its lease has passed, the held one.
+    stack.start_worker()
+    await wait_for(lambda: len(recorder.messages) >= 20, stack, seconds=60, each=stack.sweep)
+    settle = time.monotonic() + 2  # room for a duplicate to show up
+    await wait_for(lambda: time.monotonic() > settle, stack, each=stack.sweep)
+    assert sorted(m["To"] for m in recorder.messages) == addresses
+    rows = await email_rows(stack)
+    assert {status for status, _ in rows.values()} == {"sent"}
+    assert rows[addresses[7]] == ("sent", 2)  # its first attempt died with the worker

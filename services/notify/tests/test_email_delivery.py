@@ -9,8 +9,11 @@ by hand. The SMTP server counts every RCPT, so a retry storm or a resend shows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import smtplib
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -41,9 +44,8 @@ from taskflow_notify.email.rules import is_permanent, retry_delay
 from taskflow_notify.email.scheduled import EmailDispatcher
 from taskflow_notify.email.service import EmailSender, EmailTemplates, job_database
 from taskflow_notify.notifications import service
-from taskflow_notify.notifications.models import Kind
 
-from .conftest import Recorder, free_port, send_logged_email
+from .conftest import Recorder, free_port, reset_outgoing, send_logged_email
 
 FLOOR = 10.0  # the default floor: no test waits for it, the clock is moved instead
 
@@ -65,17 +67,8 @@ class Mailer:
         return dispatcher
 
     async def add(self, to: str) -> uuid.UUID:
-        outgoing = service.Outgoing(
-            kind=Kind.PASSWORD_RESET,
-            cause=f"reset-{uuid.uuid4()}",
-            title="Password reset requested",
-            body="A link was sent.",
-            link=None,
-            email=to,
-            context={"name": "Ann", "reset_url": "https://taskflow.example/r", "expires_at": ""},
-        )
         async with self.database.session() as session:
-            await service.deliver(session, EmailTemplates(), outgoing)
+            await service.deliver(session, EmailTemplates(), reset_outgoing(to))
             await session.commit()
             found = await session.execute(
                 select(col(EmailMessage.id)).where(col(EmailMessage.to_address) == to)
@@ -198,8 +191,8 @@ async def test_once_the_server_answers_again_the_waiting_emails_are_due_at_once(
         assert next_attempt is not None and next_attempt > later
     queued: list[uuid.UUID] = []
 
-    async def enqueue(email_id: uuid.UUID) -> None:
-        queued.append(email_id)
+    async def enqueue(email_ids: list[uuid.UUID]) -> None:
+        queued.extend(email_ids)
 
     assert await EmailDispatcher(mailer.database, enqueue, Publisher("notify")).run_once() == 0
     # Their attempts were a floor ago by the time the server returns; one more email was
@@ -410,8 +403,8 @@ async def test_the_dispatcher_queues_due_lost_and_dead_emails_never_fresh_ones(
 ) -> None:
     queued: list[uuid.UUID] = []
 
-    async def enqueue(email_id: uuid.UUID) -> None:
-        queued.append(email_id)
+    async def enqueue(email_ids: list[uuid.UUID]) -> None:
+        queued.extend(email_ids)
 
     dispatcher = EmailDispatcher(
         mailer.database, enqueue, Publisher("notify"), requeue_after=45, sending_lease=120
@@ -450,12 +443,13 @@ async def test_a_broker_that_is_down_leaves_emails_pending_for_the_next_sweep(
     queued: list[uuid.UUID] = []
     broker_up = False
 
-    async def enqueue(email_id: uuid.UUID) -> None:
+    async def enqueue(email_ids: list[uuid.UUID]) -> None:
         if not broker_up and queued:
             raise ConnectionRefusedError("Redis is away")
-        queued.append(email_id)
+        queued.extend(email_ids)
 
-    dispatcher = EmailDispatcher(mailer.database, enqueue, Publisher("notify"))
+    # One email a job, so the broker can go away between two of them.
+    dispatcher = EmailDispatcher(mailer.database, enqueue, Publisher("notify"), job_size=1)
     ids = [await mailer.add(f"p{n}@example.com") for n in range(3)]
     assert await dispatcher.run_once() == 1  # the broker went away after the first
     statuses = [(await mailer.row(email_id)).status for email_id in ids]
@@ -465,6 +459,80 @@ async def test_a_broker_that_is_down_leaves_emails_pending_for_the_next_sweep(
     assert await dispatcher.run_once() == 2
     assert sorted(queued) == sorted(ids)
     assert [(await mailer.row(email_id)).status for email_id in ids] == [EmailStatus.QUEUED] * 3
+
+
+async def test_the_dispatcher_makes_jobs_of_at_most_job_size_and_one_email_goes_alone(
+    mailer: Mailer,
+) -> None:
+    jobs: list[list[uuid.UUID]] = []
+
+    async def enqueue(email_ids: list[uuid.UUID]) -> None:
+        jobs.append(email_ids)
+
+    dispatcher = EmailDispatcher(mailer.database, enqueue, Publisher("notify"), job_size=2)
+    alone = await mailer.add("alone@example.com")
+    assert await dispatcher.run_once() == 1
+    assert jobs == [[alone]]  # not held back for company
+    ids = [await mailer.add(f"j{n}@example.com") for n in range(5)]
+    assert await dispatcher.run_once() == 5
+    assert [len(job) for job in jobs[1:]] == [2, 2, 1]
+    assert sorted(email_id for job in jobs[1:] for email_id in job) == sorted(ids)
+
+
+async def test_a_batch_sends_each_email_over_one_connection_and_records_each(
+    mailer: Mailer,
+) -> None:
+    recorder = mailer.recorder
+    recorder.refuse = {"nobody@example.com": "550 5.1.1 No such user here"}
+    addresses = ["a@example.com", "nobody@example.com", "b@example.com"]
+    ids = [await mailer.add(to) for to in addresses]
+    backend = SmtpBackend(mailer.settings.email_url)
+    sender = EmailSender(mailer.settings, Publisher("notify"))
+    try:
+        outcomes = await sender.send_many(ids, backend, mailer.database)
+        assert outcomes == ["sent", "failed", "sent"]
+        # Sent or failed already: a second job for them sends nothing.
+        assert await sender.send_many(ids, backend, mailer.database) == ["skipped"] * 3
+    finally:
+        backend.close()
+    assert [m["To"] for m in recorder.messages] == ["a@example.com", "b@example.com"]
+    assert len(set(recorder.peers)) == 1  # the refusal did not cost the connection
+    rows = [await mailer.row(email_id) for email_id in ids]
+    assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("failed", 1), ("sent", 1)]
+
+
+async def test_a_server_that_fails_a_batch_is_not_tried_again_for_the_rest(
+    mailer: Mailer,
+) -> None:
+    # A server that takes each connection and closes it at once, before its greeting.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[object] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                accepted.append(connection)
+                connection.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    ids = [await mailer.add(f"down{n}@example.com") for n in range(3)]
+    backend = SmtpBackend(f"smtp://127.0.0.1:{port}")
+    sender = EmailSender(mailer.settings, Publisher("notify"))
+    try:
+        assert await sender.send_many(ids, backend, mailer.database) == ["retry"] * 3
+    finally:
+        backend.close()
+        listener.close()
+    assert len(accepted) == 1  # the rest were not tried against it again
+    later = utcnow() + timedelta(seconds=FLOOR - 1)
+    for email_id in ids:
+        row = await mailer.row(email_id)
+        assert (row.status, row.attempts) == (EmailStatus.PENDING, 1)
+        assert row.next_attempt_at is not None and row.next_attempt_at > later
+        assert row.last_error is not None and "SMTPServerDisconnected" in row.last_error
+    assert sender.server_trouble.is_set()
 
 
 def test_back_off_has_a_floor_a_ceiling_and_grows() -> None:

@@ -90,8 +90,8 @@ async def test_0002_keeps_emails_written_before_it_sendable(
 
         queued: list[uuid.UUID] = []
 
-        async def enqueue(due: uuid.UUID) -> None:
-            queued.append(due)
+        async def enqueue(due: list[uuid.UUID]) -> None:
+            queued.extend(due)
 
         assert await EmailDispatcher(database, enqueue, Publisher("notify")).run_once() == 1
         assert queued == [email_id]

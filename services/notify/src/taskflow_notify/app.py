@@ -26,7 +26,7 @@ from taskflow_chassis.unit_of_work import Publisher
 import taskflow_notify.models  # noqa: F401 - every table, so the metadata is complete
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.deps import NotifyDeps
-from taskflow_notify.email.jobs import SEND_EMAIL, EmailJobs, warm_up_producer
+from taskflow_notify.email.jobs import SEND_EMAIL, SEND_EMAILS, EmailJobs, warm_up_producer
 from taskflow_notify.email.scheduled import EmailDispatcher
 from taskflow_notify.email.service import EmailTemplates
 from taskflow_notify.handlers import EVENT_HANDLERS
@@ -43,15 +43,15 @@ def create_app(
     deps = NotifyDeps(settings=settings, templates=EmailTemplates())
     publisher = Publisher("notify")
     celery = create_celery_app(settings, deps)
-    send_email = celery.tasks[SEND_EMAIL]
+    send_emails = celery.tasks[SEND_EMAILS]
 
     async def start(app: FastAPI) -> None:
         if settings.celery_broker_url:
             await asyncio.to_thread(warm_up_producer, celery)
 
-        async def enqueue(email_id: uuid.UUID) -> None:
+        async def enqueue(email_ids: list[uuid.UUID]) -> None:
             # Eager Celery runs the job right here, so keep it off the event loop.
-            await asyncio.to_thread(send_email.delay, str(email_id))
+            await asyncio.to_thread(send_emails.delay, [str(email_id) for email_id in email_ids])
 
         def now() -> datetime:
             clock: Callable[[], datetime] = getattr(app.state, "clock", utcnow)  # tests move it
@@ -61,6 +61,7 @@ def create_app(
             app.state.database,
             enqueue,
             publisher,
+            job_size=settings.email_job_size,
             requeue_after=settings.email_requeue_seconds,
             sending_lease=settings.email_sending_lease_seconds,
         )
@@ -112,6 +113,9 @@ def create_celery_app(
     def send_email(email_id: str) -> str:
         return email_jobs.send_email(email_id)
 
+    def send_emails(email_ids: list[str]) -> list[str]:
+        return email_jobs.send_emails(email_ids)
+
     def scan_reminders() -> int:
         return reminder_jobs.scan_reminders()
 
@@ -119,6 +123,7 @@ def create_celery_app(
     # (Celery keeps a list for the whole process), with this app's settings.
     jobs = {"shared": False, "acks_late": True}
     celery.task(name=SEND_EMAIL, reject_on_worker_lost=True, **jobs)(send_email)
+    celery.task(name=SEND_EMAILS, reject_on_worker_lost=True, **jobs)(send_emails)
     celery.task(name=SCAN_REMINDERS, **jobs)(scan_reminders)
     return celery
 

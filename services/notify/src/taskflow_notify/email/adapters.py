@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from taskflow_notify.email.rules import is_about_this_email
+
 
 class EmailBackend(Protocol):
     def send(self, message: EmailMessage) -> None: ...
@@ -44,25 +46,30 @@ class SmtpBackend:
 
     def send(self, message: EmailMessage) -> None:
         """Send over the connection kept from the last message, or over a new one when
-        there is none or the server has closed it meanwhile (servers close idle ones);
+        there is none or the server has closed it meanwhile (servers close idle ones, and
+        some after so many messages); a refusal of this message's sender, recipient or
+        content keeps the connection (smtplib has reset the transaction) and propagates;
         any other failure drops the connection and propagates."""
         kept = self._smtp
         if kept is not None:
             try:
-                kept.send_message(message)
+                self._send(kept, message)
                 return
             except (smtplib.SMTPServerDisconnected, ConnectionError):
                 # Closed while idle (asking NOOP first would cost a round trip per
                 # email): once more on a new connection, as a retry of the job would.
                 self.close()
-            except BaseException:
-                self.close()
-                raise
-        smtp = self._connect()
+        self._send(self._connect(), message)
+
+    def _send(self, smtp: smtplib.SMTP, message: EmailMessage) -> None:
         try:
             smtp.send_message(message)
-        except BaseException:
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
             self.close()
+            raise
+        except BaseException as exc:
+            if not is_about_this_email(exc):
+                self.close()
             raise
 
     def _connect(self) -> smtplib.SMTP:

@@ -1,5 +1,6 @@
-"""The ``send_email`` Celery job: it sends one logged email, unless it is sent, held by
-another job, or not due. The Celery app itself is built in ``app.py``."""
+"""The ``send_emails`` Celery job: it sends logged emails over one SMTP connection, each
+unless it is sent, held by another job, or not due (``send_email``, one email, remains for
+jobs queued before there were batches). The Celery app itself is built in ``app.py``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from taskflow_notify.email.adapters import EmailBackend, create_backend
 from taskflow_notify.email.service import EmailSender, job_database
 
 SEND_EMAIL = "taskflow_notify.send_email"
+SEND_EMAILS = "taskflow_notify.send_emails"
 
 logger = logging.getLogger("taskflow.notify.worker")
 
@@ -40,22 +42,28 @@ class EmailJobs:
         self._threads = threading.local()
 
     def send_email(self, email_id: str) -> str:
-        """Send one email; never raises.
+        """Send one email; never raises (see ``send_emails``)."""
+        return self.send_emails([email_id])[0]
 
-        No Celery retry, no countdown: a later attempt is written in the email's row and
+    def send_emails(self, email_ids: list[str]) -> list[str]:
+        """Send these emails, one after the other over the thread's one SMTP connection;
+        answer what happened to each; never raises.
+
+        No Celery retry, no countdown: a later attempt is written in each email's row and
         the dispatcher queues it when due, so no job waits in Redis longer than the
         visibility timeout. Whatever fails here (SMTP, the database) is recorded or left
         for the dispatcher; the worker carries on.
         """
         try:
             thread = self._thread()
-            return thread.runner.run(
-                self.sender.send(uuid.UUID(email_id), thread.backend, thread.database)
-            )
+            ids = [uuid.UUID(email_id) for email_id in email_ids]
+            return thread.runner.run(self.sender.send_many(ids, thread.backend, thread.database))
         except Exception:
-            # A bug, most likely: the email's row still says what to do, the dispatcher does it.
-            logger.exception("send_email %s failed; the dispatcher will queue it again", email_id)
-            return "error"
+            # A bug, most likely: the emails' rows still say what to do, the dispatcher does it.
+            logger.exception(
+                "send_emails %s failed; the dispatcher will queue them again", email_ids
+            )
+            return ["error"] * len(email_ids)
 
     def _thread(self) -> _JobThread:
         thread: _JobThread | None = getattr(self._threads, "job", None)

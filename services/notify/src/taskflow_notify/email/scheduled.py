@@ -1,9 +1,12 @@
 """Handing emails to Celery when they are due: woken after each commit that wrote one, plus a sweep.
 
-An email row commits with its notification; only then is a ``send_email`` job
+An email row commits with its notification; only then is a ``send_emails`` job
 made for it, so a job never looks for a row that is not there yet, and a crash
-between commit and enqueue is caught up by the sweep. The dispatcher is also what
-makes every later attempt: it queues
+between commit and enqueue is caught up by the sweep. One job carries the emails due
+in a pass, up to ``job_size`` of them, sent over one SMTP connection; an email found
+alone goes alone, at once, never held back for company.
+
+The dispatcher is also what makes every later attempt: it queues
 
 - pending emails that are due (new ones, and those back from a transient failure
   whose ``next_attempt_at`` has come);
@@ -11,7 +14,7 @@ makes every later attempt: it queues
   with Redis, or never reached it);
 - emails held by a job for longer than the sending lease (its worker died mid-send).
 
-A second job for one email is harmless: ``send_email`` claims the row before it sends.
+A second job for one email is harmless: ``send_emails`` claims each row before it sends it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from taskflow_notify.email.models import (
     job_lost,
 )
 
-Enqueue = Callable[[uuid.UUID], Awaitable[None]]
+# Makes one job for these emails (at most ``job_size`` of them).
+Enqueue = Callable[[list[uuid.UUID]], Awaitable[None]]
 
 logger = logging.getLogger("taskflow.notify.dispatch")
 
@@ -53,12 +57,14 @@ class EmailDispatcher(CommitWokenLoop):
         publisher: Publisher,
         *,
         interval: float = 5.0,
-        batch_size: int = 50,
+        batch_size: int = 200,
+        job_size: int = 50,
         requeue_after: float = 45.0,
         sending_lease: float = 120.0,
     ) -> None:
         super().__init__(database, interval=interval, batch_size=batch_size)
         self.enqueue = enqueue
+        self.job_size = job_size
         self.publisher = publisher
         self.requeue_after = requeue_after
         self.sending_lease = sending_lease
@@ -87,19 +93,20 @@ class EmailDispatcher(CommitWokenLoop):
         if not due:
             return 0
         # Enqueue first, then record it: a crash in between leaves rows as they were and
-        # they are enqueued again; send_email claims its row, so a second job sends nothing.
+        # they are enqueued again; a job claims each row, so a second job sends nothing.
         enqueued: list[uuid.UUID] = []
-        for email_id in due:
+        for start in range(0, len(due), self.job_size):
+            job = due[start : start + self.job_size]
             try:
-                await self.enqueue(email_id)
+                await self.enqueue(job)
             except Exception as exc:
                 # The broker is away: the rest stay as they are, and the next sweep (every
                 # few seconds) tries again, so they leave soon after it is back.
                 logger.warning(
-                    "could not queue email %s, retrying on the next sweep: %s", email_id, exc
+                    "could not queue %d email(s), retrying on the next sweep: %s", len(job), exc
                 )
                 break
-            enqueued.append(email_id)
+            enqueued.extend(job)
         if enqueued:
             # Recorded once for the batch: under load a pass finds many, one UPDATE does.
             # One statement, so no transaction around it: autocommit spares BEGIN.

@@ -66,6 +66,8 @@ DB_PATIENCE_SECONDS = 10.0
 # A connection idle longer than this is tested before use (a database restart or an idle
 # timeout may have closed it); a busy worker's connections are not: no round trip per email.
 IDLE_PING_SECONDS = 5.0
+# Outcomes after which a job leaves the rest of its emails untouched: the database gave up.
+_DATABASE_GONE = frozenset({"database unavailable", "sent, unrecorded"})
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,40 @@ class EmailSender:
 
     async def send(self, email_id: uuid.UUID, backend: EmailBackend, database: Database) -> str:
         """Send the email if it is this job's to send; answer what happened (never raises)."""
+        [outcome] = await self.send_many([email_id], backend, database)
+        return outcome
+
+    async def send_many(
+        self, email_ids: list[uuid.UUID], backend: EmailBackend, database: Database
+    ) -> list[str]:
+        """Send each email that is this job's to send, one after the other over the
+        backend's one connection; answer what happened to each (never raises).
+
+        Each email is claimed, sent and recorded on its own, as if it were a job of its own:
+        one the server refuses fails or waits alone, and a worker dying mid-way leaves the
+        rest queued (or the one in hand held) for the dispatcher. The backend reconnects
+        once when the server has dropped the connection; when the server itself fails (a
+        refused, dropped or timed-out connection), the emails after it are not tried
+        against it again: each is recorded with that same failure, as its own job would
+        have found it, and waits out its own back-off. Once the database is out of
+        patience, the rest are left as they are, for the dispatcher to queue again."""
+        outcomes: list[str] = []
+        server_down: Exception | None = None
+        for email_id in email_ids:
+            if outcomes and outcomes[-1] in _DATABASE_GONE:
+                outcomes.append("database unavailable")
+                continue
+            outcome, server_down = await self._send_one(email_id, backend, database, server_down)
+            outcomes.append(outcome)
+        return outcomes
+
+    async def _send_one(
+        self,
+        email_id: uuid.UUID,
+        backend: EmailBackend,
+        database: Database,
+        server_down: Exception | None,
+    ) -> tuple[str, Exception | None]:
         lease = timedelta(seconds=self.settings.email_sending_lease_seconds)
         try:
             row, claimed_at = await _retrying(
@@ -233,10 +269,12 @@ class EmailSender:
             # Not final: the row is still queued (or held, if the claim committed unseen),
             # and the dispatcher queues it again.
             logger.warning("email %s left for a later job, database unavailable: %s", email_id, exc)
-            return "database unavailable"
+            return "database unavailable", server_down
         if row is None:
             # Sent, failed, being sent by another job, not due yet, or unknown: nothing to do.
-            return "skipped"
+            return "skipped", server_down
+        if server_down is not None:
+            return await self._record_failure(database, row, claimed_at, server_down), server_down
         held_until = time.monotonic() + lease.total_seconds()
         try:
             message = mime(row, self.settings.email_from)
@@ -244,7 +282,8 @@ class EmailSender:
         except Exception as exc:
             if not is_about_this_email(exc):
                 self.server_trouble.set()
-            return await self._record_failure(database, row, claimed_at, exc)
+                server_down = exc
+            return await self._record_failure(database, row, claimed_at, exc), server_down
         # Accepted: record it at once. Until this commits, a crash means a resend; the hold
         # keeps other jobs off the row while the database is retried, up to the lease.
         sent = update(EmailMessage).where(col(EmailMessage.id) == row.id)
@@ -257,11 +296,11 @@ class EmailSender:
                 row.id,
                 exc,
             )
-            return "sent, unrecorded"
+            return "sent, unrecorded", None
         logger.info("sent email %s to %s", row.id, row.to_address)
         if self.server_trouble.is_set():
             await self._server_is_back(database)
-        return "sent"
+        return "sent", None
 
     async def _claim(
         self, database: Database, email_id: uuid.UUID, lease: timedelta
