@@ -102,6 +102,10 @@ BODY_REFERENCES: dict[str, list[tuple[str, Callable[[Ids], dict[str, Any]]]]] = 
             "POST /api/v1/projects/{project_id}/tasks",
             lambda owner: {"title": "Planted", "assignee_ids": [owner["user_id"]]},
         ),
+        (
+            "POST /api/v1/tasks/bulk",
+            lambda owner: {"task_ids": [owner["task_id"]], "changes": {"status": "done"}},
+        ),
     ],
 }
 

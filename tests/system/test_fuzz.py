@@ -73,6 +73,14 @@ def still_signed_in(app: FastAPI, headers: dict[str, str]) -> None:
         headers.update(signed_in(app))
 
 
+def streams(definition: dict[str, Any]) -> bool:
+    """Whether an operation answers with Server-Sent Events."""
+    return any(
+        "text/event-stream" in response.get("content", {})
+        for response in definition.get("responses", {}).values()
+    )
+
+
 def fuzz(service: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str]) -> list[str]:
     """Every operation, positive and negative examples, and positive ones with the seeded
     ids in the path: what failed, one line each."""
@@ -84,6 +92,10 @@ def fuzz(service: str, app: FastAPI, headers: dict[str, str], ids: dict[str, str
             raise result.err()  # the document itself is invalid
         operation = result.ok()
         where = f"{operation.method.upper()} {operation.path}"
+        if streams(operation.definition.raw):
+            # An answer that streams until the client goes (notify's live stream) would
+            # hold every example open: services/notify/tests/test_live_stream.py tries it.
+            continue
         strategies = [
             operation.as_strategy(GenerationMode.POSITIVE),
             operation.as_strategy(GenerationMode.NEGATIVE),

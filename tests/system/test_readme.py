@@ -135,7 +135,9 @@ def test_the_file_table_names_every_top_level_entry_and_service_source_file() ->
 
 
 def test_requirements_txt_is_exported_from_the_lock(tmp_path: Path) -> None:
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    # uv on PATH, beside this interpreter, or the private copy `make` installs (.tools/uv-venv)
+    places = os.pathsep.join([str(Path(sys.executable).parent), str(ROOT / ".tools/uv-venv/bin")])
+    uv = shutil.which("uv") or shutil.which("uv", path=places)
     command = [uv] if uv else [sys.executable, "-m", "uv"]
     out = tmp_path / "requirements.txt"
     subprocess.run(
