@@ -106,7 +106,7 @@ browser:
 	else echo "browser: run 'sudo apt-get install -y chromium' (Debian/Ubuntu); until then the browser tests skip"; fi
 
 test: bootstrap lint browser
-	$(RUN) pytest -n 4 --dist loadfile libs services embedded tests bench/tests
+	$(RUN) pytest -n 3 --dist loadfile libs services embedded tests bench/tests
 
 test-chassis: bootstrap
 	$(RUN) pytest libs
