@@ -164,7 +164,7 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher):
+    async with LifespanManager(dispatcher, startup_timeout=60, shutdown_timeout=60):
         yield dispatcher
 
 

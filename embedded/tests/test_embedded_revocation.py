@@ -30,7 +30,7 @@ async def running(
     # One key across restarts, as a configured deployment has.
     monkeypatch.setenv("TASKFLOW_INTERNAL_API_KEY", "embedded-test-key")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher):
+    async with LifespanManager(dispatcher, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=dispatcher)
         async with httpx.AsyncClient(transport=transport, base_url="http://dev") as client:
             yield client

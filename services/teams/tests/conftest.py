@@ -185,7 +185,7 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
     app = create_app(settings, jwks_fetcher=tokens.jwks)
     clock = Clock()
     app.state.clock = clock
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             world = World(app, client, bus_url, tokens, clock)

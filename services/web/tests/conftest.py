@@ -108,7 +108,7 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("TASKFLOW_PUBLIC_URL", ORIGIN)
     monkeypatch.setenv("TASKFLOW_LOG_LEVEL", "WARNING")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher):
+    async with LifespanManager(dispatcher, startup_timeout=60, shutdown_timeout=60):
         yield dispatcher
 
 
@@ -149,7 +149,7 @@ async def embedded_runtime(data: Path) -> AsyncIterator[Dispatcher]:
         env.setenv("TASKFLOW_PUBLIC_URL", ORIGIN)
         env.setenv("TASKFLOW_LOG_LEVEL", "WARNING")
         dispatcher = Dispatcher()
-        async with LifespanManager(dispatcher):
+        async with LifespanManager(dispatcher, startup_timeout=60, shutdown_timeout=60):
             yield dispatcher
 
 
