@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from typing import Any
 import redis
 from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
+from taskflow_chassis.ports import free_port
 from taskflow_chassis.testing import fresh_postgres_database, require_redis
 from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
@@ -69,13 +69,6 @@ def start_worker(env: dict[str, str], queue: str, log: Path) -> subprocess.Popen
              "-l", "WARNING", "-Q", queue],
             env=env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def write(app: Any, count: int, rate: float | None) -> None:

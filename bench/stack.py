@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from taskflow_chassis.ports import free_port
 from taskflow_embedded.local import SERVICES, LocalStack
 
 # The gateway emulator on its two entry points: web calls the API through the internal one.
@@ -25,13 +25,6 @@ _GATEWAY = (
 )
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def new_stack(
     data_dir: Path, port: int = 0, services_port: int = 0, smtp_port: int = 0
 ) -> LocalStack:
@@ -39,7 +32,7 @@ def new_stack(
     ``data_dir``, its databases, its RabbitMQ virtual host, its Redis keys (all named
     after it) and its ports: the gateway's ``port`` (the internal entry point the next
     one), the services' from ``services_port`` on, the SMTP sink's; each 0 for free ports
-    of the kernel's choosing."""
+    below the ephemeral range (taskflow_chassis.ports)."""
     name = f"tfbench_{uuid.uuid4().hex[:6]}"
     return LocalStack(
         data_dir=data_dir / name,  # two runs at once each keep their logs, token, ids

@@ -13,7 +13,6 @@ import email.message
 import email.policy
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from taskflow_chassis.ports import free_port
 from taskflow_embedded.main import Dispatcher
 
 PASSWORD = "correct-horse-battery"
@@ -174,12 +174,6 @@ async def test_embedded_in_process(embedded: Dispatcher, tmp_path: Path) -> None
         await walk(client, tmp_path / "mail")
     assert (tmp_path / "auth.db").exists() and (tmp_path / "teams.db").exists()
     assert list((tmp_path / "auth" / "keys").glob("*.pem"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import html
 import itertools
 import json
 import re
-import socket
 import sys
 import time
 import uuid
@@ -30,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import pytest_asyncio
+from taskflow_chassis.ports import free_ports
 from taskflow_chassis.testing import require_postgres, require_rabbitmq, require_redis
 from taskflow_embedded.gateway import GatewayTransport
 from taskflow_embedded.local import LocalStack
@@ -66,18 +66,6 @@ def _figures_of_this_test(request: pytest.FixtureRequest) -> Any:
     FIGURES.item = request.node
     yield
     FIGURES.item = None
-
-
-def free_ports(count: int) -> list[int]:
-    sockets, ports = [], []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-        ports.append(sock.getsockname()[1])
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 class System:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from taskflow_chassis.ports import free_ports
 from taskflow_chassis.testing import in_ci
 
 from .conftest import (
@@ -21,7 +22,6 @@ from .conftest import (
     PASSWORD,
     System,
     duplicates,
-    free_ports,
     running_system,
     send_comments,
     team_with_member,

@@ -15,6 +15,7 @@ from taskflow_auth.throttle.adapters import (
 )
 from taskflow_auth.throttle.rules import address_key
 from taskflow_auth.throttle.service import LoginThrottle, LoginThrottled, PerAddressCap
+from taskflow_chassis.ports import free_port
 from taskflow_chassis.testing import require_redis
 
 
@@ -158,14 +159,6 @@ async def test_memory_window_expires() -> None:
     assert await refused(throttle, "user:alice", "ip") == 1
     clock.now += 1
     assert await refused(throttle, "user:alice", "ip") is None
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_redis_gone_means_a_local_limit_not_an_error() -> None:

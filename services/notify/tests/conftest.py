@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from taskflow_chassis.bus import create_bus
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.ports import free_port
 from taskflow_chassis.testing import TestTokens, fresh_postgres_database
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
@@ -291,13 +291,6 @@ class Recorder:
 
     def tries(self, address: str) -> list[float]:
         return [at for at, to in self.attempts if to == address]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

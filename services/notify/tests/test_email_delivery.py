@@ -30,6 +30,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of
+from taskflow_chassis.ports import free_port
 from taskflow_chassis.testing import TestTokens
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
@@ -45,7 +46,7 @@ from taskflow_notify.email.scheduled import EmailDispatcher
 from taskflow_notify.email.service import EmailSender, EmailTemplates, job_database
 from taskflow_notify.notifications import service
 
-from .conftest import Recorder, free_port, reset_outgoing, send_logged_email
+from .conftest import Recorder, reset_outgoing, send_logged_email
 
 FLOOR = 10.0  # the default floor: no test waits for it, the clock is moved instead
 

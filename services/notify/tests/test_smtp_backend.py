@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from taskflow_chassis.ports import free_port
 from taskflow_notify.email.adapters import SmtpBackend
 
 
@@ -26,13 +26,6 @@ def message(to: str) -> EmailMessage:
     mail["From"], mail["To"], mail["Subject"] = "TaskFlow <no-reply@taskflow.local>", to, "Hi"
     mail.set_content("Hello")
     return mail
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_messages_share_a_connection_and_a_dropped_one_is_replaced() -> None:
