@@ -24,7 +24,7 @@ export PORT
 up dlq manage: export TASKFLOW_LOCAL_SERVICES_PORT = $(SERVICES_PORT)
 up dlq manage: export TASKFLOW_LOCAL_SMTP_PORT = $(SMTP_PORT)
 
-.PHONY: help bootstrap dev up dlq manage bench browser requirements.txt test test-chassis test-auth test-teams test-work test-notify lint fmt clean
+.PHONY: help bootstrap dev up dlq manage bench browser wrk requirements.txt test test-chassis test-auth test-teams test-work test-notify lint fmt clean
 
 help:
 	@echo "make dev      run every service in one process at http://127.0.0.1:$(PORT) (docs at /docs; PORT=...)"
@@ -36,6 +36,7 @@ help:
 	@echo "make manage   a service's command beside make up: SERVICE=work ARGS='replica rebuild'"
 	@echo "make bench    load figures with wrk on the local distributed runtime (QUICK=1 for a short run)"
 	@echo "make browser  install Debian's chromium for the browser tests (they skip without it)"
+	@echo "make wrk      install Debian's wrk for the bench and its harness tests (they skip without it)"
 	@echo "make test     run the whole test suite (needs PostgreSQL, RabbitMQ, Redis, MariaDB where tests say)"
 	@echo "make lint     ruff (with its complexity rule), and mypy strict on all Python code"
 	@echo "make fmt      format and auto-fix with ruff"
@@ -83,29 +84,39 @@ manage: bootstrap
 	$(RUN) python -m taskflow_embedded.local manage $(SERVICE) $(ARGS)
 
 # Not part of make test: minutes of load on the local distributed runtime. QUICK=1: 1,000 tasks, 5 s runs.
-bench: bootstrap
+bench: bootstrap wrk
 	$(RUN) python bench/run.py $(if $(QUICK),--quick)
 
 requirements.txt: bootstrap
 	$(UV) export --frozen --no-dev --no-hashes --all-packages --no-emit-workspace -o requirements.txt
 
+# Debian packages some tests need, installed where this user may (root or passwordless sudo);
+# otherwise the command to run is printed and those tests skip (fail where CI is set). Never
+# fails by itself. $(1): the package, $(2): the binary that says it is there.
+define apt_install
+	@if [ -x "$(2)" ] || command -v "$(2)" >/dev/null 2>&1; then echo "$(1): $$(command -v $(2) || echo $(2))"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "$(1): not found and no apt-get; install $(1) or the tests that need it skip"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		{ apt-get install -y $(1) || { apt-get update && apt-get install -y $(1); }; } \
+			|| echo "$(1): apt-get install -y $(1) failed; the tests that need it will skip"; \
+	elif sudo -n true 2>/dev/null; then \
+		{ sudo -n apt-get install -y $(1) || { sudo -n apt-get update && sudo -n apt-get install -y $(1); }; } \
+			|| echo "$(1): sudo apt-get install -y $(1) failed; the tests that need it will skip"; \
+	else echo "$(1): run 'sudo apt-get install -y $(1)' (Debian/Ubuntu); until then the tests that need it skip"; fi
+endef
+
 # The browser tests drive Debian's chromium with Playwright (never a browser of Playwright's
-# own: no `playwright install`). Installed where this user may (root or passwordless sudo);
-# otherwise the command to run is printed and those tests skip. Never fails by itself.
+# own: no `playwright install`); CHROMIUM=/path names another binary.
 CHROMIUM ?= /usr/bin/chromium
 browser:
-	@if [ -x "$(CHROMIUM)" ]; then echo "browser: $(CHROMIUM)"; \
-	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "browser: no $(CHROMIUM) and no apt-get; install Chromium (CHROMIUM=/path/to/it) or the browser tests skip"; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		{ apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; } \
-			|| echo "browser: apt-get install -y chromium failed; the browser tests will skip"; \
-	elif sudo -n true 2>/dev/null; then \
-		{ sudo -n apt-get install -y chromium || { sudo -n apt-get update && sudo -n apt-get install -y chromium; }; } \
-			|| echo "browser: sudo apt-get install -y chromium failed; the browser tests will skip"; \
-	else echo "browser: run 'sudo apt-get install -y chromium' (Debian/Ubuntu); until then the browser tests skip"; fi
+	$(call apt_install,chromium,$(CHROMIUM))
 
-test: bootstrap lint browser
+# The bench's harness tests (in make test) and make bench drive wrk.
+wrk:
+	$(call apt_install,wrk,wrk)
+
+test: bootstrap lint browser wrk
 	$(RUN) pytest -n 3 --dist loadfile libs services embedded tests bench/tests
 
 test-chassis: bootstrap
