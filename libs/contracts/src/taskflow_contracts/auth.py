@@ -92,3 +92,63 @@ class TokensRevoked(EventPayload):
     user_id: UUID
     min_version: int | None = None
     expires_at: datetime
+
+
+# --- security facts (issue 21): the audit log in teams records each of these ---------------
+
+
+class LoginSucceeded(EventPayload):
+    """A log-in with the right password; ``address`` and ``user_agent`` as auth saw them."""
+
+    event_type = "taskflow.auth.login.succeeded.v1"
+    user_id: UUID
+    username: str
+    address: str | None = None
+    user_agent: str | None = None
+
+
+class LoginFailed(EventPayload):
+    """A refused log-in: ``login`` is the username or email tried, ``user_id`` the account
+    it names (null when it names none), ``reason`` why it was refused."""
+
+    event_type = "taskflow.auth.login.failed.v1"
+    login: str
+    user_id: UUID | None = None
+    address: str | None = None
+    reason: str
+
+
+class PasswordChanged(EventPayload):
+    """``how``: "changed" (by the signed-in owner) or "reset" (by an emailed link)."""
+
+    event_type = "taskflow.auth.password.changed.v1"
+    user_id: UUID
+    how: str
+    address: str | None = None
+
+
+class EmailChanged(EventPayload):
+    """The account's address is ``new_email`` now (the link sent to it was followed)."""
+
+    event_type = "taskflow.auth.email.changed.v1"
+    user_id: UUID
+    old_email: str
+    new_email: str
+
+
+class ApiTokenCreated(EventPayload):
+    """A personal API token was issued (its secret is never in an event)."""
+
+    event_type = "taskflow.auth.api_token.created.v1"
+    token_id: UUID
+    user_id: UUID
+    name: str
+    scopes: list[str]
+    team_id: UUID | None = None
+    expires_at: datetime
+
+
+class ApiTokenRevoked(EventPayload):
+    event_type = "taskflow.auth.api_token.revoked.v1"
+    token_id: UUID
+    user_id: UUID

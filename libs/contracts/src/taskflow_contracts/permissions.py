@@ -24,6 +24,7 @@ TASKS_REVIEW: Final = "tasks.review"
 TASKS_DELETE: Final = "tasks.delete"
 COMMENTS_CREATE: Final = "comments.create"
 COMMENTS_MODERATE: Final = "comments.moderate"
+AUDIT_READ: Final = "audit.read"
 
 # Every permission with what it lets a member do: the one place both are written. A role
 # may only grant permissions of this catalogue; GET /api/v1/permissions (teams) shows it.
@@ -46,6 +47,10 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     TASKS_DELETE: "Delete tasks.",
     COMMENTS_CREATE: "Comment on tasks (an author may always edit or delete their own).",
     COMMENTS_MODERATE: "Delete other members' comments.",
+    AUDIT_READ: (
+        "Read the team's security audit log: who joined or left, role and permission "
+        "changes, accepted invitations, and API tokens restricted to the team."
+    ),
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(DESCRIPTIONS)
