@@ -24,6 +24,7 @@ TASKS_REVIEW: Final = "tasks.review"
 TASKS_DELETE: Final = "tasks.delete"
 COMMENTS_CREATE: Final = "comments.create"
 COMMENTS_MODERATE: Final = "comments.moderate"
+WEBHOOKS_MANAGE: Final = "webhooks.manage"
 AUDIT_READ: Final = "audit.read"
 
 # Every permission with what it lets a member do: the one place both are written. A role
@@ -50,6 +51,10 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     AUDIT_READ: (
         "Read the team's security audit log: who joined or left, role and permission "
         "changes, accepted invitations, and API tokens restricted to the team."
+    ),
+    WEBHOOKS_MANAGE: (
+        "Register the team's webhook endpoints, change or delete them, rotate their secrets, "
+        "and see and redeliver their deliveries."
     ),
 }
 
