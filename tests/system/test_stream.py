@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from taskflow_embedded.gateway import GatewayApp
+from taskflow_embedded.streaming import StreamingASGITransport
 
 from .conftest import System, team_with_member
 
@@ -77,7 +78,10 @@ async def test_a_member_sees_a_comment_live_through_the_gateway(system: System) 
     # Resumed through the gateway's ASGI app (make up's emulator): nothing is repeated,
     # and the next change arrives.
     app = GatewayApp(system.stack.upstreams())
-    client = httpx.AsyncClient(transport=_Streaming(app), base_url=system.stack.gateway_url)
+    client = httpx.AsyncClient(
+        transport=StreamingASGITransport(app, client=("127.0.0.1", 40000)),
+        base_url=system.stack.gateway_url,
+    )
     async with (
         client,
         client.stream("GET", STREAM, headers={**world["dev"], "Last-Event-ID": last}) as resumed,
@@ -91,58 +95,3 @@ async def test_a_member_sees_a_comment_live_through_the_gateway(system: System) 
         [change] = await until(stream, lambda e: True)
     assert change["event"] == "task.changed" and change["data"]["change"] == "updated"
     assert int(change["id"]) == int(last) + 1
-
-
-class _Streaming(httpx.AsyncBaseTransport):
-    """An ASGI app as a server runs it, its answer streamed chunk by chunk (httpx's own
-    ASGI transport reads an answer whole, which a stream never finishes)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        chunks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        gone = asyncio.Event()
-        body = await request.aread()
-        asked = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal asked
-            if not asked:
-                asked = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await gone.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: Any) -> None:
-            await chunks.put(dict(message))
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": request.method,
-            "scheme": "http",
-            "path": request.url.path,
-            "raw_path": request.url.raw_path.split(b"?")[0],
-            "query_string": request.url.query,
-            "headers": [(k.lower(), v) for k, v in request.headers.raw],
-            "client": ("127.0.0.1", 40000),
-            "server": ("127.0.0.1", 80),
-        }
-        running = asyncio.create_task(self.app(scope, receive, send))
-        start = await chunks.get()
-
-        class Body(httpx.AsyncByteStream):
-            async def __aiter__(self) -> AsyncIterator[bytes]:
-                while True:
-                    message = await chunks.get()
-                    yield message.get("body", b"")
-                    if not message.get("more_body"):
-                        return
-
-            async def aclose(self) -> None:
-                gone.set()
-                await asyncio.wait_for(running, 10)
-
-        return httpx.Response(start["status"], headers=start["headers"], stream=Body())
