@@ -127,14 +127,36 @@ def test_every_router_names_middlewares_and_a_service_that_exist() -> None:
         missing = set(router.get("middlewares", [])) - set(http["middlewares"])
         assert not missing, f"router {name} names undefined middlewares {missing}"
         assert router["service"] in http["services"], f"router {name}: unknown service"
-        # HTTPS for browsers, and the same routes on web's internal entry point.
-        assert router["entryPoints"] == ["websecure", "internal"], name
+        # HTTPS for browsers, and the same routes on web's internal entry point (a
+        # protected router's twin there without forwardAuth: see below).
+        assert router["entryPoints"] in (["websecure", "internal"], ["websecure"], ["internal"])
+
+
+def test_the_internal_entry_point_has_every_protected_router_without_forward_auth() -> None:
+    """Web's entry point skips forwardAuth (every service verifies the token itself) and
+    nothing else: each websecure-only router has a twin named ``<name>-internal`` with the
+    same rule, priority and service, and the same middlewares but verify-token."""
+    routers = load()["http"]["routers"]
+    public_only = {n: r for n, r in routers.items() if r["entryPoints"] == ["websecure"]}
+    internal_only = {n: r for n, r in routers.items() if r["entryPoints"] == ["internal"]}
+    assert set(public_only) == {"auth", "teams", "work", "notify-stream", "notify"}
+    assert set(internal_only) == {f"{name}-internal" for name in public_only}
+    for name, router in public_only.items():
+        twin = internal_only[f"{name}-internal"]
+        assert router["middlewares"][-1] == "verify-token", name
+        assert twin["middlewares"] == router["middlewares"][:-1], name
+        for key in ("rule", "priority", "service"):
+            assert twin[key] == router[key], (name, key)
 
 
 # Routers whose answers stream (Server-Sent Events): no body-limit, whose buffering holds
 # the whole answer until it ends; and what follows the identity headers' removal (web's
 # /events is signed in by its session cookie, not forwardAuth).
-STREAMING_ROUTERS = {"notify-stream": ["verify-token"], "web-events": []}
+STREAMING_ROUTERS = {
+    "notify-stream": ["verify-token"],
+    "notify-stream-internal": [],
+    "web-events": [],
+}
 
 
 def test_every_api_router_has_the_edge_checks_in_order() -> None:
@@ -172,8 +194,9 @@ def test_every_spelling_of_the_identity_headers_is_removed() -> None:
 
 
 def test_every_middleware_of_the_config_is_implemented(services: Services, clock: Clock) -> None:
-    transport = GatewayTransport(UPSTREAMS, clock=clock)
-    assert set(transport.chains) == set(load()["http"]["routers"])
+    public = GatewayTransport(UPSTREAMS, clock=clock)
+    internal = GatewayTransport(UPSTREAMS, clock=clock, entry_point=INTERNAL)
+    assert set(public.chains) | set(internal.chains) == set(load()["http"]["routers"])
 
 
 def test_an_option_the_emulator_does_not_implement_is_refused() -> None:
@@ -463,11 +486,32 @@ async def test_a_public_client_cannot_pick_its_rate_limit_bucket(
 
 
 async def test_the_public_entry_point_serves_no_internal_only_route() -> None:
-    """Every router is on both entry points: nothing the internal one serves is missing from
-    websecure, and the internal one has no router of its own (nothing to reach through it)."""
+    """The two entry points route alike: nothing the internal one serves is missing from
+    websecure (its own routers are the protected ones' twins, without forwardAuth)."""
     public = GatewayTransport(UPSTREAMS)
     internal = GatewayTransport(UPSTREAMS, entry_point=INTERNAL)
-    assert [r.name for r in internal.routers] == [r.name for r in public.routers]
+    assert [r.name.removesuffix("-internal") for r in internal.routers] == [
+        r.name for r in public.routers
+    ]
+
+
+async def test_the_internal_entry_point_leaves_the_token_to_the_service(
+    services: Services, clock: Clock
+) -> None:
+    """No forwardAuth call on web's entry point: the request (its token as web sent it)
+    reaches the service, which verifies it; identity headers are still removed."""
+    async with internal_gateway(services, clock, WEB_ADDRESS) as web:
+        answer = await web.get(
+            "/api/v1/tasks",
+            headers={"Authorization": "Bearer not-checked-here", "X-User-Id": USER_ID},
+        )
+    assert answer.status_code == 200 and answer.json() == {"service": "work"}
+    reached = services.last_headers()
+    assert reached["authorization"] == "Bearer not-checked-here"
+    assert services.identities() == []
+    async with gateway_for(services, clock) as public:
+        refused = await public.get("/api/v1/tasks", headers={"Authorization": "Bearer bad"})
+    assert refused.status_code == 401 and len(services.seen) == 1  # websecure still checks
 
 
 # --- the real Traefik's configuration for make up ---------------------------------------
