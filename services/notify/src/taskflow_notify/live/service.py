@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.db import Database, dialect_of_session, insert_or_ignore, rows_matched
@@ -50,17 +51,46 @@ BATCH = 100
 
 
 async def _next_seq(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """The user's next event number; the row it is kept in stays locked until the caller's
-    transaction ends, so a concurrent writer for the same user waits and numbers after."""
+    """The user's next event number (see ``_next_seqs``)."""
+    [seq] = (await _next_seqs(session, [user_id])).values()
+    return seq
+
+
+async def _next_seqs(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Each user's next event number, the users in the given order (sorted by the callers,
+    so two writers never wait for each other in a circle); the rows they are kept in stay
+    locked until the caller's transaction ends, so a concurrent writer for the same user
+    waits and numbers after.
+
+    Where the database returns what an upsert wrote (PostgreSQL, SQLite), one statement
+    for all of them: a new user's row starts at 1, a known one's goes up by one. Elsewhere
+    (MariaDB) three statements a user."""
     dialect = dialect_of_session(session)
-    await session.execute(
-        insert_or_ignore(dialect, LiveCursor, {"user_id": user_id, "seq": 0}, ["user_id"])
-    )
-    await session.execute(
-        update(_cursors).where(_cursors.c.user_id == user_id).values(seq=_cursors.c.seq + 1)
-    )
-    found = await session.execute(select(_cursors.c.seq).where(_cursors.c.user_id == user_id))
-    return int(found.scalar_one())
+    if dialect in {"postgresql", "sqlite"}:
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # Rows as parameters, not as VALUES of the statement: its compiled form is cached
+        # whatever the number of users (the driver sends one INSERT with them all).
+        bump = (
+            insert_(_cursors)
+            .on_conflict_do_update(
+                index_elements=[_cursors.c.user_id], set_={"seq": _cursors.c.seq + 1}
+            )
+            .returning(_cursors.c.user_id, _cursors.c.seq, sort_by_parameter_order=True)
+        )
+        rows = [{"user_id": user_id, "seq": 1} for user_id in user_ids]
+        found = await session.execute(bump, rows)
+        return {user_id: int(seq) for user_id, seq in found.all()}
+    numbers = {}
+    for user_id in user_ids:
+        await session.execute(
+            insert_or_ignore(dialect, LiveCursor, {"user_id": user_id, "seq": 0}, ["user_id"])
+        )
+        await session.execute(
+            update(_cursors).where(_cursors.c.user_id == user_id).values(seq=_cursors.c.seq + 1)
+        )
+        found = await session.execute(select(_cursors.c.seq).where(_cursors.c.user_id == user_id))
+        numbers[user_id] = int(found.scalar_one())
+    return numbers
 
 
 async def append(
@@ -81,9 +111,26 @@ async def append_to_each(
     session: AsyncSession, user_ids: Iterable[uuid.UUID], kind: str, payload: Payload
 ) -> None:
     """The same event for several users, numbered in the order of their ids (every writer
-    takes their locks in that order, so two writers never wait for each other in a circle)."""
-    for user_id in sorted(set(user_ids)):
-        await append(session, user_id, kind, payload)
+    takes their locks in that order, so two writers never wait for each other in a circle):
+    their numbers taken together, their rows written in one insert."""
+    users = sorted(set(user_ids))
+    if not users:
+        return
+    numbers = await _next_seqs(session, users)
+    now, data = utcnow(), dict(payload)
+    await session.execute(
+        insert(_events),
+        [
+            {
+                "user_id": user_id,
+                "seq": numbers[user_id],
+                "kind": kind,
+                "payload": data,
+                "created_at": now,
+            }
+            for user_id in users
+        ],
+    )
 
 
 async def newest(session: AsyncSession, user_id: uuid.UUID) -> int:
