@@ -3,7 +3,8 @@
 Auth publishes ``taskflow.auth.tokens.revoked.v1`` for every revocation: one
 access token (log-out), a refresh family (log-out, a reused refresh token: access
 tokens carry their family as ``fam``), or a user's tokens below a ``ver`` (a
-password change or reset) or all of them (a deleted account). Each process keeps
+password change or reset) or all of them (a deleted account); a personal API token
+is revoked by its id (``jti``) and with its account. Each process keeps
 the still-relevant ones in a ``RevocationList`` (dicts; an entry is forgotten once
 no token it covers can still be valid), fed by a broadcast subscription (every
 process, not one per service), and checked after each token's signature: a dict
@@ -101,6 +102,10 @@ class RevocationList:
         user = self._users.get(claims.sub)
         if user is None:
             return False
+        if claims.is_api_token:
+            # A personal API token outlives a password change (revoked on its own, by id)
+            # and dies with its account.
+            return user[0] == math.inf
         version = raw.get("ver")
         return not isinstance(version, int) or version < user[0]
 

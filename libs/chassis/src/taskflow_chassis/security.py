@@ -3,11 +3,18 @@
 Every service checks tokens itself (docs/architecture.md): the algorithm is pinned,
 the key comes from the JWKS by ``kid``, and ``exp``, ``iat``, ``iss``, ``aud``,
 ``sub``, ``jti`` and ``type`` are required. No identity is taken from a header.
+
+A personal API token (``tfp_`` then a JWT of ``type`` "api" signed by auth's keys, with
+its ``scp`` scopes and optional ``team``) takes the same path: wherever an access token
+is accepted, so is an API token, verified from the JWKS with no call to auth, refused
+once revoked (its ``jti`` is the token's id), and held to what its scopes name for the
+route called (``taskflow_contracts.scopes``, checked here for every route).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import time
 import uuid
@@ -18,9 +25,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import httpx
 import jwt
 from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import get_default_algorithms
+from taskflow_contracts.scopes import token_refusal
 
+from taskflow_chassis.openapi import operation_id
 from taskflow_chassis.problems import ProblemError
 
 if TYPE_CHECKING:
@@ -35,6 +45,9 @@ KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 REFETCH_INTERVAL_SECONDS = 10.0
 # Verified tokens remembered per process (the oldest go first).
 VERIFIED_CACHE_SIZE = 10_000
+# A personal API token: this prefix, then a signed JWT of this type.
+API_TOKEN_PREFIX = "tfp_"
+API_TOKEN_TYPE = "api"
 
 
 class InvalidToken(Exception):
@@ -55,6 +68,32 @@ class TokenClaims:
     @property
     def user_id(self) -> uuid.UUID:
         return uuid.UUID(self.sub)
+
+    @property
+    def is_api_token(self) -> bool:
+        return self.type == API_TOKEN_TYPE
+
+    @functools.cached_property
+    def scopes(self) -> frozenset[str] | None:
+        """What an API token may do (None for a session's access token: all its owner may)."""
+        if not self.is_api_token:
+            return None
+        return frozenset(self.raw.get("scp") or ())
+
+    @functools.cached_property
+    def team_id(self) -> uuid.UUID | None:
+        """The one team an API token is restricted to (None: no restriction)."""
+        team = self.raw.get("team") if self.is_api_token else None
+        return uuid.UUID(str(team)) if team else None
+
+    def limit(self, permissions: frozenset[str]) -> frozenset[str]:
+        """A member's permissions as this token may use them: within its scopes."""
+        scopes = self.scopes
+        return permissions if scopes is None else permissions & scopes
+
+    def sees_team(self, team_id: uuid.UUID) -> bool:
+        """False for a team a restricted API token may not see (a non-member's 404)."""
+        return self.team_id is None or self.team_id == team_id
 
 
 def http_jwks_fetcher(url: str, *, timeout: float = 5.0) -> JwksFetcher:
@@ -146,11 +185,17 @@ class JwtVerifier:
         return keys[kid]
 
     async def verify(self, token: str, *, expected_type: str = "access") -> TokenClaims:
+        """The claims of a valid token of ``expected_type``; where an access token is
+        expected, a personal API token (``tfp_...``) is accepted too."""
+        if token.startswith(API_TOKEN_PREFIX):
+            if expected_type != "access":
+                raise InvalidToken(f"an API token is not a {expected_type} token")
+            expected_type = API_TOKEN_TYPE
         keys_fresh = self._monotonic() - self._fetched_at < self.cache_seconds
         cached = self._verified.get((token, expected_type)) if keys_fresh else None
         if cached is not None and cached.exp + self.leeway > self._clock():
             return cached
-        claims = await self._verify(token, expected_type)
+        claims = await self._verify(token.removeprefix(API_TOKEN_PREFIX), expected_type)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             del self._verified[next(iter(self._verified))]
         self._verified[(token, expected_type)] = claims
@@ -188,10 +233,7 @@ class JwtVerifier:
             raise InvalidToken("token expired")
         if claims.get("type") != expected_type:
             raise InvalidToken(f"expected a {expected_type} token")
-        try:
-            uuid.UUID(str(claims["sub"]))
-        except ValueError as exc:
-            raise InvalidToken("sub is not a user id") from exc
+        _check_subject(claims)
         return TokenClaims(
             sub=str(claims["sub"]),
             jti=str(claims["jti"]),
@@ -202,6 +244,23 @@ class JwtVerifier:
             aud=claims["aud"],
             raw=claims,
         )
+
+
+def _check_subject(claims: dict[str, Any]) -> None:
+    try:
+        uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise InvalidToken("sub is not a user id") from exc
+    if claims.get("type") != API_TOKEN_TYPE:
+        return
+    scopes, team = claims.get("scp"), claims.get("team")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise InvalidToken("an API token's scp is not a list of scopes")
+    if team is not None:
+        try:
+            uuid.UUID(str(team))
+        except ValueError as exc:
+            raise InvalidToken("an API token's team is not a team id") from exc
 
 
 def _unauthenticated(title: str, detail: str, challenge: str) -> ProblemError:
@@ -229,7 +288,10 @@ BEARER_SCHEME = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
     bearerFormat="JWT",
-    description="An access token from POST /api/v1/auth/jwt/create (its `access`).",
+    description=(
+        "An access token from POST /api/v1/auth/jwt/create (its `access`), or a personal "
+        "API token (`tfp_...`, POST /api/v1/tokens)."
+    ),
 )
 DocumentedBearer = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)]
 
@@ -249,7 +311,28 @@ async def current_claims(request: Request, _documented: DocumentedBearer) -> Tok
             'Bearer error="invalid_token"',
         ) from exc
     request.state.user_id = claims.sub  # for logs only
+    if claims.scopes is not None:
+        _check_scope(request, claims.scopes)
     return claims
+
+
+def route_operation_id(request: Request) -> str | None:
+    """The operation id of the route serving ``request``, as its OpenAPI document names it
+    (worked out once per route)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return None
+    known: str | None = route.__dict__.get("_taskflow_operation_id")
+    if known is None:
+        known = route.__dict__["_taskflow_operation_id"] = operation_id(route)
+    return known
+
+
+def _check_scope(request: Request, scopes: frozenset[str]) -> None:
+    """403 unless the API token's scopes open the route called (the one map)."""
+    refusal = token_refusal(route_operation_id(request), scopes)
+    if refusal is not None:
+        raise ProblemError(403, "Insufficient scope", refusal, type="insufficient-scope")
 
 
 async def current_user_id(claims: Annotated[TokenClaims, Depends(current_claims)]) -> uuid.UUID:

@@ -85,3 +85,41 @@ BUILT_IN_ROLES: Final[dict[str, frozenset[str]]] = {
 
 def unknown_permissions(permissions: set[str] | frozenset[str] | list[str]) -> set[str]:
     return set(permissions) - ALL_PERMISSIONS
+
+
+# --- scopes of personal API tokens (issue 21) -----------------------------------------------
+# A token names what it may do: permissions of the catalogue above (still only as far as the
+# owner's role grants them, now and later) and these read and personal scopes. They are not
+# permissions a role grants: for a signed-in person, being a member implies reading the team's
+# objects, and owning the account implies the personal ones, so roles made before they
+# existed keep working. A token holds only what it names.
+TEAMS_READ: Final = "teams.read"
+PROJECTS_READ: Final = "projects.read"
+TASKS_READ: Final = "tasks.read"
+COMMENTS_READ: Final = "comments.read"
+NOTIFICATIONS_READ: Final = "notifications.read"
+NOTIFICATIONS_UPDATE: Final = "notifications.update"
+PROFILE_READ: Final = "profile.read"
+PROFILE_UPDATE: Final = "profile.update"
+
+# Read scopes of a team's objects: membership implies them.
+MEMBER_SCOPES: Final[dict[str, str]] = {
+    TEAMS_READ: "Read the team, its members, roles and the permission catalogue.",
+    PROJECTS_READ: "Read the team's projects.",
+    TASKS_READ: "Read the team's tasks and their activity.",
+    COMMENTS_READ: "Read comments on the team's tasks.",
+}
+# The account's own things: owning it implies them. A token restricted to a team holds none.
+PERSONAL_SCOPES: Final[dict[str, str]] = {
+    NOTIFICATIONS_READ: "Read one's notifications, their live stream and email preferences.",
+    NOTIFICATIONS_UPDATE: "Mark notifications read and change email preferences.",
+    PROFILE_READ: "Read one's account and participant profile.",
+    PROFILE_UPDATE: "Change one's username and participant profile (never password or email).",
+}
+# Every scope a token may name, with its description, grouped as the web page shows them.
+SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {**MEMBER_SCOPES, **DESCRIPTIONS, **PERSONAL_SCOPES}
+ALL_SCOPES: Final[frozenset[str]] = frozenset(SCOPE_DESCRIPTIONS)
+
+
+def unknown_scopes(scopes: set[str] | frozenset[str] | list[str]) -> set[str]:
+    return set(scopes) - ALL_SCOPES

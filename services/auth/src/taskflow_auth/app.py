@@ -10,6 +10,8 @@ from taskflow_chassis.db import Database
 from taskflow_chassis.security import JwtVerifier, TokenClaims
 from taskflow_chassis.serve import migrations_dir
 
+from taskflow_auth.api_tokens import views as api_tokens
+from taskflow_auth.api_tokens.service import UseRecorder
 from taskflow_auth.config import AuthSettings
 from taskflow_auth.credentials.service import Passwords
 from taskflow_auth.deps import AuthDeps
@@ -49,7 +51,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         ServiceSpec(
             name="auth",
             title="TaskFlow auth",
-            description="Accounts, JWTs (JWKS), password reset and participant profiles.",
+            description=(
+                "Accounts, JWTs (JWKS), personal API tokens, password reset and participant "
+                "profiles."
+            ),
             settings=settings,
             routers=[
                 users.router,
@@ -57,6 +62,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                 keys.router,
                 participants.router,
                 tokens.router,
+                api_tokens.router,
             ],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
@@ -75,6 +81,7 @@ def _starter(
     throttle's counters), and the revocation check of its own database."""
 
     async def start(app: FastAPI) -> None:
+        database: Database = app.state.database
         app.state.auth_deps = AuthDeps(
             settings=settings,
             keys=signing_keys,
@@ -85,9 +92,9 @@ def _starter(
                 create_counter(settings.throttle_redis_url, settings.throttle_key_prefix),
                 settings,
             ),
+            token_uses=UseRecorder(database, app.state.publisher),
         )
         app.state.jwt_verifier = verifier
-        database: Database = app.state.database
 
         async def not_revoked(claims: TokenClaims) -> None:
             async with database.session() as session:

@@ -11,6 +11,7 @@ from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.security import CurrentClaims, JwtVerifier
 
+from taskflow_auth.api_tokens.service import UseRecorder
 from taskflow_auth.config import AuthSettings
 from taskflow_auth.credentials.service import Passwords, authentication_failed
 from taskflow_auth.keys.service import KeyStore, TokenIssuer
@@ -30,6 +31,7 @@ class AuthDeps:
     verifier: JwtVerifier
     passwords: Passwords
     throttle: LoginThrottle
+    token_uses: UseRecorder
 
 
 async def get_auth_deps(request: Request) -> AuthDeps:
@@ -72,3 +74,11 @@ def client_address(request: Request) -> str:
 
 
 ClientAddress = Annotated[str, Depends(client_address)]
+
+
+def user_agent(request: Request) -> str | None:
+    """The client's User-Agent as sent (for the security audit log only)."""
+    return request.headers.get("user-agent")
+
+
+UserAgent = Annotated[str | None, Depends(user_agent)]

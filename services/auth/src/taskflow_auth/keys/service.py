@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 from taskflow_chassis.deployment import PLACEHOLDER, UnsafeConfiguration
-from taskflow_chassis.security import JwksFetcher
+from taskflow_chassis.security import API_TOKEN_PREFIX, API_TOKEN_TYPE, JwksFetcher
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 ALGORITHMS = {"RS256": rsa.RSAPrivateKey, "EdDSA": ed25519.Ed25519PrivateKey}
@@ -201,12 +201,18 @@ class TokenIssuer:
         self.clock = clock
 
     def _issue(
-        self, user_id: uuid.UUID, kind: str, ttl: timedelta, extra: dict[str, Any]
+        self,
+        user_id: uuid.UUID,
+        kind: str,
+        ttl: timedelta,
+        extra: dict[str, Any],
+        *,
+        jti: str | None = None,
     ) -> IssuedToken:
         key = self.keys.current
         now = self.clock()
         expires_at = now + ttl
-        jti = uuid.uuid4().hex
+        jti = jti or uuid.uuid4().hex
         claims = {
             **extra,
             "iss": self.issuer,
@@ -230,6 +236,24 @@ class TokenIssuer:
 
     def refresh_token(self, user_id: uuid.UUID, *, family_id: uuid.UUID) -> IssuedToken:
         return self._issue(user_id, "refresh", self.refresh_ttl, {"fam": str(family_id)})
+
+    def api_token(
+        self,
+        user_id: uuid.UUID,
+        *,
+        token_id: uuid.UUID,
+        scopes: list[str],
+        team_id: uuid.UUID | None,
+        expires_at: datetime,
+    ) -> IssuedToken:
+        """A personal API token: ``tfp_`` and a JWT every service verifies from the JWKS,
+        carrying its id (``jti``), scopes (``scp``) and team restriction (``team``)."""
+        ttl = expires_at - self.clock()
+        claims: dict[str, Any] = {"scp": scopes, "team": str(team_id) if team_id else None}
+        issued = self._issue(user_id, API_TOKEN_TYPE, ttl, claims, jti=str(token_id))
+        return IssuedToken(
+            token=API_TOKEN_PREFIX + issued.token, jti=issued.jti, expires_at=issued.expires_at
+        )
 
     def local_jwks_fetcher(self) -> JwksFetcher:
         async def fetch() -> dict[str, Any]:

@@ -10,7 +10,9 @@ from sqlmodel import col, select
 from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.security import InvalidToken, TokenClaims
 from taskflow_chassis.unit_of_work import UnitOfWork
+from taskflow_contracts import auth as contract
 
+from taskflow_auth.api_tokens.service import check_api_token
 from taskflow_auth.credentials.service import PasswordsBusy, authentication_failed
 from taskflow_auth.deps import AuthDeps
 from taskflow_auth.sessions.schemas import LoginRequest
@@ -40,7 +42,13 @@ def _login_throttled(retry_after: int) -> ProblemError:
     )
 
 
-async def login(deps: AuthDeps, uow: UnitOfWork, data: LoginRequest, client_ip: str) -> TokenPair:
+async def login(
+    deps: AuthDeps,
+    uow: UnitOfWork,
+    data: LoginRequest,
+    client_ip: str,
+    user_agent: str | None = None,
+) -> TokenPair:
     lowered = data.login.strip().lower()
     user = await find_by_login(uow.session, lowered)
     # The read transaction ends (the account kept as read) before the password waits for
@@ -64,8 +72,30 @@ async def login(deps: AuthDeps, uow: UnitOfWork, data: LoginRequest, client_ip: 
         raise
     if user is None or not password_ok:
         await deps.throttle.failed(attempt)
+        # The refusal is a fact of its own, committed alone (nothing else is written). Only
+        # attempts whose password was checked get here: the throttle bounds how many a
+        # burst can write, and the 429s it answers beyond that write nothing.
+        uow.publish(
+            contract.LoginFailed(
+                login=data.login[:254],
+                user_id=user.id if user else None,
+                address=client_ip,
+                reason="wrong-password" if user else "unknown-account",
+            ),
+            subject=str(user.id) if user else None,
+        )
+        await uow.commit()
         raise authentication_failed()
     await deps.throttle.succeeded(attempt)
+    uow.publish(
+        contract.LoginSucceeded(
+            user_id=user.id,
+            username=user.username,
+            address=client_ip,
+            user_agent=user_agent[:512] if user_agent else None,
+        ),
+        subject=str(user.id),
+    )
     if rehashed is not None:
         await upgrade_password_hash(uow.session, user, rehashed)
     pair = issue_pair(
@@ -137,8 +167,11 @@ async def log_out(
 
 
 async def check_not_revoked(session: AsyncSession, claims: TokenClaims) -> None:
-    """InvalidToken for a revoked jti or family, a deleted user, or a token from before a
-    password change."""
+    """InvalidToken for a revoked jti or family, a deleted user, a token from before a
+    password change, or a personal API token revoked (it outlives password changes)."""
+    if claims.is_api_token:
+        await check_api_token(session, claims)
+        return
     await check_revocations(session, claims)
     version = (
         await session.execute(select(User.token_version).where(col(User.id) == claims.user_id))

@@ -9,7 +9,7 @@ from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.security import CurrentClaims, bearer_token
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
-from taskflow_auth.deps import AuthDepsDep, ClientAddress, CurrentUser
+from taskflow_auth.deps import AuthDepsDep, ClientAddress, CurrentUser, UserAgent
 from taskflow_auth.sessions import service
 from taskflow_auth.sessions.schemas import LoginRequest, RefreshRequest
 from taskflow_auth.tokens.schemas import TokenPair, VerifyRequest
@@ -19,9 +19,13 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 @router.post("/jwt/create", responses=problem_responses(401, 422, 429), summary="Log in")
 async def create_tokens(
-    data: LoginRequest, client: ClientAddress, deps: AuthDepsDep, uow: UnitOfWorkDep
+    data: LoginRequest,
+    client: ClientAddress,
+    user_agent: UserAgent,
+    deps: AuthDepsDep,
+    uow: UnitOfWorkDep,
 ) -> TokenPair:
-    return await service.login(deps, uow, data, client)
+    return await service.login(deps, uow, data, client, user_agent)
 
 
 @router.post("/jwt/refresh", responses=problem_responses(401, 422), summary="Rotate a token pair")
@@ -71,11 +75,15 @@ async def revoke_tokens(
         **problem_responses(401),
     },
     summary="forwardAuth check for the gateway",
-    description="200 with `X-User-Id` for a valid, unrevoked access token; 401 otherwise.",
+    description="200 with `X-User-Id` for a valid, unrevoked access token or personal API "
+    "token (`tfp_...`); 401 otherwise.",
 )
-async def forward_auth(request: Request, deps: AuthDepsDep) -> Response:
+async def forward_auth(request: Request, deps: AuthDepsDep, client: ClientAddress) -> Response:
     token = await bearer_token(request)
     database: Database = request.app.state.database
     async with database.session() as session:
         claims = await service.check_access_token(deps, session, token)
+    # Every request through the gateway passes here: a personal API token's last use is
+    # noted (at most once a minute per token, not a write per request).
+    await deps.token_uses.used(claims, client)
     return Response(status_code=200, headers={"X-User-Id": str(claims.user_id)})

@@ -22,6 +22,8 @@ from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import auth as contract
 
+from taskflow_auth.api_tokens.models import ApiToken
+from taskflow_auth.api_tokens.service import revoke_all as revoke_all_api_tokens
 from taskflow_auth.credentials.rules import check_password_strength
 from taskflow_auth.credentials.service import wrong_password
 from taskflow_auth.deps import AuthDeps
@@ -207,7 +209,9 @@ async def delete_user(
     await hold_version(uow.session, user, precondition)
     if not await deps.passwords.verify(password, user.password_hash):
         raise wrong_password()
-    for owned in (Participant, PasswordResetToken, RefreshToken):
+    # Its API tokens are refused until each would have expired, by id, at every service.
+    await revoke_all_api_tokens(uow, user.id)
+    for owned in (Participant, PasswordResetToken, RefreshToken, ApiToken):
         await uow.session.execute(delete(owned).where(col(owned.user_id) == user.id))
     await uow.session.delete(user)
     uow.publish(contract.UserDeleted(user_id=user.id), subject=str(user.id))
@@ -226,22 +230,33 @@ async def delete_user(
 
 
 async def change_password(
-    deps: AuthDeps, uow: UnitOfWork, user: User, current: str, new: str
+    deps: AuthDeps,
+    uow: UnitOfWork,
+    user: User,
+    current: str,
+    new: str,
+    address: str | None = None,
 ) -> None:
     if not await deps.passwords.verify(current, user.password_hash):
         raise wrong_password()
     check_password_strength(new, username=user.username, email=user.email)
-    await _set_password(deps, uow, user, new)
+    await _set_password(deps, uow, user, new, how="changed", address=address)
     await uow.commit()
 
 
-async def _set_password(deps: AuthDeps, uow: UnitOfWork, user: User, new: str) -> None:
-    """New hash; every refresh token and every access token issued before now die."""
+async def _set_password(
+    deps: AuthDeps, uow: UnitOfWork, user: User, new: str, *, how: str, address: str | None
+) -> None:
+    """New hash; every refresh token and every access token issued before now die
+    (personal API tokens live on: each is revoked on its own)."""
     user.password_hash = await deps.passwords.hash(new)
     user.token_version += 1
     user.updated_at = utcnow()
     uow.session.add(user)
     await end_sessions(uow, deps.issuer, user.id, token_version=user.token_version)
+    uow.publish(
+        contract.PasswordChanged(user_id=user.id, how=how, address=address), subject=str(user.id)
+    )
 
 
 async def upgrade_password_hash(session: AsyncSession, user: User, rehashed: str) -> None:
@@ -294,7 +309,7 @@ async def request_password_reset(
 
 
 async def confirm_password_reset(
-    deps: AuthDeps, uow: UnitOfWork, token: str, new_password: str
+    deps: AuthDeps, uow: UnitOfWork, token: str, new_password: str, address: str | None = None
 ) -> None:
     row = (
         await uow.session.execute(
@@ -320,7 +335,7 @@ async def confirm_password_reset(
         raise _bad_reset_link()
     # Every other outstanding link of this user dies with this one.
     await _retire_reset_links(uow.session, user.id)
-    await _set_password(deps, uow, user, new_password)
+    await _set_password(deps, uow, user, new_password, how="reset", address=address)
     if user.email_verified_at is None:
         # The link reached the account's address: that proves it as well as a
         # verification link would (and recovers an address someone signed up with first).
@@ -481,6 +496,10 @@ async def verify_email(uow: UnitOfWork, token: str) -> User:
         await uow.rollback()
         raise _bad_email_link()
     if changing:
+        uow.publish(
+            contract.EmailChanged(user_id=user.id, old_email=user.email, new_email=link.email),
+            subject=str(user.id),
+        )
         user.email = link.email
         # Every other link (and every reset link, which went to the old address) dies.
         await _retire_email_links(uow.session, user.id)

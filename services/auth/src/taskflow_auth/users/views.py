@@ -133,9 +133,13 @@ async def delete_me(
     responses=problem_responses(401, 403, 422),
 )
 async def set_password(
-    data: PasswordChange, user: CurrentUser, deps: AuthDepsDep, uow: UnitOfWorkDep
+    data: PasswordChange,
+    user: CurrentUser,
+    client: ClientAddress,
+    deps: AuthDepsDep,
+    uow: UnitOfWorkDep,
 ) -> None:
-    await service.change_password(deps, uow, user, data.current_password, data.new_password)
+    await service.change_password(deps, uow, user, data.current_password, data.new_password, client)
 
 
 async def _request_reset(
@@ -170,6 +174,6 @@ async def reset_password(
     responses=problem_responses(400, 422),
 )
 async def reset_password_confirm(
-    data: PasswordResetConfirm, deps: AuthDepsDep, uow: UnitOfWorkDep
+    data: PasswordResetConfirm, client: ClientAddress, deps: AuthDepsDep, uow: UnitOfWorkDep
 ) -> None:
-    await service.confirm_password_reset(deps, uow, data.token, data.new_password)
+    await service.confirm_password_reset(deps, uow, data.token, data.new_password, client)
