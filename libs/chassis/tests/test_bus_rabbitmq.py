@@ -23,7 +23,7 @@ import aiormq
 import pytest
 from aio_pika.abc import AbstractConnection
 from pamqp.common import FieldTable
-from taskflow_chassis.bus import create_bus
+from taskflow_chassis.bus import OutgoingEvent, Published, create_bus
 from taskflow_chassis.bus import rabbitmq as rabbitmq_module
 from taskflow_chassis.bus.rabbitmq import CONTENT_TYPE, RabbitMQBus
 from taskflow_chassis.events import CloudEvent, new_event
@@ -99,6 +99,32 @@ async def test_published_message_is_persistent_confirmed_cloudevent(rabbit: Rabb
     with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed):
         probe = await rabbit.raw.channel()
         await probe.declare_exchange(rabbit.exchange, aio_pika.ExchangeType.TOPIC, durable=False)
+
+
+async def test_a_batch_publishes_messages_with_the_properties_of_a_single_publish(
+    rabbit: Rabbit,
+) -> None:
+    """The relay's batches (the outbox's stored JSON) carry the correlation id and time as
+    AMQP properties, as ``publish`` does: a tool that reads them sees no difference."""
+    bus = await rabbit.bus()
+    channel = await rabbit.raw.channel()
+    tap = await channel.declare_queue(exclusive=True)
+    await tap.bind(rabbit.exchange, routing_key="#")
+    alone = new_event(TYPE, source="/test", data={"n": 1}, correlation_id="corr-alone")
+    batched = new_event(TYPE, source="/test", data={"n": 2}, correlation_id="corr-batch")
+    await bus.publish(alone)
+    stored = OutgoingEvent.stored(batched.id, batched.type, batched.to_json().decode())
+    assert await bus.publish_many([stored]) == Published(1)
+    messages = [await tap.get(timeout=5), await tap.get(timeout=5)]
+    for message, sent in zip(messages, (alone, batched), strict=True):
+        await message.ack()
+        assert message.message_id == sent.id and message.type == sent.type
+        assert message.correlation_id == sent.correlationid
+        assert message.content_type == CONTENT_TYPE
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        # AMQP keeps whole seconds.
+        assert message.timestamp == sent.time.replace(microsecond=0)
+        assert message.body == sent.to_json()
 
 
 async def test_service_queues_are_durable_and_retry_feeds_back_into_the_queue(

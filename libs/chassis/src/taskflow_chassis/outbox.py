@@ -136,9 +136,10 @@ class OutboxRelay(CommitWokenLoop):
             rows = (await session.execute(query)).all()
             if not rows:
                 return 0
-            # The stored JSON goes out as it is: neither parsed nor serialised again here.
+            # The stored JSON goes out as it is: not serialised again here, and read only for
+            # the correlation id and time the broker's message carries beside it.
             outcome = await self.bus.publish_many(
-                [OutgoingEvent(row.id, row.type, row.payload.encode()) for row in rows]
+                [OutgoingEvent.stored(row.id, row.type, row.payload) for row in rows]
             )
             published = [row.id for row in rows[: outcome.count]]
             if outcome.error is not None:

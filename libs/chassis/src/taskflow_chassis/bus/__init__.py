@@ -30,7 +30,8 @@ the others are applied. A batch of one goes to ``handler`` directly.
 
 The relay publishes with ``publish_many``: the bodies as the outbox stored them
 (serialised once, parsed once by the consumer), all sent before the broker's
-confirms are awaited together.
+confirms are awaited together, each message with the same properties (id, type,
+correlation id, time) as ``publish`` gives a single event.
 
 A broadcast subscription (``subscribe_broadcast``) is the other kind: every bus
 instance (every process) that makes one receives every matching event, where a
@@ -44,10 +45,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -104,11 +107,44 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class OutgoingEvent:
-    """An event as the outbox holds it: its id, its type (the routing key), its JSON body."""
+    """An event as the outbox holds it: its id, its type (the routing key), its JSON body,
+    and the envelope attributes a broker's message carries beside the body (its
+    correlation id and time), so a batch's messages are the same as a single publish's."""
 
     id: str
     type: str
     body: bytes
+    correlation_id: str | None = None
+    time: datetime | None = None
+
+    @classmethod
+    def of(cls, event: CloudEvent) -> OutgoingEvent:
+        return cls(event.id, event.type, event.to_json(), event.correlationid, event.time)
+
+    @classmethod
+    def stored(cls, id: str, type: str, payload: str) -> OutgoingEvent:
+        """From an outbox row: the body sent as stored, its correlation id and time read
+        from it with the standard library's JSON reader (no model is built: the body is
+        neither validated nor serialised again here). A body that is no JSON object goes
+        without them, as it is: the bus says what becomes of it."""
+        try:
+            envelope = json.loads(payload)
+        except ValueError:
+            envelope = None
+        if not isinstance(envelope, dict):
+            return cls(id, type, payload.encode())
+        correlation_id = envelope.get("correlationid")
+        try:
+            time: datetime | None = datetime.fromisoformat(envelope["time"])
+        except (KeyError, TypeError, ValueError):
+            time = None
+        return cls(
+            id,
+            type,
+            payload.encode(),
+            correlation_id if isinstance(correlation_id, str) else None,
+            time,
+        )
 
 
 @dataclass(frozen=True)

@@ -155,15 +155,7 @@ class RabbitMQBus:
         """Publish persistently; returns once the broker confirmed it, raises otherwise."""
         if self._exchange is None:
             raise ConnectionError("the RabbitMQ bus is not connected")
-        message = aio_pika.Message(
-            event.to_json(),
-            content_type=CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=event.id,
-            correlation_id=event.correlationid,
-            type=event.type,
-            timestamp=event.time,
-        )
+        message = _message(OutgoingEvent.of(event))
         # Not mandatory: like any topic exchange, an event no queue is bound to is not kept.
         await self._exchange.publish(
             message, routing_key=event.type, mandatory=False, timeout=self.publish_timeout
@@ -182,13 +174,7 @@ class RabbitMQBus:
         results = await asyncio.gather(
             *(
                 exchange.publish(
-                    aio_pika.Message(
-                        outgoing.body,
-                        content_type=CONTENT_TYPE,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        message_id=outgoing.id,
-                        type=outgoing.type,
-                    ),
+                    _message(outgoing),
                     routing_key=outgoing.type,
                     mandatory=False,
                     timeout=self.publish_timeout,
@@ -513,6 +499,20 @@ class RabbitMQBus:
             await channel.exchange_delete(self.exchange_name)
         finally:
             await channel.close()
+
+
+def _message(outgoing: OutgoingEvent) -> aio_pika.Message:
+    """The broker's message of an event, the same whether it goes alone or in a batch:
+    persistent, its id, type, correlation id and time as AMQP properties."""
+    return aio_pika.Message(
+        outgoing.body,
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=outgoing.id,
+        correlation_id=outgoing.correlation_id,
+        type=outgoing.type,
+        timestamp=outgoing.time,
+    )
 
 
 def _count(header: object) -> int:
