@@ -101,7 +101,7 @@ def test_the_dashboard_is_reachable_from_this_machine_only() -> None:
 ROUTES = [
     ("/api/v1/auth/users/me", "auth"), ("/api/v1/participants/me", "auth"),
     ("/api/v1/teams", "teams"),
-    ("/api/v1/invitations", "teams"), ("/api/v1/permissions", "teams"),
+    ("/api/v1/invitations", "teams"), ("/api/v1/permissions", "teams"), ("/api/v1/audit", "teams"),
     ("/api/v1/projects", "work"), ("/api/v1/tasks", "work"),
     ("/api/v1/comments/x", "work"), ("/api/v1/notifications", "notify"), ("/docs/auth", "auth"),
     ("/docs/teams", "teams"), ("/docs/work", "work"), ("/docs/notify", "notify"),

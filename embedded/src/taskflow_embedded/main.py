@@ -51,7 +51,9 @@ WEB = "taskflow_web.app:create_app"
 SERVICES: tuple[EmbeddedService, ...] = (
     EmbeddedService("auth", AUTH, ("/api/v1/auth", "/api/v1/participants")),
     EmbeddedService(
-        "teams", TEAMS, ("/api/v1/teams", "/api/v1/invitations", "/api/v1/permissions")
+        "teams",
+        TEAMS,
+        ("/api/v1/teams", "/api/v1/invitations", "/api/v1/permissions", "/api/v1/audit"),
     ),
     EmbeddedService("work", WORK, ("/api/v1/projects", "/api/v1/tasks", "/api/v1/comments")),
     EmbeddedService("notify", NOTIFY, ("/api/v1/notifications",)),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from taskflow_chassis.db import Database
 from taskflow_chassis.migrations import migrate_to
 from taskflow_chassis.serve import migrations_dir
@@ -88,5 +88,63 @@ async def test_0003_starts_everyone_in_the_directory_unverified(any_database_url
         async with database.engine.connect() as conn:
             columns = (await conn.execute(text("SELECT * FROM directory"))).keys()
             assert "email_verified" not in columns
+    finally:
+        await database.dispose()
+
+
+async def test_0006_grants_the_new_permissions_to_existing_leader_roles(
+    any_database_url: str,
+) -> None:
+    database = Database(any_database_url)
+
+    def key(value: uuid.UUID) -> uuid.UUID | str:
+        return value if database.dialect == "postgresql" else value.hex
+
+    try:
+        await migrate(database, "0005")
+        team_id, leader_id, viewer_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO teams (id, name, created_by, created_at, updated_at)"
+                    " VALUES (:id, 'Old', :by, :now, :now)"
+                ),
+                {"id": key(team_id), "by": key(uuid.uuid4()), "now": now},
+            )
+            for role_id, name, grants, leader in [
+                (leader_id, "Team Leader", "members.manage team.update", True),
+                (viewer_id, "Viewer", "", False),
+            ]:
+                await conn.execute(
+                    text(
+                        "INSERT INTO roles (id, team_id, name, permissions, is_builtin,"
+                        " is_leader, created_at) VALUES (:id, :team, :name, :grants, true,"
+                        " :leader, :now)"
+                    ),
+                    {
+                        "id": key(role_id),
+                        "team": key(team_id),
+                        "name": name,
+                        "grants": grants,
+                        "leader": leader,
+                        "now": now,
+                    },
+                )
+        await migrate(database, "0006")
+        query = text("SELECT name, permissions FROM roles ORDER BY name")
+        async with database.engine.connect() as conn:
+            granted = {name: grants for name, grants in (await conn.execute(query)).all()}
+            assert granted == {
+                "Team Leader": "audit.read members.manage team.update webhooks.manage",
+                "Viewer": "",
+            }
+            assert (await conn.execute(text("SELECT COUNT(*) FROM audit_entries"))).scalar() == 0
+        await migrate(database, "0005", down=True)
+        async with database.engine.connect() as conn:
+            granted = {name: grants for name, grants in (await conn.execute(query)).all()}
+            assert granted["Team Leader"] == "members.manage team.update"
+            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            assert "audit_entries" not in tables
     finally:
         await database.dispose()

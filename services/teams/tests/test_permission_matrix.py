@@ -124,6 +124,12 @@ ROUTES: list[tuple[str, Request, set[str], int]] = [
         INVITERS,
         200,
     ),
+    (
+        "read the audit log",
+        lambda s: ("GET", f"/api/v1/teams/{s.team_id}/audit", None),
+        LEADER_ONLY,
+        200,
+    ),
 ]
 
 

@@ -6,6 +6,12 @@ transaction that writes the event, once per event. A consumer applies them in
 that order per team, ignores one it has already passed, and resyncs the team
 from teams when it sees a gap. ``None`` on events published before the field
 existed (added in place: the type names stay v1, readers tolerate either).
+
+Membership and role events, and ``invitation.accepted``, say who caused them: ``actor_id``
+(``invited_by`` on an acceptance, whose actor is the accepting ``user_id``), for the
+security audit log. Null for what no person did (an account's deletion, leadership
+passed on) and on events from before the fields existed (added in place, as
+``team_seq`` was).
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ class MemberJoined(EventPayload):
     role_name: str
     permissions: list[str]
     team_seq: int | None = None
+    actor_id: UUID | None = None
 
 
 class MemberRoleChanged(EventPayload):
@@ -88,6 +95,9 @@ class MemberRoleChanged(EventPayload):
     role_name: str
     permissions: list[str]
     team_seq: int | None = None
+    actor_id: UUID | None = None
+    # The role the member held before (null on older events and where not known).
+    previous_role_name: str | None = None
 
 
 class MemberRemoved(EventPayload):
@@ -95,6 +105,8 @@ class MemberRemoved(EventPayload):
     team_id: UUID
     user_id: UUID
     team_seq: int | None = None
+    # The member themselves when they left; another member who removed them.
+    actor_id: UUID | None = None
 
 
 class RoleUpdated(EventPayload):
@@ -104,6 +116,7 @@ class RoleUpdated(EventPayload):
     name: str
     permissions: list[str]
     team_seq: int | None = None
+    actor_id: UUID | None = None
 
 
 class InvitationCreated(EventPayload):
@@ -137,6 +150,8 @@ class InvitationAccepted(EventPayload):
     invitation_id: UUID
     team_id: UUID
     user_id: UUID
+    invited_by: UUID | None = None
+    role_name: str | None = None
 
 
 class InvitationRevoked(EventPayload):

@@ -345,8 +345,14 @@ async def accept(uow: UnitOfWork, user_id: uuid.UUID, token: str, now: datetime)
     await _claim(uow, invitation, InvitationStatus.ACCEPTED, user_id, now)
     session.add(Membership(team_id=team.id, user_id=user_id, role_id=role.id, joined_at=now))
     uow.publish(
-        joined_event(team.id, user_id, role, seq=seq),
-        contract.InvitationAccepted(invitation_id=invitation.id, team_id=team.id, user_id=user_id),
+        joined_event(team.id, user_id, role, seq=seq, actor=user_id),
+        contract.InvitationAccepted(
+            invitation_id=invitation.id,
+            team_id=team.id,
+            user_id=user_id,
+            invited_by=invitation.invited_by,
+            role_name=role.name,
+        ),
     )
     await uow.commit()
     await session.refresh(invitation)

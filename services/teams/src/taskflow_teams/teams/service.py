@@ -119,7 +119,7 @@ async def fresh_role(session: AsyncSession, role_id: uuid.UUID) -> Role | None:
 
 
 def joined_event(
-    team_id: uuid.UUID, user_id: uuid.UUID, role: Role, *, seq: int
+    team_id: uuid.UUID, user_id: uuid.UUID, role: Role, *, seq: int, actor: uuid.UUID | None
 ) -> contract.MemberJoined:
     return contract.MemberJoined(
         team_id=team_id,
@@ -128,11 +128,18 @@ def joined_event(
         role_name=role.name,
         permissions=sorted(role.permissions),
         team_seq=seq,
+        actor_id=actor,
     )
 
 
 def _role_changed(
-    team_id: uuid.UUID, user_id: uuid.UUID, role: Role, *, seq: int
+    team_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: Role,
+    *,
+    seq: int,
+    actor: uuid.UUID | None,
+    previous: Role | None,
 ) -> contract.MemberRoleChanged:
     return contract.MemberRoleChanged(
         team_id=team_id,
@@ -141,16 +148,19 @@ def _role_changed(
         role_name=role.name,
         permissions=sorted(role.permissions),
         team_seq=seq,
+        actor_id=actor,
+        previous_role_name=previous.name if previous else None,
     )
 
 
-def _role_updated(role: Role, seq: int) -> contract.RoleUpdated:
+def _role_updated(role: Role, seq: int, actor: uuid.UUID) -> contract.RoleUpdated:
     return contract.RoleUpdated(
         team_id=role.team_id,
         role_id=role.id,
         name=role.name,
         permissions=sorted(role.permissions),
         team_seq=seq,
+        actor_id=actor,
     )
 
 
@@ -181,7 +191,7 @@ async def create_team(uow: UnitOfWork, user_id: uuid.UUID, data: TeamCreate) -> 
     session.add(Membership(team_id=team.id, user_id=founder.user_id, role_id=leader.id))
     uow.publish(
         contract.TeamCreated(team_id=team.id, name=team.name, leader_id=founder.user_id),
-        joined_event(team.id, founder.user_id, leader, seq=1),
+        joined_event(team.id, founder.user_id, leader, seq=1, actor=founder.user_id),
     )
     await uow.commit()
     return team_read(team, leader)
@@ -335,7 +345,11 @@ async def change_member_role(
     if role.id != current.id:
         membership.role_id = role.id
         session.add(membership)
-        uow.publish(_role_changed(access.team.id, user_id, role, seq=seq))
+        uow.publish(
+            _role_changed(
+                access.team.id, user_id, role, seq=seq, actor=access.user_id, previous=current
+            )
+        )
         await uow.commit()
     # Otherwise nothing changed: the request's session ends without a commit, and the
     # number taken goes back.
@@ -362,7 +376,11 @@ async def remove_member(
     if role.is_leader:
         rules.ensure_another_leader(await count_leaders(session, access.team.id))
     await session.delete(membership)
-    uow.publish(contract.MemberRemoved(team_id=access.team.id, user_id=user_id, team_seq=seq))
+    uow.publish(
+        contract.MemberRemoved(
+            team_id=access.team.id, user_id=user_id, team_seq=seq, actor_id=access.user_id
+        )
+    )
     await uow.commit()
 
 
@@ -405,9 +423,12 @@ async def _pass_leadership(uow: UnitOfWork, team_id: uuid.UUID, role: Role) -> N
         await _delete_team_rows(session, team_id)
         uow.publish(contract.TeamPurged(team_id=team_id, team_seq=seq))
         return
+    previous = await session.get(Role, successor.role_id)
     successor.role_id = role.id
     session.add(successor)
-    uow.publish(_role_changed(team_id, successor.user_id, role, seq=seq))
+    uow.publish(
+        _role_changed(team_id, successor.user_id, role, seq=seq, actor=None, previous=previous)
+    )
 
 
 # --- roles --------------------------------------------------------------------------------
@@ -456,7 +477,7 @@ async def create_role(uow: UnitOfWork, access: TeamAccess, data: RoleCreate) -> 
     role = Role(team_id=access.team.id, name=data.name)
     role.grant_exactly(set(data.permissions))
     session.add(role)
-    uow.publish(_role_updated(role, seq))
+    uow.publish(_role_updated(role, seq, access.user_id))
     await _commit_role(uow)
     return role_read(role)
 
@@ -484,7 +505,7 @@ async def update_role(
         rules.ensure_within(access.permissions, set(data.permissions) ^ role.permissions)
         role.grant_exactly(set(data.permissions))
     session.add(role)
-    uow.publish(_role_updated(role, seq))
+    uow.publish(_role_updated(role, seq, access.user_id))
     await _commit_role(uow)
     return role_read(role)
 
