@@ -359,27 +359,31 @@ def headers(config: dict[str, Any]) -> Middleware:
     )
     request_headers: dict[str, str] = config.get("customRequestHeaders") or {}
     response_headers: dict[str, str] = config.get("customResponseHeaders") or {}
+    # Worked out once (the configuration's): what goes, what is set, by scheme.
+    removed = {name.lower() for name, value in request_headers.items() if value == ""}
+    added = [(name, value) for name, value in request_headers.items() if value != ""]
+    answered: dict[bool, tuple[set[str], list[tuple[str, str]]]] = {}
+    for secure in (False, True):
+        set_on_answer = [*security_headers(config, secure).items()]
+        set_on_answer += [(name, value) for name, value in response_headers.items() if value]
+        replaced = {name.lower() for name in (*response_headers, *dict(set_on_answer))}
+        answered[secure] = (replaced, set_on_answer)
 
     async def apply(exchange: Exchange, call_next: Handler) -> httpx.Response:
-        for name, value in request_headers.items():
-            if value == "":
-                exchange.headers.pop(name, None)
-            else:
-                exchange.headers[name] = value
+        if removed:  # one pass over the request's headers, not one per name
+            exchange.headers = httpx.Headers(
+                [(k, v) for k, v in exchange.headers.multi_items() if k.lower() not in removed]
+            )
+        for name, value in added:
+            exchange.headers[name] = value
         response = await call_next(exchange)
-        secure = exchange.request.url.scheme == "https"
-        answer = httpx.Headers(response.headers)
-        for name, value in security_headers(config, secure).items():
-            answer[name] = value
-        for name, value in response_headers.items():
-            if value == "":
-                answer.pop(name, None)
-            else:
-                answer[name] = value
-        # The answer's stream as it is: an unbuffered router's answer streams on.
-        return httpx.Response(
-            response.status_code, headers=answer, stream=response.stream, request=response.request
+        replaced, set_on_answer = answered[exchange.request.url.scheme == "https"]
+        # Set on the answer as it is (its stream untouched: an unbuffered router's streams on).
+        response.headers = httpx.Headers(
+            [(k, v) for k, v in response.headers.multi_items() if k.lower() not in replaced]
+            + set_on_answer
         )
+        return response
 
     return apply
 
@@ -490,6 +494,7 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         self.routers = [r for r in routers(self.config) if entry_point.name in r.entry_points]
         self.middlewares: dict[str, Any] = self.config["http"].get("middlewares", {})
         self.upstreams = upstreams
+        self.bases = {name: httpx.URL(url) for name, url in upstreams.items()}
         self.client_address = client_address
         self.clock = clock
         self.client = upstream_client or httpx.AsyncClient(timeout=30)
@@ -557,11 +562,11 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         """The service's answer: read whole behind a buffering router (as Traefik's buffering
         holds it), else streamed on as it comes (an event stream)."""
         request = exchange.request
-        sent = httpx.Headers(exchange.headers)
-        sent.pop("host", None)
-        for name, value in forwarded_headers(exchange).items():
-            sent[name] = value
-        upstream = httpx.URL(self.upstreams[router.service]).join(request.url.raw_path.decode())
+        forwarded = forwarded_headers(exchange)
+        replaced = {"host", *(name.lower() for name in forwarded)}
+        sent = [(k, v) for k, v in exchange.headers.multi_items() if k.lower() not in replaced]
+        sent += forwarded.items()
+        upstream = self.bases[router.service].join(request.url.raw_path.decode())
         outgoing = self.client.build_request(
             request.method, upstream, headers=sent, content=exchange.body
         )
@@ -570,17 +575,21 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         except httpx.TransportError as exc:
             return bad_gateway(request, exc)
         if not buffered:
-            headers = response.headers
             return httpx.Response(
-                response.status_code, headers=headers, stream=response.stream, request=request
+                response.status_code,
+                headers=response.headers,
+                stream=response.stream,
+                request=request,
             )
         # The body as read is decoded (a gzip static file, say): its encoding and length
         # no longer hold, and left on, the answer would be decoded twice.
-        headers = httpx.Headers(response.headers)
-        for name in ("content-encoding", "content-length"):
-            headers.pop(name, None)
+        kept = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in {"content-encoding", "content-length"}
+        ]
         return httpx.Response(
-            response.status_code, headers=headers, content=response.content, request=request
+            response.status_code, headers=kept, content=response.content, request=request
         )
 
 
@@ -643,7 +652,6 @@ class GatewayApp:
         self, upstreams: dict[str, str], transport: GatewayTransport | None = None
     ) -> None:
         self.transport = transport or GatewayTransport(upstreams)
-        self.client = httpx.AsyncClient(transport=self.transport, base_url="http://gateway")
         self.ceiling = body_ceiling(self.transport.middlewares)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -660,10 +668,15 @@ class GatewayApp:
         path = scope.get("raw_path") or scope["path"].encode()
         url = path.decode("latin-1") + (f"?{query}" if query else "")
         client = (scope.get("client") or ("127.0.0.1", 0))[0]
-        request = self.client.build_request(
-            scope["method"], url, headers=headers, content=body, extensions={CLIENT_ADDRESS: client}
+        request = httpx.Request(
+            scope["method"],
+            "http://gateway" + url,
+            headers=headers,
+            content=body,
+            extensions={CLIENT_ADDRESS: client},
         )
-        response = await self.client.send(request, stream=True)
+        # Straight to the transport: no client's cookies, redirects or auth in between.
+        response = await self.transport.handle_async_request(request)
         try:
             if response.headers.get("content-type", "").startswith("text/event-stream"):
                 await _stream_out(response, receive, send)
