@@ -216,3 +216,35 @@ async def team_with_member(
         200,
     )
     return team_id
+
+
+async def task_in_new_team(
+    api: httpx.AsyncClient, token: str, team: str, title: str = "Draft"
+) -> dict[str, Any]:
+    """A task (as the API answers it) in a project of a new team the ``token``'s person
+    leads."""
+    key = {"Authorization": f"Bearer {token}"}
+    made = await until_status(
+        lambda: api.post("/api/v1/teams", headers=key, json={"name": team}), 201
+    )
+    project = await until_status(
+        lambda: api.post(
+            "/api/v1/projects", headers=key, json={"team_id": made.json()["id"], "name": "P"}
+        ),
+        201,
+    )
+    task = await api.post(
+        f"/api/v1/projects/{project.json()['id']}/tasks", headers=key, json={"title": title}
+    )
+    assert task.status_code == 201, task.text
+    found: dict[str, Any] = task.json()
+    return found
+
+
+def form_version(page: str, action: str) -> str:
+    """The version (ETag) the form posting to ``action`` carries."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', page, re.S)
+    assert form, page
+    found = re.search(r'name="version" value="([^"]*)"', form.group(0))
+    assert found, form.group(0)
+    return html.unescape(found.group(1))

@@ -4,6 +4,7 @@ sign out; forgot and reset password; the layout, error pages and static files.""
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -49,8 +50,16 @@ async def test_sign_up_verify_sign_in_profile_sign_out(browser: Browser) -> None
     assert saved.status_code == 303 and saved.headers["location"] == "/profile"
     shown = await browser.get("/profile")
     assert "Your profile is saved." in shown.text and 'value="+14155552671"' in shown.text
+    version = re.search(r'name="version" value="([^"]+)"', shown.text)
+    assert version, shown.text  # the page's version goes back with the change (If-Match)
     changed = await browser.post(
-        "/profile", {"display_name": "Ada", "phone_number": "+1 415 555 2672", "region": ""}
+        "/profile",
+        {
+            "display_name": "Ada",
+            "phone_number": "+1 415 555 2672",
+            "region": "",
+            "version": html.unescape(version.group(1)),
+        },
     )
     assert changed.status_code == 303
     assert 'value="+14155552672"' in (await browser.get("/profile")).text

@@ -27,6 +27,7 @@ from .conftest import (
     Browser,
     browser_for,
     embedded_runtime,
+    form_version,
     participant,
     team_with_member,
 )
@@ -97,15 +98,6 @@ def _column(board: str, status: str) -> str:
     return found.group(0)
 
 
-def _version(page: str, action: str) -> str:
-    """The version (ETag) the form posting to ``action`` carries."""
-    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', page, re.S)
-    assert form, page
-    found = re.search(r'name="version" value="([^"]+)"', form.group(0))
-    assert found, form.group(0)
-    return html.unescape(found.group(1))
-
-
 async def test_projects_page_create_archive_delete_restore(world: World) -> None:
     page = await world.ada.get(f"/teams/{world.team_id}/projects")
     assert page.status_code == 200, page.text
@@ -129,7 +121,10 @@ async def test_projects_page_create_archive_delete_restore(world: World) -> None
 
     archived = await world.ada.post(
         f"/projects/{project_id}/archive",
-        {"archived": "true", "version": _version(listed.text, f"/projects/{project_id}/archive")},
+        {
+            "archived": "true",
+            "version": form_version(listed.text, f"/projects/{project_id}/archive"),
+        },
     )
     assert archived.status_code == 303
     listed = await world.ada.get(f"/teams/{world.team_id}/projects")
@@ -138,7 +133,10 @@ async def test_projects_page_create_archive_delete_restore(world: World) -> None
     assert "takes no new tasks" in board.text and 'class="quick-add"' not in board.text
     reopened = await world.ada.post(
         f"/projects/{project_id}/archive",
-        {"archived": "false", "version": _version(listed.text, f"/projects/{project_id}/archive")},
+        {
+            "archived": "false",
+            "version": form_version(listed.text, f"/projects/{project_id}/archive"),
+        },
     )
     assert reopened.status_code == 303
     listed = await world.ada.get(f"/teams/{world.team_id}/projects")
@@ -158,7 +156,7 @@ async def test_projects_page_create_archive_delete_restore(world: World) -> None
     assert (await world.eve.get(f"/teams/{world.team_id}/projects")).status_code == 404
 
     # A stale version: someone else changed the project since the page was shown.
-    stale = _version(listed.text, f"/projects/{project_id}/delete")
+    stale = form_version(listed.text, f"/projects/{project_id}/delete")
     await world.call("PATCH", f"/api/v1/projects/{project_id}", json={"description": "changed"})
     late = await world.ada.post(f"/projects/{project_id}/delete", {"version": stale})
     assert "changed by someone else" in (await world.ada.get(late.headers["location"])).text
@@ -166,7 +164,7 @@ async def test_projects_page_create_archive_delete_restore(world: World) -> None
     listed = await world.ada.get(f"/teams/{world.team_id}/projects")
     deleted = await world.ada.post(
         f"/projects/{project_id}/delete",
-        {"version": _version(listed.text, f"/projects/{project_id}/delete")},
+        {"version": form_version(listed.text, f"/projects/{project_id}/delete")},
     )
     assert deleted.status_code == 303 and "deleted=" in deleted.headers["location"]
     shown = await world.ada.get(deleted.headers["location"])
@@ -205,7 +203,7 @@ async def test_board_quick_add_and_move(world: World) -> None:
     board = await world.ada.get(f"/projects/{project_id}")
     card = _column(board.text, "todo")
     assert "bob" in card and "Medium" in card  # assignees' names and the priority
-    version = _version(board.text, f"/tasks/{task['id']}/move")
+    version = form_version(board.text, f"/tasks/{task['id']}/move")
     moved = await world.ada.post(
         f"/tasks/{task['id']}/move", {"status": "in_progress", "version": version}
     )
@@ -324,7 +322,7 @@ async def test_task_page_edit_assign_comment(world: World) -> None:
     assert page.status_code == 200, page.text
     assert "Draft the plan" in page.text and "2026-12-24" in page.text
     assert 'action="/tasks/{}/delete"'.format(task["id"]) in page.text
-    version = _version(page.text, path)
+    version = form_version(page.text, path)
 
     untitled = await world.ada.post(
         path,
@@ -369,14 +367,14 @@ async def test_task_page_edit_assign_comment(world: World) -> None:
     )
     assert 'value="Another title"' in stale.text  # what was typed is kept
 
-    version = _version(page.text, path)
+    version = form_version(page.text, path)
     assigned = await world.ada.post(f"{path}/assignees", {"user_id": world.bob_id})
     assert assigned.status_code == 303
     page = await world.ada.get(path)
     assert "Assignee added." in page.text and f"/assignees/{world.bob_id}/remove" in page.text
     removed = await world.ada.post(
         f"{path}/assignees/{world.bob_id}/remove",
-        {"version": _version(page.text, f"{path}/assignees/{world.bob_id}/remove")},
+        {"version": form_version(page.text, f"{path}/assignees/{world.bob_id}/remove")},
     )
     assert removed.status_code == 303
     page = await world.ada.get(path)
@@ -392,12 +390,12 @@ async def test_task_page_edit_assign_comment(world: World) -> None:
     comment_id = re.search(r'id="comment-([0-9a-f-]+)"', page.text).group(1)  # type: ignore[union-attr]
     edit = f"/comments/{comment_id}"
     edited = await world.ada.post(
-        edit, {"body": "Second thoughts", "version": _version(page.text, edit)}
+        edit, {"body": "Second thoughts", "version": form_version(page.text, edit)}
     )
     assert edited.status_code == 303
     page = await world.ada.get(path)
     assert "Second thoughts" in page.text and "edited" in page.text
-    emptied = await world.ada.post(edit, {"body": "", "version": _version(page.text, edit)})
+    emptied = await world.ada.post(edit, {"body": "", "version": form_version(page.text, edit)})
     assert emptied.status_code == 422
     assert f'id="c-{comment_id}-error"' in emptied.text and "<details open>" in emptied.text
 
@@ -423,13 +421,13 @@ async def test_task_page_edit_assign_comment(world: World) -> None:
 
     deleted = await world.ada.post(
         f"/comments/{comment_id}/delete",
-        {"version": _version(page.text, f"/comments/{comment_id}/delete")},
+        {"version": form_version(page.text, f"/comments/{comment_id}/delete")},
     )
     assert deleted.status_code == 303
     page = await world.ada.get(path)
     assert "Comment deleted." in page.text and "No comments yet." in page.text
     gone = await world.ada.post(
-        f"{path}/delete", {"version": _version(page.text, f"{path}/delete")}
+        f"{path}/delete", {"version": form_version(page.text, f"{path}/delete")}
     )
     assert gone.status_code == 303 and gone.headers["location"] == f"/projects/{project_id}"
     assert (await world.ada.get(path)).status_code == 404

@@ -72,7 +72,7 @@ def create_app(
             longest=timedelta(days=settings.session_max_days),
             clock=clock,
         )
-        app.state.form_sendings = FormSendings()
+        app.state.form_sendings = FormSendings(app.state.database, clock)
 
     async def stop(app: FastAPI) -> None:
         await app.state.api_client.aclose()

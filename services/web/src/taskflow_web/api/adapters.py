@@ -12,7 +12,12 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class ApiUnavailable(Exception):
-    """The API did not answer, or answered 5xx: nothing the person can fix by editing."""
+    """The API did not answer, or answered 5xx: nothing the person can fix by editing.
+    ``retry_after``: the answer's ``Retry-After``, which the error page passes on."""
+
+    def __init__(self, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -24,6 +29,8 @@ class ApiProblem(Exception):
     detail: str
     errors: list[dict[str, Any]] = field(default_factory=list)
     type: str = "about:blank"
+    # When to try again (a 429's ``Retry-After``), for the page that shows the problem.
+    retry_after: str | None = None
 
     def __str__(self) -> str:
         return f"{self.status} {self.title}: {self.detail}"
@@ -43,6 +50,7 @@ class ApiProblem(Exception):
             detail=str(body.get("detail") or body.get("title") or response.reason_phrase),
             errors=[e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else [],
             type=str(body.get("type") or "about:blank"),
+            retry_after=response.headers.get("retry-after"),
         )
 
 
@@ -70,7 +78,10 @@ async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Respo
     except httpx.HTTPError as exc:
         raise ApiUnavailable(f"{request.method} {request.url.path}: {exc}") from exc
     if response.status_code >= 500:
-        raise ApiUnavailable(f"{request.method} {request.url.path}: {response.status_code}")
+        raise ApiUnavailable(
+            f"{request.method} {request.url.path}: {response.status_code}",
+            response.headers.get("retry-after"),
+        )
     return response
 
 

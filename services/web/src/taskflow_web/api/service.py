@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import hashlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from taskflow_chassis.db import Database
+from taskflow_chassis.types import utcnow
 
 from taskflow_web.api.adapters import ApiProblem, ApiUnavailable, json_of, send
+from taskflow_web.api.models import FormSending
 from taskflow_web.sessions import rules
 from taskflow_web.sessions.service import SESSION_ENDED, Session, SessionStore, Tokens
 
@@ -24,39 +30,97 @@ IN_USE_WAIT_SECONDS = 0.1
 IN_USE_WAITS = 100
 # How long a form's change is remembered for its second sending (FormSendings).
 SENDING_KEPT_SECONDS = 60.0
+# The answers FormSendings keeps: what a page reads of an answer.
+KEPT_HEADERS = ("content-type", "etag", "location")
 
 
 class FormSendings:
-    """The API's answers to the changes (PATCH, DELETE) forms made, in this process, for a
-    minute: a second sending of the same form's change (a double click) shares the first
-    one's answer instead of reaching the API on the version the first has just changed
-    (a 412 about the person's own change). The API keeps POST's answers itself
+    """The API's answers to the changes (PATCH, DELETE) forms made, for a minute, in web's
+    database: a second sending of the same form's change (a double click), whichever of
+    web's processes it reaches, waits for the first one's answer and shares it instead of
+    reaching the API on the version the first has just changed (a 412 about the person's
+    own change, or the change made twice). The first sending claims the change (a row,
+    committed) before it calls the API. The API keeps POST's answers itself
     (Idempotency-Key), on every replica."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._answers: dict[str, tuple[float, asyncio.Future[httpx.Response]]] = {}
+    def __init__(
+        self,
+        database: Database,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        wait_seconds: float = IN_USE_WAIT_SECONDS,
+        waits: int = IN_USE_WAITS,
+    ) -> None:
+        self.database, self.clock = database, clock
+        self.wait_seconds, self.waits = wait_seconds, waits
 
     async def once(self, key: str, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-        now = self.clock()
-        for old in [k for k, (at, _) in self._answers.items() if now - at > SENDING_KEPT_SECONDS]:
-            del self._answers[old]
-        first = self._answers.get(key)
-        if first is not None:
-            await asyncio.wait({first[1]})
-            if not first[1].cancelled():
-                return first[1].result()
-            return await send()  # the first sending failed: this one tries
-        answer: asyncio.Future[httpx.Response] = asyncio.get_running_loop().create_future()
-        self._answers[key] = (now, answer)
+        for _ in range(self.waits):
+            if await self._claim(key):
+                return await self._first(key, send)
+            kept = await self._kept(key)
+            if kept is not None:
+                return kept
+            await asyncio.sleep(self.wait_seconds)  # the first sending is at the API
+        return await send()  # the first never answered: this one tries (If-Match still holds)
+
+    async def _first(
+        self, key: str, send: Callable[[], Awaitable[httpx.Response]]
+    ) -> httpx.Response:
         try:
             response = await send()
         except BaseException:
-            del self._answers[key]
-            answer.cancel()
+            await self._release(key)
             raise
-        answer.set_result(response)
+        if response.status_code == 401:
+            await self._release(key)  # the caller refreshes and sends again, not the twin
+            return response
+        kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
+        async with self.database.session() as session:
+            await session.execute(
+                update(FormSending)
+                .where(FormSending.key == key)  # type: ignore[arg-type]
+                .values(
+                    status=response.status_code,
+                    headers=json.dumps(kept),
+                    body=response.content.decode("utf-8", "replace"),
+                )
+            )
+            await session.commit()
         return response
+
+    async def _claim(self, key: str) -> bool:
+        """The change is this sending's to make (a row claimed); False: another holds it.
+        Claims older than ``SENDING_KEPT_SECONDS`` go first (a minute later a sending is
+        a new intent)."""
+        now = self.clock()
+        stale = now - timedelta(seconds=SENDING_KEPT_SECONDS)
+        async with self.database.session() as session:
+            await session.execute(
+                delete(FormSending).where(FormSending.claimed_at < stale)  # type: ignore[arg-type]
+            )
+            session.add(FormSending(key=key, claimed_at=now))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                return False
+        return True
+
+    async def _kept(self, key: str) -> httpx.Response | None:
+        async with self.database.session() as session:
+            row = await session.get(FormSending, key)
+            if row is None or row.status is None:
+                return None
+            headers = json.loads(row.headers or "{}")
+            return httpx.Response(row.status, headers=headers, content=(row.body or "").encode())
+
+    async def _release(self, key: str) -> None:
+        async with self.database.session() as session:
+            await session.execute(
+                delete(FormSending).where(FormSending.key == key)  # type: ignore[arg-type]
+            )
+            await session.commit()
 
 
 class SignInRequired(Exception):
@@ -81,15 +145,17 @@ class Api:
         client_address: str | None = None,
         on_change: Callable[[Session | None], None] = lambda _: None,
         form_rendering: Callable[[], str | None] = lambda: None,
-        sendings: FormSendings | None = None,
+        sendings: FormSendings,
     ) -> None:
         self.client, self.store, self._session = client, store, session
         self.on_change = on_change
         # The rendering of the form the request posted (see rules.form_token): a POST it
         # makes carries an Idempotency-Key of it, so a form sent twice acts once.
         self.form_rendering = form_rendering
-        self.sendings = sendings or FormSendings()
+        self.sendings = sendings
         self.margin, self.clock = refresh_margin_seconds, clock
+        # The last answer's Retry-After (a 429 a form shows goes out with it).
+        self.retry_after: str | None = None
         # Auth throttles log-ins per client address, and the gateway rate-limits per
         # X-Real-Ip: the browser's, not web's own. The gateway's internal entry point
         # (WEB_API_URL) trusts both from web; its public one would drop them.
@@ -196,7 +262,7 @@ class Api:
         token = self.session.access_token
         if method != "POST":
             return await self.sendings.once(
-                f"{self.session.id_hash}:{key}",
+                hashlib.sha256(f"{self.session.id_hash}:{key}".encode()).hexdigest(),
                 lambda: self._send(method, path, json, params, token, headers),
             )
         headers = {**(headers or {}), "Idempotency-Key": key}
@@ -221,7 +287,10 @@ class Api:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         request = self.client.build_request(method, path, json=json, params=params, headers=headers)
-        return await send(self.client, request)
+        response = await send(self.client, request)
+        if "retry-after" in response.headers:
+            self.retry_after = response.headers["retry-after"]
+        return response
 
     async def _refresh(self) -> None:
         refreshed = await self.store.refresh(self.session, self.exchange)

@@ -134,7 +134,7 @@ async def _accept_page(
         token=token,
         next=urlencode({"next": here}),
         waiting=await service.waiting_for_me(api) if signed_in else [],
-        has_profile=signed_in and await profile.participant(api) is not None,
+        has_profile=signed_in and (await profile.participant(api))[0] is not None,
         problem=problem,
         final=final,
     )

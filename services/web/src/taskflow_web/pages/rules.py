@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_NEXT = "/teams"
+# The 503 page's Retry-After (seconds) when the API gave none (it did not answer at all).
+UNAVAILABLE_RETRY_AFTER = "5"
 
 
 def field_errors(

@@ -27,6 +27,8 @@ TEMPLATES_DIR = PACKAGE / "templates"
 STATIC_DIR = PACKAGE / "static"
 # Versioned URLs never change content: a year, immutable.
 STATIC_CACHE = "public, max-age=31536000, immutable"
+# A page shown with one of these statuses says when to try again (Retry-After).
+RETRY_STATUSES = frozenset({429, 503})
 
 
 class VersionedStatic(StaticFiles):
@@ -128,7 +130,7 @@ class Page:
         flash = session.flash
         if flash:
             await self.api.store.set_flash(session, None)  # shown once
-        return self.renderer.render(
+        page = self.renderer.render(
             self.request,
             template,
             {
@@ -143,3 +145,6 @@ class Page:
             },
             status,
         )
+        if status in RETRY_STATUSES and self.api.retry_after:
+            page.headers["Retry-After"] = self.api.retry_after  # as the API's answer said
+        return page

@@ -143,18 +143,25 @@ async def csrf_refused(request: Request, exc: Exception) -> Response:
 
 async def api_unavailable(request: Request, exc: Exception) -> Response:
     logger.warning("web: the API is unavailable: %s", exc)
-    return _error_page(
+    page = _error_page(
         request,
         503,
         "TaskFlow is unavailable",
         "TaskFlow could not answer just now. Please try again in a moment.",
     )
+    retry_after = exc.retry_after if isinstance(exc, ApiUnavailable) else None
+    page.headers["Retry-After"] = retry_after or rules.UNAVAILABLE_RETRY_AFTER
+    return page
 
 
 async def api_problem(request: Request, exc: Exception) -> Response:
-    """A problem no page handled (a page handles the ones a person can fix in its form)."""
+    """A problem no page handled (a page handles the ones a person can fix in its form);
+    a 429's page says when to try again, as the API's answer did."""
     assert isinstance(exc, ApiProblem)
-    return _error_page(request, exc.status, exc.title, exc.detail)
+    page = _error_page(request, exc.status, exc.title, exc.detail)
+    if exc.retry_after:
+        page.headers["Retry-After"] = exc.retry_after
+    return page
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -7,12 +7,15 @@ from typing import Annotated
 from pydantic import Field
 
 from taskflow_web.pages.schemas import WebForm
+from taskflow_web.projects.schemas import Version
 
 
 class ProfileForm(WebForm):
     display_name: Annotated[str, Field(default="", max_length=100)]
     phone_number: Annotated[str, Field(default="", max_length=32)]
     region: Annotated[str, Field(default="", max_length=2)]
+    # The profile's ETag as the page showed it: another tab's save in between answers 412.
+    version: Version
 
 
 class ResendForm(WebForm):

@@ -6,6 +6,7 @@ from typing import Any
 
 from taskflow_web.api.adapters import ApiProblem
 from taskflow_web.api.service import AUTH, Api
+from taskflow_web.projects.service import if_match
 
 PARTICIPANTS = "/api/v1/participants"
 
@@ -15,26 +16,32 @@ async def account(api: Api) -> dict[str, Any]:
     return me
 
 
-async def participant(api: Api) -> dict[str, Any] | None:
-    """The person's participant profile, or None before they register one."""
+async def participant(api: Api) -> tuple[dict[str, Any] | None, str]:
+    """The person's participant profile (None before they register one) and its version
+    (``ETag``), which the form sends back."""
     try:
-        found: dict[str, Any] = await api.get(f"{PARTICIPANTS}/me")
+        found, tag = await api.get_tagged(f"{PARTICIPANTS}/me")
     except ApiProblem as problem:
         if problem.status == 404:
-            return None
+            return None, ""
         raise
-    return found
+    return dict(found), tag or ""
 
 
-async def save_participant(api: Api, exists: bool, values: dict[str, str]) -> dict[str, Any]:
-    """Register the profile, or change it: empty optional fields are left out (a phone
+async def save_participant(
+    api: Api, exists: bool, values: dict[str, str], version: str
+) -> dict[str, Any]:
+    """Register the profile, or change it on the version the page showed (``If-Match``:
+    412 when another tab saved since): empty optional fields are left out (a phone
     number is always sent: the API says what is wrong with it)."""
     body: dict[str, Any] = {"phone_number": values.get("phone_number", "")}
     for name in ("display_name", "region"):
         if values.get(name):
             body[name] = values[name]
     if exists:
-        saved: dict[str, Any] = await api.patch(f"{PARTICIPANTS}/me", json=body)
+        saved: dict[str, Any] = await api.call(
+            "PATCH", f"{PARTICIPANTS}/me", json=body, headers=if_match(version)
+        )
     else:
         saved = await api.post(f"{PARTICIPANTS}/register", json=body)
     return saved

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from taskflow_web.api.adapters import ApiProblem
 from taskflow_web.deps import ApiDep, CsrfChecked, PageDep, SignedInDep
 from taskflow_web.pages.service import Form as FormState
-from taskflow_web.profile import service
+from taskflow_web.profile import rules, service
 from taskflow_web.profile.schemas import ProfileForm, ResendForm
 
 router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
@@ -26,12 +26,13 @@ def _values(participant: dict[str, Any] | None) -> dict[str, Any]:
 @router.get("/profile")
 async def profile_page(_: SignedInDep, api: ApiDep, page: PageDep) -> Response:
     account = await service.account(api)
-    participant = await service.participant(api)
+    participant, version = await service.participant(api)
     return await page.render(
         "profile.html",
         account=account,
         participant=participant,
         form=FormState.of(_values(participant)),
+        version=version,
     )
 
 
@@ -39,19 +40,25 @@ async def profile_page(_: SignedInDep, api: ApiDep, page: PageDep) -> Response:
 async def save_profile(
     data: Annotated[ProfileForm, Form()], _: SignedInDep, api: ApiDep, page: PageDep
 ) -> Response:
-    participant = await service.participant(api)
-    values = data.model_dump(exclude={"csrf_token"})
+    values = data.model_dump(exclude={"csrf_token", "version"})
+    # A page that showed a profile changes it, on the version it showed; one that showed
+    # none registers one (a second sending of it gets the first one's answer).
     try:
-        await service.save_participant(api, participant is not None, values)
+        await service.save_participant(api, bool(data.version), values, data.version)
     except ApiProblem as problem:
         account = await service.account(api)
+        participant, current = await service.participant(api)
         form = FormState.of(values).fail(problem, PROFILE_FIELDS)
+        if problem.status == 412:
+            # Another tab saved first: its values, and this form as typed, to save again.
+            form.detail = rules.changed_elsewhere(_values(participant))
         return await page.render(
             "profile.html",
             status=problem.status,
             account=account,
             participant=participant,
             form=form,
+            version=current,
         )
     await page.flash("Your profile is saved.")
     return RedirectResponse("/profile", 303)

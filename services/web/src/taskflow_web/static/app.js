@@ -133,7 +133,7 @@ document.addEventListener("dragend", function (event) {
       form.setAttribute("action", action);
       form.setAttribute("hx-post", action);
       form.setAttribute("hx-target", "#n-" + n.id);
-      var label = form.querySelector(".visually-hidden");
+      var label = form.querySelector(".vh");
       if (label) label.textContent = ": " + n.title;
     }
     list.insertBefore(item, list.firstElementChild);

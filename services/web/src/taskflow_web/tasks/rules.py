@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from taskflow_web.projects.rules import person_name
 
@@ -140,3 +140,80 @@ def changed(current: Mapping[str, Any], typed: Mapping[str, Any]) -> dict[str, A
         if not same:
             changes[name] = value
     return changes
+
+
+# --- the list's bulk change (POST /api/v1/tasks/bulk) -----------------------------------
+
+NOTHING_PICKED = "Select at least one task to change."
+NOTHING_CHOSEN = "Choose what to change: a status, an assignee, labels or a due date."
+
+
+def picked(values: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """The ticked tasks' ids, and each one's version as the list showed it (If-Match)."""
+    ids: list[str] = []
+    versions: dict[str, str] = {}
+    for value in values:
+        task_id, _, version = value.partition(":")
+        if task_id and task_id not in versions:
+            ids.append(task_id)
+            versions[task_id] = version
+    return ids, {task_id: version for task_id, version in versions.items() if version}
+
+
+def bulk_changes(
+    status: str,
+    add_assignee: str,
+    add_labels: str,
+    remove_labels: str,
+    due_date: str,
+    clear_due: bool,
+) -> dict[str, Any]:
+    """The API's ``changes`` from the form: only what was chosen."""
+    changes: dict[str, Any] = {}
+    if status:
+        changes["status"] = status
+    if add_assignee:
+        changes["add_assignees"] = [add_assignee]
+    if labels_of(add_labels):
+        changes["add_labels"] = labels_of(add_labels)
+    if labels_of(remove_labels):
+        changes["remove_labels"] = labels_of(remove_labels)
+    if clear_due:
+        changes["due_at"] = None
+    elif due_date.strip():
+        changes["due_at"] = due_value(due_date, "")
+    return changes
+
+
+def failures_by_task(errors: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The API's reasons per task (an all-or-nothing refusal lists each failing id)."""
+    found: dict[str, str] = {}
+    for error in errors:
+        task_id = error.get("task_id")
+        if task_id:
+            reason = str(error.get("msg") or error.get("message") or error.get("code") or "")
+            found.setdefault(str(task_id), reason)
+    return found
+
+
+def bulk_done(result: Mapping[str, Any]) -> str:
+    changed, unchanged = len(result.get("changed", [])), len(result.get("unchanged", []))
+    said = f"{changed} task{'s' if changed != 1 else ''} changed."
+    if unchanged:
+        said += f" {unchanged} already as asked."
+    return said
+
+
+def filters_of(query: str) -> tuple[TaskFilters, str]:
+    """The list's filters from its own query string (``TaskFilters.query``), and that
+    query as it can be put back in an address."""
+    values = parse_qs(query, keep_blank_values=False)
+    filters = TaskFilters(
+        tuple(values.get("status", ())),
+        tuple(values.get("priority", ())),
+        tuple(values.get("assignee", ())),
+        tuple(values.get("label", ())),
+        values.get("q", [""])[0],
+        values.get("sort", ["-created_at"])[0],
+    )
+    return filters, filters.query()

@@ -36,3 +36,22 @@ class TaskForm(WebForm):
 
 class AssignForm(WebForm):
     user_id: uuid.UUID
+
+
+# A task the list's bulk form selects: "<id>:<the version the list showed>".
+Picked = Annotated[str, Field(max_length=120)]
+
+
+class BulkForm(WebForm):
+    """The task list's bulk change: the tasks ticked, and what to do to all of them
+    (each field left empty leaves that alone)."""
+
+    task: Annotated[list[Picked], Field(default_factory=list, max_length=500)]
+    status: Annotated[str, Field(default="", max_length=20)]
+    add_assignee: Annotated[str, Field(default="", max_length=36)]
+    add_labels: Annotated[str, Field(default="", max_length=1_200)]
+    remove_labels: Annotated[str, Field(default="", max_length=1_200)]
+    due_date: Annotated[str, Field(default="", max_length=10)]
+    clear_due: bool = False
+    # The list's own query (its filters and sort), to come back to.
+    back: Annotated[str, Field(default="", max_length=4_096)]

@@ -114,3 +114,12 @@ async def activity(api: Api, task_id: uuid.UUID) -> list[dict[str, Any]]:
     page: dict[str, Any] = await api.get(f"{TASKS}/{task_id}/activity", {"limit": PAGE_SIZE})
     items: list[dict[str, Any]] = page.get("items", [])
     return [{**item, "actor_name": person_name(item.get("actor"))} for item in items]
+
+
+async def bulk_update(
+    api: Api, task_ids: list[str], changes: dict[str, Any], versions: dict[str, str]
+) -> dict[str, Any]:
+    """One change to many tasks, all or nothing (the API lists every failing id)."""
+    body = {"task_ids": task_ids, "changes": changes, "if_match": versions}
+    result: dict[str, Any] = await api.post(f"{TASKS}/bulk", body)
+    return result

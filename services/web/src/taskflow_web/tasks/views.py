@@ -7,6 +7,7 @@ message, a form's problem beside its field."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -23,7 +24,7 @@ from taskflow_web.projects.rules import STALE, Permissions, person_name, refusal
 from taskflow_web.projects.schemas import VersionForm
 from taskflow_web.projects.views import attempt
 from taskflow_web.tasks import rules, service
-from taskflow_web.tasks.schemas import AssignForm, MoveForm, QuickAddForm, TaskForm
+from taskflow_web.tasks.schemas import AssignForm, BulkForm, MoveForm, QuickAddForm, TaskForm
 
 router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
 
@@ -32,6 +33,15 @@ TASK_ALIASES = {"due_at": "due_date"}
 Values = Annotated[list[str], Query(max_length=20)]
 # htmx asks for the next rows only (the "load more" link is their target).
 LOAD_MORE = "load-more"
+# The bulk form's fields, as the API's problem names them (changes.<field>).
+BULK_FIELDS = ("status", "add_assignee", "add_labels", "remove_labels", "due_date")
+BULK_ALIASES = {
+    "changes.status": "status",
+    "changes.add_assignees": "add_assignee",
+    "changes.add_labels": "add_labels",
+    "changes.remove_labels": "remove_labels",
+    "changes.due_at": "due_date",
+}
 
 
 async def _board(
@@ -119,19 +129,93 @@ async def task_list(
     filters = rules.TaskFilters(
         tuple(status), tuple(priority), tuple(assignee), tuple(label), q, sort
     )
-    found = await service.task_page(page.api, project_id, filters, cursor)
     template = (
         "tasks/rows.html" if request.headers.get("hx-target") == LOAD_MORE else "tasks/list.html"
     )
+    return await _list(page, project_id, filters, cursor, template)
+
+
+async def _list(
+    page: PageDep,
+    project_id: uuid.UUID,
+    filters: rules.TaskFilters,
+    cursor: str | None,
+    template: str = "tasks/list.html",
+    status: int = 200,
+    bulk: FormState | None = None,
+    failures: dict[str, str] | None = None,
+) -> Response:
+    """The task list; ``bulk`` the bulk form as sent, ``failures`` each refused task's
+    reason (shown beside its row)."""
+    found = await service.task_page(page.api, project_id, filters, cursor)
+    me = found.me
+    bulk = bulk or FormState.of()
+    shown = {task["id"] for task in found.tasks}
+    failures = failures or {}
+    for task_id, reason in failures.items():
+        if task_id not in shown:  # a row loaded by "load more", or gone from the filter
+            bulk.notes.append(f"Task {task_id}: {reason}")
     return await page.render(
         template,
+        status=status,
         listing=found,
         project=found.project,
         filters=filters,
         statuses=rules.STATUSES,
         priorities=rules.PRIORITIES,
         sorts=rules.SORTS,
+        may_bulk=me.may(Permissions.TASKS_UPDATE) or me.may(Permissions.TASKS_ASSIGN),
+        bulk=bulk,
+        selected=set(bulk.values.get("task", "").split()),
+        failures=failures,
     )
+
+
+@router.post("/projects/{project_id}/tasks/bulk")
+async def bulk_change(
+    project_id: uuid.UUID,
+    data: Annotated[BulkForm, Form()],
+    _: SignedInDep,
+    api: ApiDep,
+    page: PageDep,
+) -> Response:
+    """The ticked tasks changed at once, all or nothing: back to the list with a message,
+    or the list again with each refused task's reason beside it (nothing changed)."""
+    filters, query = rules.filters_of(data.back)
+    back = f"/projects/{project_id}/tasks" + (f"?{query}" if query else "")
+    task_ids, versions = rules.picked(data.task)
+    changes = rules.bulk_changes(
+        data.status,
+        data.add_assignee,
+        data.add_labels,
+        data.remove_labels,
+        data.due_date,
+        data.clear_due,
+    )
+    values = data.model_dump(exclude={"csrf_token", "task", "back"})
+    form = FormState.of({**values, "task": " ".join(task_ids)})
+    missing = rules.NOTHING_PICKED if not task_ids else None if changes else rules.NOTHING_CHOSEN
+    if missing:
+        form.detail = missing
+        return await _list(page, project_id, filters, None, status=422, bulk=form)
+    try:
+        result = await service.bulk_update(api, task_ids, changes, versions)
+    except ApiProblem as problem:
+        failures = rules.failures_by_task(problem.errors)
+        if problem.status == 404 and not failures:
+            raise
+        # Each task's reason goes beside its row; the rest on the form.
+        general = [error for error in problem.errors if not error.get("task_id")]
+        form.fail(replace(problem, errors=general), BULK_FIELDS, BULK_ALIASES)
+        if problem.status == 412:
+            form.detail = f"Nothing was changed. {STALE}"
+        elif failures:
+            form.detail = f"Nothing was changed: {problem.detail}"
+        return await _list(
+            page, project_id, filters, None, status=problem.status, bulk=form, failures=failures
+        )
+    await page.flash(rules.bulk_done(result))
+    return RedirectResponse(back, 303)
 
 
 async def render_task(
