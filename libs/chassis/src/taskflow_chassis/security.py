@@ -31,7 +31,7 @@ from jwt.algorithms import get_default_algorithms
 from taskflow_contracts.scopes import token_refusal
 
 from taskflow_chassis.openapi import operation_id
-from taskflow_chassis.problems import ProblemError
+from taskflow_chassis.problems import ProblemError, not_found
 
 if TYPE_CHECKING:
     from taskflow_chassis.config import ServiceSettings
@@ -313,6 +313,7 @@ async def current_claims(request: Request, _documented: DocumentedBearer) -> Tok
     request.state.user_id = claims.sub  # for logs only
     if claims.scopes is not None:
         _check_scope(request, claims.scopes)
+        _check_team(request, claims)
     return claims
 
 
@@ -326,6 +327,20 @@ def route_operation_id(request: Request) -> str | None:
     if known is None:
         known = route.__dict__["_taskflow_operation_id"] = operation_id(route)
     return known
+
+
+def _check_team(request: Request, claims: TokenClaims) -> None:
+    """404, as for a non-member, for a team a restricted API token leaves out, wherever a
+    path names it (``{team_id}``); a team named otherwise is each service's access check's."""
+    named = request.path_params.get("team_id")
+    if claims.team_id is None or named is None:
+        return
+    try:
+        team_id = uuid.UUID(str(named))
+    except ValueError:
+        return  # not an id: the route's validation answers 422
+    if team_id != claims.team_id:
+        raise not_found("Team", "No team with this id has you as a member.")
 
 
 def _check_scope(request: Request, scopes: frozenset[str]) -> None:

@@ -80,6 +80,9 @@ OPERATION_SCOPES: Final[dict[str, Requirement]] = {
     "invitations.accept": SESSION,
     "invitations.decline": SESSION,
     "permissions.get": (P.TEAMS_READ,),
+    # One's own security audit log is for a person signed in, a team's for its readers.
+    "audit.list": SESSION,
+    "teams.audit.list": (P.AUDIT_READ,),
     # work
     "projects.create": (P.PROJECTS_CREATE,),
     "projects.list": (P.PROJECTS_READ,),
@@ -112,6 +115,15 @@ OPERATION_SCOPES: Final[dict[str, Requirement]] = {
     "notifications.read_all": (P.NOTIFICATIONS_UPDATE,),
     "notifications.preferences.replace": (P.NOTIFICATIONS_UPDATE,),
     "notifications.preferences.update": (P.NOTIFICATIONS_UPDATE,),
+    "webhooks.event_types": (P.WEBHOOKS_MANAGE,),
+    "webhooks.create": (P.WEBHOOKS_MANAGE,),
+    "webhooks.list": (P.WEBHOOKS_MANAGE,),
+    "webhooks.get": (P.WEBHOOKS_MANAGE,),
+    "webhooks.update": (P.WEBHOOKS_MANAGE,),
+    "webhooks.delete": (P.WEBHOOKS_MANAGE,),
+    "webhooks.rotate_secret": (P.WEBHOOKS_MANAGE,),
+    "webhooks.deliveries": (P.WEBHOOKS_MANAGE,),
+    "webhooks.redeliver": (P.WEBHOOKS_MANAGE,),
 }
 
 

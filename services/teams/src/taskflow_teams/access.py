@@ -3,6 +3,8 @@
 A caller who is not a member of the team gets 404 for it (its existence is not
 theirs to learn); a member without the permission gets 403. Permissions are the
 catalogue's strings, carried by the member's role; no code compares role names.
+A personal API token acts with the member's permissions within its scopes (and the
+chassis answers 404 for a team its restriction leaves out, as for a non-member).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.problems import ProblemError, forbidden, not_found
-from taskflow_chassis.security import CurrentUserId
+from taskflow_chassis.security import CurrentClaims, TokenClaims
 from taskflow_contracts import permissions as P
 
 from taskflow_teams.teams.models import Membership, Role, Team
@@ -29,10 +31,14 @@ class TeamAccess:
     membership: Membership
     role: Role
     user_id: uuid.UUID
+    # The caller's token: an API token's scopes bound what the role grants.
+    claims: TokenClaims | None = None
 
     @property
     def permissions(self) -> frozenset[str]:
-        return self.role.permissions
+        if self.claims is None:
+            return self.role.permissions
+        return self.claims.limit(self.role.permissions)
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -70,9 +76,10 @@ def requires(permission: str | None = None) -> Any:
     """``Depends`` giving the caller's TeamAccess for ``{team_id}``, checked for ``permission``."""
 
     async def dependency(
-        team_id: uuid.UUID, user_id: CurrentUserId, session: SessionDep
+        team_id: uuid.UUID, claims: CurrentClaims, session: SessionDep
     ) -> TeamAccess:
-        access = await load_access(session, team_id, user_id)
+        access = await load_access(session, team_id, claims.user_id)
+        access.claims = claims
         access.ensure_can(permission)
         return access
 

@@ -16,6 +16,9 @@ caller's own token, and the answer is cached in the replica until the event
 lands. While a team's events came with a gap (``resync_needed``, on each of its
 rows), no row of that team is trusted and nothing is cached for it: every access
 asks teams, until the reconciler has resynced the team.
+
+A personal API token acts with the member's permissions within its scopes, and a token
+restricted to one team is a non-member (404) of every other (``Authorizer.access_from``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -119,10 +122,21 @@ class Authorizer:
     async def access_from(
         self, grant: ReplicaGrant | None, team_id: uuid.UUID, caller: Caller
     ) -> MemberAccess | None:
-        """The caller's access given their replica row, read along with the resource."""
+        """The caller's access given their replica row, read along with the resource:
+        none in a team their API token is not restricted to, and no permission beyond
+        its scopes."""
+        if caller.team_id is not None and caller.team_id != team_id:
+            return None
         if grant is not None and self._trusted(grant):
-            return MemberAccess(team_id, caller.user_id, grant.role_name, grant.permissions)
-        return await self._read_through(team_id, caller)
+            access = MemberAccess(team_id, caller.user_id, grant.role_name, grant.permissions)
+        else:
+            found = await self._read_through(team_id, caller)
+            if found is None:
+                return None
+            access = found
+        if caller.scopes is None:
+            return access
+        return replace(access, permissions=access.permissions & caller.scopes)
 
     def _trusted(self, grant: ReplicaGrant) -> bool:
         # A read-through answer is only trusted briefly: had the removal event been
@@ -226,9 +240,10 @@ class Authorizer:
 
     async def my_team_ids(self, session: AsyncSession, caller: Caller) -> list[uuid.UUID]:
         """The teams the caller is a member of; one waiting for a resync is asked of teams."""
-        rows = await session.execute(
-            select(MemberReplica).where(col(MemberReplica.user_id) == caller.user_id)
-        )
+        query = select(MemberReplica).where(col(MemberReplica.user_id) == caller.user_id)
+        if caller.team_id is not None:
+            query = query.where(col(MemberReplica.team_id) == caller.team_id)
+        rows = await session.execute(query)
         team_ids = []
         for row in rows.scalars().all():
             # A row of a team waiting for its resync, or an old read-through answer, is

@@ -20,10 +20,19 @@ class Caller:
 
     user_id: uuid.UUID
     token: str
+    # A personal API token's scopes (None: a session's, all the member may) and the one
+    # team it is restricted to (None: any of the caller's).
+    scopes: frozenset[str] | None = None
+    team_id: uuid.UUID | None = None
 
 
 async def current_caller(request: Request, claims: CurrentClaims) -> Caller:
-    return Caller(user_id=claims.user_id, token=await bearer_token(request))
+    return Caller(
+        user_id=claims.user_id,
+        token=await bearer_token(request),
+        scopes=claims.scopes,
+        team_id=claims.team_id,
+    )
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

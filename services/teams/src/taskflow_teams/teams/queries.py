@@ -62,14 +62,17 @@ def member_read(membership: Membership, role: Role, person: Person | None) -> Me
 
 
 async def list_my_teams(
-    session: AsyncSession, user_id: uuid.UUID, page: PageParams
+    session: AsyncSession, user_id: uuid.UUID, page: PageParams, only: uuid.UUID | None = None
 ) -> tuple[list[TeamRead], str | None]:
+    """``only``: the one team an API token is restricted to."""
     query: Select[*tuple[Any, ...]] = (
         select(Team, Role)
         .join(Membership, col(Membership.team_id) == Team.id)
         .join(Role, col(Role.id) == Membership.role_id)
         .where(col(Membership.user_id) == user_id, col(Team.deleted_at).is_(None))
     )
+    if only is not None:
+        query = query.where(col(Team.id) == only)
     rows, cursor = await paginate_by_time(
         session, query, page, time_column=_teams.c.created_at, id_column=_teams.c.id
     )

@@ -100,7 +100,13 @@ async def held_access(
     ).first()
     if row is None:
         raise team_not_found()
-    fresh = TeamAccess(team=access.team, membership=row[0], role=row[1], user_id=access.user_id)
+    fresh = TeamAccess(
+        team=access.team,
+        membership=row[0],
+        role=row[1],
+        user_id=access.user_id,
+        claims=access.claims,
+    )
     fresh.ensure_can(permission)
     return fresh
 

@@ -10,7 +10,7 @@ from taskflow_chassis.deps import ClockDep, SessionDep
 from taskflow_chassis.etags import ETagDep, IfMatchDep, hold
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
-from taskflow_chassis.security import CurrentUserId
+from taskflow_chassis.security import CurrentClaims, CurrentUserId
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
 from taskflow_teams.access import (
@@ -47,9 +47,9 @@ async def create_team(
 
 @router.get("", responses=problem_responses(401))
 async def list_my_teams(
-    user_id: CurrentUserId, page: PageParamsDep, session: SessionDep
+    claims: CurrentClaims, page: PageParamsDep, session: SessionDep
 ) -> Page[TeamRead]:
-    items, cursor = await queries.list_my_teams(session, user_id, page)
+    items, cursor = await queries.list_my_teams(session, claims.user_id, page, claims.team_id)
     return Page(items=items, next_cursor=cursor)
 
 
