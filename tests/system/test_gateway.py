@@ -139,7 +139,14 @@ def test_the_internal_entry_point_has_every_protected_router_without_forward_aut
     routers = load()["http"]["routers"]
     public_only = {n: r for n, r in routers.items() if r["entryPoints"] == ["websecure"]}
     internal_only = {n: r for n, r in routers.items() if r["entryPoints"] == ["internal"]}
-    assert set(public_only) == {"auth", "teams", "work", "notify-stream", "notify"}
+    assert set(public_only) == {
+        "auth",
+        "teams",
+        "work",
+        "notify-stream",
+        "notify",
+        "notify-webhooks",
+    }
     assert set(internal_only) == {f"{name}-internal" for name in public_only}
     for name, router in public_only.items():
         twin = internal_only[f"{name}-internal"]

@@ -34,7 +34,7 @@ _TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|(?P<fn>[A-Za-z]+)\(`(?P<arg>[^`]*)`\))
 
 
 class Rule:
-    """A parsed Traefik rule over Path, PathPrefix and Method, with &&, || and !."""
+    """A parsed Traefik rule over Path, PathPrefix, PathRegexp and Method, with &&, || and !."""
 
     def __init__(self, text: str) -> None:
         self.text = " ".join(text.split())
@@ -89,7 +89,7 @@ class Rule:
             self.pos += 1
             return node
         name, arg = self.tokens[self.pos]
-        if name not in {"Path", "PathPrefix", "Method"}:
+        if name not in {"Path", "PathPrefix", "PathRegexp", "Method"}:
             raise ValueError(f"matcher {name} is not understood by the test gateway")
         self.pos += 1
         return (name, arg)
@@ -107,6 +107,8 @@ class Rule:
                 return bool(path == node[1])
             if kind == "PathPrefix":
                 return path.startswith(node[1])
+            if kind == "PathRegexp":
+                return re.search(node[1], path) is not None
             return bool(method.upper() == node[1].upper())
 
         return evaluate(self.tree)

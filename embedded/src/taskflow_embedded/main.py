@@ -56,7 +56,8 @@ SERVICES: tuple[EmbeddedService, ...] = (
         ("/api/v1/teams", "/api/v1/invitations", "/api/v1/permissions", "/api/v1/audit"),
     ),
     EmbeddedService("work", WORK, ("/api/v1/projects", "/api/v1/tasks", "/api/v1/comments")),
-    EmbeddedService("notify", NOTIFY, ("/api/v1/notifications",)),
+    # A team's webhooks are notify's: "*" stands for one path segment (the team's id).
+    EmbeddedService("notify", NOTIFY, ("/api/v1/notifications", "/api/v1/teams/*/webhooks")),
     # The fallback: every path the services above do not own (the gateway's lowest rule),
     # the pages every link TaskFlow sends opens among them (/verify-email, /reset-password,
     # /invitations/accept, /tasks/{id}).
@@ -105,7 +106,13 @@ class Dispatcher:
 
     def _route(self, path: str) -> FastAPI | None:
         for prefix, app in self.routes:
-            if path == prefix or path.startswith(prefix + "/"):
+            if "*" in prefix:
+                wanted, parts = prefix.split("/"), path.split("/")
+                if len(parts) >= len(wanted) and all(
+                    w == p or (w == "*" and p) for w, p in zip(wanted, parts, strict=False)
+                ):
+                    return app
+            elif path == prefix or path.startswith(prefix + "/"):
                 return app
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import threading
@@ -204,29 +205,40 @@ class World:
         return list(response.json()["items"])
 
 
-@pytest.fixture
-async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    bus_url = f"memory://notify-test-{uuid.uuid4().hex[:8]}"
-    mail = tmp_path / "mail"
-    settings = NotifySettings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        event_bus_url=bus_url,
-        public_url="https://taskflow.example",
-        email_url=f"file://{mail}",
-        relay_sweep_seconds=0.2,
-        reminder_timer=False,
-    )
+def world_settings(database_url: str, tmp_path: Path, **more: Any) -> NotifySettings:
+    """The in-process app's settings: its own memory bus, .eml files under ``tmp_path``."""
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "database_url": database_url,
+        "event_bus_url": f"memory://notify-test-{uuid.uuid4().hex[:8]}",
+        "public_url": "https://taskflow.example",
+        "email_url": f"file://{tmp_path / 'mail'}",
+        "relay_sweep_seconds": 0.2,
+        "reminder_timer": False,
+        **more,
+    }
+    return NotifySettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: NotifySettings, mail: Path) -> AsyncIterator[World]:
+    """The app with ``settings`` started, a client for it and its bus, as a World."""
     tokens = TestTokens()
     app = create_app(settings, jwks_fetcher=tokens.jwks)
     app.state.clock = Clock()
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            world = World(app, client, bus_url, tokens, mail)
+            world = World(app, client, settings.event_bus_url, tokens, mail)
             await world.start()
             yield world
             await world.bus.close()
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    async with running(world_settings(database_url, tmp_path), tmp_path / "mail") as world:
+        yield world
 
 
 def text_of(message: MimeMessage) -> str:

@@ -34,6 +34,9 @@ from taskflow_notify.live.scheduled import LivePrune
 from taskflow_notify.notifications.jobs import SCAN_REMINDERS, ReminderJobs
 from taskflow_notify.notifications.scheduled import ReminderScan
 from taskflow_notify.notifications.views import router
+from taskflow_notify.webhooks.adapters import WebhookPoster
+from taskflow_notify.webhooks.scheduled import WebhookSender
+from taskflow_notify.webhooks.views import router as webhooks_router
 
 
 def create_app(
@@ -71,8 +74,19 @@ def create_app(
             app.state.reminder_scan.start(now)
         app.state.live_prune = LivePrune(app.state.database, publisher, settings)
         app.state.live_prune.start(now)
+        app.state.webhook_sender = WebhookSender(
+            app.state.database,
+            app.state.webhook_poster,
+            publisher,
+            settings,
+            deps.templates,
+            utcnow,
+        )
+        await app.state.webhook_sender.start()
 
     async def stop(app: FastAPI) -> None:
+        await app.state.webhook_sender.stop()
+        await app.state.webhook_poster.close()
         await app.state.live_prune.stop()
         await app.state.reminder_scan.stop()
         await app.state.email_dispatcher.stop()
@@ -83,7 +97,7 @@ def create_app(
             title="TaskFlow notify",
             description="The notification feed, email preferences, and due-date reminders.",
             settings=settings,
-            routers=[router],
+            routers=[router, webhooks_router],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
             handler_deps=deps,
@@ -93,6 +107,13 @@ def create_app(
         )
     )
     app.state.celery = celery
+    app.state.webhook_poster = WebhookPoster(
+        allowed_networks=tuple(settings.webhook_allowed_networks),
+        ca_bundle=settings.webhook_ca_bundle,
+        connect_timeout=settings.webhook_connect_timeout_seconds,
+        timeout=settings.webhook_timeout_seconds,
+        max_response_bytes=settings.webhook_max_response_bytes,
+    )
     return app
 
 

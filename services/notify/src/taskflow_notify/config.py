@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+import ipaddress
+from typing import Annotated
+
+from pydantic import Field, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 from taskflow_chassis.config import ServiceSettings
 
 
@@ -53,6 +56,51 @@ class NotifySettings(ServiceSettings):
     # reload), and each process prunes older ones this often.
     live_retention_hours: float = Field(default=24.0, gt=0)
     live_prune_seconds: float = Field(default=300.0, gt=0)
+
+    # Webhooks (webhooks/): the first retry after floor seconds, doubling up to max, jittered;
+    # a delivery failing for the horizon is failed and disables its endpoint (an email to
+    # the team's leaders). The delivery loop sweeps every sweep seconds besides being woken.
+    webhook_retry_floor_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_horizon_hours: float = Field(default=24.0, gt=0)
+    webhook_sweep_seconds: float = Field(default=5.0, gt=0)
+    # Deliveries posted at once (to different endpoints; one endpoint's go one at a time).
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_response_bytes: int = Field(default=65536, ge=0)
+    # How long the secret before a rotation keeps signing beside the new one (at most a week).
+    webhook_rotation_grace_seconds: float = Field(default=86400.0, ge=0, le=604800)
+    # Networks webhooks may reach though not public (comma-separated CIDRs): empty by default;
+    # outside development nothing broader than a /24 (IPv6: /64). Tests name the loopback.
+    webhook_allowed_networks: Annotated[
+        list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode
+    ] = Field(default_factory=list)
+    # A CA bundle trusted besides the system's (a receiver with its own CA, the tests' one).
+    webhook_ca_bundle: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_networks(cls, values: object) -> object:
+        if isinstance(values, dict):
+            raw = values.get("webhook_allowed_networks")
+            if isinstance(raw, str):
+                values["webhook_allowed_networks"] = [
+                    n.strip() for n in raw.split(",") if n.strip()
+                ]
+        return values
+
+    @model_validator(mode="after")
+    def _narrow_networks_outside_development(self) -> NotifySettings:
+        broad = [
+            n for n in self.webhook_allowed_networks if n.prefixlen < (24 if n.version == 4 else 64)
+        ]
+        if broad and self.environment != "development":
+            raise ValueError(
+                "NOTIFY_WEBHOOK_ALLOWED_NETWORKS: "
+                f"{', '.join(map(str, broad))} is too broad outside development"
+            )
+        return self
 
     def resolved_email_url(self) -> str:
         if self.email_url:

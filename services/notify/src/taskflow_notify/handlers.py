@@ -1,7 +1,8 @@
 """Every reaction of the notify service to other services' events, in one map.
 
 Replica handlers run before the notifying ones and the live ones (a task's change on its
-team's streams), in the same transaction, so each sees the state its event brought.
+team's streams), in the same transaction, so each sees the state its event brought. Every
+event about a team (``webhooks.rules.WEBHOOK_EVENTS``) also goes to the team's webhooks.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from taskflow_contracts import auth, teams, work
 from taskflow_notify.live import messaging as live
 from taskflow_notify.notifications import messaging as notify
 from taskflow_notify.replica import messaging as replica
+from taskflow_notify.webhooks import messaging as webhooks
+from taskflow_notify.webhooks import rules as webhook_rules
 
-EVENT_HANDLERS: EventHandlers = {
+_HANDLERS: EventHandlers = {
     auth.UserRegistered: [replica.on_user_registered],
     auth.UserUpdated: [replica.on_user_updated],
     auth.UserDeleted: [replica.on_user_deleted, notify.on_user_deleted],
@@ -26,9 +29,11 @@ EVENT_HANDLERS: EventHandlers = {
     teams.TeamUpdated: [replica.on_team_updated],
     teams.TeamDeleted: [replica.on_team_deleted],
     teams.TeamRestored: [replica.on_team_restored],
-    teams.TeamPurged: [replica.on_team_purged],
+    teams.TeamPurged: [replica.on_team_purged, webhooks.on_team_purged],
     teams.TeamDeletedV1: [replica.on_team_purged],
     teams.MemberJoined: [replica.on_member_joined],
+    teams.MemberRoleChanged: [replica.on_member_joined],
+    teams.RoleUpdated: [replica.on_role_updated],
     teams.MemberRemoved: [replica.on_member_removed],
     teams.InvitationCreated: [replica.on_invitation_created, notify.on_invitation_sent],
     teams.InvitationResent: [notify.on_invitation_sent],
@@ -46,4 +51,13 @@ EVENT_HANDLERS: EventHandlers = {
     work.TaskUnassigned: [replica.on_task_unassigned, live.on_task_unassigned],
     work.TaskDeleted: [replica.on_task_deleted, live.on_task_deleted],
     work.CommentCreated: [notify.on_comment_created, live.on_comment_created],
+}
+
+# Each event a webhook may carry: its handlers above (if any), then the webhooks' fan-out.
+EVENT_HANDLERS: EventHandlers = {
+    **_HANDLERS,
+    **{
+        event: [*_HANDLERS.get(event, []), webhooks.on_team_event]
+        for event in webhook_rules.WEBHOOK_EVENTS
+    },
 }

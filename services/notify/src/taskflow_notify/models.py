@@ -7,5 +7,6 @@ from taskflow_notify.live import models as live
 from taskflow_notify.notifications import models as notifications
 from taskflow_notify.replica import models as replica
 from taskflow_notify.tables import NotifyTable
+from taskflow_notify.webhooks import models as webhooks
 
-__all__ = ["NotifyTable", "email", "live", "notifications", "replica"]
+__all__ = ["NotifyTable", "email", "live", "notifications", "replica", "webhooks"]

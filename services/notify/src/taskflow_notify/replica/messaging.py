@@ -64,9 +64,23 @@ async def on_team_purged(payload: teams.TeamPurged | teams.TeamDeletedV1, contex
     await service.forget_team(context.session, payload.team_id)
 
 
-async def on_member_joined(payload: teams.MemberJoined, context: Context) -> None:
+async def on_member_joined(
+    payload: teams.MemberJoined | teams.MemberRoleChanged, context: Context
+) -> None:
+    """Joined, or given another role: a member, with the role's permissions."""
     await service.set_membership(
-        context.session, payload.team_id, payload.user_id, payload.team_seq, active=True
+        context.session,
+        payload.team_id,
+        payload.user_id,
+        payload.team_seq,
+        active=True,
+        grant=(payload.role_id, payload.permissions),
+    )
+
+
+async def on_role_updated(payload: teams.RoleUpdated, context: Context) -> None:
+    await service.role_updated(
+        context.session, payload.team_id, payload.role_id, payload.permissions, payload.team_seq
     )
 
 

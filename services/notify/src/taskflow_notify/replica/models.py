@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import Column, Text
 from sqlmodel import Field
 from taskflow_chassis.types import UtcDateTime, utc_column
 
@@ -51,6 +52,17 @@ class MemberReplica(NotifyTable, table=True):
     # 0 for events published before teams numbered them.
     seq: int = 0
     active: bool = True
+    # The member's role and its permissions (space-separated catalogue strings), from
+    # member.joined, member.role_changed and role.updated; None for a row from before
+    # notify kept them (webhooks.manage is then not known to be held).
+    role_id: uuid.UUID | None = None
+    permission_list: str | None = Field(
+        default=None, sa_column=Column("permissions", Text, nullable=True)
+    )
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return frozenset((self.permission_list or "").split())
 
 
 class ProjectReplica(SoftDeleted, table=True):

@@ -162,15 +162,42 @@ async def newer_membership(
 
 
 async def set_membership(
-    session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID, seq: int | None, active: bool
+    session: AsyncSession,
+    team_id: uuid.UUID,
+    user_id: uuid.UUID,
+    seq: int | None,
+    active: bool,
+    grant: tuple[uuid.UUID, list[str]] | None = None,
 ) -> bool:
-    """Apply a join or a removal unless a later one was applied; answer whether it was."""
+    """Apply a join, a role change (``grant``: the role and its permissions) or a removal
+    unless a later one was applied; answer whether it was."""
     row = await newer_membership(session, team_id, user_id, seq)
     if row is None:
         return False
     row.seq, row.active = seq or 0, active
+    if grant is not None:
+        row.role_id, row.permission_list = grant[0], " ".join(sorted(grant[1]))
     session.add(row)
     return True
+
+
+async def role_updated(
+    session: AsyncSession,
+    team_id: uuid.UUID,
+    role_id: uuid.UUID,
+    permissions: list[str],
+    seq: int | None,
+) -> None:
+    """A role's permissions changed: every member holding it, unless a later membership
+    event of theirs was applied already (which knows their role better)."""
+    statement = update(MemberReplica).where(
+        col(MemberReplica.team_id) == team_id, col(MemberReplica.role_id) == role_id
+    )
+    values: dict[str, Any] = {"permission_list": " ".join(sorted(permissions))}
+    if seq is not None:
+        statement = statement.where(col(MemberReplica.seq) < seq)
+        values["seq"] = seq
+    await session.execute(statement.values(**values))
 
 
 async def unassign_team_tasks(

@@ -1,0 +1,189 @@
+"""Posting a delivery to an endpoint, safely: the host is resolved, every address it has is
+checked (webhooks.rules.refusal), and the connection goes to the address checked, with the
+URL's host in ``Host`` and in TLS SNI (the certificate is verified against the host), so a
+DNS answer changing between check and connect (rebinding) reaches nothing unchecked.
+Redirects are never followed (a 3xx is a failed attempt); every step has a timeout and the
+answer is read up to a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from taskflow_notify.webhooks.rules import Address, Network, refusal
+
+# Clients kept, one per host (a pooled connection is only reused for the host it was
+# verified for), the least recently used closed beyond this.
+MAX_CLIENTS = 64
+USER_AGENT = "TaskFlow-Webhooks/1"
+
+
+class RefusedAddress(Exception):
+    """The URL's host is not one webhooks may reach (or cannot be resolved)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str  # as the URL names it: what Host and SNI carry
+    port: int
+    path: str  # path and query
+
+
+def parse_target(url: str) -> Target:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise RefusedAddress("the URL needs https:// and a host")
+    if parts.username or parts.password:
+        raise RefusedAddress("the URL may not carry a user name or password")
+    try:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise RefusedAddress("the URL's port is not a number from 1 to 65535") from exc
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.hostname, port, path)
+
+
+async def resolve(target: Target, allowed: tuple[Network, ...], timeout: float) -> Address:  # noqa: ASYNC109
+    """The address to connect to: every address the host resolves to must pass (one bad
+    answer refuses the host), and the first is used."""
+    try:
+        literal: Address | None = ipaddress.ip_address(target.host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses: list[Address] = [literal]
+    else:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM), timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            raise RefusedAddress(f"{target.host} could not be resolved") from exc
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+        if not addresses:
+            raise RefusedAddress(f"{target.host} has no address")
+    for address in addresses:
+        reason = refusal(address, allowed)
+        if reason is not None:
+            raise RefusedAddress(f"{target.host}: {reason}")
+    return addresses[0]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int | None  # None: no answer (refused, timed out, TLS failed)
+    latency_ms: int
+    error: str | None  # why it failed, or None for a 2xx
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class WebhookPoster:
+    """Posts signed bodies; owns its HTTP clients (``close`` them)."""
+
+    def __init__(
+        self,
+        *,
+        allowed_networks: tuple[Network, ...] = (),
+        ca_bundle: str = "",
+        connect_timeout: float = 5.0,
+        timeout: float = 10.0,
+        max_response_bytes: int = 64 * 1024,
+    ) -> None:
+        self.allowed_networks = allowed_networks
+        self.connect_timeout = connect_timeout
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self.tls = ssl.create_default_context()
+        if ca_bundle:
+            self.tls.load_verify_locations(cafile=ca_bundle)
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+
+    async def check(self, url: str) -> None:
+        """RefusedAddress unless ``url`` may be posted to now (registration's check)."""
+        await resolve(parse_target(url), self.allowed_networks, self.connect_timeout)
+
+    def _client(self, host: str) -> httpx.AsyncClient:
+        client = self._clients.pop(host, None)
+        if client is None:
+            client = httpx.AsyncClient(
+                verify=self.tls,
+                follow_redirects=False,
+                # No proxy from the environment: the address checked is the one connected to.
+                trust_env=False,
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            )
+        self._clients[host] = client
+        while len(self._clients) > MAX_CLIENTS:
+            _host, oldest = self._clients.popitem(last=False)
+            asyncio.get_running_loop().create_task(oldest.aclose())
+        return client
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        started = time.perf_counter()
+
+        def elapsed() -> int:
+            return round((time.perf_counter() - started) * 1000)
+
+        try:
+            target = parse_target(url)
+            address = await resolve(target, self.allowed_networks, self.connect_timeout)
+        except RefusedAddress as exc:
+            return Answer(None, elapsed(), f"refused: {exc}")
+        host = f"[{address}]" if address.version == 6 else str(address)
+        pinned = f"https://{host}:{target.port}{target.path}"
+        named = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal
+        host_header = named if target.port == 443 else f"{named}:{target.port}"
+        request_headers = {
+            **headers,
+            "Host": host_header,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        client = self._client(target.host)
+        try:
+            async with asyncio.timeout(self.timeout + self.connect_timeout):
+                request = client.build_request(
+                    "POST",
+                    pinned,
+                    content=body,
+                    headers=request_headers,
+                    extensions={"sni_hostname": target.host},
+                )
+                response = await client.send(request, stream=True)
+                try:
+                    read = 0
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read >= self.max_response_bytes:
+                            break  # the rest is not read: the status is what counts
+                finally:
+                    await response.aclose()
+        except (httpx.HTTPError, TimeoutError, ssl.SSLError, OSError) as exc:
+            return Answer(None, elapsed(), f"{type(exc).__name__}: {exc}"[:500] or "no answer")
+        status = response.status_code
+        if 200 <= status < 300:
+            return Answer(status, elapsed(), None)
+        if 300 <= status < 400:
+            return Answer(status, elapsed(), f"answered {status}: redirects are not followed")
+        return Answer(status, elapsed(), f"answered {status}")
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            await client.aclose()

@@ -1,0 +1,128 @@
+"""Pure rules of webhooks: which event types a team's endpoint may carry, the Standard
+Webhooks signature, secrets, the retry schedule, and which addresses may be posted to."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import random
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from taskflow_contracts import teams, work
+from taskflow_contracts.base import EventPayload
+
+# Every event about a team's things, as the CloudEvent's ``type`` names it. Left out: the
+# invitations' created and resent (they carry the invitee's single-use accept link and
+# address, meant for the invitee alone), the v1 deletions no service publishes now, and
+# team.purged (the team's endpoints are erased with it).
+WEBHOOK_EVENTS: Final[tuple[type[EventPayload], ...]] = (
+    teams.TeamUpdated,
+    teams.TeamDeleted,
+    teams.TeamRestored,
+    teams.MemberJoined,
+    teams.MemberRoleChanged,
+    teams.MemberRemoved,
+    teams.RoleUpdated,
+    teams.InvitationAccepted,
+    teams.InvitationRevoked,
+    work.ProjectCreated,
+    work.ProjectUpdated,
+    work.ProjectDeleted,
+    work.ProjectRestored,
+    work.ProjectPurged,
+    work.TaskCreated,
+    work.TaskUpdated,
+    work.TaskAssigned,
+    work.TaskUnassigned,
+    work.TaskDeleted,
+    work.CommentCreated,
+)
+WEBHOOK_EVENT_TYPES: Final[frozenset[str]] = frozenset(e.event_type for e in WEBHOOK_EVENTS)
+# Subscribes to every type above, and to those added later.
+ALL_EVENTS: Final = "*"
+
+SECRET_PREFIX: Final = "whsec_"
+SECRET_BYTES: Final = 32
+
+
+def unknown_event_types(event_types: Iterable[str]) -> list[str]:
+    return sorted(set(event_types) - WEBHOOK_EVENT_TYPES - {ALL_EVENTS})
+
+
+def normalised_event_types(event_types: Iterable[str]) -> str:
+    """What the endpoint row keeps: "*" alone when named, else the types sorted, once each."""
+    chosen = set(event_types)
+    return ALL_EVENTS if ALL_EVENTS in chosen else " ".join(sorted(chosen))
+
+
+def wants(event_type_list: str, event_type: str) -> bool:
+    return event_type_list == ALL_EVENTS or event_type in event_type_list.split()
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key a ``whsec_`` secret stands for (its base64 part, decoded)."""
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """One ``v1,<base64>`` signature: HMAC-SHA256 over ``id.timestamp.body`` (Standard Webhooks)."""
+    signed = message_id.encode() + b"." + str(timestamp).encode() + b"." + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_header(
+    secrets_in_use: Sequence[str], message_id: str, timestamp: int, body: bytes
+) -> str:
+    """The ``webhook-signature`` value: one signature per secret in use, space-separated."""
+    return " ".join(sign(secret, message_id, timestamp, body) for secret in secrets_in_use)
+
+
+def retry_delay(
+    attempts: int, floor: float, ceiling: float, rng: random.Random | None = None
+) -> float:
+    """Seconds before attempt ``attempts + 1``: ``floor * 2^(attempts - 1)`` up to ``ceiling``,
+    jittered down by up to a half (so endpoints failing together do not retry together),
+    never under ``floor``."""
+    base = min(ceiling, floor * 2.0 ** max(0, attempts - 1))
+    jitter: float = (rng or random).uniform(0.5, 1.0)  # spreads retries; not a secret
+    return max(floor, base * jitter)
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def refusal(address: Address, allowed: Sequence[Network] = ()) -> str | None:
+    """Why a webhook may not be posted to ``address`` (None: it may). Refused: private,
+    loopback, link-local, multicast, reserved, unspecified and every other non-global
+    address (an IPv4 address mapped into IPv6 is judged as the IPv4 one), unless one of
+    ``allowed`` holds it."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in network for network in allowed):
+        return None
+    for reason, refused in (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("not global", not address.is_global),
+    ):
+        if refused:
+            return (
+                f"{address} is a {reason} address"
+                if reason != "not global"
+                else (f"{address} is not a public address")
+            )
+    return None
