@@ -37,6 +37,7 @@ from taskflow_web.sessions.adapters import SessionCookie, TokenCipher
 from taskflow_web.sessions.service import SessionStore
 from taskflow_web.tasks.views import router as tasks
 from taskflow_web.teams.views import router as teams
+from taskflow_web.webhooks.views import router as webhooks
 
 
 def create_app(
@@ -92,6 +93,7 @@ def create_app(
                 tasks,
                 notifications,
                 invitations,
+                webhooks,
             ],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
