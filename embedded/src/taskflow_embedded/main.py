@@ -49,7 +49,7 @@ NOTIFY = "taskflow_notify.app:create_app"
 WEB = "taskflow_web.app:create_app"
 
 SERVICES: tuple[EmbeddedService, ...] = (
-    EmbeddedService("auth", AUTH, ("/api/v1/auth", "/api/v1/participants")),
+    EmbeddedService("auth", AUTH, ("/api/v1/auth", "/api/v1/participants", "/api/v1/tokens")),
     EmbeddedService(
         "teams",
         TEAMS,
