@@ -4,8 +4,9 @@ The outbox relay is one; notify's email dispatcher is another. A writer marks it
 session (``mark``); once that session commits, every loop of the database wakes
 at once (the flag is cleared after the transaction ends, not by the first hook
 that sees it), and each loop also sweeps every ``interval`` seconds for anything
-an earlier run left behind. ``stop`` lets a pass in progress finish: a cancelled
-pass may have done work it never recorded.
+an earlier run left behind. ``min_gap`` spaces the passes under a stream of commits
+(each pass then takes what several left). ``stop`` lets a pass in progress finish: a
+cancelled pass may have done work it never recorded.
 """
 
 from __future__ import annotations
@@ -50,10 +51,18 @@ class CommitWokenLoop(ABC):
     flag: str
     name: str
 
-    def __init__(self, database: Database, *, interval: float, batch_size: int) -> None:
+    def __init__(
+        self, database: Database, *, interval: float, batch_size: int, min_gap: float = 0.0
+    ) -> None:
         self.database = database
         self.interval = interval
         self.batch_size = batch_size
+        # Passes begin at least this far apart: a wake soon after a pass waits out the rest
+        # of the gap, gathering what further commits leave meanwhile into the next pass; a
+        # wake after a quiet spell starts a pass at once. Zero: every wake, at once.
+        self.min_gap = min_gap
+        self._last_pass = float("-inf")
+        self._in_gap = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,6 +106,8 @@ class CommitWokenLoop(ABC):
             return
         self._stopping = True
         self._wake.set()
+        if self._in_gap:
+            task.cancel()  # waiting out the gap: nothing to finish
         _done, pending = await asyncio.wait({task}, timeout=timeout)
         if pending:
             task.cancel()
@@ -110,7 +121,15 @@ class CommitWokenLoop(ABC):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             if self._stopping:
                 break
+            wait = self._last_pass + self.min_gap - asyncio.get_running_loop().time()
+            if wait > 0:
+                self._in_gap = True  # no pass in progress: stop may cancel it here
+                try:
+                    await asyncio.sleep(wait)
+                finally:
+                    self._in_gap = False
             self._wake.clear()
+            self._last_pass = asyncio.get_running_loop().time()
             try:
                 while await self.run_once() == self.batch_size and not self._stopping:
                     pass  # a full batch: more may be waiting

@@ -3,8 +3,10 @@
 An email row commits with its notification; only then is a ``send_emails`` job
 made for it, so a job never looks for a row that is not there yet, and a crash
 between commit and enqueue is caught up by the sweep. One job carries the emails due
-in a pass, up to ``job_size`` of them, sent over one SMTP connection; an email found
-alone goes alone, at once, never held back for company.
+in a pass, up to ``job_size`` of them, sent over one SMTP connection. Passes begin at
+least ``gather_seconds`` apart: an email written after a quiet spell goes at once, alone;
+under a stream of them, those written within the gap go together in one job (a Celery
+job's own cost, shared), none waiting longer than the gap.
 
 The dispatcher is also what makes every later attempt: it queues
 
@@ -45,6 +47,11 @@ Enqueue = Callable[[list[uuid.UUID]], Awaitable[None]]
 
 logger = logging.getLogger("taskflow.notify.dispatch")
 
+# Passes of the dispatcher begin at least this far apart (see the module's docstring): at
+# 20 emails a second, jobs of about four instead of one; well within the email's target of
+# a p99 of 3 s from the write.
+GATHER_SECONDS = 0.2
+
 
 class EmailDispatcher(CommitWokenLoop):
     flag = "taskflow_email_written"
@@ -61,8 +68,9 @@ class EmailDispatcher(CommitWokenLoop):
         job_size: int = 50,
         requeue_after: float = 45.0,
         sending_lease: float = 120.0,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
-        super().__init__(database, interval=interval, batch_size=batch_size)
+        super().__init__(database, interval=interval, batch_size=batch_size, min_gap=gather_seconds)
         self.enqueue = enqueue
         self.job_size = job_size
         self.publisher = publisher
