@@ -30,11 +30,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 DYNAMIC = ROOT / "gateway" / "dynamic.yml"
 
-_TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|(?P<fn>[A-Za-z]+)\(`(?P<arg>[^`]*)`\))")
+_TOKEN = re.compile(
+    r"\s*(\|\||&&|!|\(|\)|(?P<fn>[A-Za-z]+)\(`(?P<arg>[^`]*)`(?:\s*,\s*`(?P<arg2>[^`]*)`)?\))"
+)
 
 
 class Rule:
-    """A parsed Traefik rule over Path, PathPrefix, PathRegexp and Method, with &&, || and !."""
+    """A parsed Traefik rule over Path, PathPrefix, PathRegexp, Method and HeaderRegexp,
+    with &&, || and !."""
 
     def __init__(self, text: str) -> None:
         self.text = " ".join(text.split())
@@ -45,17 +48,19 @@ class Rule:
             raise ValueError(f"cannot parse rule {self.text!r}")
 
     @staticmethod
-    def _tokens(text: str) -> list[tuple[str, str]]:
-        tokens, index = [], 0
+    def _tokens(text: str) -> list[tuple[str, Any]]:
+        tokens: list[tuple[str, Any]] = []
+        index = 0
         while index < len(text):
             match = _TOKEN.match(text, index)
             if not match:
                 raise ValueError(f"cannot parse rule {text!r} at {text[index:]!r}")
-            tokens.append(
-                (match.group("fn"), match.group("arg"))
-                if match.group("fn")
-                else (match.group(1).strip(), "")
-            )
+            if not match.group("fn"):
+                tokens.append((match.group(1).strip(), ""))
+            elif match.group("arg2") is not None:  # HeaderRegexp(`name`, `regexp`)
+                tokens.append((match.group("fn"), (match.group("arg"), match.group("arg2"))))
+            else:
+                tokens.append((match.group("fn"), match.group("arg")))
             index = match.end()
             while index < len(text) and text[index] == " ":
                 index += 1
@@ -89,12 +94,18 @@ class Rule:
             self.pos += 1
             return node
         name, arg = self.tokens[self.pos]
-        if name not in {"Path", "PathPrefix", "PathRegexp", "Method"}:
+        if name not in {"Path", "PathPrefix", "PathRegexp", "Method", "HeaderRegexp"}:
             raise ValueError(f"matcher {name} is not understood by the test gateway")
+        if (name == "HeaderRegexp") != isinstance(arg, tuple):
+            raise ValueError(f"{name} takes {'two arguments' if name == 'HeaderRegexp' else 'one'}")
         self.pos += 1
         return (name, arg)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(
+        self, method: str, path: str, headers: httpx.Headers | dict[str, str] | None = None
+    ) -> bool:
+        found = httpx.Headers(headers or {})
+
         def evaluate(node: Any) -> bool:
             kind = node[0]
             if kind == "or":
@@ -109,6 +120,9 @@ class Rule:
                 return path.startswith(node[1])
             if kind == "PathRegexp":
                 return re.search(node[1], path) is not None
+            if kind == "HeaderRegexp":
+                name, pattern = node[1]
+                return any(re.search(pattern, v) for v in found.get_list(name))
             return bool(method.upper() == node[1].upper())
 
         return evaluate(self.tree)
@@ -179,10 +193,14 @@ def routers(config: dict[str, Any] | None = None) -> list[Router]:
 
 
 def route(
-    method: str, path: str, config: dict[str, Any] | None = None, entry_point: str = "websecure"
+    method: str,
+    path: str,
+    config: dict[str, Any] | None = None,
+    entry_point: str = "websecure",
+    headers: dict[str, str] | None = None,
 ) -> Router | None:
     for router in routers(config):
-        if entry_point in router.entry_points and router.rule.matches(method, path):
+        if entry_point in router.entry_points and router.rule.matches(method, path, headers):
             return router
     return None
 
@@ -540,7 +558,10 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         size = len(request.url.raw_path) + sum(len(k) + len(v) for k, v in request.headers.raw)
         if size > MAX_HEADER_BYTES:
             return httpx.Response(431, text="431 Request Header Fields Too Large", request=request)
-        router = next((r for r in self.routers if r.rule.matches(request.method, path)), None)
+        router = next(
+            (r for r in self.routers if r.rule.matches(request.method, path, request.headers)),
+            None,
+        )
         if router is None:
             return httpx.Response(404, text="404 page not found", request=request)
         self.routed[router.name] = self.routed.get(router.name, 0) + 1
