@@ -16,11 +16,12 @@ import time
 import uuid
 from dataclasses import replace
 
+import measure
 import seed
 from accounts import TokenKeeper, log_in, make_accounts
 from measure import loop_seconds, settle
 from report import RESULTS, report
-from scenarios import Bench, Options
+from scenarios import BULK_SIZES, Bench, Options
 from stack import memory_mb, new_stack, running, use_production_settings
 from wrk_runner import Wrk, ensure_wrk
 
@@ -40,6 +41,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--write-seconds", type=float, default=10)
     parser.add_argument("--relay-events", type=int, default=20_000)
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=300,
+        help="wait at most this long for an idle machine before each scenario",
+    )
     parser.add_argument("--workers", default="auth=2,teams=1,work=2,notify=2,web=2",
                         help="uvicorn worker processes per service")  # fmt: skip
     parser.add_argument(
@@ -59,6 +66,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="comma-separated words: run only the scenarios whose names contain one",
     )
     args = parser.parse_args(argv)
+    measure.SETTLE_LIMIT_SECONDS[0] = args.settle_seconds
     options = Options(
         sizes=[int(s) for s in args.sizes.split(",")],
         duration=args.duration,
@@ -96,6 +104,9 @@ def measure_size(bench: Bench, seeded: seed.Seeded, size: int, *, first: bool) -
         writes = int(rate * bench.options.write_seconds)
         asyncio.run(bench.write_to_notification(writes, rate))
     asyncio.run(bench.relay_burst(bench.options.relay_events))
+    # Last: each changes hundreds of tasks a second, whose events notify handles after it.
+    for tasks in BULK_SIZES:
+        asyncio.run(bench.bulk_changes(tasks))
 
 
 def main() -> None:

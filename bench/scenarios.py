@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import json
+import os
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import seed
+import yardstick
 from accounts import PASSWORD, Accounts, TokenKeeper
 from measure import (
     BacklogSampler,
@@ -29,10 +33,17 @@ from measure import (
 from stack import ProcessWatch, workers
 from taskflow_chassis.events import new_event
 from taskflow_chassis.pagination import encode_cursor, list_scope
+from taskflow_chassis.ports import free_port
 from taskflow_embedded.local import SERVICES, LocalStack
 from wrk_runner import Request, Wrk, failure, parse
 
 WEB_PAGE_TARGET_MS = 50  # p50 of a signed-in board page rendered by web
+CREATE = "create a task with an assignee"
+YARDSTICK = "bare insert + outbox row (yardstick)"
+# Issue 20: a create with an assignee at no less than half the yardstick's rate.
+CREATE_SHARE_TARGET = 0.5
+BULK_SIZES = (50, 500)  # tasks a bulk change names
+BULK_STATUSES = ("in_progress", "todo")  # each request moves its tasks to the other one
 
 
 @dataclass(frozen=True)
@@ -81,18 +92,26 @@ class Bench:
         prefix = self.results_dir / f"profile-{slug}-{self.size}"
         return profilers(self.options.profile, prefix, pids, duration)
 
-    def run(self, name: str, request: Request, wrk: Wrk | None = None) -> Result | None:
-        """``wrk``: another concurrency than the bench's (one connection, say)."""
+    def run(
+        self,
+        name: str,
+        request: Request,
+        wrk: Wrk | None = None,
+        extra: dict[str, int] | None = None,
+    ) -> Result | None:
+        """``wrk``: another concurrency than the bench's (one connection, say); ``extra``:
+        a server beside the stack's that answers the requests (name and pid), costed too."""
         if not self.wanted(name):
             return None
         wrk = wrk or self.wrk
         wrk.warm_up(request)
         settle()
         duration = self.options.duration
-        service = next(s for s in SERVICES if request.url.startswith(self.stack.url(s)))
-        running_profilers = self.profile(name, workers(self.stack, service), duration)
+        service = next((s for s in SERVICES if request.url.startswith(self.stack.url(s))), None)
+        pids = workers(self.stack, service) if service else list((extra or {}).values())
+        running_profilers = self.profile(name, pids, duration)
         events = asyncio.run(self.events())
-        cpu = CpuMeter(self.stack)
+        cpu = CpuMeter(self.stack, extra)
         out = wrk.run(request, duration)
         cpu_seconds = cpu.seconds()
         events = asyncio.run(self.events()) - events
@@ -158,19 +177,35 @@ class Bench:
                  Request(f"{tasks}&status=todo&sort=created_at", token_file=token))  # fmt: skip
         self.run("list 20, deep page (sorted)",
                  Request(f"{tasks}&sort=created_at&cursor={deep}", token_file=token))  # fmt: skip
-        body = {"title": "Bench task", "priority": "high",
-                "assignee_ids": [str(seeded.teams[0].members[0])]}  # fmt: skip
+        body = json.dumps({"title": "Bench task", "priority": "high",
+                           "assignee_ids": [str(seeded.teams[0].members[0])]})  # fmt: skip
         create = Request(
             f"{work}/api/v1/projects/{project_id}/tasks",
             method="POST",
             token_file=token,
-            body=json.dumps(body),
+            body=body,
         )
+        bare = self.yardstick(body)
         with BacklogSampler(self.stack.database_url("work")) as backlog:
-            result = self.run("create a task with an assignee", create)
+            result = self.run(CREATE, create)
         if result:
             result.extra["outbox_backlog_max"] = backlog.peak
+            if bare:
+                share_of_yardstick(result, bare)
         self.web_page(project_id)
+
+    def yardstick(self, body: str) -> Result | None:
+        """The same create's body to the bare FastAPI + asyncpg server (bench/yardstick.py)
+        with as many workers as work: the insert and outbox row every create needs."""
+        if not self.wanted(YARDSTICK) or not self.wanted(CREATE):
+            return None
+        database_url = self.stack.database_url("work")
+        asyncio.run(yardstick.create_tables(database_url))
+        workers = self.options.workers.get("work", 1)
+        log = self.stack.data_dir / "yardstick.log"
+        with yardstick_server(database_url, workers, log) as (url, pid):
+            request = Request(f"{url}/tasks", method="POST", body=body)
+            return self.run(YARDSTICK, request, extra={"yardstick": pid})
 
     def web_page(self, project_id: str) -> None:
         """A signed-in person's board, rendered by web: its session, its calls to the API
@@ -322,6 +357,53 @@ class Bench:
             await asyncio.sleep(0.5)
         return found
 
+    # --- bulk changes -------------------------------------------------------------------
+
+    async def bulk_changes(self, size: int) -> None:
+        """POST /tasks/bulk naming ``size`` tasks a request, for the scenario's duration: each
+        of the bench's connections (no more than the tasks allow) changes a slice of tasks
+        of its own, moving them between todo and in progress each request, so every request
+        changes every task it names (none waits for another's row locks)."""
+        name = f"bulk change, {size} tasks a request"
+        if not self.wanted(name):
+            return
+        task_ids = await seed.changeable_task_ids(
+            self.stack.database_url("work"), self.accounts.user_id
+        )
+        connections = min(self.options.connections, len(task_ids) // size)
+        if connections < 1:
+            sys.exit(f"{name}: {len(task_ids)} tasks, fewer than one request's")
+        slices = [task_ids[n * size : (n + 1) * size] for n in range(connections)]
+        settle()
+        events = await self.events()
+        cpu = CpuMeter(self.stack)
+        outcome = await bulk_load(
+            f"{self.stack.url('work')}/api/v1/tasks/bulk",
+            lambda: self.tokens.current,
+            slices,
+            self.options.duration,
+        )
+        # The relay's publishing of the events counted in: the outbox drained first (the
+        # consumers' handling of them may go on after).
+        await _wait_until_relayed(self.stack.database_url("work"), seconds=120)
+        cpu_seconds = cpu.seconds()
+        events = await self.events() - events
+        seconds = self.options.duration
+        requests = len(outcome.latencies_ms)
+        result = Result(
+            name,
+            self.size,
+            round(requests / seconds, 1),
+            *percentiles(sorted(outcome.latencies_ms)),
+            requests,
+            sum(outcome.statuses.values()),
+            {"tasks_per_second": round(outcome.tasks_changed / seconds, 1),
+             "connections": connections},
+            statuses={str(k): v for k, v in outcome.statuses.items()},
+        )  # fmt: skip
+        result.cost(cpu_seconds, events)
+        self.record(result)
+
     # --- the outbox relay ---------------------------------------------------------------
 
     async def relay_burst(self, events: int) -> None:
@@ -378,3 +460,107 @@ async def _wait_until_published(conn: asyncpg.Connection, ids: list[str], second
             break
         await asyncio.sleep(0.25)
     return left
+
+
+def share_of_yardstick(create: Result, bare: Result) -> None:
+    """The create's rate as a share of the yardstick's, measured in the same run, and
+    whether it meets issue 20's target."""
+    share = create.requests_per_second / bare.requests_per_second if bare.requests_per_second else 0
+    create.extra["share_of_yardstick"] = round(share, 2)
+    create.extra["share_target_met"] = share >= CREATE_SHARE_TARGET
+
+
+@contextlib.contextmanager
+def yardstick_server(database_url: str, workers: int, log: Path) -> Iterator[tuple[str, int]]:
+    """bench/yardstick.py under uvicorn with production settings on a free port: its URL
+    and process id, stopped on the way out."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "yardstick:app", "--app-dir",
+               str(Path(__file__).parent), "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    environment = {**os.environ, "YARDSTICK_DATABASE_URL": database_url}
+    with log.open("ab") as output:
+        server = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+            command, env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{url}/healthz", server, log)
+        yield url, server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the yardstick's server exited:\n{log.read_text(errors='replace')[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    sys.exit(f"the yardstick's server did not answer within a minute (its log: {log})")
+
+
+@dataclass
+class BulkOutcome:
+    latencies_ms: list[float] = field(default_factory=list)
+    tasks_changed: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)  # non-2xx answers by status
+
+
+async def bulk_load(
+    url: str,
+    token: Callable[[], str],
+    slices: list[list[str]],
+    seconds: float,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> BulkOutcome:
+    """One client a slice, each sending its slice's bulk change after the last answer for
+    ``seconds``, the status alternating so that every request changes every task."""
+    outcome = BulkOutcome()
+    limits = httpx.Limits(max_connections=len(slices), keepalive_expiry=2)
+    async with httpx.AsyncClient(timeout=60, limits=limits, transport=transport) as client:
+        deadline = time.monotonic() + seconds
+
+        async def one_client(task_ids: list[str]) -> None:
+            n = 0
+            while time.monotonic() < deadline:
+                status = BULK_STATUSES[n % 2]
+                n += 1
+                body = {"task_ids": task_ids, "changes": {"status": status}}
+                started = time.perf_counter()
+                answer = await client.post(
+                    url, json=body, headers={"Authorization": f"Bearer {token()}"}
+                )
+                outcome.latencies_ms.append((time.perf_counter() - started) * 1000)
+                if answer.status_code != 200:
+                    outcome.statuses[answer.status_code] = (
+                        outcome.statuses.get(answer.status_code, 0) + 1
+                    )
+                    continue
+                outcome.tasks_changed += len(answer.json()["changed"])
+
+        await asyncio.gather(*(one_client(task_ids) for task_ids in slices))
+    return outcome
+
+
+async def _wait_until_relayed(database_url: str, seconds: float) -> None:
+    """Until the outbox of this database holds nothing unpublished, or ``seconds`` passed."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not await conn.fetchval(
+                "SELECT count(*) FROM outbox_messages WHERE published_at IS NULL"
+            ):
+                return
+            await asyncio.sleep(0.25)
+    finally:
+        await conn.close()

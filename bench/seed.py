@@ -188,3 +188,18 @@ async def write_task_ids(database_url: str, path: Path, most: int = 100_000) -> 
         await conn.close()
     path.write_text("".join(f"{row['id']}\n" for row in rows))  # noqa: ASYNC240 - once a size
     return len(rows)
+
+
+async def changeable_task_ids(database_url: str, user_id: str) -> list[str]:
+    """Every task of the teams the bench user belongs to (it leads each: it may change them
+    all), in id order: the bulk change scenario's slices."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT t.id FROM tasks t JOIN member_replicas m"
+            " ON m.team_id = t.team_id AND m.user_id = $1 ORDER BY t.id",
+            uuid.UUID(user_id),
+        )
+    finally:
+        await conn.close()
+    return [str(row["id"]) for row in rows]
