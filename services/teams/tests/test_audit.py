@@ -320,7 +320,7 @@ async def test_retention_purges_old_entries_in_batches(world: Any, tmp_path: Any
     settings = TeamsSettings(
         data_dir=tmp_path, audit_retention_days=365, audit_purge_batch=2, database_url="x"
     )
-    purge = AuditPurge(world.app.state.database, settings)
+    purge = AuditPurge(world.app.state.database, world.app.state.publisher, settings)
     assert await purge.run_once(now) == 3
     assert await purge.run_once(now) == 0
     left = await entries(world, "/api/v1/audit", ann.headers)

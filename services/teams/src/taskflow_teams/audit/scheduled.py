@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI
 from taskflow_chassis.db import Database
 from taskflow_chassis.periodic import PURGE_INTERVAL_SECONDS, PeriodicJob, app_clock
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_teams.audit import service
 from taskflow_teams.config import TeamsSettings
@@ -19,15 +20,24 @@ logger = logging.getLogger("taskflow.teams.audit")
 
 
 class AuditPurge:
-    def __init__(self, database: Database, settings: TeamsSettings) -> None:
-        self.database = database
+    def __init__(self, database: Database, publisher: Publisher, settings: TeamsSettings) -> None:
+        self.database, self.publisher = database, publisher
         self.retention = timedelta(days=settings.audit_retention_days)
         self.batch_size = settings.audit_purge_batch
         self._timer: PeriodicJob | None = None
 
     async def run_once(self, now: datetime) -> int:
-        """Delete what occurred before ``now`` minus the retention: how many went."""
-        return await service.purge_older_than(self.database, now - self.retention, self.batch_size)
+        """Delete what occurred before ``now`` minus the retention, a batch a transaction
+        until none is left: how many went."""
+        before, purged = now - self.retention, 0
+        while True:
+            async with self.database.session() as session:
+                batch = await service.purge_batch(
+                    UnitOfWork(session, self.publisher), before, self.batch_size
+                )
+            purged += batch
+            if batch < self.batch_size:
+                return purged
 
     def start(self, clock: Callable[[], datetime]) -> None:
         if self._timer is None:
@@ -48,7 +58,7 @@ class AuditPurge:
 
 
 async def start(app: FastAPI) -> None:
-    app.state.audit_purge = AuditPurge(app.state.database, app.state.settings)
+    app.state.audit_purge = AuditPurge(app.state.database, app.state.publisher, app.state.settings)
     app.state.audit_purge.start(app_clock(app))
 
 

@@ -12,11 +12,11 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
-from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.pagination import PageParams, paginate
 from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.types import table_of
+from taskflow_chassis.unit_of_work import UnitOfWork
 
 from taskflow_teams.audit.models import (
     ADDRESS_LENGTH,
@@ -188,26 +188,20 @@ async def list_team(
 # --- retention ------------------------------------------------------------------------------
 
 
-async def purge_older_than(database: Database, before: datetime, batch_size: int) -> int:
-    """Delete the entries that occurred before ``before``, ``batch_size`` a transaction
-    (oldest first, so no transaction holds many rows): how many went."""
-    purged = 0
-    while True:
-        async with database.session() as session:
-            ids = list(
-                (
-                    await session.execute(
-                        select(_entries.c.id)
-                        .where(_entries.c.occurred_at < before)
-                        .order_by(_entries.c.occurred_at)
-                        .limit(batch_size)
-                    )
-                ).scalars()
+async def purge_batch(uow: UnitOfWork, before: datetime, batch_size: int) -> int:
+    """Delete up to ``batch_size`` of the entries that occurred before ``before``, oldest
+    first, in one transaction (so none holds many rows): how many went."""
+    ids = list(
+        (
+            await uow.session.execute(
+                select(_entries.c.id)
+                .where(_entries.c.occurred_at < before)
+                .order_by(_entries.c.occurred_at)
+                .limit(batch_size)
             )
-            if not ids:
-                return purged
-            await session.execute(delete(_entries).where(_entries.c.id.in_(ids)))
-            await session.commit()
-        purged += len(ids)
-        if len(ids) < batch_size:
-            return purged
+        ).scalars()
+    )
+    if ids:
+        await uow.session.execute(delete(_entries).where(_entries.c.id.in_(ids)))
+        await uow.commit()
+    return len(ids)
