@@ -123,6 +123,9 @@ def serve(receiver: Receiver, directory: Path, port: int) -> ThreadingHTTPServer
     receiver.ca_file, receiver.port = cert, port
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: a sender's pooled connection is reused
+        disable_nagle_algorithm = True  # the headers and body written apart go at once
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)

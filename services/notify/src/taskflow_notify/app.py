@@ -113,6 +113,7 @@ def create_app(
         connect_timeout=settings.webhook_connect_timeout_seconds,
         timeout=settings.webhook_timeout_seconds,
         max_response_bytes=settings.webhook_max_response_bytes,
+        connections=settings.webhook_concurrency,
     )
     return app
 

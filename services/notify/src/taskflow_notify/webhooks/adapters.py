@@ -103,11 +103,16 @@ class WebhookPoster:
         connect_timeout: float = 5.0,
         timeout: float = 10.0,
         max_response_bytes: int = 64 * 1024,
+        connections: int = 16,
     ) -> None:
         self.allowed_networks = allowed_networks
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        # Per host: many endpoints on one host (a CI server) keep their connections open.
+        self.limits = httpx.Limits(
+            max_connections=connections, max_keepalive_connections=connections
+        )
         self.tls = ssl.create_default_context()
         if ca_bundle:
             self.tls.load_verify_locations(cafile=ca_bundle)
@@ -126,7 +131,7 @@ class WebhookPoster:
                 # No proxy from the environment: the address checked is the one connected to.
                 trust_env=False,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+                limits=self.limits,
             )
         self._clients[host] = client
         while len(self._clients) > MAX_CLIENTS:

@@ -95,13 +95,16 @@ class WebhookSender(CommitWokenLoop):
 
     async def run_once(self) -> int:
         now = self.clock()
+        due = await self.due(now)
+        if not due:
+            return 0
         taken: list[uuid.UUID] = []
-        for delivery_id in await self.due(now):
-            async with self.database.session() as session:
-                uow = UnitOfWork(session, self.publisher)
+        async with self.database.session() as session:  # one commit holds them all
+            uow = UnitOfWork(session, self.publisher)
+            for delivery_id in due:
                 if await service.hold(session, delivery_id, now, HOLD_SECONDS):
                     taken.append(delivery_id)
-                await uow.commit()
+            await uow.commit()
         if not taken:
             return 0
         outcomes = await asyncio.gather(*(self.attempt(d) for d in taken), return_exceptions=True)
