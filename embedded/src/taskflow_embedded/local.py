@@ -116,6 +116,7 @@ class LocalStack:
             # and resets from 127.0.0.1 must not count against the next run's).
             "AUTH_THROTTLE_KEY_PREFIX": f"{self.name}:auth:login:",
             "WORK_TEAMS_URL": self.url("teams"),
+            "NOTIFY_TEAMS_URL": self.url("teams"),
             # Web reaches the API through the gateway's internal entry point, which keeps
             # the browser's address web sends (auth throttles each browser, not web).
             "WEB_API_URL": self.internal_gateway_url,

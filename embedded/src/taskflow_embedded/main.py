@@ -79,9 +79,9 @@ class Dispatcher:
         self.apps: dict[str, FastAPI] = {}
         for service in services:
             factory: Callable[..., FastAPI] = _load(service.factory)
-            if service.name == "work" and "teams" in self.apps:
-                # Work reaches teams in this process, not over a socket to itself: the
-                # membership read-through and the replica's resyncs (internal API).
+            if service.name in ("work", "notify") and "teams" in self.apps:
+                # Work and notify reach teams in this process, not over a socket to itself:
+                # the membership read-through and work's replica resyncs (internal API).
                 teams = httpx.ASGITransport(app=self.apps["teams"])
                 self.apps[service.name] = factory(teams_transport=teams)
             elif service.name == "web":

@@ -16,13 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from taskflow_chassis.ports import free_port
 from taskflow_chassis.testing import check_problem
 from taskflow_contracts import permissions as P
 from taskflow_contracts import teams, work
 from taskflow_notify.config import NotifySettings
+from taskflow_notify.replica.models import MemberReplica
 from taskflow_notify.webhooks import rules
 from taskflow_notify.webhooks.adapters import WebhookPoster
 from taskflow_notify.webhooks.models import WebhookEndpoint
@@ -501,3 +504,52 @@ def test_retry_delay_grows_with_jitter_and_stays_in_bounds() -> None:
     assert delays[0] <= 30.0001 and delays[-1] >= 1800
     spread = {round(rules.retry_delay(5, 30, 3600, random.Random(seed)), 3) for seed in range(20)}
     assert len(spread) > 10 and min(spread) >= 240 and max(spread) <= 480  # 480 * [0.5, 1]
+
+
+async def test_a_member_from_before_permissions_were_kept_is_read_through(
+    hooks: World,
+) -> None:
+    """A replica row from before notify kept permissions (NULL) asks teams once: kept if
+    teams grants them, 404 if teams says not a member, 503 while teams cannot answer."""
+    team_id, role_id = uuid.uuid4(), uuid.uuid4()
+    ann, bob = await hooks.person("ann"), await hooks.person("bob")
+    async with hooks.app.state.database.session() as session:
+        for person in (ann, bob):
+            session.add(MemberReplica(team_id=team_id, user_id=person["id"], seq=3))
+        await session.commit()
+    asked: list[str] = []
+    answer: dict[str, Any] = {"status": 200}
+
+    def teams_api(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("X-Service-Key", ""))
+        if answer["status"] != 200:
+            return httpx.Response(answer["status"])
+        member = {"user_id": str(ann["id"]), "role_id": str(role_id), "role_name": "Team Leader"}
+        return httpx.Response(
+            200,
+            json={
+                "team_id": str(team_id),
+                "name": "Old team",
+                "seq": 3,
+                "members": [{**member, "permissions": [P.WEBHOOKS_MANAGE]}],
+            },
+        )
+
+    grants = hooks.app.state.teams_grants
+    grants.client = httpx.AsyncClient(
+        transport=httpx.MockTransport(teams_api), base_url="http://teams"
+    )
+    grants.key = SecretStr("internal-key")
+    base = f"/api/v1/teams/{team_id}/webhooks"
+    answer["status"] = 503
+    check_problem(await hooks.client.get(base, headers=ann["headers"]), 503)
+    answer["status"] = 200
+    assert (await hooks.client.get(base, headers=ann["headers"])).status_code == 200
+    assert (await hooks.client.get(base, headers=ann["headers"])).status_code == 200
+    check_problem(await hooks.client.get(base, headers=bob["headers"]), 404)  # not in teams
+    assert asked == ["internal-key"] * 3  # ann's answer was kept: asked once when it came
+    async with hooks.app.state.database.session() as session:
+        row = await session.get(MemberReplica, (team_id, ann["id"]))
+        assert row is not None and row.permissions == {P.WEBHOOKS_MANAGE}
+        assert row.role_id == role_id
+    await grants.client.aclose()

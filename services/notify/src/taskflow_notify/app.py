@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import httpx
 from celery import Celery
 from fastapi import FastAPI
 from taskflow_chassis.app import ServiceSpec, create_service_app
@@ -34,14 +35,19 @@ from taskflow_notify.live.scheduled import LivePrune
 from taskflow_notify.notifications.jobs import SCAN_REMINDERS, ReminderJobs
 from taskflow_notify.notifications.scheduled import ReminderScan
 from taskflow_notify.notifications.views import router
+from taskflow_notify.replica.adapters import TeamsGrants
 from taskflow_notify.webhooks.adapters import WebhookPoster
 from taskflow_notify.webhooks.scheduled import WebhookSender
 from taskflow_notify.webhooks.views import router as webhooks_router
 
 
 def create_app(
-    settings: NotifySettings | None = None, jwks_fetcher: JwksFetcher | None = None
+    settings: NotifySettings | None = None,
+    jwks_fetcher: JwksFetcher | None = None,
+    teams_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
+    """``jwks_fetcher`` and ``teams_transport`` replace the network hops to auth and teams
+    (tests, and the embedded runtime)."""
     settings = settings or NotifySettings()
     deps = NotifyDeps(settings=settings, templates=EmailTemplates())
     publisher = Publisher("notify")
@@ -74,6 +80,12 @@ def create_app(
             app.state.reminder_scan.start(now)
         app.state.live_prune = LivePrune(app.state.database, publisher, settings)
         app.state.live_prune.start(now)
+        app.state.teams_client = httpx.AsyncClient(
+            base_url=settings.teams_url,
+            transport=teams_transport,
+            timeout=settings.teams_timeout_seconds,
+        )
+        app.state.teams_grants = TeamsGrants(app.state.teams_client, settings.internal_api_key)
         app.state.webhook_sender = WebhookSender(
             app.state.database,
             app.state.webhook_poster,
@@ -87,6 +99,7 @@ def create_app(
     async def stop(app: FastAPI) -> None:
         await app.state.webhook_sender.stop()
         await app.state.webhook_poster.close()
+        await app.state.teams_client.aclose()
         await app.state.live_prune.stop()
         await app.state.reminder_scan.stop()
         await app.state.email_dispatcher.stop()

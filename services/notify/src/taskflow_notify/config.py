@@ -57,6 +57,10 @@ class NotifySettings(ServiceSettings):
     live_retention_hours: float = Field(default=24.0, gt=0)
     live_prune_seconds: float = Field(default=300.0, gt=0)
 
+    # Where to ask teams (its internal API, with the internal API key) for a member's
+    # permissions the replica never had (memberships applied before it kept them).
+    teams_url: str = "http://127.0.0.1:8000"
+    teams_timeout_seconds: float = Field(default=3.0, gt=0)
     # Webhooks (webhooks/): the first retry after floor seconds, doubling up to max, jittered;
     # a delivery failing for the horizon is failed and disables its endpoint (an email to
     # the team's leaders). The delivery loop sweeps every sweep seconds besides being woken.

@@ -1,0 +1,52 @@
+"""Teams' internal API as notify's replica reads it: one member's role and permissions.
+
+Memberships applied before notify kept permissions (replica rows from before migration
+0010) have none; the first team route such a member calls asks teams once, with the
+internal API key (``X-Service-Key``) at ``NOTIFY_TEAMS_URL``, and the answer is kept in the
+row until the member's next membership event replaces it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+from pydantic import SecretStr
+
+
+class TeamsUnavailable(Exception):
+    """Teams could not answer (down, no key, key refused): the route answers 503."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    role_id: uuid.UUID
+    permissions: list[str]
+
+
+class TeamsGrants:
+    def __init__(self, client: httpx.AsyncClient, key: SecretStr) -> None:
+        self.client = client
+        self.key = key
+
+    async def grant(self, team_id: uuid.UUID, user_id: uuid.UUID) -> Grant | None:
+        """The member's role and permissions as teams holds them; None: not a member (or
+        no such team)."""
+        key = self.key.get_secret_value()
+        if not key:
+            raise TeamsUnavailable("no internal API key (TASKFLOW_INTERNAL_API_KEY)")
+        try:
+            response = await self.client.get(
+                f"/internal/v1/memberships/{team_id}", headers={"X-Service-Key": key}
+            )
+        except httpx.HTTPError as exc:
+            raise TeamsUnavailable(f"teams unreachable: {exc!r}") from exc
+        if response.status_code == 404 and "team-not-found" in response.text:
+            return None
+        if response.status_code != 200:
+            raise TeamsUnavailable(f"teams answered {response.status_code}")
+        for member in response.json().get("members", []):
+            if member.get("user_id") == str(user_id):
+                return Grant(uuid.UUID(member["role_id"]), list(member["permissions"]))
+        return None
