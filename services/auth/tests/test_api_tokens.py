@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import jwt
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlmodel import select
 from taskflow_auth.api_tokens.models import ApiToken
 from taskflow_chassis.revocation import TOKENS_REVOKED
@@ -285,3 +286,44 @@ async def test_login_and_account_facts_are_published(
     }
     [password] = [e.data for e in event_log.of_type("taskflow.auth.password.changed.v1")]
     assert password == {"user_id": user["id"], "how": "changed", "address": "203.0.113.7"}
+
+
+async def test_two_revocations_at_once_revoke_once(
+    client: httpx.AsyncClient, api: Any, event_log: Any
+) -> None:
+    headers = await api.signed_in()
+    body = (await create(client, headers)).json()
+    answers = await asyncio.gather(
+        *(client.delete(f"{TOKENS}/{body['id']}", headers=headers) for _ in range(2))
+    )
+    assert sorted(a.status_code for a in answers) == [204, 404]
+    await event_log.settle()
+    assert len(event_log.of_type("taskflow.auth.api_token.revoked.v1")) == 1
+    assert len([e for e in event_log.of_type(TOKENS_REVOKED) if e.data["key"] == body["id"]]) == 1
+
+
+async def test_revocation_honours_if_match(client: httpx.AsyncClient, api: Any) -> None:
+    headers = await api.signed_in()
+    created = await create(client, headers)
+    tag = created.headers["etag"]
+    stale = await client.delete(
+        f"{TOKENS}/{created.json()['id']}", headers={**headers, "If-Match": '"not-it"'}
+    )
+    assert stale.status_code == 412
+    assert (await client.get(TOKENS, headers=headers)).json()["items"] != []
+    fresh = await client.delete(
+        f"{TOKENS}/{created.json()['id']}", headers={**headers, "If-Match": tag}
+    )
+    assert fresh.status_code == 204
+
+
+async def test_a_token_is_never_kept_for_a_retry(
+    client: httpx.AsyncClient, api: Any, app: FastAPI
+) -> None:
+    """Idempotency-Key is ignored here: a replay would have to keep the secret for 24 h."""
+    headers = {**(await api.signed_in()), "Idempotency-Key": "make-one-token"}
+    first, again = [(await create(client, headers)).json() for _ in range(2)]
+    assert first["token"] != again["token"]
+    async with app.state.database.session() as session:
+        kept = (await session.execute(text("SELECT body FROM idempotency_keys"))).scalars().all()
+    assert not any(first["token"] in str(body) for body in kept)

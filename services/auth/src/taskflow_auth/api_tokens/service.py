@@ -16,7 +16,8 @@ from collections.abc import Callable
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
-from taskflow_chassis.db import Database
+from taskflow_chassis.db import Database, rows_matched
+from taskflow_chassis.etags import Precondition
 from taskflow_chassis.pagination import PageParams, paginate_by_time
 from taskflow_chassis.problems import ProblemError, not_found
 from taskflow_chassis.security import InvalidToken, TokenClaims
@@ -108,9 +109,7 @@ async def list_tokens(
     return [token_read(row[0]) for row in rows], cursor
 
 
-def _revoke(uow: UnitOfWork, row: ApiToken) -> None:
-    row.revoked_at = utcnow()
-    uow.session.add(row)
+def _announce_revocation(uow: UnitOfWork, row: ApiToken) -> None:
     record_revocation(
         uow, scope="token", key=str(row.id), user_id=row.user_id, expires_at=row.expires_at
     )
@@ -119,23 +118,37 @@ def _revoke(uow: UnitOfWork, row: ApiToken) -> None:
     )
 
 
-async def revoke_token(uow: UnitOfWork, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
+async def _claim_revocation(uow: UnitOfWork, row: ApiToken) -> bool:
+    """One guarded UPDATE: of revocations arriving together, exactly one flips
+    ``revoked_at`` (the others match nothing), on every database."""
+    revoked = await uow.session.execute(
+        update(ApiToken)
+        .where(col(ApiToken.id) == row.id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return rows_matched(revoked) == 1
+
+
+async def revoke_token(
+    uow: UnitOfWork, user_id: uuid.UUID, token_id: uuid.UUID, precondition: Precondition
+) -> None:
     """Refused by every service within moments; another user's token is 404, as one that
-    does not exist."""
+    does not exist; 412 when If-Match names another version of it than the one listed."""
     row = (
         await uow.session.execute(
-            select(ApiToken)
-            .where(
+            select(ApiToken).where(
                 col(ApiToken.id) == token_id,
                 col(ApiToken.user_id) == user_id,
                 col(ApiToken.revoked_at).is_(None),
             )
-            .with_for_update()
         )
     ).scalar_one_or_none()
     if row is None:
         raise not_found("API token", "You hold no API token with this id.")
-    _revoke(uow, row)
+    precondition.check(token_read(row))
+    if not await _claim_revocation(uow, row):
+        raise not_found("API token", "You hold no API token with this id.")
+    _announce_revocation(uow, row)
     await uow.commit()
 
 
@@ -152,7 +165,8 @@ async def revoke_all(uow: UnitOfWork, user_id: uuid.UUID) -> None:
         )
     ).scalars()
     for row in rows.all():
-        _revoke(uow, row)
+        if await _claim_revocation(uow, row):
+            _announce_revocation(uow, row)
 
 
 async def check_api_token(session: AsyncSession, claims: TokenClaims) -> None:

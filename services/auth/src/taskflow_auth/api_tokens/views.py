@@ -7,6 +7,7 @@ import uuid
 
 from fastapi import APIRouter, status
 from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
@@ -29,9 +30,11 @@ router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
     "when given.",
 )
 async def create_token(
-    data: ApiTokenCreate, user: CurrentUser, deps: AuthDepsDep, uow: UnitOfWorkDep
+    data: ApiTokenCreate, user: CurrentUser, deps: AuthDepsDep, uow: UnitOfWorkDep, tag: ETagDep
 ) -> ApiTokenCreated:
-    return await service.create_token(uow, deps.issuer, user.id, data)
+    created = await service.create_token(uow, deps.issuer, user.id, data)
+    tag(ApiTokenRead.model_validate(created.model_dump(exclude={"token"})))  # as listed
+    return created
 
 
 @router.get("", responses=problem_responses(401, 403), summary="My personal API tokens")
@@ -47,7 +50,9 @@ async def list_tokens(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
     summary="Revoke a personal API token",
-    description="Every service refuses it within moments.",
+    description="Every service refuses it within moments. `If-Match`: the token as listed.",
 )
-async def revoke_token(token_id: uuid.UUID, user: CurrentUser, uow: UnitOfWorkDep) -> None:
-    await service.revoke_token(uow, user.id, token_id)
+async def revoke_token(
+    token_id: uuid.UUID, user: CurrentUser, uow: UnitOfWorkDep, precondition: IfMatchDep
+) -> None:
+    await service.revoke_token(uow, user.id, token_id, precondition)
