@@ -38,6 +38,7 @@ from taskflow_web.sessions.adapters import SessionCookie, TokenCipher
 from taskflow_web.sessions.service import SessionStore
 from taskflow_web.tasks.views import router as tasks
 from taskflow_web.teams.views import router as teams
+from taskflow_web.tokens.views import router as tokens
 from taskflow_web.webhooks.views import router as webhooks
 
 
@@ -94,6 +95,7 @@ def create_app(
                 tasks,
                 notifications,
                 invitations,
+                tokens,
                 audit,
                 webhooks,
             ],
