@@ -148,3 +148,43 @@ async def test_every_route_checks_the_scope_map_for_token_callers(tokens: TestTo
         restricted = "tfp_" + sign(tokens, scp=["teams.read"], team=str(team))
         assert await status(f"/api/v1/teams/{team}/roles", restricted) == 200
         assert await status(f"/api/v1/teams/{uuid.uuid4()}/roles", restricted) == 404
+
+
+async def test_a_token_has_one_spelling(tokens: TestTokens) -> None:
+    """The gateway limits each token by the header's value: no other spelling of the same
+    token (the scheme's case, spaces, base64url's spare bits) is taken, so none escapes
+    its bucket."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.jwt_verifier = JwtVerifier(
+        tokens.jwks, issuer=tokens.issuer, audience=tokens.audience
+    )
+
+    @app.get("/api/v1/auth/users/me", name="auth.users.me.get")
+    async def me(claims: CurrentClaims) -> dict[str, str]:
+        return {"sub": claims.sub}
+
+    token = "tfp_" + sign(tokens, scp=["profile.read"])
+    head, payload, signature = token.split(".")
+    last = signature[-1]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    twin = next(
+        c for c in alphabet if c != last and alphabet.index(c) >> 4 == alphabet.index(last) >> 4
+    )  # the same bytes: 2048 bits of signature leave 4 spare bits in the last character
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+        async def status(header: str) -> int:
+            answer = await client.get("/api/v1/auth/users/me", headers={"Authorization": header})
+            return answer.status_code
+
+        assert await status(f"Bearer {token}") == 200
+        for variant in (
+            f"bearer {token}",
+            f"BEARER {token}",
+            f"Bearer  {token}",
+            f"Bearer {token} ",
+            f"Bearer {head}.{payload}.{signature[:-1]}{twin}",
+            f"Bearer {token}=",
+        ):
+            assert await status(variant) == 401, variant

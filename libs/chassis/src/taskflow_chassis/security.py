@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, Header, Request, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import get_default_algorithms
+from jwt.utils import base64url_decode, base64url_encode
 from taskflow_contracts.scopes import token_refusal
 
 from taskflow_chassis.openapi import operation_id
@@ -202,6 +203,8 @@ class JwtVerifier:
         return claims
 
     async def _verify(self, token: str, expected_type: str) -> TokenClaims:
+        if expected_type == API_TOKEN_TYPE and not _canonical(token):
+            raise InvalidToken("an API token in another spelling than the one auth issued")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -246,6 +249,18 @@ class JwtVerifier:
         )
 
 
+def _canonical(token: str) -> bool:
+    """Each segment in its one base64url spelling (no padding, no stray low bits): a token
+    has exactly one form, so one rate-limit bucket at the gateway."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        return False
+    try:
+        return all(base64url_encode(base64url_decode(s)).decode() == s for s in segments)
+    except (ValueError, TypeError):
+        return False
+
+
 def _check_subject(claims: dict[str, Any]) -> None:
     try:
         uuid.UUID(str(claims["sub"]))
@@ -270,13 +285,21 @@ def _unauthenticated(title: str, detail: str, challenge: str) -> ProblemError:
 
 
 async def bearer_token(request: Request) -> str:
-    """The token of ``Authorization: Bearer``; never an identity from any other header."""
+    """The token of ``Authorization: Bearer``; never an identity from any other header.
+    A personal API token is taken in one spelling only (``Bearer tfp_...``): the gateway's
+    rate limit per token counts by the header's value, which must not have variants."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 8192:
         raise _unauthenticated(
             "Not authenticated", "Send Authorization: Bearer <access token>.", "Bearer"
+        )
+    if token.startswith(API_TOKEN_PREFIX) and header != f"Bearer {token}":
+        raise _unauthenticated(
+            "Not authenticated",
+            "Send a personal API token exactly as Authorization: Bearer tfp_...",
+            'Bearer error="invalid_request"',
         )
     return token
 
