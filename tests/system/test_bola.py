@@ -18,6 +18,7 @@ A route added later is in the matrix by itself; one the tables below lack fails.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import uuid
@@ -32,7 +33,7 @@ import pytest
 from fastapi import FastAPI
 from schemathesis.python import asgi
 from taskflow_chassis.testing import TestTokens
-from taskflow_contracts import work
+from taskflow_contracts import teams, work
 
 from .conftest import FIGURES
 from .inprocess import (
@@ -75,6 +76,8 @@ BODIES: dict[str, Callable[[Ids], dict[str, Any]]] = {
     "POST /api/v1/tasks/{task_id}/assignees": lambda ids: {"user_id": ids["outsider_id"]},
     "POST /api/v1/tasks/{task_id}/comments": lambda ids: {"body": "Planted"},
     "PATCH /api/v1/comments/{comment_id}": lambda ids: {"body": "Rewritten"},
+    "POST /api/v1/teams/{team_id}/webhooks": lambda ids: {"url": HOOK_URL, "event_types": ["*"]},
+    "PATCH /api/v1/teams/{team_id}/webhooks/{webhook_id}": lambda ids: {"description": "Mine"},
 }
 
 # Operations naming an object by id that may answer something other than 404 to an
@@ -233,7 +236,30 @@ def notify_world(tmp: Path, database: str) -> World:
     publish(app, "/taskflow/work", assigned)
     [notification] = call(app, "GET", "/api/v1/notifications", owner)["items"]
     ids = {**ids, "notification_id": notification["id"], "user_id": str(owner_id)}
-    return World(app, owner, outsider, ids, owner_reads=["/api/v1/notifications"])
+    ids.update(owner_webhook(app, owner, owner_id, outsider_id))
+    reads = ["/api/v1/notifications", f"/api/v1/teams/{ids['team_id']}/webhooks"]
+    return World(app, owner, outsider, ids, owner_reads=reads)
+
+
+# A documentation address (TEST-NET-3), let through for these apps alone: registering an
+# endpoint resolves nothing, and a delivery's attempt reaches no one.
+HOOK_URL = "https://203.0.113.10/hook"
+
+
+def owner_webhook(
+    app: FastAPI, owner: dict[str, str], owner_id: uuid.UUID, outsider_id: uuid.UUID
+) -> Ids:
+    """A team the owner leads with a webhook and one delivery; the outsider leads a team
+    of its own (it holds webhooks.manage, just not in the owner's team)."""
+    app.state.webhook_poster.allowed_networks = (ipaddress.ip_network("203.0.113.0/24"),)
+    team_id, own_team = uuid.uuid4(), uuid.uuid4()
+    member_joined(app, team_id, owner_id, "Team Leader")
+    member_joined(app, own_team, outsider_id, "Team Leader")
+    base = f"/api/v1/teams/{team_id}/webhooks"
+    hook = call(app, "POST", base, owner, json={"url": HOOK_URL, "event_types": ["*"]})
+    publish(app, "/taskflow/teams", teams.TeamUpdated(team_id=team_id, name="Owner's"))
+    [delivery] = call(app, "GET", f"{base}/{hook['id']}/deliveries", owner)["items"]
+    return {"team_id": str(team_id), "webhook_id": hook["id"], "delivery_id": delivery["id"]}
 
 
 @dataclass

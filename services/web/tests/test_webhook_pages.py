@@ -189,6 +189,19 @@ async def test_register_deliver_redeliver_edit_rotate_disable_delete(world: Worl
     assert new_secret != secret
     assert new_secret not in (await world.ada.get(endpoint_page)).text
 
+    # A button sends the version the page showed: changed meanwhile, nothing is done.
+    shown = (await world.ada.get(endpoint_page)).text
+    stale = re.search(
+        r'/disable"[^>]*>\s*<input[^>]*><input type="hidden" name="etag" value="([^"]+)"', shown
+    )
+    assert stale, shown
+    api_path = f"/api/v1/teams/{world.team_id}/webhooks/{endpoint_page.rsplit('/', 1)[1]}"
+    await world.call("PATCH", api_path, json={"description": "changed elsewhere"})
+    refused = await world.ada.post(
+        f"{endpoint_page}/disable", {"etag": html.unescape(stale.group(1))}
+    )
+    assert refused.status_code == 412 and "Someone else changed this" in refused.text
+
     # Disable, then re-enable.
     off = await world.ada.post(f"{endpoint_page}/disable")
     assert off.status_code == 303

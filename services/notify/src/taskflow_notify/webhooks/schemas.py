@@ -121,6 +121,14 @@ class WebhookRead(BaseModel):
     updated_at: datetime
 
 
+class WebhookList(BaseModel):
+    """Every endpoint of the team (at most 20), oldest first."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [ENDPOINT_EXAMPLE]}]})
+
+    items: list[WebhookRead]
+
+
 class WebhookWithSecret(WebhookRead):
     """Answered once, at creation or rotation: the secret is not shown again."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, rows_matched
+from taskflow_chassis.etags import Precondition
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.pagination import PageParams, paginate
 from taskflow_chassis.problems import ProblemError, conflict, invalid_field, not_found
@@ -167,10 +168,12 @@ async def update_endpoint(
     data: WebhookUpdate,
     poster: WebhookPoster,
     now: datetime,
+    precondition: Precondition,
 ) -> WebhookRead:
     if data.url is not None:
         await _check_url(poster, data.url)
     endpoint = await get_endpoint(uow.session, team_id, endpoint_id, lock=True)
+    precondition.check(endpoint_read(endpoint, now))
     if data.url is not None:
         endpoint.url = data.url
     if data.description is not None:
@@ -198,8 +201,15 @@ async def update_endpoint(
     return endpoint_read(endpoint, now)
 
 
-async def delete_endpoint(uow: UnitOfWork, team_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
+async def delete_endpoint(
+    uow: UnitOfWork,
+    team_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    now: datetime,
+    precondition: Precondition,
+) -> None:
     endpoint = await get_endpoint(uow.session, team_id, endpoint_id, lock=True)
+    precondition.check(endpoint_read(endpoint, now))
     await uow.session.execute(
         delete(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
     )

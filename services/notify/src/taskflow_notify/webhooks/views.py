@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from taskflow_chassis.deps import ClockDep, SessionDep
+from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
@@ -22,6 +23,7 @@ from taskflow_notify.webhooks.schemas import (
     DeliveryRead,
     EventTypeList,
     WebhookCreate,
+    WebhookList,
     WebhookRead,
     WebhookUpdate,
     WebhookWithSecret,
@@ -58,8 +60,8 @@ endpoint is disabled and the team's webhook managers are emailed."""
     responses=problem_responses(401, 403, 404, 422),
     description="The CloudEvent types an endpoint may subscribe to (or `*` for all).",
 )
-async def event_types(access: CanManageWebhooks) -> EventTypeList:
-    return EventTypeList(event_types=sorted(WEBHOOK_EVENT_TYPES))
+async def event_types(access: CanManageWebhooks, tag: ETagDep) -> EventTypeList:
+    return tag(EventTypeList(event_types=sorted(WEBHOOK_EVENT_TYPES)))
 
 
 @router.post(
@@ -82,20 +84,23 @@ async def create_webhook(
 
 @router.get("", name="webhooks.list", responses=problem_responses(401, 403, 404, 422))
 async def list_webhooks(
-    access: CanManageWebhooks, session: SessionDep, clock: ClockDep
-) -> list[WebhookRead]:
+    access: CanManageWebhooks, session: SessionDep, clock: ClockDep, tag: ETagDep
+) -> WebhookList:
     now = clock()
-    return [
-        service.endpoint_read(e, now) for e in await service.list_endpoints(session, access.team_id)
-    ]
+    endpoints = await service.list_endpoints(session, access.team_id)
+    return tag(WebhookList(items=[service.endpoint_read(e, now) for e in endpoints]))
 
 
 @router.get("/{webhook_id}", name="webhooks.get", responses=problem_responses(401, 403, 404, 422))
 async def get_webhook(
-    webhook_id: uuid.UUID, access: CanManageWebhooks, session: SessionDep, clock: ClockDep
+    webhook_id: uuid.UUID,
+    access: CanManageWebhooks,
+    session: SessionDep,
+    clock: ClockDep,
+    tag: ETagDep,
 ) -> WebhookRead:
     endpoint = await service.get_endpoint(session, access.team_id, webhook_id)
-    return service.endpoint_read(endpoint, clock())
+    return tag(service.endpoint_read(endpoint, clock()))
 
 
 @router.patch(
@@ -112,8 +117,14 @@ async def update_webhook(
     uow: UnitOfWorkDep,
     poster: PosterDep,
     clock: ClockDep,
+    precondition: IfMatchDep,
+    tag: ETagDep,
 ) -> WebhookRead:
-    return await service.update_endpoint(uow, access.team_id, webhook_id, data, poster, clock())
+    return tag(
+        await service.update_endpoint(
+            uow, access.team_id, webhook_id, data, poster, clock(), precondition
+        )
+    )
 
 
 @router.delete(
@@ -123,9 +134,13 @@ async def update_webhook(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_webhook(
-    webhook_id: uuid.UUID, access: CanManageWebhooks, uow: UnitOfWorkDep
+    webhook_id: uuid.UUID,
+    access: CanManageWebhooks,
+    uow: UnitOfWorkDep,
+    clock: ClockDep,
+    precondition: IfMatchDep,
 ) -> Response:
-    await service.delete_endpoint(uow, access.team_id, webhook_id)
+    await service.delete_endpoint(uow, access.team_id, webhook_id, clock(), precondition)
     return Response(status_code=204)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskflow_web.api.service import Api
+from taskflow_web.teams.service import if_match
 from taskflow_web.webhooks import rules
 
 # A page of the deliveries log.
@@ -36,6 +37,7 @@ class EndpointView:
     team: dict[str, Any]
     endpoint: dict[str, Any]
     event_types: list[str]
+    etag: str = ""  # the endpoint's, for the forms' If-Match
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     next_cursor: str | None = None
 
@@ -48,7 +50,8 @@ async def event_types(api: Api, team_id: uuid.UUID) -> list[str]:
 
 async def overview(api: Api, team_id: uuid.UUID) -> WebhooksView:
     # The webhooks first: their 404 (not a member) and 403 (no webhooks.manage) are the page's.
-    endpoints: list[dict[str, Any]] = await api.get(webhooks_path(team_id))
+    listed: dict[str, Any] = await api.get(webhooks_path(team_id))
+    endpoints: list[dict[str, Any]] = listed.get("items", [])
     team: dict[str, Any] = await api.get(f"/api/v1/teams/{team_id}")
     return WebhooksView(team, endpoints, await event_types(api, team_id))
 
@@ -56,7 +59,7 @@ async def overview(api: Api, team_id: uuid.UUID) -> WebhooksView:
 async def endpoint_view(
     api: Api, team_id: uuid.UUID, webhook_id: uuid.UUID, cursor: str | None = None
 ) -> EndpointView:
-    endpoint: dict[str, Any] = await api.get(endpoint_path(team_id, webhook_id))
+    endpoint, tag = await api.get_tagged(endpoint_path(team_id, webhook_id))
     team: dict[str, Any] = await api.get(f"/api/v1/teams/{team_id}")
     params: dict[str, Any] = {"limit": DELIVERIES_PAGE}
     if cursor:
@@ -68,6 +71,7 @@ async def endpoint_view(
         team,
         endpoint,
         await event_types(api, team_id),
+        etag=tag or "",
         deliveries=page.get("items", []),
         next_cursor=page.get("next_cursor"),
     )
@@ -84,9 +88,11 @@ async def create(
 
 
 async def update(
-    api: Api, team_id: uuid.UUID, webhook_id: uuid.UUID, changes: dict[str, Any]
+    api: Api, team_id: uuid.UUID, webhook_id: uuid.UUID, changes: dict[str, Any], tag: str
 ) -> dict[str, Any]:
-    updated: dict[str, Any] = await api.patch(endpoint_path(team_id, webhook_id), json=changes)
+    updated: dict[str, Any] = await api.call(
+        "PATCH", endpoint_path(team_id, webhook_id), json=changes, headers=if_match(tag)
+    )
     return updated
 
 
@@ -95,8 +101,8 @@ async def rotate(api: Api, team_id: uuid.UUID, webhook_id: uuid.UUID) -> dict[st
     return rotated
 
 
-async def delete(api: Api, team_id: uuid.UUID, webhook_id: uuid.UUID) -> None:
-    await api.delete(endpoint_path(team_id, webhook_id))
+async def delete(api: Api, team_id: uuid.UUID, webhook_id: uuid.UUID, tag: str) -> None:
+    await api.call("DELETE", endpoint_path(team_id, webhook_id), headers=if_match(tag))
 
 
 async def redeliver(

@@ -23,7 +23,7 @@ from taskflow_web.pages.service import Form as FormState
 from taskflow_web.teams.rules import problem_detail
 from taskflow_web.teams.service import failed
 from taskflow_web.webhooks import rules, service
-from taskflow_web.webhooks.schemas import ButtonForm, WebhookForm
+from taskflow_web.webhooks.schemas import ButtonForm, TaggedButtonForm, WebhookForm
 
 router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
 
@@ -143,7 +143,7 @@ async def update_webhook(
         "event_types": rules.chosen_types(data.event_types),
     }
     try:
-        await service.update(api, team_id, webhook_id, changes)
+        await service.update(api, team_id, webhook_id, changes, data.etag)
     except ApiProblem as problem:
         values = {"url": data.url, "description": data.description}
         form = failed(values, problem, FIELDS)
@@ -177,12 +177,19 @@ async def rotate_secret(
 async def delete_webhook(
     team_id: uuid.UUID,
     webhook_id: uuid.UUID,
-    data: Annotated[ButtonForm, Form()],
+    data: Annotated[TaggedButtonForm, Form()],
     _: SignedInDep,
     api: ApiDep,
     page: PageDep,
 ) -> Response:
-    await service.delete(api, team_id, webhook_id)  # 403, 404: an error page
+    try:
+        await service.delete(api, team_id, webhook_id, data.etag)
+    except ApiProblem as problem:
+        if problem.status != 412:
+            raise  # 403, 404: an error page
+        return await _detail_page(
+            page, api, team_id, webhook_id, status=412, detail=problem_detail(problem)
+        )
     await page.flash("The webhook is deleted, with its deliveries.")
     return RedirectResponse(f"/teams/{team_id}/webhooks", 303)
 
@@ -215,7 +222,7 @@ async def switch_webhook(
     team_id: uuid.UUID,
     webhook_id: uuid.UUID,
     switch: Literal["enable", "disable"],
-    data: Annotated[ButtonForm, Form()],
+    data: Annotated[TaggedButtonForm, Form()],
     _: SignedInDep,
     api: ApiDep,
     page: PageDep,
@@ -223,7 +230,7 @@ async def switch_webhook(
     """Disable by hand, or (re-)enable: one waiting after failures resumes in order."""
     enabled = switch == "enable"
     try:
-        await service.update(api, team_id, webhook_id, {"enabled": enabled})
+        await service.update(api, team_id, webhook_id, {"enabled": enabled}, data.etag)
     except ApiProblem as problem:
         return await _detail_page(
             page, api, team_id, webhook_id, status=problem.status, detail=problem_detail(problem)
