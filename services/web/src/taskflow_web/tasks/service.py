@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,20 +50,23 @@ TEAMS_KEPT = 10_000
 
 
 async def project_and_membership(
-    api: Api, project_id: uuid.UUID, *more: Awaitable[Any]
+    api: Api, project_id: uuid.UUID, *more: Callable[[str], Awaitable[Any]]
 ) -> tuple[dict[str, Any], Membership, list[Any]]:
     """The project, the caller's membership of its team (a 404 for an outsider), and the
-    answers of ``more`` calls made meanwhile."""
+    answers of ``more`` calls (each given the team's id) made meanwhile."""
     team_id = TEAM_OF.get(project_id)
     if team_id is None:
         found, _tag = await projects.project(api, project_id)
         if len(TEAM_OF) >= TEAMS_KEPT:  # a bound, not a policy: the oldest go first
             TEAM_OF.pop(next(iter(TEAM_OF)))
         TEAM_OF[project_id] = team_id = str(found["team_id"])
-        me, *answers = await asyncio.gather(projects.membership(api, team_id), *more)
+        calls = [projects.membership(api, team_id), *(call(team_id) for call in more)]
+        me, *answers = await asyncio.gather(*calls)
         return found, me, answers
     (found, _tag), me, *answers = await asyncio.gather(
-        projects.project(api, project_id), projects.membership(api, team_id), *more
+        projects.project(api, project_id),
+        projects.membership(api, team_id),
+        *(call(team_id) for call in more),
     )
     return found, me, answers
 
@@ -71,7 +74,9 @@ async def project_and_membership(
 async def board(api: Api, project_id: uuid.UUID) -> Board:
     """The project's tasks in columns by status (a 404 for an outsider)."""
     params = [("project_id", str(project_id)), ("sort", "-priority"), ("limit", BOARD_LIMIT)]
-    project, me, (page,) = await project_and_membership(api, project_id, api.get(TASKS, params))
+    project, me, (page,) = await project_and_membership(
+        api, project_id, lambda _team: api.get(TASKS, params)
+    )
     shown = cards(page.get("items", []))
     columns = [
         (status, name, [task for task in shown if task["status"] == status])
@@ -87,14 +92,13 @@ async def task_page(
     params = [*filters.api_params(str(project_id)), ("limit", str(PAGE_SIZE))]
     if cursor:
         params.append(("cursor", cursor))
-    project, me, (page,) = await project_and_membership(api, project_id, api.get(TASKS, params))
-    return TaskPage(
-        project,
-        me,
-        await projects.members(api, project["team_id"]),
-        cards(page.get("items", [])),
-        page.get("next_cursor"),
+    project, me, (page, members) = await project_and_membership(
+        api,
+        project_id,
+        lambda _team: api.get(TASKS, params),
+        lambda team_id: projects.members(api, team_id),
     )
+    return TaskPage(project, me, members, cards(page.get("items", [])), page.get("next_cursor"))
 
 
 async def task(api: Api, task_id: uuid.UUID) -> dict[str, Any]:

@@ -6,6 +6,7 @@ message, a form's problem beside its field."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 from typing import Annotated, Any
@@ -231,8 +232,13 @@ async def render_task(
     ``edit`` the form of the comment being edited (``editing``, its id)."""
     api = page.api
     shown = await service.task(api, task_id)
-    me = await projects.membership(api, shown["team_id"])
-    members = await projects.members(api, shown["team_id"])
+    # What the page shows besides the task, asked for at once.
+    me, members, task_comments, activity = await asyncio.gather(
+        projects.membership(api, shown["team_id"]),
+        projects.members(api, shown["team_id"]),
+        comments.comments(api, task_id),
+        service.activity(api, task_id),
+    )
     if form is None:
         form = FormState.of(task_values(shown))
     return await page.render(
@@ -243,8 +249,8 @@ async def render_task(
         perms=Permissions,
         members=members,
         names={member["user_id"]: person_name(member["user"]) for member in members},
-        comments=await comments.comments(api, task_id),
-        activity=await service.activity(api, task_id),
+        comments=task_comments,
+        activity=activity,
         statuses=rules.STATUSES,
         priorities=rules.PRIORITIES,
         form=form,
