@@ -553,3 +553,35 @@ async def test_a_member_from_before_permissions_were_kept_is_read_through(
         assert row is not None and row.permissions == {P.WEBHOOKS_MANAGE}
         assert row.role_id == role_id
     await grants.client.aclose()
+
+
+async def test_a_host_name_is_pinned_to_the_address_checked_with_host_and_sni_kept(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name is resolved once per attempt and the connection goes to that address; the
+    receiver sees the name in Host, and TLS verifies its certificate against the name (SNI):
+    a certificate for another name fails the attempt."""
+    resolved: list[str] = []
+    real = asyncio.get_running_loop().getaddrinfo
+
+    async def getaddrinfo(host: str, port: int, **kwargs: Any) -> Any:
+        resolved.append(host)
+        if host in ("hooks.example", "localhost"):
+            return await real("127.0.0.1", port, **kwargs)
+        return await real(host, port, **kwargs)
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    poster = WebhookPoster(
+        allowed_networks=(ipaddress.ip_network(LOOPBACK),), ca_bundle=str(receiver.ca_file)
+    )
+    try:
+        good = await poster.post(f"https://localhost:{receiver.port}/hook", b"{}", {})
+        assert good.ok, good.error
+        assert receiver.all()[-1].headers["host"] == f"localhost:{receiver.port}"
+        # The same address under a name the certificate does not carry: refused by TLS.
+        wrong = await poster.post(f"https://hooks.example:{receiver.port}/hook", b"{}", {})
+        assert not wrong.ok and wrong.status_code is None
+        assert len(receiver.all()) == 1
+        assert resolved == ["localhost", "hooks.example"]
+    finally:
+        await poster.close()
