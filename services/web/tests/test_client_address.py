@@ -32,6 +32,8 @@ async def test_one_browser_s_failed_log_ins_lock_only_its_own_address(
         assert failures == [401] * 5
         locked = await mallory.sign_in("addressed", PASSWORD)
         assert locked.status_code == 429
+        # The sign-in form, shown again, says when to try again as auth's answer did.
+        assert int(locked.headers["retry-after"]) > 0
         # The owner, behind the same web app, still signs in.
         assert (await owner.sign_in("addressed")).status_code == 303
 
