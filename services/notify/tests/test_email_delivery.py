@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import io
 import smtplib
 import socket
@@ -19,6 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage as MimeMessage
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +46,7 @@ from taskflow_notify.email.jobs import SEND_EMAIL
 from taskflow_notify.email.models import EmailMessage, EmailStatus
 from taskflow_notify.email.rules import is_permanent, retry_delay
 from taskflow_notify.email.scheduled import EmailDispatcher
-from taskflow_notify.email.service import EmailSender, EmailTemplates, job_database
+from taskflow_notify.email.service import EmailSender, EmailTemplates, job_database, mime
 from taskflow_notify.notifications import service
 
 from .conftest import Recorder, reset_outgoing, send_logged_email
@@ -320,7 +323,7 @@ class FailingWrites:
         self.backend, self.count, self.armed, self.failed = backend, count, False, 0
         event.listen(database.engine.sync_engine, "before_cursor_execute", self.before)
 
-    def send(self, message: MimeMessage) -> None:
+    def send(self, message: Message) -> None:
         self.backend.send(message)
         self.armed = True
 
@@ -565,3 +568,35 @@ def test_only_a_5xx_refusal_of_this_email_is_permanent() -> None:
         OSError("unreachable"),
     ):
         assert not is_permanent(transient)
+
+
+@pytest.mark.parametrize(
+    ("subject", "sender"),
+    [
+        ('You were assigned "Ship it"', "TaskFlow <no-reply@taskflow.local>"),
+        ("Vous avez « Écrire la doc » — " + "é" * 200, "TâskFlow <no-reply@taskflow.local>"),
+    ],
+    ids=["ascii", "not-ascii"],
+)
+def test_a_message_reads_back_as_written_whatever_its_characters(subject: str, sender: str) -> None:
+    """ASCII headers take the plain MIME classes, others the modern message: either way a
+    reader gets the headers, both alternatives and every character back."""
+    row = EmailMessage(
+        dedupe_key="k",
+        to_address="ann@example.com",
+        subject=subject[:300],
+        text_body="Hi Ann,\n“Ship it” is yours.\n" + "x" * 200 + "\n",
+        html_body="<p>Hi Ann, “Ship it” is yours.</p>",
+    )
+    raw = bytes(mime(row, sender))
+    assert max(len(line) for line in raw.split(b"\n")) <= 998
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, MimeMessage)
+    assert (message["From"], message["To"]) == (sender, "ann@example.com")
+    assert message["Subject"] == subject[:300]
+    assert message["Message-ID"] == f"<{row.id.hex}@taskflow.local>"
+    assert message["X-TaskFlow-Email-Id"] == str(row.id)
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and plain.get_content() == row.text_body
+    assert html is not None and html.get_content().rstrip("\n") == row.html_body

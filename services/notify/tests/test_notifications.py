@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from email.message import EmailMessage as MimeMessage
+from email.message import Message
 from typing import Any
 
 import pytest
@@ -122,9 +122,9 @@ async def test_one_cause_delivered_twice_writes_one_row_and_one_email(world: Any
 
 class Recording:
     def __init__(self) -> None:
-        self.sent: list[MimeMessage] = []
+        self.sent: list[Message] = []
 
-    def send(self, message: MimeMessage) -> None:
+    def send(self, message: Message) -> None:
         self.sent.append(message)
 
 

@@ -1,6 +1,6 @@
 """Email backends chosen by URL: ``smtp://``, ``console://``, ``file:///dir``.
 
-Each sends one ``EmailMessage`` (the stdlib one). The message id is derived from
+Each sends one MIME ``Message`` (the standard library's). The message id is derived from
 the email row's id, so a resend after a crash is recognisably the same message.
 """
 
@@ -10,7 +10,7 @@ import smtplib
 import ssl
 import sys
 import tempfile
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -19,7 +19,7 @@ from taskflow_notify.email.rules import is_about_this_email
 
 
 class EmailBackend(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
 
 class SmtpBackend:
@@ -44,7 +44,7 @@ class SmtpBackend:
             self._context = ssl.create_default_context()
         return self._context
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Send over the connection kept from the last message, or over a new one when
         there is none or the server has closed it meanwhile (servers close idle ones, and
         some after so many messages); a refusal of this message's sender, recipient or
@@ -61,7 +61,7 @@ class SmtpBackend:
                 self.close()
         self._send(self._connect(), message)
 
-    def _send(self, smtp: smtplib.SMTP, message: EmailMessage) -> None:
+    def _send(self, smtp: smtplib.SMTP, message: Message) -> None:
         try:
             smtp.send_message(message)
         except (smtplib.SMTPServerDisconnected, ConnectionError):
@@ -100,7 +100,7 @@ class SmtpBackend:
 
 
 class ConsoleBackend:
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         sys.stdout.write(message.as_string() + "\n" + "-" * 72 + "\n")
         sys.stdout.flush()
 
@@ -111,7 +111,7 @@ class FileBackend:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         name = (
             str(message["Message-ID"] or "message")

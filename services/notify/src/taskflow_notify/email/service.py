@@ -33,7 +33,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.charset import QP, Charset
 from email.message import EmailMessage as MimeMessage
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
 from typing import Any, TypeVar, cast
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -132,15 +136,50 @@ async def write_email(
     EmailDispatcher.mark(session)
 
 
-def mime(row: EmailMessage, sender: str) -> MimeMessage:
-    message = MimeMessage()
-    message["From"] = sender
-    message["To"] = row.to_address
-    message["Subject"] = row.subject
+# Bodies in quoted-printable UTF-8: readable as text, safe for any character.
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
+
+
+def mime(row: EmailMessage, sender: str) -> Message:
+    """The email as a MIME message: a text and an HTML alternative.
+
+    Headers all ASCII (the usual case): built with the standard library's plain MIME
+    classes, which keep the header values as given, a twentieth of the CPU of parsing
+    each back into a header object (a millisecond a message here). Otherwise the modern
+    ``EmailMessage``, which encodes and folds any header rightly."""
+    if not (row.subject.isascii() and row.to_address.isascii() and sender.isascii()):
+        return _modern_mime(row, sender)
+    message = MIMEMultipart("alternative")
+    for name, value in _headers(row, sender):
+        message[name] = value
+    message.attach(_text(row.text_body, "plain"))
+    message.attach(_text(row.html_body, "html"))
+    return message
+
+
+def _headers(row: EmailMessage, sender: str) -> list[tuple[str, str]]:
     # The row's id and nothing else (make_msgid would add the time and a random number): a
     # resend after a crash carries the same Message-ID, so clients can tell it is one email.
-    message["Message-ID"] = f"<{row.id.hex}@taskflow.local>"
-    message["X-TaskFlow-Email-Id"] = str(row.id)
+    return [
+        ("From", sender),
+        ("To", row.to_address),
+        ("Subject", row.subject),
+        ("Message-ID", f"<{row.id.hex}@taskflow.local>"),
+        ("X-TaskFlow-Email-Id", str(row.id)),
+    ]
+
+
+def _text(body: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(body, _UTF8)  # sets the charset and the transfer encoding too
+    return part
+
+
+def _modern_mime(row: EmailMessage, sender: str) -> MimeMessage:
+    message = MimeMessage()
+    for name, value in _headers(row, sender):
+        message[name] = value
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
     return message

@@ -83,12 +83,7 @@ async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Ou
             "dedupe_key": key,
             "created_at": utcnow(),
         }
-        delivered_before = await session.execute(
-            select(_notifications.c.id).where(_notifications.c.id == notification_id)
-        )
-        dialect = dialect_of_session(session)
-        await session.execute(insert_or_ignore(dialect, Notification, notification, ["dedupe_key"]))
-        if delivered_before.first() is None:
+        if await _insert_new(session, notification):
             await _live_notification(session, Notification.model_validate(notification))
     if outgoing.email:
         email = OutgoingEmail(
@@ -99,6 +94,21 @@ async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Ou
             notification_id=notification_id,
         )
         await write_email(session, templates, email)
+
+
+async def _insert_new(session: AsyncSession, notification: dict[str, Any]) -> bool:
+    """Insert the notification unless its dedupe key is taken; whether it was new. One
+    statement where the insert says what it wrote (PostgreSQL, SQLite), else a look first."""
+    dialect = dialect_of_session(session)
+    insert = insert_or_ignore(dialect, Notification, notification, ["dedupe_key"])
+    if dialect in {"postgresql", "sqlite"}:
+        written = await session.execute(insert.returning(_notifications.c.id))
+        return written.first() is not None
+    delivered_before = await session.execute(
+        select(_notifications.c.id).where(_notifications.c.id == notification["id"])
+    )
+    await session.execute(insert)
+    return delivered_before.first() is None
 
 
 async def _live_notification(session: AsyncSession, notification: Notification) -> None:
