@@ -164,6 +164,10 @@ class Bench:
             f"  errors {result.errors}  {extra}",
             flush=True,
         )
+        if result.cpu_ms_per_request:
+            # Each scenario's cost as it ends, so a run cut short still shows where CPU went.
+            cost = "  ".join(f"{k} {v:g}" for k, v in list(result.cpu_ms_per_request.items())[:10])
+            print(f"{'':34} CPU ms a request: {cost}", flush=True)
 
     # --- reads and a write over HTTP ----------------------------------------------------
 
