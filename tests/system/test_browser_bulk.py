@@ -6,6 +6,8 @@ whole change refused with its reason beside its row."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -41,6 +43,29 @@ async def task_of(system: System, world: dict[str, Any], task_id: str) -> dict[s
     return task
 
 
+@asynccontextmanager
+async def task_list(
+    browser: Browser, system: System, world: dict[str, Any], *, scripts: bool = True
+) -> AsyncIterator[Page]:
+    """The lead's task list, signed in, in a browser of its own (a phone without scripts)."""
+    if scripts:
+        context = await new_context(browser, system, "desktop")
+    else:
+        context = await browser.new_context(
+            base_url=system.stack.gateway_url, java_script_enabled=False, **VIEWPORTS["phone"]
+        )
+        context.set_default_timeout(30_000)
+    try:
+        page = await context.new_page()
+        await sign_in(page, "bulklead")
+        await page.goto(f"/projects/{world['task']['project_id']}/tasks")
+        if scripts:
+            await settle(page)
+        yield page
+    finally:
+        await context.close()
+
+
 async def focused_id(page: Page) -> str:
     found: str = await page.evaluate("() => document.activeElement && document.activeElement.id")
     return found
@@ -49,13 +74,8 @@ async def focused_id(page: Page) -> str:
 async def test_tick_two_tasks_and_change_them_at_once(
     system: System, browser: Browser, world: dict[str, Any]
 ) -> None:
-    context = await new_context(browser, system, "desktop")
-    try:
-        page = await context.new_page()
-        await sign_in(page, "bulklead")
-        first, second, third = world["tasks"]
-        await page.goto(f"/projects/{first['project_id']}/tasks")
-        await settle(page)
+    first, second, third = world["tasks"]
+    async with task_list(browser, system, world) as page:
         # Newest first: "Second task" above the first one. Its box, Space; Tab past the
         # row's link to the next row's box, Space.
         await page.get_by_label(f"Select “{second['title']}”", exact=True).focus()
@@ -74,41 +94,25 @@ async def test_tick_two_tasks_and_change_them_at_once(
             changed = await task_of(system, world, task["id"])
             assert changed["status"] == "in_review" and changed["labels"] == ["launch"]
         assert (await task_of(system, world, third["id"]))["status"] == "todo"
-    finally:
-        await context.close()
 
 
 async def test_with_scripts_off_the_plain_form_changes_a_task(
     system: System, browser: Browser, world: dict[str, Any]
 ) -> None:
-    context = await browser.new_context(
-        base_url=system.stack.gateway_url, java_script_enabled=False, **VIEWPORTS["phone"]
-    )
-    context.set_default_timeout(30_000)
-    try:
-        page = await context.new_page()
-        await sign_in(page, "bulklead")
-        third = world["tasks"][2]
-        await page.goto(f"/projects/{third['project_id']}/tasks")
+    third = world["tasks"][2]
+    async with task_list(browser, system, world, scripts=False) as page:
         await page.get_by_label(f"Select “{third['title']}”", exact=True).check()
         await page.get_by_label("Due date", exact=True).fill("2031-05-04")
         await page.get_by_role("button", name="Change the selected tasks").click()
         await page.wait_for_selector("text=1 task changed.")
         assert (await task_of(system, world, third["id"]))["due_at"].startswith("2031-05-04")
-    finally:
-        await context.close()
 
 
 async def test_a_stale_task_refuses_the_whole_change_and_says_why_beside_it(
     system: System, browser: Browser, world: dict[str, Any]
 ) -> None:
-    context = await new_context(browser, system, "desktop")
-    try:
-        page = await context.new_page()
-        await sign_in(page, "bulklead")
-        first, second, _ = world["tasks"]
-        await page.goto(f"/projects/{first['project_id']}/tasks")
-        await settle(page)
+    first, second, _ = world["tasks"]
+    async with task_list(browser, system, world) as page:
         await page.get_by_label(f"Select “{first['title']}”", exact=True).check()
         await page.get_by_label(f"Select “{second['title']}”", exact=True).check()
         renamed = await system.client.patch(
@@ -125,5 +129,3 @@ async def test_a_stale_task_refuses_the_whole_change_and_says_why_beside_it(
         assert await page.locator(f"#pick-{first['id']}").is_checked()  # the selection kept
         for task in (first, second):
             assert (await task_of(system, world, task["id"]))["status"] != "done"
-    finally:
-        await context.close()

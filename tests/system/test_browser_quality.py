@@ -160,7 +160,8 @@ async def test_lists_load_without_layout_shift(
         # A script's click: not an input the browser would discount from the score.
         await more.dispatch_event("click")
         # The second page holds the oldest task, the one team_with_member made.
-        await page.get_by_text(world["task"]["title"]).wait_for()
+        # (its link: the row's tick box has a label naming it too)
+        await page.get_by_role("link", name=world["task"]["title"], exact=True).wait_for()
         scores["task list after load more"] = await layout_shift(page)
         await page.goto("/notifications")
         scores["notifications"] = await layout_shift(page)
