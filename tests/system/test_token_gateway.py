@@ -15,19 +15,13 @@ import httpx
 import pytest
 from taskflow_embedded.gateway import CLIENT_ADDRESS, GatewayTransport, Rule, load, read_body
 
+from .test_gateway import Clock
+
 UPSTREAMS = {name: f"http://{name}.upstream" for name in ("auth", "teams", "work", "notify", "web")}
 TOKEN_A = "Bearer tfp_aaaa.bbbb.cccc"
 TOKEN_B = "Bearer tfp_dddd.eeee.ffff"
 SESSION = "Bearer session.jwt.token"
 TFP = "HeaderRegexp(`Authorization`, `^Bearer tfp_`)"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Services:

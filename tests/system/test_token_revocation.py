@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from .conftest import FIGURES, System, next_phone
+from .test_revocation import bearer
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 
@@ -27,10 +28,6 @@ PATHS = {
 }
 SCOPES = ["profile.read", "teams.read", "projects.read", "notifications.read"]
 PROMISE_SECONDS = 2.0
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def direct_statuses(system: System, token: str) -> dict[str, int]:

@@ -16,7 +16,6 @@ is a non-member of every other team.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,19 +64,8 @@ def api_token(
     team_id: uuid.UUID | str | None = None,
 ) -> dict[str, str]:
     """Headers with a personal API token as auth signs them (``tfp_`` and an ``api`` JWT)."""
-    now = int(time.time())
-    claims = {
-        "iss": tokens.issuer,
-        "aud": tokens.audience,
-        "sub": str(user_id),
-        "iat": now,
-        "exp": now + 900,
-        "jti": str(uuid.uuid4()),
-        "type": "api",
-        "scp": sorted(scopes),
-        "team": str(team_id) if team_id else None,
-    }
-    token = jwt.encode(claims, tokens.key, algorithm="RS256", headers={"kid": tokens.kid})
+    team = str(team_id) if team_id else None
+    token = tokens.access_token(uuid.UUID(str(user_id)), type="api", scp=sorted(scopes), team=team)
     return {"Authorization": f"Bearer tfp_{token}"}
 
 

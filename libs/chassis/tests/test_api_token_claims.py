@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from fastapi import APIRouter, FastAPI
 from taskflow_chassis.problems import install_problem_handlers
@@ -20,20 +19,10 @@ from taskflow_chassis.testing import TestTokens
 
 
 def sign(tokens: TestTokens, **claims: Any) -> str:
-    now = int(time.time())
-    body = {
-        "iss": tokens.issuer,
-        "aud": tokens.audience,
-        "sub": str(uuid.uuid4()),
-        "iat": now,
-        "exp": now + 600,
-        "jti": str(uuid.uuid4()),
-        "type": "api",
-        "scp": ["tasks.read"],
-        "team": None,
-        **claims,
-    }
-    return jwt.encode(body, tokens.key, algorithm="RS256", headers={"kid": tokens.kid})
+    """An API token's JWT as auth signs it (without its ``tfp_``); ``claims`` override."""
+    return tokens.access_token(
+        uuid.uuid4(), **{"type": "api", "scp": ["tasks.read"], "team": None, **claims}
+    )
 
 
 @pytest.fixture
