@@ -62,6 +62,7 @@ def signed_in_pages(world: dict[str, Any]) -> dict[str, str]:
         "roles": f"/teams/{team}/roles",
         "role": f"/teams/{team}/roles/{world['role']['id']}",
         "invitations": f"/teams/{team}/invitations",
+        "webhooks": f"/teams/{team}/webhooks",
         "projects": f"/teams/{team}/projects",
         "board": f"/projects/{project}",
         "task-list": f"/projects/{project}/tasks",
