@@ -13,7 +13,8 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from taskflow_embedded.main import BrowserAddress, Dispatcher, StreamingASGITransport
+from taskflow_embedded.main import BrowserAddress, Dispatcher
+from taskflow_embedded.streaming import StreamingASGITransport
 from taskflow_web.api.adapters import ApiUnavailable
 from taskflow_web.app import create_app
 
@@ -95,7 +96,7 @@ async def test_a_profile_saved_in_another_tab_is_not_overwritten(world: World) -
 async def test_429_and_503_pages_say_when_to_try_again(world: World) -> None:
     """The API's Retry-After reaches the browser on the error page; a 503 without an
     answer from the API still says when to try again."""
-    transport = world.web.state.api_client._transport
+    transport: httpx.AsyncBaseTransport = world.web.state.api_client._transport
     answers = {
         "/api/v1/teams": httpx.Response(
             429,
