@@ -183,9 +183,18 @@ async def test_notify_applies_interleaved_membership_numbers_of_several_teams_in
     await apply_in_batches(notify, world.interleaved())
     async with notify.state.database.session() as session:
         members = (await session.execute(select(NotifyMember))).scalars().all()
-    # Role changes are not notify's: each row keeps the number of its last join or removal.
+    # Notify keeps each member's permissions (webhooks.manage), so a role change numbers
+    # the row too: each keeps the number of its last join, role change or removal.
     assert {(m.team_id, m.user_id, m.seq, m.active) for m in members} == {
         (team, person, seq, True)
         for team in world.ids
-        for person, seq in zip(world.people[team], (7, 2, 5), strict=True)
+        for person, seq in zip(world.people[team], (7, 6, 5), strict=True)
+    }
+    # ... and the permissions of the last role: back as a Viewer, a Developer again, a Developer.
+    assert {(m.user_id, m.permissions) for m in members} == {
+        (person, BUILT_IN_ROLES[role])
+        for team in world.ids
+        for person, role in zip(
+            world.people[team], ("Viewer", "Developer", "Developer"), strict=True
+        )
     }
