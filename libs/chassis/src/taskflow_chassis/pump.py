@@ -61,7 +61,7 @@ class CommitWokenLoop(ABC):
         # of the gap, gathering what further commits leave meanwhile into the next pass; a
         # wake after a quiet spell starts a pass at once. Zero: every wake, at once.
         self.min_gap = min_gap
-        self._last_pass = float("-inf")
+        self._gap_from = float("-inf")
         self._in_gap = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -121,7 +121,7 @@ class CommitWokenLoop(ABC):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             if self._stopping:
                 break
-            wait = self._last_pass + self.min_gap - asyncio.get_running_loop().time()
+            wait = self._gap_from + self.min_gap - asyncio.get_running_loop().time()
             if wait > 0:
                 self._in_gap = True  # no pass in progress: stop may cancel it here
                 try:
@@ -129,7 +129,7 @@ class CommitWokenLoop(ABC):
                 finally:
                     self._in_gap = False
             self._wake.clear()
-            self._last_pass = asyncio.get_running_loop().time()
+            self._gap_from = asyncio.get_running_loop().time()
             try:
                 while await self.run_once() == self.batch_size and not self._stopping:
                     pass  # a full batch: more may be waiting

@@ -18,9 +18,9 @@ from taskflow_chassis.types import utcnow
 # Every table in the metadata before the first flush.
 from taskflow_web import models  # noqa: F401
 from taskflow_web.accounts.views import router as accounts
-from taskflow_web.audit.views import router as audit
 from taskflow_web.api.adapters import api_client
 from taskflow_web.api.service import FormSendings
+from taskflow_web.audit.views import router as audit
 from taskflow_web.config import WebSettings
 from taskflow_web.handlers import EVENT_HANDLERS
 from taskflow_web.invitations.views import router as invitations
