@@ -4,6 +4,7 @@ internal entry point keeps it (tests/system/test_client_address.py checks the ga
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -56,3 +57,22 @@ async def test_a_browser_cannot_name_its_own_address(embedded: Dispatcher, tmp_p
         )
         assert direct.status_code == 429
         assert (await honest.sign_in("claimant")).status_code == 303
+
+
+async def test_the_audit_log_names_the_browser_a_sign_in_came_from(
+    embedded: Dispatcher, tmp_path: Path
+) -> None:
+    """Web's calls carry the browser's User-Agent, so "Security activity" shows the browser,
+    not web's own HTTP client."""
+    browser = browser_at(embedded, "203.0.113.61", tmp_path / "mail")
+    browser.client.headers["User-Agent"] = "Mozilla/5.0 (TaskFlowTest) Firefox/140.0"
+    async with browser.client:
+        await browser.sign_up("agented")
+        assert (await browser.sign_in("agented")).status_code == 303
+        for _ in range(100):  # the entry comes from an event, a moment after the log-in
+            page = (await browser.get("/settings/security")).text
+            if "TaskFlowTest" in page:
+                break
+            await asyncio.sleep(0.1)
+        assert "Mozilla/5.0 (TaskFlowTest) Firefox/140.0" in page
+        assert "python-httpx" not in page

@@ -85,6 +85,7 @@ async def api(request: Request, session: WebSessionDep) -> Api:
         refresh_margin_seconds=settings.refresh_margin_seconds,
         clock=await get_clock(request),
         client_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
         on_change=lambda changed: remember(request, changed),
         form_rendering=lambda: getattr(request.state, "form_rendering", None),
         sendings=request.app.state.form_sendings,

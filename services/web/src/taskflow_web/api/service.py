@@ -143,6 +143,7 @@ class Api:
         refresh_margin_seconds: int,
         clock: Callable[[], datetime],
         client_address: str | None = None,
+        user_agent: str | None = None,
         on_change: Callable[[Session | None], None] = lambda _: None,
         form_rendering: Callable[[], str | None] = lambda: None,
         sendings: FormSendings,
@@ -164,6 +165,9 @@ class Api:
             if client_address
             else {}
         )
+        # The security audit log names the browser a log-in came from, not web's httpx.
+        if user_agent:
+            self.headers["User-Agent"] = user_agent[:512]
 
     @property
     def session(self) -> Session:
