@@ -75,7 +75,7 @@ def create_app(
             longest=timedelta(days=settings.session_max_days),
             clock=clock,
         )
-        app.state.form_sendings = FormSendings(app.state.database, clock)
+        app.state.form_sendings = FormSendings(app.state.database, app.state.publisher, clock)
 
     async def stop(app: FastAPI) -> None:
         await app.state.api_client.aclose()

@@ -8,7 +8,8 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from taskflow_chassis.db import Database
 from taskflow_chassis.types import utcnow
+from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_web.api.adapters import ApiProblem, ApiUnavailable, json_of, send
 from taskflow_web.api.models import FormSending
@@ -46,13 +48,19 @@ class FormSendings:
     def __init__(
         self,
         database: Database,
+        publisher: Publisher,
         clock: Callable[[], datetime] = utcnow,
         *,
         wait_seconds: float = IN_USE_WAIT_SECONDS,
         waits: int = IN_USE_WAITS,
     ) -> None:
-        self.database, self.clock = database, clock
+        self.database, self.publisher, self.clock = database, publisher, clock
         self.wait_seconds, self.waits = wait_seconds, waits
+
+    @asynccontextmanager
+    async def _unit(self) -> AsyncIterator[UnitOfWork]:
+        async with self.database.session() as session:
+            yield UnitOfWork(session, self.publisher)
 
     async def once(self, key: str, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
         for _ in range(self.waits):
@@ -76,8 +84,8 @@ class FormSendings:
             await self._release(key)  # the caller refreshes and sends again, not the twin
             return response
         kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-        async with self.database.session() as session:
-            await session.execute(
+        async with self._unit() as uow:
+            await uow.session.execute(
                 update(FormSending)
                 .where(FormSending.key == key)  # type: ignore[arg-type]
                 .values(
@@ -86,7 +94,7 @@ class FormSendings:
                     body=response.content.decode("utf-8", "replace"),
                 )
             )
-            await session.commit()
+            await uow.commit()
         return response
 
     async def _claim(self, key: str) -> bool:
@@ -95,15 +103,15 @@ class FormSendings:
         a new intent)."""
         now = self.clock()
         stale = now - timedelta(seconds=SENDING_KEPT_SECONDS)
-        async with self.database.session() as session:
-            await session.execute(
+        async with self._unit() as uow:
+            await uow.session.execute(
                 delete(FormSending).where(FormSending.claimed_at < stale)  # type: ignore[arg-type]
             )
-            session.add(FormSending(key=key, claimed_at=now))
+            uow.session.add(FormSending(key=key, claimed_at=now))
             try:
-                await session.commit()
+                await uow.commit()
             except IntegrityError:
-                await session.rollback()
+                await uow.session.rollback()
                 return False
         return True
 
@@ -116,11 +124,11 @@ class FormSendings:
             return httpx.Response(row.status, headers=headers, content=(row.body or "").encode())
 
     async def _release(self, key: str) -> None:
-        async with self.database.session() as session:
-            await session.execute(
+        async with self._unit() as uow:
+            await uow.session.execute(
                 delete(FormSending).where(FormSending.key == key)  # type: ignore[arg-type]
             )
-            await session.commit()
+            await uow.commit()
 
 
 class SignInRequired(Exception):
