@@ -83,9 +83,11 @@ dlq: bootstrap
 manage: bootstrap
 	$(RUN) python -m taskflow_embedded.local manage $(SERVICE) $(ARGS)
 
-# Not part of make test: minutes of load on the local distributed runtime. QUICK=1: 1,000 tasks, 5 s runs.
+# Not part of make test: minutes of load on the local distributed runtime, then webhook
+# deliveries to an HTTPS receiver (deliveries a second, signature cost). QUICK=1: 1,000 tasks, 5 s runs.
 bench: bootstrap wrk
 	$(RUN) python bench/run.py $(if $(QUICK),--quick)
+	$(RUN) python bench/webhooks_micro.py --postgres --endpoints 16 --deliveries $(if $(QUICK),500,2000)
 
 requirements.txt: bootstrap
 	$(UV) export --frozen --no-dev --no-hashes --all-packages --no-emit-workspace -o requirements.txt
