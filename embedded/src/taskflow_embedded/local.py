@@ -268,16 +268,20 @@ class LocalStack:
             self._supervisor.join(timeout=5)
             self._supervisor = None
         with self._lock:
-            names = list(self.processes)
-        for name in names:
-            with self._lock:
-                process = self.processes.pop(name)
+            stopping = list(self.processes.values())
+            self.processes.clear()
+        # All told at once, then waited for together: a stop takes the slowest process's
+        # time, not the sum of them all.
+        for process in stopping:
             if process.poll() is None:
                 process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        deadline = time.monotonic() + 20
+        for process in stopping:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     async def wait_ready(self, *services: str, timeout: float = 90.0) -> None:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout

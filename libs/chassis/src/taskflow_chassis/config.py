@@ -80,6 +80,9 @@ class ServiceSettings(BaseSettings):
     # uvicorn: API worker processes, and one log line per request (off where load matters).
     workers: int = Field(default=1, ge=1, le=64)
     access_log: bool = True
+    # On SIGTERM, how long open requests (a live stream never ends by itself) may finish
+    # before uvicorn cancels them: a stop takes seconds, not until the last browser leaves.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
     # A PATCH, PUT or DELETE of one resource without If-Match answers 428 (taskflow_chassis.etags).
     require_if_match: bool = False
 
