@@ -54,6 +54,10 @@ def use_production_settings(workers: dict[str, int]) -> None:
     # wrk's connections log one account in from one address at once, and the throttle
     # counts an attempt before its password is checked: at its 5, most would get 429.
     os.environ["AUTH_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS"] = "1000"
+    # The seed writes its further teams straight into work's replica (seed.py), teams never
+    # hears of them, and work's reconciler rightly erases a team teams does not list (half
+    # of "get one task" then answered 404 at 100,000 tasks): it waits out the run.
+    os.environ["WORK_REPLICA_RECONCILE_SECONDS"] = "86400"
     for service, count in workers.items():
         os.environ[f"{service.upper()}_WORKERS"] = str(count)
 
