@@ -315,6 +315,13 @@ REFUSED = [
     "https://localhost/hook",
     "https://0.0.0.0/hook",
     "https://224.0.0.1/hook",
+    # IPv6 forms a translating network delivers to an IPv4 address: loopback, metadata.
+    "https://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+    "https://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254
+    "https://[64:ff9b:1::808:808]/hook",  # NAT64 local-use: refused whatever it holds
+    "https://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "https://[::7f00:1]/hook",  # IPv4-compatible 127.0.0.1
+    "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook",  # Teredo, client 10.0.0.1
 ]
 
 
@@ -585,3 +592,12 @@ async def test_a_host_name_is_pinned_to_the_address_checked_with_host_and_sni_ke
         assert resolved == ["localhost", "hooks.example"]
     finally:
         await poster.close()
+
+
+def test_an_ipv6_form_of_a_public_ipv4_address_is_judged_by_it() -> None:
+    from taskflow_notify.webhooks.rules import refusal
+
+    assert refusal(ipaddress.ip_address("64:ff9b::808:808")) is None  # NAT64 of 8.8.8.8
+    assert refusal(ipaddress.ip_address("2002:808:808::1")) is None  # 6to4 of 8.8.8.8
+    assert refusal(ipaddress.ip_address("2606:4700:4700::1111")) is None  # plain IPv6
+    assert refusal(ipaddress.ip_address("64:ff9b::a00:1")) == "10.0.0.1 is a private address"

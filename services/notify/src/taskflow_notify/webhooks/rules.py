@@ -101,15 +101,42 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# IPv6 forms that carry an IPv4 address a translating network (NAT64, 6to4) or an old
+# stack (IPv4-compatible) delivers to: judged by the IPv4 address inside. NAT64's local-use
+# prefix may translate to anything the operator chose, so it is refused outright.
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, where it stands for one."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in NAT64_WELL_KNOWN or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def refusal(address: Address, allowed: Sequence[Network] = ()) -> str | None:
     """Why a webhook may not be posted to ``address`` (None: it may). Refused: private,
     loopback, link-local, multicast, reserved, unspecified and every other non-global
-    address (an IPv4 address mapped into IPv6 is judged as the IPv4 one), unless one of
-    ``allowed`` holds it."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address (an IPv6 address carrying an IPv4 one, mapped, 6to4, Teredo, NAT64 or
+    IPv4-compatible, is judged as the IPv4 one), unless one of ``allowed`` holds it."""
     if any(address in network for network in allowed):
         return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in NAT64_LOCAL_USE:
+            return f"{address} is a NAT64 local-use address"
+        inside = embedded_ipv4(address)
+        if inside is not None:
+            address = inside
+            if any(address in network for network in allowed):
+                return None
     for reason, refused in (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
