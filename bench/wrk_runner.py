@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,19 +76,6 @@ class Wrk:
             text=True,
             check=True,
         ).stdout
-
-    def run_together(self, requests: Sequence[Request], duration: float) -> list[str]:
-        """One wrk a request, all at once; what each wrote, in the same order."""
-        running = [
-            subprocess.Popen(  # noqa: S603 - wrk and our own script
-                self.command(request.url, duration),
-                env=self.environment(request),
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for request in requests
-        ]
-        return [process.communicate()[0] for process in running]
 
 
 def _target(url: str) -> str:

@@ -13,6 +13,7 @@ import json
 import shutil
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from taskflow_chassis.testing import in_ci, require_redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bench's modules
 
 from accounts import TokenKeeper, refresh_due, token_window
+from logins import SteadyLogins
 from measure import Result, per_unit, postgres_group
 from run import parse_options
 from stack import delete_redis_keys, new_stack
@@ -218,6 +220,56 @@ def test_request_lua_spreads_ids_follows_the_token_file_and_counts_statuses(
     assert 0 <= paths["/api/v1/tasks/c"] - result.statuses["503"] <= 2
     assert list(result.statuses) == ["503"]
     assert result.errors == result.statuses["503"]
+
+
+# --- log-ins at a steady rate beside a scenario -----------------------------------------
+
+
+@pytest.fixture
+def slow_login() -> Iterator[tuple[str, list[float]]]:
+    """A log-in that takes 0.3 s to answer: 200, but 429 to every fourth request."""
+    arrivals: list[float] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            arrivals.append(time.monotonic())
+            refused = len(arrivals) % 4 == 0
+            time.sleep(0.3)
+            self.send_response(429 if refused else 200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/login", arrivals
+    finally:
+        httpd.shutdown()
+
+
+def test_log_ins_keep_their_rate_however_slow_the_answers_and_count_refusals(
+    slow_login: tuple[str, list[float]],
+) -> None:
+    url, arrivals = slow_login
+    with SteadyLogins(url, '{"username": "bench"}', rate=20) as logins:
+        time.sleep(2)
+    # On schedule, not one after another (that would be about 7 in 2 s at 0.3 s each).
+    assert 30 <= len(arrivals) <= 44
+    result = logins.result("log in at 20/s", 1000)
+    assert result.requests == len(arrivals)
+    assert result.statuses == {"429": len(arrivals) // 4}
+    assert result.errors == len(arrivals) // 4
+    assert result.p50_ms >= 300
+    # The rate of log-ins that succeeded: three in four.
+    assert 11 <= result.requests_per_second <= 17
 
 
 # --- the run's stack: its ports and what it leaves behind -------------------------------
