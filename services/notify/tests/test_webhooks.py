@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from taskflow_chassis.ports import free_port
 from taskflow_chassis.testing import check_problem
 from taskflow_contracts import permissions as P
@@ -601,3 +601,37 @@ def test_an_ipv6_form_of_a_public_ipv4_address_is_judged_by_it() -> None:
     assert refusal(ipaddress.ip_address("2002:808:808::1")) is None  # 6to4 of 8.8.8.8
     assert refusal(ipaddress.ip_address("2606:4700:4700::1111")) is None  # plain IPv6
     assert refusal(ipaddress.ip_address("64:ff9b::a00:1")) == "10.0.0.1 is a private address"
+
+
+async def test_a_secret_is_never_kept_for_a_retry(hooks: World, receiver: Receiver) -> None:
+    """Idempotency-Key is ignored by the two routes that answer a secret (creation and
+    rotation), as by a personal API token's creation: a replay would keep it for 24 h."""
+    team_id, leader = await team_with_leader(hooks)
+    base = f"/api/v1/teams/{team_id}/webhooks"
+    keyed = {**leader["headers"], "Idempotency-Key": "make-one-webhook"}
+    body = {"url": receiver.url, "event_types": ["*"]}
+    made = [await hooks.client.post(base, json=body, headers=keyed) for _ in range(2)]
+    assert [m.status_code for m in made] == [201, 201]
+    assert all("Idempotent-Replayed" not in m.headers for m in made)
+    first, again = (m.json() for m in made)
+    assert first["id"] != again["id"] and first["secret"] != again["secret"]
+    rotate = f"{base}/{first['id']}/rotate-secret"
+    rotated = [
+        await hooks.client.post(rotate, headers={**leader["headers"], "Idempotency-Key": "r1"})
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in rotated] == [200, 200]
+    assert rotated[0].json()["secret"] != rotated[1].json()["secret"]
+    secrets = [first["secret"], again["secret"], *(r.json()["secret"] for r in rotated)]
+    async with hooks.app.state.database.session() as session:
+        kept = (await session.execute(text("SELECT body FROM idempotency_keys"))).scalars().all()
+    assert not any(s.removeprefix("whsec_") in str(b) for s in secrets for b in kept)
+    document = (await hooks.client.get("/openapi/notify.json")).json()
+    for path in (base, f"{base}/{{webhook_id}}/rotate-secret"):
+        templated = path.replace(str(team_id), "{team_id}")
+        (header,) = [
+            p
+            for p in document["paths"][templated]["post"]["parameters"]
+            if p["name"] == "Idempotency-Key"
+        ]
+        assert header["description"].startswith("Ignored by this route"), templated

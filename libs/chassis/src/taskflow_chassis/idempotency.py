@@ -28,8 +28,9 @@ client may send ``Idempotency-Key: <1..255 printable ASCII characters>`` with an
   retry then gets 409 ``idempotency-key-spent`` (done, answer lost) and is not run again.
   A claim whose request died before committing is taken over after ``LEASE``.
 - Routes that opt out (``NOT_IDEMPOTENT``, by operation id) ignore the header, and their
-  OpenAPI documents say why: log in, token rotation and a personal API token's creation
-  (their answers hold tokens, which are never stored), a token check (an answer about the
+  OpenAPI documents say why: log in, token rotation, a personal API token's creation, and
+  a webhook's creation and secret rotation (their answers hold tokens or signing secrets,
+  which are never stored), a token check (an answer about the
   present), and the routes whose body holds a password (a fingerprint of it would be a
   fast hash of the password).
 - Expired rows are purged every ``PURGE_INTERVAL`` by a loop of each service.
@@ -129,6 +130,10 @@ NOT_IDEMPOTENT: dict[str, str] = {
     "auth.users.me.email": _PASSWORD,
     "tokens.create": "its answer holds a personal API token, shown once and never stored; "
     "a retry makes another one (revoke the spare)",
+    "webhooks.create": "its answer holds the endpoint's signing secret, shown once and never "
+    "stored; a retry registers another endpoint (delete the spare)",
+    "webhooks.rotate_secret": "its answer holds the new signing secret, shown once and never "
+    "stored; a retry rotates again, and the secret it answers is the one in use",
 }
 
 TABLE = "idempotency_keys"
