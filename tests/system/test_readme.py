@@ -87,7 +87,7 @@ def test_the_walkthrough_runs_as_written_and_again_on_the_same_data(
         assert problem.startswith("400 ") and "colour" in problem, (attempt, problem)
         # If-Match: the tag read wins once; the same tag again is stale
         assert patched == "PATCH 200", (attempt, patched)
-        assert stale == "412 https://taskflow.dev/problems/precondition-failed", (attempt, stale)
+        assert stale == "412 /problems/precondition-failed", (attempt, stale)
         # Idempotency-Key: the second POST is the first one's answer again, and says so
         first_id, second_id, header = replay.split(" ", 2)
         assert uuid.UUID(first_id) == uuid.UUID(second_id), (attempt, replay)

@@ -29,7 +29,7 @@ def test_the_api_tokens_example_runs_as_written(make_dev: tuple[str, Path], tmp_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     username, beyond, manage, listed, deleted, after = result.stdout.strip().splitlines()[-6:]
     assert username.startswith("ci-"), username
-    assert beyond == "403 https://taskflow.dev/problems/insufficient-scope", beyond
+    assert beyond == "403 /problems/insufficient-scope", beyond
     assert manage.startswith("403 ") and "signed-in session only" in manage, manage
     assert listed == "[('CI', ['profile.read', 'teams.read'])]", listed
     assert (deleted, after) == ("DELETE 204", "after revocation 401")

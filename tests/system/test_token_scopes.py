@@ -43,7 +43,7 @@ from .inprocess import (
 )
 
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
-INSUFFICIENT = "https://taskflow.dev/problems/insufficient-scope"
+INSUFFICIENT = "/problems/insufficient-scope"
 # An answer that never ends (Server-Sent Events): refused or not is read from its status
 # line alone, which the in-process client cannot do; tests/system/test_stream.py has it.
 STREAMS = {"notifications.stream"}

@@ -161,7 +161,7 @@ async def test_the_bearer_scheme_leaves_the_401s_as_they_were() -> None:
             assert answer.headers["www-authenticate"] == challenge
             assert answer.headers["content-type"] == "application/problem+json"
             body = answer.json()
-            assert body["type"] == "https://taskflow.dev/problems/unauthenticated"
+            assert body["type"] == "/problems/unauthenticated"
             assert body["title"] in {"Not authenticated", "Invalid token"}
 
 

@@ -47,7 +47,7 @@ def test_nobody_grants_permissions_they_lack() -> None:
     problem = refusal(rules.ensure_within, held, [P.TEAM_DELETE, P.TEAM_UPDATE])
     assert (problem.status, problem.type) == (
         403,
-        "https://taskflow.dev/problems/permission-escalation",
+        "/problems/permission-escalation",
     )
     assert problem.title == "Cannot grant permissions you lack"
     assert problem.extensions == {"permissions": [P.TEAM_DELETE]}
@@ -73,7 +73,7 @@ def test_the_last_leader_cannot_go() -> None:
         problem = refusal(rules.ensure_another_leader, leaders)
         assert (problem.status, problem.type) == (
             409,
-            "https://taskflow.dev/problems/last-team-leader",
+            "/problems/last-team-leader",
         )
         assert problem.title == "A team keeps at least one Team Leader"
 
@@ -82,9 +82,9 @@ def test_the_leader_role_is_never_edited_and_built_in_roles_never_deleted() -> N
     rules.ensure_editable(role(builtin=True))
     rules.ensure_deletable(role())
     edited = refusal(rules.ensure_editable, role(leader=True, builtin=True))
-    assert (edited.status, edited.type) == (409, "https://taskflow.dev/problems/leader-role-fixed")
+    assert (edited.status, edited.type) == (409, "/problems/leader-role-fixed")
     deleted = refusal(rules.ensure_deletable, role(builtin=True))
-    assert (deleted.status, deleted.type) == (409, "https://taskflow.dev/problems/builtin-role")
+    assert (deleted.status, deleted.type) == (409, "/problems/builtin-role")
 
 
 def test_an_invitation_is_answered_while_pending_and_unexpired() -> None:
@@ -92,12 +92,12 @@ def test_an_invitation_is_answered_while_pending_and_unexpired() -> None:
     expired = refusal(invitation_rules.ensure_open, invitation(days=-1), NOW)
     assert (expired.status, expired.type) == (
         410,
-        "https://taskflow.dev/problems/invitation-expired",
+        "/problems/invitation-expired",
     )
     for status in (InvitationStatus.ACCEPTED, InvitationStatus.DECLINED, InvitationStatus.REVOKED):
         used = refusal(invitation_rules.ensure_open, invitation(status), NOW)
         assert (used.status, used.title) == (409, f"Invitation {status.value}")
-        assert used.type == f"https://taskflow.dev/problems/invitation-{status.value}"
+        assert used.type == f"/problems/invitation-{status.value}"
 
 
 def test_an_expired_invitation_may_still_be_revoked_or_resent() -> None:
@@ -105,7 +105,7 @@ def test_an_expired_invitation_may_still_be_revoked_or_resent() -> None:
     revoked = refusal(invitation_rules.ensure_pending, invitation(InvitationStatus.REVOKED))
     assert (revoked.status, revoked.type) == (
         409,
-        "https://taskflow.dev/problems/invitation-revoked",
+        "/problems/invitation-revoked",
     )
 
 
@@ -117,5 +117,5 @@ def test_only_the_invited_address_answers() -> None:
     problem = refusal(invitation_rules.ensure_addressed_to, invitation(), person("bo@example.com"))
     assert (problem.status, problem.type) == (
         403,
-        "https://taskflow.dev/problems/invitation-wrong-recipient",
+        "/problems/invitation-wrong-recipient",
     )

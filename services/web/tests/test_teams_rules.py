@@ -15,8 +15,7 @@ def problem(status: int, kind: str = "about:blank", detail: str = "The API's wor
 def test_problem_detail_says_what_to_do() -> None:
     assert rules.problem_detail(problem(412)) == rules.CHANGED_MEANWHILE
     assert (
-        rules.problem_detail(problem(403, "https://taskflow.dev/problems/participant-required"))
-        == rules.PROFILE_FIRST
+        rules.problem_detail(problem(403, "/problems/participant-required")) == rules.PROFILE_FIRST
     )
     assert rules.problem_detail(problem(409, "last-team-leader")) == "The API's words."
 

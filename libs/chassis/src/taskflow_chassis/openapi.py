@@ -54,7 +54,7 @@ SCHEMA_REF = "#/components/schemas/"
 PROBLEM_REF = SCHEMA_REF + "Problem"
 
 PROBLEM_EXAMPLE = {
-    "type": "https://taskflow.dev/problems/validation",
+    "type": "/problems/validation",
     "title": "Validation failed",
     "status": 422,
     "detail": "One or more fields are invalid; see errors.",
@@ -75,7 +75,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
     "description": "RFC 9457 problem details: every error of every service.",
     "properties": {
-        "type": {"type": "string"},
+        "type": {
+            "type": "string",
+            "format": "uri-reference",
+            "description": "/problems/<slug>, relative to the address asked: compare the "
+            "slug; the page at that address (the web app) says what it means and what to do.",
+        },
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},

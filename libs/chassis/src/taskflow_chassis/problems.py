@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from taskflow_contracts.problems import PROBLEM_TYPE_PATH
 
 from taskflow_chassis.logs import correlation_id as correlation_id_var
 from taskflow_chassis.logs import current_correlation_id
@@ -24,7 +25,9 @@ from taskflow_chassis.logs import current_correlation_id
 logger = logging.getLogger("taskflow.problems")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://taskflow.dev/problems/"
+# A problem's type is /problems/<slug>, relative to the address the request went to: the
+# same on every deployment, and a page there (web serves the catalogue) says what it means.
+PROBLEM_TYPE_BASE = PROBLEM_TYPE_PATH
 
 
 class ProblemError(Exception):
@@ -44,7 +47,8 @@ class ProblemError(Exception):
         self.status = status
         self.title = title
         self.detail = detail
-        self.type = type if type == "about:blank" or ":" in type else PROBLEM_TYPE_BASE + type
+        whole = ":" in type or type.startswith("/")  # about:blank, or already a reference
+        self.type = type if whole else PROBLEM_TYPE_BASE + type
         self.headers = headers or {}
         self.extensions = extensions
 

@@ -30,6 +30,7 @@ from taskflow_web.pages.adapters import HeadAsGet, SecurityHeaders
 from taskflow_web.pages.service import STATIC_DIR, Renderer, VersionedStatic, static_versions
 from taskflow_web.pages.views import install_error_pages
 from taskflow_web.pages.views import router as pages
+from taskflow_web.problems.views import router as problems
 from taskflow_web.profile.views import router as profile
 from taskflow_web.projects.views import router as projects
 from taskflow_web.sessions import rules
@@ -98,6 +99,7 @@ def create_app(
                 audit,
                 tokens,
                 webhooks,
+                problems,
             ],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
