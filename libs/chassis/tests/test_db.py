@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from taskflow_chassis.db import (
     Database,
     async_url,
@@ -111,3 +111,21 @@ async def test_unreachable_database_is_not_ready() -> None:
     db = Database("postgresql://nobody@127.0.0.1:1/none")
     assert await db.ping() is False
     await db.dispose()
+
+
+async def test_strings_aggregated_in_a_statement_come_back_whole(database: Database) -> None:
+    """GROUP_CONCAT cuts silently at 1,024 bytes on MySQL and 1 MiB on MariaDB unless told
+    otherwise; work reads the names of a task's assignees that way."""
+    metadata = MetaData()
+    table = Table("aggregated", metadata, Column("id", Integer, primary_key=True),
+                  Column("name", String(1000)))  # fmt: skip
+    names = [f"{n:04d}" * 250 for n in range(1, 1201)]  # 1.2 MB in all
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(
+            insert(table), [{"id": n, "name": name} for n, name in enumerate(names, 1)]
+        )
+    async with database.sessionmaker() as session:
+        joined = await session.scalar(select(func.aggregate_strings(table.c.name, ",")))
+    assert joined is not None
+    assert sorted(joined.split(",")) == names

@@ -49,6 +49,9 @@ def dialect_of(url: str) -> str:
     return make_url(async_url(url)).get_backend_name()
 
 
+MYSQL_SESSION_SETTINGS = "SET SESSION group_concat_max_len = 16777216"
+
+
 class Database:
     """One service's engine and session factory.
 
@@ -63,6 +66,9 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": self.dialect != "sqlite"}
         if self.dialect == "sqlite":
             kwargs["connect_args"] = {"timeout": 30}
+        if self.dialect == "mysql":
+            # GROUP_CONCAT stops at 1,024 bytes by default, and cuts silently.
+            kwargs["connect_args"] = {"init_command": MYSQL_SESSION_SETTINGS}
         kwargs.update(engine_kwargs)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
