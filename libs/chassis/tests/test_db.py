@@ -129,3 +129,12 @@ async def test_strings_aggregated_in_a_statement_come_back_whole(database: Datab
         joined = await session.scalar(select(func.aggregate_strings(table.c.name, ",")))
     assert joined is not None
     assert sorted(joined.split(",")) == names
+
+
+async def test_a_services_own_connect_arguments_keep_the_session_settings() -> None:
+    async with fresh_mysql_database() as url:
+        database = Database(url, connect_args={"connect_timeout": 10})
+        async with database.sessionmaker() as session:
+            limit = await session.scalar(text("SELECT @@SESSION.group_concat_max_len"))
+        await database.dispose()
+    assert limit == 16 * 1024 * 1024

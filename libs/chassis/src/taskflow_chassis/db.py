@@ -64,11 +64,13 @@ class Database:
         self.url = async_url(url)
         self.dialect = dialect_of(self.url)
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": self.dialect != "sqlite"}
+        connect_args: dict[str, Any] = {}
         if self.dialect == "sqlite":
-            kwargs["connect_args"] = {"timeout": 30}
+            connect_args["timeout"] = 30
         if self.dialect == "mysql":
             # GROUP_CONCAT stops at 1,024 bytes by default, and cuts silently.
-            kwargs["connect_args"] = {"init_command": MYSQL_SESSION_SETTINGS}
+            connect_args["init_command"] = MYSQL_SESSION_SETTINGS
+        kwargs["connect_args"] = connect_args | engine_kwargs.pop("connect_args", {})
         kwargs.update(engine_kwargs)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
