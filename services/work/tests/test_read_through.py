@@ -255,3 +255,32 @@ async def test_stale_read_through_answer_is_checked_again(stack: Stack) -> None:
         assert (await work.get(url, headers=headers(lead))).status_code == 404
         async with stack.work_app.state.database.session() as session:
             assert (await session.execute(select(MemberReplica))).all() == []
+
+
+async def test_a_narrow_api_tokens_answer_never_narrows_the_members_session(stack: Stack) -> None:
+    """Teams answers a token's members/me with the token's share of the role; work must
+    not keep that as the member's permissions (the leader's session would get 403)."""
+    teams = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.teams_app), base_url="http://teams"
+    )
+    work = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack.work_app), base_url="http://work"
+    )
+    async with teams, work:
+        lead = await stack.person("lead")
+        team = (
+            await teams.post("/api/v1/teams", headers=headers(lead), json={"name": "Core"})
+        ).json()
+        token = stack.tokens.access_token(uuid.UUID(lead["id"]), type="api", scp=["projects.read"])
+        narrow = {"Authorization": f"Bearer tfp_{token}"}
+        listed = await work.get("/api/v1/projects", params={"team_id": team["id"]}, headers=narrow)
+        assert listed.status_code == 200
+        created = await work.post(
+            "/api/v1/projects", headers=headers(lead), json={"team_id": team["id"], "name": "P"}
+        )
+        assert created.status_code == 201, created.text
+        refused = await work.post(
+            "/api/v1/projects", headers=narrow, json={"team_id": team["id"], "name": "Q"}
+        )
+        assert refused.status_code == 403
+        assert refused.json()["type"] == "/problems/insufficient-scope"

@@ -4,9 +4,9 @@ As in Stripe's API and the IETF draft (draft-ietf-httpapi-idempotency-key-header
 client may send ``Idempotency-Key: <1..255 printable ASCII characters>`` with any POST.
 
 - The first request with a key *claims* it: a row of ``idempotency_keys``, keyed by
-  (caller, key), committed before the request runs. The caller is the user of the bearer
-  token, or ``anonymous`` on a public route (one scope for every anonymous client: use a
-  random key, a UUID). The row holds a fingerprint of the request (SHA-256 of method,
+  (caller, key), committed before the request runs. The caller is the user of a session's
+  access token, each personal API token on its own, or ``anonymous`` on a public route (one
+  scope for every anonymous client: use a random key, a UUID). The row holds a fingerprint of the request (SHA-256 of method,
   path, query and body), never the body.
 - When the request's own transaction commits, the same transaction marks the row
   ``committed_at`` (a ``before_commit`` hook on the service's sessions): a change never
@@ -82,7 +82,7 @@ from taskflow_chassis.problems import (
     problem_response,
     problem_responses,
 )
-from taskflow_chassis.security import InvalidToken, JwtVerifier, TokenCheck
+from taskflow_chassis.security import API_TOKEN_PREFIX, InvalidToken, JwtVerifier, TokenCheck
 from taskflow_chassis.types import UtcDateTime, utcnow
 
 __all__ = [
@@ -463,21 +463,28 @@ def fingerprint_of(method: str, path: str, query: bytes, body: bytes) -> str:
 
 
 async def _caller(app: FastAPI, authorization: str | None) -> str | None:
-    """Whose key it is: the bearer token's user, ``anonymous`` without one, and None for a
-    token the route will refuse (then nothing is claimed)."""
+    """Whose key it is: the signed-in user (a session's access tokens, refreshed or not,
+    share the user's keys), each personal API token on its own (a narrow token never gets
+    an answer the session or a wider token had, nor leaves one for them), ``anonymous``
+    without a token, and None for a token the route will refuse (then nothing is claimed)."""
     if authorization is None:
         return ANONYMOUS
     scheme, _, token = authorization.partition(" ")
+    token = token.strip()
     verifier: JwtVerifier | None = getattr(app.state, "jwt_verifier", None)
-    if scheme.lower() != "bearer" or not token.strip() or verifier is None:
+    if scheme.lower() != "bearer" or not token or verifier is None:
         return None
+    if token.startswith(API_TOKEN_PREFIX) and authorization != f"Bearer {token}":
+        return None  # the route refuses any other spelling (security.bearer_token)
     checks: list[TokenCheck] = getattr(app.state, "token_checks", [])
     try:
-        claims = await verifier.verify(token.strip())
+        claims = await verifier.verify(token)
         for check in checks:
             await check(claims)
     except InvalidToken:
         return None
+    if claims.is_api_token:
+        return "api:" + hashlib.sha256(claims.jti.encode()).hexdigest()[:56]
     return claims.sub
 
 

@@ -168,7 +168,10 @@ class Authorizer:
         access = MemberAccess(
             team_id, caller.user_id, str(body["role_name"]), frozenset(body["permissions"])
         )
-        await self._remember(access, uuid.UUID(str(body["role_id"])), seq_before)
+        if caller.scopes is None:
+            # A personal API token's answer is its scopes' share of the role, not the
+            # member's permissions: kept, it would narrow the member's session too.
+            await self._remember(access, uuid.UUID(str(body["role_id"])), seq_before)
         return access
 
     async def _team_seq(self, team_id: uuid.UUID) -> int | None:

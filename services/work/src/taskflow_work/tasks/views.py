@@ -107,11 +107,13 @@ async def list_tasks(
     if project_id is not None:
         # The page's own statement checks membership (the replica rows teams' events
         # wrote): a page with tasks needs nothing more. Only an empty one takes the full
-        # check, which answers a stranger 404 and a member an empty page.
-        scope = TaskScope(member_id=guard.caller.user_id)
-        items, cursor = await pages.page(session, scope, filters, page)
-        if items:
-            return Page(items=items, next_cursor=cursor)
+        # check, which answers a stranger 404 and a member an empty page. A token kept to
+        # one team always takes the full check: membership alone would open the others.
+        if guard.caller.team_id is None:
+            scope = TaskScope(member_id=guard.caller.user_id)
+            items, cursor = await pages.page(session, scope, filters, page)
+            if items:
+                return Page(items=items, next_cursor=cursor)
         scope = TaskScope(team_ids=[(await guard.project(project_id)).project.team_id])
     else:
         scope = TaskScope(team_ids=await guard.visible_team_ids(team_id))
