@@ -120,6 +120,9 @@ class LocalStack:
             # Web reaches the API through the gateway's internal entry point, which keeps
             # the browser's address web sends (auth throttles each browser, not web).
             "WEB_API_URL": self.internal_gateway_url,
+            # The generations of web's kept pages, which all of web's processes read.
+            "WEB_PAGE_CACHE_REDIS_URL": self.redis_url,
+            "WEB_PAGE_CACHE_KEY_PREFIX": f"{self.name}:web:generation:",
             "NOTIFY_DATABASE_URL": self.database_url("notify"),
             "NOTIFY_CELERY_BROKER_URL": self.redis_url,
             "NOTIFY_CELERY_QUEUE": f"{self.name}.notify",

@@ -218,6 +218,30 @@ async def team_with_member(
     return team_id
 
 
+async def call_as(api: httpx.AsyncClient, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    """A call straight to the API as ``token``'s person: the JSON answer (a refusal fails)."""
+    response = await api.request(
+        method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+    )
+    assert response.status_code < 300, response.text
+    return response.json() if response.content else None
+
+
+async def lead_and_member(
+    api: httpx.AsyncClient, lead: Browser, member: Browser, role: str, phones: tuple[str, str]
+) -> tuple[dict[str, str], str]:
+    """ada leads a new team and bob joined it with ``role``, each signed in on their browser:
+    their tokens for calls straight to the API, and the team's id."""
+    tokens = {
+        "ada": await participant(api, lead, "ada", phones[0]),
+        "bob": await participant(api, member, "bob", phones[1]),
+    }
+    team_id = await team_with_member(
+        api, lead.mail, tokens["ada"], tokens["bob"], "bob@example.com", role
+    )
+    return tokens, team_id
+
+
 async def task_in_new_team(
     api: httpx.AsyncClient, token: str, team: str, title: str = "Draft"
 ) -> dict[str, Any]:

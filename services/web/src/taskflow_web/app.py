@@ -6,6 +6,7 @@ signed-in person's own token, like any client."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import httpx
@@ -33,6 +34,8 @@ from taskflow_web.pages.views import router as pages
 from taskflow_web.problems.views import router as problems
 from taskflow_web.profile.views import router as profile
 from taskflow_web.projects.views import router as projects
+from taskflow_web.replica.adapters import Generations, MemoryGenerations, RedisGenerations
+from taskflow_web.replica.service import PageCache
 from taskflow_web.sessions import rules
 from taskflow_web.sessions import scheduled as session_purge
 from taskflow_web.sessions.adapters import SessionCookie, TokenCipher
@@ -41,6 +44,28 @@ from taskflow_web.tasks.views import router as tasks
 from taskflow_web.teams.views import router as teams
 from taskflow_web.tokens.views import router as tokens
 from taskflow_web.webhooks.views import router as webhooks
+
+logger = logging.getLogger("taskflow.web")
+
+
+def page_cache(settings: WebSettings) -> PageCache:
+    """Kept pages' generations where every web process sees them: Redis where configured;
+    this process's memory where it alone receives every event (the in-memory bus of the
+    embedded runtime); else nowhere trustworthy, and the cache is off."""
+    generations: Generations = MemoryGenerations()
+    enabled = settings.page_cache
+    if settings.page_cache_redis_url:
+        prefix = settings.page_cache_key_prefix
+        generations = RedisGenerations(settings.page_cache_redis_url, prefix)
+    elif not settings.event_bus_url.startswith("memory://") and enabled:
+        logger.warning("page cache off: web's processes share no Redis (WEB_PAGE_CACHE_REDIS_URL)")
+        enabled = False
+    return PageCache(
+        generations,
+        enabled=enabled,
+        seconds=settings.page_cache_seconds,
+        entries=settings.page_cache_entries,
+    )
 
 
 def create_app(
@@ -56,6 +81,8 @@ def create_app(
         key_file=settings.token_key_file,
         require_configured=settings.require_token_key,
     )
+
+    kept_pages = page_cache(settings)
 
     def clock() -> datetime:
         now: datetime = getattr(app.state, "clock", utcnow)()
@@ -80,6 +107,7 @@ def create_app(
 
     async def stop(app: FastAPI) -> None:
         await app.state.api_client.aclose()
+        await kept_pages.close()
 
     app = create_service_app(
         ServiceSpec(
@@ -103,6 +131,7 @@ def create_app(
             ],
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
+            handler_deps=kept_pages,
             on_startup=[start, session_purge.start],
             on_shutdown=[session_purge.stop, stop],
             revocation_list=False,  # web checks no token: the services it calls do
@@ -112,6 +141,7 @@ def create_app(
     # Static files go compressed (public, no secret in them); pages do not, so a page's
     # CSRF token never shares a compressed answer with what a request put in it (BREACH).
     app.mount("/static", GZipMiddleware(VersionedStatic(directory=STATIC_DIR)), name="static")
+    app.state.page_cache = kept_pages
     app.state.renderer = Renderer(static_versions())
     app.state.unread_badge = UnreadBadge()
     app.state.renderer.layout_hooks.append(app.state.unread_badge.layout)

@@ -35,6 +35,19 @@ class WebSettings(ServiceSettings):
     require_token_key: bool = False
     # An access token expiring within this many seconds is refreshed before a call.
     refresh_margin_seconds: int = Field(default=30, ge=0)
+    # Pages keep the API answers they read (and the board's rendered body) per person
+    # until an event says their data changed (replica/). Off: every page asks the API.
+    page_cache: bool = True
+    # Where the generations live that every web process reads (Redis). Unset: in this
+    # process's memory, which only the embedded runtime's one process can trust (its
+    # in-memory bus hands it every event); with a broker and no Redis the cache is off.
+    page_cache_redis_url: str | None = None
+    page_cache_key_prefix: str = "taskflow:web:generation:"
+    # A backstop: a kept answer is asked again after this long even without an event (an
+    # event lost, or a name another service's replica had not yet taken in).
+    page_cache_seconds: float = Field(default=30.0, gt=0)
+    # Answers and bodies each process keeps at most (the least recently used go first).
+    page_cache_entries: int = Field(default=500, ge=1)
 
     def resolved_web_url(self) -> str:
         return (self.web_url or self.public_url).rstrip("/")

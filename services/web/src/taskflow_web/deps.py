@@ -8,7 +8,7 @@
   DELETE) needs the session's CSRF token (form field ``csrf_token`` or header
   ``X-CSRF-Token``) and, where the browser names one, a same-origin ``Origin``.
 
-Web has no event handlers, so no ``Context`` (see handlers.py).
+``Context``: what web's event handlers receive (the page cache, whose counters they move).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 from taskflow_chassis.deps import get_clock
+from taskflow_chassis.handlers import EventContext
 
 from taskflow_web.api.service import Api, SignInRequired
 from taskflow_web.config import WebSettings
 from taskflow_web.pages.service import Page, Renderer
+from taskflow_web.replica.service import PageCache
 from taskflow_web.sessions import rules
 from taskflow_web.sessions.service import Session, SessionStore
 
@@ -89,6 +91,7 @@ async def api(request: Request, session: WebSessionDep) -> Api:
         on_change=lambda changed: remember(request, changed),
         form_rendering=lambda: getattr(request.state, "form_rendering", None),
         sendings=request.app.state.form_sendings,
+        on_write=_page_cache(request).changed_by,
     )
     request.state.web_api = made
     return made
@@ -97,9 +100,17 @@ async def api(request: Request, session: WebSessionDep) -> Api:
 ApiDep = Annotated[Api, Depends(api)]
 
 
+def _page_cache(request: Request) -> PageCache:
+    cache: PageCache = request.app.state.page_cache
+    return cache
+
+
+Context = EventContext[PageCache]
+
+
 async def page(request: Request, api: ApiDep) -> Page:
     renderer: Renderer = request.app.state.renderer
-    return Page(request, renderer, api)
+    return Page(request, renderer, api, _page_cache(request))
 
 
 PageDep = Annotated[Page, Depends(page)]

@@ -131,6 +131,10 @@ class FormSendings:
             await uow.commit()
 
 
+async def _nothing_kept(_user_id: uuid.UUID) -> None:
+    """No page cache to tell (tests that build an ``Api`` of their own)."""
+
+
 class SignInRequired(Exception):
     """The page needs a signed-in person: the answer is the sign-in page, then back."""
 
@@ -155,9 +159,13 @@ class Api:
         on_change: Callable[[Session | None], None] = lambda _: None,
         form_rendering: Callable[[], str | None] = lambda: None,
         sendings: FormSendings,
+        on_write: Callable[[uuid.UUID], Awaitable[None]] = _nothing_kept,
     ) -> None:
         self.client, self.store, self._session = client, store, session
         self.on_change = on_change
+        # Told of every change the person asks of the API (whatever the answer): the
+        # pages kept for them are out of date from now on (read-your-own-writes).
+        self.on_write = on_write
         # The rendering of the form the request posted (see rules.form_token): a POST it
         # makes carries an Idempotency-Key of it, so a form sent twice acts once.
         self.form_rendering = form_rendering
@@ -257,6 +265,8 @@ class Api:
             if response.status_code == 401:
                 self.session = await self.store.sign_out(self.session)
                 raise SignInRequired(SESSION_ENDED)
+        if method in rules.UNSAFE_METHODS and self.session.user_id is not None:
+            await self.on_write(self.session.user_id)
         return response
 
     async def _send_form(

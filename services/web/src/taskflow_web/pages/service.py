@@ -20,6 +20,8 @@ from starlette.types import Scope
 from taskflow_web.api.adapters import ApiProblem
 from taskflow_web.api.service import Api
 from taskflow_web.pages import rules
+from taskflow_web.replica.adapters import MemoryGenerations
+from taskflow_web.replica.service import PageCache
 from taskflow_web.sessions import rules as session_rules
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -114,8 +116,30 @@ class Form:
 class Page:
     """What a route renders with: the layout's context comes with every page."""
 
-    def __init__(self, request: Request, renderer: Renderer, api: Api) -> None:
+    def __init__(
+        self, request: Request, renderer: Renderer, api: Api, kept: PageCache | None = None
+    ) -> None:
         self.request, self.renderer, self.api = request, renderer, api
+        # What the person's pages read and rendered, kept until their data changes.
+        self.kept = kept or PageCache(MemoryGenerations(), enabled=False)
+        self._form_token: str | None = None
+
+    def form_token(self) -> str:
+        """This rendering's CSRF token: every form of the page carries the same one."""
+        if self._form_token is None:
+            self._form_token = session_rules.form_token(self.api.session.csrf_token)
+        return self._form_token
+
+    @property
+    def fresh(self) -> bool:
+        """The browser asks for the page afresh (a hard reload: ``Cache-Control:
+        no-cache``): nothing kept is shown."""
+        return "no-cache" in self.request.headers.get("cache-control", "")
+
+    def render_part(self, template: str, **context: Any) -> str:
+        """A template without the layout (a part of a page, which may be kept): only what
+        ``context`` names, nothing of the request's."""
+        return self.renderer.templates.env.get_template(template).render(context)
 
     async def flash(self, message: str) -> None:
         """A message for the next page this browser opens (after a redirect)."""
@@ -137,7 +161,7 @@ class Page:
                 "user": {"id": session.user_id, "username": session.username}
                 if session.signed_in
                 else None,
-                "csrf_token": session_rules.form_token(session.csrf_token),
+                "csrf_token": self.form_token(),
                 "flash": flash,
                 "path": self.request.url.path,
                 **layout,

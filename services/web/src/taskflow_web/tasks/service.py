@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from taskflow_web.api.service import Api
 from taskflow_web.projects import service as projects
 from taskflow_web.projects.rules import person_name
 from taskflow_web.projects.service import Membership, if_match, version_of
+from taskflow_web.replica import rules as replica
+from taskflow_web.replica.service import PageCache, Snapshot
 from taskflow_web.tasks import rules
 
 TASKS = "/api/v1/tasks"
@@ -48,57 +51,92 @@ def cards(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 TEAM_OF: dict[uuid.UUID, str] = {}
 TEAMS_KEPT = 10_000
 
+# An answer a project's page reads besides the project and the membership: its name among
+# the page's kept answers, and the call (given the team's id).
+Ask = tuple[Hashable, Callable[[str], Awaitable[Any]]]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a project's page read, and the generations it read them at (a part of the
+    page rendered from them is kept under the same)."""
+
+    project: dict[str, Any]
+    me: Membership
+    answers: list[Any]
+    snapshot: Snapshot | None
+
 
 async def project_and_membership(
-    api: Api, project_id: uuid.UUID, *more: Callable[[str], Awaitable[Any]]
-) -> tuple[dict[str, Any], Membership, list[Any]]:
+    api: Api, project_id: uuid.UUID, cache: PageCache, *more: Ask, fresh: bool = False
+) -> Reading:
     """The project, the caller's membership of its team (a 404 for an outsider), and the
-    answers of ``more`` calls (each given the team's id) made meanwhile."""
+    answers of ``more`` calls made meanwhile: each kept for the person (``cache``) until
+    an event or the person's own change moves its generations; ``fresh``: asked again
+    (and kept) whatever is kept."""
     team_id = TEAM_OF.get(project_id)
     if team_id is None:
         found, _tag = await projects.project(api, project_id)
         if len(TEAM_OF) >= TEAMS_KEPT:  # a bound, not a policy: the oldest go first
             TEAM_OF.pop(next(iter(TEAM_OF)))
         TEAM_OF[project_id] = team_id = str(found["team_id"])
-        calls = [projects.membership(api, team_id), *(call(team_id) for call in more)]
+        calls = [projects.membership(api, team_id), *(call(team_id) for _, call in more)]
         me, *answers = await asyncio.gather(*calls)
-        return found, me, answers
+        return Reading(found, me, answers, None)
+    person = str(api.session.user_id)
+    snapshot = await cache.snapshot(replica.project_scope(person, team_id, project_id), fresh=fresh)
+
+    def kept(name: Hashable, call: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        return cache.answer(snapshot, (person, str(project_id), name), call)
+
     (found, _tag), me, *answers = await asyncio.gather(
-        projects.project(api, project_id),
-        projects.membership(api, team_id),
-        *(call(team_id) for call in more),
+        kept("project", lambda: projects.project(api, project_id)),
+        kept("me", lambda: projects.membership(api, team_id)),
+        *(kept(name, partial(call, team_id)) for name, call in more),
     )
-    return found, me, answers
+    return Reading(found, me, answers, snapshot)
 
 
-async def board(api: Api, project_id: uuid.UUID) -> Board:
-    """The project's tasks in columns by status (a 404 for an outsider)."""
+async def board(
+    api: Api, project_id: uuid.UUID, cache: PageCache, *, fresh: bool = False
+) -> tuple[Board, Snapshot | None]:
+    """The project's tasks in columns by status (a 404 for an outsider), and the
+    generations they were read at."""
     params = [("project_id", str(project_id)), ("sort", "-priority"), ("limit", BOARD_LIMIT)]
-    project, me, (page,) = await project_and_membership(
-        api, project_id, lambda _team: api.get(TASKS, params)
+    read = await project_and_membership(
+        api, project_id, cache, ("board", lambda _team: api.get(TASKS, params)), fresh=fresh
     )
+    (page,) = read.answers
     shown = cards(page.get("items", []))
     columns = [
         (status, name, [task for task in shown if task["status"] == status])
         for status, name in rules.STATUSES
     ]
-    return Board(project, me, columns, bool(page.get("next_cursor")))
+    return Board(read.project, read.me, columns, bool(page.get("next_cursor"))), read.snapshot
 
 
 async def task_page(
-    api: Api, project_id: uuid.UUID, filters: rules.TaskFilters, cursor: str | None
+    api: Api,
+    project_id: uuid.UUID,
+    filters: rules.TaskFilters,
+    cursor: str | None,
+    cache: PageCache,
 ) -> TaskPage:
     """One page of the project's tasks under the list's filters, sort and cursor."""
     params = [*filters.api_params(str(project_id)), ("limit", str(PAGE_SIZE))]
     if cursor:
         params.append(("cursor", cursor))
-    project, me, (page, members) = await project_and_membership(
+    read = await project_and_membership(
         api,
         project_id,
-        lambda _team: api.get(TASKS, params),
-        lambda team_id: projects.members(api, team_id),
+        cache,
+        (("tasks", tuple(params)), lambda _team: api.get(TASKS, params)),
+        ("members", lambda team_id: projects.members(api, team_id)),
     )
-    return TaskPage(project, me, members, cards(page.get("items", [])), page.get("next_cursor"))
+    page, members = read.answers
+    return TaskPage(
+        read.project, read.me, members, cards(page.get("items", [])), page.get("next_cursor")
+    )
 
 
 async def task(api: Api, task_id: uuid.UUID) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
+from markupsafe import Markup
 from starlette.responses import Response
 
 from taskflow_web.api.adapters import ApiProblem
@@ -52,17 +53,31 @@ async def _board(
     added: FormState | None = None,
     column: str = "",
 ) -> Response:
-    shown = await service.board(page.api, project_id)
+    shown, snapshot = await service.board(page.api, project_id, page.kept, fresh=page.fresh)
+    # The body is kept only as every reader sees it: not with a form's problem in it.
+    keep = snapshot is not None and status == 200 and added is None and not column
+    key = (str(page.api.session.user_id), str(project_id), "board-body")
+    body = page.kept.get(snapshot, key) if keep and snapshot else None
+    if body is None:
+        body = page.render_part(
+            "tasks/board_body.html",
+            csrf_token=page.kept.csrf_slot,
+            board=shown,
+            project=shown.project,
+            me=shown.me,
+            perms=Permissions,
+            statuses=rules.STATUSES,
+            added=added or FormState.of(),
+            column=column,
+        )
+        if keep and snapshot:
+            page.kept.put(snapshot, key, body)
     return await page.render(
         "tasks/board.html",
         status=status,
-        board=shown,
         project=shown.project,
-        me=shown.me,
-        perms=Permissions,
-        statuses=rules.STATUSES,
-        added=added or FormState.of(),
-        column=column,
+        # Rendered by Jinja2 (escaped there): the layout takes it as it is.
+        body=Markup(body.replace(page.kept.csrf_slot, page.form_token())),  # noqa: S704
     )
 
 
@@ -148,7 +163,7 @@ async def _list(
 ) -> Response:
     """The task list; ``bulk`` the bulk form as sent, ``failures`` each refused task's
     reason (shown beside its row)."""
-    found = await service.task_page(page.api, project_id, filters, cursor)
+    found = await service.task_page(page.api, project_id, filters, cursor, page.kept)
     me = found.me
     bulk = bulk or FormState.of()
     shown = {task["id"] for task in found.tasks}
