@@ -29,6 +29,7 @@ class Request:
     body: str = ""
     cookie: str = ""  # a web page's session cookie (name=value)
     ids: Path | None = None  # ids, one a line (every task of the data set, say)
+    headers: tuple[tuple[str, str], ...] = ()  # more headers (name, value)
 
 
 class Wrk:
@@ -56,6 +57,7 @@ class Wrk:
             "BENCH_COOKIE": request.cookie,
             "BENCH_BODY": request.body,
             "BENCH_IDS_FILE": str(request.ids or ""),
+            "BENCH_HEADERS": "\n".join(f"{name}: {value}" for name, value in request.headers),
         }
 
     def warm_up(self, request: Request) -> None:

@@ -3,7 +3,8 @@
 -- session), BENCH_TOKEN_FILE (optional: a file holding the current access token, which
 -- the harness rewrites before the token expires; read again every second, so a run
 -- longer than a token's life keeps its Authorization) and BENCH_IDS_FILE (optional: ids,
--- one a line; each request puts a random one in place of "{id}" in BENCH_PATH).
+-- one a line; each request puts a random one in place of "{id}" in BENCH_PATH) and
+-- BENCH_HEADERS (optional: more headers, "Name: value" one a line).
 local method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_PATH") or "/"
 local body = os.getenv("BENCH_BODY") or ""
@@ -15,6 +16,10 @@ local headers = {["Content-Type"] = "application/json"}
 local cookie = os.getenv("BENCH_COOKIE")
 if cookie and #cookie > 0 then
   headers["Cookie"] = cookie
+end
+for line in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^\n]+") do
+  local name, value = string.match(line, "^([^:]+):%s*(.*)$")
+  if name then headers[name] = value end
 end
 
 local function read_token()
