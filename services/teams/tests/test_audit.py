@@ -131,6 +131,31 @@ async def test_a_token_restricted_to_a_team_shows_in_its_log(world: Any) -> None
     assert all(e["team_id"] == team["id"] for e in log)
 
 
+async def test_an_outsiders_token_naming_a_team_stays_out_of_its_log(world: Any) -> None:
+    """Auth cannot check membership when a token names a team: the log checks, so no one
+    outside a team writes (free text, as a token's name) into that team's log."""
+    leader = await world.person("lea")
+    team = await world.team(leader)
+    mallory = await world.person("mallory")
+    token_id = uuid.uuid4()
+    await world.auth_event(
+        auth.ApiTokenCreated(
+            token_id=token_id,
+            user_id=mallory.user_id,
+            name="Lea granted Owner to mallory (approved)",
+            scopes=["tasks.read"],
+            team_id=uuid.UUID(team["id"]),
+            expires_at=datetime(2027, 6, 1, tzinfo=UTC),
+        )
+    )
+    await world.auth_event(auth.ApiTokenRevoked(token_id=token_id, user_id=mallory.user_id))
+    log = await entries(world, f"/api/v1/teams/{team['id']}/audit", leader.headers)
+    assert not [e for e in log if str(mallory.user_id) in (e["actor_id"], e["subject_id"])]
+    # Mallory's own log still has both, as personal entries.
+    own = await entries(world, "/api/v1/audit", mallory.headers, kind=["api_token.created"])
+    assert [(e["kind"], e["team_id"]) for e in own] == [("api_token.created", None)]
+
+
 async def test_team_facts_are_recorded_once_with_their_actor(world: Any) -> None:
     leader = await world.person("lea")
     team = await world.team(leader)

@@ -89,7 +89,7 @@ async def on_api_token_created(payload: auth.ApiTokenCreated, context: Context) 
         context,
         AuditKind.API_TOKEN_CREATED,
         payload.user_id,
-        team_id=payload.team_id,
+        team_id=await service.team_if_member(context.session, payload.team_id, payload.user_id),
         object_id=payload.token_id,
         details={
             "name": payload.name,

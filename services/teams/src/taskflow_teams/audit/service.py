@@ -27,6 +27,7 @@ from taskflow_teams.audit.models import (
 from taskflow_teams.audit.schemas import AuditEntryRead
 from taskflow_teams.replica.models import Person
 from taskflow_teams.replica.schemas import person_ref
+from taskflow_teams.teams.models import Membership
 
 _entries = table_of(AuditEntry)
 
@@ -82,6 +83,20 @@ async def team_of_token(
         _entries.c.subject_id == user_id,
         _entries.c.kind == AuditKind.API_TOKEN_CREATED,
         _entries.c.object_id == token_id,
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def team_if_member(
+    session: AsyncSession, team_id: uuid.UUID | None, user_id: uuid.UUID
+) -> uuid.UUID | None:
+    """``team_id`` when ``user_id`` is one of its members, else None: an event naming a team
+    goes into that team's log only when its person belongs there (auth cannot check, and
+    an outsider must not write into a team's log)."""
+    if team_id is None:
+        return None
+    query = select(col(Membership.team_id)).where(
+        col(Membership.team_id) == team_id, col(Membership.user_id) == user_id
     )
     return (await session.execute(query.limit(1))).scalar_one_or_none()
 
