@@ -22,6 +22,7 @@ from taskflow_chassis.unit_of_work import Publisher
 from taskflow_notify import app as notify_app
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.scheduled import EmailDispatcher
+from taskflow_notify.webhooks.adapters import SecretCipher
 
 from .conftest import send_logged_email
 
@@ -201,5 +202,43 @@ async def test_0009_adds_the_live_tables_and_goes_down(any_database_url: str) ->
         await migrate(database, "0008", down=True)
         async with database.engine.connect() as conn:
             assert not {"live_events", "live_cursors"} & await conn.run_sync(tables)
+    finally:
+        await database.dispose()
+
+
+async def test_0011_keeps_readable_secrets_and_takes_sealed_ones(
+    any_database_url: str, tmp_path: Path
+) -> None:
+    """A secret written readable under 0010 is kept as it was (notify seals it at start);
+    after 0011 a sealed one fits; the downgrade refuses to cut a sealed one."""
+    database = Database(any_database_url)
+    try:
+        await migrate(database, "0010")
+        readable = "whsec_" + "A" * 44
+        endpoints = table(
+            "webhook_endpoints",
+            *(column(name) for name in ("url", "description", "event_types", "secret")),
+            column("id", Uuid()), column("team_id", Uuid()), column("created_by", Uuid()),
+            column("enabled"), column("delivery_seq"),
+            column("created_at", UtcDateTime()), column("updated_at", UtcDateTime()),
+        )  # fmt: skip
+        now = datetime.now(UTC)
+        row = {
+            "url": "https://example.com/hook", "description": "", "event_types": "*",
+            "team_id": uuid.uuid4(), "created_by": uuid.uuid4(), "enabled": True,
+            "delivery_seq": 0, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        async with database.engine.begin() as conn:
+            await conn.execute(insert(endpoints).values(id=uuid.uuid4(), secret=readable, **row))
+        await migrate(database, "0011")
+        sealed = SecretCipher.load_or_create(data_dir=tmp_path).seal(readable)
+        async with database.engine.begin() as conn:
+            kept = (await conn.execute(text("SELECT secret FROM webhook_endpoints"))).scalar()
+            assert kept == readable
+            await conn.execute(insert(endpoints).values(id=uuid.uuid4(), secret=sealed, **row))
+            got = text("SELECT secret FROM webhook_endpoints WHERE secret <> :r")
+            assert (await conn.execute(got, {"r": readable})).scalar() == sealed
+        with pytest.raises(RuntimeError, match="would cut them"):
+            await migrate(database, "0010", down=True)
     finally:
         await database.dispose()

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from taskflow_chassis.ports import free_port
@@ -27,7 +28,7 @@ from taskflow_contracts import teams, work
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.replica.models import MemberReplica
 from taskflow_notify.webhooks import rules
-from taskflow_notify.webhooks.adapters import WebhookPoster
+from taskflow_notify.webhooks.adapters import SecretCipher, WebhookPoster
 from taskflow_notify.webhooks.models import WebhookEndpoint
 
 from .conftest import World, running, text_of, world_settings
@@ -635,3 +636,116 @@ async def test_a_secret_is_never_kept_for_a_retry(hooks: World, receiver: Receiv
             if p["name"] == "Idempotency-Key"
         ]
         assert header["description"].startswith("Ignored by this route"), templated
+
+
+async def stored_secrets(world: World) -> list[str]:
+    async with world.app.state.database.session() as session:
+        rows = (
+            await session.execute(text("SELECT secret, previous_secret FROM webhook_endpoints"))
+        ).all()
+    return [value for row in rows for value in row if value is not None]
+
+
+async def test_secrets_are_encrypted_at_rest_and_deliveries_verify(
+    database_url: str, tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database holds no secret readable (neither the current one nor, after a rotation,
+    the one before); every delivery is signed with the secrets themselves; no log line
+    carries one. The development key is generated once under data_dir/notify/keys and kept."""
+    caplog.set_level("DEBUG")
+    settings = settings_for(database_url, tmp_path, receiver, webhook_rotation_grace_seconds=60)
+    async with started(settings, tmp_path) as world:
+        team_id, leader = await team_with_leader(world)
+        endpoint = await register(world, team_id, leader, receiver.url, ["*"])
+        base = f"/api/v1/teams/{team_id}/webhooks/{endpoint['id']}"
+        rotated = await world.client.post(f"{base}/rotate-secret", headers=leader["headers"])
+        secrets = [rotated.json()["secret"], endpoint["secret"]]
+        stored = await stored_secrets(world)
+        assert len(stored) == 2
+        for secret in secrets:
+            assert not any(secret.removeprefix("whsec_") in value for value in stored)
+        await world.event(task_created(team_id, "signed"))
+        await eventually(lambda: len(receiver.accepted()) == 1)
+        verify(receiver.accepted()[0], secrets)
+    key = tmp_path / "notify" / "keys" / "webhook-secret-key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    async with started(settings, tmp_path) as again:  # the same key: the same secrets
+        await again.event(task_created(team_id, "after a restart"))
+        await eventually(lambda: len(receiver.accepted()) == 2)
+        verify(receiver.accepted()[1], secrets)
+    for secret in secrets:
+        assert not any(secret.removeprefix("whsec_") in r.getMessage() for r in caplog.records)
+
+
+async def test_secrets_stored_readable_before_still_sign_and_are_sealed_at_start(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Rows an earlier version wrote (the secret readable, a rotation's one too) go on
+    signing, and the next start encrypts them: nothing is lost."""
+    settings = settings_for(database_url, tmp_path, receiver, webhook_rotation_grace_seconds=60)
+    current, previous = rules.new_secret(), rules.new_secret()
+    async with started(settings, tmp_path) as world:
+        team_id, leader = await team_with_leader(world)
+        endpoint = await register(world, team_id, leader, receiver.url, ["*"])
+        async with world.app.state.database.session() as session:
+            row = await session.get(WebhookEndpoint, uuid.UUID(endpoint["id"]))
+            assert row is not None
+            row.secret, row.previous_secret = current, previous
+            row.previous_secret_until = datetime(2100, 1, 1, tzinfo=UTC)
+            session.add(row)
+            await session.commit()
+        await world.event(task_created(team_id, "read as written"))
+        await eventually(lambda: len(receiver.accepted()) == 1)
+        verify(receiver.accepted()[0], [current, previous])
+        assert await stored_secrets(world) == [current, previous]
+    async with started(settings, tmp_path) as again:
+        stored = await stored_secrets(again)
+        assert len(stored) == 2 and not any(value.startswith("whsec_") for value in stored)
+        await again.event(task_created(team_id, "sealed"))
+        await eventually(lambda: len(receiver.accepted()) == 2)
+        verify(receiver.accepted()[1], [current, previous])
+
+
+async def test_a_secret_sealed_with_another_key_is_never_sent_unsigned(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    settings = settings_for(database_url, tmp_path, receiver)
+    async with started(settings, tmp_path) as world:
+        team_id, leader = await team_with_leader(world)
+        endpoint = await register(
+            world, team_id, leader, receiver.url, ["taskflow.work.task.created.v1"]
+        )
+    other = settings.model_copy(
+        update={"webhook_secret_key": SecretStr(Fernet.generate_key().decode())}
+    )
+    async with started(other, tmp_path) as again:
+        await again.event(task_created(team_id, "unreadable"))
+        base = f"/api/v1/teams/{team_id}/webhooks/{endpoint['id']}/deliveries"
+        leader_again = await member(again, "lead2", team_id, [P.WEBHOOKS_MANAGE])
+
+        async def tried() -> dict[str, Any]:
+            answer = await again.client.get(base, headers=leader_again["headers"])
+            item: dict[str, Any] = answer.json()["items"][0]
+            return item
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while (await tried())["attempts"] == 0:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        last = await tried()
+        assert last["status"] == "pending" and "NOTIFY_WEBHOOK_SECRET_KEY" in last["last_error"]
+        assert receiver.all() == []
+
+
+def test_the_webhook_key_is_refused_as_the_placeholder_or_missing_when_required(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SystemExit, match="NOTIFY_WEBHOOK_SECRET_KEY"):
+        SecretCipher.load_or_create(data_dir=tmp_path, key="change-me")
+    with pytest.raises(SystemExit, match="NOTIFY_REQUIRE_WEBHOOK_SECRET_KEY"):
+        SecretCipher.load_or_create(data_dir=tmp_path, require_configured=True)
+    key = Fernet.generate_key()
+    (tmp_path / "key").write_bytes(key + b"\n")
+    from_file = SecretCipher.load_or_create(data_dir=tmp_path, key_file=tmp_path / "key")
+    assert SecretCipher(key).open(from_file.seal("whsec_x")) == "whsec_x"
+    assert not (tmp_path / "keys").exists()

@@ -36,7 +36,7 @@ from taskflow_notify.notifications.jobs import SCAN_REMINDERS, ReminderJobs
 from taskflow_notify.notifications.scheduled import ReminderScan
 from taskflow_notify.notifications.views import router
 from taskflow_notify.replica.adapters import TeamsGrants
-from taskflow_notify.webhooks.adapters import WebhookPoster
+from taskflow_notify.webhooks.adapters import SecretCipher, WebhookPoster
 from taskflow_notify.webhooks.scheduled import WebhookSender
 from taskflow_notify.webhooks.views import router as webhooks_router
 
@@ -89,6 +89,7 @@ def create_app(
         app.state.webhook_sender = WebhookSender(
             app.state.database,
             app.state.webhook_poster,
+            app.state.webhook_cipher,
             publisher,
             settings,
             deps.templates,
@@ -127,6 +128,12 @@ def create_app(
         timeout=settings.webhook_timeout_seconds,
         max_response_bytes=settings.webhook_max_response_bytes,
         connections=settings.webhook_concurrency,
+    )
+    app.state.webhook_cipher = SecretCipher.load_or_create(
+        data_dir=settings.data_dir / "notify",
+        key=settings.webhook_secret_key.get_secret_value(),
+        key_file=settings.webhook_secret_key_file,
+        require_configured=settings.require_webhook_secret_key,
     )
     return app
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 from taskflow_chassis.config import ServiceSettings
 
@@ -82,6 +83,13 @@ class NotifySettings(ServiceSettings):
     ] = Field(default_factory=list)
     # A CA bundle trusted besides the system's (a receiver with its own CA, the tests' one).
     webhook_ca_bundle: str = ""
+    # The Fernet key that encrypts webhook signing secrets at rest. Production passes one
+    # (NOTIFY_WEBHOOK_SECRET_KEY or NOTIFY_WEBHOOK_SECRET_KEY_FILE); development generates
+    # one under data_dir/notify/keys at first run, never committed.
+    webhook_secret_key: SecretStr = SecretStr("")
+    webhook_secret_key_file: Path | None = None
+    # Several replicas must share one key: set, notify refuses to generate its own.
+    require_webhook_secret_key: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -4,6 +4,8 @@ URL's host in ``Host`` and in TLS SNI (the certificate is verified against the h
 DNS answer changing between check and connect (rebinding) reaches nothing unchecked.
 Redirects are never followed (a 3xx is a failed attempt); every step has a timeout and the
 answer is read up to a bound.
+
+And the key that keeps the endpoints' signing secrets encrypted at rest (``SecretCipher``).
 """
 
 from __future__ import annotations
@@ -18,13 +20,41 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+from taskflow_chassis.cipher import KeyedCipher, KeySetting
 
-from taskflow_notify.webhooks.rules import Address, Network, refusal
+from taskflow_notify.webhooks.rules import SECRET_PREFIX, Address, Network, refusal
 
 # Clients kept, one per host (a pooled connection is only reused for the host it was
 # verified for), the least recently used closed beyond this.
 MAX_CLIENTS = 64
 USER_AGENT = "TaskFlow-Webhooks/1"
+
+
+class SecretCipher(KeyedCipher):
+    """Encrypts the endpoints' signing secrets in the database. A secret stored readable
+    (``whsec_...``, by a version before this one) is still read, and sealed when touched
+    (and all of them at start, ``service.seal_readable_secrets``)."""
+
+    setting = KeySetting(
+        service="notify",
+        variable="NOTIFY_WEBHOOK_SECRET_KEY",
+        required_by="NOTIFY_REQUIRE_WEBHOOK_SECRET_KEY",
+        file_name="webhook-secret-key",
+        what="the webhook secret key",
+    )
+
+    def seal(self, stored: str) -> str:
+        """What to store for a secret, or for a stored one written readable: encrypted."""
+        return self.encrypt(stored) if is_readable(stored) else stored
+
+    def open(self, stored: str) -> str | None:
+        """The secret a stored value holds; None when another key encrypted it."""
+        return stored if is_readable(stored) else self.decrypt(stored)
+
+
+def is_readable(stored: str) -> bool:
+    """Whether a stored secret is the secret itself (written before secrets were sealed)."""
+    return stored.startswith(SECRET_PREFIX)
 
 
 class RefusedAddress(Exception):

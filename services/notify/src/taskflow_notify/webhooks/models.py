@@ -22,10 +22,11 @@ class WebhookEndpoint(NotifyTable, table=True):
     description: str = Field(default="", max_length=200)
     # Space-separated CloudEvent types, sorted; "*" for every type a webhook may carry.
     event_type_list: str = Field(sa_column=Column("event_types", Text, nullable=False))
-    # whsec_<base64>: kept readable, since every delivery is signed with it.
-    secret: str = Field(max_length=100)
+    # whsec_<base64>, encrypted with NOTIFY_WEBHOOK_SECRET_KEY (adapters.SecretCipher): every
+    # delivery is signed with it, so it is kept recoverable, never readable in the database.
+    secret: str = Field(max_length=400)
     # The secret before the last rotation, still signing (beside the new one) until then.
-    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=400)
     previous_secret_until: datetime | None = Field(
         default=None, sa_column=utc_column(nullable=True)
     )

@@ -31,7 +31,7 @@ from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.service import EmailTemplates
 from taskflow_notify.webhooks import rules, service
-from taskflow_notify.webhooks.adapters import WebhookPoster
+from taskflow_notify.webhooks.adapters import Answer, SecretCipher, WebhookPoster
 from taskflow_notify.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger("taskflow.notify.webhooks")
@@ -48,6 +48,7 @@ class WebhookSender(CommitWokenLoop):
         self,
         database: Database,
         poster: WebhookPoster,
+        cipher: SecretCipher,
         publisher: Publisher,
         settings: NotifySettings,
         templates: EmailTemplates,
@@ -59,10 +60,21 @@ class WebhookSender(CommitWokenLoop):
             batch_size=settings.webhook_concurrency,
         )
         self.poster = poster
+        self.cipher = cipher
         self.publisher = publisher
         self.settings = settings
         self.templates = templates
         self.clock = clock
+
+    async def start(self) -> None:
+        """Seal the secrets an earlier version stored readable, then start the loop."""
+        async with self.database.session() as session:
+            sealed = await service.seal_readable_secrets(
+                UnitOfWork(session, self.publisher), self.cipher
+            )
+        if sealed:
+            logger.info("webhook secrets of %d endpoints encrypted at rest", sealed)
+        await super().start()
 
     async def due(self, now: datetime) -> list[uuid.UUID]:
         """The head of each enabled endpoint's pending deliveries, where it is due and free."""
@@ -130,14 +142,18 @@ class WebhookSender(CommitWokenLoop):
         timestamp = int(now.timestamp())
         body = delivery.body.encode()
         message_id = str(delivery.id)
-        headers = {
-            "webhook-id": message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": rules.signature_header(
-                service.secrets_in_use(endpoint, now), message_id, timestamp, body
-            ),
-        }
-        answer = await self.poster.post(endpoint.url, body, headers)
+        try:
+            secrets = service.secrets_in_use(endpoint, now, self.cipher)
+        except service.UnreadableSecret as exc:
+            # Never sent unsigned: a failed attempt, retried (the right key may come back).
+            answer = Answer(status_code=None, latency_ms=0, error=str(exc))
+        else:
+            headers = {
+                "webhook-id": message_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": rules.signature_header(secrets, message_id, timestamp, body),
+            }
+            answer = await self.poster.post(endpoint.url, body, headers)
         logger.info(
             "webhook delivery %s (%s) to endpoint %s, attempt %d: %s in %d ms%s",
             delivery.id,

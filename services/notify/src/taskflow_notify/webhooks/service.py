@@ -33,7 +33,7 @@ from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.service import EmailTemplates, OutgoingEmail, write_email
 from taskflow_notify.replica.models import MemberReplica, TeamReplica, UserReplica
 from taskflow_notify.webhooks import rules
-from taskflow_notify.webhooks.adapters import Answer, RefusedAddress, WebhookPoster
+from taskflow_notify.webhooks.adapters import Answer, RefusedAddress, SecretCipher, WebhookPoster
 from taskflow_notify.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from taskflow_notify.webhooks.schemas import (
     DeliveryRead,
@@ -71,8 +71,8 @@ def endpoint_read(endpoint: WebhookEndpoint, now: datetime) -> WebhookRead:
     )
 
 
-def _with_secret(endpoint: WebhookEndpoint, now: datetime) -> WebhookWithSecret:
-    return WebhookWithSecret(**endpoint_read(endpoint, now).model_dump(), secret=endpoint.secret)
+def _with_secret(endpoint: WebhookEndpoint, now: datetime, secret: str) -> WebhookWithSecret:
+    return WebhookWithSecret(**endpoint_read(endpoint, now).model_dump(), secret=secret)
 
 
 def _grace_end(endpoint: WebhookEndpoint, now: datetime) -> datetime | None:
@@ -80,11 +80,46 @@ def _grace_end(endpoint: WebhookEndpoint, now: datetime) -> datetime | None:
     return until if endpoint.previous_secret and until is not None and until > now else None
 
 
-def secrets_in_use(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+class UnreadableSecret(Exception):
+    """The endpoint's secret was encrypted with another key than this one."""
+
+
+def secrets_in_use(endpoint: WebhookEndpoint, now: datetime, cipher: SecretCipher) -> list[str]:
     """The secrets a delivery is signed with now: the current one, and during a rotation's
-    grace the one before it."""
-    previous = endpoint.previous_secret if _grace_end(endpoint, now) else None
-    return [endpoint.secret, *([previous] if previous else [])]
+    grace the one before it (left out if this key cannot read it)."""
+    current = cipher.open(endpoint.secret)
+    if current is None:
+        raise UnreadableSecret(
+            f"the secret of webhook {endpoint.id} cannot be read with this "
+            f"{SecretCipher.setting.variable} (was the key changed?)"
+        )
+    stored = endpoint.previous_secret if _grace_end(endpoint, now) else None
+    previous = cipher.open(stored) if stored else None
+    return [current, *([previous] if previous else [])]
+
+
+async def seal_readable_secrets(uow: UnitOfWork, cipher: SecretCipher) -> int:
+    """Encrypt the secrets an earlier version stored readable; how many endpoints had one."""
+    readable = f"{rules.SECRET_PREFIX}%"
+    endpoints = (
+        await uow.session.execute(
+            select(WebhookEndpoint)
+            .where(
+                col(WebhookEndpoint.secret).like(readable)
+                | col(WebhookEndpoint.previous_secret).like(readable)
+            )
+            .with_for_update()
+        )
+    ).scalars()
+    sealed = 0
+    for endpoint in endpoints:
+        endpoint.secret = cipher.seal(endpoint.secret)
+        if endpoint.previous_secret is not None:
+            endpoint.previous_secret = cipher.seal(endpoint.previous_secret)
+        uow.session.add(endpoint)
+        sealed += 1
+    await uow.commit()
+    return sealed
 
 
 async def _check_url(poster: WebhookPoster, url: str) -> None:
@@ -104,6 +139,7 @@ async def create_endpoint(
     access: TeamAccess,
     data: WebhookCreate,
     poster: WebhookPoster,
+    cipher: SecretCipher,
     now: datetime,
 ) -> WebhookWithSecret:
     await _check_url(poster, data.url)
@@ -122,19 +158,20 @@ async def create_endpoint(
             type="webhook-limit",
             field="url",
         )
+    secret = rules.new_secret()
     endpoint = WebhookEndpoint(
         team_id=access.team_id,
         url=data.url,
         description=data.description,
         event_type_list=rules.normalised_event_types(data.event_types),
-        secret=rules.new_secret(),
+        secret=cipher.encrypt(secret),
         created_by=access.user_id,
         created_at=now,
         updated_at=now,
     )
     session.add(endpoint)
     await uow.commit()
-    return _with_secret(endpoint, now)
+    return _with_secret(endpoint, now, secret)
 
 
 async def list_endpoints(session: AsyncSession, team_id: uuid.UUID) -> list[WebhookEndpoint]:
@@ -218,18 +255,24 @@ async def delete_endpoint(
 
 
 async def rotate_secret(
-    uow: UnitOfWork, team_id: uuid.UUID, endpoint_id: uuid.UUID, now: datetime, grace: float
+    uow: UnitOfWork,
+    team_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    now: datetime,
+    grace: float,
+    cipher: SecretCipher,
 ) -> WebhookWithSecret:
     """A new secret; the current one keeps signing beside it for ``grace`` seconds (a second
     rotation within the grace ends the first one's: only two secrets are ever in use)."""
     endpoint = await get_endpoint(uow.session, team_id, endpoint_id, lock=True)
-    endpoint.previous_secret = endpoint.secret if grace > 0 else None
+    endpoint.previous_secret = cipher.seal(endpoint.secret) if grace > 0 else None
     endpoint.previous_secret_until = now + timedelta(seconds=grace) if grace > 0 else None
-    endpoint.secret = rules.new_secret()
+    secret = rules.new_secret()
+    endpoint.secret = cipher.encrypt(secret)
     endpoint.updated_at = now
     uow.session.add(endpoint)
     await uow.commit()
-    return _with_secret(endpoint, now)
+    return _with_secret(endpoint, now, secret)
 
 
 # --- deliveries -----------------------------------------------------------------------------

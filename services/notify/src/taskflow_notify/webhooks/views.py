@@ -16,7 +16,7 @@ from taskflow_chassis.unit_of_work import UnitOfWorkDep
 from taskflow_notify.access import CanManageWebhooks
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.webhooks import service
-from taskflow_notify.webhooks.adapters import WebhookPoster
+from taskflow_notify.webhooks.adapters import SecretCipher, WebhookPoster
 from taskflow_notify.webhooks.models import DeliveryStatus
 from taskflow_notify.webhooks.rules import WEBHOOK_EVENT_TYPES
 from taskflow_notify.webhooks.schemas import (
@@ -37,12 +37,18 @@ def webhook_poster(request: Request) -> WebhookPoster:
     return poster
 
 
+def secret_cipher(request: Request) -> SecretCipher:
+    cipher: SecretCipher = request.app.state.webhook_cipher
+    return cipher
+
+
 def grace_seconds(request: Request) -> float:
     settings: NotifySettings = request.app.state.settings
     return settings.webhook_rotation_grace_seconds
 
 
 PosterDep = Annotated[WebhookPoster, Depends(webhook_poster)]
+CipherDep = Annotated[SecretCipher, Depends(secret_cipher)]
 GraceDep = Annotated[float, Depends(grace_seconds)]
 
 SIGNING = """Each delivery is a POST of the CloudEvent (as the event bus carries it) with the
@@ -77,9 +83,10 @@ async def create_webhook(
     access: CanManageWebhooks,
     uow: UnitOfWorkDep,
     poster: PosterDep,
+    cipher: CipherDep,
     clock: ClockDep,
 ) -> WebhookWithSecret:
-    return await service.create_endpoint(uow, access, data, poster, clock())
+    return await service.create_endpoint(uow, access, data, poster, cipher, clock())
 
 
 @router.get("", name="webhooks.list", responses=problem_responses(401, 403, 404, 422))
@@ -157,8 +164,9 @@ async def rotate_secret(
     uow: UnitOfWorkDep,
     clock: ClockDep,
     grace: GraceDep,
+    cipher: CipherDep,
 ) -> WebhookWithSecret:
-    return await service.rotate_secret(uow, access.team_id, webhook_id, clock(), grace)
+    return await service.rotate_secret(uow, access.team_id, webhook_id, clock(), grace, cipher)
 
 
 @router.get(
