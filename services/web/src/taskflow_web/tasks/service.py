@@ -104,15 +104,21 @@ async def board(
     generations they were read at."""
     params = [("project_id", str(project_id)), ("sort", "-priority"), ("limit", BOARD_LIMIT)]
     read = await project_and_membership(
-        api, project_id, cache, ("board", lambda _team: api.get(TASKS, params)), fresh=fresh
+        api, project_id, cache, ("board", lambda _team: _cards(api, params)), fresh=fresh
     )
-    (page,) = read.answers
-    shown = cards(page.get("items", []))
+    ((shown, cursor),) = read.answers
     columns = [
         (status, name, [task for task in shown if task["status"] == status])
         for status, name in rules.STATUSES
     ]
-    return Board(read.project, read.me, columns, bool(page.get("next_cursor"))), read.snapshot
+    return Board(read.project, read.me, columns, bool(cursor)), read.snapshot
+
+
+async def _cards(api: Api, params: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of tasks as cards (each with its version: a hash of its JSON, which costs
+    more than the rest of a kept board), and the next page's cursor."""
+    page: dict[str, Any] = await api.get(TASKS, params)
+    return cards(page.get("items", [])), page.get("next_cursor")
 
 
 async def task_page(
@@ -130,13 +136,11 @@ async def task_page(
         api,
         project_id,
         cache,
-        (("tasks", tuple(params)), lambda _team: api.get(TASKS, params)),
+        (("tasks", tuple(params)), lambda _team: _cards(api, params)),
         ("members", lambda team_id: projects.members(api, team_id)),
     )
-    page, members = read.answers
-    return TaskPage(
-        read.project, read.me, members, cards(page.get("items", [])), page.get("next_cursor")
-    )
+    (shown, next_cursor), members = read.answers
+    return TaskPage(read.project, read.me, members, shown, next_cursor)
 
 
 async def task(api: Api, task_id: uuid.UUID) -> dict[str, Any]:
