@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlmodel import select
 from taskflow_auth.api_tokens.models import ApiToken
+from taskflow_auth.api_tokens.service import MAX_TOKENS_PER_USER
 from taskflow_chassis.revocation import TOKENS_REVOKED
 
 TOKENS = "/api/v1/tokens"
@@ -327,3 +328,21 @@ async def test_a_token_is_never_kept_for_a_retry(
     async with app.state.database.session() as session:
         kept = (await session.execute(text("SELECT body FROM idempotency_keys"))).scalars().all()
     assert not any(first["token"] in str(body) for body in kept)
+
+
+async def test_creations_at_the_same_instant_never_pass_the_limit(
+    client: httpx.AsyncClient, api: Any, app: FastAPI
+) -> None:
+    headers = await api.signed_in()
+    for _ in range(MAX_TOKENS_PER_USER - 2):
+        assert (await create(client, headers)).status_code == 201
+    answers = await asyncio.gather(*(create(client, headers) for _ in range(8)))
+    assert sorted(a.status_code for a in answers) == [201] * 2 + [409] * 6
+    assert {a.json()["type"] for a in answers if a.status_code == 409} == {
+        "/problems/too-many-api-tokens"
+    }
+    async with app.state.database.session() as session:
+        live = await session.execute(
+            text("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")
+        )
+    assert live.scalar_one() == MAX_TOKENS_PER_USER

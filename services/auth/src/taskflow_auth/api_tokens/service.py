@@ -29,8 +29,10 @@ from taskflow_auth.api_tokens.models import ApiToken
 from taskflow_auth.api_tokens.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead
 from taskflow_auth.keys.service import TokenIssuer
 from taskflow_auth.tokens.service import record_revocation
+from taskflow_auth.users.models import User
 
 _tokens = table_of(ApiToken)
+_users = table_of(User)
 # Tokens a user may hold at once (revoked ones do not count).
 MAX_TOKENS_PER_USER = 100
 
@@ -55,6 +57,10 @@ def _too_many() -> ProblemError:
 async def create_token(
     uow: UnitOfWork, issuer: TokenIssuer, user_id: uuid.UUID, data: ApiTokenCreate
 ) -> ApiTokenCreated:
+    # The account's row first: creations at the same instant count one after the other,
+    # so none passes the limit. A write that changes nothing, which every database
+    # serialises (SQLite ignores SELECT ... FOR UPDATE).
+    await uow.session.execute(update(_users).where(_users.c.id == user_id).values(id=_users.c.id))
     held = await uow.session.execute(
         select(ApiToken.id).where(
             col(ApiToken.user_id) == user_id,
