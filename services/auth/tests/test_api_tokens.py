@@ -276,7 +276,7 @@ async def test_login_and_account_facts_are_published(
             "address": "203.0.113.7",
             "reason": "wrong-password",
         },
-        {"login": "nobody", "user_id": None, "address": "203.0.113.7", "reason": "unknown-account"},
+        {"login": "", "user_id": None, "address": "203.0.113.7", "reason": "unknown-account"},
     ]
     [succeeded] = [e.data for e in event_log.of_type("taskflow.auth.login.succeeded.v1")]
     assert succeeded == {

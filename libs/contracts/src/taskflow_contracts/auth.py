@@ -108,7 +108,8 @@ class LoginSucceeded(EventPayload):
 
 
 class LoginFailed(EventPayload):
-    """A refused log-in: ``login`` is the username or email tried, ``user_id`` the account
+    """A refused log-in: ``login`` is the username or email tried (empty when it names no
+    account: what was typed may be a password in the wrong field), ``user_id`` the account
     it names (null when it names none), ``reason`` why it was refused."""
 
     event_type = "taskflow.auth.login.failed.v1"

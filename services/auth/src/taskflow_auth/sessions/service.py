@@ -77,7 +77,9 @@ async def login(
         # burst can write, and the 429s it answers beyond that write nothing.
         uow.publish(
             contract.LoginFailed(
-                login=data.login[:254],
+                # What was typed for an account that does not exist is often a password in
+                # the wrong field: it is kept nowhere (the event, the broker, the audit log).
+                login=data.login[:254] if user else "",
                 user_id=user.id if user else None,
                 address=client_ip,
                 reason="wrong-password" if user else "unknown-account",
