@@ -285,6 +285,33 @@ def test_kubernetes_manifests_validate() -> None:
     assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
 
 
+def test_only_web_reaches_the_gateways_internal_entry_point_in_a_cluster() -> None:
+    """The internal entry point skips forwardAuth and trusts X-Forwarded-For: in a cluster a
+    NetworkPolicy in Traefik's namespace lets only web's pods reach it."""
+    policy_file = ROOT / "deploy" / "k8s" / "traefik" / "networkpolicy.yaml"
+    result = run(tool("kubernetes-validate"), "-k", "1.31.0", "--strict", str(policy_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    policy = yaml.safe_load(policy_file.read_text())
+    internal_port = int(
+        yaml.safe_load((ROOT / "gateway" / "traefik.yml").read_text())["entryPoints"]["internal"][
+            "address"
+        ].lstrip(":")
+    )
+    rules = policy["spec"]["ingress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    open_ports = {p["port"] for rule in rules if "from" not in rule for p in rule["ports"]}
+    assert internal_port not in open_ports
+    [from_web] = [rule for rule in rules if "from" in rule]
+    assert [p["port"] for p in from_web["ports"]] == [internal_port]
+    namespace = yaml.safe_load((ROOT / "deploy" / "k8s" / "namespace.yaml").read_text())
+    [peer] = from_web["from"]
+    assert peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": namespace["metadata"]["name"]
+    }
+    [web] = [d for d in k8s_documents("Deployment") if d["metadata"]["name"] == "web"]
+    assert peer["podSelector"]["matchLabels"] == web["spec"]["template"]["metadata"]["labels"]
+
+
 def k8s_documents(kind: str) -> list[dict[str, Any]]:
     k8s = ROOT / "deploy" / "k8s"
     names = yaml.safe_load((k8s / "kustomization.yaml").read_text())["resources"]
