@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from taskflow_chassis.ports import free_port
-from taskflow_chassis.testing import check_problem
+from taskflow_chassis.testing import check_problem, fresh_database
 from taskflow_contracts import permissions as P
 from taskflow_contracts import teams, work
 from taskflow_notify.config import NotifySettings
@@ -749,3 +749,37 @@ def test_the_webhook_key_is_refused_as_the_placeholder_or_missing_when_required(
     from_file = SecretCipher.load_or_create(data_dir=tmp_path, key_file=tmp_path / "key")
     assert SecretCipher(key).open(from_file.seal("whsec_x")) == "whsec_x"
     assert not (tmp_path / "keys").exists()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+async def hooks_anywhere(
+    request: pytest.FixtureRequest, tmp_path: Path, receiver: Receiver
+) -> AsyncIterator[World]:
+    async with (
+        fresh_database(request.param, tmp_path, "taskflow_notify_limit") as url,
+        started(settings_for(url, tmp_path, receiver), tmp_path) as world,
+    ):
+        yield world
+
+
+async def test_the_limit_holds_for_creations_at_the_same_instant(
+    hooks_anywhere: World, receiver: Receiver
+) -> None:
+    """Thirty creations at once, from two managers: twenty endpoints, the others 409, none
+    failing otherwise (the team's row is taken first, so they count one after the other)."""
+    hooks = hooks_anywhere
+    team_id, leader = await team_with_leader(hooks)
+    other = await member(hooks, "ops", team_id, [P.WEBHOOKS_MANAGE])
+    base = f"/api/v1/teams/{team_id}/webhooks"
+    body = {"url": receiver.url, "event_types": ["*"]}
+    answers = await asyncio.gather(
+        *(
+            hooks.client.post(base, json=body, headers=(leader, other)[n % 2]["headers"])
+            for n in range(30)
+        )
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] * 20 + [409] * 10, statuses
+    assert all(a.json()["type"].endswith("/webhook-limit") for a in answers if a.status_code == 409)
+    listed = await hooks.client.get(base, headers=leader["headers"])
+    assert len(listed.json()["items"]) == 20

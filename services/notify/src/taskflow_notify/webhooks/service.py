@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, rows_matched
@@ -144,14 +144,14 @@ async def create_endpoint(
 ) -> WebhookWithSecret:
     await _check_url(poster, data.url)
     session = uow.session
-    count = (
-        await session.execute(
-            select(func.count())
-            .select_from(WebhookEndpoint)
-            .where(col(WebhookEndpoint.team_id) == access.team_id)
-        )
-    ).scalar_one()
-    if count >= MAX_ENDPOINTS_PER_TEAM:
+    await _hold_team(session, access.team_id)
+    # A locking read: MariaDB's repeatable read would count from an older snapshot.
+    held = await session.execute(
+        select(col(WebhookEndpoint.id))
+        .where(col(WebhookEndpoint.team_id) == access.team_id)
+        .with_for_update()
+    )
+    if len(held.all()) >= MAX_ENDPOINTS_PER_TEAM:
         raise conflict(
             "Too many webhooks",
             f"A team may register at most {MAX_ENDPOINTS_PER_TEAM} webhook endpoints.",
@@ -172,6 +172,23 @@ async def create_endpoint(
     session.add(endpoint)
     await uow.commit()
     return _with_secret(endpoint, now, secret)
+
+
+async def _hold_team(session: AsyncSession, team_id: uuid.UUID) -> None:
+    """Take the team's replica row (made, unnamed, if the replica has none yet) until the
+    transaction ends, so that creations at the same instant count one after the other and
+    none passes the limit. A write that changes nothing, which every database serialises
+    (SQLite ignores SELECT ... FOR UPDATE)."""
+    dialect = dialect_of_session(session)
+    await session.execute(
+        insert_or_ignore(dialect, TeamReplica, {"team_id": team_id, "name": ""}, ["team_id"])
+    )
+    await session.execute(
+        update(TeamReplica)
+        .where(col(TeamReplica.team_id) == team_id)
+        .values(team_id=col(TeamReplica.team_id))
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def list_endpoints(session: AsyncSession, team_id: uuid.UUID) -> list[WebhookEndpoint]:
@@ -542,7 +559,7 @@ async def _disable(
                 ],
                 context={
                     "name": person.display_name or person.username,
-                    "team": team.name if team else "your team",
+                    "team": team.name if team and team.name else "your team",
                     "url": endpoint.url,
                     "reason": endpoint.disabled_reason,
                     "link": link,
