@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -239,3 +240,37 @@ async def test_dependency_takes_identity_only_from_the_bearer_token(verifier: Jw
         assert bad.status_code == 401 and "invalid_token" in bad.headers["www-authenticate"]
         ok = await client.get("/me", headers={"Authorization": f"Bearer {sign(payload)}"})
         assert ok.json() == {"user_id": payload["sub"]}
+
+
+async def test_a_key_retired_by_a_refresh_is_refused_at_once(jwks: Jwks) -> None:
+    """Auth rotates: a token of its new key makes the verifier refresh within its cache
+    time, and the refreshed set no longer has the old key. A token of the old key, verified
+    and remembered before, is refused from then on, and so is one verified while the
+    refresh was under way: nothing is answered from the memory of the old set."""
+    now = [1000.0]
+    verifier = JwtVerifier(
+        jwks, issuer=ISS, audience=AUD, cache_seconds=300, monotonic=lambda: now[0]
+    )
+    old, racing = sign(claims()), sign(claims())
+    await verifier.verify(old)
+    await verifier.verify(old)  # remembered
+    jwks.keys = [jwk_of(OTHER_RSA_KEY, "k2", "RS256")]  # k1 retired, k2 in use
+    now[0] += 11  # past the refetch interval, well within the cache time
+    released = asyncio.Event()
+    fetch = verifier._fetch
+
+    async def slow_fetch() -> dict[str, Any]:
+        await released.wait()
+        return await fetch()
+
+    verifier._fetch = slow_fetch
+    refreshing = asyncio.create_task(verifier.verify(sign(claims(), OTHER_RSA_KEY, "k2")))
+    during = asyncio.create_task(verifier.verify(racing))
+    await asyncio.sleep(0)
+    released.set()
+    assert (await refreshing).type == "access"
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await during
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await verifier.verify(old)
+    assert jwks.calls == 2
