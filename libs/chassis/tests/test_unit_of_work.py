@@ -218,3 +218,44 @@ async def test_the_staged_events_as_one_insert_run_by_the_caller(database: Datab
         await session.execute(written)
         await uow.rollback()
     assert len(await outbox(database)) == 2
+
+
+class WidgetRows:
+    """Widgets gathered over a unit of work, written in one statement by ``write``."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.session = uow.session
+        self.ids: list[str] = []
+        self.writes = 0
+
+    async def write(self) -> None:
+        ids, self.ids = self.ids, []
+        self.writes += 1
+        if ids:
+            await self.session.execute(insert(widgets), [{"id": i, "count": 0} for i in ids])
+
+
+async def test_gathered_rows_are_written_together_with_the_commit_and_dropped_by_a_rollback(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        rows = uow.gathered(WidgetRows)
+        assert uow.gathered(WidgetRows) is rows  # one a unit of work
+        rows.ids += ["w1", "w2"]
+        uow.publish(bumped("w1"))
+        assert await widget_ids(database) == []  # gathered, not written
+        await uow.commit()
+        assert rows.writes == 1
+    assert await widget_ids(database) == ["w1", "w2"]
+    assert len(await outbox(database)) == 1
+
+    async with database.session() as session:
+        uow = UnitOfWork(session, PUBLISHER)
+        uow.gathered(WidgetRows).ids.append("w3")
+        await uow.rollback()
+        fresh = uow.gathered(WidgetRows)
+        assert fresh.ids == []
+        fresh.ids.append("w4")
+        await uow.commit()
+    assert await widget_ids(database) == ["w1", "w2", "w4"]

@@ -153,16 +153,23 @@ def _table(model: Any) -> Table:
 
 
 def insert_or_ignore(
-    dialect: str, model: Any, values: Mapping[str, Any], keys: Sequence[str]
+    dialect: str, model: Any, values: Mapping[str, Any] | None, keys: Sequence[str]
 ) -> Any:
-    """``INSERT`` that leaves an existing row with the same ``keys`` (a unique key) alone."""
+    """``INSERT`` that leaves an existing row with the same ``keys`` (a unique key) alone.
+    ``values`` None: the rows are given to ``execute`` (many rows, one statement)."""
     table = _table(model)
     if dialect == "mysql":
         # Not INSERT IGNORE: that would also swallow errors other than the duplicate key.
         first = table.c[keys[0]]
-        return mysql.insert(table).values(**values).on_duplicate_key_update({first.name: first})
+        mysql_insert = mysql.insert(table)
+        if values is not None:
+            mysql_insert = mysql_insert.values(**values)
+        return mysql_insert.on_duplicate_key_update({first.name: first})
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+    statement = insert(table)
+    if values is not None:
+        statement = statement.values(**values)
+    return statement.on_conflict_do_nothing(index_elements=list(keys))
 
 
 def upsert(

@@ -5,12 +5,17 @@ establishes with ``uow.publish(...)``; ``uow.commit()`` writes every staged even
 to the outbox (one insert, in staging order) and commits once, so the events
 leave if and only if the change does. An event handler gets a unit of work from
 the consumer and never commits: the consumer commits it with the inbox row.
+
+Rows that many handlers of a batch add to the same tables (feed rows, emails) may be
+gathered instead of written one event at a time: ``uow.gathered(Writer)`` is the unit
+of work's one ``Writer``, and its ``write`` runs at the flush before the commit, so a
+batch of events writes them in a few statements and still commits them with the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Protocol, TypeVar, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import Insert
@@ -23,7 +28,16 @@ from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.outbox import add_to_outbox, outbox_insert
 from taskflow_chassis.problems import ProblemError
 
-__all__ = ["Publisher", "UnitOfWork", "UnitOfWorkDep", "get_unit_of_work"]
+__all__ = ["GatheredWrites", "Publisher", "UnitOfWork", "UnitOfWorkDep", "get_unit_of_work"]
+
+
+class GatheredWrites(Protocol):
+    """Rows gathered over a unit of work; ``write`` writes what it holds and empties it."""
+
+    async def write(self) -> None: ...
+
+
+W = TypeVar("W", bound=GatheredWrites)
 
 
 class Publisher:
@@ -41,6 +55,15 @@ class UnitOfWork:
         self.session = session
         self.publisher = publisher
         self._staged: list[CloudEvent] = []
+        self._gathered: dict[Callable[[UnitOfWork], GatheredWrites], GatheredWrites] = {}
+
+    def gathered(self, make: Callable[[UnitOfWork], W]) -> W:
+        """This unit of work's one ``make(self)``, made at the first call; written, in the
+        order they were made, by the next ``flush`` (or ``commit``)."""
+        writes = self._gathered.get(make)
+        if writes is None:
+            writes = self._gathered[make] = make(self)
+        return cast(W, writes)
 
     def publish(self, *payloads: EventPayload, subject: str | None = None) -> None:
         """Stage events; they reach the outbox with the next commit (or flush)."""
@@ -53,7 +76,10 @@ class UnitOfWork:
         return tuple(self._staged)
 
     async def flush(self) -> None:
-        """Write the staged events to the outbox in this transaction, without committing."""
+        """Write the gathered rows, then the staged events to the outbox, in this
+        transaction, without committing."""
+        for writes in self._gathered.values():
+            await writes.write()
         events, self._staged = self._staged, []
         await add_to_outbox(self.session, *events)
 
@@ -79,6 +105,7 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._staged.clear()
+        self._gathered.clear()
         await self.session.rollback()
 
 

@@ -118,8 +118,13 @@ async def write_email(
 ) -> None:
     """Render the email and write it, pending, in the caller's transaction; the dispatcher
     queues it once that commits. A second one with the same dedupe key writes nothing."""
+    await write_emails(session, [email_row(templates, email)])
+
+
+def email_row(templates: EmailTemplates, email: OutgoingEmail) -> dict[str, Any]:
+    """The email rendered, as the pending row ``write_emails`` writes."""
     rendered = templates.render(email.template, **email.context)
-    row = {
+    return {
         "id": uuid.uuid4(),
         "notification_id": email.notification_id,
         "dedupe_key": email.dedupe_key,
@@ -131,8 +136,15 @@ async def write_email(
         "attempts": 0,
         "created_at": utcnow(),
     }
+
+
+async def write_emails(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Rows of ``email_row`` in one statement, in the caller's transaction (a dedupe key
+    already written writes nothing); the dispatcher queues them once that commits."""
+    if not rows:
+        return
     dialect = dialect_of_session(session)
-    await session.execute(insert_or_ignore(dialect, EmailMessage, row, ["dedupe_key"]))
+    await session.execute(insert_or_ignore(dialect, EmailMessage, None, ["dedupe_key"]), rows)
     EmailDispatcher.mark(session)
 
 

@@ -1,19 +1,17 @@
 """A task changed: every member of its team gets ``task.changed`` on their streams, in the
-transaction of the event's inbox row (after the replica handlers, so it sees their state)."""
+transaction of the event's inbox row (after the replica handlers, so it sees their state);
+the events of a batch are numbered and written together when it commits."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-from sqlmodel import col
 from taskflow_contracts import work
 
 from taskflow_notify.deps import Context
 from taskflow_notify.live import rules, service
-from taskflow_notify.replica.models import MemberReplica, TaskReplica, UserReplica
-from taskflow_notify.replica.schemas import person_ref
-from taskflow_notify.replica.service import task_hidden
+from taskflow_notify.replica.models import TaskReplica
+from taskflow_notify.replica.service import members_hearing_of
 
 _WithProject = (
     work.TaskCreated | work.TaskUpdated | work.TaskAssigned | work.TaskDeleted | work.CommentCreated
@@ -33,29 +31,19 @@ async def _task_changed(
         project_id = task.project_id if task else None
     else:
         project_id = fact.project_id
-    if project_id is not None and await task_hidden(session, fact.team_id, project_id):
-        return  # a deleted team's or project's tasks are heard of again once it is restored
-    members = await session.execute(
-        select(col(MemberReplica.user_id)).where(
-            col(MemberReplica.team_id) == fact.team_id, col(MemberReplica.active).is_(True)
-        )
-    )
-    recipients = list(members.scalars())
+    # Nobody while its team or project is deleted: heard of again once it is restored.
+    recipients = await members_hearing_of(session, fact.team_id, project_id)
     if not recipients:
         return
-    actor = None
-    if actor_id is not None:
-        person = await session.get(UserReplica, actor_id)
-        actor = person_ref(actor_id, person).model_dump(mode="json")
     payload = {
         "task_id": str(fact.task_id),
         "project_id": str(project_id) if project_id else None,
         "team_id": str(fact.team_id),
         "change": change,
-        "actor": actor,
+        "actor": None,  # the actor's name, if any, is filled in when the events are written
         "at": context.event.time.isoformat(),
     }
-    await service.append_to_each(session, recipients, rules.TASK_CHANGED, payload)
+    service.live_writes(context.uow).add(recipients, rules.TASK_CHANGED, payload, actor_id)
 
 
 async def on_task_created(payload: work.TaskCreated, context: Context) -> None:

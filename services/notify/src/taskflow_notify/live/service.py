@@ -14,16 +14,19 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of_session, insert_or_ignore, rows_matched
 from taskflow_chassis.security import InvalidToken, TokenCheck, TokenClaims
 from taskflow_chassis.types import table_of, utcnow
@@ -32,6 +35,8 @@ from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.live import rules
 from taskflow_notify.live.models import LiveCursor, LiveEvent
+from taskflow_notify.replica.models import UserReplica
+from taskflow_notify.replica.schemas import person_ref
 
 logger = logging.getLogger("taskflow.notify.live")
 
@@ -50,87 +55,184 @@ _cursors = table_of(LiveCursor)
 BATCH = 100
 
 
-async def _next_seq(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """The user's next event number (see ``_next_seqs``)."""
-    [seq] = (await _next_seqs(session, [user_id])).values()
-    return seq
+@dataclass
+class GatheredEvent:
+    """A live event gathered over a unit of work (``LiveWrites``): ``actor_id`` set, its
+    payload's ``actor`` is that person as the replica knows them at write time;
+    ``notification_id`` set, it is that feed row's event, kept only if the row is new, and
+    its payload (actor included) is made by the rows' writer (``FeedRows``) once it has
+    its number."""
+
+    user_id: uuid.UUID
+    kind: str
+    payload: dict[str, Any]
+    actor_id: uuid.UUID | None = None
+    notification_id: uuid.UUID | None = None
+    seq: int = 0
 
 
-async def _next_seqs(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """Each user's next event number, the users in the given order (sorted by the callers,
-    so two writers never wait for each other in a circle); the rows they are kept in stay
-    locked until the caller's transaction ends, so a concurrent writer for the same user
-    waits and numbers after.
+class FeedRows(Protocol):
+    """The feed rows whose events a ``LiveWrites`` holds (notifications.service)."""
+
+    async def write_new(self) -> set[uuid.UUID]:
+        """Write the rows gathered since the last call; answer the ids of those written."""
+        ...
+
+    async def finish(
+        self, events: list[GatheredEvent], actors: Mapping[uuid.UUID, UserReplica]
+    ) -> None:
+        """Make the payloads of their numbered events, in order."""
+        ...
+
+
+class LiveWrites:
+    """The live events of one unit of work's handlers, in the order they were gathered:
+    numbered and written together just before it commits (three statements, plus the
+    feed rows', for a batch of events instead of a few for each)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.gathered: list[GatheredEvent] = []
+        self.feed: FeedRows | None = None
+
+    def add(
+        self,
+        user_ids: Iterable[uuid.UUID],
+        kind: str,
+        payload: Mapping[str, Any],
+        actor_id: uuid.UUID | None = None,
+    ) -> None:
+        """The same event for several users, in the order of their ids."""
+        for user_id in sorted(set(user_ids)):
+            self.gathered.append(GatheredEvent(user_id, kind, dict(payload), actor_id))
+
+    def add_notification(
+        self,
+        feed: FeedRows,
+        user_id: uuid.UUID,
+        notification_id: uuid.UUID,
+        actor_id: uuid.UUID | None,
+    ) -> None:
+        """The event of a feed row ``feed`` writes (kept only if the row is new)."""
+        self.feed = feed
+        event = GatheredEvent(user_id, rules.NOTIFICATION, {}, actor_id, notification_id)
+        self.gathered.append(event)
+
+    async def write(self) -> None:
+        gathered, self.gathered = self.gathered, []
+        new = await self.feed.write_new() if self.feed is not None else set()
+        shown = [e for e in gathered if e.notification_id is None or e.notification_id in new]
+        if not shown:
+            return
+        await number_events(self.session, shown)  # the users' rows locked from here
+        actor_ids = {e.actor_id for e in shown if e.actor_id is not None}
+        actors = await _people(self.session, actor_ids) if actor_ids else {}
+        for event in shown:
+            if event.actor_id is not None and event.notification_id is None:
+                ref = person_ref(event.actor_id, actors.get(event.actor_id))
+                event.payload["actor"] = ref.model_dump(mode="json")
+        if self.feed is not None:
+            notifications = [e for e in shown if e.notification_id is not None]
+            await self.feed.finish(notifications, actors)
+        await write_events(self.session, shown)
+
+
+def _live_writes(uow: UnitOfWork) -> LiveWrites:
+    return LiveWrites(uow.session)
+
+
+def live_writes(uow: UnitOfWork) -> LiveWrites:
+    """The unit of work's live events, written when it commits."""
+    return uow.gathered(_live_writes)
+
+
+async def _people(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, UserReplica]:
+    found = await session.execute(select(UserReplica).where(col(UserReplica.user_id).in_(user_ids)))
+    return {user.user_id: user for user in found.scalars()}
+
+
+async def _take_numbers(
+    session: AsyncSession, counts: Mapping[uuid.UUID, int]
+) -> dict[uuid.UUID, int]:
+    """Take ``counts[user]`` more numbers for each user, the users in the order of their ids
+    (so two writers never wait for each other in a circle); answer each user's last one.
+    The rows they are kept in stay locked until the caller's transaction ends, so a
+    concurrent writer for the same user waits and numbers after.
 
     Where the database returns what an upsert wrote (PostgreSQL, SQLite), one statement
-    for all of them: a new user's row starts at 1, a known one's goes up by one. Elsewhere
-    (MariaDB) three statements a user."""
+    for all of them: a new user's row starts at its count, a known one's goes up by it.
+    Elsewhere (MariaDB) three statements a user."""
+    users = sorted(counts)
     dialect = dialect_of_session(session)
     if dialect in {"postgresql", "sqlite"}:
         insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        taken = insert_(_cursors)
         # Rows as parameters, not as VALUES of the statement: its compiled form is cached
-        # whatever the number of users (the driver sends one INSERT with them all).
-        bump = (
-            insert_(_cursors)
-            .on_conflict_do_update(
-                index_elements=[_cursors.c.user_id], set_={"seq": _cursors.c.seq + 1}
-            )
-            .returning(_cursors.c.user_id, _cursors.c.seq, sort_by_parameter_order=True)
-        )
-        rows = [{"user_id": user_id, "seq": 1} for user_id in user_ids]
+        # whatever the number of users, and SQLAlchemy sends one INSERT with them all, in
+        # the given order (the rows name their user: no sort_by_parameter_order, which
+        # makes an upsert one statement a row).
+        bump = taken.on_conflict_do_update(
+            index_elements=[_cursors.c.user_id], set_={"seq": _cursors.c.seq + taken.excluded.seq}
+        ).returning(_cursors.c.user_id, _cursors.c.seq)
+        rows = [{"user_id": user_id, "seq": counts[user_id]} for user_id in users]
         found = await session.execute(bump, rows)
         return {user_id: int(seq) for user_id, seq in found.all()}
     numbers = {}
-    for user_id in user_ids:
+    for user_id in users:
         await session.execute(
             insert_or_ignore(dialect, LiveCursor, {"user_id": user_id, "seq": 0}, ["user_id"])
         )
         await session.execute(
-            update(_cursors).where(_cursors.c.user_id == user_id).values(seq=_cursors.c.seq + 1)
+            update(_cursors)
+            .where(_cursors.c.user_id == user_id)
+            .values(seq=_cursors.c.seq + counts[user_id])
         )
         found = await session.execute(select(_cursors.c.seq).where(_cursors.c.user_id == user_id))
         numbers[user_id] = int(found.scalar_one())
     return numbers
 
 
+async def number_events(session: AsyncSession, events: list[GatheredEvent]) -> None:
+    """Give each event its user's next number, in the list's order (each user's row locked
+    until the caller's transaction ends: see ``_take_numbers``)."""
+    last = await _take_numbers(session, Counter(event.user_id for event in events))
+    for event in reversed(events):
+        event.seq = last[event.user_id]
+        last[event.user_id] -= 1
+
+
+async def write_events(session: AsyncSession, events: list[GatheredEvent]) -> None:
+    """The numbered events, in one statement."""
+    if not events:
+        return
+    now = utcnow()
+    await session.execute(
+        sa_insert(_events),
+        [
+            {
+                "user_id": event.user_id,
+                "seq": event.seq,
+                "kind": event.kind,
+                "payload": event.payload,
+                "created_at": now,
+            }
+            for event in events
+        ],
+    )
+
+
 async def append(
     session: AsyncSession, user_id: uuid.UUID, kind: str, payload: Payload | PayloadFactory
 ) -> int:
     """One event for ``user_id``, in the caller's transaction; answers its number."""
-    seq = await _next_seq(session, user_id)
+    seq = (await _take_numbers(session, {user_id: 1}))[user_id]
     data = dict(payload) if isinstance(payload, Mapping) else dict(await payload())
     await session.execute(
-        insert(_events).values(
+        sa_insert(_events).values(
             user_id=user_id, seq=seq, kind=kind, payload=data, created_at=utcnow()
         )
     )
     return seq
-
-
-async def append_to_each(
-    session: AsyncSession, user_ids: Iterable[uuid.UUID], kind: str, payload: Payload
-) -> None:
-    """The same event for several users, numbered in the order of their ids (every writer
-    takes their locks in that order, so two writers never wait for each other in a circle):
-    their numbers taken together, their rows written in one insert."""
-    users = sorted(set(user_ids))
-    if not users:
-        return
-    numbers = await _next_seqs(session, users)
-    now, data = utcnow(), dict(payload)
-    await session.execute(
-        insert(_events),
-        [
-            {
-                "user_id": user_id,
-                "seq": numbers[user_id],
-                "kind": kind,
-                "payload": data,
-                "created_at": now,
-            }
-            for user_id in users
-        ],
-    )
 
 
 async def newest(session: AsyncSession, user_id: uuid.UUID) -> int:

@@ -18,12 +18,11 @@ from taskflow_notify.notifications.models import Kind
 from taskflow_notify.replica.models import (
     InvitationReplica,
     MemberReplica,
-    ProjectReplica,
     TaskAssigneeReplica,
     TaskReplica,
     UserReplica,
 )
-from taskflow_notify.replica.service import task_hidden
+from taskflow_notify.replica.service import shown_project, task_hidden
 
 
 def _when(moment: datetime | None) -> str:
@@ -48,7 +47,8 @@ def _about(payload: work.TaskAssigned | work.CommentCreated) -> dict[str, uuid.U
 
 
 async def _deliver(context: Context, outgoing: service.Outgoing) -> None:
-    await service.deliver(context.session, context.deps.templates, outgoing)
+    """Gathered: written with the batch's others when its unit of work commits."""
+    service.deliveries(context.uow).add(context.deps.templates, outgoing)
 
 
 async def on_invitation_sent(
@@ -240,7 +240,8 @@ async def on_email_change_notice(payload: auth.EmailChangeRequested, context: Co
 async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None:
     if payload.assignee_id == payload.assigned_by:
         return  # nobody needs telling what they just did themselves
-    if await task_hidden(context.session, payload.team_id, payload.project_id):
+    shown, project = await shown_project(context.session, payload.team_id, payload.project_id)
+    if not shown:
         return  # its team or project was deleted meanwhile
     found = await service.people(
         context.session,
@@ -250,7 +251,6 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
     )
     assignee, prefs = found.get(payload.assignee_id, (None, None))
     assigner, _ = found.get(payload.assigned_by, (None, None))
-    project = await context.session.get(ProjectReplica, payload.project_id)
     link = _task_link(context, payload.task_id)
     await _deliver(
         context,
@@ -268,7 +268,7 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
                 "name": service.display(assignee, "there"),
                 "assigner": service.display(assigner),
                 "title": payload.title,
-                "project": project.name if project else None,
+                "project": project,
                 "due_at": _when(payload.due_at),
                 "link": link,
             },
@@ -327,4 +327,4 @@ async def on_comment_created(payload: work.CommentCreated, context: Context) -> 
 
 
 async def on_user_deleted(payload: auth.UserDeleted, context: Context) -> None:
-    await service.forget_user(context.session, payload.user_id)
+    await service.forget_user(context.uow, payload.user_id)

@@ -7,6 +7,7 @@ scan comes round, one recipient gets one notification and one email.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -21,7 +22,7 @@ from taskflow_chassis.problems import not_found
 from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
 
-from taskflow_notify.email.service import EmailTemplates, OutgoingEmail, write_email
+from taskflow_notify.email.service import EmailTemplates, OutgoingEmail, email_row, write_emails
 from taskflow_notify.live import rules as live_rules
 from taskflow_notify.live import service as live
 from taskflow_notify.notifications.models import Kind, Notification, Preferences
@@ -60,67 +61,142 @@ _notifications = table_of(Notification)
 _NOTIFICATION_IDS = uuid.UUID("0b6f1c3e-5a41-4c8e-9e51-7d1f0c2a9b10")
 
 
+class Deliveries:
+    """What the handlers of one unit of work deliver (feed rows, their live events, emails),
+    gathered and written together just before it commits: a few statements for a batch of
+    events instead of several for each. The feed rows are written by the unit of work's
+    ``LiveWrites``, which numbers their events with the task changes around them; the
+    emails by ``write``.
+
+    Nothing read while gathering depends on these rows (the recipients, their preferences
+    and the task's visibility are read as each event comes); only a deleted account's
+    erasure does, and it writes them first (``forget_user``)."""
+
+    def __init__(self, session: AsyncSession, live_writes: live.LiveWrites) -> None:
+        self.session = session
+        self.live = live_writes
+        self._notifications: dict[str, dict[str, Any]] = {}  # by dedupe key, in order
+        self._emails: dict[str, dict[str, Any]] = {}
+        self._written: dict[uuid.UUID, dict[str, Any]] = {}  # by id: those last written
+
+    def add(self, templates: EmailTemplates, outgoing: Outgoing) -> None:
+        """The feed row, its live event and the email; one with the cause and recipient of an
+        earlier one (here or in the database) writes nothing."""
+        recipient = str(outgoing.user_id or outgoing.email)
+        key = f"{outgoing.kind}:{outgoing.cause}:{recipient}"[:200]
+        notification_id = None
+        if outgoing.user_id is not None:
+            notification_id = uuid.uuid5(_NOTIFICATION_IDS, key)
+            if key not in self._notifications:
+                self._notifications[key] = _notification_row(outgoing, notification_id, key)
+                self.live.add_notification(
+                    self, outgoing.user_id, notification_id, outgoing.actor_id
+                )
+        if outgoing.email and key not in self._emails:
+            email = OutgoingEmail(
+                template=outgoing.kind,
+                to=outgoing.email,
+                dedupe_key=key,
+                context=outgoing.context or {},
+                notification_id=notification_id,
+            )
+            self._emails[key] = email_row(templates, email)
+
+    async def write_new(self) -> set[uuid.UUID]:
+        notifications, self._notifications = list(self._notifications.values()), {}
+        self._written = {row["id"]: row for row in notifications}
+        return await _insert_new(self.session, notifications)
+
+    async def finish(
+        self, events: list[live.GatheredEvent], actors: Mapping[uuid.UUID, UserReplica]
+    ) -> None:
+        """Each notification as the feed shows it, with the unread count it made: counted
+        under the users' locks, after every notification here was written, so each is the
+        final count less the user's notifications written after it."""
+        unread = await _unread_counts(self.session, {event.user_id for event in events})
+        for event in reversed(events):
+            assert event.notification_id is not None
+            row = self._written[event.notification_id]
+            actor = actors.get(event.actor_id) if event.actor_id else None
+            read = notification_read(Notification.model_validate(row), actor)
+            unread_count = unread[event.user_id]
+            event.payload = {**read.model_dump(mode="json"), "unread_count": unread_count}
+            unread[event.user_id] -= 1
+
+    async def write(self) -> None:
+        """The feed rows (with their live events), then the emails."""
+        await self.live.write()
+        emails, self._emails = list(self._emails.values()), {}
+        await write_emails(self.session, emails)
+
+
+def _deliveries(uow: UnitOfWork) -> Deliveries:
+    return Deliveries(uow.session, live.live_writes(uow))
+
+
+def deliveries(uow: UnitOfWork) -> Deliveries:
+    """The unit of work's deliveries, written when it commits."""
+    return uow.gathered(_deliveries)
+
+
+def _notification_row(outgoing: Outgoing, notification_id: uuid.UUID, key: str) -> dict[str, Any]:
+    assert outgoing.user_id is not None
+    return {
+        "id": notification_id,
+        "user_id": outgoing.user_id,
+        "kind": str(outgoing.kind),
+        "title": outgoing.title[:300],
+        "body": outgoing.body,
+        "link": outgoing.link,
+        "team_id": outgoing.team_id,
+        "project_id": outgoing.project_id,
+        "task_id": outgoing.task_id,
+        "actor_id": outgoing.actor_id,
+        "dedupe_key": key,
+        "created_at": utcnow(),
+        "read_at": None,
+    }
+
+
 async def deliver(session: AsyncSession, templates: EmailTemplates, outgoing: Outgoing) -> None:
-    """Write the feed row, its live event and the email in the caller's transaction; a
+    """Write the feed row, its live event and the email now, in the caller's transaction; a
     second delivery with the same cause and recipient writes nothing (the dedupe keys are
-    unique)."""
-    recipient = str(outgoing.user_id or outgoing.email)
-    key = f"{outgoing.kind}:{outgoing.cause}:{recipient}"[:200]
-    notification_id = None
-    if outgoing.user_id is not None:
-        notification_id = uuid.uuid5(_NOTIFICATION_IDS, key)
-        notification = {
-            "id": notification_id,
-            "user_id": outgoing.user_id,
-            "kind": str(outgoing.kind),
-            "title": outgoing.title[:300],
-            "body": outgoing.body,
-            "link": outgoing.link,
-            "team_id": outgoing.team_id,
-            "project_id": outgoing.project_id,
-            "task_id": outgoing.task_id,
-            "actor_id": outgoing.actor_id,
-            "dedupe_key": key,
-            "created_at": utcnow(),
-        }
-        if await _insert_new(session, notification):
-            await _live_notification(session, Notification.model_validate(notification))
-    if outgoing.email:
-        email = OutgoingEmail(
-            template=outgoing.kind,
-            to=outgoing.email,
-            dedupe_key=key,
-            context=outgoing.context or {},
-            notification_id=notification_id,
-        )
-        await write_email(session, templates, email)
+    unique). Event handlers gather theirs instead (``deliveries``)."""
+    writes = Deliveries(session, live.LiveWrites(session))
+    writes.add(templates, outgoing)
+    await writes.write()
 
 
-async def _insert_new(session: AsyncSession, notification: dict[str, Any]) -> bool:
-    """Insert the notification unless its dedupe key is taken; whether it was new. One
-    statement where the insert says what it wrote (PostgreSQL, SQLite), else a look first."""
+async def _insert_new(session: AsyncSession, notifications: list[dict[str, Any]]) -> set[Any]:
+    """Insert the notifications whose dedupe key is free, in one statement; answer the ids
+    of those written. Where the insert says what it wrote (PostgreSQL, SQLite) that is all,
+    else a look first."""
+    if not notifications:
+        return set()
     dialect = dialect_of_session(session)
-    insert = insert_or_ignore(dialect, Notification, notification, ["dedupe_key"])
+    insert = insert_or_ignore(dialect, Notification, None, ["dedupe_key"])
+    ids = [notification["id"] for notification in notifications]
     if dialect in {"postgresql", "sqlite"}:
-        written = await session.execute(insert.returning(_notifications.c.id))
-        return written.first() is not None
+        written = await session.execute(insert.returning(_notifications.c.id), notifications)
+        return set(written.scalars())
     delivered_before = await session.execute(
-        select(_notifications.c.id).where(_notifications.c.id == notification["id"])
+        select(_notifications.c.id).where(_notifications.c.id.in_(ids))
     )
-    await session.execute(insert)
-    return delivered_before.first() is None
+    known = set(delivered_before.scalars())
+    await session.execute(insert, notifications)
+    return set(ids) - known
 
 
-async def _live_notification(session: AsyncSession, notification: Notification) -> None:
-    """The new notification on its recipient's streams, as the feed shows it, with the
-    unread count it makes."""
-    user_id = notification.user_id
-
-    async def payload() -> dict[str, Any]:
-        read = notification_read(notification, await _actor(session, notification))
-        return {**read.model_dump(mode="json"), **(await unread(session, user_id))}
-
-    await live.append(session, user_id, live_rules.NOTIFICATION, payload)
+async def _unread_counts(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not user_ids:
+        return {}
+    counts = await session.execute(
+        select(_notifications.c.user_id, func.count())
+        .where(_notifications.c.user_id.in_(user_ids), _notifications.c.read_at.is_(None))
+        .group_by(_notifications.c.user_id)
+    )
+    found: dict[uuid.UUID, int] = {user_id: int(count) for user_id, count in counts.all()}
+    return {user_id: found.get(user_id, 0) for user_id in user_ids}
 
 
 async def unread(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
@@ -289,11 +365,13 @@ async def update_preferences(
     return preferences_read(row)
 
 
-async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """A deleted account's feed, preferences and live events go with it."""
+async def forget_user(uow: UnitOfWork, user_id: uuid.UUID) -> None:
+    """A deleted account's feed, preferences and live events go with it (those gathered
+    in this unit of work written first, so they go too)."""
+    await deliveries(uow).write()
     for table, column in (
         (Notification, col(Notification.user_id)),
         (Preferences, col(Preferences.user_id)),
     ):
-        await session.execute(delete(table).where(column == user_id))
-    await live.forget_user(session, user_id)
+        await uow.session.execute(delete(table).where(column == user_id))
+    await live.forget_user(uow.session, user_id)

@@ -120,10 +120,10 @@ def tasks_shown() -> ColumnElement[bool]:
     )
 
 
-async def task_hidden(session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID) -> bool:
-    """Whether a task's team or project is deleted (restorable): nobody hears of its tasks
-    until it is restored."""
-    hidden = or_(
+def _hidden(team_id: uuid.UUID, project_id: Any) -> ColumnElement[bool]:
+    """Whether a task's team or project (an id, or a scalar subquery naming it) is deleted
+    (restorable): nobody hears of its tasks until it is restored."""
+    return or_(
         exists().where(
             col(ProjectReplica.project_id) == project_id,
             col(ProjectReplica.deleted_at).is_not(None),
@@ -132,7 +132,36 @@ async def task_hidden(session: AsyncSession, team_id: uuid.UUID, project_id: uui
             col(TeamReplica.team_id) == team_id, col(TeamReplica.deleted_at).is_not(None)
         ),
     )
-    return bool((await session.execute(select(hidden))).scalar_one())
+
+
+async def task_hidden(session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID) -> bool:
+    """Whether a task's team or project is deleted (restorable): nobody hears of its tasks
+    until it is restored."""
+    return bool((await session.execute(select(_hidden(team_id, project_id)))).scalar_one())
+
+
+async def shown_project(
+    session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID
+) -> tuple[bool, str | None]:
+    """In one statement: whether a task of this team and project is heard of (neither is
+    deleted), and the project's name (None when the replica does not know it)."""
+    name = select(col(ProjectReplica.name)).where(col(ProjectReplica.project_id) == project_id)
+    found = await session.execute(select(~_hidden(team_id, project_id), name.scalar_subquery()))
+    shown, project_name = found.one()
+    return bool(shown), project_name
+
+
+async def members_hearing_of(
+    session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID | None
+) -> list[uuid.UUID]:
+    """The team's active members, in one statement; nobody while the task's team or project
+    (if known) is deleted."""
+    query = select(col(MemberReplica.user_id)).where(
+        col(MemberReplica.team_id) == team_id, col(MemberReplica.active).is_(True)
+    )
+    if project_id is not None:
+        query = query.where(~_hidden(team_id, project_id))
+    return list((await session.execute(query)).scalars())
 
 
 async def newer_membership(
@@ -332,17 +361,20 @@ async def assign_task(
     due_at: datetime | None,
 ) -> None:
     # A task created before notify listened has no replica row: nothing to update then.
-    await session.execute(
+    task = (
         update(TaskReplica)
         .where(col(TaskReplica.task_id) == task_id)
         .values(title=title, due_at=due_at)
     )
     assignment = {"task_id": task_id, "user_id": user_id}
-    await session.execute(
-        insert_or_ignore(
-            dialect_of_session(session), TaskAssigneeReplica, assignment, list(assignment)
-        )
-    )
+    dialect = dialect_of_session(session)
+    assign = insert_or_ignore(dialect, TaskAssigneeReplica, assignment, list(assignment))
+    if dialect == "postgresql":
+        # One round trip: PostgreSQL runs an UPDATE in WITH whether or not it is read.
+        await session.execute(assign.add_cte(task.cte("task_update")))
+        return
+    await session.execute(task)
+    await session.execute(assign)
 
 
 async def unassign_task(session: AsyncSession, task_id: uuid.UUID, user_id: uuid.UUID) -> None:

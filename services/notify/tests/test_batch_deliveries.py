@@ -1,0 +1,268 @@
+"""A batch of events through notify's handlers (issue 20): the feed rows, their live events,
+the task changes on the team's streams and the emails are gathered and written together
+when the batch commits, in a few statements whatever the batch's size, and every promise
+of one event at a time still holds: each event once, nothing half written, preferences
+honoured, each notification on the live stream in order with the unread count it made.
+
+SQLite, PostgreSQL and MariaDB (each path of the writes: RETURNING, or a look first).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlmodel import col
+from taskflow_chassis.db import Database
+from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.handlers import EventContext, HandlerMap
+from taskflow_chassis.inbox import handle_batch, handle_once
+from taskflow_chassis.messaging import inbox_table
+from taskflow_chassis.migrations import upgrade_to_head
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.testing import fresh_database
+from taskflow_chassis.unit_of_work import Publisher
+from taskflow_contracts import auth, work
+from taskflow_contracts.base import EventPayload
+from taskflow_notify import app as notify_app
+from taskflow_notify.config import NotifySettings
+from taskflow_notify.deps import NotifyDeps
+from taskflow_notify.email.models import EmailMessage
+from taskflow_notify.email.service import EmailTemplates
+from taskflow_notify.handlers import EVENT_HANDLERS
+from taskflow_notify.live.models import LiveCursor, LiveEvent
+from taskflow_notify.notifications.models import Notification, Preferences
+from taskflow_notify.replica.models import MemberReplica, ProjectReplica, TeamReplica, UserReplica
+
+PUBLISHER = Publisher("notify")
+# The tables the gathered writes go to: their statements a batch, not an event.
+GATHERED = re.compile(r"\b(notifications|live_events|live_cursors|email_messages)\b")
+
+
+class Boom(EventPayload):
+    event_type = "taskflow.test.boom.exploded.v1"
+
+
+async def _explode(payload: Boom, context: EventContext[NotifyDeps]) -> None:
+    raise RuntimeError("a handler failed mid-batch")
+
+
+@dataclass
+class Team:
+    database: Database
+    handlers: HandlerMap
+    team_id: uuid.UUID
+    project_id: uuid.UUID
+    lead: uuid.UUID  # assigns
+    dev: uuid.UUID  # is assigned
+
+    def assignment(self, number: int) -> list[CloudEvent]:
+        """A task created with ``dev`` as its assignee: task.created, then task.assigned."""
+        task_id, title = uuid.uuid4(), f"Task {number}"
+        created = work.TaskCreated(
+            task_id=task_id,
+            project_id=self.project_id,
+            team_id=self.team_id,
+            title=title,
+            status="todo",
+            priority="medium",
+            due_at=None,
+            assignee_ids=[self.dev],
+            created_by=self.lead,
+        )
+        assigned = work.TaskAssigned(
+            task_id=task_id,
+            project_id=self.project_id,
+            team_id=self.team_id,
+            title=title,
+            due_at=None,
+            assignee_id=self.dev,
+            assigned_by=self.lead,
+        )
+        return [_event(created), _event(assigned)]
+
+    def assignments(self, count: int) -> list[CloudEvent]:
+        return [e for number in range(count) for e in self.assignment(number)]
+
+    async def apply(self, events: list[CloudEvent]) -> int:
+        return await handle_batch(self.database, events, self.handlers, PUBLISHER)
+
+    async def rows(self, model: Any, *where: Any) -> list[Any]:
+        async with self.database.session() as session:
+            found = await session.execute(select(model).where(*where))
+            return list(found.scalars())
+
+    async def count(self, model: Any) -> int:
+        async with self.database.session() as session:
+            return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+    async def stream(self, user_id: uuid.UUID) -> list[LiveEvent]:
+        async with self.database.session() as session:
+            found = await session.execute(
+                select(LiveEvent).where(col(LiveEvent.user_id) == user_id).order_by("seq")
+            )
+            return list(found.scalars())
+
+
+def _event(payload: EventPayload) -> CloudEvent:
+    return new_event(payload.event_type, source="/taskflow/work", data=payload)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+async def team(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Team]:
+    async with fresh_database(request.param, tmp_path, "taskflow_notify_batch") as url:
+        database = Database(url)
+        try:
+            await upgrade_to_head(
+                database, migrations_dir(notify_app.__file__), "alembic_version_notify"
+            )
+            team_id, project_id, lead, dev = (uuid.uuid4() for _ in range(4))
+            async with database.session() as session:
+                session.add(TeamReplica(team_id=team_id, name="Platform"))
+                session.add(ProjectReplica(project_id=project_id, team_id=team_id, name="Apollo"))
+                for user_id, name in ((lead, "lead"), (dev, "dev")):
+                    session.add(
+                        UserReplica(
+                            user_id=user_id,
+                            username=name,
+                            email=f"{name}@example.com",
+                            display_name=name.title(),
+                            email_verified=True,
+                        )
+                    )
+                    session.add(MemberReplica(team_id=team_id, user_id=user_id, seq=1, active=True))
+                await session.commit()
+            settings = NotifySettings(database_url=url, public_url="https://taskflow.example")
+            deps = NotifyDeps(settings=settings, templates=EmailTemplates())
+            handlers = HandlerMap({**EVENT_HANDLERS, Boom: [_explode]}, deps)
+            yield Team(database, handlers, team_id, project_id, lead, dev)
+        finally:
+            await database.dispose()
+
+
+@contextmanager
+def statements(database: Database) -> Iterator[list[str]]:
+    """Every statement sent to the database meanwhile."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_batch_writes_its_deliveries_in_the_same_few_statements_whatever_its_size(
+    team: Team,
+) -> None:
+    """3 assignments or 12: the same statements for the feed, live and email rows; each
+    further assignment costs only what its own event must read and replicate."""
+    await team.apply(team.assignments(1))  # the users' cursor rows exist from here
+    sent: dict[int, list[str]] = {}
+    for size in (3, 12):
+        with statements(team.database) as sent[size]:
+            assert await team.apply(team.assignments(size)) == 2 * size
+    gathered = {size: [s for s in sent[size] if GATHERED.search(s)] for size in sent}
+    assert len(gathered[3]) == len(gathered[12]), gathered
+    assert len(gathered[3]) <= 12
+    # The rest grows with the events, by no more than their own reads and replica writes
+    # (webhooks' endpoints looked up aside): 7 an assignment when this was written, 25 before.
+    own = {size: [s for s in sent[size] if "webhook" not in s] for size in sent}
+    assert (len(own[12]) - len(own[3])) / 9 <= 8
+    assert await team.count(Notification) == 1 + 3 + 12
+    assert await team.count(EmailMessage) == 1 + 3 + 12
+
+
+async def test_each_notification_reaches_the_stream_in_order_with_the_unread_count_it_made(
+    team: Team,
+) -> None:
+    await team.apply(team.assignments(3))
+    dev_stream = await team.stream(team.dev)
+    assert [e.seq for e in dev_stream] == list(range(1, 10))
+    kinds = [(e.kind, e.payload.get("change")) for e in dev_stream]
+    assert (
+        kinds
+        == [
+            ("task.changed", "created"),
+            ("notification", None),
+            ("task.changed", "assigned"),
+        ]
+        * 3
+    )
+    notifications = [e.payload for e in dev_stream if e.kind == "notification"]
+    assert [n["unread_count"] for n in notifications] == [1, 2, 3]
+    assert [n["title"] for n in notifications] == [
+        f'You were assigned "Task {n}"' for n in range(3)
+    ]
+    assert {n["actor"]["display_name"] for n in notifications} == {"Lead"}
+    changes = [e.payload for e in dev_stream if e.kind == "task.changed"]
+    assert {c["actor"]["username"] for c in changes} == {"lead"}
+    # The assigner hears of the changes, not of a notification.
+    lead_stream = await team.stream(team.lead)
+    assert [e.seq for e in lead_stream] == list(range(1, 7))
+    assert {e.kind for e in lead_stream} == {"task.changed"}
+    [cursor] = await team.rows(LiveCursor, col(LiveCursor.user_id) == team.dev)
+    assert cursor.seq == 9
+    # A later batch numbers on, and counts on from what is unread.
+    await team.apply(team.assignment(3))
+    latest = (await team.stream(team.dev))[-2:]
+    assert [e.seq for e in latest] == [11, 12]
+    assert latest[0].payload["unread_count"] == 4
+
+
+async def test_a_redelivered_batch_and_a_copy_within_one_change_nothing(team: Team) -> None:
+    events = team.assignments(2)
+    assert await team.apply([*events, events[1]]) == 4  # the copy runs once
+    before = [await team.count(model) for model in (Notification, EmailMessage, LiveEvent)]
+    assert before == [2, 2, 10]  # live: each change to both members, the notification to one
+    assert await team.apply(events) == 0
+    assert [await team.count(model) for model in (Notification, EmailMessage, LiveEvent)] == before
+
+
+async def test_a_batch_that_fails_writes_nothing_and_its_events_then_apply_one_by_one(
+    team: Team,
+) -> None:
+    """A handler failing after others gathered their rows: none of them is written (they
+    were never more than memory), and applied alone the events write each row once."""
+    events = team.assignment(0)
+    with pytest.raises(RuntimeError):
+        await team.apply([*events, _event(Boom())])
+    for model in (Notification, EmailMessage, LiveEvent, LiveCursor, inbox_table):
+        assert await team.count(model) == 0
+    for one in events:
+        assert await handle_once(team.database, one, team.handlers, PUBLISHER)
+    written = [await team.count(model) for model in (Notification, EmailMessage, LiveEvent)]
+    assert written == [1, 1, 5]
+    [notification] = [e for e in await team.stream(team.dev) if e.kind == "notification"]
+    assert notification.payload["unread_count"] == 1
+
+
+async def test_preferences_are_honoured_within_a_batch(team: Team) -> None:
+    async with team.database.session() as session:
+        session.add(Preferences(user_id=team.dev, email_on_assignment=False))
+        await session.commit()
+    await team.apply(team.assignments(3))
+    assert await team.count(Notification) == 3
+    assert await team.count(EmailMessage) == 0
+
+
+async def test_an_account_deleted_later_in_the_batch_takes_its_gathered_rows_along(
+    team: Team,
+) -> None:
+    deleted = _event(auth.UserDeleted(user_id=team.dev))
+    await team.apply([*team.assignments(2), deleted])
+    assert await team.rows(Notification, col(Notification.user_id) == team.dev) == []
+    assert await team.stream(team.dev) == []
+    assert await team.rows(LiveCursor, col(LiveCursor.user_id) == team.dev) == []
+    assert [e.seq for e in await team.stream(team.lead)] == [1, 2, 3, 4]
