@@ -174,6 +174,32 @@ async def test_a_token_manages_nothing_of_the_account(client: httpx.AsyncClient,
     await api.log_in()
 
 
+async def test_a_token_never_changes_the_username(client: httpx.AsyncClient, api: Any) -> None:
+    """The username is what log-in asks: profile.update opens PATCH /users/me to a token,
+    but its username field is a signed-in session's alone (403 naming the field)."""
+    headers = await api.signed_in()
+    body = (await create(client, headers, scopes=["profile.read", "profile.update"])).json()
+    before = (await client.get("/api/v1/auth/users/me", headers=headers)).json()["username"]
+    answer = await client.patch(
+        "/api/v1/auth/users/me", headers=bearer(body["token"]), json={"username": "taken.over"}
+    )
+    assert answer.status_code == 403, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["type"].endswith("/insufficient-scope")
+    assert [(e["field"], e["loc"]) for e in problem["errors"]] == [
+        ("username", ["body", "username"])
+    ]
+    me = (await client.get("/api/v1/auth/users/me", headers=headers)).json()
+    assert me["username"] == before
+    await api.log_in()  # still signs in as before
+    # A session changes it.
+    renamed = await client.patch(
+        "/api/v1/auth/users/me", headers=headers, json={"username": "renamed.by.session"}
+    )
+    assert renamed.status_code == 200 and renamed.json()["username"] == "renamed.by.session"
+
+
 async def test_password_change_keeps_tokens_and_account_deletion_ends_them(
     client: httpx.AsyncClient, api: Any, event_log: Any
 ) -> None:

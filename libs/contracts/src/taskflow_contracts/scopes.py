@@ -12,6 +12,10 @@ Each operation id (``<resource>.<action>``, as the OpenAPI documents name them) 
   which other services ask teams with the caller's token to authorize it);
 - ``PUBLIC``: the route takes no token at all (sign-up, log-in, health).
 
+Some fields of an operation a token opens are still a session's alone (``SESSION_FIELDS``):
+those that change how the account signs in, like the username log-in asks for. The route
+refuses a token that sends one (403 ``insufficient-scope`` naming the field).
+
 The chassis enforces it for every token caller (``taskflow_chassis.security``); an
 operation missing from the map is closed to tokens, and tests/system/test_token_scopes.py
 fails for it.
@@ -19,6 +23,7 @@ fails for it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from taskflow_contracts import permissions as P
@@ -125,6 +130,19 @@ OPERATION_SCOPES: Final[dict[str, Requirement]] = {
     "webhooks.deliveries": (P.WEBHOOKS_MANAGE,),
     "webhooks.redeliver": (P.WEBHOOKS_MANAGE,),
 }
+
+
+# Fields a token never changes, though its scopes open the operation: they change how the
+# account signs in, which is account management, a signed-in session's alone.
+SESSION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "auth.users.me.update": ("username",),
+}
+
+
+def session_fields(operation_id: str | None, fields: Iterable[str]) -> list[str]:
+    """Which of the ``fields`` a request sets only a session may set in this operation."""
+    kept = SESSION_FIELDS.get(operation_id or "", ())
+    return sorted(field for field in fields if field in kept)
 
 
 def token_refusal(operation_id: str | None, scopes: frozenset[str]) -> str | None:

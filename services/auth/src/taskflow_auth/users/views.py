@@ -7,11 +7,12 @@ from taskflow_chassis.db import Database
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.problems import problem_responses
+from taskflow_chassis.security import CurrentClaims, route_operation_id
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork, UnitOfWorkDep
 
 from taskflow_auth.deps import AuthDeps, AuthDepsDep, ClientAddress, CurrentUser
 from taskflow_auth.tokens.schemas import VerifyRequest
-from taskflow_auth.users import service
+from taskflow_auth.users import rules, service
 from taskflow_auth.users.schemas import (
     Accepted,
     AccountDelete,
@@ -59,16 +60,21 @@ async def read_me(user: CurrentUser, session: SessionDep, tag: ETagDep) -> UserR
 
 @router.patch(
     "/users/me",
-    responses=problem_responses(401, 409, 422),
-    description="Changes the username. The email changes through `POST /users/me/email`.",
+    responses=problem_responses(401, 403, 409, 422),
+    description="Changes the username (a signed-in session only: an API token gets 403 "
+    "`insufficient-scope` naming the field, since log-in asks for it). The email changes "
+    "through `POST /users/me/email`.",
 )
 async def update_me(
     data: UserUpdate,
     user: CurrentUser,
+    claims: CurrentClaims,
+    request: Request,
     uow: UnitOfWorkDep,
     precondition: IfMatchDep,
     tag: ETagDep,
 ) -> UserRead:
+    rules.refuse_session_fields(claims, route_operation_id(request), data.model_fields_set)
     user = await service.update_user(uow, user, data, precondition)
     return tag(await service.account_of(uow.session, user))
 
