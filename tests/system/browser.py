@@ -1,5 +1,6 @@
 """The browser tests' harness: Debian's chromium driven by Playwright, against the web app
-behind the gateway of a system-test stack (tests/system/conftest.py's ``running_system``).
+behind the gateway of a system-test stack (tests/system/conftest.py's ``web_stack`` and
+``browser``: one stack and one chromium for all the browser test files a process runs).
 
 Never a browser of Playwright's own (no ``playwright install``): the one at ``CHROMIUM``
 (default /usr/bin/chromium, else ``chromium`` on PATH; ``make browser`` installs it). Without
@@ -14,20 +15,14 @@ viewport, for a person to look at after a run.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
-from taskflow_chassis.testing import in_ci
+from playwright.async_api import Browser, BrowserContext, Page
 
-from .conftest import PASSWORD, System, running_system
+from .conftest import PASSWORD, System
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
@@ -47,62 +42,22 @@ PHONE: dict[str, Any] = {
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
 
-def chromium_path() -> str | None:
-    configured = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if os.access(configured, os.X_OK):
-        return configured
-    return shutil.which("chromium")
+# Every browser test module's marks: its tests and fixtures run in the session's event loop,
+# where the process's one web stack and chromium live (conftest's ``web_stack`` and
+# ``browser``); pytest-xdist starts them first, all on one worker (the root conftest).
+BROWSER_TESTS = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.long_running]
 
 
-def require_browser() -> str:
-    """Chromium's path; skips the test without one (fails it when CI is set)."""
-    path = chromium_path()
-    if path is None:
-        reason = "no chromium (CHROMIUM, /usr/bin/chromium or on PATH): run `make browser`"
-        if in_ci():
-            pytest.fail(f"{reason}, and CI is set: the browser tests must run in CI", pytrace=False)
-        pytest.skip(reason)
-    return path
+def shared_stack() -> Any:
+    """A browser test module's fixture ``system``: the process's web stack, shared by every
+    browser test file (a stack takes 20-40 s to start); each file signs up its own people
+    and teams, with names no other file uses. ``stack = shared_stack()`` there."""
 
+    @pytest.fixture(scope="module", name="system")
+    def stack(web_stack: System) -> System:
+        return web_stack
 
-@asynccontextmanager
-async def web_system(data_dir: Path) -> AsyncIterator[System]:
-    """A whole stack with web, and the gateway listening at ``stack.gateway_url``."""
-    require_browser()
-    async with running_system(data_dir, gateway=True) as system:
-        yield system
-
-
-def stack_and_browser() -> tuple[Any, Any]:
-    """A test module's fixtures ``system`` (its stack, with web and the gateway) and
-    ``browser`` (chromium), both for the whole module: ``stack, browser = ...`` there."""
-
-    @pytest_asyncio.fixture(scope="module", loop_scope="module", name="system")
-    async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-        async with web_system(tmp_path_factory.mktemp("stack")) as running:
-            yield running
-
-    @pytest_asyncio.fixture(scope="module", loop_scope="module", name="browser")
-    async def browser(system: System) -> AsyncIterator[Browser]:
-        async with chromium() as running:
-            yield running
-
-    return stack, browser
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    path = require_browser()
-    async with async_playwright() as playwright:
-        browser = await _launch(playwright, path)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def _launch(playwright: Playwright, path: str) -> Browser:
-    return await playwright.chromium.launch(executable_path=path, args=["--disable-gpu"])
+    return stack
 
 
 async def new_context(

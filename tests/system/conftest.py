@@ -15,7 +15,9 @@ import email.policy
 import html
 import itertools
 import json
+import os
 import re
+import shutil
 import sys
 import time
 import uuid
@@ -29,8 +31,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
 from taskflow_chassis.ports import free_ports
-from taskflow_chassis.testing import require_postgres, require_rabbitmq, require_redis
+from taskflow_chassis.testing import in_ci, require_postgres, require_rabbitmq, require_redis
 from taskflow_embedded.gateway import GatewayTransport
 from taskflow_embedded.local import LocalStack
 
@@ -315,6 +318,54 @@ async def running_system(
 async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
     async with running_system(tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+# --- the browser tests' stack and chromium (tests/system/browser.py) ---------------------
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if os.access(configured, os.X_OK):
+        return configured
+    return shutil.which("chromium")
+
+
+def require_browser() -> str:
+    """Chromium's path; skips the test without one (fails it when CI is set)."""
+    path = chromium_path()
+    if path is None:
+        reason = "no chromium (CHROMIUM, /usr/bin/chromium or on PATH): run `make browser`"
+        if in_ci():
+            pytest.fail(f"{reason}, and CI is set: the browser tests must run in CI", pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
+# Session-scoped, in the session's event loop: one stack for all the browser test files a
+# process runs (pytest-xdist gives them all to one worker), not one per file.
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def web_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    """A whole stack with web, and the gateway listening at ``stack.gateway_url``."""
+    require_browser()
+    async with running_system(
+        tmp_path_factory.mktemp("web-stack"),
+        gateway=True,
+        # test_browser_pages registers a webhook on the loopback, to check its page
+        extra_env={"NOTIFY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"},
+    ) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser(web_stack: System) -> AsyncIterator[Browser]:
+    """Chromium, closed before the stack stops."""
+    path = require_browser()
+    async with async_playwright() as playwright:
+        running = await playwright.chromium.launch(executable_path=path, args=["--disable-gpu"])
+        try:
+            yield running
+        finally:
+            await running.close()
 
 
 async def team_with_member(system: System, lead_name: str, dev_name: str) -> dict[str, Any]:

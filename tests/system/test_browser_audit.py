@@ -1,8 +1,8 @@
-"""The audit pages in a real browser (Debian's chromium, through the gateway of a stack of
-its own): "Security activity" and a team's "Audit log" have no serious or critical axe-core
-violation, one <main>, one <h1> and a visible focus at 390 and 1280 px; and with scripts
-off a leader filters the team's log by kind with the form, and "Load more" (a plain link)
-opens the next entries."""
+"""The audit pages in a real browser (Debian's chromium, through the gateway of the stack the
+browser tests share): "Security activity" and a team's "Audit log" have no serious or
+critical axe-core violation, one <main>, one <h1> and a visible focus at 390 and 1280 px;
+and with scripts off a leader filters the team's log by kind with the form, and "Load more"
+(a plain link) opens the next entries."""
 
 from __future__ import annotations
 
@@ -14,22 +14,23 @@ import pytest_asyncio
 from playwright.async_api import Browser
 
 from .browser import (
+    BROWSER_TESTS,
     VIEWPORTS,
     accessibility_problems,
     new_context,
     screenshot,
     settle,
+    shared_stack,
     sign_in,
-    stack_and_browser,
 )
 from .conftest import PASSWORD, System, team_with_member
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
+pytestmark = [*BROWSER_TESTS, pytest.mark.timeout(600)]
 
-stack, browser = stack_and_browser()
+stack = shared_stack()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(system: System) -> dict[str, Any]:
     """A lead with a team a developer joined; thirty more log-ins of the lead's, so their
     own log has more than a page."""

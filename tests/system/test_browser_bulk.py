@@ -1,8 +1,8 @@
-"""Issue 21's bulk change in a real browser (Debian's chromium, through the gateway of a
-stack of its own): the lead ticks two tasks of the list with the keyboard (Space on a
-row's tick box, Tab to the next row's), picks a status and a label, sends, and both
-change; with scripts off the same plain form changes a third; a stale task makes the
-whole change refused with its reason beside its row."""
+"""Issue 21's bulk change in a real browser (Debian's chromium, through the gateway of a stack
+the browser tests share): the lead ticks two tasks of the list with the keyboard (Space on a
+row's tick box, Tab to the next row's), picks a status and a label, sends, and both change;
+with scripts off the same plain form changes a third; a stale task makes the whole change
+refused with its reason beside its row."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page
 
-from .browser import VIEWPORTS, new_context, settle, sign_in, stack_and_browser
+from .browser import BROWSER_TESTS, VIEWPORTS, new_context, settle, shared_stack, sign_in
 from .conftest import System, team_with_member
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+pytestmark = [*BROWSER_TESTS, pytest.mark.timeout(300)]
 
-stack, browser = stack_and_browser()
+stack = shared_stack()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(system: System) -> dict[str, Any]:
     world: dict[str, Any] = await team_with_member(system, "bulklead", "bulkdev")
     project = world["task"]["project_id"]

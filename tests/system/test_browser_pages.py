@@ -1,8 +1,9 @@
 """Every page of the web app in a real browser (Debian's chromium, through the gateway of a
-stack of its own): axe-core finds no serious or critical violation, each page has one
-<main>, a <title>, one <h1> and a visible keyboard focus, signed out and signed in, at a
-phone's 390 px and a desktop's 1280 px (a screenshot of each under var/artifacts/screenshots);
-and the board, loaded with an empty cache, weighs under 150 KB on the wire."""
+stack the browser tests share): axe-core finds no serious or critical violation, each page
+has one <main>, a <title>, one <h1> and a visible keyboard focus, signed out and signed in,
+at a phone's 390 px and a desktop's 1280 px (a screenshot of each under
+var/artifacts/screenshots); and the board, loaded with an empty cache, weighs under 150 KB
+on the wire."""
 
 from __future__ import annotations
 
@@ -11,27 +12,29 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser
+from taskflow_chassis.ports import free_ports
 
 from .browser import (
+    BROWSER_TESTS,
     accessibility_problems,
     is_web_page,
     new_context,
     screenshot,
     settle,
+    shared_stack,
     sign_in,
-    stack_and_browser,
 )
 from .conftest import FIGURES, System, team_with_member
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
+pytestmark = [*BROWSER_TESTS, pytest.mark.timeout(600)]
 
 BOARD_BUDGET = 150 * 1024
 
 
-stack, browser = stack_and_browser()
+stack = shared_stack()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(system: System) -> dict[str, Any]:
     """A lead with a team, a project and a task assigned to a developer who joined."""
     world = await team_with_member(system, "pagelead", "pagedev")
@@ -40,6 +43,26 @@ async def world(system: System) -> dict[str, Any]:
     ).json()["items"]
     world["role"] = roles[0]
     world["project_id"] = world["task"]["project_id"]
+    # So the tokens page lists one, and a webhook's own page exists (on the loopback, which
+    # conftest's web_stack lets webhooks reach: a closed port, a delivery is refused at once).
+    token = await system.client.post(
+        "/api/v1/tokens",
+        headers=world["lead"],
+        json={"name": "Page check", "scopes": ["tasks.read"], "expires_in_days": 1},
+    )
+    assert token.status_code == 201, token.text
+
+    async def register_webhook() -> Any:
+        hook = await system.client.post(
+            f"/api/v1/teams/{world['team']['id']}/webhooks",
+            headers=world["lead"],
+            json={"url": f"https://127.0.0.1:{free_ports(1)[0]}/hook", "event_types": ["*"]},
+        )
+        return hook.json() if hook.status_code == 201 else None
+
+    world["webhook"] = await system.wait_for(
+        register_webhook, what="the lead's membership to reach notify"
+    )
     return world
 
 
@@ -63,6 +86,7 @@ def signed_in_pages(world: dict[str, Any]) -> dict[str, str]:
         "role": f"/teams/{team}/roles/{world['role']['id']}",
         "invitations": f"/teams/{team}/invitations",
         "webhooks": f"/teams/{team}/webhooks",
+        "webhook": f"/teams/{team}/webhooks/{world['webhook']['id']}",
         "projects": f"/teams/{team}/projects",
         "board": f"/projects/{project}",
         "task-list": f"/projects/{project}/tasks",
@@ -70,6 +94,8 @@ def signed_in_pages(world: dict[str, Any]) -> dict[str, str]:
         "profile": "/profile",
         "notifications": "/notifications",
         "notification-settings": "/settings/notifications",
+        "tokens": "/settings/tokens",
+        # The audit pages (/settings/security, a team's audit): test_browser_audit.
     }
 
 

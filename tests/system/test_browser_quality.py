@@ -14,18 +14,18 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page
 
-from .browser import VIEWPORTS, new_context, settle, sign_in, stack_and_browser
+from .browser import BROWSER_TESTS, VIEWPORTS, new_context, settle, shared_stack, sign_in
 from .conftest import System, team_with_member
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+pytestmark = [*BROWSER_TESTS, pytest.mark.timeout(300)]
 
 GOOD_CLS = 0.1
 TASK_LIST_PAGE = 50  # the web's task list page (taskflow_web.tasks.service.PAGE_SIZE)
 
-stack, browser = stack_and_browser()
+stack = shared_stack()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(system: System) -> dict[str, Any]:
     """A lead with a team, a project and more tasks than the task list's first page."""
     world = await team_with_member(system, "qualitylead", "qualitydev")

@@ -1,5 +1,6 @@
 """Two people working together in two browsers (Debian's chromium), through the gateway of a
-stack of their own, at a desktop's 1280 px and at a phone's 390 px (touch, a phone's UA).
+stack the browser tests share, at a desktop's 1280 px and at a phone's 390 px (touch, a
+phone's UA).
 
 The lead signs up, confirms the address by the link emailed to the SMTP sink, registers a
 phone number, creates a team and a project and invites the member; the member opens the
@@ -22,6 +23,7 @@ from playwright.async_api import Browser, Locator, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from .browser import (
+    BROWSER_TESTS,
     SCREENSHOTS,
     VIEWPORTS,
     emailed_link,
@@ -30,18 +32,18 @@ from .browser import (
     new_context,
     screenshot,
     settle,
+    shared_stack,
     sign_in,
-    stack_and_browser,
 )
 from .conftest import PASSWORD, System, next_phone
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
+pytestmark = [*BROWSER_TESTS, pytest.mark.timeout(600)]
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 LIVE_SECONDS = 30
 
 
-stack, browser = stack_and_browser()
+stack = shared_stack()
 
 
 class Person:

@@ -23,7 +23,11 @@ from .conftest import (
 )
 
 # Hundreds of events through every process: far longer than a unit test's time limit.
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.timeout(600),
+    pytest.mark.long_running,  # started first (the root conftest)
+]
 
 
 async def test_notify_killed_mid_stream_under_500_events(system: System) -> None:

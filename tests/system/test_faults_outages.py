@@ -27,7 +27,11 @@ from .conftest import (
     wait_all_delivered,
 )
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.timeout(600),
+    pytest.mark.long_running,  # started first (the root conftest)
+]
 
 OUTAGE_SECONDS = 30
 
