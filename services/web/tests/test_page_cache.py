@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from taskflow_chassis.testing import require_redis
 from taskflow_contracts.permissions import DEVELOPER, VIEWER
 from taskflow_embedded.main import Dispatcher
+from taskflow_web.app import page_cache
+from taskflow_web.config import WebSettings
 from taskflow_web.replica import rules
 from taskflow_web.replica.adapters import MemoryGenerations, RedisGenerations
 from taskflow_web.replica.service import PageCache
@@ -119,6 +121,31 @@ async def test_redis_generations_are_every_process_s() -> None:
     away = RedisGenerations("redis://127.0.0.1:1/0", prefix)
     assert await away.read(names) is None  # unknown: pages ask the API
     await away.close()
+
+
+BROKER, REDIS = "amqp://guest:guest@127.0.0.1:5672/", "redis://127.0.0.1:6379/2"
+
+
+@pytest.mark.parametrize(
+    ("bus", "redis_url", "in_process", "on", "generations"),
+    [
+        ("memory://", None, True, True, MemoryGenerations),  # make dev: one process, one bus
+        ("memory://", REDIS, False, False, None),  # a lone web hears none
+        (BROKER, REDIS, False, True, RedisGenerations),
+        (BROKER, None, False, False, None),  # no shared counters
+    ],
+)
+async def test_pages_are_kept_only_where_web_hears_every_event(
+    bus: str, redis_url: str | None, in_process: bool, on: bool, generations: type | None
+) -> None:
+    settings = WebSettings(event_bus_url=bus, page_cache_redis_url=redis_url)
+    cache = page_cache(settings, in_process=in_process)
+    assert cache.enabled is on
+    if generations is not None:
+        assert isinstance(cache.generations, generations)
+    await cache.close()
+    off = page_cache(WebSettings(page_cache=False), in_process=True)
+    assert not off.enabled
 
 
 # --- pages ----------------------------------------------------------------------------------

@@ -48,18 +48,22 @@ from taskflow_web.webhooks.views import router as webhooks
 logger = logging.getLogger("taskflow.web")
 
 
-def page_cache(settings: WebSettings) -> PageCache:
-    """Kept pages' generations where every web process sees them: Redis where configured;
-    this process's memory where it alone receives every event (the in-memory bus of the
-    embedded runtime); else nowhere trustworthy, and the cache is off."""
+def page_cache(settings: WebSettings, *, in_process: bool) -> PageCache:
+    """Kept pages need every event that changes them, and counters every web process
+    sees: Redis with a broker; this process's memory where web runs in one process with
+    the services and their in-memory bus (``in_process``: the embedded runtime). Anything
+    else (a lone web on an in-memory bus hears no event) keeps nothing."""
+    in_memory_bus = settings.event_bus_url.startswith("memory://")
     generations: Generations = MemoryGenerations()
-    enabled = settings.page_cache
-    if settings.page_cache_redis_url:
+    enabled = settings.page_cache and in_memory_bus and in_process
+    if settings.page_cache and settings.page_cache_redis_url and not in_memory_bus:
         prefix = settings.page_cache_key_prefix
         generations = RedisGenerations(settings.page_cache_redis_url, prefix)
-    elif not settings.event_bus_url.startswith("memory://") and enabled:
-        logger.warning("page cache off: web's processes share no Redis (WEB_PAGE_CACHE_REDIS_URL)")
-        enabled = False
+        enabled = True
+    if settings.page_cache and not enabled:
+        logger.warning(
+            "page cache off: it needs web's events and WEB_PAGE_CACHE_REDIS_URL (or make dev)"
+        )
     return PageCache(
         generations,
         enabled=enabled,
@@ -82,7 +86,8 @@ def create_app(
         require_configured=settings.require_token_key,
     )
 
-    kept_pages = page_cache(settings)
+    # Web calling the API in-process is the embedded runtime: one process, one bus.
+    kept_pages = page_cache(settings, in_process=api_transport is not None)
 
     def clock() -> datetime:
         now: datetime = getattr(app.state, "clock", utcnow)()
