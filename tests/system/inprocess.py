@@ -48,6 +48,13 @@ def common(tmp: Path, name: str, database: str) -> dict[str, Any]:
     }
 
 
+def started_without_auth(app: FastAPI) -> None:
+    """Start the app's lifespan; with no auth here, nothing was revoked before it began (so
+    personal API tokens need not wait for auth's list: see revocation.py)."""
+    call(app, "GET", "/healthz", {})
+    app.state.revocations.complete = True
+
+
 def send(
     app: FastAPI, method: str, path: str, headers: dict[str, str], **kwargs: Any
 ) -> requests.Response:
@@ -129,7 +136,7 @@ def teams_app(tmp: Path, database: str, tokens: TestTokens | None = None) -> See
     settings = TeamsSettings(**common(tmp, "teams", database))
     app = create_teams(settings, jwks_fetcher=tokens.jwks)
     headers = tokens.headers(user_id)
-    call(app, "GET", "/healthz", {})
+    started_without_auth(app)
     person_signed_up(app, user_id, "fuzzer")
     team = call(app, "POST", "/api/v1/teams", headers, json={"name": "Fuzzed"})
     roles = call(app, "GET", f"/api/v1/teams/{team['id']}/roles", headers)["items"]
@@ -156,7 +163,7 @@ def work_app(tmp: Path, database: str, tokens: TestTokens | None = None) -> Seed
     settings = WorkSettings(**common(tmp, "work", database), teams_url="http://teams.invalid")
     app = create_work(settings, jwks_fetcher=tokens.jwks)
     headers = tokens.headers(user_id)
-    call(app, "GET", "/healthz", {})
+    started_without_auth(app)
     # No teams service: the replica alone answers (teams away would be a 503).
     app.state.authorizer.teams = None
     ids = team_with_a_task(app, headers, user_id)
@@ -186,4 +193,6 @@ def notify_app(tmp: Path, database: str, tokens: TestTokens | None = None) -> Se
         email_url=f"file://{tmp / 'mail'}",
         reminder_timer=False,
     )
-    return create_notify(settings, jwks_fetcher=tokens.jwks), tokens.headers(user_id), {}
+    app = create_notify(settings, jwks_fetcher=tokens.jwks)
+    started_without_auth(app)
+    return app, tokens.headers(user_id), {}

@@ -46,6 +46,8 @@ class WidgetIn(BaseModel):
 @dataclass
 class Claims:
     sub: str
+    jti: str = ""
+    is_api_token: bool = False  # a session's access token (test_api_tokens.py at work: tokens)
 
 
 class FakeVerifier:

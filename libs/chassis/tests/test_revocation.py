@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from taskflow_chassis.bus import create_bus
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.config import ServiceSettings
 from taskflow_chassis.events import new_event
+from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.revocation import TOKENS_REVOKED, RevocationList, RevocationSync
 from taskflow_chassis.security import CurrentUserId, TokenClaims
 from taskflow_chassis.testing import TestTokens
@@ -265,3 +266,23 @@ async def test_a_process_starts_while_auth_is_away_and_loads_later(
                 break
             await asyncio.sleep(0.05)
         assert response.status_code == 401
+
+
+async def test_api_tokens_wait_for_the_first_load_and_sessions_do_not() -> None:
+    """Until auth's list is loaded a revoked personal API token cannot be told apart: 503
+    (it may live a year); a session's access token (minutes) passes."""
+    user = str(uuid.uuid4())
+    api_token = replace(claims(user, jti="tok"), type="api")
+    revoked = RevocationList(complete=False)
+    with pytest.raises(ProblemError) as waiting:
+        await revoked.check(api_token)
+    assert (waiting.value.status, waiting.value.headers) == (503, {"Retry-After": "5"})
+    await revoked.check(claims(user))
+    sync = RevocationSync(revoked, _nothing_revoked, service="demo")
+    await sync.load_once()
+    assert revoked.complete
+    await revoked.check(api_token)
+
+
+async def _nothing_revoked() -> list[dict[str, Any]]:
+    return []

@@ -135,6 +135,8 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
     async with LifespanManager(app):
         # No teams service here: the replica alone answers (read-through has its own test).
         app.state.authorizer.teams = None
+        # No auth either: nothing was revoked before this world began (its events say the rest).
+        app.state.revocations.complete = True
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             world = World(app, client, bus_url, tokens)

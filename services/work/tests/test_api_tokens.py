@@ -135,3 +135,27 @@ async def test_an_api_token_spelt_otherwise_is_refused_with_a_key_too(world: Wor
     replay = await world.client.post("/api/v1/projects", headers=lowercase, json=body)
     assert replay.status_code == 401
     assert "idempotent-replayed" not in replay.headers
+
+
+async def test_api_tokens_wait_until_the_revoked_ones_are_known(world: World) -> None:
+    """A process that has not loaded auth's revocations yet (auth away at its start) cannot
+    tell a revoked personal API token, which may live a year: 503 until it can. A session's
+    access token (minutes) still passes."""
+    team = await world.team()
+    me = await world.member(team)
+    world.app.state.revocations.complete = False
+    token = token_headers(world, me.user_id, [P.PROJECTS_READ])
+    waiting = await world.client.get("/api/v1/projects", headers=token)
+    assert waiting.status_code == 503
+    assert waiting.headers["retry-after"] == "5"
+    assert waiting.json()["type"] == "/problems/service-unavailable"
+    keyed = await world.client.post(
+        "/api/v1/projects",
+        headers={**token, "Idempotency-Key": "early"},
+        json={"team_id": str(team), "name": "x"},
+    )
+    assert keyed.status_code == 503
+    session = await world.client.get("/api/v1/projects", headers=me.headers)
+    assert session.status_code == 200
+    world.app.state.revocations.complete = True
+    assert (await world.client.get("/api/v1/projects", headers=token)).status_code == 200

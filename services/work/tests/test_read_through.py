@@ -101,6 +101,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         teams_transport=httpx.ASGITransport(app=teams_app),
     )
     async with LifespanManager(teams_app), LifespanManager(work_app):
+        for app in (teams_app, work_app):  # no auth: nothing was revoked before the stack began
+            app.state.revocations.complete = True
         stack = Stack(teams_app, work_app, tokens, teams_bus, work_bus)
         await stack.start()
         yield stack

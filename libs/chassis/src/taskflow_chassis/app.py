@@ -214,7 +214,7 @@ class _Runtime:
 def _revocation_sync(app: FastAPI, spec: ServiceSpec) -> RevocationSync:
     """Auth's revoked tokens, refused by this process's token check (see revocation.py)."""
     settings = spec.settings
-    revocations = RevocationList()
+    revocations = RevocationList(complete=False)
     load = http_revocation_loader(
         settings.resolved_revocations_url(),
         settings.internal_api_key,

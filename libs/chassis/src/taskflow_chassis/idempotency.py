@@ -6,8 +6,8 @@ client may send ``Idempotency-Key: <1..255 printable ASCII characters>`` with an
 - The first request with a key *claims* it: a row of ``idempotency_keys``, keyed by
   (caller, key), committed before the request runs. The caller is the user of a session's
   access token, each personal API token on its own, or ``anonymous`` on a public route (one
-  scope for every anonymous client: use a random key, a UUID). The row holds a fingerprint of the request (SHA-256 of method,
-  path, query and body), never the body.
+  scope for every anonymous client: use a random key, a UUID). The row holds a fingerprint
+  of the request (SHA-256 of method, path, query and body), never the body.
 - When the request's own transaction commits, the same transaction marks the row
   ``committed_at`` (a ``before_commit`` hook on the service's sessions): a change never
   commits without its record.
@@ -481,7 +481,7 @@ async def _caller(app: FastAPI, authorization: str | None) -> str | None:
         claims = await verifier.verify(token)
         for check in checks:
             await check(claims)
-    except InvalidToken:
+    except (InvalidToken, ProblemError):  # refused, or not to be judged yet (503)
         return None
     if claims.is_api_token:
         return "api:" + hashlib.sha256(claims.jti.encode()).hexdigest()[:56]

@@ -32,6 +32,7 @@ from pydantic import SecretStr
 
 from taskflow_chassis.bus import EventBus
 from taskflow_chassis.events import CloudEvent
+from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.security import SERVICE_KEY_HEADER, InvalidToken, TokenClaims
 
 __all__ = [
@@ -50,6 +51,7 @@ REVOCATIONS_PATH = "/internal/v1/revocations"
 # outlives every token it covers).
 PRUNE_INTERVAL_SECONDS = 60.0
 RELOAD_MAX_DELAY_SECONDS = 30.0
+UNLOADED_RETRY_AFTER_SECONDS = 5
 
 RevocationLoader = Callable[[], Awaitable[list[dict[str, Any]]]]
 
@@ -57,8 +59,11 @@ RevocationLoader = Callable[[], Awaitable[list[dict[str, Any]]]]
 class RevocationList:
     """What auth revoked and what it still matters for, by token id, family and user."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *, complete: bool = True) -> None:
+        """``complete`` False: the list still lacks what auth revoked before this process
+        started (set True by the first load of auth's list)."""
         self._clock = clock
+        self.complete = complete
         self._tokens: dict[str, float] = {}  # jti -> until
         self._families: dict[str, float] = {}  # fam -> until
         # user id -> (tokens whose ver is below this die: inf for all, until)
@@ -110,9 +115,21 @@ class RevocationList:
         return not isinstance(version, int) or version < user[0]
 
     async def check(self, claims: TokenClaims) -> None:
-        """A ``TokenCheck``: InvalidToken for a revoked or superseded token."""
+        """A ``TokenCheck``: InvalidToken for a revoked or superseded token. Until auth's
+        list is loaded, a personal API token gets 503: it may live a year, and one revoked
+        before this process started (while auth is away) would pass. A session's access
+        token still passes: it lives minutes, and refusing it would stop everyone."""
         if self.is_revoked(claims):
             raise InvalidToken("token revoked")
+        if not self.complete and claims.is_api_token:
+            raise ProblemError(
+                503,
+                "Service unavailable",
+                "Personal API tokens are accepted once this service has loaded the revoked "
+                "ones from auth, in a moment; try again.",
+                type="service-unavailable",
+                headers={"Retry-After": str(UNLOADED_RETRY_AFTER_SECONDS)},
+            )
 
     def _prune(self, now: float) -> None:
         self._pruned_at = now
@@ -213,6 +230,7 @@ class RevocationSync:
         items = await self._load()
         for item in items:
             self.revocations.add(item)
+        self.revocations.complete = True
         self.loads += 1
 
     async def _reload_until_loaded(self) -> None:
@@ -233,7 +251,9 @@ class RevocationSync:
                     delay,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, RELOAD_MAX_DELAY_SECONDS)
+                if self.revocations.complete:
+                    delay = min(delay * 2, RELOAD_MAX_DELAY_SECONDS)
+                # else: personal API tokens wait for this load (503): keep asking every second.
                 continue
             self._tried.set()
             if not self._again:
