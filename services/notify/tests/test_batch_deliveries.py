@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ from taskflow_chassis.messaging import inbox_table
 from taskflow_chassis.migrations import upgrade_to_head
 from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import fresh_database
+from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
-from taskflow_contracts import auth, work
+from taskflow_contracts import auth, teams, work
 from taskflow_contracts.base import EventPayload
 from taskflow_notify import app as notify_app
 from taskflow_notify.config import NotifySettings
@@ -101,7 +103,9 @@ class Team:
 
     async def count(self, model: Any) -> int:
         async with self.database.session() as session:
-            return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+            return int(
+                (await session.execute(select(func.count()).select_from(model))).scalar_one()
+            )
 
     async def stream(self, user_id: uuid.UUID) -> list[LiveEvent]:
         async with self.database.session() as session:
@@ -266,3 +270,27 @@ async def test_an_account_deleted_later_in_the_batch_takes_its_gathered_rows_alo
     assert await team.stream(team.dev) == []
     assert await team.rows(LiveCursor, col(LiveCursor.user_id) == team.dev) == []
     assert [e.seq for e in await team.stream(team.lead)] == [1, 2, 3, 4]
+
+
+async def test_what_a_batch_keeps_reading_is_read_again_after_a_team_event(team: Team) -> None:
+    """One read of the team's members and the task's visibility serves a run of task events;
+    an event that may change them in between makes the next task event read them again."""
+    now = utcnow()
+    removed = _event(teams.MemberRemoved(team_id=team.team_id, user_id=team.dev, team_seq=2))
+    deleted = _event(
+        teams.TeamDeleted(
+            team_id=team.team_id, deleted_at=now, purge_after=now + timedelta(days=30)
+        )
+    )
+    await team.apply(
+        [*team.assignment(0), removed, *team.assignment(1), deleted, *team.assignment(2)]
+    )
+    dev_stream = [(e.kind, e.payload.get("change")) for e in await team.stream(team.dev)]
+    assert dev_stream == [
+        ("task.changed", "created"),
+        ("notification", None),
+        ("task.changed", "assigned"),
+        ("notification", None),  # assigned, though no longer a member: no task changes
+    ]
+    assert await team.count(Notification) == 2  # none once the team was deleted
+    assert len(await team.stream(team.lead)) == 4

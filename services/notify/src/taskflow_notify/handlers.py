@@ -54,10 +54,28 @@ _HANDLERS: EventHandlers = {
 }
 
 # Each event a webhook may carry: its handlers above (if any), then the webhooks' fan-out.
-EVENT_HANDLERS: EventHandlers = {
+_WITH_WEBHOOKS: EventHandlers = {
     **_HANDLERS,
     **{
         event: [*_HANDLERS.get(event, []), webhooks.on_team_event]
         for event in webhook_rules.WEBHOOK_EVENTS
     },
+}
+
+# Task and comment events change no team, membership, project, person or preference, so
+# what a batch's handlers read of those is kept across them (``replica.service.KeptReads``:
+# one read for a batch of one team's assignments); any other event forgets it first.
+_KEEP_READS = frozenset(
+    {
+        work.TaskCreated,
+        work.TaskUpdated,
+        work.TaskAssigned,
+        work.TaskUnassigned,
+        work.TaskDeleted,
+        work.CommentCreated,
+    }
+)
+EVENT_HANDLERS: EventHandlers = {
+    event: handlers if event in _KEEP_READS else [replica.forget_reads, *handlers]
+    for event, handlers in _WITH_WEBHOOKS.items()
 }

@@ -11,7 +11,7 @@ from taskflow_contracts import work
 from taskflow_notify.deps import Context
 from taskflow_notify.live import rules, service
 from taskflow_notify.replica.models import TaskReplica
-from taskflow_notify.replica.service import members_hearing_of
+from taskflow_notify.replica.service import kept_reads, members_hearing_of
 
 _WithProject = (
     work.TaskCreated | work.TaskUpdated | work.TaskAssigned | work.TaskDeleted | work.CommentCreated
@@ -32,7 +32,10 @@ async def _task_changed(
     else:
         project_id = fact.project_id
     # Nobody while its team or project is deleted: heard of again once it is restored.
-    recipients = await members_hearing_of(session, fact.team_id, project_id)
+    recipients = await kept_reads(context.uow).kept(
+        ("members hearing of", fact.team_id, project_id),
+        lambda: members_hearing_of(session, fact.team_id, project_id),
+    )
     if not recipients:
         return
     payload = {

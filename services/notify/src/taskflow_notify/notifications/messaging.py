@@ -22,7 +22,7 @@ from taskflow_notify.replica.models import (
     TaskReplica,
     UserReplica,
 )
-from taskflow_notify.replica.service import shown_project, task_hidden
+from taskflow_notify.replica.service import kept_reads, shown_project, task_hidden
 
 
 def _when(moment: datetime | None) -> str:
@@ -240,14 +240,20 @@ async def on_email_change_notice(payload: auth.EmailChangeRequested, context: Co
 async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None:
     if payload.assignee_id == payload.assigned_by:
         return  # nobody needs telling what they just did themselves
-    shown, project = await shown_project(context.session, payload.team_id, payload.project_id)
+    session, kept = context.session, kept_reads(context.uow)
+    team_id, project_id = payload.team_id, payload.project_id
+    shown, project = await kept.kept(
+        ("shown project", team_id, project_id),
+        lambda: shown_project(session, team_id, project_id),
+    )
     if not shown:
         return  # its team or project was deleted meanwhile
-    found = await service.people(
-        context.session,
-        payload.assignee_id,
-        payload.assigned_by,
-        default_lead_hours=context.deps.settings.default_reminder_lead_hours,
+    lead_hours = context.deps.settings.default_reminder_lead_hours
+    found = await kept.kept(
+        ("people", payload.assignee_id, payload.assigned_by),
+        lambda: service.people(
+            session, payload.assignee_id, payload.assigned_by, default_lead_hours=lead_hours
+        ),
     )
     assignee, prefs = found.get(payload.assignee_id, (None, None))
     assigner, _ = found.get(payload.assigned_by, (None, None))

@@ -8,6 +8,11 @@ from taskflow_notify.deps import Context
 from taskflow_notify.replica import service
 
 
+async def forget_reads(payload: object, context: Context) -> None:
+    """Before an event that may change what a batch's handlers keep (``KeptReads``)."""
+    service.kept_reads(context.uow).forget()
+
+
 async def on_user_registered(payload: auth.UserRegistered, context: Context) -> None:
     await service.upsert_user(
         context.session,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, upsert
+from taskflow_chassis.unit_of_work import UnitOfWork
 
 from taskflow_notify.replica.models import (
     InvitationReplica,
@@ -23,6 +25,8 @@ from taskflow_notify.replica.models import (
 )
 
 logger = logging.getLogger("taskflow.notify.replica")
+
+T = TypeVar("T")
 
 
 async def upsert_user(
@@ -118,6 +122,32 @@ def tasks_shown() -> ColumnElement[bool]:
             col(TeamReplica.deleted_at).is_not(None),
         ),
     )
+
+
+class KeptReads:
+    """What a batch's handlers read of teams, members, projects, people and preferences,
+    kept from one event to the next while none of those changes: task and comment events
+    change none of them, and every other event forgets what was kept before it runs
+    (``handlers.py``). Forgotten at the commit too."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._found: dict[tuple[Any, ...], Any] = {}
+
+    async def kept(self, key: tuple[Any, ...], read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``'s answer, read once while it is kept (its callers only look at it)."""
+        if key not in self._found:
+            self._found[key] = await read()
+        return cast(T, self._found[key])
+
+    def forget(self) -> None:
+        self._found.clear()
+
+    async def write(self) -> None:
+        self.forget()
+
+
+def kept_reads(uow: UnitOfWork) -> KeptReads:
+    return uow.gathered(KeptReads)
 
 
 def _hidden(team_id: uuid.UUID, project_id: Any) -> ColumnElement[bool]:
