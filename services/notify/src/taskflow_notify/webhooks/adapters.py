@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import ssl
 import time
@@ -22,7 +23,15 @@ from urllib.parse import urlsplit
 import httpx
 from taskflow_chassis.cipher import KeyedCipher, KeySetting
 
-from taskflow_notify.webhooks.rules import SECRET_PREFIX, Address, Network, refusal
+from taskflow_notify.webhooks.rules import (
+    REFUSED_ADDRESS,
+    SECRET_PREFIX,
+    Address,
+    Network,
+    refusal,
+)
+
+logger = logging.getLogger("taskflow.notify.webhooks")
 
 # Clients kept, one per host (a pooled connection is only reused for the host it was
 # verified for), the least recently used closed beyond this.
@@ -58,7 +67,8 @@ def is_readable(stored: str) -> bool:
 
 
 class RefusedAddress(Exception):
-    """The URL's host is not one webhooks may reach (or cannot be resolved)."""
+    """The URL's host is not one webhooks may reach (or cannot be resolved). Its message
+    says why, for the log; callers are told ``rules.REFUSED_ADDRESS`` alone."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +189,8 @@ class WebhookPoster:
             target = parse_target(url)
             address = await resolve(target, self.allowed_networks, self.connect_timeout)
         except RefusedAddress as exc:
-            return Answer(None, elapsed(), f"refused: {exc}")
+            logger.warning("webhook post to %s refused: %s", url, exc)
+            return Answer(None, elapsed(), f"refused: {REFUSED_ADDRESS}")
         host = f"[{address}]" if address.version == 6 else str(address)
         pinned = f"https://{host}:{target.port}{target.path}"
         named = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal

@@ -1,12 +1,14 @@
 """The events webhooks carry: each one about a team becomes a delivery per endpoint of the
 team that wants its type, in the consumer's transaction (its inbox row makes a redelivered
-event write nothing twice); a purged team's endpoints go with it."""
+event write nothing twice); a purged team's endpoints go with it; a member leaving or
+losing webhooks.manage disables the endpoints they answer for."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Protocol
 
+from taskflow_chassis.types import utcnow
 from taskflow_contracts import teams
 
 from taskflow_notify.deps import Context
@@ -25,3 +27,14 @@ async def on_team_event(payload: TeamEvent, context: Context) -> None:
 
 async def on_team_purged(payload: teams.TeamPurged, context: Context) -> None:
     await service.forget_team(context.session, payload.team_id)
+
+
+async def on_access_changed(
+    payload: teams.MemberRemoved | teams.MemberRoleChanged | teams.RoleUpdated, context: Context
+) -> None:
+    """After the replica applied it (and before the event's own deliveries): endpoints whose
+    creator no longer may manage them are disabled, so this event is not sent to them."""
+    deps = context.deps
+    await service.disable_orphaned(
+        context.session, payload.team_id, utcnow(), deps.templates, deps.settings
+    )

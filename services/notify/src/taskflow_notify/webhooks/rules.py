@@ -12,35 +12,39 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from taskflow_contracts import permissions as P
 from taskflow_contracts import teams, work
 from taskflow_contracts.base import EventPayload
 
-# Every event about a team's things, as the CloudEvent's ``type`` names it. Left out: the
-# invitations' created and resent (they carry the invitee's single-use accept link and
-# address, meant for the invitee alone), the v1 deletions no service publishes now, and
-# team.purged (the team's endpoints are erased with it).
-WEBHOOK_EVENTS: Final[tuple[type[EventPayload], ...]] = (
-    teams.TeamUpdated,
-    teams.TeamDeleted,
-    teams.TeamRestored,
-    teams.MemberJoined,
-    teams.MemberRoleChanged,
-    teams.MemberRemoved,
-    teams.RoleUpdated,
-    teams.InvitationAccepted,
-    teams.InvitationRevoked,
-    work.ProjectCreated,
-    work.ProjectUpdated,
-    work.ProjectDeleted,
-    work.ProjectRestored,
-    work.ProjectPurged,
-    work.TaskCreated,
-    work.TaskUpdated,
-    work.TaskAssigned,
-    work.TaskUnassigned,
-    work.TaskDeleted,
-    work.CommentCreated,
-)
+# Every event about a team's things, as the CloudEvent's ``type`` names it, with the read
+# scope a personal API token needs to subscribe an endpoint to it (what the event carries
+# is what that scope reads). Left out: the invitations' created and resent (they carry the
+# invitee's single-use accept link and address, meant for the invitee alone), the v1
+# deletions no service publishes now, and team.purged (the team's endpoints are erased
+# with it).
+EVENT_READ_SCOPES: Final[dict[type[EventPayload], str]] = {
+    teams.TeamUpdated: P.TEAMS_READ,
+    teams.TeamDeleted: P.TEAMS_READ,
+    teams.TeamRestored: P.TEAMS_READ,
+    teams.MemberJoined: P.TEAMS_READ,
+    teams.MemberRoleChanged: P.TEAMS_READ,
+    teams.MemberRemoved: P.TEAMS_READ,
+    teams.RoleUpdated: P.TEAMS_READ,
+    teams.InvitationAccepted: P.TEAMS_READ,
+    teams.InvitationRevoked: P.TEAMS_READ,
+    work.ProjectCreated: P.PROJECTS_READ,
+    work.ProjectUpdated: P.PROJECTS_READ,
+    work.ProjectDeleted: P.PROJECTS_READ,
+    work.ProjectRestored: P.PROJECTS_READ,
+    work.ProjectPurged: P.PROJECTS_READ,
+    work.TaskCreated: P.TASKS_READ,
+    work.TaskUpdated: P.TASKS_READ,
+    work.TaskAssigned: P.TASKS_READ,
+    work.TaskUnassigned: P.TASKS_READ,
+    work.TaskDeleted: P.TASKS_READ,
+    work.CommentCreated: P.COMMENTS_READ,
+}
+WEBHOOK_EVENTS: Final[tuple[type[EventPayload], ...]] = tuple(EVENT_READ_SCOPES)
 WEBHOOK_EVENT_TYPES: Final[frozenset[str]] = frozenset(e.event_type for e in WEBHOOK_EVENTS)
 # Subscribes to every type above, and to those added later.
 ALL_EVENTS: Final = "*"
@@ -61,6 +65,18 @@ def normalised_event_types(event_types: Iterable[str]) -> str:
 
 def wants(event_type_list: str, event_type: str) -> bool:
     return event_type_list == ALL_EVENTS or event_type in event_type_list.split()
+
+
+def missing_read_scopes(event_types: Iterable[str], scopes: frozenset[str]) -> list[str]:
+    """The read scopes an API token holding ``scopes`` lacks to subscribe to ``event_types``
+    (``*``: every type's)."""
+    chosen = set(event_types)
+    needed = {
+        scope
+        for event, scope in EVENT_READ_SCOPES.items()
+        if ALL_EVENTS in chosen or event.event_type in chosen
+    }
+    return sorted(needed - scopes)
 
 
 def new_secret() -> str:
@@ -107,6 +123,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
 NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# The only IPv6 addresses posted to (after the forms above): global unicast. Everything
+# else is refused, site-local fec0::/10 included (deprecated, still routed in some networks).
+IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+# What a caller is told for every refused address: the reason (what a name resolves to,
+# or that it does not) is for the log only, so the check is no oracle of internal names.
+REFUSED_ADDRESS = "this address is not a public HTTPS address TaskFlow delivers to"
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -123,10 +145,11 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | Non
 
 
 def refusal(address: Address, allowed: Sequence[Network] = ()) -> str | None:
-    """Why a webhook may not be posted to ``address`` (None: it may). Refused: private,
-    loopback, link-local, multicast, reserved, unspecified and every other non-global
-    address (an IPv6 address carrying an IPv4 one, mapped, 6to4, Teredo, NAT64 or
-    IPv4-compatible, is judged as the IPv4 one), unless one of ``allowed`` holds it."""
+    """Why a webhook may not be posted to ``address`` (None: it may), for the log. Refused:
+    private, loopback, link-local, multicast, reserved, unspecified and every other
+    non-global address, and any IPv6 address outside global unicast 2000::/3 (an IPv6
+    address carrying an IPv4 one, mapped, 6to4, Teredo, NAT64 or IPv4-compatible, is judged
+    as the IPv4 one), unless one of ``allowed`` holds it."""
     if any(address in network for network in allowed):
         return None
     if isinstance(address, ipaddress.IPv6Address):
@@ -137,6 +160,8 @@ def refusal(address: Address, allowed: Sequence[Network] = ()) -> str | None:
             address = inside
             if any(address in network for network in allowed):
                 return None
+        elif address not in IPV6_GLOBAL_UNICAST:
+            return f"{address} is not an IPv6 global unicast address"
     for reason, refused in (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),

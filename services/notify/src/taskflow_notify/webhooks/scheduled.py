@@ -135,7 +135,8 @@ class WebhookSender(CommitWokenLoop):
                     .where(col(WebhookDelivery.id) == delivery_id)
                 )
             ).first()
-        if row is None:
+        if row is None or not row[1].enabled:
+            # Disabled since it was taken (its creator left, say): nothing goes to it.
             return service.Outcome(delivered=False, disabled=False)
         delivery, endpoint = row
         now = self.clock()

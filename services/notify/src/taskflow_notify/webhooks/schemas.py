@@ -28,6 +28,7 @@ ENDPOINT_EXAMPLE: JsonDict = {
     "disabled_at": None,
     "disabled_reason": None,
     "rotation_ends_at": None,
+    "created_by": "0b7c3a52-9e14-4f6d-8a21-3c5e7d9f1b46",
     "created_at": EXAMPLE_UPDATED_AT,
     "updated_at": EXAMPLE_UPDATED_AT,
 }
@@ -117,6 +118,9 @@ class WebhookRead(BaseModel):
     disabled_reason: str | None
     # While a rotation's grace lasts, deliveries carry the old secret's signature too.
     rotation_ends_at: datetime | None
+    # Who answers for it: its creator, or whoever last changed its URL or enabled it again.
+    # It is disabled when they leave the team or lose webhooks.manage.
+    created_by: uuid.UUID
     created_at: datetime
     updated_at: datetime
 

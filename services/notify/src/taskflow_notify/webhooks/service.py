@@ -66,6 +66,7 @@ def endpoint_read(endpoint: WebhookEndpoint, now: datetime) -> WebhookRead:
         disabled_at=endpoint.disabled_at,
         disabled_reason=endpoint.disabled_reason,
         rotation_ends_at=_grace_end(endpoint, now),
+        created_by=endpoint.created_by,
         created_at=endpoint.created_at,
         updated_at=endpoint.updated_at,
     )
@@ -122,16 +123,36 @@ async def seal_readable_secrets(uow: UnitOfWork, cipher: SecretCipher) -> int:
     return sealed
 
 
-async def _check_url(poster: WebhookPoster, url: str) -> None:
+async def _check_url(poster: WebhookPoster, url: str, team_id: uuid.UUID) -> None:
     try:
         await poster.check(url)
     except RefusedAddress as exc:
+        # Why, in the log only: the answer never tells what a name resolves to.
+        logger.info("webhook address %s refused for team %s: %s", url, team_id, exc)
         raise invalid_field(
             "url",
             "Address refused",
-            f"Webhooks are not sent there: {exc}.",
+            f"Webhooks are not sent there: {rules.REFUSED_ADDRESS}.",
             type="webhook-address-refused",
         ) from exc
+
+
+def check_token_scopes(token_scopes: frozenset[str] | None, event_types: list[str]) -> None:
+    """403 for a personal API token lacking the read scope of an event type it would
+    subscribe an endpoint to: what the endpoint receives is what it could read. A session
+    (``None``) reads everything of its team."""
+    if token_scopes is None:
+        return
+    missing = rules.missing_read_scopes(event_types, token_scopes)
+    if missing:
+        raise ProblemError(
+            403,
+            "Insufficient scope",
+            f"This API token lacks the scope {', '.join(missing)}: an endpoint receives the "
+            "data of its event types, so a token subscribing one needs each one's read scope.",
+            type="insufficient-scope",
+            scopes=missing,
+        )
 
 
 async def create_endpoint(
@@ -141,8 +162,10 @@ async def create_endpoint(
     poster: WebhookPoster,
     cipher: SecretCipher,
     now: datetime,
+    token_scopes: frozenset[str] | None,
 ) -> WebhookWithSecret:
-    await _check_url(poster, data.url)
+    check_token_scopes(token_scopes, data.event_types)
+    await _check_url(poster, data.url, access.team_id)
     session = uow.session
     await _hold_team(session, access.team_id)
     # A locking read: MariaDB's repeatable read would count from an older snapshot.
@@ -217,23 +240,31 @@ async def get_endpoint(
 
 async def update_endpoint(
     uow: UnitOfWork,
-    team_id: uuid.UUID,
+    access: TeamAccess,
     endpoint_id: uuid.UUID,
     data: WebhookUpdate,
     poster: WebhookPoster,
     now: datetime,
     precondition: Precondition,
+    token_scopes: frozenset[str] | None,
 ) -> WebhookRead:
     if data.url is not None:
-        await _check_url(poster, data.url)
-    endpoint = await get_endpoint(uow.session, team_id, endpoint_id, lock=True)
+        await _check_url(poster, data.url, access.team_id)
+    endpoint = await get_endpoint(uow.session, access.team_id, endpoint_id, lock=True)
     precondition.check(endpoint_read(endpoint, now))
+    redirects = data.url is not None or data.event_types is not None or data.enabled is True
+    if redirects:
+        check_token_scopes(token_scopes, data.event_types or endpoint.event_types)
     if data.url is not None:
         endpoint.url = data.url
     if data.description is not None:
         endpoint.description = data.description
     if data.event_types is not None:
         endpoint.event_type_list = rules.normalised_event_types(data.event_types)
+    if data.url is not None or (data.enabled is True and not endpoint.enabled):
+        # Who chose where it posts, or let it post again, answers for it from now: it is
+        # disabled when they leave the team or lose webhooks.manage (disable_orphaned).
+        endpoint.created_by = access.user_id
     if data.enabled is True and not endpoint.enabled:
         # Re-enabled by hand: its pending deliveries go again, in order, from now.
         endpoint.enabled, endpoint.disabled_at, endpoint.disabled_reason = True, None, None
@@ -532,31 +563,47 @@ async def _disable(
         f"(the last: {delivery.last_error or 'no answer'})."
     )[:500]
     session.add(endpoint)
+    await _tell_managers(session, endpoint, "webhook_disabled", now, templates, settings)
+    logger.warning(
+        "webhook %s of team %s disabled: %s",
+        endpoint.id,
+        endpoint.team_id,
+        endpoint.disabled_reason,
+    )
+    return True
+
+
+async def _tell_managers(
+    session: AsyncSession,
+    endpoint: WebhookEndpoint,
+    template: str,
+    now: datetime,
+    templates: EmailTemplates,
+    settings: NotifySettings,
+) -> None:
+    """Email the team's active members holding webhooks.manage why ``endpoint`` was disabled."""
     team = await session.get(TeamReplica, endpoint.team_id)
     managers = (
         await session.execute(
-            select(UserReplica)
+            select(UserReplica, MemberReplica)
             .join(MemberReplica, col(MemberReplica.user_id) == UserReplica.user_id)
             .where(
                 col(MemberReplica.team_id) == endpoint.team_id,
                 col(MemberReplica.active).is_(True),
             )
         )
-    ).scalars()
+    ).all()
     link = f"{settings.public_url.rstrip('/')}/teams/{endpoint.team_id}/webhooks"
-    for person in managers:
-        member = await session.get(MemberReplica, (endpoint.team_id, person.user_id))
-        if member is None or P.WEBHOOKS_MANAGE not in member.permissions:
+    for person, member in managers:
+        if P.WEBHOOKS_MANAGE not in member.permissions:
             continue
         await write_email(
             session,
             templates,
             OutgoingEmail(
-                template="webhook_disabled",
+                template=template,
                 to=person.email,
-                dedupe_key=f"webhook_disabled:{endpoint.id}:{now.isoformat()}:{person.user_id}"[
-                    :200
-                ],
+                dedupe_key=f"{template}:{endpoint.id}:{now.isoformat()}:{person.user_id}"[:200],
                 context={
                     "name": person.display_name or person.username,
                     "team": team.name if team and team.name else "your team",
@@ -566,13 +613,79 @@ async def _disable(
                 },
             ),
         )
-    logger.warning(
-        "webhook %s of team %s disabled: %s",
-        endpoint.id,
-        endpoint.team_id,
-        endpoint.disabled_reason,
+
+
+def _lost_access(member: MemberReplica | None) -> str | None:
+    """How an endpoint's creator no longer answers for it (None: they still do). A member
+    whose permissions the replica never knew keeps theirs until an event says otherwise."""
+    if member is None or not member.active:
+        return "left the team"
+    if member.permission_list is not None and P.WEBHOOKS_MANAGE not in member.permissions:
+        return "no longer holds the webhooks.manage permission"
+    return None
+
+
+async def disable_orphaned(
+    session: AsyncSession,
+    team_id: uuid.UUID,
+    now: datetime,
+    templates: EmailTemplates,
+    settings: NotifySettings,
+) -> int:
+    """After a membership or role event: disable each enabled endpoint of the team whose
+    creator left it or lost webhooks.manage (its URL is theirs, the team's data is not),
+    stop its pending deliveries, and email the team's webhook managers; a manager who
+    enables it again answers for it. Answer how many were disabled."""
+    endpoints = (
+        await session.execute(
+            select(WebhookEndpoint)
+            .where(col(WebhookEndpoint.team_id) == team_id, col(WebhookEndpoint.enabled).is_(True))
+            .with_for_update()
+        )
+    ).scalars()
+    disabled = 0
+    for endpoint in list(endpoints):
+        member = await session.get(MemberReplica, (team_id, endpoint.created_by))
+        lost = _lost_access(member)
+        if lost is None:
+            continue
+        creator = await session.get(UserReplica, endpoint.created_by)
+        who = (creator.display_name or creator.username) if creator else "the member"
+        endpoint.enabled, endpoint.disabled_at, endpoint.updated_at = False, now, now
+        endpoint.disabled_reason = (
+            f"Disabled because {who}, who registered it, {lost}. A webhook manager may "
+            "enable it again, and then answers for it."
+        )[:500]
+        session.add(endpoint)
+        await _stop_pending(session, endpoint)
+        await _tell_managers(session, endpoint, "webhook_orphaned", now, templates, settings)
+        logger.warning(
+            "webhook %s of team %s disabled: its creator %s %s",
+            endpoint.id,
+            team_id,
+            endpoint.created_by,
+            lost,
+        )
+        disabled += 1
+    return disabled
+
+
+async def _stop_pending(session: AsyncSession, endpoint: WebhookEndpoint) -> None:
+    """The endpoint's pending deliveries fail now and never go by themselves (enabling it
+    again sends only what comes after; a manager may redeliver one by hand)."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.endpoint_id) == endpoint.id,
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+        )
+        .values(
+            status=DeliveryStatus.FAILED,
+            held_until=None,
+            last_error="not sent: the endpoint was disabled when its creator lost access",
+        )
+        .execution_options(synchronize_session=False)
     )
-    return True
 
 
 async def hold(session: AsyncSession, delivery_id: uuid.UUID, now: datetime, lease: float) -> bool:

@@ -11,6 +11,7 @@ from taskflow_chassis.deps import ClockDep, SessionDep
 from taskflow_chassis.etags import ETagDep, IfMatchDep
 from taskflow_chassis.pagination import Page, PageParamsDep
 from taskflow_chassis.problems import problem_responses
+from taskflow_chassis.security import CurrentClaims
 from taskflow_chassis.unit_of_work import UnitOfWorkDep
 
 from taskflow_notify.access import CanManageWebhooks
@@ -76,17 +77,20 @@ async def event_types(access: CanManageWebhooks, tag: ETagDep) -> EventTypeList:
     status_code=201,
     responses=problem_responses(401, 403, 404, 409, 422),
     description="Register an HTTPS endpoint on a public address. The answer holds the "
-    "secret, shown this once.\n\n" + SIGNING,
+    "secret, shown this once. A personal API token needs, besides webhooks.manage, the read "
+    "scope of each event type chosen (teams.read, projects.read, tasks.read, comments.read)."
+    "\n\n" + SIGNING,
 )
 async def create_webhook(
     data: WebhookCreate,
     access: CanManageWebhooks,
+    claims: CurrentClaims,
     uow: UnitOfWorkDep,
     poster: PosterDep,
     cipher: CipherDep,
     clock: ClockDep,
 ) -> WebhookWithSecret:
-    return await service.create_endpoint(uow, access, data, poster, cipher, clock())
+    return await service.create_endpoint(uow, access, data, poster, cipher, clock(), claims.scopes)
 
 
 @router.get("", name="webhooks.list", responses=problem_responses(401, 403, 404, 422))
@@ -114,13 +118,16 @@ async def get_webhook(
     "/{webhook_id}",
     name="webhooks.update",
     responses=problem_responses(401, 403, 404, 422),
-    description="Change the URL, description or event types; `enabled: true` re-enables an "
-    "endpoint disabled after failures (its pending deliveries go again, in order).",
+    description="Change the URL, description or event types; `enabled: true` re-enables a "
+    "disabled endpoint (after failures, its pending deliveries go again, in order). Whoever "
+    "changes the URL or re-enables it answers for it from then on (`created_by`). A personal "
+    "API token changing the URL or types, or re-enabling, needs the types' read scopes.",
 )
 async def update_webhook(
     webhook_id: uuid.UUID,
     data: WebhookUpdate,
     access: CanManageWebhooks,
+    claims: CurrentClaims,
     uow: UnitOfWorkDep,
     poster: PosterDep,
     clock: ClockDep,
@@ -129,7 +136,7 @@ async def update_webhook(
 ) -> WebhookRead:
     return tag(
         await service.update_endpoint(
-            uow, access.team_id, webhook_id, data, poster, clock(), precondition
+            uow, access, webhook_id, data, poster, clock(), precondition, claims.scopes
         )
     )
 
