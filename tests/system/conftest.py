@@ -1,10 +1,11 @@
 """The distributed runtime as processes (``make up``'s LocalStack) on the machine's servers.
 
-One stack per test module, with a unique name: its own databases, RabbitMQ virtual
-host, exchange, queues and Celery queue, so runs never mix and a fault test that
-cuts broker connections cuts only its own. Every request goes through the gateway as
-configured in gateway/ (taskflow_embedded.gateway). Needs PostgreSQL, RabbitMQ and
-Redis: skipped with the reason where one is missing, failed when CI is set.
+One stack per test module (one for all the browser test modules: ``web_stack``), with a
+unique name: its own databases, RabbitMQ virtual host, exchange, queues and Celery queue,
+so runs never mix and a fault test that cuts broker connections cuts only its own. Every
+request goes through the gateway as configured in gateway/ (taskflow_embedded.gateway).
+Needs PostgreSQL, RabbitMQ and Redis: skipped with the reason where one is missing, failed
+when CI is set.
 """
 
 from __future__ import annotations
