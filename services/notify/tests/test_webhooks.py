@@ -514,32 +514,37 @@ def test_retry_delay_grows_with_jitter_and_stays_in_bounds() -> None:
     assert len(spread) > 10 and min(spread) >= 240 and max(spread) <= 480  # 480 * [0.5, 1]
 
 
-async def test_a_member_from_before_permissions_were_kept_is_read_through(
+async def test_members_from_before_permissions_were_kept_are_backfilled(
     hooks: World,
 ) -> None:
-    """A replica row from before notify kept permissions (NULL) asks teams once: kept if
-    teams grants them, 404 if teams says not a member, 503 while teams cannot answer."""
+    """Replica rows from before notify kept permissions (NULL): a route answers 503 without
+    asking teams; the backfill asks teams once per team, keeps a member's grant, leaves a
+    member teams no longer lists inactive (404), and while teams cannot answer, waits.
+    An event's answer that came first is kept."""
     team_id, role_id = uuid.uuid4(), uuid.uuid4()
-    ann, bob = await hooks.person("ann"), await hooks.person("bob")
+    ann, bob, cy = [await hooks.person(name) for name in ("ann", "bob", "cy")]
     async with hooks.app.state.database.session() as session:
-        for person in (ann, bob):
+        for person in (ann, bob, cy):
             session.add(MemberReplica(team_id=team_id, user_id=person["id"], seq=3))
         await session.commit()
     asked: list[str] = []
-    answer: dict[str, Any] = {"status": 200}
+    answer: dict[str, Any] = {"status": 503}
 
     def teams_api(request: httpx.Request) -> httpx.Response:
         asked.append(request.headers.get("X-Service-Key", ""))
         if answer["status"] != 200:
             return httpx.Response(answer["status"])
-        member = {"user_id": str(ann["id"]), "role_id": str(role_id), "role_name": "Team Leader"}
+        members = [
+            {"user_id": str(person["id"]), "role_id": str(role_id), "role_name": "Team Leader"}
+            for person in (ann, cy)
+        ]
         return httpx.Response(
             200,
             json={
                 "team_id": str(team_id),
                 "name": "Old team",
                 "seq": 3,
-                "members": [{**member, "permissions": [P.WEBHOOKS_MANAGE]}],
+                "members": [{**m, "permissions": [P.WEBHOOKS_MANAGE]} for m in members],
             },
         )
 
@@ -548,14 +553,29 @@ async def test_a_member_from_before_permissions_were_kept_is_read_through(
         transport=httpx.MockTransport(teams_api), base_url="http://teams"
     )
     grants.key = SecretStr("internal-key")
+    backfill = hooks.app.state.permission_backfill
     base = f"/api/v1/teams/{team_id}/webhooks"
-    answer["status"] = 503
     check_problem(await hooks.client.get(base, headers=ann["headers"]), 503)
+    assert asked == []  # a request never waits on teams
+    assert await backfill.run_once() == 0  # teams away: nothing settled, nothing lost
+    # Meanwhile cy's role changed by an event: its answer (no permission) stands.
+    await hooks.event(
+        teams.MemberRoleChanged(
+            team_id=team_id,
+            user_id=cy["id"],
+            role_id=uuid.uuid4(),
+            role_name="Viewer",
+            permissions=[],
+            team_seq=4,
+        )
+    )
     answer["status"] = 200
-    assert (await hooks.client.get(base, headers=ann["headers"])).status_code == 200
+    assert await backfill.run_once() == 2  # ann and bob
+    assert await backfill.run_once() == 0  # nothing left: teams not asked again
+    assert asked == ["internal-key"] * 2
     assert (await hooks.client.get(base, headers=ann["headers"])).status_code == 200
     check_problem(await hooks.client.get(base, headers=bob["headers"]), 404)  # not in teams
-    assert asked == ["internal-key"] * 3  # ann's answer was kept: asked once when it came
+    check_problem(await hooks.client.get(base, headers=cy["headers"]), 403)
     async with hooks.app.state.database.session() as session:
         row = await session.get(MemberReplica, (team_id, ann["id"]))
         assert row is not None and row.permissions == {P.WEBHOOKS_MANAGE}

@@ -5,8 +5,8 @@ role.updated).
 A caller who is not an active member of the team, or whose team is deleted, gets 404 (the
 team's existence is not theirs to learn); a member whose role lacks the permission 403.
 Permissions are the catalogue's strings, as the member's role carries them. A row from
-before notify kept permissions has none: teams is asked once (replica/adapters.py) and
-the answer kept in the row; while teams cannot answer, 503.
+before notify kept permissions has none until the backfill fills it from teams
+(replica/scheduled.py); until then, 503 (no request waits on teams).
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from sqlalchemy import select, update
+from fastapi import Depends
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.problems import ProblemError, forbidden, not_found
 from taskflow_chassis.security import CurrentUserId
-from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import permissions as P
 
-from taskflow_notify.replica.adapters import TeamsGrants, TeamsUnavailable
 from taskflow_notify.replica.models import MemberReplica, TeamReplica
 
 
@@ -67,45 +65,25 @@ async def load_access(
     return access, row.permission_list is not None
 
 
-async def read_through(request: Request, access: TeamAccess) -> TeamAccess:
-    """Ask teams for a member whose permissions the replica never had, and keep them."""
-    grants: TeamsGrants = request.app.state.teams_grants
-    try:
-        grant = await grants.grant(access.team_id, access.user_id)
-    except TeamsUnavailable as exc:
-        raise ProblemError(
-            503,
-            "Membership unavailable",
-            "Your permissions in this team cannot be checked right now; try again shortly.",
-            type="membership-unavailable",
-            headers={"Retry-After": "5"},
-        ) from exc
-    if grant is None:
-        raise team_not_found()
-    async with request.app.state.database.session() as session:
-        uow = UnitOfWork(session, request.app.state.publisher)
-        await session.execute(
-            update(MemberReplica)
-            .where(
-                col(MemberReplica.team_id) == access.team_id,
-                col(MemberReplica.user_id) == access.user_id,
-                col(MemberReplica.permission_list).is_(None),  # an event's answer stays
-            )
-            .values(role_id=grant.role_id, permission_list=" ".join(sorted(grant.permissions)))
-        )
-        await uow.commit()
-    return TeamAccess(access.team_id, access.user_id, frozenset(grant.permissions))
+def permissions_pending() -> ProblemError:
+    return ProblemError(
+        503,
+        "Membership unavailable",
+        "Your permissions in this team are being loaded from teams; try again shortly.",
+        type="membership-unavailable",
+        headers={"Retry-After": "5"},
+    )
 
 
 def requires(permission: str | None = None) -> Any:
     """``Depends`` giving the caller's TeamAccess for ``{team_id}``, checked for ``permission``."""
 
     async def dependency(
-        request: Request, team_id: uuid.UUID, user_id: CurrentUserId, session: SessionDep
+        team_id: uuid.UUID, user_id: CurrentUserId, session: SessionDep
     ) -> TeamAccess:
         access, known = await load_access(session, team_id, user_id)
         if not known:
-            access = await read_through(request, access)
+            raise permissions_pending()
         access.ensure_can(permission)
         return access
 

@@ -36,6 +36,7 @@ from taskflow_notify.notifications.jobs import SCAN_REMINDERS, ReminderJobs
 from taskflow_notify.notifications.scheduled import ReminderScan
 from taskflow_notify.notifications.views import router
 from taskflow_notify.replica.adapters import TeamsGrants
+from taskflow_notify.replica.scheduled import PermissionBackfill
 from taskflow_notify.webhooks.adapters import SecretCipher, WebhookPoster
 from taskflow_notify.webhooks.scheduled import WebhookSender
 from taskflow_notify.webhooks.views import router as webhooks_router
@@ -86,6 +87,13 @@ def create_app(
             timeout=settings.teams_timeout_seconds,
         )
         app.state.teams_grants = TeamsGrants(app.state.teams_client, settings.internal_api_key)
+        app.state.permission_backfill = PermissionBackfill(
+            app.state.database,
+            app.state.teams_grants,
+            publisher,
+            settings.permissions_backfill_seconds,
+        )
+        app.state.permission_backfill.start()
         app.state.webhook_sender = WebhookSender(
             app.state.database,
             app.state.webhook_poster,
@@ -99,6 +107,7 @@ def create_app(
 
     async def stop(app: FastAPI) -> None:
         await app.state.webhook_sender.stop()
+        await app.state.permission_backfill.stop()
         await app.state.webhook_poster.close()
         await app.state.teams_client.aclose()
         await app.state.live_prune.stop()

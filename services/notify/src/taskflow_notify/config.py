@@ -58,10 +58,12 @@ class NotifySettings(ServiceSettings):
     live_retention_hours: float = Field(default=24.0, gt=0)
     live_prune_seconds: float = Field(default=300.0, gt=0)
 
-    # Where to ask teams (its internal API, with the internal API key) for a member's
-    # permissions the replica never had (memberships applied before it kept them).
+    # Where the backfill asks teams (its internal API, with the internal API key) for the
+    # permissions of members the replica never had them for (memberships applied before it
+    # kept them), and how often it looks for such members.
     teams_url: str = "http://127.0.0.1:8000"
     teams_timeout_seconds: float = Field(default=3.0, gt=0)
+    permissions_backfill_seconds: float = Field(default=30.0, gt=0)
     # Webhooks (webhooks/): the first retry after floor seconds, doubling up to max, jittered;
     # a delivery failing for the horizon is failed and disables its endpoint (an email to
     # the team's leaders). The delivery loop sweeps every sweep seconds besides being woken.

@@ -1,9 +1,10 @@
-"""Teams' internal API as notify's replica reads it: one member's role and permissions.
+"""Teams' internal API as notify's replica reads it: a team's members with their roles and
+permissions.
 
 Memberships applied before notify kept permissions (replica rows from before migration
-0010) have none; the first team route such a member calls asks teams once, with the
-internal API key (``X-Service-Key``) at ``NOTIFY_TEAMS_URL``, and the answer is kept in the
-row until the member's next membership event replaces it.
+0010) have none; the backfill (replica/scheduled.py) asks teams for each such team, with
+the internal API key (``X-Service-Key``) at ``NOTIFY_TEAMS_URL``, and keeps the answer. No
+request of a user waits on teams.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ class TeamsGrants:
         self.client = client
         self.key = key
 
-    async def grant(self, team_id: uuid.UUID, user_id: uuid.UUID) -> Grant | None:
-        """The member's role and permissions as teams holds them; None: not a member (or
-        no such team)."""
+    async def members(self, team_id: uuid.UUID) -> dict[uuid.UUID, Grant] | None:
+        """The team's members' roles and permissions as teams holds them; None: no such
+        team."""
         key = self.key.get_secret_value()
         if not key:
             raise TeamsUnavailable("no internal API key (TASKFLOW_INTERNAL_API_KEY)")
@@ -46,7 +47,9 @@ class TeamsGrants:
             return None
         if response.status_code != 200:
             raise TeamsUnavailable(f"teams answered {response.status_code}")
-        for member in response.json().get("members", []):
-            if member.get("user_id") == str(user_id):
-                return Grant(uuid.UUID(member["role_id"]), list(member["permissions"]))
-        return None
+        return {
+            uuid.UUID(member["user_id"]): Grant(
+                uuid.UUID(member["role_id"]), list(member["permissions"])
+            )
+            for member in response.json().get("members", [])
+        }
