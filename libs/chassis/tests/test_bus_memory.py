@@ -149,9 +149,10 @@ async def test_retries_back_off_exponentially_without_holding_up_the_queue(
     assert order[:2] == ["flaky", "healthy"]  # the healthy one did not wait for the back-off
     assert len(tries) == 4  # first try + 3 retries, the last one succeeded
     gaps = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    # Each wait at least its doubling share (a busy machine only makes a wait longer, so
+    # comparing two waits with each other would fail when the first one is late).
     for n, gap in enumerate(gaps):
         assert gap >= 0.05 * 2**n * 0.9, gaps
-    assert gaps[2] > gaps[0] * 2
     assert await bus.dead_letters("svc") == []
     await bus.close()
 
