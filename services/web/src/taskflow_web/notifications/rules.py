@@ -80,5 +80,18 @@ def event_id_of(block: str) -> str | None:
     return None
 
 
+# Events that tell the person something changed (the live toast, a card moving).
+CHANGE_EVENTS = frozenset({"notification", "task.changed"})
+
+
+def tells_a_change(block: str) -> bool:
+    """Whether one event block is a change the person is about to be shown."""
+    for line in block.split("\n"):
+        name, _, value = line.partition(":")
+        if name == "event":
+            return value.removeprefix(" ") in CHANGE_EVENTS
+    return False
+
+
 def comment(text: str) -> str:
     return f": {text}\n\n"

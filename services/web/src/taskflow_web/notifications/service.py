@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -172,8 +172,10 @@ class Relay:
         margin_seconds: int,
         check_seconds: float,
         headers: dict[str, str],
+        on_change: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.api = api
+        self.on_change = on_change
         self.last_event_id = rules.safe_event_id(last_event_id)
         self.margin = margin_seconds
         self.check_seconds = check_seconds
@@ -200,6 +202,10 @@ class Relay:
                 relayed = 0
                 async for block in self._connection():
                     relayed += 1
+                    if self.on_change is not None and rules.tells_a_change(block):
+                        # Before the browser hears of it: the page it opens next is fresh,
+                        # even if web's own copy of the event is still on its way.
+                        await self.on_change()
                     yield block
                 if self._due() or self.refused:
                     continue  # ended to refresh the token: again at once

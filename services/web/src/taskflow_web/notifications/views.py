@@ -19,6 +19,7 @@ from taskflow_web.notifications import service
 from taskflow_web.notifications.schemas import MarkReadForm, PreferencesForm
 from taskflow_web.pages import rules as page_rules
 from taskflow_web.pages.service import Form as FormState
+from taskflow_web.replica.service import PageCache
 
 router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
 
@@ -173,12 +174,18 @@ async def events(
             "Sign in to receive live updates.", 401, headers={"Cache-Control": "no-store"}
         )
     settings: WebSettings = request.app.state.settings
+    kept_pages: PageCache = request.app.state.page_cache
+
+    async def changed() -> None:
+        await kept_pages.changed_by(session.user_id)
+
     relay = service.Relay(
         api,
         last_event_id,
         margin_seconds=settings.refresh_margin_seconds,
         check_seconds=getattr(request.app.state, "relay_check_seconds", RELAY_CHECK_SECONDS),
         headers=dict(api.headers),
+        on_change=changed,
     )
     return StreamingResponse(
         relay.events(),
