@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, rows_matched
-from taskflow_chassis.etags import Precondition
+from taskflow_chassis.etags import Precondition, lock
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.pagination import PageParams, paginate
 from taskflow_chassis.problems import ProblemError, conflict, invalid_field, not_found
@@ -515,7 +515,14 @@ async def record_attempt(
     every attempt failed for the retry horizon, failed, with its endpoint disabled and the
     team's webhook managers told by email."""
     session = uow.session
-    delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
+    delivery = await session.get(WebhookDelivery, delivery_id)
+    try:
+        if delivery is not None:
+            # The row's lock on every database (SQLite ignores FOR UPDATE): a stop committed
+            # meanwhile (its endpoint disabled) is seen here, not overwritten by this attempt.
+            await lock(session, delivery)
+    except ProblemError:  # deleted meanwhile
+        delivery = None
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return Outcome(delivered=False, disabled=False)  # deleted, or redone by another loop
     delivery.attempts += 1
