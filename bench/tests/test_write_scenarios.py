@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bench's modu
 import yardstick
 from measure import Result
 from scenarios import BULK_STATUSES, bulk_load, share_of_yardstick, yardstick_server
-from taskflow_chassis.testing import fresh_postgres_database
+from taskflow_chassis.testing import app_running, fresh_postgres_database
 
 
 @pytest.fixture
@@ -53,7 +52,7 @@ async def test_the_yardstick_writes_the_task_and_its_outbox_row_in_one_transacti
     await yardstick.create_tables(database_url)  # again: harmless
     monkeypatch.setenv("YARDSTICK_DATABASE_URL", database_url)
     assignee = uuid.uuid4()
-    async with LifespanManager(yardstick.app):
+    async with app_running(yardstick.app):
         transport = httpx.ASGITransport(app=yardstick.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             body = {"title": "Bench task", "priority": "high", "assignee_ids": [str(assignee)]}

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from taskflow_chassis.ports import free_port
+from taskflow_chassis.testing import app_running
 from taskflow_embedded.main import Dispatcher
 
 PASSWORD = "correct-horse-battery"
@@ -164,7 +164,7 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://embedded-{tmp_path.name}")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher, startup_timeout=60, shutdown_timeout=60):
+    async with app_running(dispatcher):
         yield dispatcher
 
 

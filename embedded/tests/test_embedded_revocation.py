@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+from taskflow_chassis.testing import app_running
 from taskflow_embedded.main import Dispatcher
 
 PASSWORD = "correct-horse-battery"
@@ -30,7 +30,7 @@ async def running(
     # One key across restarts, as a configured deployment has.
     monkeypatch.setenv("TASKFLOW_INTERNAL_API_KEY", "embedded-test-key")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher, startup_timeout=60, shutdown_timeout=60):
+    async with app_running(dispatcher):
         transport = httpx.ASGITransport(app=dispatcher)
         async with httpx.AsyncClient(transport=transport, base_url="http://dev") as client:
             yield client

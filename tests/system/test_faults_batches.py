@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.messaging import inbox_table
-from taskflow_chassis.testing import TestTokens, fresh_database
+from taskflow_chassis.testing import TestTokens, app_running, fresh_database
 from taskflow_contracts import teams
 from taskflow_contracts.base import EventPayload
 from taskflow_contracts.permissions import BUILT_IN_ROLES
@@ -55,7 +54,7 @@ async def work(database_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
         teams_url="http://teams.invalid",
     )
     app = create_work(settings, jwks_fetcher=TestTokens().jwks)
-    async with LifespanManager(app):
+    async with app_running(app):
         app.state.authorizer.teams = None
         yield app
 
@@ -72,7 +71,7 @@ async def notify(database_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
         reminder_timer=False,
     )
     app = create_notify(settings, jwks_fetcher=TestTokens().jwks)
-    async with LifespanManager(app):
+    async with app_running(app):
         yield app
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from taskflow_chassis.openapi import combine
+from taskflow_chassis.testing import app_running
 from taskflow_embedded.main import Dispatcher
 
 SERVICES = ("auth", "teams", "work", "notify")
@@ -36,7 +36,7 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://client-{tmp_path.name}")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher):
+    async with app_running(dispatcher):
         yield dispatcher
 
 

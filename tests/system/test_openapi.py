@@ -24,12 +24,12 @@ import taskflow_auth
 import taskflow_notify
 import taskflow_teams
 import taskflow_work
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 from taskflow_auth.app import create_app as create_auth
 from taskflow_chassis.openapi import EXAMPLE_CURSOR, SCHEMA_REF, STATIC_PATH, combine, operations
+from taskflow_chassis.testing import app_running
 from taskflow_embedded.gateway import load, route
 from taskflow_embedded.main import Dispatcher
 from taskflow_notify.app import create_app as create_notify
@@ -166,7 +166,7 @@ async def test_doc_pages_load_only_local_files(
     monkeypatch.setenv("TASKFLOW_EVENT_BUS_URL", f"memory://docs-{tmp_path.name}")
     dispatcher = Dispatcher()
     async with (
-        LifespanManager(dispatcher),
+        app_running(dispatcher),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=dispatcher), base_url="http://127.0.0.1:8000"
         ) as client,

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from pydantic import SecretStr
 from taskflow_chassis.app import ServiceSpec, create_service_app
@@ -26,7 +25,7 @@ from taskflow_chassis.events import new_event
 from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.revocation import TOKENS_REVOKED, RevocationList, RevocationSync
 from taskflow_chassis.security import CurrentUserId, TokenClaims
-from taskflow_chassis.testing import TestTokens
+from taskflow_chassis.testing import TestTokens, app_running
 
 DEMO = Path(__file__).parent / "demo_migrations"
 NOW = 1_800_000_000.0
@@ -199,7 +198,7 @@ async def running(tmp_path: Path, auth: httpx.AsyncBaseTransport) -> AsyncIterat
         )
     )
     app.state.auth_transport = auth
-    async with LifespanManager(app):
+    async with app_running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
             yield Service(app, client, tokens, bus_url)

@@ -10,14 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from taskflow_auth.app import create_app
 from taskflow_auth.config import AuthSettings
 from taskflow_chassis.bus import create_bus
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent
-from taskflow_chassis.testing import fresh_postgres_database
+from taskflow_chassis.testing import app_running, fresh_postgres_database
 
 
 class EventLog:
@@ -76,7 +75,7 @@ def settings(database_url: str, bus_url: str, tmp_path: Path) -> AuthSettings:
 @pytest.fixture
 async def app(settings: AuthSettings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_running(application):
         yield application
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.pool import NullPool
@@ -29,7 +28,7 @@ from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.ports import free_port
-from taskflow_chassis.testing import TestTokens, fresh_postgres_database
+from taskflow_chassis.testing import TestTokens, app_running, fresh_postgres_database
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
 from taskflow_contracts import auth, teams
@@ -226,7 +225,7 @@ async def running(settings: NotifySettings, mail: Path) -> AsyncIterator[World]:
     tokens = TestTokens()
     app = create_app(settings, jwks_fetcher=tokens.jwks)
     app.state.clock = Clock()
-    async with LifespanManager(app):
+    async with app_running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             world = World(app, client, settings.event_bus_url, tokens, mail)

@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 from sqlalchemy.pool import NullPool
 from sqlmodel import col
@@ -34,6 +33,7 @@ from taskflow_chassis.db import Database
 from taskflow_chassis.events import new_event
 from taskflow_chassis.testing import (
     TestTokens,
+    app_running,
     fresh_postgres_database,
     postgres_outage,
     require_postgres,
@@ -142,7 +142,7 @@ async def stack(smtp: tuple[Recorder, int], tmp_path: Path) -> AsyncIterator[Sta
         tokens = TestTokens()
         app = create_app(settings, jwks_fetcher=tokens.jwks)
         async with (
-            LifespanManager(app),
+            app_running(app),
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://t"
             ) as client,

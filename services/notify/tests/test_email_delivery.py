@@ -27,14 +27,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of
 from taskflow_chassis.ports import free_port
-from taskflow_chassis.testing import TestTokens
+from taskflow_chassis.testing import TestTokens, app_running
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
 from taskflow_notify.app import create_app, create_celery_app
@@ -116,7 +115,7 @@ async def mailer(
         reminder_timer=False,
     )
     app = create_app(settings, jwks_fetcher=TestTokens().jwks)
-    async with LifespanManager(app):
+    async with app_running(app):
         await app.state.email_dispatcher.stop()  # its sweeps are run by hand below
         yield Mailer(app, settings, recorder)
 

@@ -12,11 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
-from taskflow_chassis.testing import TestTokens, fresh_postgres_database
+from taskflow_chassis.testing import TestTokens, app_running, fresh_postgres_database
 from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth
 from taskflow_contracts.base import EventPayload
@@ -185,7 +184,7 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
     app = create_app(settings, jwks_fetcher=tokens.jwks)
     clock = Clock()
     app.state.clock = clock
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+    async with app_running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             world = World(app, client, bus_url, tokens, clock)

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from taskflow_chassis.testing import app_running
 from taskflow_embedded.main import Dispatcher
 from taskflow_web.sessions.service import SessionStore
 
@@ -108,7 +108,7 @@ async def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("TASKFLOW_PUBLIC_URL", ORIGIN)
     monkeypatch.setenv("TASKFLOW_LOG_LEVEL", "WARNING")
     dispatcher = Dispatcher()
-    async with LifespanManager(dispatcher, startup_timeout=60, shutdown_timeout=60):
+    async with app_running(dispatcher):
         yield dispatcher
 
 
@@ -149,7 +149,7 @@ async def embedded_runtime(data: Path) -> AsyncIterator[Dispatcher]:
         env.setenv("TASKFLOW_PUBLIC_URL", ORIGIN)
         env.setenv("TASKFLOW_LOG_LEVEL", "WARNING")
         dispatcher = Dispatcher()
-        async with LifespanManager(dispatcher, startup_timeout=60, shutdown_timeout=60):
+        async with app_running(dispatcher):
             yield dispatcher
 
 

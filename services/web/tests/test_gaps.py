@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import pytest_asyncio
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from taskflow_chassis.testing import app_running
 from taskflow_embedded.main import BrowserAddress, Dispatcher
 from taskflow_embedded.streaming import StreamingASGITransport
 from taskflow_web.api.adapters import ApiUnavailable
@@ -136,7 +136,7 @@ async def second_web(world: World) -> AsyncIterator[FastAPI]:
         world.web.state.settings,
         api_transport=StreamingASGITransport(app=BrowserAddress(world.dispatcher)),
     )
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+    async with app_running(app):
         yield app
 
 

@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
-from taskflow_chassis.testing import TestTokens, fresh_postgres_database
+from taskflow_chassis.testing import TestTokens, app_running, fresh_postgres_database
 from taskflow_contracts import teams
 from taskflow_contracts.base import EventPayload
 from taskflow_contracts.permissions import BUILT_IN_ROLES
@@ -132,7 +131,7 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
     bus_url = f"memory://work-test-{uuid.uuid4().hex[:8]}"
     tokens = TestTokens()
     app = create_app(make_settings(database_url, bus_url, tmp_path), jwks_fetcher=tokens.jwks)
-    async with LifespanManager(app):
+    async with app_running(app):
         # No teams service here: the replica alone answers (read-through has its own test).
         app.state.authorizer.teams = None
         # No auth either: nothing was revoked before this world began (its events say the rest).

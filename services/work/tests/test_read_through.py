@@ -14,12 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 from sqlmodel import col
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
-from taskflow_chassis.testing import TestTokens
+from taskflow_chassis.testing import TestTokens, app_running
 from taskflow_contracts import auth
 from taskflow_teams.app import create_app as create_teams_app
 from taskflow_teams.config import TeamsSettings
@@ -100,7 +99,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         jwks_fetcher=tokens.jwks,
         teams_transport=httpx.ASGITransport(app=teams_app),
     )
-    async with LifespanManager(teams_app), LifespanManager(work_app):
+    async with app_running(teams_app), app_running(work_app):
         for app in (teams_app, work_app):  # no auth: nothing was revoked before the stack began
             app.state.revocations.complete = True
         stack = Stack(teams_app, work_app, tokens, teams_bus, work_bus)

@@ -19,13 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from sqlalchemy import delete, select
 from sqlmodel import col
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
-from taskflow_chassis.testing import TestTokens
+from taskflow_chassis.testing import TestTokens, app_running
 from taskflow_contracts import auth, teams
 from taskflow_contracts.permissions import BUILT_IN_ROLES
 from taskflow_teams.app import create_app as create_teams_app
@@ -280,7 +279,7 @@ async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     work_app = create_work_app(
         settings, jwks_fetcher=tokens.jwks, teams_transport=httpx.ASGITransport(app=teams_app)
     )
-    async with LifespanManager(teams_app), LifespanManager(work_app):
+    async with app_running(teams_app), app_running(work_app):
         stack = Stack(teams_app, work_app, tokens, buses)
         await stack.start()
         yield stack

@@ -72,6 +72,24 @@ def require_redis() -> str:
     return REDIS_URL
 
 
+# asgi-lifespan's own 5 s is shorter than a migration plus a broker connection takes on a
+# machine running the whole suite side by side; CI failed a setup on it.
+APP_START_TIMEOUT_SECONDS = 60.0
+
+
+@asynccontextmanager
+async def app_running(app: Any) -> AsyncIterator[Any]:
+    """Run an ASGI app's startup and shutdown around a test, with room for a loaded machine."""
+    from asgi_lifespan import LifespanManager
+
+    async with LifespanManager(
+        app,
+        startup_timeout=APP_START_TIMEOUT_SECONDS,
+        shutdown_timeout=APP_START_TIMEOUT_SECONDS,
+    ) as manager:
+        yield manager.app
+
+
 @asynccontextmanager
 async def fresh_postgres_database(prefix: str = "taskflow_test") -> AsyncIterator[str]:
     """Create an empty PostgreSQL database for one test run and drop it afterwards."""
