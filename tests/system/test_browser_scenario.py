@@ -264,6 +264,8 @@ async def move_to_review(member: Person, title: str) -> None:
     else:
         await card.get_by_label("Move to").select_option("in_review")
         await member.press(card.get_by_role("button", name="Move", exact=True))
+    # The move's answer, not the card the drop put there at once: a refused move says why.
+    await expect(page.locator("#main .flash")).to_contain_text(f"“{title}” moved to In review")
     await expect(in_review).to_be_visible()
     await settle(page)
     await page.reload()  # the API has it so, not only the page

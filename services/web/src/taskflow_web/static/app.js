@@ -19,16 +19,27 @@ document.addEventListener("htmx:afterSettle", function () {
 // form (the keyboard and no-script path) with the column's status, so htmx posts it with
 // its version (If-Match at the API); the board comes back as the API has it, so a refused
 // move (412, 403) puts the card back beside the message.
+// A live refresh of the board while a card is held would take the card from under the
+// pointer and end the drag: refreshes wait for the drop (whose answer is the whole board,
+// read afresh, so they are dropped) or for a drag given up (then they run).
+var heldRefreshes = null;
+function holdingACard() {
+  return heldRefreshes !== null;
+}
 document.addEventListener("dragstart", function (event) {
   var card = event.target.closest && event.target.closest(".task-card[draggable=true]");
   if (!card) return;
   event.dataTransfer.setData("text/plain", card.id);
   event.dataTransfer.effectAllowed = "move";
   card.classList.add("dragging");
+  heldRefreshes = [];
 });
 document.addEventListener("dragend", function (event) {
   var card = event.target.closest && event.target.closest(".task-card");
   if (card) card.classList.remove("dragging");
+  var held = heldRefreshes || [];
+  heldRefreshes = null;
+  held.forEach(function (refresh) { refresh(); });
 });
 ["dragover", "dragleave", "drop"].forEach(function (type) {
   document.addEventListener(type, function (event) {
@@ -44,6 +55,7 @@ document.addEventListener("dragend", function (event) {
     if (!select || !select.querySelector('option[value="' + status + '"]')) return;
     select.value = status;
     column.querySelector(".cards").appendChild(card);
+    heldRefreshes = [];
     form.requestSubmit();
   });
 });
@@ -144,6 +156,10 @@ document.addEventListener("dragend", function (event) {
 
   function refreshTask(data) {
     if (!window.htmx) return;
+    if (holdingACard()) {
+      heldRefreshes.push(function () { refreshTask(data); });
+      return;
+    }
     var selector = '[data-live-task="' + data.task_id + '"]';
     if (data.project_id) selector += ', [data-live-project="' + data.project_id + '"]';
     document.querySelectorAll(selector).forEach(function (el) {
