@@ -202,9 +202,13 @@ async def test_the_staged_events_as_one_insert_run_by_the_caller(database: Datab
         uow.publish(bumped("w1"), WidgetNoticed(widget_id="w1"))
         written = uow.take_outbox_insert()
         assert written is not None and uow.staged == ()
-        # A shape SQLAlchemy compiles once and caches (multi-row VALUES it would compile anew).
-        assert written._generate_cache_key() is not None
-        await session.execute(written)
+        # A template per number of rows, built and keyed once; the values go as parameters.
+        again = UnitOfWork(session, PUBLISHER)
+        again.publish(bumped("w9"), WidgetNoticed(widget_id="w9"))
+        other = again.take_outbox_insert()
+        assert other is not None and other.statement is written.statement
+        assert other.params != written.params
+        await session.execute(written.statement, written.params)
         await uow.commit()
     assert [e.type for e in await outbox(database)] == [
         WidgetBumped.event_type,
@@ -215,7 +219,7 @@ async def test_the_staged_events_as_one_insert_run_by_the_caller(database: Datab
         uow.publish(bumped("w2"))
         written = uow.take_outbox_insert()
         assert written is not None
-        await session.execute(written)
+        await session.execute(written.statement, written.params)
         await uow.rollback()
     assert len(await outbox(database)) == 2
 

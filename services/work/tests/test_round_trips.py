@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 from taskflow_chassis.messaging import outbox_table
 from taskflow_chassis.testing import fresh_mysql_database
+from taskflow_work.tasks.queries import COMBINED
 
 from .round_trips import UNCACHEABLE, round_trips
 
@@ -115,6 +116,32 @@ async def test_each_write_is_one_statement_between_the_access_read_and_commit(
         assert "outbox_messages" in trip[-2], (name, trip)  # the write's one statement
         # Each shape compiled once, then taken from SQLAlchemy's cache (no CPU to compile).
         assert not any(line.endswith(UNCACHEABLE) for line in trip), (name, trip)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_create_of_a_shape_seen_before_builds_no_statement(world: Any) -> None:
+    """Building a statement and keying it for SQLAlchemy's cache cost more CPU than the
+    database took to run it: a create of a known shape (one assignee) binds its values to
+    the statement built for the first."""
+    team = await world.team()
+    lead = await world.member(team)
+    project = await world.project(team, lead)
+    made, assignees = [], []
+    for title in ("First", "Second"):
+        dev = await world.member(team, "Developer")
+        assignees.append(str(dev.user_id))
+        built = COMBINED.built
+        made.append(
+            await world.task(
+                project["id"], lead, title=title, labels=[title], assignee_ids=[assignees[-1]]
+            )
+        )
+    assert COMBINED.built == built, "the second create built its statement again"
+    assert [(t["title"], t["labels"]) for t in made] == [
+        ("First", ["First"]),
+        ("Second", ["Second"]),
+    ]
+    assert [t["assignees"][0]["id"] for t in made] == assignees  # the names read in it
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -20,9 +20,10 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, insert, literal, select, union_all, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from taskflow_chassis.bound import BoundWrite, bound_values, insert_rows_template
 from taskflow_chassis.bus import EventBus, OutgoingEvent
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent
@@ -81,22 +82,21 @@ async def add_to_outbox(session: AsyncSession, *events: CloudEvent) -> None:
     OutboxRelay.mark(session)
 
 
-def outbox_insert(session: AsyncSession, *events: CloudEvent) -> Insert | None:
+# The columns every outbox row is written with (``_rows``' keys).
+_ROW_COLUMNS = ("id", "type", "payload", "created_at", "attempts")
+
+
+def outbox_insert(session: AsyncSession, *events: CloudEvent) -> BoundWrite | None:
     """The events as one outbox INSERT (a row each, in order) for the caller to run in its
     transaction, inside a statement of its own (a write and its events in one round
-    trip); the session's commit wakes the relay. None: no events."""
+    trip); the session's commit wakes the relay. A template per number of rows, the
+    values bound (taskflow_chassis.bound). None: no events."""
     if not events:
         return None
     OutboxRelay.mark(session)
-    # Rows as a SELECT of bound values (UNION ALL), not multi-row VALUES: SQLAlchemy
-    # caches the compiled form of this shape, not of that one.
-    values = _rows(events)
-    rows = [
-        select(*(literal(value, outbox_table.c[name].type) for name, value in row.items()))
-        for row in values
-    ]
-    selected = rows[0] if len(rows) == 1 else union_all(*rows)
-    return insert(outbox_table).from_select(list(values[0]), selected)
+    rows = _rows(events)
+    template = insert_rows_template(outbox_table, "outbox", _ROW_COLUMNS, len(rows))
+    return BoundWrite(template, bound_values("outbox", rows))
 
 
 class OutboxRelay(CommitWokenLoop):

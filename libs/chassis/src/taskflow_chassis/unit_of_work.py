@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Protocol, TypeVar, cast
 
 from fastapi import Depends, Request
-from sqlalchemy import Insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_contracts.base import EventPayload
 
+from taskflow_chassis.bound import BoundWrite
 from taskflow_chassis.deps import get_session
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.outbox import add_to_outbox, outbox_insert
@@ -83,7 +83,7 @@ class UnitOfWork:
         events, self._staged = self._staged, []
         await add_to_outbox(self.session, *events)
 
-    def take_outbox_insert(self) -> Insert | None:
+    def take_outbox_insert(self) -> BoundWrite | None:
         """The staged events as one outbox INSERT, for a service to run inside a statement
         of its own (its write and the events in one round trip); they are staged no more,
         and ``commit`` commits them with the rest. None: nothing staged."""

@@ -6,9 +6,10 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Insert, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
+from taskflow_chassis.bound import BoundWrite, bound_row
 from taskflow_chassis.pagination import PageParams, paginate_by_time
 from taskflow_chassis.types import table_of, utcnow
 
@@ -38,16 +39,18 @@ def record(
 
 def activity_insert(
     task_id: uuid.UUID, actor: uuid.UUID, action: str, details: dict[str, Any]
-) -> Insert:
-    """The same entry as ``record``, as an INSERT to run within a statement of the caller's."""
-    return insert(_activity).values(
-        id=uuid.uuid4(),
-        task_id=task_id,
-        actor_id=actor,
-        action=action,
-        details=json.dumps(details, default=str),
-        created_at=utcnow(),
-    )
+) -> BoundWrite:
+    """The same entry as ``record``, as an INSERT to run within a statement of the caller's
+    (a template, the values bound: taskflow_chassis.bound)."""
+    values = {
+        "id": uuid.uuid4(),
+        "task_id": task_id,
+        "actor_id": actor,
+        "action": action,
+        "details": json.dumps(details, default=str),
+        "created_at": utcnow(),
+    }
+    return bound_row(_activity, "activity", values)
 
 
 async def list_activity(

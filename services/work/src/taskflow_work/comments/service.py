@@ -8,9 +8,10 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
+from taskflow_chassis.bound import bound_row
 from taskflow_chassis.pagination import PageParams, paginate_by_time
 from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
@@ -84,12 +85,16 @@ async def create_comment(
     )
     _, names = await write_at_once(
         uow.session,
-        insert(_comments).values(
-            id=comment.id,
-            task_id=comment.task_id,
-            author_id=comment.author_id,
-            body=comment.body,
-            created_at=comment.created_at,
+        bound_row(
+            _comments,
+            "comment",
+            {
+                "id": comment.id,
+                "task_id": comment.task_id,
+                "author_id": comment.author_id,
+                "body": comment.body,
+                "created_at": comment.created_at,
+            },
         ),
         activity_insert(task.id, author, "commented", {"comment_id": str(comment.id)}),
         uow.take_outbox_insert(),

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, literal, select
+from sqlalchemy import ColumnElement, String, bindparam, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.types import table_of
 
@@ -47,6 +47,15 @@ def people_column(link: Any, link_id: ColumnElement[Any], owner_id: Any, name: s
         select(func.aggregate_strings(_entry(), _ENTRY))
         .select_from(link.join(_people, _people.c.user_id == link.c.user_id))
         .where(owner_id == link_id)
+    )
+    return entries.scalar_subquery().label(name)
+
+
+def listed_people_column(parameter: str, name: str) -> Any:
+    """The entries of the people the expanding bind parameter ``parameter`` lists, in one
+    column: the same statement whatever their number."""
+    entries = select(func.aggregate_strings(_entry(), _ENTRY)).where(
+        _people.c.user_id.in_(bindparam(parameter, expanding=True))
     )
     return entries.scalar_subquery().label(name)
 

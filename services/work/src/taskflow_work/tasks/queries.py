@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,12 +36,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.sql.functions import FunctionElement
+from taskflow_chassis.bound import BoundWrite
 from taskflow_chassis.pagination import PageParams, cursor_values, fetch_page, keyset_statement
 from taskflow_chassis.types import UtcDateTime, table_of
 
 from taskflow_work.replica.models import MemberReplica, Person
 from taskflow_work.replica.queries import (
     Names,
+    listed_people_column,
     load_names,
     names_of,
     people_column,
@@ -344,10 +347,51 @@ def _returning_key(write: Write) -> Any:
     return write.returning(*key[:1])
 
 
+class _Combined:
+    """The PostgreSQL statements that run bound writes as one, kept one per shape: the
+    templates (by identity), which one is counted, whether names are read. A kept shape
+    holds its templates, so no other object takes one of their ids meanwhile."""
+
+    def __init__(self, max_shapes: int = 256) -> None:
+        self._kept: OrderedDict[tuple[Any, ...], tuple[Select[Any], list[Any]]] = OrderedDict()
+        self.max_shapes = max_shapes
+        self.built = 0  # statements built so far (kept or not)
+
+    def statement(
+        self, writes: Sequence[BoundWrite], counted: int | None, names: bool, *, keep: bool
+    ) -> Select[Any]:
+        key = (tuple(id(write.statement) for write in writes), counted, names)
+        if keep and key in self._kept:
+            self._kept.move_to_end(key)
+            return self._kept[key][0]
+        ctes = [
+            (_returning_key(write.statement) if index == counted else write.statement).cte(
+                f"write_{index}"
+            )
+            for index, write in enumerate(writes)
+        ]
+        answer: list[Any] = [literal(0).label("counted")]
+        if counted is not None:
+            tally = select(func.count()).select_from(ctes[counted]).scalar_subquery()
+            answer = [tally.label("counted")]
+        if names:
+            answer.append(listed_people_column("people", "people"))
+        statement = select(*answer).add_cte(*ctes)
+        self.built += 1
+        if keep:
+            self._kept[key] = (statement, [write.statement for write in writes])
+            while len(self._kept) > self.max_shapes:
+                self._kept.popitem(last=False)
+        return statement
+
+
+COMBINED = _Combined()
+
+
 async def write_at_once(
     session: AsyncSession,
-    *writes: Write | None,
-    counted: Write | None = None,
+    *writes: BoundWrite | Write | None,
+    counted: BoundWrite | Write | None = None,
     people: Sequence[uuid.UUID] = (),
 ) -> tuple[int, Names]:
     """Run ``writes`` (None: nothing) in the caller's transaction; answer how many rows
@@ -355,31 +399,27 @@ async def write_at_once(
 
     PostgreSQL: one statement, each write a data-modifying CTE and the answer its SELECT
     (the writes see one snapshot, and foreign keys are checked at the statement's end, so
-    a row may refer to one inserted beside it). SQLite and MariaDB have no writes in CTEs:
-    a statement each, in order, then one for the names.
+    a row may refer to one inserted beside it). Where every write is a template with its
+    values (taskflow_chassis.bound), that statement is built once per shape. SQLite and
+    MariaDB have no writes in CTEs: a statement each, in order, then one for the names.
     """
     present = [write for write in writes if write is not None]
+    templates = all(isinstance(write, BoundWrite) for write in present)
+    bound = [w if isinstance(w, BoundWrite) else BoundWrite(w, {}) for w in present]
+    tally = next((index for index, write in enumerate(present) if write is counted), None)
     if session.get_bind().dialect.name != "postgresql":
         count = 0
-        for write in present:
-            result = await session.execute(write)
-            if write is counted:
+        for index, write in enumerate(bound):
+            result = await session.execute(write.statement, dict(write.params) or None)
+            if index == tally:
                 count = rowcount(result)
         return count, await load_names(session, people)
-    ctes = [
-        (_returning_key(write) if write is counted else write).cte(f"write_{index}")
-        for index, write in enumerate(present)
-    ]
-    answer: list[Any] = [literal(0).label("counted")]
-    if counted is not None:
-        [counted_cte] = [cte for cte, write in zip(ctes, present, strict=True) if write is counted]
-        answer = [select(func.count()).select_from(counted_cte).scalar_subquery().label("counted")]
     wanted = list(dict.fromkeys(people))
-    answer += [
-        person_column(literal(user_id, _people.c.user_id.type), f"person_{index}")
-        for index, user_id in enumerate(wanted)
-    ]
-    row = (await session.execute(select(*answer).add_cte(*ctes))).one()
+    statement = COMBINED.statement(bound, tally, bool(wanted), keep=templates)
+    params: dict[str, Any] = {"people": wanted} if wanted else {}
+    for write in bound:
+        params.update(write.params)
+    row = (await session.execute(statement, params)).one()
     return int(row[0]), names_of(*row[1:])
 
 

@@ -6,6 +6,7 @@ any of these runs.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -25,12 +26,12 @@ from sqlalchemy import (
     literal,
     select,
     table,
-    update,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
+from taskflow_chassis.bound import BoundWrite, bound_row, bound_update
 from taskflow_chassis.etags import etag_of, parse_tags, strong_match
 from taskflow_chassis.problems import ProblemError, invalid_field, not_found
 from taskflow_chassis.types import table_of, utcnow
@@ -90,6 +91,19 @@ def _column_values(task: Task, attributes: Iterable[str]) -> dict[str, Any]:
     return {columns[name].columns[0].name: getattr(task, name) for name in attributes}
 
 
+def _task_columns(task: Task, attributes: Iterable[str]) -> BoundWrite:
+    """The task's row gets its ``attributes`` as they now are (a template per set)."""
+    return bound_update(_tasks, "task", ("id", task.id), _column_values(task, attributes))
+
+
+@functools.cache
+def _unassign_template() -> Delete:
+    return delete(_assignees).where(
+        _assignees.c.task_id == bindparam("unassign_task_id", type_=_assignees.c.task_id.type),
+        _assignees.c.user_id == bindparam("unassign_user_id", type_=_assignees.c.user_id.type),
+    )
+
+
 async def _claim_assignees(
     session: AsyncSession, task: Task, *, held: bool = False
 ) -> list[uuid.UUID]:
@@ -105,20 +119,33 @@ async def _claim_assignees(
     return assignees_of(task)
 
 
-def _assignees_insert(task: Task, user_ids: list[uuid.UUID], by: uuid.UUID) -> Insert | None:
+def _assignees_insert(task: Task, user_ids: list[uuid.UUID], by: uuid.UUID) -> BoundWrite | None:
     """Assign ``user_ids`` (distinct) to the task, each only if a confirmed member of the
     task's team: the statement both checks and inserts, and the caller compares how many
     rows it wrote with ``len(user_ids)`` (``_assignment_refused`` says why not)."""
     if not user_ids:
         return None
+    values = {
+        "assign_task_id": task.id,
+        "assign_team_id": task.team_id,
+        "assign_user_ids": list(user_ids),
+        "assign_by": by,
+        "assign_at": utcnow(),
+    }
+    return BoundWrite(_assignees_template(), values)
+
+
+@functools.cache
+def _assignees_template() -> Insert:
+    """``_assignees_insert``'s statement, its values bound (taskflow_chassis.bound)."""
     members = select(
-        literal(task.id, _assignees.c.task_id.type),
+        bindparam("assign_task_id", type_=_assignees.c.task_id.type),
         _members.c.user_id,
-        literal(by, _assignees.c.assigned_by.type),
-        literal(utcnow(), _assignees.c.assigned_at.type),
+        bindparam("assign_by", type_=_assignees.c.assigned_by.type),
+        bindparam("assign_at", type_=_assignees.c.assigned_at.type),
     ).where(
-        _members.c.team_id == task.team_id,
-        _members.c.user_id.in_(user_ids),
+        _members.c.team_id == bindparam("assign_team_id", type_=_members.c.team_id.type),
+        _members.c.user_id.in_(bindparam("assign_user_ids", expanding=True)),
         # Only memberships teams' events confirmed, of a team whose events are all here: a
         # read-through answer or a team waiting for its resync may be a removed member.
         _members.c.from_event.is_(True),
@@ -196,7 +223,7 @@ async def create_task(
     assignments = _assignees_insert(task, data.assignee_ids, creator)
     assigned, names = await write_at_once(
         uow.session,
-        insert(_tasks).values(_column_values(task, sa_inspect(Task).column_attrs.keys())),
+        bound_row(_tasks, "task", _column_values(task, sa_inspect(Task).column_attrs.keys())),
         activity_insert(task.id, creator, "created", {"title": task.title, "status": task.status}),
         assignments,
         uow.take_outbox_insert(),
@@ -244,10 +271,9 @@ async def update_task(
     set_committed_value(task, "updated_at", utcnow())
     action = edit_action(changed)
     uow.publish(updated_event(task, changed, editor))
-    row = update(_tasks).where(_tasks.c.id == task.id)
     _, names = await write_at_once(
         uow.session,
-        row.values(_column_values(task, [*changes, "updated_at"])),
+        _task_columns(task, [*changes, "updated_at"]),
         activity_insert(task.id, editor, action, diff),
         uow.take_outbox_insert(),
         people=[task.created_by, *assignees_of(task)],
@@ -341,9 +367,7 @@ async def assign(
     assigned, names = await write_at_once(
         session,
         assignment,
-        update(_tasks)
-        .where(_tasks.c.id == task.id)
-        .values(_column_values(task, ["assignee_ids_json", "updated_at"])),
+        _task_columns(task, ["assignee_ids_json", "updated_at"]),
         activity_insert(task.id, by, "assigned", {"user_id": str(user_id)}),
         uow.take_outbox_insert(),
         counted=assignment,
@@ -372,10 +396,10 @@ async def unassign(
     uow.publish(contract.TaskUnassigned(task_id=task.id, team_id=task.team_id, assignee_id=user_id))
     await write_at_once(
         session,
-        delete(_assignees).where(_assignees.c.task_id == task.id, _assignees.c.user_id == user_id),
-        update(_tasks)
-        .where(_tasks.c.id == task.id)
-        .values(_column_values(task, ["assignee_ids_json", "updated_at"])),
+        BoundWrite(
+            _unassign_template(), {"unassign_task_id": task.id, "unassign_user_id": user_id}
+        ),
+        _task_columns(task, ["assignee_ids_json", "updated_at"]),
         activity_insert(task.id, by, "unassigned", {"user_id": str(user_id)}),
         uow.take_outbox_insert(),
     )
