@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from taskflow_chassis.bus import EventBus
@@ -39,6 +39,17 @@ from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 __all__ = ["EventConsumer", "handle_batch", "handle_once"]
 
 logger = logging.getLogger("taskflow.inbox")
+
+
+# Built once (taskflow_chassis.bound's reason): every event runs them.
+_CLAIM = insert(inbox_table).values(
+    event_id=bindparam("event_id"),
+    event_type=bindparam("event_type"),
+    handled_at=bindparam("handled_at"),
+)
+_SEEN = select(inbox_table.c.event_id).where(
+    inbox_table.c.event_id.in_(bindparam("ids", expanding=True))
+)
 
 
 async def handle_once(
@@ -63,9 +74,8 @@ async def _handle_parsed(database: Database, parsed: ParsedEvent, publisher: Pub
                 # copy already handled fails here, and a concurrent copy waits on the key
                 # and then fails, instead of running the handlers twice.
                 await session.execute(
-                    insert(inbox_table).values(
-                        event_id=event.id, event_type=event.type, handled_at=utcnow()
-                    )
+                    _CLAIM,
+                    {"event_id": event.id, "event_type": event.type, "handled_at": utcnow()},
                 )
             except IntegrityError:
                 await session.rollback()
@@ -91,9 +101,7 @@ async def handle_batch(
         if event.id not in fresh:  # a copy in the same batch: the first one runs
             fresh[event.id] = handlers.parse(event)
     async with database.session() as session:
-        seen = await session.execute(
-            select(inbox_table.c.event_id).where(inbox_table.c.event_id.in_(list(fresh)))
-        )
+        seen = await session.execute(_SEEN, {"ids": list(fresh)})
         for event_id in seen.scalars():
             logger.info("event %s (%s) already handled", event_id, fresh.pop(event_id).event.type)
         if not fresh:
@@ -102,7 +110,7 @@ async def handle_batch(
         # Claimed before the handlers run: a copy another consumer holds makes this insert
         # wait on its key, then fail, and the batch goes one by one.
         await session.execute(
-            insert(inbox_table),
+            _CLAIM,
             [
                 {"event_id": parsed.event.id, "event_type": parsed.event.type, "handled_at": now}
                 for parsed in fresh.values()
