@@ -12,6 +12,7 @@ from taskflow_chassis.types import utcnow
 from taskflow_contracts import teams
 
 from taskflow_notify.deps import Context
+from taskflow_notify.replica.service import kept_reads
 from taskflow_notify.webhooks import service
 
 
@@ -21,8 +22,14 @@ class TeamEvent(Protocol):
 
 
 async def on_team_event(payload: TeamEvent, context: Context) -> None:
-    """Any of ``rules.WEBHOOK_EVENTS`` (each carries the team's id)."""
-    await service.enqueue_event(context.session, payload.team_id, context.event)
+    """Any of ``rules.WEBHOOK_EVENTS`` (each carries the team's id). The team's endpoints
+    are read once for a run of task and comment events (``KeptReads``): only other events
+    (or a request, which commits apart) change them."""
+    session, team_id = context.session, payload.team_id
+    endpoints = await kept_reads(context.uow).kept(
+        ("webhook endpoints", team_id), lambda: service.enabled_endpoints(session, team_id)
+    )
+    await service.enqueue_event(session, team_id, context.event, endpoints)
 
 
 async def on_team_purged(payload: teams.TeamPurged, context: Context) -> None:

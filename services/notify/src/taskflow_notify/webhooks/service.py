@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, rows_matched
@@ -409,16 +409,28 @@ async def _write_delivery(
     mark_deliveries_written(session)
 
 
-async def enqueue_event(session: AsyncSession, team_id: uuid.UUID, event: CloudEvent) -> int:
-    """One delivery of ``event`` per enabled endpoint of the team that wants its type, in
-    the caller's (the consumer's) transaction; answer how many endpoints matched."""
-    endpoints = (
-        await session.execute(
-            select(col(WebhookEndpoint.id), col(WebhookEndpoint.event_type_list)).where(
-                col(WebhookEndpoint.team_id) == team_id, col(WebhookEndpoint.enabled).is_(True)
-            )
-        )
-    ).all()
+EnabledEndpoints = list[tuple[uuid.UUID, str]]
+
+
+async def enabled_endpoints(session: AsyncSession, team_id: uuid.UUID) -> EnabledEndpoints:
+    """The team's enabled endpoints: each one's id and the event types it wants."""
+    found = await session.execute(_ENABLED_ENDPOINTS, {"team_id": team_id})
+    return [(endpoint_id, types) for endpoint_id, types in found]
+
+
+# Built once (taskflow_chassis.bound's reason): every event about a team reads it.
+_ENABLED_ENDPOINTS = select(col(WebhookEndpoint.id), col(WebhookEndpoint.event_type_list)).where(
+    col(WebhookEndpoint.team_id) == bindparam("team_id"),
+    col(WebhookEndpoint.enabled).is_(True),
+)
+
+
+async def enqueue_event(
+    session: AsyncSession, team_id: uuid.UUID, event: CloudEvent, endpoints: EnabledEndpoints
+) -> int:
+    """One delivery of ``event`` per endpoint of ``endpoints`` (the team's enabled ones)
+    that wants its type, in the caller's (the consumer's) transaction; answer how many
+    endpoints matched."""
     matched = [endpoint_id for endpoint_id, types in endpoints if rules.wants(types, event.type)]
     if not matched:
         return 0
