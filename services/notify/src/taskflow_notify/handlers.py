@@ -62,9 +62,10 @@ _WITH_WEBHOOKS: EventHandlers = {
     },
 }
 
-# Task and comment events change no team, membership, project, person or preference, so
-# what a batch's handlers read of those is kept across them (``replica.service.KeptReads``:
-# one read for a batch of one team's assignments); any other event forgets it first.
+# Task and comment events change no team, membership, project, person, preference or
+# webhook endpoint, so what a batch's handlers read of those is kept across them
+# (``replica.service.KeptReads``: one read for a batch of one team's assignments); any
+# other event forgets it first.
 _KEEP_READS = frozenset(
     {
         work.TaskCreated,

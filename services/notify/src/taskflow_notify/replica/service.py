@@ -125,10 +125,10 @@ def tasks_shown() -> ColumnElement[bool]:
 
 
 class KeptReads:
-    """What a batch's handlers read of teams, members, projects, people and preferences,
-    kept from one event to the next while none of those changes: task and comment events
-    change none of them, and every other event forgets what was kept before it runs
-    (``handlers.py``). Forgotten at the commit too."""
+    """What a batch's handlers read of teams, members, projects, people, preferences and
+    webhook endpoints, kept from one event to the next while none of those changes: task
+    and comment events change none of them, and every other event forgets what was kept
+    before it runs (``handlers.py``). Forgotten at the commit too."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._found: dict[tuple[Any, ...], Any] = {}
