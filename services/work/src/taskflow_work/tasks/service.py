@@ -6,7 +6,6 @@ any of these runs.
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -67,6 +66,29 @@ _members = table_of(MemberReplica)
 # tasks.queries.write_at_once), not the other way round.
 _COMMENTS = table("comments", column("task_id"))
 
+# Built once, their values bound on each run (taskflow_chassis.bound: building and keying a
+# statement for SQLAlchemy's cache costs more CPU than running it).
+# ``_assignees_insert``'s: each listed user assigned only if a confirmed member of the team
+# (a read-through answer or a team waiting for its resync may be a removed member).
+_ASSIGN_MEMBERS = insert(_assignees).from_select(
+    ["task_id", "user_id", "assigned_by", "assigned_at"],
+    select(
+        bindparam("assign_task_id", type_=_assignees.c.task_id.type),
+        _members.c.user_id,
+        bindparam("assign_by", type_=_assignees.c.assigned_by.type),
+        bindparam("assign_at", type_=_assignees.c.assigned_at.type),
+    ).where(
+        _members.c.team_id == bindparam("assign_team_id", type_=_members.c.team_id.type),
+        _members.c.user_id.in_(bindparam("assign_user_ids", expanding=True)),
+        _members.c.from_event.is_(True),
+        _members.c.resync_needed.is_(False),
+    ),
+)
+_UNASSIGN = delete(_assignees).where(
+    _assignees.c.task_id == bindparam("unassign_task_id", type_=_assignees.c.task_id.type),
+    _assignees.c.user_id == bindparam("unassign_user_id", type_=_assignees.c.user_id.type),
+)
+
 
 class ProjectOfTask(Protocol):
     @property
@@ -94,14 +116,6 @@ def _column_values(task: Task, attributes: Iterable[str]) -> dict[str, Any]:
 def _task_columns(task: Task, attributes: Iterable[str]) -> BoundWrite:
     """The task's row gets its ``attributes`` as they now are (a template per set)."""
     return bound_update(_tasks, "task", ("id", task.id), _column_values(task, attributes))
-
-
-@functools.cache
-def _unassign_template() -> Delete:
-    return delete(_assignees).where(
-        _assignees.c.task_id == bindparam("unassign_task_id", type_=_assignees.c.task_id.type),
-        _assignees.c.user_id == bindparam("unassign_user_id", type_=_assignees.c.user_id.type),
-    )
 
 
 async def _claim_assignees(
@@ -132,28 +146,7 @@ def _assignees_insert(task: Task, user_ids: list[uuid.UUID], by: uuid.UUID) -> B
         "assign_by": by,
         "assign_at": utcnow(),
     }
-    return BoundWrite(_assignees_template(), values)
-
-
-@functools.cache
-def _assignees_template() -> Insert:
-    """``_assignees_insert``'s statement, its values bound (taskflow_chassis.bound)."""
-    members = select(
-        bindparam("assign_task_id", type_=_assignees.c.task_id.type),
-        _members.c.user_id,
-        bindparam("assign_by", type_=_assignees.c.assigned_by.type),
-        bindparam("assign_at", type_=_assignees.c.assigned_at.type),
-    ).where(
-        _members.c.team_id == bindparam("assign_team_id", type_=_members.c.team_id.type),
-        _members.c.user_id.in_(bindparam("assign_user_ids", expanding=True)),
-        # Only memberships teams' events confirmed, of a team whose events are all here: a
-        # read-through answer or a team waiting for its resync may be a removed member.
-        _members.c.from_event.is_(True),
-        _members.c.resync_needed.is_(False),
-    )
-    return insert(_assignees).from_select(
-        ["task_id", "user_id", "assigned_by", "assigned_at"], members
-    )
+    return BoundWrite(_ASSIGN_MEMBERS, values)
 
 
 async def _assignment_refused(
@@ -396,9 +389,7 @@ async def unassign(
     uow.publish(contract.TaskUnassigned(task_id=task.id, team_id=task.team_id, assignee_id=user_id))
     await write_at_once(
         session,
-        BoundWrite(
-            _unassign_template(), {"unassign_task_id": task.id, "unassign_user_id": user_id}
-        ),
+        BoundWrite(_UNASSIGN, {"unassign_task_id": task.id, "unassign_user_id": user_id}),
         _task_columns(task, ["assignee_ids_json", "updated_at"]),
         activity_insert(task.id, by, "unassigned", {"user_id": str(user_id)}),
         uow.take_outbox_insert(),
