@@ -117,9 +117,10 @@ async def write_backlog(
     )  # fmt: skip
     for start in range(0, events, 200):
         async with app.state.database.session() as session:
+            enabled = await service.enabled_endpoints(session, team_id)
             for _ in range(min(200, events - start)):
                 event = new_event(payload.event_type, source="/taskflow/work", data=payload)
-                await service.enqueue_event(session, team_id, event)
+                await service.enqueue_event(session, team_id, event, enabled)
             await session.commit()
 
 
