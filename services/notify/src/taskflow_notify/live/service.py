@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from fastapi import Request
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -146,8 +146,14 @@ def live_writes(uow: UnitOfWork) -> LiveWrites:
     return uow.gathered(_live_writes)
 
 
+# Built once, their values bound (taskflow_chassis.bound's reason).
+_PEOPLE = select(UserReplica).where(
+    col(UserReplica.user_id).in_(bindparam("user_ids", expanding=True))
+)
+
+
 async def _people(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, UserReplica]:
-    found = await session.execute(select(UserReplica).where(col(UserReplica.user_id).in_(user_ids)))
+    found = await session.execute(_PEOPLE, {"user_ids": list(user_ids)})
     return {user.user_id: user for user in found.scalars()}
 
 

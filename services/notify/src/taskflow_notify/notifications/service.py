@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore
@@ -187,14 +187,27 @@ async def _insert_new(session: AsyncSession, notifications: list[dict[str, Any]]
     return set(ids) - known
 
 
+# Built once, their values bound (taskflow_chassis.bound's reason: every assignment reads
+# them).
+_UNREAD_COUNTS = (
+    select(_notifications.c.user_id, func.count())
+    .where(
+        _notifications.c.user_id.in_(bindparam("user_ids", expanding=True)),
+        _notifications.c.read_at.is_(None),
+    )
+    .group_by(_notifications.c.user_id)
+)
+_PEOPLE = (
+    select(UserReplica, Preferences)
+    .outerjoin(Preferences, col(Preferences.user_id) == col(UserReplica.user_id))
+    .where(col(UserReplica.user_id).in_(bindparam("user_ids", expanding=True)))
+)
+
+
 async def _unread_counts(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
     if not user_ids:
         return {}
-    counts = await session.execute(
-        select(_notifications.c.user_id, func.count())
-        .where(_notifications.c.user_id.in_(user_ids), _notifications.c.read_at.is_(None))
-        .group_by(_notifications.c.user_id)
-    )
+    counts = await session.execute(_UNREAD_COUNTS, {"user_ids": list(user_ids)})
     found: dict[uuid.UUID, int] = {user_id: int(count) for user_id, count in counts.all()}
     return {user_id: found.get(user_id, 0) for user_id in user_ids}
 
@@ -235,11 +248,7 @@ async def people(
 ) -> dict[uuid.UUID, tuple[UserReplica, Preferences]]:
     """Several people with their preferences, in one query, by id (the unknown ones are
     missing; one who never set preferences has the defaults)."""
-    found = await session.execute(
-        select(UserReplica, Preferences)
-        .outerjoin(Preferences, col(Preferences.user_id) == col(UserReplica.user_id))
-        .where(col(UserReplica.user_id).in_(set(user_ids)))
-    )
+    found = await session.execute(_PEOPLE, {"user_ids": list(set(user_ids))})
     return {
         user.user_id: (
             user,

@@ -8,7 +8,17 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, upsert
@@ -150,9 +160,9 @@ def kept_reads(uow: UnitOfWork) -> KeptReads:
     return uow.gathered(KeptReads)
 
 
-def _hidden(team_id: uuid.UUID, project_id: Any) -> ColumnElement[bool]:
-    """Whether a task's team or project (an id, or a scalar subquery naming it) is deleted
-    (restorable): nobody hears of its tasks until it is restored."""
+def _hidden(team_id: Any, project_id: Any) -> ColumnElement[bool]:
+    """Whether a task's team or project is deleted (restorable): nobody hears of its tasks
+    until it is restored."""
     return or_(
         exists().where(
             col(ProjectReplica.project_id) == project_id,
@@ -164,10 +174,27 @@ def _hidden(team_id: uuid.UUID, project_id: Any) -> ColumnElement[bool]:
     )
 
 
+# Built once, their values bound (taskflow_chassis.bound's reason: every task event reads
+# them, and building and keying a statement costs more than running it).
+_HIDDEN = _hidden(bindparam("team_id"), bindparam("project_id"))
+_TASK_HIDDEN = select(_HIDDEN)
+_SHOWN_PROJECT = select(
+    ~_HIDDEN,
+    select(col(ProjectReplica.name))
+    .where(col(ProjectReplica.project_id) == bindparam("project_id"))
+    .scalar_subquery(),
+)
+_ACTIVE_MEMBERS = select(col(MemberReplica.user_id)).where(
+    col(MemberReplica.team_id) == bindparam("team_id"), col(MemberReplica.active).is_(True)
+)
+_ACTIVE_MEMBERS_OF_SHOWN = _ACTIVE_MEMBERS.where(~_HIDDEN)
+
+
 async def task_hidden(session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID) -> bool:
     """Whether a task's team or project is deleted (restorable): nobody hears of its tasks
     until it is restored."""
-    return bool((await session.execute(select(_hidden(team_id, project_id)))).scalar_one())
+    found = await session.execute(_TASK_HIDDEN, {"team_id": team_id, "project_id": project_id})
+    return bool(found.scalar_one())
 
 
 async def shown_project(
@@ -175,8 +202,7 @@ async def shown_project(
 ) -> tuple[bool, str | None]:
     """In one statement: whether a task of this team and project is heard of (neither is
     deleted), and the project's name (None when the replica does not know it)."""
-    name = select(col(ProjectReplica.name)).where(col(ProjectReplica.project_id) == project_id)
-    found = await session.execute(select(~_hidden(team_id, project_id), name.scalar_subquery()))
+    found = await session.execute(_SHOWN_PROJECT, {"team_id": team_id, "project_id": project_id})
     shown, project_name = found.one()
     return bool(shown), project_name
 
@@ -186,12 +212,12 @@ async def members_hearing_of(
 ) -> list[uuid.UUID]:
     """The team's active members, in one statement; nobody while the task's team or project
     (if known) is deleted."""
-    query = select(col(MemberReplica.user_id)).where(
-        col(MemberReplica.team_id) == team_id, col(MemberReplica.active).is_(True)
-    )
-    if project_id is not None:
-        query = query.where(~_hidden(team_id, project_id))
-    return list((await session.execute(query)).scalars())
+    if project_id is None:
+        found = await session.execute(_ACTIVE_MEMBERS, {"team_id": team_id})
+    else:
+        values = {"team_id": team_id, "project_id": project_id}
+        found = await session.execute(_ACTIVE_MEMBERS_OF_SHOWN, values)
+    return list(found.scalars())
 
 
 async def newer_membership(
