@@ -417,20 +417,34 @@ async def assign_task(
     due_at: datetime | None,
 ) -> None:
     # A task created before notify listened has no replica row: nothing to update then.
-    task = (
-        update(TaskReplica)
-        .where(col(TaskReplica.task_id) == task_id)
-        .values(title=title, due_at=due_at)
-    )
-    assignment = {"task_id": task_id, "user_id": user_id}
+    values = {"a_task_id": task_id, "a_user_id": user_id, "a_title": title, "a_due_at": due_at}
     dialect = dialect_of_session(session)
-    assign = insert_or_ignore(dialect, TaskAssigneeReplica, assignment, list(assignment))
     if dialect == "postgresql":
         # One round trip: PostgreSQL runs an UPDATE in WITH whether or not it is read.
-        await session.execute(assign.add_cte(task.cte("task_update")))
+        await session.execute(_ASSIGN_WITH_TASK, values)
         return
-    await session.execute(task)
-    await session.execute(assign)
+    await session.execute(_TASK_RETITLED, values)
+    await session.execute(_ASSIGN[dialect], values)
+
+
+# Built once, their values bound (taskflow_chassis.bound's reason: every assignment runs
+# them; a parameter may not bear a column's name). The replica's row takes the task's
+# title and due date as the event tells them.
+_TASK_RETITLED = (
+    update(TaskReplica)
+    .where(col(TaskReplica.task_id) == bindparam("a_task_id"))
+    .values(title=bindparam("a_title"), due_at=bindparam("a_due_at"))
+)
+_ASSIGN = {
+    dialect: insert_or_ignore(
+        dialect,
+        TaskAssigneeReplica,
+        {"task_id": bindparam("a_task_id"), "user_id": bindparam("a_user_id")},
+        ["task_id", "user_id"],
+    )
+    for dialect in ("postgresql", "sqlite", "mysql")
+}
+_ASSIGN_WITH_TASK = _ASSIGN["postgresql"].add_cte(_TASK_RETITLED.cte("task_update"))
 
 
 async def unassign_task(session: AsyncSession, task_id: uuid.UUID, user_id: uuid.UUID) -> None:
