@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Response
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 from taskflow_chassis.db import Database
 from taskflow_chassis.idempotency import (
     HEADER,
@@ -222,7 +222,7 @@ async def test_a_5xx_is_not_kept_and_its_retry_runs(keyed: Database) -> None:
     assert await count_widgets(keyed) == 1
 
 
-async def test_a_change_committed_is_never_run_again_even_when_its_answer_failed(
+async def test_a_route_that_fails_after_its_commit_changes_nothing_and_its_retry_runs(
     keyed: Database,
 ) -> None:
     behaviour = Behaviour(fail_after_commit=True)
@@ -230,14 +230,67 @@ async def test_a_change_committed_is_never_run_again_even_when_its_answer_failed
         key = str(uuid.uuid4())
         failed = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
         assert failed.status_code == 500
-        # The row was marked in the change's own transaction, so it stays.
-        (row,) = await rows(keyed)
-        assert row.committed_at is not None and row.status is None
+        # The change waited for its answer, and there was none: it never committed.
+        assert await count_widgets(keyed) == 0
+        assert await rows(keyed) == []
         behaviour.fail_after_commit = False
         retried = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
-    assert retried.status_code == 409
-    assert retried.json()["type"].endswith("/idempotency-key-spent")
-    assert behaviour.runs == 1
+    assert retried.status_code == 201
+    assert REPLAYED_HEADER not in retried.headers
+    assert behaviour.runs == 2
+    assert await count_widgets(keyed) == 1
+
+
+async def test_the_change_commits_with_its_answer(keyed: Database) -> None:
+    """No moment where the change is committed and its answer is not: at the commit that
+    carries the widget, the key's row already holds the answer to replay."""
+    seen: list[tuple[int, Any, Any]] = []
+
+    def look(session: Any) -> None:
+        found = session.execute(select(idempotency_table)).one_or_none()
+        widgets_now = session.execute(select(func.count()).select_from(widgets)).scalar_one()
+        if found is not None and widgets_now:
+            seen.append((widgets_now, found.status, found.committed_at))
+
+    event.listen(keyed.session_class, "before_commit", look)
+    try:
+        async with client_of(widget_app(keyed, Behaviour())) as client:
+            key = str(uuid.uuid4())
+            first = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
+    finally:
+        event.remove(keyed.session_class, "before_commit", look)
+    assert first.status_code == 201
+    assert len(seen) == 1  # one commit carried the change
+    ((count, status, committed_at),) = seen
+    assert (count, status) == (1, 201) and committed_at is not None
+
+
+async def test_a_commit_that_fails_with_its_answer_answers_503_and_the_retry_runs(
+    keyed: Database,
+) -> None:
+    failures = [ConnectionError("the database went away at the commit")]
+
+    def fail_once(session: Any) -> None:
+        carries_the_change = session.execute(select(func.count()).select_from(widgets)).scalar()
+        if failures and carries_the_change:
+            raise failures.pop()
+
+    event.listen(keyed.session_class, "before_commit", fail_once)
+    try:
+        behaviour = Behaviour()
+        async with client_of(widget_app(keyed, behaviour)) as client:
+            key = str(uuid.uuid4())
+            failed = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
+            assert failed.status_code == 503
+            assert failed.headers["Retry-After"] == "5"
+            assert failed.json()["type"].endswith("/service-unavailable")
+            assert await count_widgets(keyed) == 0
+            retried = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
+    finally:
+        event.remove(keyed.session_class, "before_commit", fail_once)
+    assert retried.status_code == 201
+    assert REPLAYED_HEADER not in retried.headers
+    assert behaviour.runs == 2
     assert await count_widgets(keyed) == 1
 
 
@@ -352,7 +405,7 @@ async def test_expired_keys_are_purged_and_free_again(keyed: Database) -> None:
             await session.commit()
         # Expired but not yet purged: the key is free for another request.
         reused = await client.post(PATH, json={"name": "b"}, headers=key_header("old"))
-        assert reused.status_code == 201 and REPLAYED_HEADER not in reused.headers
+        assert reused.status_code == 201 and REPLAYED_HEADER not in reused.headers, reused.text
         async with keyed.session() as session:
             await session.execute(
                 update(idempotency_table).values(expires_at=utcnow() - timedelta(seconds=1))

@@ -448,6 +448,18 @@ async def test_careless_requests_get_pages(world: World) -> None:
     _is_page(await world.ada.client.get("/no/such/page"), 404)
 
 
+async def test_an_idempotency_key_on_a_form_is_ignored(world: World) -> None:
+    """The header belongs to the API; a client that sends it to a page's form gets the page's
+    answer (it once met the API's key check, which had read the form: a 500)."""
+    await world.ada.get("/teams")
+    answer = await world.ada.client.post(
+        "/teams",
+        data={"csrf_token": world.ada.csrf, "name": "Keyed", "description": ""},
+        headers={"Origin": ORIGIN, "Idempotency-Key": "one-form"},
+    )
+    assert answer.status_code == 303, answer.text
+
+
 async def test_signing_in_again_revokes_the_tokens_it_replaces(world: World) -> None:
     """A login form posted while signed in (another tab's, or as someone else) gets a new
     session; the pair the old one held is revoked at auth, as sign-out does, rather than

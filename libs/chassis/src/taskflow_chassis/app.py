@@ -69,7 +69,8 @@ class ServiceSpec:
     version: str = "1.0.0"
     # Keep auth's revoked tokens in memory and refuse them (auth checks its own database).
     revocation_list: bool = True
-    # Swagger UI, ReDoc and /openapi/<name>.json; off for a service with no API (web).
+    # An API: Swagger UI, ReDoc, /openapi/<name>.json, and Idempotency-Key on its POSTs. Off
+    # for a service with no API (web: its forms keep their own sendings, FormSendings).
     api_docs: bool = True
 
 
@@ -102,7 +103,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.state.service_name = spec.name
     app.state.settings = spec.settings
     app.state.publisher = Publisher(spec.name)
-    install_idempotency(app)  # innermost: it sees the answer while the request's session is open
+    if spec.api_docs:
+        install_idempotency(app)  # innermost: it sees the answer while the route's session is open
     install_request_guard(app)  # inside the correlation id: its refusals carry one
     app.add_middleware(CorrelationIdMiddleware)
     apply_deployment_defaults(app, spec.settings)  # outermost: CORS answers even refusals

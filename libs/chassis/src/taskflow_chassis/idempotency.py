@@ -8,25 +8,33 @@ client may send ``Idempotency-Key: <1..255 printable ASCII characters>`` with an
   access token, each personal API token on its own, or ``anonymous`` on a public route (one
   scope for every anonymous client: use a random key, a UUID). The row holds a fingerprint
   of the request (SHA-256 of method, path, query and body), never the body.
-- When the request's own transaction commits, the same transaction marks the row
-  ``committed_at`` (a ``before_commit`` hook on the service's sessions): a change never
-  commits without its record.
-- Its answer (status, body, ``Content-Type``, ``Location``, ``ETag``, ``Last-Modified``)
-  is then stored for 24 hours, before it leaves, and a request with the same key and the
-  same fingerprint gets it again, with ``Idempotent-Replayed: true``.
+- The change and its answer commit together. A keyed request's unit of work does not
+  commit when the route calls ``commit()``: it flushes (so a conflict still surfaces
+  there), and the transaction stays open until the answer is rendered. Then the answer
+  (status, body, ``Content-Type``, ``Location``, ``ETag``, ``Last-Modified``) is written
+  into the row, marked ``committed_at``, and the change, its events and that record commit
+  in one transaction, before the answer leaves. No moment exists where the change is
+  committed and its answer is not: a crash before that commit leaves nothing done (the
+  claim is taken over after ``LEASE``), a crash after it leaves the answer to replay. A
+  route that fails after calling ``commit()`` changes nothing, and its retry runs.
+- A request with the same key and the same fingerprint gets the stored answer again, with
+  ``Idempotent-Replayed: true``; for 24 hours.
 - The same key with another fingerprint answers 422 ``idempotency-key-reused``; the same
   key while its first request runs answers 409 ``idempotency-key-in-use`` (it does not
   wait, and does not run twice).
 - What is stored, like Stripe: the final answer of a request that ran. A 2xx, and a 4xx
-  but those a retry may change (401, 408, 409, 425, 429). A 5xx is not stored and its
-  claim is released, so a retry runs again (a 5xx here means nothing committed: a backing
-  service was away, or the request failed before its commit). The one exception: a
-  request whose change committed keeps its record whatever its answer, since running it
-  again would do it twice.
-- The window: the answer is stored in a second transaction, right after the request's
-  own commit. A crash between the two leaves the row marked committed with no answer; a
-  retry then gets 409 ``idempotency-key-spent`` (done, answer lost) and is not run again.
-  A claim whose request died before committing is taken over after ``LEASE``.
+  but those a retry may change (401, 408, 409, 425, 429); a request that changed nothing
+  stores it in a transaction of its own after it ran. A 5xx is not stored and its claim is
+  released, so a retry runs again (a 5xx here means nothing committed: a backing service
+  was away, or the request failed before its commit). A change that committed keeps its
+  record whatever its answer.
+- Only the request's own unit of work is held. What a request writes beside its change
+  (a cached answer of another service, a token's last use, a background task after the
+  answer) commits on its own and is not the change.
+- An answer that is not text cannot be replayed: its row is marked done without it, and a
+  retry gets 409 ``idempotency-key-spent`` (done, answer lost); it is not run again. Every
+  POST of TaskFlow answers JSON.
+- A claim whose request died before committing is taken over after ``LEASE``.
 - Routes that opt out (``NOT_IDEMPOTENT``, by operation id) ignore the header, and their
   OpenAPI documents say why: log in, token rotation, a personal API token's creation, and
   a webhook's creation and secret rotation (their answers hold tokens or signing secrets,
@@ -63,14 +71,13 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
-    event,
     insert,
     select,
     update,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import SchemaItem
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -91,6 +98,7 @@ __all__ = [
     "REPLAYED_HEADER",
     "create_idempotency_table",
     "drop_idempotency_table",
+    "holds_commit",
     "idempotency_metadata",
     "idempotency_table",
     "install_idempotency",
@@ -186,8 +194,10 @@ class Claim:
     key: str
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
     task: asyncio.Task[Any] | None = None
-    committing: bool = False
-    committed: bool = False
+    committed: bool = False  # with its answer, in one transaction
+    # The route's transaction, flushed and held open until its answer is written in it.
+    held: AsyncSession | None = None
+    path: str = ""
 
     def row(self) -> Any:
         return and_(_t.c.scope == self.scope, _t.c.key == self.key, _t.c.claim == self.token)
@@ -223,6 +233,27 @@ def _in_use(path: str) -> Response:
         "Idempotency key in use",
         "A request with this Idempotency-Key is still running; try again when it has answered.",
         path,
+    )
+
+
+def _taken_over_answer(claim: Claim) -> Response:
+    return _problem(
+        409,
+        "idempotency-key-in-use",
+        "Idempotency key in use",
+        "Another request with this Idempotency-Key took it over; this one changed nothing.",
+        claim.path,
+    )
+
+
+def _not_saved(claim: Claim) -> Response:
+    return problem_response(
+        503,
+        "Service unavailable",
+        "The change could not be saved just now; nothing was changed. Try again shortly.",
+        type=PROBLEM_TYPE_BASE + "service-unavailable",
+        instance=claim.path,
+        headers={"Retry-After": "5"},
     )
 
 
@@ -269,7 +300,7 @@ async def claim_key(
     database: Database, scope: str, key: str, fingerprint: str, path: str
 ) -> Claim | Response:
     """The key for this run, or the answer to give instead (a replay, 409 or 422)."""
-    claim = Claim(database, scope, key)
+    claim = Claim(database, scope, key, path=path)
     now = utcnow()
     values = {
         "scope": scope,
@@ -316,105 +347,66 @@ async def claim_key(
 # --- the record, in the request's own transaction --------------------------------------
 
 
-class _CommitWatch:
-    """Marks a run's row committed in the transaction of its change, on one database."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    def running_here(self) -> Claim | None:
-        slot = _running.get()
-        claim = slot.claim if slot is not None else None
-        if claim is None or claim.database is not self.database:
-            return None
-        # Only the request's own task: a task it started has its own transactions.
-        return claim if claim.task is asyncio.current_task() else None
-
-    def before_commit(self, session: Session) -> None:
-        claim = self.running_here()
-        if claim is None or claim.committed:
-            return
-        marked = session.execute(update(_t).where(claim.row()).values(committed_at=utcnow()))
-        if rows_matched(marked) != 1:
-            # The key was taken over (this run outlived its lease): its change must not
-            # commit beside the other run's.
-            raise KeyLost(claim.key)
-        claim.committing = True
-
-    def after_commit(self, _session: Session) -> None:
-        claim = self.running_here()
-        if claim is not None and claim.committing:
-            claim.committed = True
-
-    def after_rollback(self, _session: Session, _previous: Any) -> None:
-        claim = self.running_here()
-        if claim is not None:
-            claim.committing = False
-
-    def hooks(self) -> list[tuple[str, Callable[..., None]]]:
-        return [
-            ("before_commit", self.before_commit),
-            ("after_commit", self.after_commit),
-            ("after_soft_rollback", self.after_rollback),
-        ]
+def holds_commit(session: AsyncSession) -> bool:
+    """Whether a keyed request takes over this commit of its own unit of work: it then only
+    flushes, and the change commits with the answer (see the module's note)."""
+    slot = _running.get()
+    claim = slot.claim if slot is not None else None
+    # Only the request's own task: a task it started has its own transactions.
+    if claim is None or claim.task is not asyncio.current_task():
+        return False
+    if not isinstance(session.sync_session, claim.database.session_class):
+        return False  # another service's database (embedded mode)
+    claim.held = session
+    return True
 
 
-def watch_commits(database: Database) -> Callable[[], None]:
-    """Mark a run's row committed in the transaction of its change; what stops it."""
-    hooks = _CommitWatch(database).hooks()
-    for name, hook in hooks:
-        event.listen(database.session_class, name, hook)
-
-    def stop() -> None:
-        for name, hook in hooks:
-            event.remove(database.session_class, name, hook)
-
-    return stop
-
-
-class KeyLost(ProblemError):
-    """A run outlived its lease and another run took its key over: its change must not
-    commit (409, as for a key in use)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            409,
-            "Idempotency key in use",
-            "Another request with this Idempotency-Key took it over; this one changed nothing.",
-            type="idempotency-key-in-use",
-            errors=[
-                {
-                    "loc": ["header", HEADER],
-                    "field": HEADER,
-                    "type": "idempotency-key-in-use",
-                    "msg": f"Key {key!r} was taken over.",
-                }
-            ],
-        )
+def _answer_values(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    try:
+        text: str | None = body.decode()
+    except UnicodeDecodeError:
+        text = None
+    return {
+        "status": status if text is not None else None,
+        "headers": json.dumps(headers),
+        "body": text,
+        "expires_at": utcnow() + RETENTION,
+    }
 
 
 async def _store(claim: Claim, status: int, headers: dict[str, str], body: bytes) -> None:
     """Keep the answer for replays, or let the key go so that a retry runs again."""
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        text = None
-    keep = claim.committed or (status < 500 and status not in NOT_STORED and text is not None)
+    values = _answer_values(status, headers, body)
+    storable = values["status"] is not None and status < 500 and status not in NOT_STORED
     async with claim.database.sessionmaker() as session:
-        if keep:
-            await session.execute(
-                update(_t)
-                .where(claim.row())
-                .values(
-                    status=status if text is not None else None,
-                    headers=json.dumps(headers),
-                    body=text,
-                    expires_at=utcnow() + RETENTION,
-                )
-            )
+        if claim.committed or storable:
+            await session.execute(update(_t).where(claim.row()).values(**values))
         else:
             await session.execute(delete(_t).where(claim.row()))
         await session.commit()
+
+
+async def _commit_with_answer(claim: Claim, held: AsyncSession, answer: _Answer) -> None:
+    """Commit the route's held transaction with its answer written in the row. Should that
+    fail, the answer becomes the failure's: nothing was changed."""
+    if not held.in_transaction():
+        return  # closed after an error: rolled back, the answer says so
+    values = _answer_values(answer.start_status(), answer.headers(), answer.body())
+    try:
+        marked = await held.execute(
+            update(_t).where(claim.row()).values(committed_at=utcnow(), **values)
+        )
+        if rows_matched(marked) != 1:
+            await held.rollback()
+            answer.replace(_taken_over_answer(claim))
+            return
+        await held.commit()
+        claim.committed = True
+    except Exception as exc:
+        logger.warning("idempotency key %r: change not committed (%s)", claim.key, exc)
+        with contextlib.suppress(Exception):
+            await held.rollback()
+        answer.replace(_not_saved(claim))
 
 
 async def _release(claim: Claim) -> None:
@@ -491,6 +483,7 @@ async def _caller(app: FastAPI, authorization: str | None) -> str | None:
 @dataclass
 class _Answer:
     start: Message | None = None
+    last: Message | None = None
     chunks: list[bytes] = field(default_factory=list)
 
     async def capture(self, message: Message) -> None:
@@ -498,6 +491,27 @@ class _Answer:
             self.start = message
         elif message["type"] == "http.response.body":
             self.chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.last = message
+
+    @property
+    def complete(self) -> bool:
+        return self.start is not None and self.last is not None
+
+    def start_status(self) -> int:
+        assert self.start is not None
+        return int(self.start["status"])
+
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def replace(self, response: Response) -> None:
+        self.start = {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+        self.chunks = [bytes(response.body)]
 
     def headers(self) -> dict[str, str]:
         assert self.start is not None
@@ -511,7 +525,7 @@ class _Answer:
     async def send(self, send: Send) -> None:
         assert self.start is not None
         await send(self.start)
-        await send({"type": "http.response.body", "body": b"".join(self.chunks)})
+        await send({"type": "http.response.body", "body": self.body()})
 
 
 class _Answered(Exception):
@@ -581,6 +595,20 @@ async def claim_for_route(request: Request) -> None:
     slot.claim = claimed
 
 
+async def _answer_after(claim: Claim, answer: _Answer, send: Send) -> None:
+    """A keyed run's answer, kept (unless it was with its change) and then sent."""
+    if answer.start is None:
+        await _release(claim)
+        return
+    if not claim.committed:
+        try:
+            await _store(claim, answer.start_status(), answer.headers(), answer.body())
+        except Exception as exc:
+            # The answer still leaves: a change-free run's row is taken over after LEASE.
+            logger.warning("idempotency key %r: answer not stored (%s)", claim.key, exc)
+    await answer.send(send)
+
+
 class IdempotencyMiddleware:
     """Pure ASGI, innermost of the chassis' middleware: it holds a POST's answer back until
     it is stored (while the request's session is still open), then sends it."""
@@ -597,33 +625,28 @@ class IdempotencyMiddleware:
         answer = _Answer()
 
         async def capture(message: Message) -> None:
-            if slot.claim is None:
+            claim = slot.claim
+            if claim is None:
                 await send(message)
-            else:
-                await answer.capture(message)
+                return
+            await answer.capture(message)
+            if answer.complete and claim.held is not None:
+                # Still inside the route, its session open: the change commits with this.
+                held, claim.held = claim.held, None
+                await _commit_with_answer(claim, held, answer)
 
         token = _running.set(slot)
         try:
-            await self.app(scope, receive, capture)
+            try:
+                await self.app(scope, receive, capture)
+            finally:
+                _running.reset(token)  # the key's own writes below are not the route's
         except BaseException:
             if slot.claim is not None:
                 await _release(slot.claim)
             raise
-        finally:
-            _running.reset(token)
-        if slot.claim is None:
-            return
-        if answer.start is None:
-            await _release(slot.claim)
-            return
-        try:
-            await _store(
-                slot.claim, answer.start["status"], answer.headers(), b"".join(answer.chunks)
-            )
-        except Exception as exc:
-            # The answer still leaves: the row stays marked as it was (see the module's note).
-            logger.warning("idempotency key %r: answer not stored (%s)", slot.claim.key, exc)
-        await answer.send(send)
+        if slot.claim is not None:
+            await _answer_after(slot.claim, answer, send)
 
 
 # --- installation and documentation ----------------------------------------------------
@@ -684,7 +707,6 @@ def install_idempotency(app: FastAPI, *, purge_interval: float = PURGE_INTERVAL_
     @asynccontextmanager
     async def with_purge(instance: Any) -> AsyncIterator[Any]:
         async with lifespan(instance) as state:
-            unwatch = watch_commits(app.state.database)
             purging = asyncio.create_task(_purge_loop(app, purge_interval), name="idempotency")
             try:
                 yield state
@@ -692,6 +714,5 @@ def install_idempotency(app: FastAPI, *, purge_interval: float = PURGE_INTERVAL_
                 purging.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await purging
-                unwatch()
 
     app.router.lifespan_context = with_purge

@@ -25,6 +25,7 @@ from taskflow_contracts.base import EventPayload
 from taskflow_chassis.bound import BoundWrite
 from taskflow_chassis.deps import get_session
 from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.idempotency import holds_commit
 from taskflow_chassis.outbox import add_to_outbox, outbox_insert
 from taskflow_chassis.problems import ProblemError
 
@@ -51,9 +52,13 @@ class Publisher:
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, publisher: Publisher) -> None:
+    def __init__(
+        self, session: AsyncSession, publisher: Publisher, *, of_request: bool = False
+    ) -> None:
         self.session = session
         self.publisher = publisher
+        # The request's own unit of work: a keyed POST commits it with its answer.
+        self.of_request = of_request
         self._staged: list[CloudEvent] = []
         self._gathered: dict[Callable[[UnitOfWork], GatheredWrites], GatheredWrites] = {}
 
@@ -92,6 +97,10 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.flush()
+        if self.of_request and holds_commit(self.session):
+            # A keyed POST: the change commits with its answer (taskflow_chassis.idempotency).
+            await self.session.flush()
+            return
         await self.session.commit()
 
     async def commit_unique(self, conflict: ProblemError) -> None:
@@ -113,7 +122,7 @@ async def get_unit_of_work(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> AsyncIterator[UnitOfWork]:
     """The request's unit of work; what it staged but did not commit is dropped."""
-    uow = UnitOfWork(session, request.app.state.publisher)
+    uow = UnitOfWork(session, request.app.state.publisher, of_request=True)
     yield uow
     uow._staged.clear()
 
