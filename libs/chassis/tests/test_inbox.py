@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
+from sqlalchemy import event as engine_events
 from sqlalchemy import func, insert, select, update
 from taskflow_chassis.bus import EventBus
 from taskflow_chassis.bus.memory import MemoryBus
@@ -154,6 +156,42 @@ async def test_consumer_routes_by_type_through_the_bus(database: Database, memor
     assert await widget_count(database, "w4") == 1
     await consumer.stop()
     await bus.close()
+
+
+async def test_a_consumer_without_inbox_runs_each_delivery_and_sends_no_statement(
+    database: Database, memory_url: str
+) -> None:
+    """For handlers idempotent by nature that keep no rows (web's counters): a duplicate
+    runs them again, and an event costs the database nothing."""
+    bus = MemoryBus(memory_url)
+    await bus.connect()
+    heard: list[str] = []
+
+    async def count(payload: WidgetBumped, context: Context) -> None:
+        heard.append(payload.widget_id)
+
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    consumer = EventConsumer(
+        database, bus, queue="counters", handlers=on_bumped(count), publisher=PUBLISHER, inbox=False
+    )
+    await consumer.start()
+    engine_events.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        first = bumped("w9")
+        await bus.publish(first)
+        await bus.publish(first)  # at-least-once delivery: a duplicate arrives
+        await bus.publish(bumped("w10"))
+        await bus.drain()
+    finally:
+        engine_events.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+        await consumer.stop()
+        await bus.close()
+    assert heard == ["w9", "w9", "w10"]
+    assert statements == []
 
 
 async def test_consumer_retries_then_dead_letters_a_failing_event_without_side_effects(

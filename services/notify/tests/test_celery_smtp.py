@@ -494,7 +494,7 @@ def batch(prefix: str, count: int = 20) -> list[str]:
     return [f"{prefix}{n:02d}@example.com" for n in range(count)]
 
 
-async def test_a_job_of_20_emails_sends_them_over_one_connection(
+async def test_a_job_of_20_emails_sends_them_over_its_connections_each_once(
     stack: Stack, smtp: tuple[Recorder, int]
 ) -> None:
     recorder, _ = smtp
@@ -503,7 +503,8 @@ async def test_a_job_of_20_emails_sends_them_over_one_connection(
     await wait_for(lambda: len(recorder.messages) >= 20, stack)
     await asyncio.sleep(1)  # room for a duplicate to show up
     assert sorted(m["To"] for m in recorder.messages) == addresses
-    assert len(set(recorder.peers)) == 1
+    # NOTIFY_EMAIL_CONNECTIONS (4) at once, each kept for its share of the job.
+    assert len(set(recorder.peers)) == 4
     assert await email_rows(stack) == dict.fromkeys(addresses, ("sent", 1))
 
 
@@ -533,7 +534,8 @@ async def test_a_recipient_refused_for_good_fails_only_its_email(
     await wait_for(lambda: len(recorder.messages) >= 10, stack)
     await asyncio.sleep(1)
     assert sorted(m["To"] for m in recorder.messages) == addresses
-    assert len(set(recorder.peers)) == 1
+    # NOTIFY_EMAIL_CONNECTIONS (4) at once, each kept for its share of the job.
+    assert len(set(recorder.peers)) == 4
     assert await email_rows(stack) == {
         **dict.fromkeys(addresses, ("sent", 1)),
         refused: ("failed", 1),
@@ -549,10 +551,12 @@ async def test_a_worker_killed_mid_job_leaves_each_email_sent_exactly_once(
     await one_job_of(stack, addresses)
     await wait_for(recorder.held.is_set, stack)
     first = stack.workers[0]
-    first.send_signal(signal.SIGKILL)  # mid-job: seven sent, one mid-send, twelve to go
+    first.send_signal(signal.SIGKILL)  # mid-job: one mid-send, others sent or to go
     first.wait(timeout=10)
     recorder.release.set()
-    assert sorted(m["To"] for m in recorder.messages) == addresses[:7]
+    sent_before = [m["To"] for m in recorder.messages]
+    assert addresses[7] not in sent_before  # it died with the worker, undelivered
+    assert len(sent_before) == len(set(sent_before)) < len(addresses)
     # The rest are taken over: the job comes back after its visibility timeout, the
     # dispatcher queues the untouched ones again and, once its lease has passed, the held one.
     stack.start_worker()

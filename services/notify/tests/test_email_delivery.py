@@ -492,16 +492,34 @@ async def test_a_batch_sends_each_email_over_one_connection_and_records_each(
     backend = SmtpBackend(mailer.settings.email_url)
     sender = EmailSender(mailer.settings, Publisher("notify"))
     try:
-        outcomes = await sender.send_many(ids, backend, mailer.database)
+        outcomes = await sender.send_many(ids, [backend], mailer.database)
         assert outcomes == ["sent", "failed", "sent"]
         # Sent or failed already: a second job for them sends nothing.
-        assert await sender.send_many(ids, backend, mailer.database) == ["skipped"] * 3
+        assert await sender.send_many(ids, [backend], mailer.database) == ["skipped"] * 3
     finally:
         backend.close()
     assert [m["To"] for m in recorder.messages] == ["a@example.com", "b@example.com"]
     assert len(set(recorder.peers)) == 1  # the refusal did not cost the connection
     rows = [await mailer.row(email_id) for email_id in ids]
     assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("failed", 1), ("sent", 1)]
+
+
+async def test_a_batch_goes_over_its_connections_at_once_each_email_once(mailer: Mailer) -> None:
+    recorder = mailer.recorder
+    addresses = [f"lane{n}@example.com" for n in range(9)]
+    ids = [await mailer.add(to) for to in addresses]
+    backends = [SmtpBackend(mailer.settings.email_url) for _ in range(4)]
+    sender = EmailSender(mailer.settings, Publisher("notify"))
+    try:
+        assert await sender.send_many(ids, backends, mailer.database) == ["sent"] * 9
+        assert await sender.send_many(ids, backends, mailer.database) == ["skipped"] * 9
+    finally:
+        for backend in backends:
+            backend.close()
+    assert sorted(m["To"] for m in recorder.messages) == sorted(addresses)
+    assert len(set(recorder.peers)) == 4  # one connection per lane, kept for its emails
+    rows = [await mailer.row(email_id) for email_id in ids]
+    assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
 
 
 async def test_a_server_that_fails_a_batch_is_not_tried_again_for_the_rest(
@@ -524,7 +542,7 @@ async def test_a_server_that_fails_a_batch_is_not_tried_again_for_the_rest(
     backend = SmtpBackend(f"smtp://127.0.0.1:{port}")
     sender = EmailSender(mailer.settings, Publisher("notify"))
     try:
-        assert await sender.send_many(ids, backend, mailer.database) == ["retry"] * 3
+        assert await sender.send_many(ids, [backend], mailer.database) == ["retry"] * 3
     finally:
         backend.close()
         listener.close()

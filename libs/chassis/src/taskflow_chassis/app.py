@@ -72,6 +72,9 @@ class ServiceSpec:
     # An API: Swagger UI, ReDoc, /openapi/<name>.json, and Idempotency-Key on its POSTs. Off
     # for a service with no API (web: its forms keep their own sendings, FormSendings).
     api_docs: bool = True
+    # False: every handler is idempotent by nature and keeps no rows (web's counters), so
+    # events are consumed without an inbox row or a transaction (taskflow_chassis.inbox).
+    inbox: bool = True
 
 
 def create_service_app(spec: ServiceSpec) -> FastAPI:
@@ -162,6 +165,7 @@ class _Runtime:
                 queue=settings.event_queue_prefix + spec.name,
                 handlers=handlers,
                 publisher=app.state.publisher,
+                inbox=spec.inbox,
             )
             if handlers
             else None

@@ -39,9 +39,13 @@ class NotifySettings(ServiceSettings):
     # A job holds an email this long while it sends it; a hold older than that belongs to
     # a worker that died mid-send and is taken over. Longer than any send can take.
     email_sending_lease_seconds: float = Field(default=120.0, gt=0)
-    # At most this many emails in one job, sent one after the other over one SMTP
-    # connection; the dispatcher queues whatever is due at once (one email goes alone).
+    # At most this many emails in one job; the dispatcher queues whatever is due at once
+    # (one email goes alone).
     email_job_size: int = Field(default=50, ge=1)
+    # A job's emails go over this many SMTP connections at once, one after the other on
+    # each: a send waits on the server's replies, and so does the record of it, so one
+    # connection alone sends no faster than its round trips allow. Kept open from job to job.
+    email_connections: int = Field(default=4, ge=1, le=32)
     # The reminder scan: Celery beat's period, and the embedded runtime's timer.
     reminder_scan_seconds: float = 60.0
     # True where no Celery beat runs (embedded): the app scans on its own timer.

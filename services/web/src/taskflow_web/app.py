@@ -137,6 +137,7 @@ def create_app(
             migrations_dir=migrations_dir(__file__),
             handlers=EVENT_HANDLERS,
             handler_deps=kept_pages,
+            inbox=False,  # each handler moves counters: twice is harmless (handlers.py)
             on_startup=[start, session_purge.start],
             on_shutdown=[session_purge.stop, stop],
             revocation_list=False,  # web checks no token: the services it calls do

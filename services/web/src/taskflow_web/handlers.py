@@ -3,7 +3,9 @@
 Web owns no business data and keeps no replica rows: every page reads the four
 services' public API with the signed-in person's own token. What it keeps is answers,
 per person, valid while some counters hold (replica/service.py); these events move the
-counters of what they change, so the next page asks the API again."""
+counters of what they change, so the next page asks the API again. Moving a counter
+twice costs one more cache miss and nothing else, so web consumes without an inbox
+(``inbox=False`` in app.py): a redelivered event is simply handled again."""
 
 from __future__ import annotations
 

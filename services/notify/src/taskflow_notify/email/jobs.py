@@ -1,4 +1,4 @@
-"""The ``send_emails`` Celery job: it sends logged emails over one SMTP connection, each
+"""The ``send_emails`` Celery job: it sends logged emails over kept SMTP connections, each
 unless it is sent, held by another job, or not due (``send_email``, one email, remains for
 jobs queued before there were batches). The Celery app itself is built in ``app.py``."""
 
@@ -26,13 +26,16 @@ logger = logging.getLogger("taskflow.notify.worker")
 
 class _JobThread:
     """One event loop per job thread, kept from job to job, so the database pool and the
-    mail backend (its connection, its TLS context) are made once, not per email."""
+    mail backends (their connections, their TLS contexts) are made once, not per email."""
 
     def __init__(self, settings: NotifySettings) -> None:
         self.pid = os.getpid()
         self.runner = asyncio.Runner()
         self.database: Database = job_database(settings)
-        self.backend: EmailBackend = create_backend(settings.resolved_email_url())
+        url = settings.resolved_email_url()
+        self.backends: list[EmailBackend] = [
+            create_backend(url) for _ in range(settings.email_connections)
+        ]
 
 
 class EmailJobs:
@@ -46,8 +49,8 @@ class EmailJobs:
         return self.send_emails([email_id])[0]
 
     def send_emails(self, email_ids: list[str]) -> list[str]:
-        """Send these emails, one after the other over the thread's one SMTP connection;
-        answer what happened to each; never raises.
+        """Send these emails over the thread's SMTP connections (``email_connections``
+        at once, one after the other on each); answer what happened to each; never raises.
 
         No Celery retry, no countdown: a later attempt is written in each email's row and
         the dispatcher queues it when due, so no job waits in Redis longer than the
@@ -57,7 +60,7 @@ class EmailJobs:
         try:
             thread = self._thread()
             ids = [uuid.UUID(email_id) for email_id in email_ids]
-            return thread.runner.run(self.sender.send_many(ids, thread.backend, thread.database))
+            return thread.runner.run(self.sender.send_many(ids, thread.backends, thread.database))
         except Exception:
             # A bug, most likely: the emails' rows still say what to do, the dispatcher does it.
             logger.exception(

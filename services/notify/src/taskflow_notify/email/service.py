@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.charset import QP, Charset
@@ -262,6 +262,15 @@ def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
     )
 
 
+@dataclass
+class _JobState:
+    """What a job's connections learn as they go, shared: the server failed (the emails
+    after it are not tried against it), or the database is out of patience."""
+
+    server_down: Exception | None = None
+    database_gone: bool = False
+
+
 class EmailSender:
     """Sends logged emails, each once. One per process (the Celery app's jobs hold it), so
     what it learns of the mail server carries over from one email to the next."""
@@ -277,32 +286,59 @@ class EmailSender:
 
     async def send(self, email_id: uuid.UUID, backend: EmailBackend, database: Database) -> str:
         """Send the email if it is this job's to send; answer what happened (never raises)."""
-        [outcome] = await self.send_many([email_id], backend, database)
+        [outcome] = await self.send_many([email_id], [backend], database)
         return outcome
 
     async def send_many(
-        self, email_ids: list[uuid.UUID], backend: EmailBackend, database: Database
+        self, email_ids: list[uuid.UUID], backends: Sequence[EmailBackend], database: Database
     ) -> list[str]:
-        """Send each email that is this job's to send, one after the other over the
-        backend's one connection; answer what happened to each (never raises).
+        """Send each email that is this job's to send, over the backends' connections at
+        once (email ``i`` on connection ``i mod n``, one after the other on each); answer
+        what happened to each, in order (never raises).
 
         Each email is claimed, sent and recorded on its own, as if it were a job of its own:
         one the server refuses fails or waits alone, and a worker dying mid-way leaves the
-        rest queued (or the one in hand held) for the dispatcher. The backend reconnects
-        once when the server has dropped the connection; when the server itself fails (a
+        rest queued (or the ones in hand held) for the dispatcher. A backend reconnects
+        once when the server has dropped its connection; when the server itself fails (a
         refused, dropped or timed-out connection), the emails after it are not tried
         against it again: each is recorded with that same failure, as its own job would
         have found it, and waits out its own back-off. Once the database is out of
         patience, the rest are left as they are, for the dispatcher to queue again."""
-        outcomes: list[str] = []
-        server_down: Exception | None = None
-        for email_id in email_ids:
-            if outcomes and outcomes[-1] in _DATABASE_GONE:
-                outcomes.append("database unavailable")
-                continue
-            outcome, server_down = await self._send_one(email_id, backend, database, server_down)
-            outcomes.append(outcome)
+        outcomes = [""] * len(email_ids)
+        lanes = min(len(backends), len(email_ids))
+        shared = _JobState()
+        await asyncio.gather(
+            *(
+                self._send_lane(
+                    [(i, email_ids[i]) for i in range(lane, len(email_ids), lanes)],
+                    backends[lane],
+                    database,
+                    outcomes,
+                    shared,
+                )
+                for lane in range(lanes)
+            )
+        )
         return outcomes
+
+    async def _send_lane(
+        self,
+        emails: list[tuple[int, uuid.UUID]],
+        backend: EmailBackend,
+        database: Database,
+        outcomes: list[str],
+        shared: _JobState,
+    ) -> None:
+        for position, email_id in emails:
+            if shared.database_gone:
+                outcomes[position] = "database unavailable"
+                continue
+            outcome, shared.server_down = await self._send_one(
+                email_id, backend, database, shared.server_down
+            )
+            outcomes[position] = outcome
+            if outcome in _DATABASE_GONE:
+                shared.database_gone = True
 
     async def _send_one(
         self,
