@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Column, ColumnElement, Index, Text, and_, or_
+from sqlalchemy import BindParameter, Column, ColumnElement, Index, Text, and_, or_
 from sqlmodel import Field, col
 from taskflow_chassis.types import utc_column, utcnow
 
@@ -50,7 +50,11 @@ class EmailMessage(NotifyTable, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
-def due_for_retry(now: datetime) -> ColumnElement[bool]:
+# A time given as it is, or as a bind parameter of a statement built once (service.py).
+Moment = datetime | BindParameter[datetime]
+
+
+def due_for_retry(now: Moment) -> ColumnElement[bool]:
     """Pending, and its next attempt (if it has one) has come."""
     return and_(
         col(EmailMessage.status) == EmailStatus.PENDING,
@@ -66,9 +70,10 @@ def job_lost(now: datetime, requeue_after: timedelta) -> ColumnElement[bool]:
     )
 
 
-def hold_expired(now: datetime, lease: timedelta) -> ColumnElement[bool]:
-    """Held by a job for longer than the lease: its worker died mid-send."""
+def hold_expired(held_before: Moment) -> ColumnElement[bool]:
+    """Held by a job since before ``held_before`` (now less the sending lease): its worker
+    died mid-send."""
     return and_(
         col(EmailMessage.status) == EmailStatus.SENDING,
-        col(EmailMessage.sending_at) < now - lease,
+        col(EmailMessage.sending_at) < held_before,
     )

@@ -81,7 +81,7 @@ class EmailDispatcher(CommitWokenLoop):
         return or_(
             due_for_retry(now),
             job_lost(now, timedelta(seconds=self.requeue_after)),
-            hold_expired(now, timedelta(seconds=self.sending_lease)),
+            hold_expired(now - timedelta(seconds=self.sending_lease)),
         )
 
     async def run_once(self) -> int:

@@ -41,13 +41,12 @@ from email.mime.nonmultipart import MIMENonMultipart
 from typing import Any, TypeVar, cast
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import CursorResult, event, func, or_, update
+from sqlalchemy import CursorResult, bindparam, event, func, or_, update
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of, dialect_of_session, insert_or_ignore
-from taskflow_chassis.types import utcnow
+from taskflow_chassis.types import UtcDateTime, utcnow
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_notify.config import NotifySettings
@@ -252,14 +251,34 @@ async def _retrying(operation: Callable[[], Awaitable[T]], give_up_after: float)
             await asyncio.sleep(pause)
 
 
-def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
-    # Queued (its job, or a duplicate of it), due, or held past its lease: never an email
-    # that is sent, failed, held by a live job, or waiting out its back-off.
-    return or_(
-        col(EmailMessage.status) == EmailStatus.QUEUED,
-        due_for_retry(now),
-        hold_expired(now, lease),
+# Every email a job sends runs these two: built once, their values bound (the reason is
+# taskflow_chassis.bound's). The claim takes an email that is queued (its job, or a
+# duplicate of it), due, or held past its lease: never one that is sent, failed, held by
+# a live job, or waiting out its back-off.
+_NOW = bindparam("email_now", type_=UtcDateTime())
+_CLAIM = (
+    update(EmailMessage)
+    .where(
+        col(EmailMessage.id) == bindparam("email_id"),
+        or_(
+            col(EmailMessage.status) == EmailStatus.QUEUED,
+            due_for_retry(_NOW),
+            hold_expired(bindparam("email_held_before", type_=UtcDateTime())),
+        ),
     )
+    .values(
+        status=EmailStatus.SENDING,
+        sending_at=_NOW,
+        attempts=col(EmailMessage.attempts) + 1,
+        first_attempt_at=func.coalesce(col(EmailMessage.first_attempt_at), _NOW),
+    )
+)
+_CLAIM_RETURNING = _CLAIM.returning(EmailMessage)
+_SENT = (
+    update(EmailMessage)
+    .where(col(EmailMessage.id) == bindparam("email_id"))
+    .values(status=EmailStatus.SENT, sent_at=_NOW, last_error=None)
+)
 
 
 @dataclass
@@ -373,10 +392,11 @@ class EmailSender:
             return await self._record_failure(database, row, claimed_at, exc), server_down
         # Accepted: record it at once. Until this commits, a crash means a resend; the hold
         # keeps other jobs off the row while the database is retried, up to the lease.
-        sent = update(EmailMessage).where(col(EmailMessage.id) == row.id)
-        sent = sent.values(status=EmailStatus.SENT, sent_at=utcnow(), last_error=None)
+        sent = {"email_id": row.id, "email_now": utcnow()}
         try:
-            await _retrying(lambda: self._execute(database, sent), held_until - time.monotonic())
+            await _retrying(
+                lambda: self._execute(database, _SENT, sent), held_until - time.monotonic()
+            )
         except Exception as exc:
             logger.error(
                 "email %s was sent but could not be recorded; it may be sent again: %s",
@@ -393,33 +413,28 @@ class EmailSender:
         self, database: Database, email_id: uuid.UUID, lease: timedelta
     ) -> tuple[EmailMessage | None, datetime]:
         now = utcnow()
-        claim = (
-            update(EmailMessage)
-            .where(col(EmailMessage.id) == email_id, _claimable(now, lease))
-            .values(
-                status=EmailStatus.SENDING,
-                sending_at=now,
-                attempts=col(EmailMessage.attempts) + 1,
-                first_attempt_at=func.coalesce(col(EmailMessage.first_attempt_at), now),
-            )
-        )
+        params = {"email_id": email_id, "email_now": now, "email_held_before": now - lease}
         # One statement, so no transaction around it: autocommit spares BEGIN and COMMIT.
         async with database.read_sessionmaker() as session:
             uow = UnitOfWork(session, self.publisher)
             if session.get_bind().dialect.update_returning:
                 # The claim hands back the row it claimed: one statement, not two.
-                result = await session.execute(claim.returning(EmailMessage))
+                result = await session.execute(_CLAIM_RETURNING, params)
                 row: EmailMessage | None = result.scalar_one_or_none()
                 await uow.commit()
                 return row, now
-            claimed = cast(CursorResult[Any], await session.execute(claim)).rowcount == 1
+            claimed = cast(CursorResult[Any], await session.execute(_CLAIM, params)).rowcount
             await uow.commit()
-            return (await session.get(EmailMessage, email_id) if claimed else None), now
+            return (await session.get(EmailMessage, email_id) if claimed == 1 else None), now
 
-    async def _execute(self, database: Database, statement: Any) -> None:
+    async def _execute(
+        self, database: Database, statement: Any, params: dict[str, Any] | None = None
+    ) -> None:
         async with database.read_sessionmaker() as session:  # one statement: autocommit
             uow = UnitOfWork(session, self.publisher)
-            await session.execute(statement, execution_options={"synchronize_session": False})
+            await session.execute(
+                statement, params, execution_options={"synchronize_session": False}
+            )
             await uow.commit()
 
     async def _server_is_back(self, database: Database) -> None:
