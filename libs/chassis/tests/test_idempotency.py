@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -222,6 +222,18 @@ async def test_a_5xx_is_not_kept_and_its_retry_runs(keyed: Database) -> None:
     assert await count_widgets(keyed) == 1
 
 
+@contextmanager
+def session_hooks(database: Database, **hooks: Callable[..., None]) -> Iterator[None]:
+    """SQLAlchemy session events (``before_commit=...``) on the database's sessions."""
+    for name, hook in hooks.items():
+        event.listen(database.session_class, name, hook)
+    try:
+        yield
+    finally:
+        for name, hook in hooks.items():
+            event.remove(database.session_class, name, hook)
+
+
 async def test_a_route_that_fails_after_its_commit_changes_nothing_and_its_retry_runs(
     keyed: Database,
 ) -> None:
@@ -252,13 +264,10 @@ async def test_the_change_commits_with_its_answer(keyed: Database) -> None:
         if found is not None and widgets_now:
             seen.append((widgets_now, found.status, found.committed_at))
 
-    event.listen(keyed.session_class, "before_commit", look)
-    try:
+    with session_hooks(keyed, before_commit=look):
         async with client_of(widget_app(keyed, Behaviour())) as client:
             key = str(uuid.uuid4())
             first = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
-    finally:
-        event.remove(keyed.session_class, "before_commit", look)
     assert first.status_code == 201
     assert len(seen) == 1  # one commit carried the change
     ((count, status, committed_at),) = seen
@@ -275,9 +284,8 @@ async def test_a_commit_that_fails_with_its_answer_answers_503_and_the_retry_run
         if failures and carries_the_change:
             raise failures.pop()
 
-    event.listen(keyed.session_class, "before_commit", fail_once)
-    try:
-        behaviour = Behaviour()
+    behaviour = Behaviour()
+    with session_hooks(keyed, before_commit=fail_once):
         async with client_of(widget_app(keyed, behaviour)) as client:
             key = str(uuid.uuid4())
             failed = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
@@ -286,11 +294,36 @@ async def test_a_commit_that_fails_with_its_answer_answers_503_and_the_retry_run
             assert failed.json()["type"].endswith("/service-unavailable")
             assert await count_widgets(keyed) == 0
             retried = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
-    finally:
-        event.remove(keyed.session_class, "before_commit", fail_once)
     assert retried.status_code == 201
     assert REPLAYED_HEADER not in retried.headers
     assert behaviour.runs == 2
+    assert await count_widgets(keyed) == 1
+
+
+async def test_a_commit_that_went_through_but_raised_is_never_run_again(keyed: Database) -> None:
+    """A commit can raise after the database committed (the connection lost after COMMIT
+    was sent, a hook failing after it): the row, read again, says it went through, so the
+    answer is the change's own and the retry replays it."""
+    failures = [ConnectionError("connection lost after COMMIT was sent")]
+
+    def note(session: Any) -> None:
+        widgets_now = session.execute(select(func.count()).select_from(widgets)).scalar()
+        session.info["carries_the_change"] = bool(widgets_now)
+
+    def fail_after(session: Any) -> None:
+        if failures and session.info.pop("carries_the_change", False):
+            raise failures.pop()
+
+    behaviour = Behaviour()
+    with session_hooks(keyed, before_commit=note, after_commit=fail_after):
+        async with client_of(widget_app(keyed, behaviour)) as client:
+            key = str(uuid.uuid4())
+            first = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
+            retried = await client.post(PATH, json={"name": "a"}, headers=key_header(key))
+    assert first.status_code == 201
+    assert retried.status_code == 201 and retried.headers[REPLAYED_HEADER] == "true"
+    assert retried.json() == first.json()
+    assert behaviour.runs == 1
     assert await count_widgets(keyed) == 1
 
 

@@ -522,6 +522,41 @@ async def test_a_batch_goes_over_its_connections_at_once_each_email_once(mailer:
     assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
 
 
+class RefusingServer:
+    """A mail backend whose server refuses every connection; it notes each attempt."""
+
+    def __init__(self, tries: list[str]) -> None:
+        self.tries = tries
+
+    def send(self, message: Message) -> None:
+        self.tries.append(message["To"])
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+async def test_a_server_one_connection_found_down_is_not_tried_by_the_others(
+    mailer: Mailer,
+) -> None:
+    """The job's connections share what they learn: a lane whose email was merely skipped
+    (here after a slow claim) must not bring back the 'server answers' it read before
+    another lane found the server down."""
+    ids = [await mailer.add(f"e{n}@example.com") for n in range(4)]
+    await mailer.set(ids[1], status=EmailStatus.SENT)  # sent by an earlier job: skipped
+    sender = EmailSender(mailer.settings, Publisher("notify"))
+    real_claim = sender._claim
+
+    async def slow_claim(database: Database, email_id: uuid.UUID, lease: timedelta) -> Any:
+        if email_id == ids[1]:
+            await asyncio.sleep(0.3)  # a lock wait, a busy database
+        return await real_claim(database, email_id, lease)
+
+    object.__setattr__(sender, "_claim", slow_claim)
+    tries: list[str] = []
+    lanes = [RefusingServer(tries), RefusingServer(tries)]
+    outcomes = await sender.send_many(ids, lanes, mailer.database)
+    assert outcomes == ["retry", "skipped", "retry", "retry"]
+    assert tries == ["e0@example.com"]  # the others were recorded with its failure
+
+
 async def test_a_server_that_fails_a_batch_is_not_tried_again_for_the_rest(
     mailer: Mailer,
 ) -> None:

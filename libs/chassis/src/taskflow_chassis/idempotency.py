@@ -16,7 +16,11 @@ client may send ``Idempotency-Key: <1..255 printable ASCII characters>`` with an
   in one transaction, before the answer leaves. No moment exists where the change is
   committed and its answer is not: a crash before that commit leaves nothing done (the
   claim is taken over after ``LEASE``), a crash after it leaves the answer to replay. A
-  route that fails after calling ``commit()`` changes nothing, and its retry runs.
+  route that fails after calling ``commit()`` changes nothing, and its retry runs. A
+  commit that raises is looked up again (a connection lost after COMMIT, a hook failing
+  after it): done, the change's own answer is sent and kept; not done, 503 and the key is
+  free; not known (the database away), 503 saying so, and the row is left for a retry to
+  find. A row marked committed is never freed.
 - A request with the same key and the same fingerprint gets the stored answer again, with
   ``Idempotent-Replayed: true``; for 24 hours.
 - The same key with another fingerprint answers 422 ``idempotency-key-reused``; the same
@@ -246,11 +250,18 @@ def _taken_over_answer(claim: Claim) -> Response:
     )
 
 
-def _not_saved(claim: Claim) -> Response:
+def _not_saved(claim: Claim, *, known: bool = True) -> Response:
+    detail = (
+        "The change could not be saved just now; nothing was changed. Try again shortly."
+        if known
+        else "Whether the change was saved is not known just now. Try again shortly with "
+        "the same Idempotency-Key: it answers the change's answer if it was saved, and "
+        "runs it if it was not."
+    )
     return problem_response(
         503,
         "Service unavailable",
-        "The change could not be saved just now; nothing was changed. Try again shortly.",
+        detail,
         type=PROBLEM_TYPE_BASE + "service-unavailable",
         instance=claim.path,
         headers={"Retry-After": "5"},
@@ -382,13 +393,15 @@ async def _store(claim: Claim, status: int, headers: dict[str, str], body: bytes
         if claim.committed or storable:
             await session.execute(update(_t).where(claim.row()).values(**values))
         else:
-            await session.execute(delete(_t).where(claim.row()))
+            await session.execute(delete(_t).where(claim.row(), _t.c.committed_at.is_(None)))
         await session.commit()
 
 
 async def _commit_with_answer(claim: Claim, held: AsyncSession, answer: _Answer) -> None:
-    """Commit the route's held transaction with its answer written in the row. Should that
-    fail, the answer becomes the failure's: nothing was changed."""
+    """Commit the route's held transaction with its answer written in the row. Should the
+    commit fail, the row says whether it went through (a connection lost after COMMIT, a
+    hook failing after it): if it did, the answer kept is the one sent; if it did not, the
+    answer becomes the failure's (nothing was changed)."""
     if not held.in_transaction():
         return  # closed after an error: rolled back, the answer says so
     values = _answer_values(answer.start_status(), answer.headers(), answer.body())
@@ -403,10 +416,34 @@ async def _commit_with_answer(claim: Claim, held: AsyncSession, answer: _Answer)
         await held.commit()
         claim.committed = True
     except Exception as exc:
-        logger.warning("idempotency key %r: change not committed (%s)", claim.key, exc)
         with contextlib.suppress(Exception):
             await held.rollback()
+        went_through = await _went_through(claim)
+        if went_through is not False:
+            # Committed, or not known: the row stays as it is (its answer replays, or the
+            # claim is taken over after LEASE), never freed for a second run.
+            claim.committed = True
+            logger.warning(
+                "idempotency key %r: commit raised after or around it (%s)", claim.key, exc
+            )
+            if went_through is None:
+                answer.replace(_not_saved(claim, known=False))
+            return
+        logger.warning("idempotency key %r: change not committed (%s)", claim.key, exc)
         answer.replace(_not_saved(claim))
+
+
+async def _went_through(claim: Claim) -> bool | None:
+    """Whether the claim's row was committed with its change; None: not known (the
+    database does not answer)."""
+    try:
+        async with claim.database.sessionmaker() as session:
+            row = (
+                await session.execute(select(_t.c.committed_at).where(claim.row()))
+            ).one_or_none()
+    except Exception:
+        return None
+    return row is not None and row.committed_at is not None
 
 
 async def _release(claim: Claim) -> None:
@@ -414,7 +451,8 @@ async def _release(claim: Claim) -> None:
     if claim.committed:
         return
     async with claim.database.sessionmaker() as session:
-        await session.execute(delete(_t).where(claim.row()))
+        # Never a row marked committed: whatever this process believes, its change is done.
+        await session.execute(delete(_t).where(claim.row(), _t.c.committed_at.is_(None)))
         await session.commit()
 
 

@@ -352,9 +352,7 @@ class EmailSender:
             if shared.database_gone:
                 outcomes[position] = "database unavailable"
                 continue
-            outcome, shared.server_down = await self._send_one(
-                email_id, backend, database, shared.server_down
-            )
+            outcome = await self._send_one(email_id, backend, database, shared)
             outcomes[position] = outcome
             if outcome in _DATABASE_GONE:
                 shared.database_gone = True
@@ -364,8 +362,12 @@ class EmailSender:
         email_id: uuid.UUID,
         backend: EmailBackend,
         database: Database,
-        server_down: Exception | None,
-    ) -> tuple[str, Exception | None]:
+        shared: _JobState,
+    ) -> str:
+        """One email: claimed, sent, recorded. Only a send's own outcome changes what the
+        job knows of the server (failed: ``shared.server_down``; sent: cleared), and it is
+        read after the claim, just before the send, so the job's other connections see a
+        failure as soon as it is known and a lane never writes back what it read before."""
         lease = timedelta(seconds=self.settings.email_sending_lease_seconds)
         try:
             row, claimed_at = await _retrying(
@@ -375,12 +377,12 @@ class EmailSender:
             # Not final: the row is still queued (or held, if the claim committed unseen),
             # and the dispatcher queues it again.
             logger.warning("email %s left for a later job, database unavailable: %s", email_id, exc)
-            return "database unavailable", server_down
+            return "database unavailable"
         if row is None:
             # Sent, failed, being sent by another job, not due yet, or unknown: nothing to do.
-            return "skipped", server_down
-        if server_down is not None:
-            return await self._record_failure(database, row, claimed_at, server_down), server_down
+            return "skipped"
+        if shared.server_down is not None:
+            return await self._record_failure(database, row, claimed_at, shared.server_down)
         held_until = time.monotonic() + lease.total_seconds()
         try:
             message = mime(row, self.settings.email_from)
@@ -388,8 +390,9 @@ class EmailSender:
         except Exception as exc:
             if not is_about_this_email(exc):
                 self.server_trouble.set()
-                server_down = exc
-            return await self._record_failure(database, row, claimed_at, exc), server_down
+                shared.server_down = exc
+            return await self._record_failure(database, row, claimed_at, exc)
+        shared.server_down = None  # the server took it: it answers again
         # Accepted: record it at once. Until this commits, a crash means a resend; the hold
         # keeps other jobs off the row while the database is retried, up to the lease.
         sent = {"email_id": row.id, "email_now": utcnow()}
@@ -403,11 +406,11 @@ class EmailSender:
                 row.id,
                 exc,
             )
-            return "sent, unrecorded", None
+            return "sent, unrecorded"
         logger.info("sent email %s to %s", row.id, row.to_address)
         if self.server_trouble.is_set():
             await self._server_is_back(database)
-        return "sent", None
+        return "sent"
 
     async def _claim(
         self, database: Database, email_id: uuid.UUID, lease: timedelta
