@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
+from taskflow_chassis.messaging import inbox_table
 from taskflow_chassis.testing import require_redis
 from taskflow_contracts.permissions import DEVELOPER, VIEWER
 from taskflow_embedded.main import Dispatcher
@@ -232,6 +234,18 @@ async def _board(browser: Browser, team: Team) -> httpx.Response:
 async def _settled(team: Team) -> None:
     """Every event so far has reached web (the in-memory bus delivers in a moment)."""
     await asyncio.sleep(0.5)
+
+
+async def test_events_cost_web_s_database_nothing(team: Team) -> None:
+    """Web's handlers only move counters (harmless twice), so it consumes without an inbox:
+    the events of the team's making reached it, and its database holds no row of them."""
+    team.events.holding = True
+    await team.call("POST", f"/api/v1/projects/{team.project_id}/tasks", json={"title": "Two"})
+    await team.events.arrived(rules.project(team.project_id))  # handled by web
+    await team.events.release()
+    async with team.web.state.database.session() as session:
+        rows = await session.execute(select(func.count()).select_from(inbox_table))
+    assert rows.scalar_one() == 0
 
 
 async def test_a_kept_board_until_an_event_and_ones_own_change_at_once(team: Team) -> None:

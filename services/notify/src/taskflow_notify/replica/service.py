@@ -160,23 +160,20 @@ def kept_reads(uow: UnitOfWork) -> KeptReads:
     return uow.gathered(KeptReads)
 
 
-def _hidden(team_id: Any, project_id: Any) -> ColumnElement[bool]:
-    """Whether a task's team or project is deleted (restorable): nobody hears of its tasks
-    until it is restored."""
-    return or_(
-        exists().where(
-            col(ProjectReplica.project_id) == project_id,
-            col(ProjectReplica.deleted_at).is_not(None),
-        ),
-        exists().where(
-            col(TeamReplica.team_id) == team_id, col(TeamReplica.deleted_at).is_not(None)
-        ),
-    )
-
-
 # Built once, their values bound (taskflow_chassis.bound's reason: every task event reads
-# them, and building and keying a statement costs more than running it).
-_HIDDEN = _hidden(bindparam("team_id"), bindparam("project_id"))
+# them, and building and keying a statement costs more than running it). Hidden: the
+# task's team or project is deleted (restorable), and nobody hears of its tasks until it
+# is restored.
+_HIDDEN = or_(
+    exists().where(
+        col(ProjectReplica.project_id) == bindparam("project_id"),
+        col(ProjectReplica.deleted_at).is_not(None),
+    ),
+    exists().where(
+        col(TeamReplica.team_id) == bindparam("team_id"),
+        col(TeamReplica.deleted_at).is_not(None),
+    ),
+)
 _TASK_HIDDEN = select(_HIDDEN)
 _SHOWN_PROJECT = select(
     ~_HIDDEN,
