@@ -285,6 +285,63 @@ async def test_one_queue_is_handled_in_order_despite_prefetch(rabbit: Rabbit) ->
     assert got == list(range(30))
 
 
+async def test_events_that_arrive_together_go_to_one_process_of_the_service(
+    rabbit: Rabbit,
+) -> None:
+    """Two processes of one service on its queue: the events go to the one of higher
+    priority while it has room (its batches stay whole, where round-robin would split
+    them), beyond its prefetch to the other, and all to the other once it has gone."""
+    got: dict[str, list[int]] = {"first": [], "second": []}
+    held = asyncio.Event()
+
+    def handler_of(name: str) -> Callable[[CloudEvent], Awaitable[None]]:
+        async def handler(e: CloudEvent) -> None:
+            if e.data.get("hold"):
+                await held.wait()
+            got[name].append(int(e.data["n"]))
+
+        return handler
+
+    room = {"prefetch": 4, "batch_size": 4}
+    first, second = await rabbit.bus(**room), await rabbit.bus(**room)
+    first.consumer_priority, second.consumer_priority = 10, 5
+    assert RabbitMQBus(rabbit.url, exchange="x").consumer_priority in range(1, 1_000_001)
+    for bus, name in ((first, "first"), (second, "second")):
+        await bus.subscribe(rabbit.queue, [TYPE], handler_of(name))
+    await first.publish_many([OutgoingEvent.of(event(n=n)) for n in range(4)])
+
+    async def all_in() -> bool:
+        return len(got["first"]) + len(got["second"]) == 4
+
+    await eventually(all_in)
+    assert got == {"first": list(range(4)), "second": []}
+
+    # The first one full (four held): what comes beyond goes to the second.
+    got["first"].clear()
+    await first.publish_many([OutgoingEvent.of(event(n=n, hold=True)) for n in range(4)])
+    await first.publish_many([OutgoingEvent.of(event(n=n)) for n in range(4, 8)])
+
+    async def overflow_in() -> bool:
+        return len(got["second"]) == 4
+
+    await eventually(overflow_in)
+    assert got["second"] == [4, 5, 6, 7]
+    held.set()
+
+    async def first_done() -> bool:
+        return got["first"] == [0, 1, 2, 3]
+
+    await eventually(first_done)
+    await first.close()
+    got["second"].clear()
+    await second.publish_many([OutgoingEvent.of(event(n=n)) for n in range(5)])
+
+    async def second_took_over() -> bool:
+        return got["second"] == list(range(5))
+
+    await eventually(second_took_over)
+
+
 async def test_reading_the_dlq_leaves_it_intact(rabbit: Rabbit) -> None:
     bus = await rabbit.bus(max_retries=0)
 

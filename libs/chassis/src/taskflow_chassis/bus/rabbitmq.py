@@ -8,6 +8,14 @@ consumer's QoS prefetch lets several wait on the client, and those that are
 there when the handler is free go together; each is acked on its own, since
 several queues may share the channel).
 
+The processes of one service (API workers, replicas) each consume its queue at a
+consumer priority of their own, drawn at random: the broker hands every event to
+the highest one while it has room (its prefetch), and to the next only beyond
+that. Events that arrive together (a write's two events, published together by
+the relay) thus reach one process and are applied as one batch, where round-robin
+would split them into batches of one; a busy process's overflow still goes to the
+others, and a process that goes away leaves its place to the next.
+
 A failing message is acked only after a copy went to ``<queue>.retry``
 (per-message TTL = back-off, then dead-lettered by the broker back into
 ``<queue>``), so back-off never blocks the queue; a message parked (see
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections import deque
 from collections.abc import Collection, Sequence
@@ -69,6 +78,9 @@ ROUTING_KEY_HEADER = "x-original-routing-key"
 MAX_ERROR_LENGTH = 2000
 # How long unsubscribe waits for a running handler (its message is redelivered if cut off).
 STOP_GRACE_SECONDS = 5.0
+# Consumer priorities are drawn from this range: two processes of a service rarely
+# draw the same one (and if they do, they merely share its events round-robin).
+CONSUMER_PRIORITIES = (1, 1_000_000)
 # Headers the broker adds when dead-lettering; a copy we publish starts without them.
 _BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue")
 
@@ -114,6 +126,7 @@ class RabbitMQBus:
         self._exchange: AbstractExchange | None = None
         self._subscriptions: dict[str, _Subscription] = {}
         self._lock = asyncio.Lock()
+        self.consumer_priority = random.randint(*CONSUMER_PRIORITIES)  # noqa: S311 - no secret
 
     async def connect(self) -> None:
         async with self._lock:
@@ -221,7 +234,9 @@ class RabbitMQBus:
 
         self._subscriptions[queue] = subscription
         try:
-            subscription.tag = await main.consume(on_message, no_ack=False)
+            subscription.tag = await main.consume(
+                on_message, no_ack=False, arguments={"x-priority": self.consumer_priority}
+            )
         except BaseException:
             # Not consuming: a later subscribe (the app retries) must not find it taken.
             self._subscriptions.pop(queue, None)
