@@ -194,6 +194,41 @@ async def test_a_consumer_without_inbox_runs_each_delivery_and_sends_no_statemen
     assert statements == []
 
 
+async def test_a_consumer_without_inbox_runs_a_batch_in_one_unit_of_work(
+    database: Database, memory_url: str
+) -> None:
+    """What the handlers of a batch gather is written once, when the batch commits (web
+    moves a write's counters in one round trip); each handler runs under its event's
+    correlation id."""
+    bus = MemoryBus(memory_url)
+    await bus.connect()
+    written: list[list[tuple[str, str | None]]] = []
+
+    class Tally:
+        def __init__(self, _uow: Any) -> None:
+            self.heard: list[tuple[str, str | None]] = []
+
+        async def write(self) -> None:
+            written.append(self.heard)
+            self.heard = []
+
+    async def tally(payload: WidgetBumped, context: Context) -> None:
+        context.uow.gathered(Tally).heard.append((payload.widget_id, current_correlation_id()))
+
+    consumer = EventConsumer(
+        database, bus, queue="tally", handlers=on_bumped(tally), publisher=PUBLISHER, inbox=False
+    )
+    await consumer.start()
+    try:
+        for n in range(3):
+            await bus.publish(bumped(f"w{n}", correlation_id=f"c{n}"))
+        await bus.drain()
+    finally:
+        await consumer.stop()
+        await bus.close()
+    assert written == [[("w0", "c0"), ("w1", "c1"), ("w2", "c2")]]
+
+
 async def test_consumer_retries_then_dead_letters_a_failing_event_without_side_effects(
     database: Database, memory_url: str
 ) -> None:

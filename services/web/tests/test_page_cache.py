@@ -160,8 +160,10 @@ class Held:
     cache: PageCache
     holding: bool = False
     held: list[str] = field(default_factory=list)
+    moves: list[list[str]] = field(default_factory=list)  # each round trip's names
 
     async def bump(self, names: Sequence[str]) -> None:
+        self.moves.append(list(names))
         if self.holding:
             self.held.extend(names)
         else:
@@ -246,6 +248,24 @@ async def test_events_cost_web_s_database_nothing(team: Team) -> None:
     async with team.web.state.database.session() as session:
         rows = await session.execute(select(func.count()).select_from(inbox_table))
     assert rows.scalar_one() == 0
+
+
+async def test_a_write_s_events_move_its_project_s_counter_once(team: Team) -> None:
+    """A task created with an assignee is two events (created, assigned), published
+    together and handled as one batch: its project's counter moves once, in one round
+    trip to the counters."""
+    await _settled(team)
+    team.events.moves.clear()
+    team.events.holding = True
+    await team.call(
+        "POST",
+        f"/api/v1/projects/{team.project_id}/tasks",
+        json={"title": "Assigned", "assignee_ids": [team.bob_id]},
+    )
+    await team.events.arrived(rules.project(team.project_id))
+    await _settled(team)
+    await team.events.release()
+    assert team.events.moves == [[rules.project(team.project_id)]]
 
 
 async def test_a_kept_board_until_an_event_and_ones_own_change_at_once(team: Team) -> None:

@@ -130,19 +130,34 @@ async def handle_batch(
                 for parsed in fresh.values()
             ],
         )
-        uow = UnitOfWork(session, publisher)
-        for parsed in fresh.values():
-            token = correlation_id.set(parsed.event.correlationid)
-            try:
-                await parsed.run(uow)
-                # The next event reads what this one wrote, loaded afresh, as it would in
-                # a transaction of its own (a Core update leaves no stale object behind).
-                await session.flush()
-                session.expunge_all()
-            finally:
-                correlation_id.reset(token)
-        await uow.commit()
+        await _run_in(session, list(fresh.values()), publisher)
         return len(fresh)
+
+
+async def _run_batch(
+    database: Database, batch: Sequence[ParsedEvent], publisher: Publisher
+) -> None:
+    """Without an inbox (handlers idempotent by nature): the batch's handlers in one unit
+    of work all the same, so what they gather (``uow.gathered``) is written once."""
+    async with database.session() as session:
+        await _run_in(session, batch, publisher)
+
+
+async def _run_in(
+    session: AsyncSession, batch: Sequence[ParsedEvent], publisher: Publisher
+) -> None:
+    uow = UnitOfWork(session, publisher)
+    for parsed in batch:
+        token = correlation_id.set(parsed.event.correlationid)
+        try:
+            await parsed.run(uow)
+            # The next event reads what this one wrote, loaded afresh, as it would in a
+            # transaction of its own (a Core update leaves no stale object behind).
+            await session.flush()
+            session.expunge_all()
+        finally:
+            correlation_id.reset(token)
+    await uow.commit()
 
 
 class EventConsumer:
@@ -175,9 +190,9 @@ class EventConsumer:
 
     async def _on_batch(self, events: Sequence[CloudEvent]) -> None:
         if not self.inbox:
-            for event in events:
-                parsed = self.handlers.parse(event)
-                await _handle_parsed(self.database, parsed, self.publisher, inbox=False)
+            await _run_batch(
+                self.database, [self.handlers.parse(e) for e in events], self.publisher
+            )
             return
         await handle_batch(self.database, events, self.handlers, self.publisher)
 

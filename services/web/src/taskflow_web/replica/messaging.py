@@ -1,6 +1,7 @@
 """What each event moves on (see service.py): web keeps no rows of other services' data,
-only answers valid while these counters hold. A handler that cannot reach the counters
-raises, and the consumer tries the event again."""
+only answers valid while these counters hold. The counters a batch of events moves are
+moved together when it commits; where they cannot be reached, the commit raises, and the
+consumer tries the events again."""
 
 from __future__ import annotations
 
@@ -32,28 +33,32 @@ MemberEvent = teams.MemberJoined | teams.MemberRemoved | teams.MemberRoleChanged
 PersonEvent = auth.UserUpdated | auth.ParticipantUpdated | auth.UserDeleted
 
 
+def _move(context: Context, names: list[str]) -> None:
+    context.uow.gathered(context.deps.moves).add(names)
+
+
 async def on_task_changed(event: TaskEvent, context: Context) -> None:
-    await context.deps.bump([rules.project(event.project_id)])
+    _move(context, [rules.project(event.project_id)])
 
 
 async def on_task_unassigned(event: work.TaskUnassigned, context: Context) -> None:
     # The event names the task's team, not its project: every project of the team.
-    await context.deps.bump([rules.team(event.team_id)])
+    _move(context, [rules.team(event.team_id)])
 
 
 async def on_project_changed(event: ProjectEvent, context: Context) -> None:
-    await context.deps.bump([rules.project(event.project_id), rules.team(event.team_id)])
+    _move(context, [rules.project(event.project_id), rules.team(event.team_id)])
 
 
 async def on_team_changed(event: TeamEvent, context: Context) -> None:
-    await context.deps.bump([rules.team(event.team_id)])
+    _move(context, [rules.team(event.team_id)])
 
 
 async def on_member_changed(event: MemberEvent, context: Context) -> None:
     """The member's own pages (their role, whether they see the team at all) and every
     member's (the member list)."""
-    await context.deps.bump([rules.team(event.team_id), rules.person(event.user_id)])
+    _move(context, [rules.team(event.team_id), rules.person(event.user_id)])
 
 
 async def on_person_changed(event: PersonEvent, context: Context) -> None:
-    await context.deps.bump([rules.NAMES, rules.person(event.user_id)])
+    _move(context, [rules.NAMES, rules.person(event.user_id)])

@@ -25,8 +25,10 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from taskflow_chassis.unit_of_work import UnitOfWork
 
 from taskflow_web.replica import rules
 from taskflow_web.replica.adapters import Generations
@@ -114,6 +116,11 @@ class PageCache:
         tries the event again)."""
         await self.generations.bump(names)
 
+    def moves(self, uow: UnitOfWork) -> CounterMoves:
+        """What a batch of events moves, for ``uow.gathered``: each counter once, in one
+        round trip when the batch commits."""
+        return CounterMoves(self)
+
     async def changed_by(self, user_id: Any) -> None:
         """The person changed something through web: their kept pages are out of date.
         Their change is made whatever happens here (a Redis away is logged: its reads
@@ -126,3 +133,20 @@ class PageCache:
     async def close(self) -> None:
         self._kept.clear()
         await self.generations.close()
+
+
+@dataclass
+class CounterMoves:
+    """The counters an event batch's handlers move, gathered (a write's two events move
+    its project's once)."""
+
+    cache: PageCache
+    names: dict[str, None] = field(default_factory=dict)
+
+    def add(self, names: Sequence[str]) -> None:
+        self.names.update(dict.fromkeys(names))
+
+    async def write(self) -> None:
+        names, self.names = list(self.names), {}
+        if names:
+            await self.cache.bump(names)
