@@ -8,6 +8,7 @@ are given their async driver, so the same setting works for Alembic and apps.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -157,38 +158,44 @@ def insert_or_ignore(
 ) -> Any:
     """``INSERT`` that leaves an existing row with the same ``keys`` (a unique key) alone.
     ``values`` None: the rows are given to ``execute`` (many rows, one statement)."""
-    table = _table(model)
-    if dialect == "mysql":
-        # Not INSERT IGNORE: that would also swallow errors other than the duplicate key.
-        first = table.c[keys[0]]
-        mysql_insert = mysql.insert(table)
-        if values is not None:
-            mysql_insert = mysql_insert.values(**values)
-        return mysql_insert.on_duplicate_key_update({first.name: first})
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
-    if values is not None:
-        statement = statement.values(**values)
-    return statement.on_conflict_do_nothing(index_elements=list(keys))
+    template = _insert_or_ignore(dialect, _table(model), tuple(keys))
+    return template if values is None else template.values(**values)
 
 
 def upsert(
     dialect: str,
     model: Any,
-    values: Mapping[str, Any],
+    values: Mapping[str, Any] | None,
     keys: Sequence[str],
     update: Sequence[str],
 ) -> Any:
     """``INSERT`` that, where a row with the same ``keys`` exists, sets its ``update`` columns
-    to the values given instead."""
-    table = _table(model)
+    to the values given instead. ``values`` None: the rows are given to ``execute``."""
+    template = _upsert(dialect, _table(model), tuple(keys), tuple(update))
+    return template if values is None else template.values(**values)
+
+
+# Built once per shape (taskflow_chassis.bound's reason): an upsert's ``excluded`` alias
+# alone costs more to build than the database takes to run the statement.
+@functools.cache
+def _insert_or_ignore(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     if dialect == "mysql":
-        mysql_insert = mysql.insert(table).values(**values)
+        # Not INSERT IGNORE: that would also swallow errors other than the duplicate key.
+        first = table.c[keys[0]]
+        return mysql.insert(table).on_duplicate_key_update({first.name: first})
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@functools.cache
+def _upsert(dialect: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    if dialect == "mysql":
+        mysql_insert = mysql.insert(table)
         return mysql_insert.on_duplicate_key_update(
             {name: mysql_insert.inserted[name] for name in update}
         )
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
+    statement = insert(table)
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
     )

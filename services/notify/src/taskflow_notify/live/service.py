@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from fastapi import Request
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -157,6 +157,25 @@ async def _people(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.
     return {user.user_id: user for user in found.scalars()}
 
 
+def _numbers_taken(insert_: Callable[[Table], Any]) -> Any:
+    """A new user's row starts at its count, a known one's goes up by it; each row's user
+    and last number returned. Rows as parameters, not as VALUES of the statement: its
+    compiled form is cached whatever the number of users, and SQLAlchemy sends one INSERT
+    with them all, in the given order (the rows name their user: no
+    sort_by_parameter_order, which makes an upsert one statement a row)."""
+    taken = insert_(_cursors)
+    return taken.on_conflict_do_update(
+        index_elements=[_cursors.c.user_id], set_={"seq": _cursors.c.seq + taken.excluded.seq}
+    ).returning(_cursors.c.user_id, _cursors.c.seq)
+
+
+# Built once (an upsert's ``excluded`` alias costs more to build than to run).
+_NUMBERS_TAKEN = {
+    "postgresql": _numbers_taken(postgresql.insert),
+    "sqlite": _numbers_taken(sqlite.insert),
+}
+
+
 async def _take_numbers(
     session: AsyncSession, counts: Mapping[uuid.UUID, int]
 ) -> dict[uuid.UUID, int]:
@@ -170,18 +189,9 @@ async def _take_numbers(
     Elsewhere (MariaDB) three statements a user."""
     users = sorted(counts)
     dialect = dialect_of_session(session)
-    if dialect in {"postgresql", "sqlite"}:
-        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        taken = insert_(_cursors)
-        # Rows as parameters, not as VALUES of the statement: its compiled form is cached
-        # whatever the number of users, and SQLAlchemy sends one INSERT with them all, in
-        # the given order (the rows name their user: no sort_by_parameter_order, which
-        # makes an upsert one statement a row).
-        bump = taken.on_conflict_do_update(
-            index_elements=[_cursors.c.user_id], set_={"seq": _cursors.c.seq + taken.excluded.seq}
-        ).returning(_cursors.c.user_id, _cursors.c.seq)
+    if dialect in _NUMBERS_TAKEN:
         rows = [{"user_id": user_id, "seq": counts[user_id]} for user_id in users]
-        found = await session.execute(bump, rows)
+        found = await session.execute(_NUMBERS_TAKEN[dialect], rows)
         return {user_id: int(seq) for user_id, seq in found.all()}
     numbers = {}
     for user_id in users:

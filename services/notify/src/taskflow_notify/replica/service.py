@@ -383,16 +383,13 @@ async def forget_task(session: AsyncSession, task_id: uuid.UUID) -> None:
     )
 
 
+_TASK_CHANGES = ("title", "status", "due_at")  # what a known task's upsert sets
+
+
 async def upsert_task(session: AsyncSession, task: dict[str, Any]) -> None:
     """A new task, or a known one's title, status and due time."""
     await session.execute(
-        upsert(
-            dialect_of_session(session),
-            TaskReplica,
-            task,
-            ["task_id"],
-            ["title", "status", "due_at"],
-        )
+        upsert(dialect_of_session(session), TaskReplica, None, ["task_id"], _TASK_CHANGES), task
     )
 
 
