@@ -316,7 +316,8 @@ async def test_events_that_arrive_together_go_to_one_process_of_the_service(
     await eventually(all_in)
     assert got == {"first": list(range(4)), "second": []}
 
-    # The first one full (four held): what comes beyond goes to the second.
+    # The first one stalled with its prefetch full (four held): what comes beyond goes to
+    # the second, so a stall holds back no more than the prefetch.
     got["first"].clear()
     await first.publish_many([OutgoingEvent.of(event(n=n, hold=True)) for n in range(4)])
     await first.publish_many([OutgoingEvent.of(event(n=n)) for n in range(4, 8)])
