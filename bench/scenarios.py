@@ -205,8 +205,11 @@ class Bench:
         """A signed-in person's board, rendered by web: its session, its calls to the API
         through the gateway's internal entry point, the template; kept (nothing changed
         since the last page) and asked afresh (as after every change)."""
+        # The bench's connections are as many browsers, each behind its own address: the
+        # gateway limits API calls per address (100 a second), and one address asking
+        # afresh for 16 browsers met that limit, not the stack's.
         board = Request(f"{self.stack.url('web')}/projects/{project_id}",
-                        cookie=self.accounts.web_cookie)  # fmt: skip
+                        cookie=self.accounts.web_cookie, clients=self.options.connections)  # fmt: skip
         alone = Wrk(self.wrk.executable, 1)
         # Web keeps a person's pages until an event says their data changed: a hard reload
         # (Cache-Control: no-cache) asks the API again each time, as after every change.

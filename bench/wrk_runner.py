@@ -30,6 +30,7 @@ class Request:
     cookie: str = ""  # a web page's session cookie (name=value)
     ids: Path | None = None  # ids, one a line (every task of the data set, say)
     headers: tuple[tuple[str, str], ...] = ()  # more headers (name, value)
+    clients: int = 0  # requests spread over this many client addresses (X-Forwarded-For)
 
 
 class Wrk:
@@ -58,6 +59,7 @@ class Wrk:
             "BENCH_BODY": request.body,
             "BENCH_IDS_FILE": str(request.ids or ""),
             "BENCH_HEADERS": "\n".join(f"{name}: {value}" for name, value in request.headers),
+            "BENCH_CLIENTS": str(request.clients or ""),
         }
 
     def warm_up(self, request: Request) -> None:

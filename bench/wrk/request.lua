@@ -4,13 +4,17 @@
 -- the harness rewrites before the token expires; read again every second, so a run
 -- longer than a token's life keeps its Authorization) and BENCH_IDS_FILE (optional: ids,
 -- one a line; each request puts a random one in place of "{id}" in BENCH_PATH) and
--- BENCH_HEADERS (optional: more headers, "Name: value" one a line).
+-- BENCH_HEADERS (optional: more headers, "Name: value" one a line) and BENCH_CLIENTS
+-- (optional: N; each request comes from one of N addresses, 10.64.0.1 on, named in
+-- X-Forwarded-For as the gateway names a browser's, so the per-address rate limits see
+-- N browsers rather than one).
 local method = os.getenv("BENCH_METHOD") or "GET"
 local path = os.getenv("BENCH_PATH") or "/"
 local body = os.getenv("BENCH_BODY") or ""
 if #body == 0 then body = nil end
 local token_file = os.getenv("BENCH_TOKEN_FILE") or ""
 local ids_file = os.getenv("BENCH_IDS_FILE") or ""
+local clients = tonumber(os.getenv("BENCH_CLIENTS") or "") or 0
 
 local headers = {["Content-Type"] = "application/json"}
 local cookie = os.getenv("BENCH_COOKIE")
@@ -67,6 +71,9 @@ function request()
   local target = path
   if #ids > 0 then
     target = string.gsub(path, "{id}", ids[math.random(#ids)], 1)
+  end
+  if clients > 0 then
+    headers["X-Forwarded-For"] = string.format("10.64.0.%d", math.random(clients))
   end
   return wrk.format(method, target, headers, body)
 end
