@@ -208,8 +208,11 @@ class Bench:
         # The bench's connections are as many browsers, each behind its own address: the
         # gateway limits API calls per address (100 a second), and one address asking
         # afresh for 16 browsers met that limit, not the stack's.
-        board = Request(f"{self.stack.url('web')}/projects/{project_id}",
-                        cookie=self.accounts.web_cookie, clients=self.options.connections)  # fmt: skip
+        board = Request(
+            f"{self.stack.url('web')}/projects/{project_id}",
+            cookie=self.accounts.web_cookie,
+            clients=self.options.connections,
+        )
         alone = Wrk(self.wrk.executable, 1)
         # Web keeps a person's pages until an event says their data changed: a hard reload
         # (Cache-Control: no-cache) asks the API again each time, as after every change.
