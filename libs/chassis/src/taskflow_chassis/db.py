@@ -177,7 +177,7 @@ def upsert(
 
 # Built once per shape (taskflow_chassis.bound's reason): an upsert's ``excluded`` alias
 # alone costs more to build than the database takes to run the statement.
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _insert_or_ignore(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     if dialect == "mysql":
         # Not INSERT IGNORE: that would also swallow errors other than the duplicate key.
@@ -187,7 +187,7 @@ def _insert_or_ignore(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     return insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _upsert(dialect: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
     if dialect == "mysql":
         mysql_insert = mysql.insert(table)
