@@ -189,7 +189,9 @@ class BacklogSampler:
 def profilers(
     profile: str | None, output_prefix: Path, pids: list[int], duration: float
 ) -> list[subprocess.Popen[bytes]]:
-    """py-spy on each process for ``duration`` (none without ``--profile``); wait for them."""
+    """py-spy on each process for ``duration`` (none without ``--profile``); wait for them.
+    Only the thread holding the GIL is sampled (``--gil``): a profile of CPU spent, not of
+    threads waiting (a sync route's or the database driver's idle pool threads)."""
     if not profile:
         return []
     suffix = ".svg" if profile == "flamegraph" else ".txt"
@@ -198,7 +200,7 @@ def profilers(
     for pid in pids:
         output = output_prefix.with_name(f"{output_prefix.name}-{pid}{suffix}")
         command = [py_spy, "record", "--pid", str(pid), "--nonblocking", "--duration",
-                   str(int(duration)), "--rate", "200", "--format", profile,
+                   str(int(duration)), "--rate", "200", "--gil", "--format", profile,
                    "--output", str(output)]  # fmt: skip
         started.append(
             subprocess.Popen(  # noqa: S603 - py-spy from the dev dependencies

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from taskflow_chassis.db import (
     Database,
@@ -15,6 +18,8 @@ from taskflow_chassis.db import (
     insert_or_ignore,
     upsert,
 )
+from taskflow_chassis.deps import SessionDep
+from taskflow_chassis.problems import install_problem_handlers
 from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
 from taskflow_chassis.types import UtcDateTime
 
@@ -138,3 +143,64 @@ async def test_a_services_own_connect_arguments_keep_the_session_settings() -> N
             limit = await session.scalar(text("SELECT @@SESSION.group_concat_max_len"))
         await database.dispose()
     assert limit == 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize("kind", ["postgres", "mysql"])
+async def test_requests_beyond_the_kept_connections_wait_for_one_instead_of_opening_more(
+    kind: str,
+) -> None:
+    """Twelve requests at once on a process keeping three connections: they take turns on
+    those three (the pool's overflow would have opened, and closed again, one for each
+    request beyond them), and the pool still lends its overflow to what runs beside them."""
+    fresh = fresh_postgres_database if kind == "postgres" else fresh_mysql_database
+    backend_id = "SELECT pg_backend_pid()" if kind == "postgres" else "SELECT CONNECTION_ID()"
+    async with fresh() as url:
+        database = Database(url, pool_size=3, max_overflow=10, request_sessions=3)
+        app = FastAPI()
+        app.state.database = database
+        install_problem_handlers(app)
+        seen: set[int] = set()
+        at_once = 0
+        most_at_once = 0
+
+        @app.post("/work")
+        async def work(session: SessionDep) -> dict[str, int]:
+            nonlocal at_once, most_at_once
+            at_once += 1
+            most_at_once = max(most_at_once, at_once)
+            seen.add((await session.execute(text(backend_id))).scalar_one())
+            await asyncio.sleep(0.05)
+            await session.commit()
+            at_once -= 1
+            return {}
+
+        transport = ASGITransport(app=app)
+        try:
+            async with AsyncClient(transport=transport, base_url="http://t") as client:
+                answers = await asyncio.gather(*(client.post("/work") for _ in range(12)))
+                assert [a.status_code for a in answers] == [200] * 12
+                assert most_at_once == 3
+                assert len(seen) <= 3, seen
+                # Beside three requests holding every slot, a background session still gets
+                # a connection from the overflow at once.
+                requests = asyncio.gather(*(client.post("/work") for _ in range(3)))
+                await asyncio.sleep(0.01)
+                async with database.session() as session:
+                    await session.execute(text("SELECT 1"))
+                await requests
+                # A request that waits longer than the process allows is told so: 503.
+                database.request_wait_seconds = 0.01
+                slow = await asyncio.gather(*(client.post("/work") for _ in range(6)))
+                statuses = sorted(a.status_code for a in slow)
+                assert statuses.count(200) >= 3 and 503 in statuses, statuses
+                assert 500 not in statuses
+        finally:
+            await database.dispose()
+
+
+async def test_sqlite_requests_take_no_turns(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 't.db'}", request_sessions=1)
+    assert database.request_sessions is None
+    async with database.request_session() as first, database.request_session() as second:
+        assert first is not second
+    await database.dispose()

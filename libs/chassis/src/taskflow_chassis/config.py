@@ -76,6 +76,11 @@ class ServiceSettings(BaseSettings):
     # fails one request (503) and makes the pool replace every connection as old.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # Requests holding a session at once per process (at most the pool's size; the rest of
+    # the pool is the relay's, the consumers' and the schedulers'); more wait their turn,
+    # for a connection (a 503 after db_wait_seconds), as at the pool's end.
+    db_request_sessions: int = Field(default=8, ge=1)
+    db_wait_seconds: float = Field(default=30.0, gt=0, le=300)
     db_pool_pre_ping: bool = False
     # uvicorn: API worker processes, and one log line per request (off where load matters).
     workers: int = Field(default=1, ge=1, le=64)

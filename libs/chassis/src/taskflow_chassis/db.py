@@ -61,7 +61,15 @@ class Database:
     several services share one process (embedded mode).
     """
 
-    def __init__(self, url: str, *, echo: bool = False, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        request_sessions: int | None = None,
+        request_wait_seconds: float = 30.0,
+        **engine_kwargs: Any,
+    ) -> None:
         self.url = async_url(url)
         self.dialect = dialect_of(self.url)
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": self.dialect != "sqlite"}
@@ -90,14 +98,27 @@ class Database:
         )
         self._commit_hooks: list[Callable[[Session], None]] = []
         event.listen(self.session_class, "after_commit", self._after_commit)
+        # SQLite has no pool to spare (one writer at a time): no turns to take.
+        self.request_sessions = request_sessions if self.dialect != "sqlite" else None
+        self.request_wait_seconds = request_wait_seconds
+        self._request_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Database:
         url = settings.resolved_database_url()
         pool: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
         if dialect_of(url) != "sqlite":
-            pool |= {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
-        return cls(url, **pool)
+            pool |= {
+                "pool_size": settings.db_pool_size,
+                "max_overflow": settings.db_max_overflow,
+                "pool_timeout": settings.db_wait_seconds,
+            }
+        return cls(
+            url,
+            request_sessions=min(settings.db_request_sessions, settings.db_pool_size),
+            request_wait_seconds=settings.db_wait_seconds,
+            **pool,
+        )
 
     @property
     def supports_skip_locked(self) -> bool:
@@ -115,6 +136,42 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
             yield session
+
+    @asynccontextmanager
+    async def request_session(self, *, reading: bool = False) -> AsyncIterator[AsyncSession]:
+        """A request's own session (``reading``: without a transaction). At most
+        ``request_sessions`` are open at once in this process; the others wait their turn
+        (a 503 after ``request_wait_seconds``).
+
+        Why: past the connections its pool keeps, SQLAlchemy opens overflow connections and
+        closes each one as it comes back while the kept ones are busy. A process serving
+        more requests at once than it keeps connections would open and close one a request
+        (a PostgreSQL backend started and its statements prepared again each time), and so
+        spend the most exactly when the machine is busiest. The pool's overflow stays for
+        what a request opens beside its own session (a read-through, a token's last use)
+        and for background work, so neither waits behind the requests."""
+        maker = self.read_sessionmaker if reading else self.sessionmaker
+        slots = self._slots()
+        if slots is None:
+            async with maker() as session:
+                yield session
+            return
+        async with asyncio.timeout(self.request_wait_seconds):
+            await slots.acquire()
+        try:
+            async with maker() as session:
+                yield session
+        finally:
+            slots.release()
+
+    def _slots(self) -> asyncio.Semaphore | None:
+        """This event loop's semaphore of request sessions (tests run one loop after another)."""
+        if self.request_sessions is None:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._request_slots is None or self._request_slots[0] is not loop:
+            self._request_slots = (loop, asyncio.Semaphore(self.request_sessions))
+        return self._request_slots[1]
 
     async def ping(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - bounds connect and query
         from sqlalchemy import text
