@@ -36,7 +36,7 @@ from taskflow_chassis.events import new_event
 from taskflow_chassis.pagination import encode_cursor, list_scope
 from taskflow_chassis.ports import free_port
 from taskflow_embedded.local import SERVICES, LocalStack
-from wrk_runner import Request, Wrk, failure, parse
+from wrk_runner import Request, Wrk, failed, parse
 
 WEB_PAGE_TARGET_MS = 50  # p50 of a signed-in board page rendered by web
 CREATE = "create a task with an assignee"
@@ -133,8 +133,9 @@ class Bench:
 
     def record(self, result: Result) -> Result:
         self.add(result)
-        if result.errors:
-            sys.exit(f"{result.scenario}: {failure(result)}; a failure is no result")
+        why = failed(result)
+        if why:
+            sys.exit(f"{result.scenario}: {why}; a failure is no result")
         return result
 
     async def events(self) -> int:

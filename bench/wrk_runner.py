@@ -134,3 +134,14 @@ def ensure_wrk() -> str:
     if not found:
         sys.exit("wrk is needed: apt-get install wrk (Debian/Ubuntu) or brew install wrk")
     return found
+
+
+def failed(result: Result) -> str | None:
+    """Why a scenario's ``result`` is no result (None: it is one): an answer that was not
+    2xx or a socket error, or no answer at all (wrk neither counts nor fails the requests
+    still open when its time is up: a run whose every answer takes longer "succeeds")."""
+    if result.errors:
+        return failure(result)
+    if not result.requests:
+        return "no answer within the run (every request took longer)"
+    return None

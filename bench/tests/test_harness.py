@@ -30,7 +30,7 @@ from measure import Result, per_unit, postgres_group
 from run import parse_options
 from stack import delete_redis_keys, new_stack
 from taskflow_embedded.local import SERVICES
-from wrk_runner import Request, Wrk, failure, parse
+from wrk_runner import Request, Wrk, failed, failure, parse
 
 WRK_OUT = """Running 10s test @ http://127.0.0.1:8203/
 BENCH_STATUS 200:4000 429:9 503:2
@@ -74,6 +74,16 @@ def test_failures_are_counted_by_status() -> None:
     assert result.errors == 11
     assert result.statuses == {"429": 9, "503": 2}
     assert failure(result) == "11 non-2xx answers or socket errors: 429 x 9, 503 x 2"
+
+
+def test_a_run_without_a_single_answer_is_a_failure_not_a_result() -> None:
+    out = WRK_OUT.replace("BENCH_REQUESTS 4011", "BENCH_REQUESTS 0").replace(" 429:9 503:2", "")
+    result = parse(out.replace("BENCH_FAILURES 11", "BENCH_FAILURES 0"), "the board", 1000)
+    assert result.errors == 0 and result.requests == 0
+    assert failed(result) == "no answer within the run (every request took longer)"
+    assert failed(parse(WRK_OUT, "get one task", 1000)) == failure(parse(WRK_OUT, "x", 1))
+    healthy = WRK_OUT.replace(" 429:9 503:2", "").replace("BENCH_FAILURES 11", "BENCH_FAILURES 0")
+    assert failed(parse(healthy, "get one task", 1000)) is None
 
 
 def test_socket_errors_are_counted_by_kind() -> None:

@@ -38,6 +38,7 @@ class Task(WorkTable, table=True):
     __table_args__ = (
         Index("ix_tasks_team_created", "team_id", "created_at", "id"),
         Index("ix_tasks_project_created", "project_id", "created_at", "id"),
+        Index("ix_tasks_project_priority", "project_id", "priority_rank", "id"),
         Index("ix_tasks_team_due", "team_id", "due_at", "id"),
         Index("ix_tasks_team_priority", "team_id", "priority_rank", "id"),
         Index("ix_tasks_team_status", "team_id", "status"),
