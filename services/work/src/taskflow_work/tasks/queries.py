@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    exists,
     func,
     literal,
     or_,
@@ -256,7 +257,31 @@ def _bound_values(scope: TaskScope, filters: TaskFilters) -> dict[str, Any]:
     return values
 
 
+# The projects table by name (projects/ imports tasks/, not the other way round).
+_PROJECTS = table(
+    "projects",
+    column("id", _tasks.c.project_id.type),
+    column("team_id", _tasks.c.team_id.type),
+    column("deleted_at"),
+)
+_DELETED_PROJECT_IDS = select(_PROJECTS.c.id).where(_PROJECTS.c.deleted_at.is_not(None))
+# A project's tasks are all of its team (a project never changes team).
+_PROJECT_TEAM = (
+    select(_PROJECTS.c.team_id)
+    .where(_PROJECTS.c.id == bindparam("project_id", type_=_tasks.c.project_id.type))
+    .scalar_subquery()
+)
+
+
 def _scoped(bound: frozenset[str]) -> Select[Any]:
+    """The tasks the scope lets the caller see. Within one project the scope is checked once,
+    on the project's team, never row by row: a condition on each task's team beside its
+    project made PostgreSQL's plan for a statement it had prepared reckon with some fifty
+    of a project's tasks (team and project taken as unrelated), so it read and sorted all
+    of a large project's tasks where an index gives the page in order (10 s a page on a
+    project of 500,000 tasks, after five runs of the statement on a connection)."""
+    if "project_id" in bound:
+        return select(*TASK_COLUMNS).where(_project_in_scope(bound))
     if "member_id" in bound:
         return select(*TASK_COLUMNS).join(
             _members,
@@ -272,9 +297,18 @@ def _scoped(bound: frozenset[str]) -> Select[Any]:
     return select(*TASK_COLUMNS).where(_tasks.c.team_id.in_(bindparam("team_ids", expanding=True)))
 
 
-# The projects table by name (projects/ imports tasks/, not the other way round).
-_PROJECTS = table("projects", column("id"), column("deleted_at"))
-_DELETED_PROJECT_IDS = select(_PROJECTS.c.id).where(_PROJECTS.c.deleted_at.is_not(None))
+def _project_in_scope(bound: frozenset[str]) -> ColumnElement[bool]:
+    """The project's team is one of the scope's: a condition on no row of tasks."""
+    if "member_id" in bound:
+        return exists().where(
+            _members.c.team_id == _PROJECT_TEAM,
+            _members.c.user_id == bindparam("member_id"),
+            _members.c.from_event.is_(True),
+            _members.c.resync_needed.is_(False),
+        )
+    if "team_id" in bound:
+        return _PROJECT_TEAM == bindparam("team_id")  # noqa: SIM300 - a subquery, not a constant
+    return _PROJECT_TEAM.in_(bindparam("team_ids", expanding=True))
 
 
 def page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select[Any]:
