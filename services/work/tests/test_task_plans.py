@@ -106,7 +106,7 @@ async def test_a_projects_page_reads_an_index_not_the_whole_project() -> None:
                 await conn.execute(text("ANALYZE"))
             values = {"member_id": str(user), "team_id": str(big_team), "project_id": str(big)}
             whole_project_read = {}
-            for scope in ("member_id", "team_ids"):
+            for scope in ("member_id", "team_id", "team_ids"):
                 for sort in SORTS:
                     plans = await _plans(database, scope, sort, values)
                     if _reads_whole_project(plans):
