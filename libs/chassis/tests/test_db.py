@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from taskflow_chassis.db import (
     Database,
@@ -18,8 +15,6 @@ from taskflow_chassis.db import (
     insert_or_ignore,
     upsert,
 )
-from taskflow_chassis.deps import SessionDep
-from taskflow_chassis.problems import install_problem_handlers
 from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
 from taskflow_chassis.types import UtcDateTime
 
@@ -143,95 +138,3 @@ async def test_a_services_own_connect_arguments_keep_the_session_settings() -> N
             limit = await session.scalar(text("SELECT @@SESSION.group_concat_max_len"))
         await database.dispose()
     assert limit == 16 * 1024 * 1024
-
-
-@pytest.mark.parametrize("kind", ["postgres", "mysql"])
-async def test_requests_beyond_the_kept_connections_wait_for_one_instead_of_opening_more(
-    kind: str,
-) -> None:
-    """Twelve requests at once on a process keeping three connections for requests: they
-    take turns on those three (a pool with overflow would have opened, and closed again,
-    one for each request beyond them); a request gives its turn back at its rollback, not
-    only at its end; what runs beside them still gets a connection at once; and a request
-    that waits longer than the process allows is told so (503)."""
-    fresh = fresh_postgres_database if kind == "postgres" else fresh_mysql_database
-    backend_id = "SELECT pg_backend_pid()" if kind == "postgres" else "SELECT CONNECTION_ID()"
-    async with fresh() as url:
-        database = Database(url, pool_size=1, max_overflow=10, request_sessions=3)
-        impatient = Database(url, request_sessions=1, request_wait_seconds=0.2)
-        app = FastAPI()
-        app.state.database = database
-        install_problem_handlers(app)
-        seen: set[int] = set()
-        at_once = 0
-        most_at_once = 0
-        released = asyncio.Event()
-
-        @app.post("/work")
-        async def work(session: SessionDep) -> dict[str, int]:
-            nonlocal at_once, most_at_once
-            seen.add((await session.execute(text(backend_id))).scalar_one())
-            at_once += 1
-            most_at_once = max(most_at_once, at_once)
-            await asyncio.sleep(0.05)
-            at_once -= 1
-            await session.commit()
-            return {}
-
-        @app.post("/waits-after-rollback")
-        async def waits_after_rollback(session: SessionDep) -> dict[str, int]:
-            # As a log-in does while its password is hashed: the connection is given back.
-            await session.execute(text("SELECT 1"))
-            await session.rollback()
-            await released.wait()
-            return {}
-
-        transport = ASGITransport(app=app)
-        try:
-            async with AsyncClient(transport=transport, base_url="http://t") as client:
-                answers = await asyncio.gather(*(client.post("/work") for _ in range(12)))
-                assert [a.status_code for a in answers] == [200] * 12
-                assert most_at_once == 3
-                assert len(seen) <= 3, seen
-                # Three requests holding no connection leave the turns to the others.
-                waiting = [
-                    asyncio.create_task(client.post("/waits-after-rollback")) for _ in range(3)
-                ]
-                await asyncio.sleep(0.1)
-                assert (await client.post("/work")).status_code == 200
-                # Beside requests holding every connection of theirs, a background session
-                # still gets one from the other pool at once.
-                requests = asyncio.gather(*(client.post("/work") for _ in range(3)))
-                await asyncio.sleep(0.01)
-                async with database.session() as session:
-                    await session.execute(text("SELECT 1"))
-                await requests
-                released.set()
-                assert [(await w).status_code for w in waiting] == [200] * 3
-            app.state.database = impatient
-            # The 503 is the answer uvicorn sends; the transport would raise the error too.
-            answering = ASGITransport(app=app, raise_app_exceptions=False)
-            async with AsyncClient(transport=answering, base_url="http://t") as client:
-
-                @app.post("/slow")
-                async def slow(session: SessionDep) -> dict[str, int]:
-                    await session.execute(text("SELECT 1"))
-                    await asyncio.sleep(0.5)
-                    await session.commit()
-                    return {}
-
-                slow_answers = await asyncio.gather(*(client.post("/slow") for _ in range(3)))
-                statuses = sorted(a.status_code for a in slow_answers)
-                assert statuses[0] == 200 and 503 in statuses, statuses
-                assert 500 not in statuses
-        finally:
-            await database.dispose()
-            await impatient.dispose()
-
-
-async def test_sqlite_requests_take_no_turns(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 't.db'}", request_sessions=1)
-    assert database.request_engine is None
-    async with database.request_session() as first, database.request_session() as second:
-        assert first is not second
-    await database.dispose()

@@ -71,14 +71,9 @@ class ServiceSettings(BaseSettings):
     run_migrations_on_start: bool = True
     log_level: str = "INFO"
     log_json: bool = True
-    # Connections per worker process. Requests' own sessions have a pool of their own,
-    # without overflow: more requests at once wait their turn (a 503 after db_wait_seconds)
-    # instead of each opening, and closing again, a connection of its own. The other pool
-    # is the relay's, the consumers', the schedulers' and what a request opens beside its
-    # own session: kept, and opened beyond those while needed. No pre-ping: a connection
-    # found dead fails one request (503) and makes the pool replace every connection as old.
-    db_request_sessions: int = Field(default=8, ge=1)
-    db_wait_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Connections per worker process: enough for the requests one worker serves at once,
+    # so a burst never pays for new connections. No pre-ping: a connection found dead
+    # fails one request (503) and makes the pool replace every connection as old.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_pre_ping: bool = False

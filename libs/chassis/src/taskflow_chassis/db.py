@@ -61,15 +61,7 @@ class Database:
     several services share one process (embedded mode).
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        echo: bool = False,
-        request_sessions: int | None = None,
-        request_wait_seconds: float = 30.0,
-        **engine_kwargs: Any,
-    ) -> None:
+    def __init__(self, url: str, *, echo: bool = False, **engine_kwargs: Any) -> None:
         self.url = async_url(url)
         self.dialect = dialect_of(self.url)
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": self.dialect != "sqlite"}
@@ -85,58 +77,27 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.session_class: type[Session] = type("ServiceSession", (Session,), {})
-        self.sessionmaker, self.read_sessionmaker = self._sessionmakers(self.engine)
-        # Requests' own sessions: a pool of their own without overflow, where given (see
-        # request_session); SQLite has no pool to spare (one writer at a time).
-        self.request_engine: AsyncEngine | None = None
-        self._request_makers = (self.sessionmaker, self.read_sessionmaker)
-        if request_sessions is not None and self.dialect != "sqlite":
-            self.request_engine = create_async_engine(
-                self.url,
-                **kwargs
-                | {
-                    "pool_size": request_sessions,
-                    "max_overflow": 0,
-                    "pool_timeout": request_wait_seconds,
-                },
-            )
-            self._request_makers = self._sessionmakers(self.request_engine)
+        self.sessionmaker = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            sync_session_class=self.session_class,
+        )
+        # Reads (GET) need no transaction: no BEGIN and ROLLBACK round trips per request.
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            sync_session_class=self.session_class,
+        )
         self._commit_hooks: list[Callable[[Session], None]] = []
         event.listen(self.session_class, "after_commit", self._after_commit)
-
-    def _sessionmakers(
-        self, engine: AsyncEngine
-    ) -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
-        """Sessions in a transaction, and sessions for reads (GET): no transaction, so no
-        BEGIN and ROLLBACK round trips per request."""
-        return (
-            async_sessionmaker(
-                engine, expire_on_commit=False, sync_session_class=self.session_class
-            ),
-            async_sessionmaker(
-                engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
-                sync_session_class=self.session_class,
-            ),
-        )
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Database:
         url = settings.resolved_database_url()
         pool: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
-        if dialect_of(url) == "sqlite":
-            return cls(url, **pool)
-        pool |= {
-            "pool_size": settings.db_pool_size,
-            "max_overflow": settings.db_max_overflow,
-            "pool_timeout": settings.db_wait_seconds,
-        }
-        return cls(
-            url,
-            request_sessions=settings.db_request_sessions,
-            request_wait_seconds=settings.db_wait_seconds,
-            **pool,
-        )
+        if dialect_of(url) != "sqlite":
+            pool |= {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        return cls(url, **pool)
 
     @property
     def supports_skip_locked(self) -> bool:
@@ -155,24 +116,6 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
 
-    @asynccontextmanager
-    async def request_session(self, *, reading: bool = False) -> AsyncIterator[AsyncSession]:
-        """A request's own session (``reading``: without a transaction), from the requests'
-        pool: ``request_sessions`` connections, no overflow. A request finding them all in
-        use waits for one (a 503 after ``request_wait_seconds``); a session gives its
-        connection back at its commit or rollback, not only at its end.
-
-        Why: past the connections it keeps, a pool with overflow opens more and closes each
-        one as it comes back while the kept ones are busy. A process serving more requests
-        at once than it keeps connections then opened and closed one a request (a
-        PostgreSQL backend started and its statements prepared again each time), and spent
-        the most exactly when the machine was busiest. The main pool's overflow stays for
-        what a request opens beside its own session (a read-through, a token's last use)
-        and for background work, so neither waits behind the requests."""
-        maker = self._request_makers[1 if reading else 0]
-        async with maker() as session:
-            yield session
-
     async def ping(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - bounds connect and query
         from sqlalchemy import text
 
@@ -187,8 +130,6 @@ class Database:
             return False
 
     async def dispose(self) -> None:
-        if self.request_engine is not None:
-            await self.request_engine.dispose()
         await self.engine.dispose()
 
 

@@ -18,7 +18,8 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session per request; a read (GET, HEAD) runs without a transaction."""
     database: Database = request.app.state.database
-    async with database.request_session(reading=request.method in READ_METHODS) as session:
+    reading = request.method in READ_METHODS
+    async with (database.read_sessionmaker if reading else database.sessionmaker)() as session:
         yield session
 
 
