@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from stack import cmdline, descendants
+from taskflow_chassis.testing import connect_postgres
 from taskflow_embedded.local import LocalStack
 
 
@@ -137,23 +138,13 @@ async def outbox_rows(database_urls: list[str]) -> int:
     after a scenario, the events it made."""
     total = 0
     for url in database_urls:
-        conn = await _connect(url)
+        conn = await connect_postgres(url)
         try:
             if await conn.fetchval("SELECT to_regclass('outbox_messages') IS NOT NULL"):
                 total += await conn.fetchval("SELECT count(*) FROM outbox_messages")
         finally:
             await conn.close()
     return total
-
-
-async def _connect(url: str, tries: int = 30) -> asyncpg.Connection:
-    """A connection, waited for while the server is full (other tenants' tests share it)."""
-    for _ in range(tries - 1):
-        try:
-            return await asyncpg.connect(url)
-        except asyncpg.TooManyConnectionsError:
-            await asyncio.sleep(1)
-    return await asyncpg.connect(url)
 
 
 class BacklogSampler:

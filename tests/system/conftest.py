@@ -34,7 +34,13 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 from taskflow_chassis.ports import free_ports
-from taskflow_chassis.testing import in_ci, require_postgres, require_rabbitmq, require_redis
+from taskflow_chassis.testing import (
+    connect_postgres,
+    in_ci,
+    require_postgres,
+    require_rabbitmq,
+    require_redis,
+)
 from taskflow_embedded.gateway import GatewayTransport
 from taskflow_embedded.local import LocalStack
 
@@ -138,9 +144,7 @@ class System:
 
     async def sql(self, service: str, query: str, *args: Any) -> list[Any]:
         """Rows of a query on a service's own database (what the test checks, not the app)."""
-        import asyncpg
-
-        conn = await asyncpg.connect(self.stack.database_url(service))
+        conn = await connect_postgres(self.stack.database_url(service))
         try:
             return list(await conn.fetch(query, *args))
         finally:
@@ -284,6 +288,13 @@ async def running_system(
     require_redis()
     ports = free_ports(8)
     name = f"tfsys_{uuid.uuid4().hex[:8]}"
+    # Few connections kept idle: the test processes' stacks share one PostgreSQL and its
+    # 100 connections (a burst still opens more, up to the overflow, and closes them after).
+    options["extra_env"] = {
+        "TASKFLOW_DB_POOL_SIZE": "2",
+        "TASKFLOW_DB_MAX_OVERFLOW": "10",
+        **options.get("extra_env", {}),
+    }
     stack = LocalStack(
         data_dir=data_dir,
         name=name,

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from taskflow_chassis.testing import connect_postgres
 
 from .conftest import (
     FIGURES,
@@ -78,11 +79,9 @@ async def test_broker_connections_dropped(system: System) -> None:
 
 
 async def test_database_unreachable_is_503_and_nothing_half_written(system: System) -> None:
-    import asyncpg
-
     world = await team_with_member(system, "dblead", "dbdev")
     database = f"{system.stack.name}_work"
-    admin = await asyncpg.connect(system.stack.postgres_url)
+    admin = await connect_postgres(system.stack.postgres_url)
     try:
         await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
         await admin.execute(

@@ -24,6 +24,7 @@ from taskflow_embedded.gateway import (
     GatewayApp,
     GatewayTransport,
     duration_seconds,
+    idle_timeouts,
     load,
     read_body,
     render_traefik,
@@ -195,6 +196,16 @@ def test_a_live_stream_outlasts_the_entry_points_write_timeout() -> None:
     for name in ("websecure", "internal"):
         timeout = static["entryPoints"][name]["transport"]["respondingTimeouts"]["writeTimeout"]
         assert duration_seconds(timeout) >= token_life, (name, timeout)
+
+
+def test_the_gateway_lets_go_of_an_idle_connection_before_a_service_closes_it() -> None:
+    """Otherwise the gateway may send a request on a connection the service is closing:
+    Go resends only an idempotent request, so a POST would answer 502."""
+    kept_by_gateway, _ = idle_timeouts()
+    assert kept_by_gateway < AuthSettings().keep_alive_seconds
+    emulator = GatewayTransport(UPSTREAMS)
+    pool = emulator.client._transport._pool  # type: ignore[attr-defined]  # httpcore's
+    assert pool._keepalive_expiry == kept_by_gateway
 
 
 def test_every_spelling_of_the_identity_headers_is_removed() -> None:

@@ -29,6 +29,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 DYNAMIC = ROOT / "gateway" / "dynamic.yml"
+STATIC = ROOT / "gateway" / "traefik.yml"
 
 _TOKEN = re.compile(
     r"\s*(\|\||&&|!|\(|\)|(?P<fn>[A-Za-z]+)\(`(?P<arg>[^`]*)`(?:\s*,\s*`(?P<arg2>[^`]*)`)?\))"
@@ -174,6 +175,15 @@ LOCAL_INTERNAL = EntryPoint("internal", ("127.0.0.1",), append_forwarded_for=Fal
 def load(dynamic: Path = DYNAMIC) -> dict[str, Any]:
     config: dict[str, Any] = yaml.safe_load(dynamic.read_text())
     return config
+
+
+def idle_timeouts(static: Path = STATIC) -> tuple[float, float]:
+    """From Traefik's static configuration: how long a service's idle connection is kept
+    for reuse (serversTransport), and how long a client's stays open (websecure)."""
+    config: dict[str, Any] = yaml.safe_load(static.read_text())
+    upstream = config["serversTransport"]["forwardingTimeouts"]["idleConnTimeout"]
+    client = config["entryPoints"][PUBLIC.name]["transport"]["respondingTimeouts"]["idleTimeout"]
+    return duration_seconds(upstream), duration_seconds(client)
 
 
 def routers(config: dict[str, Any] | None = None) -> list[Router]:
@@ -517,7 +527,9 @@ class GatewayTransport(httpx.AsyncBaseTransport):
         self.bases = {name: httpx.URL(url) for name, url in upstreams.items()}
         self.client_address = client_address
         self.clock = clock
-        self.client = upstream_client or httpx.AsyncClient(timeout=30)
+        self.client = upstream_client or httpx.AsyncClient(
+            timeout=30, limits=httpx.Limits(keepalive_expiry=idle_timeouts()[0])
+        )
         self.routed: dict[str, int] = {}
         self.chains = {router.name: self._chain(router) for router in self.routers}
 
@@ -760,6 +772,7 @@ def serve(
     entries = [(PUBLIC, port)]
     if internal_port is not None:
         entries.append((LOCAL_INTERNAL, internal_port))
+    client_idle = int(idle_timeouts()[1])
     servers = [
         uvicorn.Server(
             uvicorn.Config(
@@ -769,6 +782,7 @@ def serve(
                 log_level=log_level,
                 proxy_headers=False,
                 http=PROBLEM_HTTP_PROTOCOL,
+                timeout_keep_alive=client_idle,
             )
         )
         for entry, number in entries
@@ -827,6 +841,7 @@ def render_traefik(
             name: entry.static(f"127.0.0.1:{number}") for name, (entry, number) in ports.items()
         },
         "providers": {"file": {"filename": str(rendered), "watch": False}},
+        "serversTransport": yaml.safe_load(STATIC.read_text())["serversTransport"],
         "log": {"level": "INFO", "format": "json"},
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
     }

@@ -164,9 +164,9 @@ class LocalStack:
     # --- life cycle --------------------------------------------------------------------
 
     async def create_databases(self) -> None:
-        import asyncpg
+        from taskflow_chassis.testing import connect_postgres  # waits while the server is full
 
-        conn = await asyncpg.connect(self.postgres_url)
+        conn = await connect_postgres(self.postgres_url)
         try:
             for service in SERVICES:
                 name = f"{self.name}_{service}"
@@ -177,9 +177,9 @@ class LocalStack:
             await conn.close()
 
     async def drop_databases(self) -> None:
-        import asyncpg
+        from taskflow_chassis.testing import connect_postgres  # waits while the server is full
 
-        conn = await asyncpg.connect(self.postgres_url)
+        conn = await connect_postgres(self.postgres_url)
         try:
             for service in SERVICES:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}_{service}" WITH (FORCE)')

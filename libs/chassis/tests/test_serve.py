@@ -62,3 +62,46 @@ async def test_two_workers_serve_one_port_after_one_migration(tmp_path: Path) ->
             service.send_signal(signal.SIGTERM)
             _, errors = service.communicate(timeout=30)
         assert b"Traceback" not in errors, errors.decode()
+
+
+async def test_an_idle_connection_outlives_uvicorn_s_five_seconds(tmp_path: Path) -> None:
+    """The gateway reuses a service's idle connection for up to 60 s: a service closing it
+    sooner (uvicorn's default is 5 s) races the gateway's next request on it (a 502)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TEAMS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}",
+        "TASKFLOW_EVENT_BUS_URL": "memory://",
+        "TASKFLOW_DATA_DIR": str(tmp_path),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    service = subprocess.Popen(  # noqa: ASYNC220 - the service under test, started once
+        [sys.executable, "-m", "taskflow_teams"], env=env, stdout=subprocess.DEVNULL
+    )
+    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        return head.split(b"\r\n")[0]
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the service never listened"
+                await asyncio.sleep(0.2)
+        assert await answer(reader, writer) == b"HTTP/1.1 200 OK"
+        await asyncio.sleep(6.5)
+        assert await answer(reader, writer) == b"HTTP/1.1 200 OK"  # the same connection
+        writer.close()
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)

@@ -80,6 +80,11 @@ class ServiceSettings(BaseSettings):
     # uvicorn: API worker processes, and one log line per request (off where load matters).
     workers: int = Field(default=1, ge=1, le=64)
     access_log: bool = True
+    # How long an idle client connection stays open. Longer than the gateway keeps one for
+    # reuse (serversTransport idleConnTimeout, 60 s in gateway/traefik.yml): at uvicorn's
+    # 5 s, the gateway could send a request just as the service closes the connection,
+    # and a POST it may not resend answers 502.
+    keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
     # On SIGTERM, how long open requests (a live stream never ends by itself) may finish
     # before uvicorn cancels them: a stop takes seconds, not until the last browser leaves.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)

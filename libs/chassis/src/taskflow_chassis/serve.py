@@ -42,6 +42,7 @@ def serve(create_app: Callable[[SettingsT], FastAPI], settings: SettingsT) -> No
         "forwarded_allow_ips": trusted_proxies(settings),
         "http": PROBLEM_HTTP_PROTOCOL,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        "timeout_keep_alive": settings.keep_alive_seconds,
     }
     if settings.workers <= 1:
         app = create_app(settings)

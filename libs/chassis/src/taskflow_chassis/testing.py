@@ -6,8 +6,10 @@ with the reason, but fails it when ``CI`` is set: CI never skips silently.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -90,14 +92,27 @@ async def app_running(app: Any) -> AsyncIterator[Any]:
         yield manager.app
 
 
+async def connect_postgres(url: str, *, seconds: float = 60) -> Any:
+    """An asyncpg connection, waited for while the server is full: the test processes'
+    stacks share one server (max_connections), and a busy moment must not fail a test."""
+    import asyncpg
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await asyncpg.connect(url)
+        except asyncpg.TooManyConnectionsError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 @asynccontextmanager
 async def fresh_postgres_database(prefix: str = "taskflow_test") -> AsyncIterator[str]:
     """Create an empty PostgreSQL database for one test run and drop it afterwards."""
-    import asyncpg
-
     admin_url = require_postgres()
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_url)
+    conn = await connect_postgres(admin_url)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -107,7 +122,7 @@ async def fresh_postgres_database(prefix: str = "taskflow_test") -> AsyncIterato
     try:
         yield url
     finally:
-        conn = await asyncpg.connect(admin_url)
+        conn = await connect_postgres(admin_url)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
@@ -130,11 +145,9 @@ async def fresh_database(kind: str, sqlite_dir: Path, prefix: str) -> AsyncItera
 async def postgres_outage(database_url: str) -> AsyncIterator[None]:
     """The database refuses every connection and loses those it had, until the block ends
     (as a database restarting or out of reach would look to a service)."""
-    import asyncpg
-
     admin_url = require_postgres()
     name = urlsplit(database_url).path.lstrip("/")
-    conn = await asyncpg.connect(admin_url)
+    conn = await connect_postgres(admin_url)
     try:
         await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         await conn.execute(

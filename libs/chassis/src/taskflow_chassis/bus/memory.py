@@ -254,7 +254,7 @@ class MemoryBus:
                     target.put(letter.event)
         return len(taken)
 
-    async def drain(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - polls, no I/O to bound
+    async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - polls, no I/O to bound
         """Wait until every consumed queue of the hub is empty and idle (for tests)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
