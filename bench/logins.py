@@ -26,6 +26,7 @@ class SteadyLogins:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)  # what was not a 200, by status
     seconds: float = 0.0
+    sent: int = 0  # log-ins sent so far
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -60,11 +61,11 @@ class SteadyLogins:
                 else:
                     self.statuses[str(answer.status_code)] += 1
 
-            started, sent, pending = time.monotonic(), 0, []
+            started, pending = time.monotonic(), []
             while not self._stop.is_set():
-                await asyncio.sleep(max(0.0, started + sent / self.rate - time.monotonic()))
+                await asyncio.sleep(max(0.0, started + self.sent / self.rate - time.monotonic()))
                 pending.append(asyncio.create_task(log_in()))
-                sent += 1
+                self.sent += 1
             self.seconds = time.monotonic() - started
             await asyncio.gather(*pending)
 

@@ -282,3 +282,28 @@ async def test_the_openapi_document_says_what_the_filters_mean(world: Any) -> No
     created = schema["components"]["schemas"]["TaskCreate"]["properties"]["due_at"]
     assert "end of that day" in str(created)
     assert "start of that day" in str(parameters["due_before"]["schema"])
+
+
+async def test_pages_by_due_date_go_through_the_undated_tasks_last_both_ways(world: Any) -> None:
+    lead, _, project = await setup(world)
+    for title, due in [("u1", None), ("d2", "2026-12-02T00:00:00Z"), ("u2", None),
+                       ("d1", "2026-12-01T00:00:00Z"), ("d3", "2026-12-03T00:00:00Z")]:  # fmt: skip
+        await world.task(project["id"], lead, title=title, **({"due_at": due} if due else {}))
+
+    async def one_at_a_time(sort: str) -> list[str]:
+        seen: list[str] = []
+        params = {"project_id": project["id"], "sort": sort, "limit": 1}
+        while True:
+            response = await world.client.get("/api/v1/tasks", params=params, headers=lead.headers)
+            assert response.status_code == 200, response.text
+            seen += [task["title"] for task in response.json()["items"]]
+            cursor = response.json()["next_cursor"]
+            if cursor is None:
+                return seen
+            params["cursor"] = cursor
+
+    soonest = await one_at_a_time("due_at")
+    latest = await one_at_a_time("-due_at")
+    assert soonest[:3] == ["d1", "d2", "d3"] and sorted(soonest[3:]) == ["u1", "u2"]
+    assert latest[:3] == ["d3", "d2", "d1"] and sorted(latest[3:]) == ["u1", "u2"]
+    assert soonest[3:] == latest[3:][::-1]  # the undated by id, in one order and its reverse

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects.sqlite.aiosqlite import dialect as sqlite_dialect
 from taskflow_chassis.db import Database
 from taskflow_chassis.migrations import migrate_to
 from taskflow_chassis.serve import migrations_dir
@@ -26,17 +28,19 @@ from taskflow_work.tasks.schemas import TaskSort
 
 BIG = 20_000  # tasks in the large project
 SMALL_TEAMS, SMALL = 100, 200  # teams of one project each, and their tasks
-SORTS = [TaskSort.PRIORITY_DESC, TaskSort.PRIORITY, TaskSort.CREATED_AT_DESC, TaskSort.CREATED_AT]
+SORTS = list(TaskSort)
 
 
 def _literal(value: Any) -> str:
     return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
 
 
-async def _plans(database: Database, scope: str, sort: TaskSort, values: dict[str, Any]) -> str:
+async def _plans(
+    database: Database, bound: frozenset[str], sort: TaskSort, values: dict[str, Any]
+) -> str:
     """The statement's plan for these values and its generic plan (PREPARE, then EXPLAIN
     EXECUTE while PostgreSQL is told to use the generic one)."""
-    statement = page_statement(frozenset({scope, "project_id"}), sort, False).limit(21)
+    statement = page_statement(bound, sort, False).limit(21)
     wanted = {**values, "team_ids": [values["team_id"]]}
     compiled = statement.compile(dialect=asyncpg_dialect())
     expanded = compiled.construct_expanded_state(compiled.construct_params(wanted))
@@ -98,6 +102,7 @@ async def test_a_projects_page_reads_an_index_not_the_whole_project() -> None:
                         {"id": uuid.uuid4(), "project_id": project, "team_id": team,
                          "title": f"Task {n}", "status": "todo", "priority": "low",
                          "priority_rank": n % 4, "labels": "[]", "assignee_ids": "[]",
+                         "due_at": None if n % 3 else now + timedelta(hours=n % 1000),
                          "created_by": user, "created_at": now - timedelta(seconds=n),
                          "updated_at": now}
                         for n, (team, project) in enumerate(tasks)
@@ -105,12 +110,46 @@ async def test_a_projects_page_reads_an_index_not_the_whole_project() -> None:
                 )  # fmt: skip
                 await conn.execute(text("ANALYZE"))
             values = {"member_id": str(user), "team_id": str(big_team), "project_id": str(big)}
+            pages = [
+                frozenset({scope, "project_id"}) for scope in ("member_id", "team_id", "team_ids")
+            ]
+            pages.append(frozenset({"team_id"}))  # a team's tasks, all its projects
             whole_project_read = {}
-            for scope in ("member_id", "team_id", "team_ids"):
+            for bound in pages:
                 for sort in SORTS:
-                    plans = await _plans(database, scope, sort, values)
+                    plans = await _plans(database, bound, sort, values)
                     if _reads_whole_project(plans):
-                        whole_project_read[f"{scope} {sort}"] = plans
+                        whole_project_read[f"{sorted(bound)} {sort}"] = plans
             assert not whole_project_read, whole_project_read
         finally:
             await database.dispose()
+
+
+async def test_sqlite_reads_a_page_sorted_by_due_date_from_an_index(tmp_path: Path) -> None:
+    """The embedded mode's database: SQLite matches an indexed expression by its text."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'work.db'}")
+    try:
+        await migrate_to(
+            database, migrations_dir(work_app.__file__), "alembic_version_work", "head"
+        )
+        values = {"team_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()),
+                  "after_key": "2026-12-01 00:00:00.000000", "after_id": str(uuid.uuid4()),
+                  "page_limit": 21}  # fmt: skip
+        sorted_in_memory = {}
+        for bound in (frozenset({"team_id", "project_id"}), frozenset({"team_id"})):
+            for sort in (TaskSort.DUE_AT, TaskSort.DUE_AT_DESC):
+                for after in (False, True):
+                    statement = page_statement(bound, sort, after)
+                    compiled = statement.compile(dialect=sqlite_dialect())
+                    expanded = compiled.construct_expanded_state(compiled.construct_params(values))
+                    arguments = [expanded.parameters[n] for n in expanded.positiontup or []]
+                    async with database.engine.connect() as conn:
+                        plan = await conn.exec_driver_sql(
+                            f"EXPLAIN QUERY PLAN {expanded.statement}", tuple(arguments)
+                        )
+                        steps = " | ".join(str(row[-1]) for row in plan)
+                    if "TEMP B-TREE" in steps or "_due_" not in steps:
+                        sorted_in_memory[f"{sorted(bound)} {sort} {after}"] = steps
+        assert not sorted_in_memory, sorted_in_memory
+    finally:
+        await database.dispose()

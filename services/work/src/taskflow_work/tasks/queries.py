@@ -8,7 +8,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
@@ -39,7 +39,7 @@ from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.sql.functions import FunctionElement
 from taskflow_chassis.bound import BoundWrite
 from taskflow_chassis.pagination import PageParams, cursor_values, fetch_page, keyset_statement
-from taskflow_chassis.types import UtcDateTime, table_of
+from taskflow_chassis.types import table_of
 
 from taskflow_work.replica.models import MemberReplica, Person
 from taskflow_work.replica.queries import (
@@ -51,12 +51,8 @@ from taskflow_work.replica.queries import (
     person_column,
     ref,
 )
-from taskflow_work.tasks.models import Priority, Status, Task, TaskAssignee
+from taskflow_work.tasks.models import Priority, Status, Task, TaskAssignee, due_key
 from taskflow_work.tasks.schemas import TaskRead, TaskSort
-
-# NULL due dates sort last both ways; keyset pagination needs a non-NULL key.
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
 
 # Plain tables: a read of rows stays a Core statement, cheaper to run than an ORM one.
 _tasks = table_of(Task)
@@ -213,8 +209,7 @@ def _has_label(index: int) -> ColumnElement[bool]:
 def _sort_key(sort: TaskSort) -> tuple[ColumnElement[Any], bool]:
     if sort in (TaskSort.DUE_AT, TaskSort.DUE_AT_DESC):
         descending = sort == TaskSort.DUE_AT_DESC
-        fill = FAR_PAST if descending else FAR_FUTURE
-        return func.coalesce(_tasks.c.due_at, literal(fill, UtcDateTime())), descending
+        return due_key(_tasks.c.due_at, descending), descending
     if sort in (TaskSort.PRIORITY, TaskSort.PRIORITY_DESC):
         return _tasks.c.priority_rank, sort == TaskSort.PRIORITY_DESC
     return _tasks.c.created_at, sort == TaskSort.CREATED_AT_DESC
