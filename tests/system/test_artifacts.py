@@ -423,6 +423,17 @@ def test_traefik_crds_validate_and_match_the_gateway() -> None:
             for r in gateway["routers"].values()
             if r["entryPoints"] == entry_points
         }, name
+    # Every route's service lets go of an idle connection as gateway/traefik.yml's does.
+    transports = {
+        d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "ServersTransport"
+    }
+    static = yaml.safe_load((ROOT / "gateway" / "traefik.yml").read_text())
+    assert transports == {"taskflow": static["serversTransport"]}
+    for ingress in ingresses.values():
+        for ingress_route in ingress["routes"]:
+            for service in ingress_route.get("services", []):
+                if service.get("kind") != "TraefikService":  # the redirect's noop@internal
+                    assert service["serversTransport"] == "taskflow", ingress_route["match"]
     [redirect] = ingresses["taskflow-http"]["routes"]
     assert ingresses["taskflow-http"]["entryPoints"] == ["web"]
     assert [m["name"] for m in redirect["middlewares"]] == ["redirect-https"]

@@ -153,3 +153,14 @@ async def test_sqlite_reads_a_page_sorted_by_due_date_from_an_index(tmp_path: Pa
         assert not sorted_in_memory, sorted_in_memory
     finally:
         await database.dispose()
+
+
+def test_every_page_statement_keeps_its_place_in_the_compiled_cache() -> None:
+    """A statement without a cache key is compiled afresh for each request (about 1 ms)."""
+    keys = {}
+    for sort in TaskSort:
+        for bound in (frozenset({"team_id", "project_id"}), frozenset({"member_id"})):
+            key = page_statement(bound, sort, True)._generate_cache_key()
+            assert key is not None, (sort, bound)
+            keys[(sort, bound)] = key.key
+    assert len(set(keys.values())) == len(keys)  # soonest and latest first never taken as one

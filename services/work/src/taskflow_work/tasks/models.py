@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column, Index, Text, func, literal_column
 from sqlalchemy.ext.compiler import compiles
@@ -40,6 +41,9 @@ class FarFuture(ColumnElement[datetime]):
     a plan made without the values (PostgreSQL's generic plan; SQLite compares the text)."""
 
     inherit_cache = True
+    # Nothing of its own to key: its class keys it, so a page statement keeps its place
+    # in SQLAlchemy's compiled cache (without this, no key, and a compile each request).
+    _traverse_internals: list[Any] = []
     type = UtcDateTime()
     moment = "9999-01-01 00:00:00"
 
