@@ -465,8 +465,11 @@ async def test_jobs_lost_with_redis_are_queued_again_soon_after_it_returns(
         assert client.delete(stack.env["NOTIFY_CELERY_QUEUE"]) == 1  # Redis lost its data
     finally:
         client.close()
-    back = time.monotonic()
     stack.start_worker()
+    # Timed from the worker's start-up done: on a busy machine that alone took seconds.
+    log = stack.tmp / f"worker-{len(stack.workers) - 1}.log"
+    await wait_for(lambda: b" ready." in log.read_bytes(), stack, seconds=60)
+    back = time.monotonic()
     await wait_for(lambda: len(recorder.to(to)) == 1, stack, each=stack.sweep)
     # Within the requeue window (2 s here, 45 s by default) plus a sweep.
     assert time.monotonic() - back < 10
