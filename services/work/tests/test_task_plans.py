@@ -6,6 +6,7 @@ prepared statement to after five runs on a connection (it knows no values then).
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +42,7 @@ async def _plans(
     """The statement's plan for these values and its generic plan (PREPARE, then EXPLAIN
     EXECUTE while PostgreSQL is told to use the generic one)."""
     statement = page_statement(bound, sort, False).limit(21)
-    wanted = {**values, "team_ids": [values["team_id"]]}
+    wanted = {**values, "team_ids": [values["team_id"]], "page_limit": 21}
     compiled = statement.compile(dialect=asyncpg_dialect())
     expanded = compiled.construct_expanded_state(compiled.construct_params(wanted))
     arguments = ", ".join(
@@ -60,7 +61,32 @@ async def _plans(
 
 
 def _reads_whole_project(plan: str) -> bool:
-    return "Seq Scan on tasks" in plan or "Sort" in plan or "BitmapAnd" in plan
+    return "Seq Scan on tasks" in plan or "BitmapAnd" in plan or _sorts_all_it_reads(plan)
+
+
+def _sorts_all_it_reads(plan: str) -> bool:
+    """A Sort over a scan of tasks with no Limit between them: it sorts every task read. (A
+    member's page sorts each team's first page, each scan under its own Limit.)"""
+    nodes = [
+        (len(line) - len(line.lstrip(" -")), line.strip(" ->"))
+        for line in plan.splitlines()
+        if line.lstrip().startswith("->") or line[:1].isalpha()
+    ]
+    for index, (depth, node) in enumerate(nodes):
+        if not node.startswith("Sort"):
+            continue
+        path: list[tuple[int, bool]] = []  # the nodes between the Sort and the one at hand
+        for inner_depth, inner in nodes[index + 1 :]:
+            if inner_depth <= depth:
+                break
+            while path and path[-1][0] >= inner_depth:
+                path.pop()
+            if re.search(r"Scan.* on tasks(?! shown)", inner) and not any(
+                limited for _, limited in path
+            ):
+                return True
+            path.append((inner_depth, inner.startswith("Limit")))
+    return False
 
 
 async def test_a_projects_page_reads_an_index_not_the_whole_project() -> None:
@@ -114,6 +140,7 @@ async def test_a_projects_page_reads_an_index_not_the_whole_project() -> None:
                 frozenset({scope, "project_id"}) for scope in ("member_id", "team_id", "team_ids")
             ]
             pages.append(frozenset({"team_id"}))  # a team's tasks, all its projects
+            pages.append(frozenset({"member_id"}))  # a member's tasks, all their teams
             whole_project_read = {}
             for bound in pages:
                 for sort in SORTS:

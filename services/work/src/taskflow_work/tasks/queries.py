@@ -28,6 +28,8 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    true,
+    tuple_,
     update,
 )
 from sqlalchemy import inspect as sa_inspect
@@ -37,6 +39,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.util import ClauseAdapter
 from taskflow_chassis.bound import BoundWrite
 from taskflow_chassis.pagination import PageParams, cursor_values, fetch_page, keyset_statement
 from taskflow_chassis.types import table_of
@@ -306,11 +309,80 @@ def _project_in_scope(bound: frozenset[str]) -> ColumnElement[bool]:
     return _PROJECT_TEAM.in_(bindparam("team_ids", expanding=True))
 
 
-def page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select[Any]:
+def page_statement(
+    bound: frozenset[str], sort: TaskSort, after: bool, dialect: str = "postgresql"
+) -> Select[Any]:
     """The page query for one shape of request: which parameters are bound, which sort,
-    whether from a cursor. A request binds its values into it."""
+    whether from a cursor, on which database. A request binds its values into it."""
+    if dialect == "postgresql" and "member_id" in bound and "project_id" not in bound:
+        return _member_page_statement(bound, sort, after)
+    query = _filtered(_scoped(bound), bound)
+    key, descending = _sort_key(sort)
+    return keyset_statement(
+        query, key=key, id_column=_tasks.c.id, descending=descending, after=after
+    )
+
+
+def _member_page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select[Any]:
+    """A member's tasks across their teams, on PostgreSQL: each team's first page from its
+    index (a LATERAL subquery), then the best of those. Joined to the member's teams, the
+    tasks were read and sorted whole (170 to 200 ms a page for a member of a team of
+    200,000 tasks); SQLite and MariaDB have no LATERAL and keep that plan."""
+    key, descending = _sort_key(sort)
+    teams = (
+        select(_members.c.team_id)
+        .where(
+            _members.c.user_id == bindparam("member_id"),
+            _members.c.from_event.is_(True),
+            _members.c.resync_needed.is_(False),
+        )
+        .subquery("member_teams")
+    )
+    team_page = _filtered(
+        select(_tasks.c.id, key.label("page_key")).where(_tasks.c.team_id == teams.c.team_id),
+        bound,
+    )
+    if after:
+        position = tuple_(key, _tasks.c.id)
+        cursor = tuple_(
+            bindparam("after_key", type_=key.type), bindparam("after_id", type_=_tasks.c.id.type)
+        )
+        team_page = team_page.where(position < cursor if descending else position > cursor)
+    limit = bindparam("page_limit", type_=Integer)
+    order = (key.desc(), _tasks.c.id.desc()) if descending else (key, _tasks.c.id)
+    each_team = team_page.order_by(*order).limit(limit).lateral("team_page")
+    best = (
+        select(each_team.c.id, each_team.c.page_key)
+        .select_from(teams.join(each_team, true()))
+        .order_by(
+            *(
+                (each_team.c.page_key.desc(), each_team.c.id.desc())
+                if descending
+                else (each_team.c.page_key, each_team.c.id)
+            )
+        )
+        .limit(limit)
+        .subquery("best")
+    )
+    shown = _tasks.alias("shown")
+    columns = [ClauseAdapter(shown).traverse(column) for column in TASK_COLUMNS]
+    return (
+        select(*columns, best.c.page_key, shown.c.id.label("page_id"))
+        .join(best, best.c.id == shown.c.id)
+        .order_by(
+            *(
+                (best.c.page_key.desc(), best.c.id.desc())
+                if descending
+                else (best.c.page_key, best.c.id)
+            )
+        )
+    )
+
+
+def _filtered(query: Select[Any], bound: frozenset[str]) -> Select[Any]:
+    """``query`` (over tasks) with the request's filters."""
     # Not the tasks of a deleted project (hidden until it is restored or purged).
-    query = _scoped(bound).where(_tasks.c.project_id.not_in(_DELETED_PROJECT_IDS))
+    query = query.where(_tasks.c.project_id.not_in(_DELETED_PROJECT_IDS))
     pattern = bindparam("pattern", type_=String)
     assigned = select(_assignees.c.task_id)
     conditions: dict[str, ColumnElement[bool]] = {
@@ -336,10 +408,7 @@ def page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -> Select
     labels = sorted(name for name in bound if name.startswith("label_") and name.endswith("_first"))
     if labels:  # any of them
         query = query.where(or_(*(_has_label(index) for index in range(len(labels)))))
-    key, descending = _sort_key(sort)
-    return keyset_statement(
-        query, key=key, id_column=_tasks.c.id, descending=descending, after=after
-    )
+    return query
 
 
 class TaskPages:
@@ -356,7 +425,10 @@ class TaskPages:
         values = _bound_values(scope, filters)
         key, _ = _sort_key(filters.sort)
         position = cursor_values(page, key=key, id_column=_tasks.c.id)
-        statement = self._statement(frozenset(values), filters.sort, "after_id" in position)
+        dialect = session.get_bind().dialect.name
+        statement = self._statement(
+            frozenset(values), filters.sort, "after_id" in position, dialect
+        )
         rows, cursor = await fetch_page(session, statement, page, values | position)
         return [task_read(task_row(row)) for row in rows], cursor
 
