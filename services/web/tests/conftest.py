@@ -173,9 +173,10 @@ async def until_status(
     make: Callable[[], Awaitable[httpx.Response]], status: int
 ) -> httpx.Response:
     """``make()``'s answer once it has ``status`` (a participant profile or a membership
-    reaches the other services by an event: a moment after the request, not within it)."""
+    reaches the other services by an event: a moment after the request, not within it;
+    on a machine busy with the whole suite, seconds)."""
     answer = await make()
-    for _ in range(200):
+    for _ in range(600):
         if answer.status_code == status:
             return answer
         await asyncio.sleep(0.05)

@@ -19,7 +19,7 @@ from taskflow_embedded.main import Dispatcher
 from taskflow_web.pages.adapters import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 from taskflow_web.pages.service import STATIC_DIR
 
-from .conftest import ORIGIN, Browser, browser_for, embedded_runtime, participant
+from .conftest import ORIGIN, Browser, browser_for, embedded_runtime, participant, until_status
 from .test_csrf import _routes
 
 TEMPLATES = STATIC_DIR.parent / "templates"
@@ -117,13 +117,11 @@ async def signed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sign
         async with api, ada.client:
             token = await participant(api, ada, "ada", "+14155550191")
             key = {"Authorization": f"Bearer {token}"}
-            team = None
-            for _ in range(200):  # the profile reaches teams by an event
-                answer = await api.post("/api/v1/teams", headers=key, json={"name": "Crew"})
-                if answer.status_code == 201:
-                    team = answer.json()
-                    break
-            assert team is not None
+            team = (
+                await until_status(  # the profile reaches teams by an event
+                    lambda: api.post("/api/v1/teams", headers=key, json={"name": "Crew"}), 201
+                )
+            ).json()
             roles = (await api.get(f"/api/v1/teams/{team['id']}/roles", headers=key)).json()
             project = (
                 await api.post(

@@ -171,7 +171,7 @@ class Held:
 
     async def arrived(self, name: str) -> None:
         """An event has moved (held back) ``name``."""
-        for _ in range(200):
+        for _ in range(600):
             if name in self.held:
                 return
             await asyncio.sleep(0.05)

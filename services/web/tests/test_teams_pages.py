@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from .conftest import (
     emailed_token,
     embedded_runtime,
     participant,
+    until_status,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -57,16 +58,6 @@ class World:
         return str(next(r["id"] for r in roles["items"] if r["name"] == name))
 
 
-async def _until(make: Callable[[], Awaitable[httpx.Response]], status: int) -> httpx.Response:
-    """``make()``'s answer once it has ``status`` (events reach teams in a moment)."""
-    for _ in range(200):
-        answer = await make()
-        if answer.status_code == status:
-            return answer
-        await asyncio.sleep(0.05)
-    raise AssertionError(answer.text)
-
-
 async def _login(api: httpx.AsyncClient, name: str) -> str:
     login = await api.post("/api/v1/auth/jwt/create", json={"username": name, "password": PASSWORD})
     return str(login.json()["access"])
@@ -93,7 +84,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 )
                 ids[name] = str(me.json()["id"])
             lead = {"Authorization": f"Bearer {tokens['ada']}"}
-            team = await _until(
+            team = await until_status(
                 lambda: api.post("/api/v1/teams", headers=lead, json={"name": "Launch crew"}),
                 201,
             )
@@ -106,7 +97,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             )
             token = await emailed_token(mail, "bob@example.com", "You are invited")
             bob_key = {"Authorization": f"Bearer {tokens['bob']}"}
-            await _until(
+            await until_status(
                 lambda: api.post(
                     "/api/v1/invitations/accept", headers=bob_key, json={"token": token}
                 ),
@@ -451,7 +442,7 @@ async def test_an_emailed_link_signed_out_then_sign_up_and_accept(world: World) 
         assert 'action="/invitations/decline"' in signed_in.text
         assert "register your participant profile" in signed_in.text
         # Accepting before the profile exists says what to do.
-        too_soon = await _until(lambda: cy.post("/invitations/accept", {"token": token}), 403)
+        too_soon = await until_status(lambda: cy.post("/invitations/accept", {"token": token}), 403)
         assert "Register your participant profile" in too_soon.text
         assert "Launch crew" in too_soon.text  # the invitation waiting, named
 
@@ -461,7 +452,7 @@ async def test_an_emailed_link_signed_out_then_sign_up_and_accept(world: World) 
             headers={"Authorization": f"Bearer {await _login(world.api, 'cyrus')}"},
         )
         assert registered.status_code == 201, registered.text
-        joined = await _until(lambda: cy.post("/invitations/accept", {"token": token}), 303)
+        joined = await until_status(lambda: cy.post("/invitations/accept", {"token": token}), 303)
         assert joined.headers["location"] == f"/teams/{world.team_id}"
         team = await cy.get(joined.headers["location"])
         assert "Welcome to Launch crew: you joined as Developer." in team.text

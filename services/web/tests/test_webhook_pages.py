@@ -165,7 +165,7 @@ async def test_register_deliver_redeliver_edit_rotate_disable_delete(world: Worl
     assert action, log
     redone = await world.ada.post(html.unescape(action.group(1)))
     assert redone.status_code == 303, redone.text
-    for _ in range(200):
+    for _ in range(600):
         if len(world.receiver.accepted()) == 2:
             break
         await asyncio.sleep(0.05)

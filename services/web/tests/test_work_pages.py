@@ -95,7 +95,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 
 async def _until_shown(browser: Browser, path: str, text: str) -> httpx.Response:
     """The page once it shows ``text`` (a change made elsewhere reaches web by an event)."""
-    for _ in range(200):
+    for _ in range(600):  # events: seconds on a busy machine
         page = await browser.get(path)
         if text in page.text:
             return page
