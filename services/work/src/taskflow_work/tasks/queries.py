@@ -349,18 +349,15 @@ def _member_page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -
         )
         team_page = team_page.where(position < cursor if descending else position > cursor)
     limit = bindparam("page_limit", type_=Integer)
-    order = (key.desc(), _tasks.c.id.desc()) if descending else (key, _tasks.c.id)
-    each_team = team_page.order_by(*order).limit(limit).lateral("team_page")
+    each_team = (
+        team_page.order_by(*_in_order(key, _tasks.c.id, descending))
+        .limit(limit)
+        .lateral("team_page")
+    )
     best = (
         select(each_team.c.id, each_team.c.page_key)
         .select_from(teams.join(each_team, true()))
-        .order_by(
-            *(
-                (each_team.c.page_key.desc(), each_team.c.id.desc())
-                if descending
-                else (each_team.c.page_key, each_team.c.id)
-            )
-        )
+        .order_by(*_in_order(each_team.c.page_key, each_team.c.id, descending))
         .limit(limit)
         .subquery("best")
     )
@@ -369,14 +366,14 @@ def _member_page_statement(bound: frozenset[str], sort: TaskSort, after: bool) -
     return (
         select(*columns, best.c.page_key, shown.c.id.label("page_id"))
         .join(best, best.c.id == shown.c.id)
-        .order_by(
-            *(
-                (best.c.page_key.desc(), best.c.id.desc())
-                if descending
-                else (best.c.page_key, best.c.id)
-            )
-        )
+        .order_by(*_in_order(best.c.page_key, best.c.id, descending))
     )
+
+
+def _in_order(
+    key: ColumnElement[Any], id_column: ColumnElement[Any], descending: bool
+) -> tuple[ColumnElement[Any], ...]:
+    return (key.desc(), id_column.desc()) if descending else (key, id_column)
 
 
 def _filtered(query: Select[Any], bound: frozenset[str]) -> Select[Any]:
