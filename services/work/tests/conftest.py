@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from taskflow_chassis.bus.memory import MemoryBus
+from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
+from taskflow_chassis.migrations import migrate_to
+from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import TestTokens, app_running, fresh_postgres_database
 from taskflow_contracts import teams
 from taskflow_contracts.base import EventPayload
 from taskflow_contracts.permissions import BUILT_IN_ROLES
+from taskflow_work import app as work_app
 from taskflow_work.app import create_app
 from taskflow_work.config import WorkSettings
 
@@ -28,6 +33,20 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     else:
         async with fresh_postgres_database("taskflow_work_test") as url:
             yield url
+
+
+@asynccontextmanager
+async def migrated_database(url: str) -> AsyncIterator[Database]:
+    """Work's schema at head on ``url``, without the app: for tests that seed rows
+    themselves and read what the database makes of a statement."""
+    database = Database(url)
+    try:
+        await migrate_to(
+            database, migrations_dir(work_app.__file__), "alembic_version_work", "head"
+        )
+        yield database
+    finally:
+        await database.dispose()
 
 
 @dataclass

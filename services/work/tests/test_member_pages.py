@@ -24,17 +24,16 @@ from sqlalchemy import Select, insert, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from taskflow_chassis.db import Database
-from taskflow_chassis.migrations import migrate_to
 from taskflow_chassis.pagination import PageParams
-from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import fresh_postgres_database
 from taskflow_chassis.types import table_of
-from taskflow_work import app as work_app
 from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica, Person
 from taskflow_work.tasks.models import PRIORITY_RANK, Priority, Status, Task, TaskAssignee
 from taskflow_work.tasks.queries import TaskFilters, TaskPages, TaskScope, page_statement
 from taskflow_work.tasks.schemas import TaskRead, TaskSort
+
+from .conftest import migrated_database
 
 SEED = 20261201
 TASKS = 200
@@ -303,31 +302,27 @@ def test_postgresql_reads_a_members_page_through_each_team() -> None:
 
 
 async def test_a_members_pages_through_each_team_are_the_joins_pages() -> None:
-    async with fresh_postgres_database("taskflow_work_member_pages") as url:
-        database = Database(url)
-        try:
-            await migrate_to(
-                database, migrations_dir(work_app.__file__), "alembic_version_work", "head"
-            )
-            seeded = await _seed(database)
-            wrong: dict[str, str] = {}
-            async with _ways_to_read(database) as ways:
-                cases = itertools.product(TaskSort, _filters(seeded).items(), LIMITS)
-                for sort, (name, chosen), limit in cases:
-                    filters = dataclasses.replace(chosen, sort=sort)
-                    expected = _expected_ids(seeded, filters)
-                    walks = (
-                        _walk(read.pages, read.session, seeded.member, filters, limit)
-                        for read in ways.values()
-                    )
-                    shown = dict(zip(ways, await asyncio.gather(*walks), strict=True))
-                    case = f"{sort} {name} limit={limit}"
-                    problems = {way: _difference(expected, tasks) for way, tasks in shown.items()}
-                    wrong |= {f"{case} ({way})": p for way, p in problems.items() if p}
-                    if not any(problems.values()) and any(
-                        tasks != shown["join"] for tasks in shown.values()
-                    ):
-                        wrong[case] = "the same tasks, shown otherwise"
-            assert not wrong, wrong
-        finally:
-            await database.dispose()
+    async with (
+        fresh_postgres_database("taskflow_work_member_pages") as url,
+        migrated_database(url) as database,
+    ):
+        seeded = await _seed(database)
+        wrong: dict[str, str] = {}
+        async with _ways_to_read(database) as ways:
+            cases = itertools.product(TaskSort, _filters(seeded).items(), LIMITS)
+            for sort, (name, chosen), limit in cases:
+                filters = dataclasses.replace(chosen, sort=sort)
+                expected = _expected_ids(seeded, filters)
+                walks = (
+                    _walk(read.pages, read.session, seeded.member, filters, limit)
+                    for read in ways.values()
+                )
+                shown = dict(zip(ways, await asyncio.gather(*walks), strict=True))
+                case = f"{sort} {name} limit={limit}"
+                problems = {way: _difference(expected, tasks) for way, tasks in shown.items()}
+                wrong |= {f"{case} ({way})": p for way, p in problems.items() if p}
+                if not any(problems.values()) and any(
+                    tasks != shown["join"] for tasks in shown.values()
+                ):
+                    wrong[case] = "the same tasks, shown otherwise"
+        assert not wrong, wrong

@@ -16,16 +16,15 @@ from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as sqlite_dialect
 from taskflow_chassis.db import Database
-from taskflow_chassis.migrations import migrate_to
-from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import fresh_postgres_database
 from taskflow_chassis.types import table_of
-from taskflow_work import app as work_app
 from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica
 from taskflow_work.tasks.models import Task
 from taskflow_work.tasks.queries import page_statement
 from taskflow_work.tasks.schemas import TaskSort
+
+from .conftest import migrated_database
 
 BIG = 20_000  # tasks in the large project
 SMALL_TEAMS, SMALL = 100, 200  # teams of one project each, and their tasks
@@ -90,75 +89,65 @@ def _sorts_all_it_reads(plan: str) -> bool:
 
 
 async def test_a_projects_page_reads_an_index_not_the_whole_project() -> None:
-    async with fresh_postgres_database("taskflow_work_plans") as url:
-        database = Database(url)
-        try:
-            await migrate_to(
-                database, migrations_dir(work_app.__file__), "alembic_version_work", "head"
-            )
-            user, now = uuid.uuid4(), datetime.now(UTC)
-            teams = [uuid.uuid4() for _ in range(SMALL_TEAMS + 1)]
-            projects = [uuid.uuid4() for _ in teams]
-            big_team, big = teams[0], projects[0]
-            tasks = [(big_team, big)] * BIG + [
-                (team, project) for team, project in zip(teams[1:], projects[1:], strict=True)
-            ] * SMALL
-            async with database.engine.begin() as conn:
-                await conn.execute(
-                    insert(table_of(Project)),
-                    [
-                        {"id": project, "team_id": team, "name": "P", "metadata": "{}",
-                         "archived": False, "created_by": user, "created_at": now,
-                         "updated_at": now}
-                        for team, project in zip(teams, projects, strict=True)
-                    ],
-                )  # fmt: skip
-                await conn.execute(
-                    insert(table_of(MemberReplica)),
-                    [
-                        {"team_id": team, "user_id": user, "role_id": uuid.uuid4(),
-                         "role_name": "Developer", "permissions": "[]", "from_event": True,
-                         "updated_at": now}
-                        for team in teams
-                    ],
-                )  # fmt: skip
-                await conn.execute(
-                    insert(table_of(Task)),
-                    [
-                        {"id": uuid.uuid4(), "project_id": project, "team_id": team,
-                         "title": f"Task {n}", "status": "todo", "priority": "low",
-                         "priority_rank": n % 4, "labels": "[]", "assignee_ids": "[]",
-                         "due_at": None if n % 3 else now + timedelta(hours=n % 1000),
-                         "created_by": user, "created_at": now - timedelta(seconds=n),
-                         "updated_at": now}
-                        for n, (team, project) in enumerate(tasks)
-                    ],
-                )  # fmt: skip
-                await conn.execute(text("ANALYZE"))
-            values = {"member_id": str(user), "team_id": str(big_team), "project_id": str(big)}
-            pages = [
-                frozenset({scope, "project_id"}) for scope in ("member_id", "team_id", "team_ids")
-            ]
-            pages.append(frozenset({"team_id"}))  # a team's tasks, all its projects
-            pages.append(frozenset({"member_id"}))  # a member's tasks, all their teams
-            whole_project_read = {}
-            for bound in pages:
-                for sort in SORTS:
-                    plans = await _plans(database, bound, sort, values)
-                    if _reads_whole_project(plans):
-                        whole_project_read[f"{sorted(bound)} {sort}"] = plans
-            assert not whole_project_read, whole_project_read
-        finally:
-            await database.dispose()
+    async with (
+        fresh_postgres_database("taskflow_work_plans") as url,
+        migrated_database(url) as database,
+    ):
+        user, now = uuid.uuid4(), datetime.now(UTC)
+        teams = [uuid.uuid4() for _ in range(SMALL_TEAMS + 1)]
+        projects = [uuid.uuid4() for _ in teams]
+        big_team, big = teams[0], projects[0]
+        tasks = [(big_team, big)] * BIG + [
+            (team, project) for team, project in zip(teams[1:], projects[1:], strict=True)
+        ] * SMALL
+        async with database.engine.begin() as conn:
+            await conn.execute(
+                insert(table_of(Project)),
+                [
+                    {"id": project, "team_id": team, "name": "P", "metadata": "{}",
+                     "archived": False, "created_by": user, "created_at": now,
+                     "updated_at": now}
+                    for team, project in zip(teams, projects, strict=True)
+                ],
+            )  # fmt: skip
+            await conn.execute(
+                insert(table_of(MemberReplica)),
+                [
+                    {"team_id": team, "user_id": user, "role_id": uuid.uuid4(),
+                     "role_name": "Developer", "permissions": "[]", "from_event": True,
+                     "updated_at": now}
+                    for team in teams
+                ],
+            )  # fmt: skip
+            await conn.execute(
+                insert(table_of(Task)),
+                [
+                    {"id": uuid.uuid4(), "project_id": project, "team_id": team,
+                     "title": f"Task {n}", "status": "todo", "priority": "low",
+                     "priority_rank": n % 4, "labels": "[]", "assignee_ids": "[]",
+                     "due_at": None if n % 3 else now + timedelta(hours=n % 1000),
+                     "created_by": user, "created_at": now - timedelta(seconds=n),
+                     "updated_at": now}
+                    for n, (team, project) in enumerate(tasks)
+                ],
+            )  # fmt: skip
+            await conn.execute(text("ANALYZE"))
+        values = {"member_id": str(user), "team_id": str(big_team), "project_id": str(big)}
+        pages = [frozenset({scope, "project_id"}) for scope in ("member_id", "team_id", "team_ids")]
+        pages.append(frozenset({"team_id"}))  # a team's tasks, all its projects
+        pages.append(frozenset({"member_id"}))  # a member's tasks, all their teams
+        whole_project_read = {}
+        for bound in pages:
+            for sort in SORTS:
+                plans = await _plans(database, bound, sort, values)
+                if _reads_whole_project(plans):
+                    whole_project_read[f"{sorted(bound)} {sort}"] = plans
+        assert not whole_project_read, whole_project_read
 
 
 async def test_sqlite_reads_a_page_sorted_by_due_date_from_an_index(tmp_path: Path) -> None:
     """The embedded mode's database: SQLite matches an indexed expression by its text."""
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'work.db'}")
-    try:
-        await migrate_to(
-            database, migrations_dir(work_app.__file__), "alembic_version_work", "head"
-        )
+    async with migrated_database(f"sqlite+aiosqlite:///{tmp_path / 'work.db'}") as database:
         values = {"team_id": str(uuid.uuid4()), "project_id": str(uuid.uuid4()),
                   "after_key": "2026-12-01 00:00:00.000000", "after_id": str(uuid.uuid4()),
                   "page_limit": 21}  # fmt: skip
@@ -178,8 +167,6 @@ async def test_sqlite_reads_a_page_sorted_by_due_date_from_an_index(tmp_path: Pa
                     if "TEMP B-TREE" in steps or "_due_" not in steps:
                         sorted_in_memory[f"{sorted(bound)} {sort} {after}"] = steps
         assert not sorted_in_memory, sorted_in_memory
-    finally:
-        await database.dispose()
 
 
 def test_every_page_statement_keeps_its_place_in_the_compiled_cache() -> None:
