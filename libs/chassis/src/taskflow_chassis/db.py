@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -82,9 +83,13 @@ class Database:
             expire_on_commit=False,
             sync_session_class=self.session_class,
         )
-        # Reads (GET) need no transaction: no BEGIN and ROLLBACK round trips per request.
+        # Each statement commits by itself: reads (GET) need no transaction, no BEGIN and
+        # ROLLBACK round trips per request, and neither does a lone write.
+        self.autocommit_engine: AsyncEngine = self.engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
         self.read_sessionmaker = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            self.autocommit_engine,
             expire_on_commit=False,
             sync_session_class=self.session_class,
         )
@@ -210,3 +215,19 @@ def rows_matched(result: Result[*tuple[Any, ...]]) -> int:
     ``Result``, which has no ``rowcount``; a DML statement's is a ``CursorResult``)."""
     assert isinstance(result, CursorResult)
     return result.rowcount
+
+
+async def connect_postgres(url: str, *, seconds: float = 60) -> Any:
+    """An asyncpg connection (an administrator's: creating and dropping databases),
+    waited for while the server is full: several stacks (tests, the bench, ``make up``)
+    may share one server's max_connections, and a busy moment must not fail them."""
+    import asyncpg
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await asyncpg.connect(url)
+        except asyncpg.TooManyConnectionsError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
