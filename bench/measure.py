@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 from stack import cmdline, descendants
-from taskflow_chassis.testing import connect_postgres
+from taskflow_chassis.db import connect_postgres
 from taskflow_embedded.local import LocalStack
 
 

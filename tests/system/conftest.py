@@ -33,9 +33,9 @@ import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
+from taskflow_chassis.db import connect_postgres
 from taskflow_chassis.ports import free_ports
 from taskflow_chassis.testing import (
-    connect_postgres,
     in_ci,
     require_postgres,
     require_rabbitmq,

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from taskflow_chassis.testing import connect_postgres
+from taskflow_chassis.db import connect_postgres
 
 from .conftest import (
     FIGURES,

@@ -164,7 +164,7 @@ class LocalStack:
     # --- life cycle --------------------------------------------------------------------
 
     async def create_databases(self) -> None:
-        from taskflow_chassis.testing import connect_postgres  # waits while the server is full
+        from taskflow_chassis.db import connect_postgres  # waits while the server is full
 
         conn = await connect_postgres(self.postgres_url)
         try:
@@ -177,7 +177,7 @@ class LocalStack:
             await conn.close()
 
     async def drop_databases(self) -> None:
-        from taskflow_chassis.testing import connect_postgres  # waits while the server is full
+        from taskflow_chassis.db import connect_postgres  # waits while the server is full
 
         conn = await connect_postgres(self.postgres_url)
         try:

@@ -6,7 +6,6 @@ with the reason, but fails it when ``CI`` is set: CI never skips silently.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from taskflow_chassis.db import connect_postgres
 from taskflow_chassis.problems import PROBLEM_MEDIA_TYPE
 
 if TYPE_CHECKING:
@@ -90,21 +90,6 @@ async def app_running(app: Any) -> AsyncIterator[Any]:
         shutdown_timeout=APP_START_TIMEOUT_SECONDS,
     ) as manager:
         yield manager.app
-
-
-async def connect_postgres(url: str, *, seconds: float = 60) -> Any:
-    """An asyncpg connection, waited for while the server is full: the test processes'
-    stacks share one server (max_connections), and a busy moment must not fail a test."""
-    import asyncpg
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return await asyncpg.connect(url)
-        except asyncpg.TooManyConnectionsError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
 
 
 @asynccontextmanager
@@ -221,7 +206,6 @@ class TestTokens:
 
     def access_token(self, user_id: uuid.UUID, *, ttl_seconds: int = 900, **extra: Any) -> str:
         """``extra``: auth's other claims, e.g. ``ver`` and ``fam``."""
-        import time
 
         import jwt
 
