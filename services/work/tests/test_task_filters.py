@@ -286,9 +286,18 @@ async def test_the_openapi_document_says_what_the_filters_mean(world: Any) -> No
 
 async def test_pages_by_due_date_go_through_the_undated_tasks_last_both_ways(world: Any) -> None:
     lead, _, project = await setup(world)
+    # d3: the latest due date accepted (the end of 9998), still before every undated task.
     for title, due in [("u1", None), ("d2", "2026-12-02T00:00:00Z"), ("u2", None),
-                       ("d1", "2026-12-01T00:00:00Z"), ("d3", "2026-12-03T00:00:00Z")]:  # fmt: skip
+                       ("d1", "2026-12-01T00:00:00Z"), ("d3", "9998-12-31")]:  # fmt: skip
         await world.task(project["id"], lead, title=title, **({"due_at": due} if due else {}))
+    # From 9999 on, a due date would sort among the undated ones: refused, and said why.
+    refused = await world.client.post(
+        f"/api/v1/projects/{project['id']}/tasks",
+        headers=lead.headers,
+        json={"title": "far", "due_at": "9999-01-01T00:00:00Z"},
+    )
+    assert refused.status_code == 422
+    assert "before 9999-01-01" in refused.json()["errors"][0]["msg"]
 
     async def one_at_a_time(sort: str) -> list[str]:
         seen: list[str] = []

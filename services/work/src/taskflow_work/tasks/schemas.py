@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -31,14 +31,26 @@ from taskflow_chassis.openapi import (
 from taskflow_chassis.types import DayEndOrInstant
 
 from taskflow_work.replica.schemas import PersonRef
-from taskflow_work.tasks.models import Priority, Status
+from taskflow_work.tasks.models import FarFuture, Priority, Status
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Hours = Annotated[float, Field(ge=0, le=10_000)]
+# An undated task sorts as if due at this instant, soonest first (tasks.models.due_key),
+# after every dated one: a due date is accepted only before it, so none sorts among the
+# undated. (Latest first, FarPast is year 1, long before the earliest instant accepted.)
+LATEST_DUE = datetime.fromisoformat(FarFuture.moment).replace(tzinfo=UTC)
+
+
+def _before_the_undated(due_at: datetime) -> datetime:
+    if due_at >= LATEST_DUE:
+        raise ValueError(f"a due date must be before {LATEST_DUE:%Y-%m-%d}")
+    return due_at
+
+
 # Due on a day (a date alone) means due by its end: 2026-12-01 is 2026-12-01T23:59:59.999999Z.
-DueAt = DayEndOrInstant
+DueAt = Annotated[DayEndOrInstant, AfterValidator(_before_the_undated)]
 
 
 def _unique(values: list[Any]) -> list[Any]:
