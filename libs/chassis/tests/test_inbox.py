@@ -391,6 +391,52 @@ async def test_a_batch_applies_each_new_event_once_in_order_and_skips_duplicates
     assert await handle_batch(database, batch, handlers, PUBLISHER) == 0
 
 
+async def test_a_batch_claims_its_events_in_one_statement(database: Database) -> None:
+    """PostgreSQL and SQLite say which inbox rows an INSERT wrote: no look-up first, and
+    the one already handled is still skipped."""
+    handled = bumped("c1")
+    assert await handle_once(database, handled, on_bumped(), PUBLISHER) is True
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    engine = database.engine.sync_engine
+    engine_events.listen(engine, "before_cursor_execute", record)
+    try:
+        batch = [CloudEvent.from_json(handled.to_json()), bumped("c2"), bumped("c3")]
+        assert await handle_batch(database, batch, on_bumped(bump), PUBLISHER) == 2
+    finally:
+        engine_events.remove(engine, "before_cursor_execute", record)
+    assert len([s for s in sent if "inbox_messages" in s]) == 1, sent
+    assert await inbox_count(database) == 3
+    assert [await widget_count(database, w) for w in ("c1", "c2", "c3")] == [None, 1, 1]
+
+
+async def test_two_batches_holding_one_event_at_once_handle_it_once(database: Database) -> None:
+    """The second batch's claim waits on the event the first holds, then leaves it to the
+    first and handles the rest: nothing fails, each event runs once."""
+    shared, first_only, second_only = bumped("s1"), bumped("s2"), bumped("s3")
+    first_holds = asyncio.Event()
+
+    async def slow_on_s2(payload: WidgetBumped, context: Context) -> None:
+        if payload.widget_id == "s2":
+            first_holds.set()
+            await asyncio.sleep(0.5)  # the first batch's transaction stays open meanwhile
+
+    async def second() -> int:
+        await first_holds.wait()
+        copy = CloudEvent.from_json(shared.to_json())
+        return await handle_batch(database, [copy, second_only], on_bumped(bump), PUBLISHER)
+
+    handled = await asyncio.gather(
+        handle_batch(database, [shared, first_only], on_bumped(bump, slow_on_s2), PUBLISHER),
+        second(),
+    )
+    assert list(handled) == [2, 1]
+    assert [await widget_count(database, w) for w in ("s1", "s2", "s3")] == [1, 1, 1]
+
+
 async def test_a_failing_event_rolls_the_whole_batch_back(database: Database) -> None:
     async def explode_on_b4(payload: WidgetBumped, context: Context) -> None:
         if payload.widget_id == "b4":

@@ -188,6 +188,27 @@ async def test_a_batch_writes_its_deliveries_in_the_same_few_statements_whatever
     assert await team.count(EmailMessage) == 1 + 3 + 12
 
 
+async def test_an_assignment_reads_its_people_once_and_claims_its_events_at_once(
+    team: Team,
+) -> None:
+    """Its two events in one batch: the live events' actor is the person the handlers
+    read (not read again when they are written), and the inbox rows go in one statement
+    where the database says which it wrote (MariaDB looks first)."""
+    await team.apply(team.assignments(1))
+    with statements(team.database) as sent:
+        assert await team.apply(team.assignments(1)) == 2
+    people = [s for s in sent if re.search(r"\bFROM user_replicas\b", s)]
+    inbox = [s for s in sent if "inbox_messages" in s]
+    assert len(people) == 1, people
+    assert len(inbox) == (2 if team.database.dialect == "mysql" else 1), inbox
+    # What this batch put on the assignee's stream names the assigner all the same.
+    written = [e for e in await team.stream(team.dev) if "actor" in e.payload][-3:]
+    assert len(written) == 3
+    assert {(e.payload["actor"]["id"], e.payload["actor"]["username"]) for e in written} == {
+        (str(team.lead), "lead")
+    }
+
+
 async def test_each_notification_reaches_the_stream_in_order_with_the_unread_count_it_made(
     team: Team,
 ) -> None:

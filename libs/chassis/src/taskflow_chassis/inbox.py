@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +57,17 @@ _CLAIM = insert(inbox_table).values(
 _SEEN = select(inbox_table.c.event_id).where(
     inbox_table.c.event_id.in_(bindparam("ids", expanding=True))
 )
+# A batch's claim where the database can say which rows it wrote: one statement, not a
+# look-up and then an insert. A copy another consumer's open transaction holds makes the
+# insert wait on its key, then skip it if that transaction committed.
+_CLAIM_NEW = {
+    "postgresql": postgresql.insert(inbox_table)
+    .on_conflict_do_nothing(index_elements=[inbox_table.c.event_id])
+    .returning(inbox_table.c.event_id),
+    "sqlite": sqlite.insert(inbox_table)
+    .on_conflict_do_nothing(index_elements=[inbox_table.c.event_id])
+    .returning(inbox_table.c.event_id),
+}
 
 
 async def handle_once(
@@ -108,30 +120,40 @@ async def handle_batch(
 ) -> int:
     """Run the handlers of every event not seen before, in order, in one unit of work with
     their inbox rows; answer how many ran. Any failure (an unreadable event, a handler's
-    exception, a copy claimed meanwhile by another consumer) rolls the whole batch back
-    and propagates: the bus then hands the events over one by one."""
+    exception, on MariaDB a copy claimed meanwhile by another consumer) rolls the whole
+    batch back and propagates: the bus then hands the events over one by one."""
     fresh: dict[str, ParsedEvent] = {}
     for event in events:
         if event.id not in fresh:  # a copy in the same batch: the first one runs
             fresh[event.id] = handlers.parse(event)
     async with database.session() as session:
-        seen = await session.execute(_SEEN, {"ids": list(fresh)})
-        for event_id in seen.scalars():
-            logger.info("event %s (%s) already handled", event_id, fresh.pop(event_id).event.type)
+        await _claim_batch(session, fresh)
         if not fresh:
             return 0
-        now = utcnow()
-        # Claimed before the handlers run: a copy another consumer holds makes this insert
-        # wait on its key, then fail, and the batch goes one by one.
-        await session.execute(
-            _CLAIM,
-            [
-                {"event_id": parsed.event.id, "event_type": parsed.event.type, "handled_at": now}
-                for parsed in fresh.values()
-            ],
-        )
         await _run_in(session, list(fresh.values()), publisher)
         return len(fresh)
+
+
+async def _claim_batch(session: AsyncSession, fresh: dict[str, ParsedEvent]) -> None:
+    """Write the inbox rows of the events in ``fresh``, before their handlers run; take
+    out of ``fresh`` those already handled."""
+    now = utcnow()
+    rows = [
+        {"event_id": parsed.event.id, "event_type": parsed.event.type, "handled_at": now}
+        for parsed in fresh.values()
+    ]
+    claim = _CLAIM_NEW.get(session.get_bind().dialect.name)
+    if claim is not None:
+        claimed = set((await session.execute(claim, rows)).scalars())
+        handled = [event_id for event_id in fresh if event_id not in claimed]
+    else:
+        handled = list((await session.execute(_SEEN, {"ids": list(fresh)})).scalars())
+    for event_id in handled:
+        logger.info("event %s (%s) already handled", event_id, fresh.pop(event_id).event.type)
+    if claim is None and fresh:
+        # A copy another consumer holds makes this insert wait on its key, then fail, and
+        # the batch goes one by one.
+        await session.execute(_CLAIM, [row for row in rows if row["event_id"] in fresh])
 
 
 async def _run_batch(

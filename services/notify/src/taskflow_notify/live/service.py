@@ -37,6 +37,7 @@ from taskflow_notify.live import rules
 from taskflow_notify.live.models import LiveCursor, LiveEvent
 from taskflow_notify.replica.models import UserReplica
 from taskflow_notify.replica.schemas import person_ref
+from taskflow_notify.replica.service import KeptReads, kept_reads
 
 logger = logging.getLogger("taskflow.notify.live")
 
@@ -90,8 +91,10 @@ class LiveWrites:
     numbered and written together just before it commits (three statements, plus the
     feed rows', for a batch of events instead of a few for each)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, kept: KeptReads | None = None) -> None:
         self.session = session
+        # The people the batch's handlers read: actors found there are not read again.
+        self.kept = kept
         self.gathered: list[GatheredEvent] = []
         self.feed: FeedRows | None = None
 
@@ -126,7 +129,7 @@ class LiveWrites:
             return
         await number_events(self.session, shown)  # the users' rows locked from here
         actor_ids = {e.actor_id for e in shown if e.actor_id is not None}
-        actors = await _people(self.session, actor_ids) if actor_ids else {}
+        actors = await self._actors(actor_ids) if actor_ids else {}
         for event in shown:
             if event.actor_id is not None and event.notification_id is None:
                 ref = person_ref(event.actor_id, actors.get(event.actor_id))
@@ -136,9 +139,13 @@ class LiveWrites:
             await self.feed.finish(notifications, actors)
         await write_events(self.session, shown)
 
+    async def _actors(self, actor_ids: set[uuid.UUID]) -> dict[uuid.UUID, UserReplica]:
+        known = self.kept.people(actor_ids) if self.kept is not None else None
+        return known if known is not None else await _people(self.session, actor_ids)
+
 
 def _live_writes(uow: UnitOfWork) -> LiveWrites:
-    return LiveWrites(uow.session)
+    return LiveWrites(uow.session, kept_reads(uow))
 
 
 def live_writes(uow: UnitOfWork) -> LiveWrites:

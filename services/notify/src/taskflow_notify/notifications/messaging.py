@@ -255,6 +255,10 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
             session, payload.assignee_id, payload.assigned_by, default_lead_hours=lead_hours
         ),
     )
+    # The assigner is the live event's actor: its writer need not read them again.
+    kept.remember_people(
+        (payload.assignee_id, payload.assigned_by), (user for user, _prefs in found.values())
+    )
     assignee, prefs = found.get(payload.assignee_id, (None, None))
     assigner, _ = found.get(payload.assigned_by, (None, None))
     link = _task_link(context, payload.task_id)

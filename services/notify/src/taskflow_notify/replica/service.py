@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -138,10 +138,14 @@ class KeptReads:
     """What a batch's handlers read of teams, members, projects, people, preferences and
     webhook endpoints, kept from one event to the next while none of those changes: task
     and comment events change none of them, and every other event forgets what was kept
-    before it runs (``handlers.py``). Forgotten at the commit too."""
+    before it runs (``handlers.py``). Kept until the unit of work ends with its commit,
+    so the live events written then (``live.service.LiveWrites``) find the people the
+    handlers read, as they still are."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._found: dict[tuple[Any, ...], Any] = {}
+        # People by id, None for an id the replica does not know.
+        self._people: dict[uuid.UUID, UserReplica | None] = {}
 
     async def kept(self, key: tuple[Any, ...], read: Callable[[], Awaitable[T]]) -> T:
         """``read()``'s answer, read once while it is kept (its callers only look at it)."""
@@ -149,11 +153,24 @@ class KeptReads:
             self._found[key] = await read()
         return cast(T, self._found[key])
 
+    def remember_people(self, asked: Iterable[uuid.UUID], found: Iterable[UserReplica]) -> None:
+        """The people a read asked for by id, and those it found (the rest are unknown)."""
+        self._people.update(dict.fromkeys(asked))
+        self._people.update((user.user_id, user) for user in found)
+
+    def people(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, UserReplica] | None:
+        """The known ones of these people by id, if all were read while kept; else None."""
+        ids = set(user_ids)
+        if not ids <= self._people.keys():
+            return None
+        return {i: user for i in ids if (user := self._people[i]) is not None}
+
     def forget(self) -> None:
         self._found.clear()
+        self._people.clear()
 
     async def write(self) -> None:
-        self.forget()
+        """Nothing to write: what is kept is only read."""
 
 
 def kept_reads(uow: UnitOfWork) -> KeptReads:
