@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import event as engine_events
 from sqlalchemy import func, insert, select, update
 from taskflow_chassis.bus import EventBus
 from taskflow_chassis.bus.memory import MemoryBus
@@ -19,7 +18,7 @@ from taskflow_chassis.handlers import EventContext, EventHandler, HandlerMap
 from taskflow_chassis.inbox import EventConsumer, handle_batch, handle_once
 from taskflow_chassis.logs import current_correlation_id
 from taskflow_chassis.messaging import inbox_table, outbox_table
-from taskflow_chassis.testing import postgres_outage, require_rabbitmq
+from taskflow_chassis.testing import postgres_outage, require_rabbitmq, statements_sent
 from taskflow_chassis.unit_of_work import Publisher
 
 from .conftest import WidgetBumped, WidgetNoticed, widgets
@@ -170,24 +169,18 @@ async def test_a_consumer_without_inbox_runs_each_delivery_and_sends_no_statemen
     async def count(payload: WidgetBumped, context: Context) -> None:
         heard.append(payload.widget_id)
 
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
     consumer = EventConsumer(
         database, bus, queue="counters", handlers=on_bumped(count), publisher=PUBLISHER, inbox=False
     )
     await consumer.start()
-    engine_events.listen(database.engine.sync_engine, "before_cursor_execute", seen)
     try:
-        first = bumped("w9")
-        await bus.publish(first)
-        await bus.publish(first)  # at-least-once delivery: a duplicate arrives
-        await bus.publish(bumped("w10"))
-        await bus.drain()
+        with statements_sent(database) as statements:
+            first = bumped("w9")
+            await bus.publish(first)
+            await bus.publish(first)  # at-least-once delivery: a duplicate arrives
+            await bus.publish(bumped("w10"))
+            await bus.drain()
     finally:
-        engine_events.remove(database.engine.sync_engine, "before_cursor_execute", seen)
         await consumer.stop()
         await bus.close()
     assert heard == ["w9", "w9", "w10"]
@@ -396,18 +389,9 @@ async def test_a_batch_claims_its_events_in_one_statement(database: Database) ->
     the one already handled is still skipped."""
     handled = bumped("c1")
     assert await handle_once(database, handled, on_bumped(), PUBLISHER) is True
-    sent: list[str] = []
-
-    def record(*args: Any) -> None:
-        sent.append(args[2])
-
-    engine = database.engine.sync_engine
-    engine_events.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(database) as sent:
         batch = [CloudEvent.from_json(handled.to_json()), bumped("c2"), bumped("c3")]
         assert await handle_batch(database, batch, on_bumped(bump), PUBLISHER) == 2
-    finally:
-        engine_events.remove(engine, "before_cursor_execute", record)
     assert len([s for s in sent if "inbox_messages" in s]) == 1, sent
     assert await inbox_count(database) == 3
     assert [await widget_count(database, w) for w in ("c1", "c2", "c3")] == [None, 1, 1]

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlmodel import col
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
@@ -28,7 +27,7 @@ from taskflow_chassis.inbox import handle_batch, handle_once
 from taskflow_chassis.messaging import inbox_table
 from taskflow_chassis.migrations import upgrade_to_head
 from taskflow_chassis.serve import migrations_dir
-from taskflow_chassis.testing import fresh_database
+from taskflow_chassis.testing import fresh_database, statements_sent
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
 from taskflow_contracts import auth, teams, work
@@ -151,22 +150,6 @@ async def team(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
             await database.dispose()
 
 
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile."""
-    sent: list[str] = []
-
-    def record(*args: Any) -> None:
-        sent.append(args[2])
-
-    engine = database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 async def test_a_batch_writes_its_deliveries_in_the_same_few_statements_whatever_its_size(
     team: Team,
 ) -> None:
@@ -175,7 +158,7 @@ async def test_a_batch_writes_its_deliveries_in_the_same_few_statements_whatever
     await team.apply(team.assignments(1))  # the users' cursor rows exist from here
     sent: dict[int, list[str]] = {}
     for size in (3, 12):
-        with statements(team.database) as sent[size]:
+        with statements_sent(team.database) as sent[size]:
             assert await team.apply(team.assignments(size)) == 2 * size
     gathered = {size: [s for s in sent[size] if GATHERED.search(s)] for size in sent}
     assert len(gathered[3]) == len(gathered[12]), gathered
@@ -195,7 +178,7 @@ async def test_an_assignment_reads_its_people_once_and_claims_its_events_at_once
     read (not read again when they are written), and the inbox rows go in one statement
     where the database says which it wrote (MariaDB looks first)."""
     await team.apply(team.assignments(1))
-    with statements(team.database) as sent:
+    with statements_sent(team.database) as sent:
         assert await team.apply(team.assignments(1)) == 2
     people = [s for s in sent if re.search(r"\bFROM user_replicas\b", s)]
     inbox = [s for s in sent if "inbox_messages" in s]

@@ -10,15 +10,16 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import event
 
-from taskflow_chassis.db import connect_postgres
+from taskflow_chassis.db import Database, connect_postgres
 from taskflow_chassis.problems import PROBLEM_MEDIA_TYPE
 
 if TYPE_CHECKING:
@@ -90,6 +91,23 @@ async def app_running(app: Any) -> AsyncIterator[Any]:
         shutdown_timeout=APP_START_TIMEOUT_SECONDS,
     ) as manager:
         yield manager.app
+
+
+@contextmanager
+def statements_sent(database: Database) -> Iterator[list[str]]:
+    """Every statement sent to ``database`` meanwhile (an executemany once), in order."""
+
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @asynccontextmanager
