@@ -382,6 +382,7 @@ async def test_a_batch_applies_each_new_event_once_in_order_and_skips_duplicates
     assert await widget_count(database, "b2") == 1
     assert await inbox_count(database) == 3
     assert await handle_batch(database, batch, handlers, PUBLISHER) == 0
+    assert await handle_batch(database, [], handlers, PUBLISHER) == 0
 
 
 async def test_a_batch_claims_its_events_in_one_statement(database: Database) -> None:

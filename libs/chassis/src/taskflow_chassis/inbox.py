@@ -126,6 +126,8 @@ async def handle_batch(
     for event in events:
         if event.id not in fresh:  # a copy in the same batch: the first one runs
             fresh[event.id] = handlers.parse(event)
+    if not fresh:
+        return 0
     async with database.session() as session:
         await _claim_batch(session, fresh)
         if not fresh:
