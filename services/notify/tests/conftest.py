@@ -30,7 +30,6 @@ from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.ports import free_port
 from taskflow_chassis.testing import TestTokens, app_running, fresh_postgres_database
 from taskflow_chassis.types import utcnow
-from taskflow_chassis.unit_of_work import Publisher
 from taskflow_contracts import auth, teams
 from taskflow_contracts.base import EventPayload
 from taskflow_notify.app import create_app
@@ -59,7 +58,7 @@ async def send_logged_email(
     own_database = Database(settings.resolved_database_url(), poolclass=NullPool)
     own_backend = create_backend(settings.resolved_email_url())
     try:
-        sender = EmailSender(settings, Publisher("notify"))
+        sender = EmailSender(settings)
         return await sender.send(email_id, backend or own_backend, database or own_database)
     finally:
         await own_database.dispose()

@@ -180,7 +180,7 @@ async def test_once_the_server_answers_again_the_waiting_emails_are_due_at_once(
     port = free_port()  # nothing listens there yet
     backend = SmtpBackend(f"smtp://127.0.0.1:{port}")
     # One sender, as in a worker: what it learns of the server carries over between emails.
-    sender = EmailSender(mailer.settings, Publisher("notify"))
+    sender = EmailSender(mailer.settings)
 
     async def send(email_id: uuid.UUID) -> str:
         return await sender.send(email_id, backend, mailer.database)
@@ -490,7 +490,7 @@ async def test_a_batch_sends_each_email_over_one_connection_and_records_each(
     addresses = ["a@example.com", "nobody@example.com", "b@example.com"]
     ids = [await mailer.add(to) for to in addresses]
     backend = SmtpBackend(mailer.settings.email_url)
-    sender = EmailSender(mailer.settings, Publisher("notify"))
+    sender = EmailSender(mailer.settings)
     try:
         outcomes = await sender.send_many(ids, [backend], mailer.database)
         assert outcomes == ["sent", "failed", "sent"]
@@ -509,7 +509,7 @@ async def test_a_batch_goes_over_its_connections_at_once_each_email_once(mailer:
     addresses = [f"lane{n}@example.com" for n in range(9)]
     ids = [await mailer.add(to) for to in addresses]
     backends = [SmtpBackend(mailer.settings.email_url) for _ in range(4)]
-    sender = EmailSender(mailer.settings, Publisher("notify"))
+    sender = EmailSender(mailer.settings)
     try:
         assert await sender.send_many(ids, backends, mailer.database) == ["sent"] * 9
         assert await sender.send_many(ids, backends, mailer.database) == ["skipped"] * 9
@@ -541,7 +541,7 @@ async def test_a_server_one_connection_found_down_is_not_tried_by_the_others(
     another lane found the server down."""
     ids = [await mailer.add(f"e{n}@example.com") for n in range(4)]
     await mailer.set(ids[1], status=EmailStatus.SENT)  # sent by an earlier job: skipped
-    sender = EmailSender(mailer.settings, Publisher("notify"))
+    sender = EmailSender(mailer.settings)
     real_claim = sender._claim
 
     async def slow_claim(database: Database, email_id: uuid.UUID, lease: timedelta) -> Any:
@@ -575,7 +575,7 @@ async def test_a_server_that_fails_a_batch_is_not_tried_again_for_the_rest(
     threading.Thread(target=accept, daemon=True).start()
     ids = [await mailer.add(f"down{n}@example.com") for n in range(3)]
     backend = SmtpBackend(f"smtp://127.0.0.1:{port}")
-    sender = EmailSender(mailer.settings, Publisher("notify"))
+    sender = EmailSender(mailer.settings)
     try:
         assert await sender.send_many(ids, [backend], mailer.database) == ["retry"] * 3
     finally:

@@ -156,7 +156,7 @@ def create_celery_app(
     publisher = Publisher("notify")
     celery = Celery("taskflow_notify")
     celery.conf.update(_celery_config(settings))
-    email_jobs = EmailJobs(settings, publisher)
+    email_jobs = EmailJobs(settings)
     reminder_jobs = ReminderJobs(deps, publisher)
 
     # Functions, not the bound methods: Celery checks a job's arguments against the

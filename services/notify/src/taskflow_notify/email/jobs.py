@@ -12,7 +12,6 @@ import uuid
 
 from celery import Celery
 from taskflow_chassis.db import Database
-from taskflow_chassis.unit_of_work import Publisher
 
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.adapters import EmailBackend, create_backend
@@ -39,9 +38,9 @@ class _JobThread:
 
 
 class EmailJobs:
-    def __init__(self, settings: NotifySettings, publisher: Publisher) -> None:
+    def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
-        self.sender = EmailSender(settings, publisher)
+        self.sender = EmailSender(settings)
         self._threads = threading.local()
 
     def send_email(self, email_id: str) -> str:

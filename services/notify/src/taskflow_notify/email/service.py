@@ -47,7 +47,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of, dialect_of_session, insert_or_ignore
 from taskflow_chassis.types import UtcDateTime, table_of, utcnow
-from taskflow_chassis.unit_of_work import Publisher
 
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.adapters import EmailBackend
@@ -308,9 +307,8 @@ class EmailSender:
     """Sends logged emails, each once. One per process (the Celery app's jobs hold it), so
     what it learns of the mail server carries over from one email to the next."""
 
-    def __init__(self, settings: NotifySettings, publisher: Publisher) -> None:
+    def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
-        self.publisher = publisher
         # Set when a send failed for a reason that is not this email's (the server refused
         # the connection, dropped it, timed out); cleared by the next success, which brings
         # every email waiting out its back-off forward: they go now, not minutes after the
