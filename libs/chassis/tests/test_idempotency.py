@@ -22,6 +22,8 @@ from taskflow_chassis.idempotency import (
     LEASE,
     NOT_IDEMPOTENT,
     REPLAYED_HEADER,
+    Claim,
+    claim_key,
     document_idempotency,
     idempotency_metadata,
     idempotency_table,
@@ -446,6 +448,38 @@ async def test_expired_keys_are_purged_and_free_again(keyed: Database) -> None:
             await session.commit()
     assert await purge_expired(keyed) == 2
     assert await rows(keyed) == []
+
+
+async def test_a_key_purged_while_its_request_claims_it_is_free(
+    keyed: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purge loop may delete an expired row between a request's insert (refused: the
+    row is there) and its read of that row: the key is then free, not "still running"."""
+    assert isinstance(await claim_key(keyed, "ann", "k", "print", PATH), Claim)
+    async with keyed.session() as session:
+        await session.execute(
+            update(idempotency_table).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+    make_session = keyed.sessionmaker
+    purged: list[int] = []
+
+    def purging_after_the_refused_insert() -> Any:
+        session = make_session()
+        rollback = session.rollback
+
+        async def rollback_then_purge() -> None:
+            await rollback()
+            if not purged:
+                purged.append(await purge_expired(keyed))
+
+        session.rollback = rollback_then_purge  # type: ignore[method-assign]
+        return session
+
+    monkeypatch.setattr(keyed, "sessionmaker", purging_after_the_refused_insert)
+    claimed = await claim_key(keyed, "ann", "k", "print", PATH)
+    assert purged == [1]
+    assert isinstance(claimed, Claim), claimed.body if isinstance(claimed, Response) else ""
 
 
 def test_every_post_documents_the_header_and_opt_outs_say_why() -> None:

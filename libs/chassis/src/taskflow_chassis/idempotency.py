@@ -326,19 +326,24 @@ async def claim_key(
         "expires_at": now + RETENTION,
     }
     async with database.sessionmaker() as session:
-        try:
-            await session.execute(insert(_t).values(**values))
-            await session.commit()
-            return claim
-        except IntegrityError:
+        # Twice at most: a row that stood in the way may be purged before it is read, and
+        # the key is then free (it is not in use: answering 409 would say it was).
+        for _attempt in range(2):
+            try:
+                await session.execute(insert(_t).values(**values))
+                await session.commit()
+                return claim
+            except IntegrityError:
+                await session.rollback()
+            row = (
+                await session.execute(
+                    select(_t).where(_t.c.scope == scope, _t.c.key == key).with_for_update()
+                )
+            ).one_or_none()
+            if row is not None:
+                break
             await session.rollback()
-        row = (
-            await session.execute(
-                select(_t).where(_t.c.scope == scope, _t.c.key == key).with_for_update()
-            )
-        ).one_or_none()
-        if row is None:  # purged a moment ago
-            await session.rollback()
+        if row is None:  # purged, then claimed by another request, then purged again
             return _in_use(path)
         if not _taken_over(row, now):
             await session.rollback()
