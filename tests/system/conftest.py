@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -277,6 +278,32 @@ async def serve_gateway(system: System) -> None:
     )
 
 
+# A stack's start on a loaded 2-core machine (three test workers each starting ten processes
+# beside the suite) took longer than ``make up``'s 90 s twice in one day's CI runs.
+STACK_START_SECONDS = 240.0
+
+
+async def _where_they_wait(stack: LocalStack) -> str:
+    """Each process's Python stacks (py-spy, a dev dependency), for a stack that did not
+    become ready: where a start that hangs hangs."""
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    dumps = []
+    for name, process in stack.processes.items():
+        try:
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [py_spy, "dump", "--pid", str(process.pid), "--subprocesses"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            dumps.append(f"--- {name} ---\n{done.stdout[-6000:]}{done.stderr[-1000:]}")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            dumps.append(f"--- {name} ---\npy-spy: {exc}")
+    return "\n".join(dumps)
+
+
 @asynccontextmanager
 async def running_system(
     data_dir: Path, *, gateway: bool = False, **options: Any
@@ -310,7 +337,10 @@ async def running_system(
     await stack.create_databases()
     stack.start()
     try:
-        await stack.wait_ready()
+        try:
+            await stack.wait_ready(timeout=STACK_START_SECONDS)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{await _where_they_wait(stack)}") from None
         transport = GatewayTransport(stack.upstreams())
         async with httpx.AsyncClient(
             transport=transport, base_url=stack.gateway_url, timeout=30
