@@ -283,12 +283,14 @@ async def serve_gateway(system: System) -> None:
 STACK_START_SECONDS = 240.0
 
 
-async def _where_they_wait(stack: LocalStack) -> str:
-    """Each process's Python stacks (py-spy, a dev dependency), for a stack that did not
-    become ready: where a start that hangs hangs."""
+async def where_they_wait(stack: LocalStack, *names: str) -> str:
+    """Each process's Python stacks (py-spy, a dev dependency), or only those ``names``,
+    for a stack or a process that did not become ready: where a start that hangs hangs."""
     py_spy = str(Path(sys.executable).with_name("py-spy"))
     dumps = []
-    for name, process in stack.processes.items():
+    for name, process in list(stack.processes.items()):
+        if names and name not in names:
+            continue
         try:
             done = await asyncio.to_thread(
                 subprocess.run,
@@ -340,7 +342,7 @@ async def running_system(
         try:
             await stack.wait_ready(timeout=STACK_START_SECONDS)
         except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n{await _where_they_wait(stack)}") from None
+            raise TimeoutError(f"{exc}\n{await where_they_wait(stack)}") from None
         transport = GatewayTransport(stack.upstreams())
         async with httpx.AsyncClient(
             transport=transport, base_url=stack.gateway_url, timeout=30
