@@ -171,18 +171,22 @@ async def test_a_batch_writes_its_deliveries_in_the_same_few_statements_whatever
     assert await team.count(EmailMessage) == 1 + 3 + 12
 
 
-async def test_an_assignment_reads_its_people_once_and_claims_its_events_at_once(
+async def test_an_assignment_reads_its_people_and_audience_once_and_claims_its_events_at_once(
     team: Team,
 ) -> None:
     """Its two events in one batch: the live events' actor is the person the handlers
-    read (not read again when they are written), and the inbox rows go in one statement
-    where the database says which it wrote (MariaDB looks first)."""
+    read (not read again when they are written); whether the project is shown, its name
+    and the team's members are one read for the notification's and the live events'
+    handlers of both events; and the inbox rows go in one statement where the database
+    says which it wrote (MariaDB looks first)."""
     await team.apply(team.assignments(1))
     with statements_sent(team.database) as sent:
         assert await team.apply(team.assignments(1)) == 2
     people = [s for s in sent if re.search(r"\bFROM user_replicas\b", s)]
+    audience = [s for s in sent if re.search(r"\b(member_replicas|project_replicas)\b", s)]
     inbox = [s for s in sent if "inbox_messages" in s]
     assert len(people) == 1, people
+    assert len(audience) == 1, audience
     assert len(inbox) == (2 if team.database.dialect == "mysql" else 1), inbox
     # What this batch put on the assignee's stream names the assigner all the same.
     written = [e for e in await team.stream(team.dev) if "actor" in e.payload][-3:]
@@ -190,6 +194,49 @@ async def test_an_assignment_reads_its_people_once_and_claims_its_events_at_once
     assert {(e.payload["actor"]["id"], e.payload["actor"]["username"]) for e in written} == {
         (str(team.lead), "lead")
     }
+
+
+async def test_a_comment_reads_who_hears_of_it_once_and_tells_only_members(team: Team) -> None:
+    """Its recipients (the task's creator and assignees but its author) are told only while
+    they are active members; that, whether the project is shown and the live events'
+    recipients come from one read."""
+    outsider = uuid.uuid4()
+    async with team.database.session() as session:
+        session.add(
+            UserReplica(user_id=outsider, username="gone", email="gone@example.com",
+                        display_name="Gone", email_verified=True)
+        )  # fmt: skip
+        session.add(MemberReplica(team_id=team.team_id, user_id=outsider, seq=1, active=False))
+        await session.commit()
+    created, assigned = team.assignment(0)
+    also = _event(
+        work.TaskAssigned(
+            task_id=created.data["task_id"],
+            project_id=team.project_id,
+            team_id=team.team_id,
+            title="Task 0",
+            due_at=None,
+            assignee_id=outsider,
+            assigned_by=team.lead,
+        )
+    )
+    await team.apply([created, assigned, also])
+    comment = _event(
+        work.CommentCreated(
+            comment_id=uuid.uuid4(),
+            task_id=created.data["task_id"],
+            project_id=team.project_id,
+            team_id=team.team_id,
+            author_id=team.lead,
+            excerpt="Looks good",
+        )
+    )
+    with statements_sent(team.database) as sent:
+        assert await team.apply([comment]) == 1
+    audience = [s for s in sent if re.search(r"\b(member_replicas|project_replicas)\b", s)]
+    assert len(audience) == 1, audience
+    told = await team.rows(Notification, col(Notification.kind) == "task_commented")
+    assert [n.user_id for n in told] == [team.dev]
 
 
 async def test_each_notification_reaches_the_stream_in_order_with_the_unread_count_it_made(

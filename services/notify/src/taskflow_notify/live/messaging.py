@@ -5,13 +5,14 @@ the events of a batch are numbered and written together when it commits."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 from taskflow_contracts import work
 
 from taskflow_notify.deps import Context
 from taskflow_notify.live import rules, service
 from taskflow_notify.replica.models import TaskReplica
-from taskflow_notify.replica.service import kept_reads, members_hearing_of
+from taskflow_notify.replica.service import active_members, kept_reads, task_audience
 
 _WithProject = (
     work.TaskCreated | work.TaskUpdated | work.TaskAssigned | work.TaskDeleted | work.CommentCreated
@@ -32,10 +33,13 @@ async def _task_changed(
     else:
         project_id = fact.project_id
     # Nobody while its team or project is deleted: heard of again once it is restored.
-    recipients = await kept_reads(context.uow).kept(
-        ("members hearing of", fact.team_id, project_id),
-        lambda: members_hearing_of(session, fact.team_id, project_id),
-    )
+    kept = kept_reads(context.uow)
+    if project_id is None:
+        recipients: Collection[uuid.UUID] = await kept.kept(
+            ("active members", fact.team_id), lambda: active_members(session, fact.team_id)
+        )
+    else:
+        recipients = (await task_audience(kept, session, fact.team_id, project_id)).members
     if not recipients:
         return
     payload = {

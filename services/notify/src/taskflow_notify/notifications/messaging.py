@@ -17,12 +17,11 @@ from taskflow_notify.notifications import service
 from taskflow_notify.notifications.models import Kind
 from taskflow_notify.replica.models import (
     InvitationReplica,
-    MemberReplica,
     TaskAssigneeReplica,
     TaskReplica,
     UserReplica,
 )
-from taskflow_notify.replica.service import kept_reads, shown_project, task_hidden
+from taskflow_notify.replica.service import kept_reads, task_audience
 
 
 def _when(moment: datetime | None) -> str:
@@ -241,12 +240,8 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
     if payload.assignee_id == payload.assigned_by:
         return  # nobody needs telling what they just did themselves
     session, kept = context.session, kept_reads(context.uow)
-    team_id, project_id = payload.team_id, payload.project_id
-    shown, project = await kept.kept(
-        ("shown project", team_id, project_id),
-        lambda: shown_project(session, team_id, project_id),
-    )
-    if not shown:
+    audience = await task_audience(kept, session, payload.team_id, payload.project_id)
+    if not audience.shown:
         return  # its team or project was deleted meanwhile
     lead_hours = context.deps.settings.default_reminder_lead_hours
     found = await kept.kept(
@@ -278,7 +273,7 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
                 "name": service.display(assignee, "there"),
                 "assigner": service.display(assigner),
                 "title": payload.title,
-                "project": project,
+                "project": audience.project_name,
                 "due_at": _when(payload.due_at),
                 "link": link,
             },
@@ -288,7 +283,10 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
 
 async def on_comment_created(payload: work.CommentCreated, context: Context) -> None:
     """The task's assignees and creator hear of it, never the comment's own author."""
-    if await task_hidden(context.session, payload.team_id, payload.project_id):
+    audience = await task_audience(
+        kept_reads(context.uow), context.session, payload.team_id, payload.project_id
+    )
+    if not audience.shown:
         return  # its team or project was deleted meanwhile
     task = await context.session.get(TaskReplica, payload.task_id)
     assignees = select(col(TaskAssigneeReplica.user_id)).where(
@@ -308,10 +306,8 @@ async def on_comment_created(payload: work.CommentCreated, context: Context) -> 
     title = task.title if task else "a task"
     link = _task_link(context, payload.task_id)
     for user_id in sorted(recipients):
-        # Only people still in the team hear about its tasks.
-        member = await context.session.get(MemberReplica, (payload.team_id, user_id))
-        if member is None or not member.active:
-            continue
+        if user_id not in audience.members:
+            continue  # only people still in the team hear about its tasks
         user, prefs = found.get(user_id, (None, None))
         await _deliver(
             context,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -192,16 +193,29 @@ _HIDDEN = or_(
     ),
 )
 _TASK_HIDDEN = select(_HIDDEN)
-_SHOWN_PROJECT = select(
-    ~_HIDDEN,
-    select(col(ProjectReplica.name))
-    .where(col(ProjectReplica.project_id) == bindparam("project_id"))
-    .scalar_subquery(),
-)
 _ACTIVE_MEMBERS = select(col(MemberReplica.user_id)).where(
     col(MemberReplica.team_id) == bindparam("team_id"), col(MemberReplica.active).is_(True)
 )
-_ACTIVE_MEMBERS_OF_SHOWN = _ACTIVE_MEMBERS.where(~_HIDDEN)
+_PROJECT_SHOWN = select(
+    (~_HIDDEN).label("shown"),
+    select(col(ProjectReplica.name))
+    .where(col(ProjectReplica.project_id) == bindparam("project_id"))
+    .scalar_subquery()
+    .label("project_name"),
+).subquery("project_shown")
+# One row a member (one with no member when there is none, or when nobody hears of it).
+_AUDIENCE = select(
+    _PROJECT_SHOWN.c.shown, _PROJECT_SHOWN.c.project_name, col(MemberReplica.user_id)
+).select_from(
+    _PROJECT_SHOWN.outerjoin(
+        MemberReplica,
+        and_(
+            col(MemberReplica.team_id) == bindparam("team_id"),
+            col(MemberReplica.active).is_(True),
+            _PROJECT_SHOWN.c.shown,
+        ),
+    )
+)
 
 
 async def task_hidden(session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID) -> bool:
@@ -211,27 +225,37 @@ async def task_hidden(session: AsyncSession, team_id: uuid.UUID, project_id: uui
     return bool(found.scalar_one())
 
 
-async def shown_project(
-    session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID
-) -> tuple[bool, str | None]:
-    """In one statement: whether a task of this team and project is heard of (neither is
-    deleted), and the project's name (None when the replica does not know it)."""
-    found = await session.execute(_SHOWN_PROJECT, {"team_id": team_id, "project_id": project_id})
-    shown, project_name = found.one()
-    return bool(shown), project_name
+@dataclass(frozen=True)
+class Audience:
+    """Who hears of a task of a team and project: nobody while either is deleted
+    (restorable), the team's active members otherwise."""
+
+    shown: bool
+    project_name: str | None  # None when the replica does not know the project
+    members: frozenset[uuid.UUID]
 
 
-async def members_hearing_of(
-    session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID | None
-) -> list[uuid.UUID]:
-    """The team's active members, in one statement; nobody while the task's team or project
-    (if known) is deleted."""
-    if project_id is None:
-        found = await session.execute(_ACTIVE_MEMBERS, {"team_id": team_id})
-    else:
-        values = {"team_id": team_id, "project_id": project_id}
-        found = await session.execute(_ACTIVE_MEMBERS_OF_SHOWN, values)
-    return list(found.scalars())
+async def _audience(session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID) -> Audience:
+    found = (await session.execute(_AUDIENCE, {"team_id": team_id, "project_id": project_id})).all()
+    shown, project_name = bool(found[0].shown), found[0].project_name
+    members = frozenset(row.user_id for row in found if row.user_id is not None)
+    return Audience(shown, project_name, members)
+
+
+async def task_audience(
+    kept: KeptReads, session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID
+) -> Audience:
+    """In one statement, kept for the batch: whether a task of this team and project is
+    heard of, the project's name and the team's active members. An assignment's and a
+    comment's handlers (notifications, live events) all ask it, so a batch reads it once."""
+    return await kept.kept(
+        ("audience", team_id, project_id), lambda: _audience(session, team_id, project_id)
+    )
+
+
+async def active_members(session: AsyncSession, team_id: uuid.UUID) -> list[uuid.UUID]:
+    """The team's active members, in one statement (a task whose project is unknown)."""
+    return list((await session.execute(_ACTIVE_MEMBERS, {"team_id": team_id})).scalars())
 
 
 async def newer_membership(
