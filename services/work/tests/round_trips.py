@@ -2,7 +2,8 @@
 
 Counted: every statement SQLAlchemy sends (``before_cursor_execute``, an executemany once;
 marked when its compiled form cannot be cached), and each BEGIN, COMMIT and ROLLBACK of a
-transaction on a connection (on asyncpg and aiomysql each is a message and its answer).
+transaction on a connection (on asyncpg and aiomysql each is a message and its answer;
+a connection in autocommit sends none).
 Only what runs in the counting context counts: the outbox relay, woken by a commit, works
 in its own task and is left out.
 """
@@ -41,16 +42,26 @@ def _statement(
     _note(" ".join(statement.split()) + (UNCACHEABLE if uncacheable else ""))
 
 
-def _begin(_conn: Any) -> None:
-    _note("BEGIN")
+def _sent(conn: Any) -> bool:
+    """SQLAlchemy tells of a transaction's begin and end on a connection in autocommit too,
+    where the driver sends neither (each statement commits alone)."""
+    level: str | None = conn.get_execution_options().get("isolation_level")
+    return level != "AUTOCOMMIT"
 
 
-def _commit(_conn: Any) -> None:
-    _note("COMMIT")
+def _begin(conn: Any) -> None:
+    if _sent(conn):
+        _note("BEGIN")
 
 
-def _rollback(_conn: Any) -> None:
-    _note("ROLLBACK")
+def _commit(conn: Any) -> None:
+    if _sent(conn):
+        _note("COMMIT")
+
+
+def _rollback(conn: Any) -> None:
+    if _sent(conn):
+        _note("ROLLBACK")
 
 
 @contextmanager

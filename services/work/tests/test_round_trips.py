@@ -2,7 +2,9 @@
 an assignment, a comment and an unassignment each take the route's access read and one
 statement for everything they write (PostgreSQL: the row, its activity entry, assignments
 checked against the team's members, the outbox rows and the names the answer shows),
-between BEGIN and COMMIT. Counted: every statement SQLAlchemy sends and every BEGIN,
+between BEGIN and COMMIT; a create needs no transaction (its statement fails as a whole
+when an assignee is refused), and a create with an Idempotency-Key keeps one (its change
+commits with its answer). Counted: every statement SQLAlchemy sends and every BEGIN,
 COMMIT and ROLLBACK (tests/round_trips.py); a number, so a new query fails here.
 
 SQLite and MariaDB have no writes in CTEs and take a statement per write: the same
@@ -23,8 +25,9 @@ from taskflow_work.tasks.queries import COMBINED
 from .round_trips import UNCACHEABLE, round_trips
 
 # What each write takes on PostgreSQL: BEGIN, the access read (which holds the task's row
-# for an assignment), one statement, COMMIT.
-POSTGRES_ROUND_TRIPS = {"create": 4, "update": 4, "assign": 4, "comment": 4, "unassign": 4}
+# for an assignment), one statement, COMMIT; a create runs without a transaction (its one
+# statement commits alone, or fails as a whole): the access read and its statement.
+POSTGRES_ROUND_TRIPS = {"create": 2, "update": 4, "assign": 4, "comment": 4, "unassign": 4}
 # SQLite: BEGIN, the access read, a statement per row written and one for names, COMMIT
 # (an assignment also holds the row and reads its list: one statement).
 SQLITE_ROUND_TRIPS = {"create": 8, "update": 7, "assign": 9, "comment": 7, "unassign": 8}
@@ -112,10 +115,51 @@ async def test_each_write_is_one_statement_between_the_access_read_and_commit(
     trips, _ = await _writes(world)
     assert {name: len(t) for name, t in trips.items()} == POSTGRES_ROUND_TRIPS, trips
     for name, trip in trips.items():
-        assert trip[0] == "BEGIN" and trip[-1] == "COMMIT", (name, trip)
-        assert "outbox_messages" in trip[-2], (name, trip)  # the write's one statement
+        if name == "create":
+            assert "BEGIN" not in trip and "outbox_messages" in trip[-1], trip
+        else:
+            assert trip[0] == "BEGIN" and trip[-1] == "COMMIT", (name, trip)
+            assert "outbox_messages" in trip[-2], (name, trip)  # the write's one statement
         # Each shape compiled once, then taken from SQLAlchemy's cache (no CPU to compile).
         assert not any(line.endswith(UNCACHEABLE) for line in trip), (name, trip)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_keyed_create_keeps_its_transaction_and_a_refused_one_leaves_nothing(
+    world: Any,
+) -> None:
+    """With an Idempotency-Key the create and its kept answer commit together, so it runs in
+    a transaction; refused (an assignee not a member), keyed or not, nothing of it stays
+    and a replay answers the same refusal."""
+    team = await world.team()
+    lead = await world.member(team)
+    dev = await world.member(team, "Developer")
+    project = await world.project(team, lead)
+    url = f"/api/v1/projects/{project['id']}/tasks"
+    body = {"title": "Keyed", "assignee_ids": [str(dev.user_id)]}
+    keyed = {**lead.headers, "Idempotency-Key": str(uuid.uuid4())}
+    with round_trips(world.app) as trips:
+        created = await world.client.post(url, headers=keyed, json=body)
+    assert created.status_code == 201, created.text
+    assert trips[0] == "BEGIN" and trips[-1] == "COMMIT", trips
+    assert any("idempotency" in trip for trip in trips), trips  # the answer, in it
+    again = await world.client.post(url, headers=keyed, json=body)
+    assert again.json() == created.json()
+    await world.settle()
+    before = await _outbox_rows(world)
+    stranger = str(uuid.uuid4())
+    refused_body = {"title": "Nope", "assignee_ids": [str(dev.user_id), stranger]}
+    for headers in (lead.headers, {**lead.headers, "Idempotency-Key": str(uuid.uuid4())}):
+        refused = await world.client.post(url, headers=headers, json=refused_body)
+        assert refused.status_code == 422, refused.text
+        assert stranger in refused.json()["detail"]
+        replayed = await world.client.post(url, headers=headers, json=refused_body)
+        assert replayed.status_code == 422, replayed.text
+    listed = await world.client.get(
+        "/api/v1/tasks", headers=lead.headers, params={"project_id": project["id"]}
+    )
+    assert [t["title"] for t in listed.json()["items"]] == ["Keyed"]
+    assert await _outbox_rows(world) == before
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

@@ -106,6 +106,7 @@ __all__ = [
     "idempotency_metadata",
     "idempotency_table",
     "install_idempotency",
+    "keyed_request",
     "purge_expired",
 ]
 
@@ -361,6 +362,14 @@ async def claim_key(
 
 
 # --- the record, in the request's own transaction --------------------------------------
+
+
+def keyed_request() -> bool:
+    """Whether the running request claimed an Idempotency-Key: its change then commits with
+    its answer, in a transaction (see the module's note)."""
+    slot = _running.get()
+    claim = slot.claim if slot is not None else None
+    return claim is not None and claim.task is asyncio.current_task()
 
 
 def holds_commit(session: AsyncSession) -> bool:

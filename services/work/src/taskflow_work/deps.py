@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from taskflow_chassis.deps import without_transaction
 from taskflow_chassis.handlers import EventContext
 from taskflow_chassis.security import CurrentClaims, bearer_token
 
@@ -44,6 +45,13 @@ async def get_task_pages(request: Request) -> TaskPages:
 
 
 TaskPagesDep = Annotated[TaskPages, Depends(get_task_pages)]
+
+
+async def one_statement_create(request: Request) -> None:
+    """A task's create is one statement on PostgreSQL (tasks.queries.write_at_once, which
+    fails as a whole when an assignee is refused): there it needs no transaction."""
+    if request.app.state.database.dialect == "postgresql":
+        without_transaction(request)
 
 
 @dataclass(frozen=True)

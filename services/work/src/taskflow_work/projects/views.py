@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from taskflow_chassis.deps import ClockDep, SessionDep
 from taskflow_chassis.etags import ETagDep, IfMatchDep, hold
 from taskflow_chassis.pagination import Page, PageParamsDep
@@ -20,6 +20,7 @@ from taskflow_work.access import (
     GuardDep,
     ProjectMember,
 )
+from taskflow_work.deps import one_statement_create
 from taskflow_work.projects import service
 from taskflow_work.projects.schemas import ProjectCreate, ProjectRead, ProjectUpdate
 from taskflow_work.tasks import rules as task_rules
@@ -92,6 +93,7 @@ async def restore_project(
 @router.post(
     "/{project_id}/tasks",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(one_statement_create)],
     responses=problem_responses(401, 403, 404, 409, 422),
     description="Needs `tasks.create`; created `done` needs `tasks.review`, with assignees"
     " `tasks.assign`. An archived project takes no new task (409 `project-archived`).",

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     column,
     exists,
     func,
@@ -32,8 +33,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -456,9 +459,15 @@ class _Combined:
         self.built = 0  # statements built so far (kept or not)
 
     def statement(
-        self, writes: Sequence[BoundWrite], counted: int | None, names: bool, *, keep: bool
+        self,
+        writes: Sequence[BoundWrite],
+        counted: int | None,
+        names: bool,
+        *,
+        keep: bool,
+        required: bool = False,
     ) -> Select[Any]:
-        key = (tuple(id(write.statement) for write in writes), counted, names)
+        key = (tuple(id(write.statement) for write in writes), counted, names, required)
         if keep and key in self._kept:
             self._kept.move_to_end(key)
             return self._kept[key][0]
@@ -472,6 +481,16 @@ class _Combined:
         if counted is not None:
             tally = select(func.count()).select_from(ctes[counted]).scalar_subquery()
             answer = [tally.label("counted")]
+            if required:
+                # PostgreSQL has no RAISE outside PL/pgSQL: a count short of the required
+                # one fails the statement, all its writes with it, by casting a sentence
+                # to an integer (the CASE depends on the count, so the planner cannot fold
+                # the cast into a failure of every statement).
+                short = case(
+                    (tally == bindparam("required_count"), sql_cast(tally, String)),
+                    else_=literal(COUNT_FELL_SHORT, String),
+                )
+                answer = [sql_cast(short, Integer).label("counted")]
         if names:
             answer.append(listed_people_column("people", "people"))
         statement = select(*answer).add_cte(*ctes)
@@ -486,14 +505,25 @@ class _Combined:
 COMBINED = _Combined()
 
 
+class CountFellShort(Exception):
+    """The counted write wrote fewer rows than required: none of the writes may stay (on
+    PostgreSQL their statement failed as a whole; elsewhere the caller rolls back)."""
+
+
+COUNT_FELL_SHORT = "taskflow: the counted write fell short"
+
+
 async def write_at_once(
     session: AsyncSession,
     *writes: BoundWrite | Write | None,
     counted: BoundWrite | Write | None = None,
+    required: int | None = None,
     people: Sequence[uuid.UUID] = (),
 ) -> tuple[int, Names]:
     """Run ``writes`` (None: nothing) in the caller's transaction; answer how many rows
-    ``counted`` (one of them) wrote, and the names of ``people``.
+    ``counted`` (one of them) wrote, and the names of ``people``. With ``required``, a
+    count short of it raises ``CountFellShort``; on PostgreSQL the writes then never
+    happened, so a caller without a transaction (``without_transaction``) is safe.
 
     PostgreSQL: one statement, each write a data-modifying CTE and the answer its SELECT
     (the writes see one snapshot, and foreign keys are checked at the statement's end, so
@@ -511,13 +541,23 @@ async def write_at_once(
             result = await session.execute(write.statement, dict(write.params) or None)
             if index == tally:
                 count = rowcount(result)
+        if required is not None and count != required:
+            raise CountFellShort
         return count, await load_names(session, people)
     wanted = list(dict.fromkeys(people))
-    statement = COMBINED.statement(bound, tally, bool(wanted), keep=templates)
+    checked = required is not None and tally is not None
+    statement = COMBINED.statement(bound, tally, bool(wanted), keep=templates, required=checked)
     params: dict[str, Any] = {"people": wanted} if wanted else {}
+    if checked:
+        params["required_count"] = required
     for write in bound:
         params.update(write.params)
-    row = (await session.execute(statement, params)).one()
+    try:
+        row = (await session.execute(statement, params)).one()
+    except DBAPIError as exc:
+        if COUNT_FELL_SHORT in str(exc.orig):
+            raise CountFellShort from None
+        raise
     return int(row[0]), names_of(*row[1:])
 
 

@@ -45,6 +45,7 @@ from taskflow_work.replica.queries import load_names
 from taskflow_work.tasks import rules
 from taskflow_work.tasks.models import PRIORITY_RANK, Priority, Task, TaskAssignee
 from taskflow_work.tasks.queries import (
+    CountFellShort,
     TaskRow,
     assignees_of,
     hold_task,
@@ -214,17 +215,24 @@ async def create_task(
         *(assigned_event(task, user_id, creator) for user_id in data.assignee_ids),
     )
     assignments = _assignees_insert(task, data.assignee_ids, creator)
-    assigned, names = await write_at_once(
-        uow.session,
-        bound_row(_tasks, "task", _column_values(task, sa_inspect(Task).column_attrs.keys())),
-        activity_insert(task.id, creator, "created", {"title": task.title, "status": task.status}),
-        assignments,
-        uow.take_outbox_insert(),
-        counted=assignments,
-        people=[creator, *data.assignee_ids],
-    )
-    if assigned != len(data.assignee_ids):
-        raise await _assignment_refused(uow.session, task, data.assignee_ids, "assignee_ids")
+    try:
+        _, names = await write_at_once(
+            uow.session,
+            bound_row(_tasks, "task", _column_values(task, sa_inspect(Task).column_attrs.keys())),
+            activity_insert(
+                task.id, creator, "created", {"title": task.title, "status": task.status}
+            ),
+            assignments,
+            uow.take_outbox_insert(),
+            counted=assignments,
+            required=len(data.assignee_ids),
+            people=[creator, *data.assignee_ids],
+        )
+    except CountFellShort:
+        await uow.rollback()  # nothing of it stays
+        raise await _assignment_refused(
+            uow.session, task, data.assignee_ids, "assignee_ids"
+        ) from None
     await uow.commit()
     return task_read(task, names)
 
