@@ -67,7 +67,7 @@ async def get_current_participant(user: CurrentUser, session: SessionDep) -> Par
 CurrentParticipant = Annotated[Participant, Depends(get_current_participant)]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The client's IP: uvicorn takes it from X-Forwarded-For only when the connection
     comes from a proxy named in FORWARDED_ALLOW_IPS, else it is the peer's own."""
     return request.client.host if request.client else "unknown"
@@ -76,7 +76,7 @@ def client_address(request: Request) -> str:
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
-def user_agent(request: Request) -> str | None:
+async def user_agent(request: Request) -> str | None:
     """The client's User-Agent as sent (for the security audit log only)."""
     return request.headers.get("user-agent")
 

@@ -23,7 +23,7 @@ class NotifyDeps:
 Context = EventContext[NotifyDeps]
 
 
-def default_lead_hours(request: Request) -> int:
+async def default_lead_hours(request: Request) -> int:
     """How long before a task is due its reminder goes, for someone who never said."""
     settings: NotifySettings = request.app.state.settings
     return settings.default_reminder_lead_hours

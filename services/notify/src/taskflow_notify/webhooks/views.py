@@ -33,17 +33,17 @@ from taskflow_notify.webhooks.schemas import (
 router = APIRouter(prefix="/api/v1/teams/{team_id}/webhooks", tags=["webhooks"])
 
 
-def webhook_poster(request: Request) -> WebhookPoster:
+async def webhook_poster(request: Request) -> WebhookPoster:
     poster: WebhookPoster = request.app.state.webhook_poster
     return poster
 
 
-def secret_cipher(request: Request) -> SecretCipher:
+async def secret_cipher(request: Request) -> SecretCipher:
     cipher: SecretCipher = request.app.state.webhook_cipher
     return cipher
 
 
-def grace_seconds(request: Request) -> float:
+async def grace_seconds(request: Request) -> float:
     settings: NotifySettings = request.app.state.settings
     return settings.webhook_rotation_grace_seconds
 
