@@ -2,9 +2,9 @@
 an assignment, a comment and an unassignment each take the route's access read and one
 statement for everything they write (PostgreSQL: the row, its activity entry, assignments
 checked against the team's members, the outbox rows and the names the answer shows),
-between BEGIN and COMMIT; a create needs no transaction (its statement fails as a whole
-when an assignee is refused), and a create with an Idempotency-Key keeps one (its change
-commits with its answer). Counted: every statement SQLAlchemy sends and every BEGIN,
+between BEGIN and COMMIT; a create and a comment need no transaction (a create's statement
+fails as a whole when an assignee is refused), and with an Idempotency-Key they keep one
+(the change commits with its answer). Counted: every statement SQLAlchemy sends and every BEGIN,
 COMMIT and ROLLBACK (tests/round_trips.py); a number, so a new query fails here.
 
 SQLite and MariaDB have no writes in CTEs and take a statement per write: the same
@@ -25,9 +25,10 @@ from taskflow_work.tasks.queries import COMBINED
 from .round_trips import UNCACHEABLE, round_trips
 
 # What each write takes on PostgreSQL: BEGIN, the access read (which holds the task's row
-# for an assignment), one statement, COMMIT; a create runs without a transaction (its one
-# statement commits alone, or fails as a whole): the access read and its statement.
-POSTGRES_ROUND_TRIPS = {"create": 2, "update": 4, "assign": 4, "comment": 4, "unassign": 4}
+# for an assignment), one statement, COMMIT; a create and a comment run without a
+# transaction (the one statement commits alone, or fails as a whole): the access read and
+# the statement.
+POSTGRES_ROUND_TRIPS = {"create": 2, "update": 4, "assign": 4, "comment": 2, "unassign": 4}
 # SQLite: BEGIN, the access read, a statement per row written and one for names, COMMIT
 # (an assignment also holds the row and reads its list: one statement).
 SQLITE_ROUND_TRIPS = {"create": 8, "update": 7, "assign": 9, "comment": 7, "unassign": 8}
@@ -115,8 +116,8 @@ async def test_each_write_is_one_statement_between_the_access_read_and_commit(
     trips, _ = await _writes(world)
     assert {name: len(t) for name, t in trips.items()} == POSTGRES_ROUND_TRIPS, trips
     for name, trip in trips.items():
-        if name == "create":
-            assert "BEGIN" not in trip and "outbox_messages" in trip[-1], trip
+        if name in ("create", "comment"):
+            assert "BEGIN" not in trip and "outbox_messages" in trip[-1], (name, trip)
         else:
             assert trip[0] == "BEGIN" and trip[-1] == "COMMIT", (name, trip)
             assert "outbox_messages" in trip[-2], (name, trip)  # the write's one statement
@@ -125,12 +126,12 @@ async def test_each_write_is_one_statement_between_the_access_read_and_commit(
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_a_keyed_create_keeps_its_transaction_and_a_refused_one_leaves_nothing(
+async def test_a_keyed_create_or_comment_keeps_its_transaction_and_a_refused_create_leaves_nothing(
     world: Any,
 ) -> None:
-    """With an Idempotency-Key the create and its kept answer commit together, so it runs in
-    a transaction; refused (an assignee not a member), keyed or not, nothing of it stays
-    and a replay answers the same refusal."""
+    """With an Idempotency-Key a create (or a comment) and its kept answer commit together,
+    so it runs in a transaction; a create refused (an assignee not a member), keyed or not,
+    leaves nothing, and a replay answers the same refusal."""
     team = await world.team()
     lead = await world.member(team)
     dev = await world.member(team, "Developer")
@@ -145,6 +146,12 @@ async def test_a_keyed_create_keeps_its_transaction_and_a_refused_one_leaves_not
     assert any("idempotency" in trip for trip in trips), trips  # the answer, in it
     again = await world.client.post(url, headers=keyed, json=body)
     assert again.json() == created.json()
+    comments = f"/api/v1/tasks/{created.json()['id']}/comments"
+    keyed_comment = {**dev.headers, "Idempotency-Key": str(uuid.uuid4())}
+    with round_trips(world.app) as trips:
+        commented = await world.client.post(comments, headers=keyed_comment, json={"body": "Hi"})
+    assert commented.status_code == 201, commented.text
+    assert trips[0] == "BEGIN" and trips[-1] == "COMMIT", trips
     await world.settle()
     before = await _outbox_rows(world)
     stranger = str(uuid.uuid4())

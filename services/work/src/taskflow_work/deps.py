@@ -47,9 +47,10 @@ async def get_task_pages(request: Request) -> TaskPages:
 TaskPagesDep = Annotated[TaskPages, Depends(get_task_pages)]
 
 
-async def one_statement_create(request: Request) -> None:
-    """A task's create is one statement on PostgreSQL (tasks.queries.write_at_once, which
-    fails as a whole when an assignee is refused): there it needs no transaction."""
+async def one_statement_write(request: Request) -> None:
+    """A task's create and a comment's are one statement on PostgreSQL
+    (tasks.queries.write_at_once; a create's fails as a whole when an assignee is
+    refused): there they need no transaction."""
     if request.app.state.database.dialect == "postgresql":
         without_transaction(request)
 

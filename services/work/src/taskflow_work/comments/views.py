@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.etags import ETagDep, IfMatchDep, hold
 from taskflow_chassis.pagination import Page, PageParamsDep
@@ -14,6 +14,7 @@ from taskflow_chassis.unit_of_work import UnitOfWorkDep
 from taskflow_work.access import CanComment, CommentMember, TaskMember
 from taskflow_work.comments import rules, service
 from taskflow_work.comments.schemas import CommentCreate, CommentRead, CommentUpdate
+from taskflow_work.deps import one_statement_write
 
 task_comments = APIRouter(prefix="/api/v1/tasks/{task_id}/comments", tags=["comments"])
 comments = APIRouter(prefix="/api/v1/comments", tags=["comments"])
@@ -28,7 +29,12 @@ async def list_comments(
     return Page(items=items, next_cursor=cursor)
 
 
-@task_comments.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+@task_comments.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(one_statement_write)],
+    responses=ERRORS,
+)
 async def create_comment(
     data: CommentCreate, access: CanComment, uow: UnitOfWorkDep, tag: ETagDep
 ) -> CommentRead:

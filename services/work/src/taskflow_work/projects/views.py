@@ -20,7 +20,7 @@ from taskflow_work.access import (
     GuardDep,
     ProjectMember,
 )
-from taskflow_work.deps import one_statement_create
+from taskflow_work.deps import one_statement_write
 from taskflow_work.projects import service
 from taskflow_work.projects.schemas import ProjectCreate, ProjectRead, ProjectUpdate
 from taskflow_work.tasks import rules as task_rules
@@ -93,7 +93,7 @@ async def restore_project(
 @router.post(
     "/{project_id}/tasks",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[Depends(one_statement_create)],
+    dependencies=[Depends(one_statement_write)],
     responses=problem_responses(401, 403, 404, 409, 422),
     description="Needs `tasks.create`; created `done` needs `tasks.review`, with assignees"
     " `tasks.assign`. An archived project takes no new task (409 `project-archived`).",
