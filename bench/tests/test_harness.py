@@ -11,6 +11,7 @@ import base64
 import http.server
 import json
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from taskflow_chassis.testing import in_ci, require_redis
+from taskflow_chassis.testing import in_ci, require_postgres, require_redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bench's modules
 
@@ -323,3 +324,23 @@ def test_the_run_s_redis_keys_are_deleted_and_no_one_else_s() -> None:
     finally:
         client.delete(*ours, theirs)
         client.close()
+
+
+def test_create_micro_runs_and_counts_one_statement_a_create() -> None:
+    """``create_micro.py`` as bench/README.md shows it, a few creates: on PostgreSQL a
+    create with an assignee is one statement (its access check in it), the relay's passes
+    a few more for the run."""
+    require_postgres()
+    script = Path(__file__).resolve().parents[1] / "create_micro.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--creates", "40", "--in-flight", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    assert summary.startswith("40 creates, 4 in flight:"), summary
+    statements = float(summary.split("ms of this process's CPU a create, ")[1].split()[0])
+    assert 1 <= statements < 2, summary

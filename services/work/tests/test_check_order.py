@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import World
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 
 
 async def _setup(world: World) -> tuple[dict[str, Any], dict[str, Any], Any, Any, Any]:

@@ -210,6 +210,13 @@ def dialect_of_session(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+def commits_each_statement(session: AsyncSession) -> bool:
+    """The session runs without a transaction (``Database.read_sessionmaker``, and a write
+    route's under ``deps.without_transaction``): each statement commits alone."""
+    options = session.get_bind().get_execution_options()
+    return bool(options.get("isolation_level") == "AUTOCOMMIT")
+
+
 def rows_matched(result: Result[*tuple[Any, ...]]) -> int:
     """How many rows an UPDATE or DELETE matched (``execute`` types its result as a plain
     ``Result``, which has no ``rowcount``; a DML statement's is a ``CursorResult``)."""

@@ -19,20 +19,30 @@ asks teams, until the reconciler has resynced the team.
 
 A personal API token acts with the member's permissions within its scopes, and a token
 restricted to one team is a non-member (404) of every other (``Authorizer.access_from``).
+
+A write that is one statement on PostgreSQL (a task's create) can carry its access check
+inside it instead of a read before it (``Guard.in_one_statement``): the statement then
+writes only if the replica shows the project live and open in the team this process saw
+it in, and the caller's row there confirmed by an event, not waiting for a resync, with
+every permission the write needs. Anything less writes nothing, and the route asks the
+guard as above, which answers 404, 403, 409 or reads through to teams: the same answers,
+one round trip fewer when all is well.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
-from sqlalchemy import ColumnElement, and_, bindparam, delete, select, update
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import ColumnElement, Text, and_, bindparam, delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -48,7 +58,13 @@ from taskflow_work.deps import Caller, CallerDep
 from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica, TeamReplica
 from taskflow_work.tasks.models import Task
-from taskflow_work.tasks.queries import TASK_COLUMNS, TaskRow, task_read, task_row
+from taskflow_work.tasks.queries import (
+    TASK_COLUMNS,
+    Precondition,
+    TaskRow,
+    task_read,
+    task_row,
+)
 from taskflow_work.tasks.schemas import TaskRead
 
 logger = logging.getLogger("taskflow.work.access")
@@ -103,6 +119,27 @@ def _membership_unavailable(detail: str, headers: dict[str, str] | None = None) 
     )
 
 
+class ProjectTeams:
+    """The team of each project this process has read, the latest ``max_size`` of them. A
+    project never changes team, and a write that relies on this checks it again
+    (``MAY_WRITE_IN_OPEN_PROJECT``), so a project since deleted only costs that write its
+    one-statement way."""
+
+    def __init__(self, max_size: int = 10_000) -> None:
+        self.max_size = max_size
+        self._teams: dict[uuid.UUID, uuid.UUID] = {}
+
+    def get(self, project_id: uuid.UUID) -> uuid.UUID | None:
+        return self._teams.get(project_id)
+
+    def remember(self, project_id: uuid.UUID, team_id: uuid.UUID) -> None:
+        if project_id in self._teams:
+            return
+        if len(self._teams) >= self.max_size:
+            del self._teams[next(iter(self._teams))]  # the oldest first
+        self._teams[project_id] = team_id
+
+
 class Authorizer:
     """Looks memberships up in the replica, reading through to teams when it has none."""
 
@@ -118,6 +155,7 @@ class Authorizer:
         self.teams = teams
         self.publisher = publisher
         self.cache_seconds = cache_seconds
+        self.project_teams = ProjectTeams()
 
     async def access_from(
         self, grant: ReplicaGrant | None, team_id: uuid.UUID, caller: Caller
@@ -273,6 +311,15 @@ class ProjectAccess:
 
 
 @dataclass(frozen=True)
+class ProjectInStatement:
+    """A project a write in one statement names, with the access check it carries."""
+
+    id: uuid.UUID
+    team_id: uuid.UUID
+    precondition: Precondition
+
+
+@dataclass(frozen=True)
 class TaskAccess:
     member: MemberAccess
     task: Task
@@ -343,6 +390,23 @@ TASK_ROWS_WITH_MEMBER = _TASK_ROWS_WITH_MEMBER.where(
 ).order_by(_tasks.c.id)
 HELD_TASK_ROWS_WITH_MEMBER = TASK_ROWS_WITH_MEMBER.with_for_update(of=_tasks)
 
+# What a write in one statement checks in it (PostgreSQL): the live, open project in the
+# team it was seen in, and the caller's trusted row there with every permission needed
+# (the replica's permissions are one space-separated list).
+MAY_WRITE_IN_OPEN_PROJECT = exists().where(
+    _projects.c.id == bindparam("guard_project_id", type_=_projects.c.id.type),
+    _projects.c.team_id == bindparam("guard_team_id", type_=_projects.c.team_id.type),
+    _projects.c.deleted_at.is_(None),
+    _projects.c.archived.is_(False),
+    _members.c.team_id == _projects.c.team_id,
+    _members.c.user_id == bindparam("guard_caller_id", type_=_members.c.user_id.type),
+    _members.c.from_event.is_(True),
+    _members.c.resync_needed.is_(False),
+    func.string_to_array(_members.c.permissions, " ", type_=ARRAY(Text)).contains(
+        bindparam("guard_permissions", type_=ARRAY(Text))
+    ),
+)
+
 
 @dataclass(frozen=True)
 class TaskGrant:
@@ -402,9 +466,35 @@ class Guard:
         if row is None:
             raise not_found("Project")
         project, membership = row
+        self.authorizer.project_teams.remember(project.id, project.team_id)
         grant = ReplicaGrant.of(membership)
         return ProjectAccess(
             await self._member(grant, project.team_id, "Project", permission), project
+        )
+
+    def in_one_statement(
+        self, project_id: uuid.UUID, permissions: Sequence[str]
+    ) -> ProjectInStatement | None:
+        """The project, with the caller's access to it (``permissions``, all of them) as a
+        check its write makes in its one statement; None where the write must ask
+        ``project`` first: a project this process has not read yet, or a personal API
+        token that rules it out (restricted to another team, or without the scopes)."""
+        team_id = self.authorizer.project_teams.get(project_id)
+        if team_id is None:
+            return None
+        caller = self.caller
+        if caller.team_id is not None and caller.team_id != team_id:
+            return None
+        if caller.scopes is not None and not caller.scopes.issuperset(permissions):
+            return None
+        values = {
+            "guard_project_id": project_id,
+            "guard_team_id": team_id,
+            "guard_caller_id": caller.user_id,
+            "guard_permissions": sorted(set(permissions)),
+        }
+        return ProjectInStatement(
+            project_id, team_id, Precondition(MAY_WRITE_IN_OPEN_PROJECT, values)
         )
 
     async def task(
@@ -484,6 +574,18 @@ async def get_guard(caller: CallerDep, authorizer: AuthorizerDep, session: Sessi
 GuardDep = Annotated[Guard, Depends(get_guard)]
 
 
+async def create_task_guard(project_id: uuid.UUID, guard: GuardDep) -> AsyncIterator[Guard]:
+    """The guard of a task's create, whose access its write checks (tasks.service's
+    ``create_task_at_once``) or the route does. A body FastAPI refuses is refused only
+    after the access check, as on every route: a stranger hears 404 and a member without
+    ``tasks.create`` 403, never what was wrong with the body."""
+    try:
+        yield guard
+    except RequestValidationError:
+        await guard.project(project_id, P.TASKS_CREATE)
+        raise
+
+
 def project_access(permission: str | None = None) -> Any:
     """``Depends`` giving the ProjectAccess of ``{project_id}``, checked for ``permission``."""
 
@@ -514,7 +616,7 @@ async def comment_access(comment_id: uuid.UUID, guard: GuardDep) -> CommentAcces
 ProjectMember = Annotated[ProjectAccess, project_access()]
 CanUpdateProject = Annotated[ProjectAccess, project_access(P.PROJECTS_UPDATE)]
 CanDeleteProject = Annotated[ProjectAccess, project_access(P.PROJECTS_DELETE)]
-CanCreateTask = Annotated[ProjectAccess, project_access(P.TASKS_CREATE)]
+TaskCreateGuard = Annotated[Guard, Depends(create_task_guard)]
 ReadableTask = Annotated[TaskRead, Depends(readable_task)]
 # Changing a task needs what tasks.rules says of the change: the route checks it.
 TaskMember = Annotated[TaskAccess, task_access()]

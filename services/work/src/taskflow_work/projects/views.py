@@ -14,11 +14,11 @@ from taskflow_chassis.unit_of_work import UnitOfWorkDep
 from taskflow_contracts import permissions as P
 
 from taskflow_work.access import (
-    CanCreateTask,
     CanDeleteProject,
     CanUpdateProject,
     GuardDep,
     ProjectMember,
+    TaskCreateGuard,
 )
 from taskflow_work.deps import one_statement_write
 from taskflow_work.projects import service
@@ -99,8 +99,16 @@ async def restore_project(
     " `tasks.assign`. An archived project takes no new task (409 `project-archived`).",
 )
 async def create_task(
-    data: TaskCreate, access: CanCreateTask, uow: UnitOfWorkDep, tag: ETagDep
+    project_id: uuid.UUID,
+    data: TaskCreate,
+    guard: TaskCreateGuard,
+    uow: UnitOfWorkDep,
+    tag: ETagDep,
 ) -> TaskRead:
-    access.member.require_all(task_rules.permissions_to_create(data.status, data.assignee_ids))
-    service.ensure_open(access.project)
-    return tag(await tasks.create_task(uow, access.member.user_id, access.project, data))
+    created = await tasks.create_task_at_once(uow, guard, project_id, data)
+    if created is None:
+        access = await guard.project(project_id, P.TASKS_CREATE)
+        access.member.require_all(task_rules.permissions_to_create(data.status, data.assignee_ids))
+        service.ensure_open(access.project)
+        created = await tasks.create_task(uow, access.member.user_id, access.project, data)
+    return tag(created)

@@ -466,8 +466,15 @@ class _Combined:
         *,
         keep: bool,
         required: bool = False,
+        precondition: ColumnElement[bool] | None = None,
     ) -> Select[Any]:
-        key = (tuple(id(write.statement) for write in writes), counted, names, required)
+        key = (
+            tuple(id(write.statement) for write in writes),
+            counted,
+            names,
+            required,
+            id(precondition),
+        )
         if keep and key in self._kept:
             self._kept.move_to_end(key)
             return self._kept[key][0]
@@ -477,26 +484,30 @@ class _Combined:
             )
             for index, write in enumerate(writes)
         ]
-        answer: list[Any] = [literal(0).label("counted")]
+        tally: Any = literal(0)
         if counted is not None:
             tally = select(func.count()).select_from(ctes[counted]).scalar_subquery()
-            answer = [tally.label("counted")]
-            if required:
-                # PostgreSQL has no RAISE outside PL/pgSQL: a count short of the required
-                # one fails the statement, all its writes with it, by casting a sentence
-                # to an integer (the CASE depends on the count, so the planner cannot fold
-                # the cast into a failure of every statement).
-                short = case(
-                    (tally == bindparam("required_count"), sql_cast(tally, String)),
-                    else_=literal(COUNT_FELL_SHORT, String),
-                )
-                answer = [sql_cast(short, Integer).label("counted")]
+        # PostgreSQL has no RAISE outside PL/pgSQL: a precondition that does not hold, or
+        # a count short of the required one, fails the statement, all its writes with it,
+        # by casting a sentence to an integer (the CASE depends on what the statement
+        # reads, so the planner cannot fold the cast into a failure of every statement).
+        failures: list[tuple[ColumnElement[bool], Any]] = []
+        if precondition is not None:
+            failures.append((~precondition, literal(PRECONDITION_FAILED, String)))
+        if required and counted is not None:
+            short = tally != bindparam("required_count")
+            failures.append((short, literal(COUNT_FELL_SHORT, String)))
+        answer: list[Any] = [tally.label("counted")]
+        if failures:
+            checked = case(*failures, else_=sql_cast(tally, String))
+            answer = [sql_cast(checked, Integer).label("counted")]
         if names:
             answer.append(listed_people_column("people", "people"))
         statement = select(*answer).add_cte(*ctes)
         self.built += 1
         if keep:
-            self._kept[key] = (statement, [write.statement for write in writes])
+            held = [write.statement for write in writes]
+            self._kept[key] = (statement, [*held, precondition])
             while len(self._kept) > self.max_shapes:
                 self._kept.popitem(last=False)
         return statement
@@ -513,12 +524,30 @@ class CountFellShort(Exception):
 COUNT_FELL_SHORT = "taskflow: the counted write fell short"
 
 
+class PreconditionFailed(Exception):
+    """The one statement's precondition did not hold at its snapshot: it wrote nothing."""
+
+
+PRECONDITION_FAILED = "taskflow: the write's precondition did not hold"
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What the one statement must find true when it runs, or write nothing: a condition
+    built once (bind parameters only, so its statement is kept per shape) and its values.
+    PostgreSQL only: elsewhere the writes are several statements."""
+
+    condition: ColumnElement[bool]
+    params: dict[str, Any]
+
+
 async def write_at_once(
     session: AsyncSession,
     *writes: BoundWrite | Write | None,
     counted: BoundWrite | Write | None = None,
     required: int | None = None,
     people: Sequence[uuid.UUID] = (),
+    precondition: Precondition | None = None,
 ) -> tuple[int, Names]:
     """Run ``writes`` (None: nothing) in the caller's transaction; answer how many rows
     ``counted`` (one of them) wrote, and the names of ``people``. With ``required``, a
@@ -530,35 +559,62 @@ async def write_at_once(
     a row may refer to one inserted beside it). Where every write is a template with its
     values (taskflow_chassis.bound), that statement is built once per shape. SQLite and
     MariaDB have no writes in CTEs: a statement each, in order, then one for the names.
+
+    ``precondition`` (PostgreSQL only) must hold at the statement's snapshot, or it raises
+    ``PreconditionFailed`` having written nothing.
     """
     present = [write for write in writes if write is not None]
-    templates = all(isinstance(write, BoundWrite) for write in present)
     bound = [w if isinstance(w, BoundWrite) else BoundWrite(w, {}) for w in present]
     tally = next((index for index, write in enumerate(present) if write is counted), None)
     if session.get_bind().dialect.name != "postgresql":
-        count = 0
-        for index, write in enumerate(bound):
-            result = await session.execute(write.statement, dict(write.params) or None)
-            if index == tally:
-                count = rowcount(result)
-        if required is not None and count != required:
-            raise CountFellShort
-        return count, await load_names(session, people)
+        if precondition is not None:
+            raise ValueError("a precondition needs the one statement of PostgreSQL")
+        return await _write_in_turn(session, bound, tally, required, people)
+    templates = all(isinstance(write, BoundWrite) for write in present)
     wanted = list(dict.fromkeys(people))
     checked = required is not None and tally is not None
-    statement = COMBINED.statement(bound, tally, bool(wanted), keep=templates, required=checked)
+    statement = COMBINED.statement(
+        bound,
+        tally,
+        bool(wanted),
+        keep=templates,
+        required=checked,
+        precondition=precondition.condition if precondition is not None else None,
+    )
     params: dict[str, Any] = {"people": wanted} if wanted else {}
     if checked:
         params["required_count"] = required
+    if precondition is not None:
+        params.update(precondition.params)
     for write in bound:
         params.update(write.params)
     try:
         row = (await session.execute(statement, params)).one()
     except DBAPIError as exc:
+        if PRECONDITION_FAILED in str(exc.orig):
+            raise PreconditionFailed from None
         if COUNT_FELL_SHORT in str(exc.orig):
             raise CountFellShort from None
         raise
     return int(row[0]), names_of(*row[1:])
+
+
+async def _write_in_turn(
+    session: AsyncSession,
+    writes: list[BoundWrite],
+    counted: int | None,
+    required: int | None,
+    people: Sequence[uuid.UUID],
+) -> tuple[int, Names]:
+    """``write_at_once`` where writes cannot be CTEs: a statement each, then the names."""
+    count = 0
+    for index, write in enumerate(writes):
+        result = await session.execute(write.statement, dict(write.params) or None)
+        if index == counted:
+            count = rowcount(result)
+    if required is not None and count != required:
+        raise CountFellShort
+    return count, await load_names(session, people)
 
 
 async def hold_task(session: AsyncSession, task_id: uuid.UUID, now: datetime) -> str | None:

@@ -1,7 +1,8 @@
 """Tasks: create, change, delete, assign; every change in the task's activity log.
 
 The caller is authorized by the route (taskflow_work.access and tasks.rules) before
-any of these runs.
+any of these runs, except ``create_task_at_once``, whose one statement carries the check
+(``access.Guard.in_one_statement``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 from taskflow_chassis.bound import BoundWrite, bound_row, bound_update
+from taskflow_chassis.db import commits_each_statement
 from taskflow_chassis.etags import etag_of, parse_tags, strong_match
 from taskflow_chassis.problems import ProblemError, invalid_field, not_found
 from taskflow_chassis.types import table_of, utcnow
@@ -38,6 +40,7 @@ from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import permissions as P
 from taskflow_contracts import work as contract
 
+from taskflow_work.access import Guard
 from taskflow_work.activity.models import Activity
 from taskflow_work.activity.service import activity_insert, record
 from taskflow_work.replica.models import MemberReplica
@@ -45,7 +48,10 @@ from taskflow_work.replica.queries import load_names
 from taskflow_work.tasks import rules
 from taskflow_work.tasks.models import PRIORITY_RANK, Priority, Task, TaskAssignee
 from taskflow_work.tasks.queries import (
+    NAME_FIELDS,
     CountFellShort,
+    Precondition,
+    PreconditionFailed,
     TaskRow,
     assignees_of,
     hold_task,
@@ -114,6 +120,22 @@ def _column_values(task: Task, attributes: Iterable[str]) -> dict[str, Any]:
     return {columns[name].columns[0].name: getattr(task, name) for name in attributes}
 
 
+# A new task's columns by attribute (Task's attributes, TaskRow's fields): the column
+# names differ for a few (``labels_json`` is ``labels``).
+_NEW_TASK_COLUMNS = {
+    name: sa_inspect(Task).column_attrs[name].columns[0].name
+    for name in TaskRow._fields
+    if name not in NAME_FIELDS
+}
+
+
+def _new_task_values(task: TaskRow, priority_rank: int) -> dict[str, Any]:
+    """A new task's row by column name (its insert's values)."""
+    values = {column: getattr(task, name) for name, column in _NEW_TASK_COLUMNS.items()}
+    values["priority_rank"] = priority_rank
+    return values
+
+
 def _task_columns(task: Task, attributes: Iterable[str]) -> BoundWrite:
     """The task's row gets its ``attributes`` as they now are (a template per set)."""
     return bound_update(_tasks, "task", ("id", task.id), _column_values(task, attributes))
@@ -134,7 +156,9 @@ async def _claim_assignees(
     return assignees_of(task)
 
 
-def _assignees_insert(task: Task, user_ids: list[uuid.UUID], by: uuid.UUID) -> BoundWrite | None:
+def _assignees_insert(
+    task: Task | TaskRow, user_ids: list[uuid.UUID], by: uuid.UUID
+) -> BoundWrite | None:
     """Assign ``user_ids`` (distinct) to the task, each only if a confirmed member of the
     task's team: the statement both checks and inserts, and the caller compares how many
     rows it wrote with ``len(user_ids)`` (``_assignment_refused`` says why not)."""
@@ -151,7 +175,7 @@ def _assignees_insert(task: Task, user_ids: list[uuid.UUID], by: uuid.UUID) -> B
 
 
 async def _assignment_refused(
-    session: AsyncSession, task: Task, user_ids: list[uuid.UUID], field: str
+    session: AsyncSession, task: Task | TaskRow, user_ids: list[uuid.UUID], field: str
 ) -> ProblemError:
     """Why some of ``user_ids`` could not be assigned: their team is being resynced (503),
     or they are not confirmed members of it (422)."""
@@ -180,24 +204,58 @@ async def _assignment_refused(
     )
 
 
+async def create_task_at_once(
+    uow: UnitOfWork, guard: Guard, project_id: uuid.UUID, data: TaskCreate
+) -> TaskRead | None:
+    """A task's create that checks the caller's access in its own statement, one round
+    trip in all; None where it cannot (not on PostgreSQL, in a transaction, a project
+    this process has not read yet) or its check did not hold, having written nothing:
+    the route then authorizes as for any write and calls ``create_task``."""
+    if not commits_each_statement(uow.session):
+        return None  # elsewhere a failed statement would undo the request's transaction
+    needed = [P.TASKS_CREATE, *rules.permissions_to_create(data.status, data.assignee_ids)]
+    project = guard.in_one_statement(project_id, needed)
+    if project is None:
+        return None
+    try:
+        return await create_task(
+            uow, guard.caller.user_id, project, data, precondition=project.precondition
+        )
+    except PreconditionFailed:
+        await uow.rollback()  # the statement wrote nothing; forget the events it took
+        return None
+
+
 async def create_task(
-    uow: UnitOfWork, creator: uuid.UUID, project: ProjectOfTask, data: TaskCreate
+    uow: UnitOfWork,
+    creator: uuid.UUID,
+    project: ProjectOfTask,
+    data: TaskCreate,
+    *,
+    precondition: Precondition | None = None,
 ) -> TaskRead:
     """The task, its activity entry, its assignments (each checked to be a member) and its
     events: one statement on PostgreSQL (tasks.queries.write_at_once), then the commit."""
-    task = Task(
+    # A plain row, not the ORM's Task: it is only written and shown, and an ORM object
+    # costs more to build (attribute events, defaults) than the statement takes to run.
+    now = utcnow()
+    task = TaskRow(
+        id=uuid.uuid4(),
         project_id=project.id,
         team_id=project.team_id,
         title=data.title,
         description=data.description,
         status=data.status,
         priority=data.priority,
-        priority_rank=PRIORITY_RANK[data.priority],
         due_at=data.due_at,
         estimate_hours=data.estimate_hours,
         labels_json=json.dumps(data.labels),
         assignee_ids_json=_ids_json(data.assignee_ids),
         created_by=creator,
+        created_at=now,
+        updated_at=now,
+        creator_entry=None,
+        assignee_entries=None,
     )
     # Announced after the task itself, so consumers meet the task before its assignments.
     uow.publish(
@@ -218,7 +276,7 @@ async def create_task(
     try:
         _, names = await write_at_once(
             uow.session,
-            bound_row(_tasks, "task", _column_values(task, sa_inspect(Task).column_attrs.keys())),
+            bound_row(_tasks, "task", _new_task_values(task, PRIORITY_RANK[data.priority])),
             activity_insert(
                 task.id, creator, "created", {"title": task.title, "status": task.status}
             ),
@@ -227,6 +285,7 @@ async def create_task(
             counted=assignments,
             required=len(data.assignee_ids),
             people=[creator, *data.assignee_ids],
+            precondition=precondition,
         )
     except CountFellShort:
         await uow.rollback()  # nothing of it stays
