@@ -5,8 +5,9 @@ checked against the team's members, the outbox rows and the names the answer sho
 between BEGIN and COMMIT; a create and a comment need no transaction (a create's statement
 fails as a whole when an assignee is refused), and with an Idempotency-Key they keep one
 (the change commits with its answer); a create in a project its process has read checks
-the caller's access in its statement too: one round trip. Counted: every statement SQLAlchemy sends and every BEGIN,
-COMMIT and ROLLBACK (tests/round_trips.py); a number, so a new query fails here.
+the caller's access in its statement too: one round trip. Counted: every statement
+SQLAlchemy sends and every BEGIN, COMMIT and ROLLBACK (tests/round_trips.py); a number,
+so a new query fails here.
 
 SQLite and MariaDB have no writes in CTEs and take a statement per write: the same
 answers, rows and events on all three (checked here on MariaDB too)."""

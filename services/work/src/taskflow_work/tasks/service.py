@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 from taskflow_chassis.bound import BoundWrite, bound_row, bound_update
-from taskflow_chassis.db import commits_each_statement
+from taskflow_chassis.db import commits_each_statement, dialect_of_session
 from taskflow_chassis.etags import etag_of, parse_tags, strong_match
 from taskflow_chassis.problems import ProblemError, invalid_field, not_found
 from taskflow_chassis.types import table_of, utcnow
@@ -211,8 +211,8 @@ async def create_task_at_once(
     trip in all; None where it cannot (not on PostgreSQL, in a transaction, a project
     this process has not read yet) or its check did not hold, having written nothing:
     the route then authorizes as for any write and calls ``create_task``."""
-    if not commits_each_statement(uow.session):
-        return None  # elsewhere a failed statement would undo the request's transaction
+    if dialect_of_session(uow.session) != "postgresql" or not commits_each_statement(uow.session):
+        return None  # in a transaction a failed statement would undo the request's
     needed = [P.TASKS_CREATE, *rules.permissions_to_create(data.status, data.assignee_ids)]
     project = guard.in_one_statement(project_id, needed)
     if project is None:
