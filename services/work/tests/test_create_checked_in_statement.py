@@ -8,11 +8,14 @@ event published once."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from taskflow_chassis.messaging import outbox_table
 from taskflow_chassis.types import table_of
 from taskflow_contracts import permissions as P
@@ -57,6 +60,24 @@ async def _refused(
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert await _counts(world) == before
     return dict(answer.json())
+
+
+@contextmanager
+def _checkouts(world: World) -> Iterator[list[int]]:
+    """How many connections the requests made in this task took from the pool."""
+    mine = asyncio.current_task()
+    taken: list[int] = [0]
+
+    def checkout(*_args: Any) -> None:
+        if asyncio.current_task() is mine:
+            taken[0] += 1
+
+    engine = world.app.state.database.engine.sync_engine
+    event.listen(engine, "checkout", checkout)
+    try:
+        yield taken
+    finally:
+        event.remove(engine, "checkout", checkout)
 
 
 async def _set_member(world: World, member: Member, team: uuid.UUID, **values: Any) -> None:
@@ -138,11 +159,13 @@ async def test_a_check_not_held_in_the_statement_falls_back_to_the_guard_once(
     await world.settle()
     await _set_member(world, lead, team, from_event=False)
     tasks_before, _ = await _counts(world)
-    with round_trips(world.app) as trips:
+    with round_trips(world.app) as trips, _checkouts(world) as checkouts:
         made = await _create(world, project, lead.headers, title="Fell back", assignee_ids=[])
     assert made.status_code == 201, made.text
-    # The statement that checked and wrote nothing, the guard's read, the statement again.
+    # The statement that checked and wrote nothing, the guard's read, the statement again,
+    # all on the one connection the request took from the pool (a second would be pinged).
     assert len(trips) == 3 and "member_replicas" in trips[1], trips
+    assert checkouts == [1], checkouts
     assert (await _counts(world))[0] == tasks_before + 1
     await world.settle()
     created = [

@@ -110,9 +110,9 @@ def assignees_of(task: Task | TaskRow) -> list[uuid.UUID]:
 
 
 def task_read(task: Task | TaskRow, names: Names | None = None) -> TaskRead:
-    """A task as the API shows it, from a row of its columns (names included) or the ORM
-    object with ``names`` (replica.queries.load_names)."""
-    if isinstance(task, TaskRow):
+    """A task as the API shows it, from a row of its columns (names included) or with
+    ``names`` (replica.queries.load_names: a row just written has none read with it)."""
+    if names is None and isinstance(task, TaskRow):
         names = names_of(task.creator_entry, task.assignee_entries)
     names = names or {}
     assignee_ids = assignees_of(task)
@@ -584,10 +584,10 @@ async def write_at_once(
     params: dict[str, Any] = {"people": wanted} if wanted else {}
     if checked:
         params["required_count"] = required
-    if precondition is not None:
-        params.update(precondition.params)
     for write in bound:
         params.update(write.params)
+    if precondition is not None:
+        params.update(precondition.params)  # last: no write's value stands in for the check's
     try:
         row = (await session.execute(statement, params)).one()
     except DBAPIError as exc:

@@ -222,7 +222,8 @@ async def create_task_at_once(
             uow, guard.caller.user_id, project, data, precondition=project.precondition
         )
     except PreconditionFailed:
-        await uow.rollback()  # the statement wrote nothing; forget the events it took
+        # It wrote nothing, and took its events with it. No rollback: on a connection in
+        # autocommit there is nothing to undo, and the guard's read keeps the connection.
         return None
 
 
