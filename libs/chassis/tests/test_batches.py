@@ -137,6 +137,12 @@ class Pipeline:
             rows = await session.execute(query.order_by(applied_log.c.position))
             return [(row.event_id, row.team, row.seq) for row in rows]
 
+    async def batches(self) -> int:
+        """How many batches claimed the inbox rows (a batch stamps all of its rows alike)."""
+        async with self.database.session() as session:
+            query = select(func.count(inbox_table.c.handled_at.distinct()))
+            return int((await session.execute(query)).scalar_one())
+
     async def inbox(self) -> int:
         async with self.database.session() as session:
             query = select(func.count()).select_from(inbox_table)
@@ -144,7 +150,9 @@ class Pipeline:
 
 
 @asynccontextmanager
-async def pipeline_on(database: Database, bus_kind: str) -> AsyncIterator[Pipeline]:
+async def pipeline_on(
+    database: Database, bus_kind: str, *, batch_gap: float = 0.0
+) -> AsyncIterator[Pipeline]:
     async with database.engine.begin() as conn:
         await conn.run_sync(log_metadata.create_all)
     suffix = uuid.uuid4().hex[:8]
@@ -158,6 +166,7 @@ async def pipeline_on(database: Database, bus_kind: str) -> AsyncIterator[Pipeli
             batch_size=50,
             # Long: a lone event held back for company would show as a test timing out.
             batch_linger=60.0,
+            batch_gap=batch_gap,
         )
         for _ in range(2)
     )
@@ -266,6 +275,37 @@ async def test_a_lone_event_on_an_idle_queue_is_handled_before_a_second_is_publi
     await pipeline.publish([second])
     await settle(pipeline, 2)
     assert await pipeline.log() == expected([lone, second])
+
+
+async def test_with_a_gap_a_lone_event_goes_at_once_and_a_stream_in_one_batch(
+    database: Database, bus_kind: str
+) -> None:
+    async with pipeline_on(database, bus_kind, batch_gap=3.0) as pipeline:
+        await pipeline.start()
+        await asyncio.sleep(0.2)  # idle
+        loop = asyncio.get_running_loop()
+        first = stepped("g", 1)
+        started = loop.time()
+        await pipeline.publish([first])
+        await settle(pipeline, 1)  # settle waits 0.3 s more
+        assert loop.time() - started < 2.0  # not held for the gap
+
+        stream = [stepped("g", seq) for seq in range(2, 8)]
+        for event in stream:  # one at a time, as a steady stream arrives
+            await pipeline.publish([event])
+            await asyncio.sleep(0.05)
+        await settle(pipeline, 7)
+        assert await pipeline.log() == expected([first, *stream])
+        # Without the gap each event, arriving alone, was a batch of its own: 7 in all.
+        assert await pipeline.batches() == 2
+
+        await asyncio.sleep(3.2)  # a quiet spell longer than the gap
+        lone = stepped("g", 8)
+        started = loop.time()
+        await pipeline.publish([lone])
+        await settle(pipeline, 8)
+        assert loop.time() - started < 2.0
+        assert await pipeline.parked() == []
 
 
 @pytest.mark.parametrize("when", ["mid-batch", "before the batch"])

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 from taskflow_chassis.db import (
     Database,
     async_url,
     dialect_of_session,
     insert_or_ignore,
+    one_of,
     upsert,
 )
 from taskflow_chassis.testing import fresh_mysql_database, fresh_postgres_database
@@ -91,6 +105,47 @@ async def test_insert_or_ignore_and_upsert_meet_an_existing_row(database: Databa
         (1, "ada@example.com", "Ada L."),
         (3, "bob@example.com", "Bob"),
     ]
+
+
+async def test_one_of_matches_a_list_of_any_length_in_one_statement_text(
+    database: Database,
+) -> None:
+    metadata = MetaData()
+    table = Table(
+        "listed",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("key", String(36), nullable=False),
+        Column("ref", Uuid, nullable=False),
+    )
+    refs = [uuid.uuid4() for _ in range(5)]
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(
+            insert(table), [{"id": i + 1, "key": f"k{i}", "ref": refs[i]} for i in range(5)]
+        )
+    by_key = select(table.c.id).where(one_of(table.c.key, "keys", database.dialect))
+    by_ref = select(table.c.id).where(one_of(table.c.ref, "refs", database.dialect))
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:
+        sent.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with database.engine.connect() as conn:
+            for wanted in ([], [3], [0, 2, 4], [1, 2, 3, 4]):
+                keys = [f"k{i}" for i in wanted] + ["absent"]
+                found = (await conn.execute(by_key, {"keys": keys})).scalars().all()
+                assert sorted(found) == [i + 1 for i in wanted]
+                refs_wanted = {"refs": [refs[i] for i in wanted]}
+                found = (await conn.execute(by_ref, refs_wanted)).scalars().all()
+                assert sorted(found) == [i + 1 for i in wanted]
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+    if database.dialect == "postgresql":
+        # One text for the keys and one for the refs, whatever the lists' lengths.
+        assert len(set(sent)) == 2, sent
 
 
 async def test_commit_hooks_fire_only_for_their_database(tmp_path: Path) -> None:

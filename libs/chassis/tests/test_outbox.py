@@ -143,6 +143,44 @@ async def test_wake_on_commit_publishes_without_waiting_for_the_sweep(
     await relay.stop()
 
 
+async def test_with_a_gap_a_lone_commit_goes_at_once_and_a_stream_in_few_passes(
+    database: Database, bus: MemoryBus
+) -> None:
+    recorder = await observe(bus, expected=13)
+    relay = OutboxRelay(database, bus, sweep_interval=60, gap=0.5)
+    passes: list[int] = []
+    publish_pending = relay.publish_pending
+
+    async def counted() -> int:
+        published = await publish_pending()
+        if published:
+            passes.append(published)
+        return published
+
+    relay.publish_pending = counted  # type: ignore[method-assign]
+    await relay.start()
+    try:
+        await asyncio.sleep(0.7)  # quiet: the start-up pass is more than a gap ago
+        started = asyncio.get_running_loop().time()
+        first = Recorder()
+        await bus.subscribe(f"observer-{uuid.uuid4().hex[:6]}", ["taskflow.test.#"], first)
+        await write(database, 1)
+        await asyncio.wait_for(first.done.wait(), timeout=5)
+        assert asyncio.get_running_loop().time() - started < 0.4  # not held for the gap
+        for n in range(12):  # a stream of commits over about 0.25 s
+            await write(database, n)
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(recorder.done.wait(), timeout=5)
+        for _ in range(100):  # the last pass returns after its events were delivered
+            if sum(passes) == 13:
+                break
+            await asyncio.sleep(0.02)
+        # Without the gap each commit woke a pass of its own: 13 passes.
+        assert passes[0] == 1 and len(passes) <= 3 and sum(passes) == 13, passes
+    finally:
+        await relay.stop()
+
+
 async def test_every_relay_of_a_database_is_woken(database: Database, bus: MemoryBus) -> None:
     # A relay stopped earlier (an app restarted in the same process) still has its hook.
     old = OutboxRelay(database, bus, sweep_interval=60)

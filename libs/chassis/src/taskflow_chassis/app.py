@@ -149,6 +149,7 @@ class _Runtime:
             retry_base_seconds=settings.consumer_retry_base_seconds,
             batch_size=settings.consumer_batch_size,
             batch_linger=settings.consumer_batch_linger_ms / 1000,
+            batch_gap=settings.consumer_batch_gap_ms / 1000,
             prefetch=settings.consumer_prefetch,
         )
         relay = OutboxRelay(
@@ -156,6 +157,7 @@ class _Runtime:
             bus,
             sweep_interval=settings.relay_sweep_seconds,
             batch_size=settings.relay_batch_size,
+            gap=settings.relay_gap_ms / 1000,
         )
         handlers = HandlerMap(spec.handlers, spec.handler_deps)
         consumer = (

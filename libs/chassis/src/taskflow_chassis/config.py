@@ -64,10 +64,16 @@ class ServiceSettings(BaseSettings):
     # while more keep arriving (a lone event is never held back). 1: one event at a time.
     consumer_batch_size: int = Field(default=50, ge=1, le=1000)
     consumer_batch_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+    # Under a stream, a queue's batches begin at least this far apart (an event after a quiet
+    # spell goes at once): at 100 writes a second, a batch holds a few writes' events, not one.
+    consumer_batch_gap_ms: float = Field(default=25.0, ge=0, le=1000)
     # RabbitMQ deliveries a consumer holds unacked at once (raised to the batch size if below).
     consumer_prefetch: int = Field(default=100, ge=1, le=10000)
     # Outbox rows the relay publishes per pass, all sent before their confirms are awaited.
     relay_batch_size: int = Field(default=200, ge=1, le=10000)
+    # Under a stream of commits, the relay's passes begin at least this far apart (a commit
+    # after a quiet spell is published at once): a pass then carries several writes' events.
+    relay_gap_ms: float = Field(default=20.0, ge=0, le=1000)
     run_migrations_on_start: bool = True
     log_level: str = "INFO"
     log_json: bool = True

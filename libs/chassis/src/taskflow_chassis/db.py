@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import ColumnElement, Table, any_, bindparam, event
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import (
@@ -204,6 +204,15 @@ def _upsert(dialect: str, table: Table, keys: tuple[str, ...], update: tuple[str
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
     )
+
+
+def one_of(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """``column IN (the list bound as name)``, on PostgreSQL as ``column = ANY(an array)``: one
+    statement text whatever the list's length, where each length of an IN list is a text
+    of its own, prepared anew on every pooled connection that meets it."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def dialect_of_session(session: AsyncSession) -> str:

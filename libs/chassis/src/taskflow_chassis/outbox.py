@@ -3,7 +3,8 @@
 ``add_to_outbox`` writes events in the caller's transaction, so they commit or
 roll back with the state change. The relay publishes pending rows in creation
 order, marks each published only after the broker confirmed it, is woken right
-after every commit that wrote to the outbox, and sweeps on an interval for
+after every commit that wrote to the outbox (under a stream of commits, passes
+begin at least ``gap`` apart, so one carries several writes' events), and sweeps on an interval for
 anything left behind (a crash between commit and publish). Several replicas may
 run: rows are claimed with ``FOR UPDATE SKIP LOCKED`` where the database has it,
 and the claim's row locks are held while publishing so another replica skips them.
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskflow_chassis.bound import BoundWrite, bound_values, insert_rows_template
 from taskflow_chassis.bus import EventBus, OutgoingEvent
-from taskflow_chassis.db import Database
+from taskflow_chassis.db import Database, one_of
 from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.messaging import outbox_table
 from taskflow_chassis.pump import CommitWokenLoop
@@ -112,8 +113,9 @@ class OutboxRelay(CommitWokenLoop):
         *,
         sweep_interval: float = 2.0,
         batch_size: int = 100,
+        gap: float = 0.0,
     ) -> None:
-        super().__init__(database, interval=sweep_interval, batch_size=batch_size)
+        super().__init__(database, interval=sweep_interval, batch_size=batch_size, min_gap=gap)
         self.bus = bus
         self._pass_lock = asyncio.Lock()
         # Built once: a pass runs on every commit that wrote events, and building and keying
@@ -129,7 +131,7 @@ class OutboxRelay(CommitWokenLoop):
         self._claim = claim
         self._mark_published = (
             update(outbox_table)
-            .where(outbox_table.c.id.in_(bindparam("ids", expanding=True)))
+            .where(one_of(outbox_table.c.id, "ids", database.dialect))
             .values(published_at=bindparam("at"), attempts=outbox_table.c.attempts + 1)
         )
         self._mark_failed = (

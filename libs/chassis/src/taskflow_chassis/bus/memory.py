@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from taskflow_chassis.bus import (
+    DEFAULT_BATCH_GAP,
     DEFAULT_BATCH_LINGER,
     DEFAULT_BATCH_SIZE,
     BatchHandler,
+    BatchPacer,
     DeadLetter,
     MessageHandler,
     OutgoingEvent,
@@ -121,12 +123,14 @@ class MemoryBus:
         retry_base_seconds: float = 0.5,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_linger: float = DEFAULT_BATCH_LINGER,
+        batch_gap: float = DEFAULT_BATCH_GAP,
     ) -> None:
         self.name = urlsplit(url).netloc or "default"
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self.batch_size = batch_size
         self.batch_linger = batch_linger
+        self.batch_gap = batch_gap
         self._owned: set[str] = set()
         self._broadcasts: list[_Broadcast] = []
         self._connected = False
@@ -268,6 +272,7 @@ class MemoryBus:
             await asyncio.sleep(0.01)
 
     async def _work(self, queue: _Queue) -> None:
+        pacer = BatchPacer(self.batch_gap)
         while not queue.stopping:
             if not queue.messages:
                 queue.arrived.clear()
@@ -275,6 +280,8 @@ class MemoryBus:
                 continue
             queue.busy = True  # from the first message taken: drain() must not see it idle
             try:
+                if queue.batch_handler is not None:
+                    await pacer.wait()
                 size = self.batch_size if queue.batch_handler is not None else 1
                 batch = await gather_batch(queue.messages, size, self.batch_linger)
                 await self._deliver_batch(queue, batch)

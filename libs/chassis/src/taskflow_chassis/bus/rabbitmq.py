@@ -52,9 +52,11 @@ from aio_pika.abc import (
 )
 
 from taskflow_chassis.bus import (
+    DEFAULT_BATCH_GAP,
     DEFAULT_BATCH_LINGER,
     DEFAULT_BATCH_SIZE,
     BatchHandler,
+    BatchPacer,
     DeadLetter,
     MessageHandler,
     OutgoingEvent,
@@ -97,6 +99,7 @@ class _Subscription:
     # earlier holder took finds nothing left and returns.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     waiting: deque[AbstractIncomingMessage] = field(default_factory=deque)
+    pacer: BatchPacer = field(default_factory=lambda: BatchPacer(0.0))
 
 
 class RabbitMQBus:
@@ -111,6 +114,7 @@ class RabbitMQBus:
         publish_timeout: float = 10.0,
         batch_size: int = DEFAULT_BATCH_SIZE,
         batch_linger: float = DEFAULT_BATCH_LINGER,
+        batch_gap: float = DEFAULT_BATCH_GAP,
     ) -> None:
         self.url = url
         self.exchange_name = exchange
@@ -119,6 +123,7 @@ class RabbitMQBus:
         self.prefetch = prefetch
         self.batch_size = batch_size
         self.batch_linger = batch_linger
+        self.batch_gap = batch_gap
         self.publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
@@ -227,7 +232,7 @@ class RabbitMQBus:
         main = await self._declare(queue)
         for key in routing_keys:
             await main.bind(self._exchange, routing_key=key)
-        subscription = _Subscription(main, handler, batch_handler)
+        subscription = _Subscription(main, handler, batch_handler, pacer=BatchPacer(self.batch_gap))
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             await self._on_message(queue, subscription, message)
@@ -291,6 +296,8 @@ class RabbitMQBus:
     ) -> None:
         subscription.waiting.append(message)
         async with subscription.lock:
+            if subscription.batch_handler is not None and subscription.waiting:
+                await subscription.pacer.wait()
             if not subscription.active:
                 while subscription.waiting:
                     await subscription.waiting.popleft().nack(requeue=True)

@@ -29,9 +29,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
-from taskflow_chassis.db import Database
+from taskflow_chassis.db import Database, one_of
 from taskflow_chassis.pump import CommitWokenLoop
-from taskflow_chassis.types import utcnow
+from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_notify.email.models import (
@@ -46,6 +46,7 @@ from taskflow_notify.email.models import (
 Enqueue = Callable[[list[uuid.UUID]], Awaitable[None]]
 
 logger = logging.getLogger("taskflow.notify.dispatch")
+_EMAIL_IDS = table_of(EmailMessage).c.id
 
 # Passes of the dispatcher begin at least this far apart (see the module's docstring): at
 # 20 emails a second, jobs of about four instead of one; well within the email's target of
@@ -122,8 +123,9 @@ class EmailDispatcher(CommitWokenLoop):
                 uow = UnitOfWork(session, self.publisher)
                 await session.execute(
                     update(EmailMessage)
-                    .where(col(EmailMessage.id).in_(enqueued), self._due(now))
+                    .where(one_of(_EMAIL_IDS, "ids", self.database.dialect), self._due(now))
                     .values(status=EmailStatus.QUEUED, queued_at=utcnow()),
+                    {"ids": enqueued},
                     execution_options={"synchronize_session": False},
                 )
                 await uow.commit()
