@@ -65,7 +65,8 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(default=50, ge=1, le=1000)
     consumer_batch_linger_ms: float = Field(default=5.0, ge=0, le=1000)
     # Under a stream, a queue's batches begin at least this far apart (an event after a quiet
-    # spell goes at once): at 100 writes a second, a batch holds a few writes' events, not one.
+    # spell goes at once): at tens of writes a second a batch then holds several writes'
+    # events, not one (at a hundred and more, batches fill on their own).
     consumer_batch_gap_ms: float = Field(default=25.0, ge=0, le=1000)
     # RabbitMQ deliveries a consumer holds unacked at once (raised to the batch size if below).
     consumer_prefetch: int = Field(default=100, ge=1, le=10000)

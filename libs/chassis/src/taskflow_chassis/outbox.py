@@ -4,10 +4,11 @@
 roll back with the state change. The relay publishes pending rows in creation
 order, marks each published only after the broker confirmed it, is woken right
 after every commit that wrote to the outbox (under a stream of commits, passes
-begin at least ``gap`` apart, so one carries several writes' events), and sweeps on an interval for
-anything left behind (a crash between commit and publish). Several replicas may
-run: rows are claimed with ``FOR UPDATE SKIP LOCKED`` where the database has it,
-and the claim's row locks are held while publishing so another replica skips them.
+begin at least ``gap`` apart, so one carries several writes' events), and sweeps
+on an interval for anything left behind (a crash between commit and publish).
+Several replicas may run: rows are claimed with ``FOR UPDATE SKIP LOCKED`` where
+the database has it, and the claim's row locks are held while publishing so
+another replica skips them.
 
 Delivery is at least once: a crash after the broker's confirm but before the
 relay's commit publishes that event again, and the consumer's inbox drops it.
