@@ -308,6 +308,22 @@ async def test_with_a_gap_a_lone_event_goes_at_once_and_a_stream_in_one_batch(
         assert await pipeline.parked() == []
 
 
+async def test_with_a_gap_a_backlog_goes_in_full_batches_without_waiting_between_them(
+    database: Database, bus_kind: str
+) -> None:
+    async with pipeline_on(database, bus_kind, batch_gap=5.0) as pipeline:
+        events = interleaved(["h1", "h2"], 60)
+        await pipeline.park_queue()
+        await pipeline.publish(events)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await pipeline.start()
+        await settle(pipeline, len(events))  # settle waits 0.3 s more
+        # Three batches (50, 50, 20): waiting out the gap between them took at least 10 s.
+        assert loop.time() - started < 4.0
+        assert await pipeline.log() == expected(events)
+
+
 @pytest.mark.parametrize("when", ["mid-batch", "before the batch"])
 async def test_the_database_going_away_during_batches_loses_nothing_and_parks_nothing(
     postgres_database: Database, bus_kind: str, when: str

@@ -281,7 +281,7 @@ class MemoryBus:
             queue.busy = True  # from the first message taken: drain() must not see it idle
             try:
                 if queue.batch_handler is not None:
-                    await pacer.wait()
+                    await pacer.wait(queue.messages, self.batch_size)
                 size = self.batch_size if queue.batch_handler is not None else 1
                 batch = await gather_batch(queue.messages, size, self.batch_linger)
                 await self._deliver_batch(queue, batch)

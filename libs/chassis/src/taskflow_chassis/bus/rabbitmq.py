@@ -297,7 +297,7 @@ class RabbitMQBus:
         subscription.waiting.append(message)
         async with subscription.lock:
             if subscription.batch_handler is not None and subscription.waiting:
-                await subscription.pacer.wait()
+                await subscription.pacer.wait(subscription.waiting, self.batch_size)
             if not subscription.active:
                 while subscription.waiting:
                     await subscription.waiting.popleft().nack(requeue=True)
