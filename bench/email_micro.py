@@ -64,7 +64,7 @@ def cpu_seconds(pid: int) -> float:
 def start_worker(env: dict[str, str], queue: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:
         return subprocess.Popen(  # noqa: S603 - this interpreter, our own arguments
-            [sys.executable, "-m", "celery", "-A", "taskflow_notify.app:celery", "worker",
+            [sys.executable, "-m", "celery", "-A", "taskflow_notify.worker:celery", "worker",
              "--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle",
              "-l", "WARNING", "-Q", queue],
             env=env, stdout=output, stderr=subprocess.STDOUT,

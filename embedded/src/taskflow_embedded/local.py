@@ -142,7 +142,7 @@ class LocalStack:
         commands: dict[str, tuple[list[str], str]] = {
             service: ([python, "-m", f"taskflow_{service}"], service) for service in SERVICES
         }
-        celery = [python, "-m", "celery", "-A", "taskflow_notify.app:celery"]
+        celery = [python, "-m", "celery", "-A", "taskflow_notify.worker:celery"]
         # Celery logs as the services do (a line per job at INFO costs CPU under load).
         level = os.environ.get("TASKFLOW_LOG_LEVEL", "INFO")
         commands["worker"] = (

@@ -71,7 +71,7 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"worker-{len(self.workers)}.log").open("wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "taskflow_notify.app:celery", "worker",
+            [sys.executable, "-m", "celery", "-A", "taskflow_notify.worker:celery", "worker",
              "--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle",
              "-l", "INFO", "-Q", self.env["NOTIFY_CELERY_QUEUE"]],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,

@@ -36,7 +36,7 @@ from taskflow_chassis.ports import free_port
 from taskflow_chassis.testing import TestTokens, app_running
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
-from taskflow_notify.app import create_app, create_celery_app
+from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email import service as email_service
 from taskflow_notify.email.adapters import SmtpBackend
@@ -47,6 +47,7 @@ from taskflow_notify.email.rules import is_permanent, retry_delay
 from taskflow_notify.email.scheduled import EmailDispatcher
 from taskflow_notify.email.service import EmailSender, EmailTemplates, job_database, mime
 from taskflow_notify.notifications import service
+from taskflow_notify.worker import create_celery_app
 
 from .conftest import Recorder, reset_outgoing, send_logged_email
 

@@ -1,10 +1,10 @@
 """The notify service's composition root: its settings, the handlers' dependencies, the
 email dispatcher, the reminder timer, the routes, and the Celery app of its jobs.
 
-The API and the Celery worker run the same jobs: ``create_celery_app`` builds the
-Celery app for both. Run a worker with ``celery -A taskflow_notify.app:celery worker``
-and exactly one ``celery -A taskflow_notify.app:celery beat``. Without
-``NOTIFY_CELERY_BROKER_URL`` Celery runs eagerly in the calling process (embedded).
+The API queues the jobs that the Celery worker runs: both build their Celery app with
+``worker.create_celery_app``, and the worker and beat start from ``worker.py`` (its
+docstring has the commands). Without ``NOTIFY_CELERY_BROKER_URL`` Celery runs eagerly in
+the calling process (embedded).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from celery import Celery
 from fastapi import FastAPI
 from taskflow_chassis.app import ServiceSpec, create_service_app
 from taskflow_chassis.security import JwksFetcher
@@ -25,14 +24,14 @@ from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
 
 import taskflow_notify.models  # noqa: F401 - every table, so the metadata is complete
+from taskflow_notify import worker
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.deps import NotifyDeps
-from taskflow_notify.email.jobs import SEND_EMAIL, SEND_EMAILS, EmailJobs, warm_up_producer
+from taskflow_notify.email.jobs import SEND_EMAILS, warm_up_producer
 from taskflow_notify.email.scheduled import EmailDispatcher
 from taskflow_notify.email.service import EmailTemplates
 from taskflow_notify.handlers import EVENT_HANDLERS
 from taskflow_notify.live.scheduled import LivePrune
-from taskflow_notify.notifications.jobs import SCAN_REMINDERS, ReminderJobs
 from taskflow_notify.notifications.scheduled import ReminderScan
 from taskflow_notify.notifications.views import router
 from taskflow_notify.replica.adapters import TeamsGrants
@@ -40,6 +39,7 @@ from taskflow_notify.replica.scheduled import PermissionBackfill
 from taskflow_notify.webhooks.adapters import SecretCipher, WebhookPoster
 from taskflow_notify.webhooks.scheduled import WebhookSender
 from taskflow_notify.webhooks.views import router as webhooks_router
+from taskflow_notify.worker import create_celery_app
 
 
 def create_app(
@@ -147,67 +147,9 @@ def create_app(
     return app
 
 
-def create_celery_app(
-    settings: NotifySettings | None = None, deps: NotifyDeps | None = None
-) -> Celery:
-    """The Celery app with notify's jobs, configured from ``settings`` (else the environment)."""
-    settings = settings or NotifySettings()
-    deps = deps or NotifyDeps(settings=settings, templates=EmailTemplates())
-    publisher = Publisher("notify")
-    celery = Celery("taskflow_notify")
-    celery.conf.update(_celery_config(settings))
-    email_jobs = EmailJobs(settings)
-    reminder_jobs = ReminderJobs(deps, publisher)
-
-    # Functions, not the bound methods: Celery checks a job's arguments against the
-    # signature it reads, and would count ``self`` among them.
-    def send_email(email_id: str) -> str:
-        return email_jobs.send_email(email_id)
-
-    def send_emails(email_ids: list[str]) -> list[str]:
-        return email_jobs.send_emails(email_ids)
-
-    def scan_reminders() -> int:
-        return reminder_jobs.scan_reminders()
-
-    # Not shared: a shared task would be added to every Celery app made after this one
-    # (Celery keeps a list for the whole process), with this app's settings.
-    jobs = {"shared": False, "acks_late": True}
-    celery.task(name=SEND_EMAIL, reject_on_worker_lost=True, **jobs)(send_email)
-    celery.task(name=SEND_EMAILS, reject_on_worker_lost=True, **jobs)(send_emails)
-    celery.task(name=SCAN_REMINDERS, **jobs)(scan_reminders)
-    return celery
-
-
-def _celery_config(settings: NotifySettings) -> dict[str, Any]:
-    return {
-        "broker_url": settings.celery_broker_url or "memory://",
-        "task_always_eager": not settings.celery_broker_url,
-        "task_eager_propagates": False,
-        # A job is acknowledged only when it finished; a worker that dies mid-job
-        # leaves it to be delivered again (after the visibility timeout).
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
-        "broker_transport_options": {
-            "visibility_timeout": settings.celery_visibility_timeout,
-            # Look for jobs of dead workers a few times per timeout, not every 100 s.
-            "unacked_restore_interval": max(1, settings.celery_visibility_timeout // 3),
-            "unacked_restore_throttle": 1,
-        },
-        "broker_connection_retry_on_startup": True,
-        "task_ignore_result": True,
-        "task_default_queue": settings.celery_queue,
-        "beat_schedule": {
-            "scan-reminders": {"task": SCAN_REMINDERS, "schedule": settings.reminder_scan_seconds}
-        },
-    }
-
-
-def __getattr__(name: str) -> Celery:
-    """``celery -A taskflow_notify.app:celery``: Celery finds its app by attribute and cannot
-    call a factory, so the attribute is built when Celery asks for it (from the environment),
-    never at import."""
+def __getattr__(name: str) -> Any:
+    """``celery -A taskflow_notify.app:celery``, as before there was ``worker.py``: the same
+    app, for deployments still started that way (they import the API's modules too)."""
     if name == "celery":
-        return create_celery_app()
+        return worker.celery
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,6 +41,7 @@ from taskflow_notify.email.models import (
     hold_expired,
     job_lost,
 )
+from taskflow_notify.email.service import EMAIL_WRITTEN
 
 # Makes one job for these emails (at most ``job_size`` of them).
 Enqueue = Callable[[list[uuid.UUID]], Awaitable[None]]
@@ -55,7 +56,7 @@ GATHER_SECONDS = 0.2
 
 
 class EmailDispatcher(CommitWokenLoop):
-    flag = "taskflow_email_written"
+    flag = EMAIL_WRITTEN
     name = "email-dispatcher"
 
     def __init__(

@@ -46,13 +46,13 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of, dialect_of_session, insert_or_ignore
+from taskflow_chassis.pump import mark_session
 from taskflow_chassis.types import UtcDateTime, table_of, utcnow
 
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.adapters import EmailBackend
 from taskflow_notify.email.models import EmailMessage, EmailStatus, due_for_retry, hold_expired
 from taskflow_notify.email.rules import is_about_this_email, is_permanent, retry_delay
-from taskflow_notify.email.scheduled import EmailDispatcher
 
 logger = logging.getLogger("taskflow.notify.email")
 
@@ -136,6 +136,10 @@ def email_row(templates: EmailTemplates, email: OutgoingEmail) -> dict[str, Any]
     }
 
 
+# Set on a session that wrote emails: its commit wakes the dispatcher (``scheduled.py``).
+EMAIL_WRITTEN = "taskflow_email_written"
+
+
 async def write_emails(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Rows of ``email_row`` in one statement, in the caller's transaction (a dedupe key
     already written writes nothing); the dispatcher queues them once that commits."""
@@ -143,7 +147,7 @@ async def write_emails(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
         return
     dialect = dialect_of_session(session)
     await session.execute(insert_or_ignore(dialect, EmailMessage, None, ["dedupe_key"]), rows)
-    EmailDispatcher.mark(session)
+    mark_session(session, EMAIL_WRITTEN)
 
 
 # Bodies in quoted-printable UTF-8: readable as text, safe for any character.
