@@ -1,6 +1,6 @@
 """The browser tests' harness: Debian's chromium driven by Playwright, against the web app
 behind the gateway of a system-test stack (tests/system/conftest.py's ``web_stack`` and
-``browser``: one stack and one chromium for all the browser test files a process runs).
+``browser``: the process's shared stack and one chromium for all the browser test files).
 
 Never a browser of Playwright's own (no ``playwright install``): the one at ``CHROMIUM``
 (default /usr/bin/chromium, else ``chromium`` on PATH; ``make browser`` installs it). Without
@@ -23,6 +23,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
 from .conftest import PASSWORD, System
+from .conftest import shared_stack as shared_stack_of_conftest
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
@@ -49,15 +50,10 @@ BROWSER_TESTS = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.long_run
 
 
 def shared_stack() -> Any:
-    """A browser test module's fixture ``system``: the process's web stack, shared by every
-    browser test file (a stack takes 20-40 s to start); each file signs up its own people
+    """A browser test module's fixture ``system``: the process's shared stack (conftest's
+    ``shared_stack``), which every browser test file uses; each file signs up its own people
     and teams, with names no other file uses. ``stack = shared_stack()`` there."""
-
-    @pytest.fixture(scope="module", name="system")
-    def stack(web_stack: System) -> System:
-        return web_stack
-
-    return stack
+    return shared_stack_of_conftest(browser=True)
 
 
 async def new_context(

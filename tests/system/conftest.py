@@ -1,11 +1,19 @@
 """The distributed runtime as processes (``make up``'s LocalStack) on the machine's servers.
 
-One stack per test module (one for all the browser test modules: ``web_stack``), with a
-unique name: its own databases, RabbitMQ virtual host, exchange, queues and Celery queue,
-so runs never mix and a fault test that cuts broker connections cuts only its own. Every
-request goes through the gateway as configured in gateway/ (taskflow_embedded.gateway).
-Needs PostgreSQL, RabbitMQ and Redis: skipped with the reason where one is missing, failed
-when CI is set.
+Every stack has a unique name: its own databases, RabbitMQ virtual host, exchange, queues
+and Celery queue, so runs never mix and a fault test that cuts broker connections cuts only
+its own. Two kinds of test module:
+
+- most share one stack per test process (``shared_system``, the browser tests' stack too):
+  ``system = shared_stack()`` and ``SHARED_STACK_TESTS`` in the module. They sign up people
+  and teams with names no other module uses, and leave every process of it running;
+- a module that changes its stack's settings or leaves a process of it down or cut off
+  (the fault scenarios) starts its own: conftest's ``system``, or ``running_system``.
+
+A stack starts nine processes, which takes a minute of CPU on a loaded 2-core machine:
+sharing one saves that for every module that can. Every request goes through the gateway
+as configured in gateway/ (taskflow_embedded.gateway). Needs PostgreSQL, RabbitMQ and
+Redis: skipped with the reason where one is missing, failed when CI is set.
 """
 
 from __future__ import annotations
@@ -360,8 +368,47 @@ async def running_system(
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    """A stack of the module's own: for a module that changes it or leaves a process down."""
     async with running_system(tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+# Session-scoped, in the session's event loop: one stack for every sharing module a test
+# process runs (pytest-xdist's worker), the browser tests' included, with the gateway
+# listening (web's pages and a browser need it on a port).
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def shared_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    async with running_system(
+        tmp_path_factory.mktemp("shared-stack"),
+        gateway=True,
+        # test_browser_pages registers a webhook on the loopback, to check its page
+        extra_env={"NOTIFY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"},
+    ) as running:
+        yield running
+
+
+# A sharing module's tests and fixtures run in the session's event loop, where the shared
+# stack's clients live: ``pytestmark = [SHARED_STACK_TESTS, ...]``.
+SHARED_STACK_TESTS = pytest.mark.asyncio(loop_scope="session")
+
+
+def shared_stack(*, browser: bool = False) -> Any:
+    """A sharing module's fixture ``system``: the process's shared stack (``browser``: with
+    chromium looked for first). ``system = shared_stack()`` there; the module's own async
+    fixtures take ``loop_scope="session"``."""
+    if browser:
+
+        @pytest.fixture(scope="module", name="system")
+        def web(web_stack: System) -> System:
+            return web_stack
+
+        return web
+
+    @pytest.fixture(scope="module", name="system")
+    def stack(shared_system: System) -> System:
+        return shared_system
+
+    return stack
 
 
 # --- the browser tests' stack and chromium (tests/system/browser.py) ---------------------
@@ -385,27 +432,25 @@ def require_browser() -> str:
     return path
 
 
-# Session-scoped, in the session's event loop: one stack for all the browser test files a
-# process runs (pytest-xdist gives them all to one worker), not one per file.
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def web_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    """A whole stack with web, and the gateway listening at ``stack.gateway_url``."""
-    require_browser()
-    async with running_system(
-        tmp_path_factory.mktemp("web-stack"),
-        gateway=True,
-        # test_browser_pages registers a webhook on the loopback, to check its page
-        extra_env={"NOTIFY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"},
-    ) as running:
-        yield running
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    return require_browser()
+
+
+# pytest-xdist gives all the browser test files to one worker (the root conftest), where
+# they share the process's shared stack. Chromium is looked for first: without one the
+# tests skip before a stack starts.
+@pytest.fixture(scope="session")
+def web_stack(chromium: str, shared_system: System) -> System:
+    """The shared stack: web, and the gateway listening at ``stack.gateway_url``."""
+    return shared_system
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser(web_stack: System) -> AsyncIterator[Browser]:
+async def browser(chromium: str, web_stack: System) -> AsyncIterator[Browser]:
     """Chromium, closed before the stack stops."""
-    path = require_browser()
     async with async_playwright() as playwright:
-        running = await playwright.chromium.launch(executable_path=path, args=["--disable-gpu"])
+        running = await playwright.chromium.launch(executable_path=chromium, args=["--disable-gpu"])
         try:
             yield running
         finally:

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import PASSWORD, System, next_phone
+from .conftest import PASSWORD, SHARED_STACK_TESTS, System, next_phone, shared_stack
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+pytestmark = [SHARED_STACK_TESTS, pytest.mark.timeout(300)]
+system = shared_stack()
 
 NEW_PASSWORD = "another-long-secret"
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import pytest_asyncio
 from taskflow_embedded.gateway import CLIENT_ADDRESS
 
-from .conftest import PASSWORD, System, next_phone, running_system
+from .conftest import PASSWORD, SHARED_STACK_TESTS, System, next_phone, shared_stack
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -62,14 +60,11 @@ class Browser:
         return answer.status_code
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    """The stack with the gateway's ports too (web calls the internal one)."""
-    async with running_system(tmp_path_factory.mktemp("stack"), gateway=True) as running:
-        yield running
+# The stack with the gateway's ports too (web calls the internal one).
+system = shared_stack()
 
 
-@pytest.mark.asyncio(loop_scope="module")
+@SHARED_STACK_TESTS
 @pytest.mark.timeout(300)
 async def test_one_browser_s_failed_log_ins_lock_only_its_own_address(
     system: System,
@@ -85,7 +80,7 @@ async def test_one_browser_s_failed_log_ins_lock_only_its_own_address(
         assert await owner.sign_in("addressed", PASSWORD) == 303
 
 
-@pytest.mark.asyncio(loop_scope="module")
+@SHARED_STACK_TESTS
 @pytest.mark.timeout(300)
 async def test_a_public_client_cannot_claim_another_address(system: System) -> None:
     """X-Forwarded-For and X-Real-Ip from a browser are dropped at the public entry point,
@@ -108,7 +103,7 @@ async def test_a_public_client_cannot_claim_another_address(system: System) -> N
         assert await honest.sign_in("claimant", PASSWORD) == 303
 
 
-@pytest.mark.asyncio(loop_scope="module")
+@SHARED_STACK_TESTS
 @pytest.mark.timeout(300)
 async def test_the_internal_entry_point_is_not_reachable_through_the_public_one(
     system: System,

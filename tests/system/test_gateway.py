@@ -30,7 +30,7 @@ from taskflow_embedded.gateway import (
     render_traefik,
 )
 
-from .conftest import System, next_phone
+from .conftest import SHARED_STACK_TESTS, System, next_phone, shared_stack
 
 UPSTREAMS = {name: f"http://{name}.upstream" for name in ("auth", "teams", "work", "notify", "web")}
 GOOD_TOKEN = "Bearer good"
@@ -586,7 +586,10 @@ def test_make_up_renders_gateway_config_for_a_local_traefik(tmp_path: Path) -> N
 # --- the same checks in front of the running services -----------------------------------
 
 
-@pytest.mark.asyncio(loop_scope="module")
+system = shared_stack()
+
+
+@SHARED_STACK_TESTS
 @pytest.mark.timeout(300)
 async def test_the_running_stack_gets_the_gateway_s_checks(system: System) -> None:
     """What the unit tests prove, once through a whole local stack (tests/system/conftest)."""

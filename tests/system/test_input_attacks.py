@@ -9,12 +9,12 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 from taskflow_chassis.pagination import list_scope
 
-from .conftest import System, team_with_member
+from .conftest import SHARED_STACK_TESTS, System, shared_stack, team_with_member
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = SHARED_STACK_TESTS
+system = shared_stack()
 PROBLEM = "application/problem+json"
 
 

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from .conftest import FIGURES, PASSWORD, System, WebBrowser, next_phone, running_system
+from .conftest import (
+    FIGURES,
+    PASSWORD,
+    SHARED_STACK_TESTS,
+    System,
+    WebBrowser,
+    next_phone,
+    shared_stack,
+)
 
-pytestmark = [
-    __import__("pytest").mark.asyncio(loop_scope="module"),
-    __import__("pytest").mark.timeout(300),
-]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    """The stack with the gateway listening too: the links land on web's pages, which call
-    the API through it."""
-    async with running_system(tmp_path_factory.mktemp("stack"), gateway=True) as running:
-        yield running
+pytestmark = [SHARED_STACK_TESTS, pytest.mark.timeout(300)]
+# The links land on web's pages, which call the API through the gateway's port.
+system = shared_stack()
 
 
 async def test_protected_routes_on_service_ports_need_a_token(system: System) -> None:

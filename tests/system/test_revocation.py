@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import PASSWORD, System, next_phone
+from .conftest import PASSWORD, SHARED_STACK_TESTS, System, next_phone, shared_stack
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+pytestmark = [SHARED_STACK_TESTS, pytest.mark.timeout(300)]
+system = shared_stack()
 
 # A GET each service answers to any signed-in user.
 PATHS = {"teams": "/api/v1/teams", "work": "/api/v1/projects", "notify": "/api/v1/notifications"}

@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from taskflow_embedded.gateway import GatewayApp
 from taskflow_embedded.streaming import StreamingASGITransport
 
-from .conftest import System, team_with_member
+from .conftest import SHARED_STACK_TESTS, System, shared_stack, team_with_member
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = SHARED_STACK_TESTS
+system = shared_stack()
 
 STREAM = "/api/v1/notifications/stream"
 

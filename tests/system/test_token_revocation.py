@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import FIGURES, System, next_phone
+from .conftest import FIGURES, SHARED_STACK_TESTS, System, next_phone, shared_stack
 from .test_revocation import bearer
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+pytestmark = [SHARED_STACK_TESTS, pytest.mark.timeout(300)]
+system = shared_stack()
 
 # A GET each service answers to a token holding the scopes below.
 PATHS = {

@@ -15,19 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from .conftest import System, WebBrowser, running_system, team_with_member
+from .conftest import SHARED_STACK_TESTS, System, WebBrowser, shared_stack, team_with_member
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+pytestmark = [SHARED_STACK_TESTS, pytest.mark.timeout(300)]
 
 WAIT = 60.0
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    async with running_system(tmp_path_factory.mktemp("stack"), gateway=True) as running:
-        yield running
+system = shared_stack()
 
 
 @asynccontextmanager

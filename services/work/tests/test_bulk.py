@@ -281,14 +281,14 @@ async def test_bulk_permission_matrix(world: Any, route: tuple[str, Any, set[str
     outsider 404; a refused bulk change changes no row."""
     name, make_changes, allowed = route
 
-    async def prepare(role: str) -> tuple[Any, Any]:
+    async def prepare() -> tuple[Any, Any]:
         setup, people = await build(world)
         body = {"task_ids": [setup.task_id], "changes": make_changes(setup)}
 
-        async def send() -> Any:
+        async def send_as(role: str) -> Any:
             return await world.client.post(BULK, headers=people[role].headers, json=body)
 
-        return send, lambda: snapshot(world)
+        return send_as, lambda: snapshot(world)
 
     failures = await permission_matrix(ROLES, allowed, 200, prepare)
     assert not failures, f"{name}:\n" + "\n".join(failures)

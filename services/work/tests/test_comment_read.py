@@ -31,7 +31,7 @@ async def test_a_member_reads_one_comment(world: Any) -> None:
 
 
 async def test_every_role_reads_a_non_member_gets_404(world: Any) -> None:
-    async def prepare(role: str) -> tuple[Any, Any]:
+    async def prepare() -> tuple[Any, Any]:
         team = await world.team()
         people = {r: await world.member(team, r) for r in ROLES[:-1]}
         people["outsider"] = world.outsider()
@@ -41,7 +41,7 @@ async def test_every_role_reads_a_non_member_gets_404(world: Any) -> None:
             f"/api/v1/tasks/{task['id']}/comments", headers=lead.headers, json={"body": "c"}
         )
 
-        async def send() -> Any:
+        async def send_as(role: str) -> Any:
             return await world.client.get(
                 f"/api/v1/comments/{comment.json()['id']}", headers=people[role].headers
             )
@@ -49,7 +49,7 @@ async def test_every_role_reads_a_non_member_gets_404(world: Any) -> None:
         async def nothing() -> dict[str, list[str]]:
             return {}
 
-        return send, nothing
+        return send_as, nothing
 
     failures = await permission_matrix(ROLES, set(ROLES) - {"outsider"}, 200, prepare)
     assert not failures, "\n".join(failures)

@@ -1,7 +1,8 @@
 """Every route, every built-in role and a non-member: exact statuses; refused writes change nothing.
 
-Each case gets a fresh team with one member per built-in role, a project, a task
-in review assigned to a spare member, and a comment by another member, so an
+Each case meets a team as built, with one member per built-in role, a project, a
+task in review assigned to a spare member, and a comment by another member: a new
+one after a write changed it (taskflow_chassis.testing.permission_matrix), so an
 allowed write in one case cannot mask a refused one in another.
 """
 
@@ -170,7 +171,7 @@ async def build(world: Any) -> tuple[Setup, dict[str, Any]]:
 async def test_permission_matrix(world: Any, route: tuple[str, Request, set[str], int]) -> None:
     name, make_request, allowed, success = route
 
-    async def prepare(role: str) -> tuple[Any, Any]:
+    async def prepare() -> tuple[Any, Any]:
         setup, people = await build(world)
         method, path, body = make_request(setup)
         if name == "assign":  # assigning needs the target unassigned first
@@ -179,10 +180,10 @@ async def test_permission_matrix(world: Any, route: tuple[str, Request, set[str]
                 f"/api/v1/tasks/{setup.task_id}/assignees/{setup.target_id}", headers=lead
             )
 
-        async def send() -> Any:
+        async def send_as(role: str) -> Any:
             return await world.client.request(method, path, headers=people[role].headers, json=body)
 
-        return send, lambda: snapshot(world)
+        return send_as, lambda: snapshot(world)
 
     failures = await permission_matrix(ROLES, allowed, success, prepare)
     assert not failures, f"{name}:\n" + "\n".join(failures)

@@ -346,7 +346,7 @@ async def check_method_refused(
     return body
 
 
-Send = Callable[[], Awaitable[Any]]
+SendAs = Callable[[str], Awaitable[Any]]
 Snapshot = Callable[[], Awaitable[Any]]
 
 
@@ -354,33 +354,44 @@ async def permission_matrix(
     roles: Sequence[str],
     allowed: set[str],
     success: int,
-    prepare: Callable[[str], Awaitable[tuple[Send, Snapshot]]],
+    prepare: Callable[[], Awaitable[tuple[SendAs, Snapshot]]],
     *,
     outsider: str = "outsider",
 ) -> list[str]:
-    """Run one route for every role on a fresh world; answer what went wrong.
+    """Run one route for every role, each on a world as built; answer what went wrong.
 
-    ``prepare(role)`` builds the world and returns the request to send as that role and
-    a snapshot of everything the request could change. A role in ``allowed`` must get
-    ``success``; the outsider 404; any other member 403, as problem+json, with the
-    snapshot unchanged (a refused write changes nothing).
+    ``prepare()`` builds a world and returns a function sending the route's request as a
+    role, and a snapshot of everything the request could change. A role in ``allowed``
+    must get ``success``; the outsider 404; any other member 403, as problem+json, with
+    the snapshot unchanged (a refused write changes nothing).
+
+    The next role goes on the same world while it is as built (a refusal that changed it
+    is a failure, and a read changes nothing), and on a new one after a request changed
+    it or answered what it should not have: building is most of a matrix's time.
     """
-    failures = []
+    failures: list[str] = []
+    built: tuple[SendAs, Snapshot] | None = None
     for role in roles:
-        send, snapshot = await prepare(role)
+        if built is None:
+            built = await prepare()
+        send_as, snapshot = built
         before = await snapshot()
-        response = await send()
+        response = await send_as(role)
         expected = success if role in allowed else (404 if role == outsider else 403)
         if response.status_code != expected:
             failures.append(
                 f"{role}: {response.status_code} (expected {expected}) {response.text[:200]}"
             )
+            built = None
             continue
+        changed = await snapshot() != before
         if expected >= 400:
             if response.headers.get("content-type") != "application/problem+json":
                 failures.append(f"{role}: refused without a problem document")
-            if await snapshot() != before:
+            if changed:
                 failures.append(f"{role}: refused with {expected} but the data changed")
+        if changed:
+            built = None
     return failures
 
 
