@@ -8,8 +8,10 @@ would: the request, then the answer's chunks as they come, then the client's goi
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import uuid
+import warnings
 from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
@@ -382,3 +384,25 @@ def test_the_wire_format() -> None:
     for bad in ("-1", "4.2", "x", "9" * 19, "٣"):
         with pytest.raises(ValueError):
             parse_cursor(bad)
+
+
+async def test_clients_gone_mid_read_give_the_reads_connections_back(live: Any) -> None:
+    """Clients go while their streams read (a poll with no pause, so most reads are under
+    way): each read ends and its connection returns to the pool. A read cancelled with
+    its stream left the connection to the garbage collector, which warned."""
+    _, _, dev = await team_of_three(live)
+    live.app.state.settings.live_poll_seconds = 0
+    pool = live.app.state.database.autocommit_engine.pool
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(40):
+            async with Listener(live.app, token(live, dev)) as stream:
+                await stream.event()
+                await asyncio.sleep(0.01)
+        for _ in range(100):
+            if pool.checkedout() == 0:
+                break
+            await asyncio.sleep(0.05)
+        gc.collect()
+    assert pool.checkedout() == 0
+    assert [str(w.message)[:80] for w in caught if "non-checked-in" in str(w.message)] == []

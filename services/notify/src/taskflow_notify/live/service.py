@@ -360,18 +360,28 @@ class Stream:
         data = {"reason": reason, **(await self.greeting(session))}
         return rules.frame(rules.RESET, data, latest)
 
+    async def _poll(self) -> tuple[list[LiveEvent], str | None]:
+        """The events after the cursor; or, where some of them were pruned while the
+        client lagged, the reset frame that replaces them."""
+        async with self.database.read_sessionmaker() as session:
+            rows = await after(session, self.user_id, self.cursor)
+            if rows and rows[0].seq != self.cursor + 1:
+                latest = await newest(session, self.user_id)
+                return [], await self._reset(session, latest, "cursor-expired")
+            return rows, None
+
     async def frames(self, first: list[str], still_open: StillOpen) -> AsyncIterator[str]:
         for text in first:
             yield text
         quiet_since = time.monotonic()
         try:
             while await still_open():
-                async with self.database.read_sessionmaker() as session:
-                    rows = await after(session, self.user_id, self.cursor)
-                    if rows and rows[0].seq != self.cursor + 1:  # pruned while it lagged
-                        latest = await newest(session, self.user_id)
-                        yield await self._reset(session, latest, "cursor-expired")
-                        continue
+                # Shielded: a client that goes mid-read cancels the stream, not the read,
+                # which ends and gives its connection back to the pool.
+                rows, reset = await asyncio.shield(self._poll())
+                if reset is not None:
+                    yield reset
+                    continue
                 for row in rows:
                     self.cursor = row.seq
                     yield rules.frame(row.kind, row.payload, row.seq)
