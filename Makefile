@@ -62,7 +62,7 @@ $(UV_VENV)/bin/uv:
 
 # Bytecode compiled once here (about 15 s): where PYTHONDONTWRITEBYTECODE is set, as on some
 # CI machines, every process would compile what it imports again, about 3 s of CPU at each
-# start of a service, of a Celery worker, of a test stack's ten processes.
+# start of a service, of a Celery worker, of a test stack's nine processes.
 .venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml embedded/pyproject.toml) | $(PRIVATE_UV)
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@

@@ -10,7 +10,7 @@ its own. Two kinds of test module:
 - a module that changes its stack's settings or leaves a process of it down or cut off
   (the fault scenarios) starts its own: conftest's ``system``, or ``running_system``.
 
-A stack starts nine processes, which takes a minute of CPU on a loaded 2-core machine:
+A stack starts nine processes, 15 s of CPU on an idle 2-core machine and more when loaded:
 sharing one saves that for every module that can. Every request goes through the gateway
 as configured in gateway/ (taskflow_embedded.gateway). Needs PostgreSQL, RabbitMQ and
 Redis: skipped with the reason where one is missing, failed when CI is set.
