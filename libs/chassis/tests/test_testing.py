@@ -47,6 +47,7 @@ class FakeRoute:
     statuses: dict[str, int]
     writes: set[str] = field(default_factory=set)
     builds: int = 0
+    snapshots: int = 0
     worlds: list[list[str]] = field(default_factory=list)
 
     async def prepare(self) -> tuple[Any, Any]:
@@ -60,6 +61,7 @@ class FakeRoute:
             return Answer(self.statuses[role])
 
         async def snapshot() -> list[str]:
+            self.snapshots += 1
             return list(rows)
 
         return send_as, snapshot
@@ -78,7 +80,8 @@ async def test_refusals_share_the_world_an_allowed_write_left_for_a_new_one() ->
 async def test_reads_share_one_world() -> None:
     route = FakeRoute({"Team Leader": 200, "Developer": 200, "Viewer": 200, "outsider": 404})
     assert await permission_matrix(ROLES, set(ROLES[:3]), 200, route.prepare) == []
-    assert route.builds == 1
+    # one snapshot when built, one after each request (the next role's before)
+    assert route.builds == 1 and route.snapshots == 1 + len(ROLES)
 
 
 async def test_a_refusal_that_wrote_fails_and_the_next_role_gets_a_new_world() -> None:
