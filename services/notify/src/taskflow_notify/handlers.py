@@ -7,8 +7,9 @@ event about a team (``webhooks.rules.WEBHOOK_EVENTS``) also goes to the team's w
 
 from __future__ import annotations
 
-from taskflow_chassis.handlers import EventHandlers
+from taskflow_chassis.handlers import EventHandler, EventHandlers
 from taskflow_contracts import auth, teams, work
+from taskflow_contracts.base import EventPayload
 
 from taskflow_notify.live import messaging as live
 from taskflow_notify.notifications import messaging as notify
@@ -76,7 +77,18 @@ _KEEP_READS = frozenset(
         work.CommentCreated,
     }
 )
+# Their replica writes are gathered over a run of them (``replica.service.TaskWrites``):
+# none of their handlers reads the task tables, and any other event writes them first.
+_GATHER_TASK_WRITES = frozenset({work.TaskCreated, work.TaskAssigned})
+
+
+def _before(event: type[EventPayload]) -> list[EventHandler]:
+    return [
+        *([] if event in _KEEP_READS else [replica.forget_reads]),
+        *([] if event in _GATHER_TASK_WRITES else [replica.write_tasks]),
+    ]
+
+
 EVENT_HANDLERS: EventHandlers = {
-    event: handlers if event in _KEEP_READS else [replica.forget_reads, *handlers]
-    for event, handlers in _WITH_WEBHOOKS.items()
+    event: [*_before(event), *handlers] for event, handlers in _WITH_WEBHOOKS.items()
 }

@@ -13,6 +13,12 @@ async def forget_reads(payload: object, context: Context) -> None:
     service.kept_reads(context.uow).forget()
 
 
+async def write_tasks(payload: object, context: Context) -> None:
+    """Before an event other than task.created and task.assigned: what their handlers
+    gathered for the task tables (``TaskWrites``) is written, for this event to read."""
+    await service.task_writes(context.uow).write()
+
+
 async def on_user_registered(payload: auth.UserRegistered, context: Context) -> None:
     await service.upsert_user(
         context.session,
@@ -150,7 +156,7 @@ async def on_task_created(payload: work.TaskCreated, context: Context) -> None:
         "due_at": payload.due_at,
         "created_by": payload.created_by,
     }
-    await service.upsert_task(context.session, task)
+    service.task_writes(context.uow).created(task)
     # task.assigned, one per assignee, records each assignment (and notifies).
 
 
@@ -161,8 +167,8 @@ async def on_task_updated(payload: work.TaskUpdated, context: Context) -> None:
 
 
 async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None:
-    await service.assign_task(
-        context.session, payload.task_id, payload.assignee_id, payload.title, payload.due_at
+    service.task_writes(context.uow).assigned(
+        payload.task_id, payload.assignee_id, payload.title, payload.due_at
     )
 
 

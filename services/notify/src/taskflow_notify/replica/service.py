@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, upsert
+from taskflow_chassis.types import table_of
 from taskflow_chassis.unit_of_work import UnitOfWork
 
 from taskflow_notify.replica.models import (
@@ -427,11 +428,55 @@ async def forget_task(session: AsyncSession, task_id: uuid.UUID) -> None:
 _TASK_CHANGES = ("title", "status", "due_at")  # what a known task's upsert sets
 
 
-async def upsert_task(session: AsyncSession, task: dict[str, Any]) -> None:
-    """A new task, or a known one's title, status and due time."""
-    await session.execute(
-        upsert(dialect_of_session(session), TaskReplica, None, ["task_id"], _TASK_CHANGES), task
-    )
+class TaskWrites:
+    """The task replica's rows that task.created and task.assigned write, gathered over a
+    run of those events and written in up to three statements (the tasks, the titles of
+    tasks met before, the assignments) instead of two for each: a created task with its
+    assignee was four statements of a batch's every two events. Nothing of those events'
+    handlers reads the task tables; every other event writes what is gathered first
+    (``write_tasks``, prepended in ``handlers.py``), as does the commit."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._session = uow.session
+        self._created: dict[uuid.UUID, dict[str, Any]] = {}
+        self._retitled: dict[uuid.UUID, dict[str, Any]] = {}
+        self._assigned: dict[tuple[uuid.UUID, uuid.UUID], None] = {}
+
+    def created(self, task: dict[str, Any]) -> None:
+        """A new task, or a known one's title, status and due time."""
+        self._created[task["task_id"]] = task
+        self._retitled.pop(task["task_id"], None)  # its upsert sets them as task.created says
+
+    def assigned(
+        self, task_id: uuid.UUID, user_id: uuid.UUID, title: str, due_at: datetime | None
+    ) -> None:
+        """The assignment, and the task's title and due time as the event tells them (a
+        task created before notify listened has no row: nothing to retitle then)."""
+        created = self._created.get(task_id)
+        if created is not None:
+            created.update(title=title, due_at=due_at)
+        else:
+            self._retitled[task_id] = {"a_task_id": task_id, "a_title": title, "a_due_at": due_at}
+        self._assigned[(task_id, user_id)] = None
+
+    async def write(self) -> None:
+        created, self._created = self._created, {}
+        retitled, self._retitled = self._retitled, {}
+        assigned, self._assigned = self._assigned, {}
+        dialect = dialect_of_session(self._session)
+        if created:
+            upsert_rows = upsert(dialect, TaskReplica, None, ["task_id"], _TASK_CHANGES)
+            await self._session.execute(upsert_rows, list(created.values()))
+        if retitled:
+            await self._session.execute(_TASK_RETITLED, list(retitled.values()))
+        if assigned:
+            await self._session.execute(
+                _ASSIGN[dialect], [{"task_id": t, "user_id": u} for t, u in assigned]
+            )
+
+
+def task_writes(uow: UnitOfWork) -> TaskWrites:
+    return uow.gathered(TaskWrites)
 
 
 async def update_task(
@@ -444,42 +489,19 @@ async def update_task(
     session.add(row)
 
 
-async def assign_task(
-    session: AsyncSession,
-    task_id: uuid.UUID,
-    user_id: uuid.UUID,
-    title: str,
-    due_at: datetime | None,
-) -> None:
-    # A task created before notify listened has no replica row: nothing to update then.
-    values = {"a_task_id": task_id, "a_user_id": user_id, "a_title": title, "a_due_at": due_at}
-    dialect = dialect_of_session(session)
-    if dialect == "postgresql":
-        # One round trip: PostgreSQL runs an UPDATE in WITH whether or not it is read.
-        await session.execute(_ASSIGN_WITH_TASK, values)
-        return
-    await session.execute(_TASK_RETITLED, values)
-    await session.execute(_ASSIGN[dialect], values)
-
-
-# Built once, their values bound (taskflow_chassis.bound's reason: every assignment runs
-# them; a parameter may not bear a column's name). The replica's row takes the task's
-# title and due date as the event tells them.
+# Built once (taskflow_chassis.bound's reason: every assignment runs them; a parameter may
+# not bear a column's name), on the tables: Core statements, so a list of rows is one
+# executemany.
+_TASKS = table_of(TaskReplica)
 _TASK_RETITLED = (
-    update(TaskReplica)
-    .where(col(TaskReplica.task_id) == bindparam("a_task_id"))
+    update(_TASKS)
+    .where(_TASKS.c.task_id == bindparam("a_task_id"))
     .values(title=bindparam("a_title"), due_at=bindparam("a_due_at"))
 )
 _ASSIGN = {
-    dialect: insert_or_ignore(
-        dialect,
-        TaskAssigneeReplica,
-        {"task_id": bindparam("a_task_id"), "user_id": bindparam("a_user_id")},
-        ["task_id", "user_id"],
-    )
+    dialect: insert_or_ignore(dialect, TaskAssigneeReplica, None, ["task_id", "user_id"])
     for dialect in ("postgresql", "sqlite", "mysql")
 }
-_ASSIGN_WITH_TASK = _ASSIGN["postgresql"].add_cte(_TASK_RETITLED.cte("task_update"))
 
 
 async def unassign_task(session: AsyncSession, task_id: uuid.UUID, user_id: uuid.UUID) -> None:
