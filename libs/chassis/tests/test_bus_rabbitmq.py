@@ -14,7 +14,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,6 +264,64 @@ async def test_message_is_acked_only_after_the_handler_returned(
     await eventually(redelivered)
     release.set()
     await asyncio.sleep(0.05)  # the orphaned handler ends; its ack fails harmlessly
+
+
+async def test_a_batch_is_acked_in_one_frame_that_covers_only_its_own_deliveries(
+    rabbit: Rabbit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two queues consumed by one process: a batch is acked with a single frame
+    (``multiple``), and that frame leaves the other queue's delivery, still in its
+    handler, unacked: the process going away puts it back."""
+    monkeypatch.setattr(rabbitmq_module, "STOP_GRACE_SECONDS", 0.1, raising=False)
+    acks: list[bool] = []
+    ack = aio_pika.IncomingMessage.ack
+
+    async def counted_ack(message: aio_pika.IncomingMessage, multiple: bool = False) -> None:
+        acks.append(multiple)
+        await ack(message, multiple=multiple)
+
+    monkeypatch.setattr(aio_pika.IncomingMessage, "ack", counted_ack)
+    other, other_type = f"{rabbit.queue}-other", "taskflow.test.gadget.created.v1"
+    bus = await rabbit.bus(batch_size=10, prefetch=20, batch_linger=0.2)
+    held, batches = asyncio.Event(), []
+
+    async def holds(e: CloudEvent) -> None:
+        await held.wait()
+
+    async def one_by_one(e: CloudEvent) -> None:
+        batches.append(1)  # the first of a stream goes at once
+
+    async def in_batches(events: Sequence[CloudEvent]) -> None:
+        batches.append(len(events))
+
+    try:
+        await bus.subscribe(other, [other_type], holds)
+        await bus.publish(new_event(other_type, source="/test", data={}))  # the lower tag
+        await asyncio.sleep(0.2)
+        await bus.subscribe(rabbit.queue, [TYPE], one_by_one, batch_handler=in_batches)
+        await bus.publish_many([OutgoingEvent.of(event(n=n)) for n in range(10)])
+
+        async def all_in() -> bool:
+            return sum(batches) == 10
+
+        await eventually(all_in)
+        assert max(batches) > 1, batches
+        assert acks == [size > 1 for size in batches], (acks, batches)
+        await bus.close()  # the other queue's handler never returned
+        channel = await rabbit.raw.channel()
+        left = {
+            name: (await channel.declare_queue(name, passive=True)).declaration_result
+            for name in (rabbit.queue, other)
+        }
+        assert {name: result.message_count for name, result in left.items()} == {
+            rabbit.queue: 0,
+            other: 1,
+        }
+    finally:
+        held.set()
+        channel = await rabbit.raw.channel()
+        for name in (other, f"{other}.retry", f"{other}.dlq"):
+            await channel.queue_delete(name)
 
 
 async def test_one_queue_is_handled_in_order_despite_prefetch(rabbit: Rabbit) -> None:

@@ -5,8 +5,9 @@ QoS and consumers by itself), a durable topic exchange, persistent messages
 with publisher confirms, one durable queue per service with manual acks: a
 message is acked only after its handler returned (or its batch's handler: the
 consumer's QoS prefetch lets several wait on the client, and those that are
-there when the handler is free go together; each is acked on its own, since
-several queues may share the channel).
+there when the handler is free go together, acked with one frame: each queue is
+consumed on a channel of its own, where every delivery before a batch's last is
+settled or in the batch).
 
 The processes of one service (API workers, replicas) each consume its queue at a
 consumer priority of their own, drawn at random: the broker hands every event to
@@ -89,6 +90,7 @@ _BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue")
 
 @dataclass
 class _Subscription:
+    channel: AbstractChannel  # its own: a batch's ack (multiple) covers only its deliveries
     queue: AbstractQueue
     handler: MessageHandler
     batch_handler: BatchHandler | None = None
@@ -144,9 +146,9 @@ class RabbitMQBus:
                 self._exchange = await self._publish_channel.declare_exchange(
                     self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
                 )
-                # Its own channel: consumers' prefetch, and retry/DLQ copies confirmed too.
+                # Broadcast queues' consumers (no acks) and the retry/DLQ copies, confirmed
+                # too; each service queue is consumed on a channel of its own (subscribe).
                 self._consume_channel = await connection.channel(publisher_confirms=True)
-                await self._consume_channel.set_qos(prefetch_count=self.prefetch)
             except BaseException:
                 await connection.close()
                 raise
@@ -206,8 +208,7 @@ class RabbitMQBus:
                 return Published(done, result)
         return Published(len(events))
 
-    async def _declare(self, queue: str) -> AbstractQueue:
-        channel = self._channel()
+    async def _declare(self, queue: str, channel: AbstractChannel) -> AbstractQueue:
         main = await channel.declare_queue(queue, durable=True)
         await channel.declare_queue(
             f"{queue}.retry",
@@ -229,22 +230,30 @@ class RabbitMQBus:
             raise ConnectionError("the RabbitMQ bus is not connected")
         if queue in self._subscriptions:
             raise RuntimeError(f"queue {queue!r} already has a consumer on this bus")
-        main = await self._declare(queue)
-        for key in routing_keys:
-            await main.bind(self._exchange, routing_key=key)
-        subscription = _Subscription(main, handler, batch_handler, pacer=BatchPacer(self.batch_gap))
-
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._on_message(queue, subscription, message)
-
-        self._subscriptions[queue] = subscription
+        if self._connection is None:
+            raise ConnectionError("the RabbitMQ bus is not connected")
+        # A robust channel: the connection restores it, its QoS and its consumer.
+        channel = await self._connection.channel()
         try:
+            await channel.set_qos(prefetch_count=self.prefetch)
+            main = await self._declare(queue, channel)
+            for key in routing_keys:
+                await main.bind(self._exchange, routing_key=key)
+            subscription = _Subscription(
+                channel, main, handler, batch_handler, pacer=BatchPacer(self.batch_gap)
+            )
+
+            async def on_message(message: AbstractIncomingMessage) -> None:
+                await self._on_message(queue, subscription, message)
+
+            self._subscriptions[queue] = subscription
             subscription.tag = await main.consume(
                 on_message, no_ack=False, arguments={"x-priority": self.consumer_priority}
             )
         except BaseException:
             # Not consuming: a later subscribe (the app retries) must not find it taken.
             self._subscriptions.pop(queue, None)
+            await _close_quietly(channel)
             raise
 
     async def subscribe_broadcast(
@@ -290,6 +299,8 @@ class RabbitMQBus:
             logger.warning("a handler on %s is still running after %ss", queue, STOP_GRACE_SECONDS)
         else:
             subscription.lock.release()
+        # What it still held unacked goes back to the queue with the channel.
+        await _close_quietly(subscription.channel)
 
     async def _on_message(
         self, queue: str, subscription: _Subscription, message: AbstractIncomingMessage
@@ -326,8 +337,9 @@ class RabbitMQBus:
             except Exception as exc:
                 log_batch_failure(logger, queue, len(readable), exc)
             else:
-                for message, _event in readable:
-                    await message.ack()
+                # One frame for the batch: on the queue's own channel every delivery before
+                # its last is in the batch or settled (the lock handles them in order).
+                await readable[-1][0].ack(multiple=True)
                 return
         for index, (message, event) in enumerate(readable):
             if not subscription.active:  # unsubscribed meanwhile: the rest go back
@@ -535,6 +547,13 @@ def _message(outgoing: OutgoingEvent) -> aio_pika.Message:
         type=outgoing.type,
         timestamp=outgoing.time,
     )
+
+
+async def _close_quietly(channel: AbstractChannel) -> None:
+    try:
+        await channel.close()
+    except Exception:  # already closed with its connection: its deliveries went back then
+        logger.debug("closing a consume channel failed", exc_info=True)
 
 
 def _count(header: object) -> int:
