@@ -121,7 +121,7 @@ wrk:
 	$(call apt_install,wrk,wrk)
 
 test: bootstrap lint browser wrk
-	$(RUN) pytest -n 3 --dist loadfile libs services embedded tests bench/tests
+	$(RUN) pytest -n 4 --dist loadfile libs services embedded tests bench/tests
 
 test-chassis: bootstrap
 	$(RUN) pytest libs

@@ -287,7 +287,7 @@ class Bench:
         cpu = CpuMeter(self.stack)
         marker = uuid.uuid4().hex[:8]
         pipeline = [
-            pid for name in ("work", "notify", "worker") for pid in workers(self.stack, name)
+            pid for name in ("work", "notify", "worker", "web") for pid in workers(self.stack, name)
         ]
         running_profilers = self.profile(f"write at {rate:g}", pipeline, writes / rate + 2)
         sent, achieved = await self.assign_at_rate(marker, writes, rate)

@@ -286,7 +286,7 @@ async def serve_gateway(system: System) -> None:
     )
 
 
-# A stack's start on a loaded 2-core machine (three test workers each starting ten processes
+# A stack's start on a loaded 2-core machine (test workers each starting ten processes
 # beside the suite) took longer than ``make up``'s 90 s twice in one day's CI runs.
 STACK_START_SECONDS = 240.0
 
