@@ -519,5 +519,36 @@ async def test_a_broadcast_subscription_comes_back_after_a_reconnect(rabbit: Rab
     await eventually(lambda: _is(got, [before.id, after.id]))
 
 
+async def test_a_service_queue_s_own_channel_comes_back_after_a_reconnect(rabbit: Rabbit) -> None:
+    """The robust connection restores the queue's channel, its QoS and its consumer: the
+    batches after a cut are handled and acked there (nothing left for a redelivery)."""
+    publisher, subscriber = await rabbit.bus(), await rabbit.bus(batch_linger=0.2)
+    got: list[str] = []
+    reconnected = asyncio.Event()
+
+    async def one(e: CloudEvent) -> None:
+        got.append(e.id)
+
+    async def many(events: Sequence[CloudEvent]) -> None:
+        got.extend(e.id for e in events)
+
+    await subscriber.subscribe(rabbit.queue, [TYPE], one, batch_handler=many)
+    before = [event(f"before {n}") for n in range(5)]
+    await publisher.publish_many([OutgoingEvent.of(e) for e in before])
+    await eventually(lambda: _is(got, [e.id for e in before]))
+    connection = subscriber._connection
+    assert connection is not None and connection.transport is not None
+    connection.reconnect_callbacks.add(lambda _connection: reconnected.set())
+    await connection.transport.connection.close(ConnectionResetError("cut by the test"))
+    await asyncio.wait_for(reconnected.wait(), 30)
+    after = [event(f"after {n}") for n in range(5)]
+    await publisher.publish_many([OutgoingEvent.of(e) for e in after])
+    await eventually(lambda: _is(got, [e.id for e in before + after]))
+    await subscriber.close()
+    channel = await rabbit.raw.channel()
+    queue = await channel.declare_queue(rabbit.queue, passive=True)
+    assert queue.declaration_result.message_count == 0
+
+
 async def _is(got: list[str], expected: list[str]) -> bool:
     return got == expected
