@@ -51,6 +51,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aio_pika.exceptions import ChannelInvalidStateError
 
 from taskflow_chassis.bus import (
     DEFAULT_BATCH_GAP,
@@ -316,8 +317,18 @@ class RabbitMQBus:
             if not subscription.waiting:
                 return  # an earlier delivery's task handled this one in its batch
             size = self.batch_size if subscription.batch_handler is not None else 1
-            batch = await gather_batch(subscription.waiting, size, self.batch_linger)
-            await self._handle_batch(queue, subscription, batch)
+            taken = await gather_batch(subscription.waiting, size, self.batch_linger)
+            # A delivery whose channel closed meanwhile (a reconnect) comes again on the new
+            # one: handled now, it could not be acked.
+            batch = [message for message in taken if _channel_open(message)]
+            try:
+                await self._handle_batch(queue, subscription, batch)
+            except BaseException:
+                # Taken but not settled (a copy's publish or an ack failed, or the task was
+                # cancelled): back to the queue now, for a later batch's ack (multiple) on
+                # this channel would otherwise settle them unhandled.
+                await _requeue_unsettled(batch)
+                raise
 
     async def _handle_batch(
         self, queue: str, subscription: _Subscription, batch: list[AbstractIncomingMessage]
@@ -547,6 +558,24 @@ def _message(outgoing: OutgoingEvent) -> aio_pika.Message:
         type=outgoing.type,
         timestamp=outgoing.time,
     )
+
+
+def _channel_open(message: AbstractIncomingMessage) -> bool:
+    try:
+        message.channel  # noqa: B018 - the property raises once its channel is closed
+    except ChannelInvalidStateError:
+        return False
+    return True
+
+
+async def _requeue_unsettled(messages: Sequence[AbstractIncomingMessage]) -> None:
+    for message in messages:
+        if message.processed:
+            continue
+        try:
+            await message.nack(requeue=True)
+        except Exception:  # its channel is gone: the broker requeued it then
+            logger.debug("could not requeue %s", message.message_id, exc_info=True)
 
 
 async def _close_quietly(channel: AbstractChannel) -> None:
