@@ -103,6 +103,9 @@ class _Subscription:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     waiting: deque[AbstractIncomingMessage] = field(default_factory=deque)
     pacer: BatchPacer = field(default_factory=lambda: BatchPacer(0.0))
+    # Deliveries a batch took and could not settle (an exception cut it short): unacked
+    # until their channel closes and the broker gives them again, as before batches.
+    stranded: list[AbstractIncomingMessage] = field(default_factory=list)
 
 
 class RabbitMQBus:
@@ -325,9 +328,8 @@ class RabbitMQBus:
                 await self._handle_batch(queue, subscription, batch)
             except BaseException:
                 # Taken but not settled (a copy's publish or an ack failed, or the task was
-                # cancelled): back to the queue now, for a later batch's ack (multiple) on
-                # this channel would otherwise settle them unhandled.
-                await _requeue_unsettled(batch)
+                # cancelled): left unacked, as one by one, until their channel closes.
+                subscription.stranded.extend(m for m in batch if not m.processed)
                 raise
 
     async def _handle_batch(
@@ -348,9 +350,7 @@ class RabbitMQBus:
             except Exception as exc:
                 log_batch_failure(logger, queue, len(readable), exc)
             else:
-                # One frame for the batch: on the queue's own channel every delivery before
-                # its last is in the batch or settled (the lock handles them in order).
-                await readable[-1][0].ack(multiple=True)
+                await self._ack(subscription, [message for message, _event in readable])
                 return
         for index, (message, event) in enumerate(readable):
             if not subscription.active:  # unsubscribed meanwhile: the rest go back
@@ -358,6 +358,22 @@ class RabbitMQBus:
                     await left.nack(requeue=True)
                 return
             await self._handle(queue, message, event, subscription.handler)
+
+    async def _ack(
+        self, subscription: _Subscription, messages: Sequence[AbstractIncomingMessage]
+    ) -> None:
+        """One frame for a batch: on the queue's own channel every delivery before its last
+        is in the batch or settled (the lock handles them in order), unless an earlier
+        batch left some stranded there; then one frame each, or that frame would settle
+        them unhandled."""
+        subscription.stranded = [
+            m for m in subscription.stranded if not m.processed and _channel_open(m)
+        ]
+        if subscription.stranded:
+            for message in messages:
+                await message.ack()
+            return
+        await messages[-1].ack(multiple=True)
 
     async def _handle(
         self,
@@ -566,16 +582,6 @@ def _channel_open(message: AbstractIncomingMessage) -> bool:
     except ChannelInvalidStateError:
         return False
     return True
-
-
-async def _requeue_unsettled(messages: Sequence[AbstractIncomingMessage]) -> None:
-    for message in messages:
-        if message.processed:
-            continue
-        try:
-            await message.nack(requeue=True)
-        except Exception:  # its channel is gone: the broker requeued it then
-            logger.debug("could not requeue %s", message.message_id, exc_info=True)
 
 
 async def _close_quietly(channel: AbstractChannel) -> None:
