@@ -7,7 +7,7 @@ message is acked only after its handler returned (or its batch's handler: the
 consumer's QoS prefetch lets several wait on the client, and those that are
 there when the handler is free go together, acked with one frame: each queue is
 consumed on a channel of its own, where every delivery before a batch's last is
-settled or in the batch).
+settled or in the batch, unless an earlier batch was cut short; see ``_ack``).
 
 The processes of one service (API workers, replicas) each consume its queue at a
 consumer priority of their own, drawn at random: the broker hands every event to
@@ -328,7 +328,8 @@ class RabbitMQBus:
                 await self._handle_batch(queue, subscription, batch)
             except BaseException:
                 # Taken but not settled (a copy's publish or an ack failed, or the task was
-                # cancelled): left unacked, as one by one, until their channel closes.
+                # cancelled): left unacked until their channel closes, as a lone message
+                # always was; meanwhile batches are acked one frame each (``_ack``).
                 subscription.stranded.extend(m for m in batch if not m.processed)
                 raise
 
