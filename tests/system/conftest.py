@@ -392,20 +392,29 @@ async def shared_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
 SHARED_STACK_TESTS = pytest.mark.asyncio(loop_scope="session")
 
 
+# The module before may have spent the test client's budget at the gateway (its address's
+# rate-limit-auth bucket: a burst of 20, refilled at 10 a second, a reservation may leave it
+# below zero; one module's 30 quick log-ins made the next one's first sign-up a 429).
+RATE_BUDGET_REFILL_SECONDS = 3.0
+
+
 def shared_stack(*, browser: bool = False) -> Any:
     """A sharing module's fixture ``system``: the process's shared stack (``browser``: with
-    chromium looked for first). ``system = shared_stack()`` there; the module's own async
+    chromium looked for first), handed over once the gateway's budget for the test client's
+    address is full again. ``system = shared_stack()`` there; the module's own async
     fixtures take ``loop_scope="session"``."""
     if browser:
 
-        @pytest.fixture(scope="module", name="system")
-        def web(web_stack: System) -> System:
+        @pytest_asyncio.fixture(scope="module", name="system", loop_scope="session")
+        async def web(web_stack: System) -> System:
+            await asyncio.sleep(RATE_BUDGET_REFILL_SECONDS)
             return web_stack
 
         return web
 
-    @pytest.fixture(scope="module", name="system")
-    def stack(shared_system: System) -> System:
+    @pytest_asyncio.fixture(scope="module", name="system", loop_scope="session")
+    async def stack(shared_system: System) -> System:
+        await asyncio.sleep(RATE_BUDGET_REFILL_SECONDS)
         return shared_system
 
     return stack
