@@ -11,6 +11,7 @@ when CI is set.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 import uuid
@@ -325,22 +326,26 @@ async def test_a_batch_is_acked_in_one_frame_that_covers_only_its_own_deliveries
 
 
 @pytest.mark.parametrize("refusals", [1, 1000])
-async def test_deliveries_a_refused_retry_copy_left_unsettled_are_not_acked_by_a_later_batch(
+async def test_deliveries_a_refused_retry_copy_left_unsettled_go_back_after_a_while(
     rabbit: Rabbit, monkeypatch: pytest.MonkeyPatch, refusals: int
 ) -> None:
     """A batch fails and goes one by one; its first event fails too, and the copy for its
     retry cannot be published (the broker refused it, once or every time): it and the
-    events after it were taken but not settled. They stay unacked, as before batches, so
-    the next batches are acked one frame each: none is settled unhandled, none is
-    requeued in a loop, and all are back in the queue when the process goes."""
+    events after it were taken but not settled. They stay unacked for a while, so the
+    next batches are acked one frame each and none is settled unhandled; then they go
+    back to the queue and are tried again: not at once in a loop, and not held until
+    the channel closes (two such batches used up the prefetch and stopped the consumer)."""
+    monkeypatch.setattr(rabbitmq_module, "STRANDED_REQUEUE_SECONDS", 0.5)
     bus = await rabbit.bus(batch_size=10, prefetch=20, batch_linger=0.2)
     handled: list[str] = []
-    poison_attempts = [0]
+    poison_attempts: list[float] = []
+    loop = asyncio.get_running_loop()
 
     async def one(e: CloudEvent) -> None:
         if e.data["name"] == "poison":
-            poison_attempts[0] += 1
-            raise ValueError("a poison event")
+            poison_attempts.append(loop.time())
+            if refusals > 1 or len(poison_attempts) <= 2:  # the second time from its retry
+                raise ValueError("a poison event")
         handled.append(str(e.data["name"]))
 
     async def many(events: Sequence[CloudEvent]) -> None:
@@ -364,12 +369,24 @@ async def test_deliveries_a_refused_retry_copy_left_unsettled_are_not_acked_by_a
         message = aio_pika.Message(event(name).to_json())
         await channel.default_exchange.publish(message, routing_key=rabbit.queue)
     await bus.subscribe(rabbit.queue, [TYPE], one, batch_handler=many)
-    await eventually(lambda: _true(poison_attempts[0] >= 1))
+    await eventually(lambda: _true(len(poison_attempts) >= 1))
     await bus.publish_many([OutgoingEvent.of(event(f"later {n}")) for n in range(10)])
-    await eventually(lambda: _true(len(handled) == 10))
-    await asyncio.sleep(0.5)
-    assert poison_attempts[0] == 1  # not put back and tried again at once
-    assert sorted(handled) == sorted(f"later {n}" for n in range(10))
+    later = sorted(f"later {n}" for n in range(10))
+    await eventually(lambda: _true(set(handled) >= set(later)))
+    if refusals == 1:  # put back, tried again: its retry copy published this time
+        everything = sorted([*later, "g1", "g2", "g3", "poison"])
+        await eventually(lambda: _true(sorted(handled) == everything), within=15)
+        assert len(poison_attempts) == 3
+        assert poison_attempts[1] - poison_attempts[0] >= 0.5  # not at once
+        await bus.close()
+        queue = await channel.declare_queue(rabbit.queue, passive=True)
+        assert queue.declaration_result.message_count == 0
+        return
+    await asyncio.sleep(2.0)
+    gaps = [b - a for a, b in itertools.pairwise(poison_attempts)]
+    assert 2 <= len(poison_attempts) <= 6, poison_attempts  # tried again, never in a loop
+    assert min(gaps) >= 0.5, gaps
+    assert sorted(handled) == later  # g1 to g3 wait behind the event they were cut off by
     await bus.close()
     queue = await channel.declare_queue(rabbit.queue, passive=True)
     assert queue.declaration_result.message_count == 4  # poison and g1 to g3, unlost

@@ -21,10 +21,13 @@ A failing message is acked only after a copy went to ``<queue>.retry``
 (per-message TTL = back-off, then dead-lettered by the broker back into
 ``<queue>``), so back-off never blocks the queue; a message parked (see
 ``next_step``) goes to ``<queue>.dlq`` with ``x-error``, ``x-retry-count`` and
-``x-original-routing-key`` headers. RabbitMQ expires messages only at the head of
-a queue, so a short back-off may wait behind a longer one in ``<queue>.retry``:
-later, never lost. Replaying a parked message publishes it to ``<queue>`` itself
-(not the exchange, which would hand it to other services' queues too).
+``x-original-routing-key`` headers. When the broker refuses that copy (a resource
+alarm), the message and the rest of its batch stay unacked for
+``STRANDED_REQUEUE_SECONDS``, then go back to the queue and are tried again.
+RabbitMQ expires messages only at the head of a queue, so a short back-off may
+wait behind a longer one in ``<queue>.retry``: later, never lost. Replaying a parked
+message publishes it to ``<queue>`` itself (not the exchange, which would hand it to
+other services' queues too).
 
 A broadcast subscription is a queue of the process's own (exclusive, auto-deleted
 with its connection, not durable), bound to the exchange and consumed without
@@ -82,6 +85,10 @@ ROUTING_KEY_HEADER = "x-original-routing-key"
 MAX_ERROR_LENGTH = 2000
 # How long unsubscribe waits for a running handler (its message is redelivered if cut off).
 STOP_GRACE_SECONDS = 5.0
+# How long deliveries a batch could not settle (a retry copy the broker refused, as in a
+# resource alarm) stay unacked before they go back to the queue: long enough not to loop
+# hot on a copy refused every time, short enough not to hold the consumer's prefetch.
+STRANDED_REQUEUE_SECONDS = 10.0
 # Consumer priorities are drawn from this range: two processes of a service rarely
 # draw the same one (and if they do, they merely share its events round-robin).
 CONSUMER_PRIORITIES = (1, 1_000_000)
@@ -104,8 +111,9 @@ class _Subscription:
     waiting: deque[AbstractIncomingMessage] = field(default_factory=deque)
     pacer: BatchPacer = field(default_factory=lambda: BatchPacer(0.0))
     # Deliveries a batch took and could not settle (an exception cut it short): unacked
-    # until their channel closes and the broker gives them again, as before batches.
+    # until ``STRANDED_REQUEUE_SECONDS`` later (``requeues``) or their channel closes.
     stranded: list[AbstractIncomingMessage] = field(default_factory=list)
+    requeues: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class RabbitMQBus:
@@ -303,6 +311,8 @@ class RabbitMQBus:
             logger.warning("a handler on %s is still running after %ss", queue, STOP_GRACE_SECONDS)
         else:
             subscription.lock.release()
+        for requeue in list(subscription.requeues):
+            requeue.cancel()
         # What it still held unacked goes back to the queue with the channel.
         await _close_quietly(subscription.channel)
 
@@ -328,9 +338,14 @@ class RabbitMQBus:
                 await self._handle_batch(queue, subscription, batch)
             except BaseException:
                 # Taken but not settled (a copy's publish or an ack failed, or the task was
-                # cancelled): left unacked until their channel closes, as a lone message
-                # always was; meanwhile batches are acked one frame each (``_ack``).
-                subscription.stranded.extend(m for m in batch if not m.processed)
+                # cancelled): unacked for a while, then back to the queue; meanwhile
+                # batches are acked one frame each (``_ack``).
+                unsettled = [m for m in batch if not m.processed]
+                subscription.stranded.extend(unsettled)
+                if unsettled and subscription.active:
+                    requeue = asyncio.create_task(_requeue_later(unsettled))
+                    subscription.requeues.add(requeue)
+                    requeue.add_done_callback(subscription.requeues.discard)
                 raise
 
     async def _handle_batch(
@@ -583,6 +598,19 @@ def _channel_open(message: AbstractIncomingMessage) -> bool:
     except ChannelInvalidStateError:
         return False
     return True
+
+
+async def _requeue_later(messages: Sequence[AbstractIncomingMessage]) -> None:
+    """Put back what a batch left unsettled, once ``STRANDED_REQUEUE_SECONDS`` passed and
+    unless it was settled or its channel closed (the broker gave it back then)."""
+    await asyncio.sleep(STRANDED_REQUEUE_SECONDS)
+    for message in messages:
+        if message.processed or not _channel_open(message):
+            continue
+        try:
+            await message.nack(requeue=True)
+        except Exception:  # its channel closed meanwhile: the broker gives it back
+            logger.debug("putting back %s failed", message.message_id, exc_info=True)
 
 
 async def _close_quietly(channel: AbstractChannel) -> None:
