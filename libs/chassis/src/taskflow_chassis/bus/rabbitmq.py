@@ -336,14 +336,17 @@ class RabbitMQBus:
             batch = [message for message in taken if _channel_open(message)]
             try:
                 await self._handle_batch(queue, subscription, batch)
-            except BaseException:
+            except BaseException as exc:
                 # Taken but not settled (a copy's publish or an ack failed, or the task was
-                # cancelled): unacked for a while, then back to the queue; meanwhile
-                # batches are acked one frame each (``_ack``).
+                # cancelled): unacked until their channel closes, and meanwhile batches are
+                # acked one frame each (``_ack``). After a failure (not a cancellation: the
+                # consumer or the loop is stopping) those on an open channel go back to the
+                # queue a while later.
                 unsettled = [m for m in batch if not m.processed]
-                subscription.stranded.extend(unsettled)
-                if unsettled and subscription.active:
-                    requeue = asyncio.create_task(_requeue_later(unsettled))
+                subscription.stranded = [*_unsettled(subscription.stranded), *unsettled]
+                reopen = [m for m in unsettled if _channel_open(m)]
+                if reopen and subscription.active and isinstance(exc, Exception):
+                    requeue = asyncio.create_task(_requeue_later(reopen))
                     subscription.requeues.add(requeue)
                     requeue.add_done_callback(subscription.requeues.discard)
                 raise
@@ -382,9 +385,7 @@ class RabbitMQBus:
         is in the batch or settled (the lock handles them in order), unless an earlier
         batch left some stranded there; then one frame each, or that frame would settle
         them unhandled."""
-        subscription.stranded = [
-            m for m in subscription.stranded if not m.processed and _channel_open(m)
-        ]
+        subscription.stranded = _unsettled(subscription.stranded)
         if subscription.stranded:
             for message in messages:
                 await message.ack()
@@ -598,6 +599,11 @@ def _channel_open(message: AbstractIncomingMessage) -> bool:
     except ChannelInvalidStateError:
         return False
     return True
+
+
+def _unsettled(messages: list[AbstractIncomingMessage]) -> list[AbstractIncomingMessage]:
+    """Those neither settled nor of a closed channel (the broker gave those back)."""
+    return [m for m in messages if not m.processed and _channel_open(m)]
 
 
 async def _requeue_later(messages: Sequence[AbstractIncomingMessage]) -> None:
