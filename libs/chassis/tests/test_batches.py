@@ -202,11 +202,11 @@ def expected(events: list[CloudEvent]) -> list[tuple[str, str, int]]:
     return [(e.id, str(e.data["team"]), int(e.data["seq"])) for e in events]
 
 
-async def settle(pipeline: Pipeline, count: int, parked: int = 0) -> None:
+async def settle(pipeline: Pipeline, count: int, parked: int = 0, *, within: float = 30.0) -> None:
     async def done() -> bool:
         return len(await pipeline.log()) >= count and len(await pipeline.parked()) >= parked
 
-    await wait_for(done, within=30.0)
+    await wait_for(done, within=within)
     await asyncio.sleep(0.3)  # a doubled application would land now
 
 
@@ -311,14 +311,16 @@ async def test_with_a_gap_a_lone_event_goes_at_once_and_a_stream_in_one_batch(
 async def test_with_a_gap_a_backlog_goes_in_full_batches_without_waiting_between_them(
     database: Database, bus_kind: str
 ) -> None:
-    # A gap far beyond settle's 30 s: three batches (50, 50, 20) that waited it out between
-    # them would not be applied in time, while a slow machine's seconds do not matter.
+    # Three batches (50, 50, 20) that waited out the gap between them would take two gaps,
+    # beyond the wait allowed; a slow machine's seconds do not matter. One gap is allowed:
+    # on a loaded machine the last deliveries can arrive after the last batch after a full
+    # one began, and the few left then wait the gap like any batch after a partial one.
     async with pipeline_on(database, bus_kind, batch_gap=60.0) as pipeline:
         events = interleaved(["h1", "h2"], 60)
         await pipeline.park_queue()
         await pipeline.publish(events)
         await pipeline.start()
-        await settle(pipeline, len(events))
+        await settle(pipeline, len(events), within=100.0)
         assert await pipeline.log() == expected(events)
 
 
