@@ -545,10 +545,10 @@ async def test_a_server_one_connection_found_down_is_not_tried_by_the_others(
     sender = EmailSender(mailer.settings)
     real_claim = sender._claim
 
-    async def slow_claim(database: Database, email_id: uuid.UUID, lease: timedelta) -> Any:
+    async def slow_claim(connection: Any, email_id: uuid.UUID, lease: timedelta) -> Any:
         if email_id == ids[1]:
             await asyncio.sleep(0.3)  # a lock wait, a busy database
-        return await real_claim(database, email_id, lease)
+        return await real_claim(connection, email_id, lease)
 
     object.__setattr__(sender, "_claim", slow_claim)
     tries: list[str] = []

@@ -308,11 +308,39 @@ _SENT = (
 _READ = select(*_EMAILS.c).where(_EMAILS.c.id == bindparam("email_id"))
 
 
-def _autocommit(database: Database) -> AsyncConnection:
-    """A Core connection whose one statement commits by itself: no ORM session, unit of
-    work, BEGIN or COMMIT around a job's claim and record (a third of the worker's CPU an
-    email went to that machinery)."""
-    return database.autocommit_engine.connect()
+class _LaneConnection:
+    """A Core connection whose statements each commit by themselves: no ORM session, unit
+    of work, BEGIN or COMMIT around a job's claim and record (a third of the worker's CPU an
+    email went to that machinery). Kept by one lane of a job from one statement to the
+    next (taking one from the pool and giving it back around each statement was a tenth
+    of the worker's CPU); after an error it goes back, and the next statement (a retry)
+    takes another, so a stale connection is replaced as before."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._connection: AsyncConnection | None = None
+
+    @property
+    def update_returning(self) -> bool:
+        return bool(self.database.autocommit_engine.dialect.update_returning)
+
+    async def execute(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
+        if self._connection is None:
+            self._connection = await self.database.autocommit_engine.connect()
+        try:
+            return await self._connection.execute(statement, params)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            await connection.close()
+        except Exception:  # broken with the database: the pool discards it
+            logger.debug("closing a job's connection failed", exc_info=True)
 
 
 @dataclass
@@ -381,20 +409,24 @@ class EmailSender:
         outcomes: list[str],
         shared: _JobState,
     ) -> None:
-        for position, email_id in emails:
-            if shared.database_gone:
-                outcomes[position] = "database unavailable"
-                continue
-            outcome = await self._send_one(email_id, backend, database, shared)
-            outcomes[position] = outcome
-            if outcome in _DATABASE_GONE:
-                shared.database_gone = True
+        connection = _LaneConnection(database)
+        try:
+            for position, email_id in emails:
+                if shared.database_gone:
+                    outcomes[position] = "database unavailable"
+                    continue
+                outcome = await self._send_one(email_id, backend, connection, shared)
+                outcomes[position] = outcome
+                if outcome in _DATABASE_GONE:
+                    shared.database_gone = True
+        finally:
+            await connection.close()
 
     async def _send_one(
         self,
         email_id: uuid.UUID,
         backend: EmailBackend,
-        database: Database,
+        connection: _LaneConnection,
         shared: _JobState,
     ) -> str:
         """One email: claimed, sent, recorded. Only a send's own outcome changes what the
@@ -404,7 +436,7 @@ class EmailSender:
         lease = timedelta(seconds=self.settings.email_sending_lease_seconds)
         try:
             row, claimed_at = await _retrying(
-                lambda: self._claim(database, email_id, lease), DB_PATIENCE_SECONDS
+                lambda: self._claim(connection, email_id, lease), DB_PATIENCE_SECONDS
             )
         except Exception as exc:
             # Not final: the row is still queued (or held, if the claim committed unseen),
@@ -415,7 +447,7 @@ class EmailSender:
             # Sent, failed, being sent by another job, not due yet, or unknown: nothing to do.
             return "skipped"
         if shared.server_down is not None:
-            return await self._record_failure(database, row, claimed_at, shared.server_down)
+            return await self._record_failure(connection, row, claimed_at, shared.server_down)
         held_until = time.monotonic() + lease.total_seconds()
         try:
             message = mime(row, self.settings.email_from)
@@ -424,15 +456,13 @@ class EmailSender:
             if not is_about_this_email(exc):
                 self.server_trouble.set()
                 shared.server_down = exc
-            return await self._record_failure(database, row, claimed_at, exc)
+            return await self._record_failure(connection, row, claimed_at, exc)
         shared.server_down = None  # the server took it: it answers again
         # Accepted: record it at once. Until this commits, a crash means a resend; the hold
         # keeps other jobs off the row while the database is retried, up to the lease.
         sent = {"email_id": row.id, "email_now": utcnow()}
         try:
-            await _retrying(
-                lambda: self._execute(database, _SENT, sent), held_until - time.monotonic()
-            )
+            await _retrying(lambda: connection.execute(_SENT, sent), held_until - time.monotonic())
         except Exception as exc:
             logger.error(
                 "email %s was sent but could not be recorded; it may be sent again: %s",
@@ -442,32 +472,25 @@ class EmailSender:
             return "sent, unrecorded"
         logger.info("sent email %s to %s", row.id, row.to_address)
         if self.server_trouble.is_set():
-            await self._server_is_back(database)
+            await self._server_is_back(connection)
         return "sent"
 
     async def _claim(
-        self, database: Database, email_id: uuid.UUID, lease: timedelta
+        self, connection: _LaneConnection, email_id: uuid.UUID, lease: timedelta
     ) -> tuple[StoredEmail | None, datetime]:
         now = utcnow()
         params = {"email_id": email_id, "email_now": now, "email_held_before": now - lease}
-        async with _autocommit(database) as connection:
-            if connection.dialect.update_returning:
-                # The claim hands back the row it claimed: one statement, not two.
-                claimed_row = (await connection.execute(_CLAIM_RETURNING, params)).one_or_none()
-                return claimed_row, now
-            claimed = (await connection.execute(_CLAIM, params)).rowcount
-            if claimed != 1:
-                return None, now
-            found = (await connection.execute(_READ, {"email_id": email_id})).one_or_none()
-            return found, now
+        if connection.update_returning:
+            # The claim hands back the row it claimed: one statement, not two.
+            claimed_row = (await connection.execute(_CLAIM_RETURNING, params)).one_or_none()
+            return claimed_row, now
+        claimed = (await connection.execute(_CLAIM, params)).rowcount
+        if claimed != 1:
+            return None, now
+        found = (await connection.execute(_READ, {"email_id": email_id})).one_or_none()
+        return found, now
 
-    async def _execute(
-        self, database: Database, statement: Any, params: dict[str, Any] | None = None
-    ) -> None:
-        async with _autocommit(database) as connection:
-            await connection.execute(statement, params)
-
-    async def _server_is_back(self, database: Database) -> None:
+    async def _server_is_back(self, connection: _LaneConnection) -> None:
         self.server_trouble.clear()
         now = utcnow()
         # Every email waiting out its back-off goes now, but none sooner than the floor after
@@ -487,8 +510,8 @@ class EmailSender:
             col(EmailMessage.next_attempt_at) > now + floor,
         )
         try:
-            await self._execute(database, tried_long_ago.values(next_attempt_at=now))
-            await self._execute(database, tried_just_now.values(next_attempt_at=now + floor))
+            await connection.execute(tried_long_ago.values(next_attempt_at=now))
+            await connection.execute(tried_just_now.values(next_attempt_at=now + floor))
         except Exception as exc:  # they keep their own schedule
             logger.warning("could not bring retries forward: %s", exc)
             return
@@ -518,7 +541,7 @@ class EmailSender:
         }
 
     async def _record_failure(
-        self, database: Database, row: StoredEmail, claimed_at: datetime, exc: Exception
+        self, connection: _LaneConnection, row: StoredEmail, claimed_at: datetime, exc: Exception
     ) -> str:
         values = self._outcome(row, claimed_at, exc)
         # Only while this job still holds it: a job that took over a hold past its lease wins.
@@ -532,7 +555,7 @@ class EmailSender:
             .values(**values)
         )
         try:
-            await _retrying(lambda: self._execute(database, record), DB_PATIENCE_SECONDS)
+            await _retrying(lambda: connection.execute(record), DB_PATIENCE_SECONDS)
         except Exception as db_exc:
             # Still held: once the lease has passed, the dispatcher queues it again.
             logger.warning("email %s: could not record the failure: %s", row.id, db_exc)
