@@ -108,14 +108,16 @@ def widget_app(database: Database, units: list[UnitOfWork]) -> FastAPI:
     return app
 
 
-async def test_the_dependency_drops_what_was_not_committed(database: Database) -> None:
+async def test_what_a_request_did_not_commit_never_reaches_the_outbox(database: Database) -> None:
     units: list[UnitOfWork] = []
     transport = httpx.ASGITransport(app=widget_app(database, units))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert (await client.post("/widgets/w1")).status_code == 200
         assert (await client.post("/widgets/w2", params={"commit": "false"})).status_code == 200
 
-    assert [unit.staged for unit in units] == [(), ()]
+    # Staged and never committed (w2's, and what w1 staged after its commit): gone with
+    # the request's unit of work and session, not written by their end.
+    assert [len(unit.staged) for unit in units] == [1, 2]
     assert [(event.type, event.data) for event in await outbox(database)] == [
         (WidgetBumped.event_type, {"widget_id": "w1"})
     ]

@@ -49,12 +49,13 @@ from sqlmodel import col
 from taskflow_chassis.db import Database
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.problems import ProblemError, forbidden, not_found
+from taskflow_chassis.security import CurrentClaims
 from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 from taskflow_contracts import permissions as P
 
 from taskflow_work.comments.models import Comment
-from taskflow_work.deps import Caller, CallerDep
+from taskflow_work.deps import Caller, current_caller
 from taskflow_work.projects.models import Project
 from taskflow_work.replica.models import MemberReplica, TeamReplica
 from taskflow_work.tasks.models import Task
@@ -294,14 +295,6 @@ class Authorizer:
             if trusted or await self._read_through(row.team_id, caller) is not None:
                 team_ids.append(row.team_id)
         return team_ids
-
-
-async def get_authorizer(request: Request) -> Authorizer:
-    authorizer: Authorizer = request.app.state.authorizer
-    return authorizer
-
-
-AuthorizerDep = Annotated[Authorizer, Depends(get_authorizer)]
 
 
 @dataclass(frozen=True)
@@ -567,8 +560,11 @@ class Guard:
         )
 
 
-async def get_guard(caller: CallerDep, authorizer: AuthorizerDep, session: SessionDep) -> Guard:
-    return Guard(caller, authorizer, session)
+async def get_guard(request: Request, claims: CurrentClaims, session: SessionDep) -> Guard:
+    """The caller, this process's authorizer and the request's session: one dependency, not
+    one each (FastAPI's solving of a dependency costs more than building any of these)."""
+    authorizer: Authorizer = request.app.state.authorizer
+    return Guard(await current_caller(request, claims), authorizer, session)
 
 
 GuardDep = Annotated[Guard, Depends(get_guard)]

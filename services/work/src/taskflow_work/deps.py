@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from taskflow_chassis.deps import without_transaction
 from taskflow_chassis.handlers import EventContext
-from taskflow_chassis.security import CurrentClaims, bearer_token
+from taskflow_chassis.security import TokenClaims, bearer_token
 
 from taskflow_work.replica.service import Departures
 from taskflow_work.tasks.queries import TaskPages
@@ -27,16 +27,14 @@ class Caller:
     team_id: uuid.UUID | None = None
 
 
-async def current_caller(request: Request, claims: CurrentClaims) -> Caller:
+async def current_caller(request: Request, claims: TokenClaims) -> Caller:
+    """The caller of a request whose token ``claims`` came from (``access.get_guard``)."""
     return Caller(
         user_id=claims.user_id,
         token=await bearer_token(request),
         scopes=claims.scopes,
         team_id=claims.team_id,
     )
-
-
-CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 async def get_task_pages(request: Request) -> TaskPages:
