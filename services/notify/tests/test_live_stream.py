@@ -19,10 +19,12 @@ from typing import Any
 import jwt
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 from taskflow_chassis.events import new_event
 from taskflow_chassis.revocation import TOKENS_REVOKED
 from taskflow_contracts import auth, work
 from taskflow_notify.live.rules import frame, parse_cursor
+from taskflow_notify.live.service import Stream
 
 WAIT = 10.0
 
@@ -406,3 +408,38 @@ async def test_clients_gone_mid_read_give_the_reads_connections_back(live: Any) 
         gc.collect()
     assert pool.checkedout() == 0
     assert [str(w.message)[:80] for w in caught if "non-checked-in" in str(w.message)] == []
+
+
+async def test_a_read_that_fails_after_its_client_left_is_not_an_unretrieved_error(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails in the very read a departed client's stream was waiting for: the
+    read was shielded from the departure, so no one awaits its error. It is said in the
+    stream's own log, not by asyncio as 'Task exception was never retrieved'."""
+    _, _, dev = await team_of_three(live)
+    live.app.state.settings.live_poll_seconds = 0
+    reading, failing = asyncio.Event(), asyncio.Event()
+    poll = Stream._poll
+
+    async def failing_poll(stream: Stream) -> Any:
+        if failing.is_set():
+            reading.set()
+            await asyncio.sleep(0.2)  # the client leaves meanwhile
+            raise OperationalError("SELECT", {}, ConnectionResetError("the database went"))
+        return await poll(stream)
+
+    monkeypatch.setattr(Stream, "_poll", failing_poll)
+    unretrieved: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context["message"]))
+    try:
+        async with Listener(live.app, token(live, dev)) as stream:
+            await stream.event()
+            failing.set()
+            await asyncio.wait_for(reading.wait(), 5)
+        await asyncio.sleep(0.4)  # the read has failed by now
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert unretrieved == []

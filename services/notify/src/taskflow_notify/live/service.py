@@ -370,6 +370,12 @@ class Stream:
                 return [], await self._reset(session, latest, "cursor-expired")
             return rows, None
 
+    def _read_after_leaving(self, poll: asyncio.Future[Any]) -> None:
+        """A read that failed after its client left has no one to tell: said here, not by
+        asyncio as an exception never retrieved (with the stream there, it ends it too)."""
+        if not poll.cancelled() and poll.exception() is not None:
+            logger.debug("a live stream's read of %s failed: %s", self.user_id, poll.exception())
+
     async def frames(self, first: list[str], still_open: StillOpen) -> AsyncIterator[str]:
         for text in first:
             yield text
@@ -378,7 +384,9 @@ class Stream:
             while await still_open():
                 # Shielded: a client that goes mid-read cancels the stream, not the read,
                 # which ends and gives its connection back to the pool.
-                rows, reset = await asyncio.shield(self._poll())
+                poll = asyncio.ensure_future(self._poll())
+                poll.add_done_callback(self._read_after_leaving)
+                rows, reset = await asyncio.shield(poll)
                 if reset is not None:
                     yield reset
                     continue
