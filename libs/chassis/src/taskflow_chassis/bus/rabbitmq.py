@@ -342,11 +342,10 @@ class RabbitMQBus:
                 # acked one frame each (``_ack``). After a failure (not a cancellation: the
                 # consumer or the loop is stopping) those on an open channel go back to the
                 # queue a while later.
-                unsettled = [m for m in batch if not m.processed]
+                unsettled = _unsettled(batch)
                 subscription.stranded = [*_unsettled(subscription.stranded), *unsettled]
-                reopen = [m for m in unsettled if _channel_open(m)]
-                if reopen and subscription.active and isinstance(exc, Exception):
-                    requeue = asyncio.create_task(_requeue_later(reopen))
+                if unsettled and subscription.active and isinstance(exc, Exception):
+                    requeue = asyncio.create_task(_requeue_later(unsettled))
                     subscription.requeues.add(requeue)
                     requeue.add_done_callback(subscription.requeues.discard)
                 raise
@@ -601,7 +600,9 @@ def _channel_open(message: AbstractIncomingMessage) -> bool:
     return True
 
 
-def _unsettled(messages: list[AbstractIncomingMessage]) -> list[AbstractIncomingMessage]:
+def _unsettled(
+    messages: Sequence[AbstractIncomingMessage],
+) -> list[AbstractIncomingMessage]:
     """Those neither settled nor of a closed channel (the broker gave those back)."""
     return [m for m in messages if not m.processed and _channel_open(m)]
 
@@ -610,9 +611,7 @@ async def _requeue_later(messages: Sequence[AbstractIncomingMessage]) -> None:
     """Put back what a batch left unsettled, once ``STRANDED_REQUEUE_SECONDS`` passed and
     unless it was settled or its channel closed (the broker gave it back then)."""
     await asyncio.sleep(STRANDED_REQUEUE_SECONDS)
-    for message in messages:
-        if message.processed or not _channel_open(message):
-            continue
+    for message in _unsettled(messages):
         try:
             await message.nack(requeue=True)
         except Exception:  # its channel closed meanwhile: the broker gives it back
