@@ -3,11 +3,12 @@ processes on this machine's PostgreSQL, RabbitMQ and Redis.
 
 Four uvicorn services and the web app (each its own PostgreSQL database; web calls the
 others through the gateway, as in docker-compose), a Celery worker, exactly
-one Celery beat, an SMTP sink (aiosmtpd, writing a maildir), and the gateway as
-configured in gateway/ at http://127.0.0.1:8000 (and its internal entry point, which web
-calls the API through, at the next port). For machines without a Docker
-engine, and for the system tests, which start it with a unique name (and their own
-RabbitMQ virtual host) so runs never share queues, databases or connections.
+one Celery beat, an SMTP sink (aiosmtpd, filing each message in a maildir as it came:
+mail_sink.py), and the gateway as configured in gateway/ at http://127.0.0.1:8000 (and
+its internal entry point, which web calls the API through, at the next port). For
+machines without a Docker engine, and for the system tests, which start it with a unique
+name (and their own RabbitMQ virtual host) so runs never share queues, databases or
+connections.
 
 A process that dies is started again and the restart logged, as compose's
 ``restart: unless-stopped`` and Kubernetes do; only ``kill`` and ``stop`` end one
@@ -156,7 +157,7 @@ class LocalStack:
         )
         commands["smtp"] = (
             [python, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.smtp_port}",
-             "-c", "aiosmtpd.handlers.Mailbox", str(self.mail_dir)],
+             "-c", "taskflow_embedded.mail_sink.RawMaildir", str(self.mail_dir)],
             "smtp",
         )  # fmt: skip
         return commands
