@@ -140,7 +140,7 @@ test-notify: bootstrap
 
 # mypy strict on every package; tests are checked too, with untyped test functions allowed
 # (one run per folder: each has its own conftest; package bases, so `.conftest` is typed).
-MYPY_SOURCES := libs/chassis/src libs/contracts/src $(wildcard services/*/src) embedded/src bench conftest.py
+MYPY_SOURCES := libs/chassis/src libs/contracts/src $(wildcard services/*/src) embedded/src bench conftest.py tests/durations.py
 MYPY_MIGRATIONS := $(wildcard services/*/migrations)
 MYPY_TESTS := $(wildcard libs/*/tests services/*/tests embedded/tests) tests/system tests/architecture
 lint: bootstrap

@@ -4,34 +4,43 @@ and how pytest-xdist hands out the test files.
 Here at the root so the main process has it also when pytest-xdist runs the tests in
 workers (their reports carry each figure as a ``user_properties`` entry).
 
-With ``--dist loadfile`` (``make test``) the files go out in collection order, where the
-long-running ones come first (a long file started last would end the run alone), instead
-of by their number of tests; and the browser test files go out as one unit, to one worker,
-where they share one stack (tests/system/conftest.py's ``web_stack``).
+With ``--dist loadfile`` (``make test``) the files go out longest first, by the seconds
+each took in a measured run (``tests/durations.json``; a file not in it is estimated from
+its number of tests), instead of by their number of tests: a long file handed out last
+would end the run alone while the other workers idle. The browser test files go out as
+one unit, to one worker, where they share one stack (tests/system/conftest.py's
+``web_stack``).
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 from xdist.scheduler import LoadFileScheduling
 
-LONG_RUNNING = "long_running"
 BROWSER_FILES = "tests/system/test_browser_"
+DURATIONS = Path(__file__).parent / "tests" / "durations.json"
+# A file the table does not know yet: about the seconds of a test, on average, in make test.
+SECONDS_A_TEST = 2.0
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        f"{LONG_RUNNING}: a file that runs for a minute or more, mostly waiting (an outage, "
-        "restarts, a browser's stack); collected first, so pytest-xdist starts it first",
-    )
+def unit_of(file: str) -> str:
+    """What pytest-xdist hands to one worker: a file, or all the browser files."""
+    return BROWSER_FILES if file.startswith(BROWSER_FILES) else file
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A stable sort: whole files move (the mark is a module's), in their order.
-    items.sort(key=lambda item: item.get_closest_marker(LONG_RUNNING) is None)
+    measured: dict[str, float] = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    tests_in: Counter[str] = Counter(item.nodeid.split("::")[0] for item in items)
+    seconds: defaultdict[str, float] = defaultdict(float)
+    for file, count in tests_in.items():
+        seconds[unit_of(file)] += measured.get(file, count * SECONDS_A_TEST)
+    # A stable sort: whole files move, each file's tests in their order.
+    items.sort(key=lambda item: -seconds[unit_of(item.nodeid.split("::")[0])])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -42,12 +51,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     config.option.loadscopereorder = False
     scheduler = LoadFileScheduling(config, log)
     file_of = scheduler._split_scope
-
-    def unit_of(nodeid: str) -> str:
-        file = file_of(nodeid)
-        return BROWSER_FILES if file.startswith(BROWSER_FILES) else file
-
-    scheduler._split_scope = unit_of
+    scheduler._split_scope = lambda nodeid: unit_of(file_of(nodeid))
     return scheduler
 
 

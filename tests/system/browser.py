@@ -45,8 +45,8 @@ VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
 # Every browser test module's marks: its tests and fixtures run in the session's event loop,
 # where the process's one web stack and chromium live (conftest's ``web_stack`` and
-# ``browser``); pytest-xdist starts them first, all on one worker (the root conftest).
-BROWSER_TESTS = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.long_running]
+# ``browser``); pytest-xdist hands them all to one worker (the root conftest).
+BROWSER_TESTS = [pytest.mark.asyncio(loop_scope="session")]
 
 
 def shared_stack() -> Any:

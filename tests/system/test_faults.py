@@ -27,7 +27,6 @@ from .conftest import (
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
     pytest.mark.timeout(600),
-    pytest.mark.long_running,  # started first (the root conftest)
 ]
 
 
