@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import httpx
 
 from taskflow_web.api.adapters import ApiUnavailable
@@ -40,7 +41,11 @@ async def open_stream(
             raise ApiUnavailable(f"GET {STREAM}: {response.status_code}")
         yield response
     finally:
-        await response.aclose()
+        # Shielded: when the browser leaves, Starlette cancels the relay's whole scope, and
+        # under anyio every await in it is cancelled too, this close among them; unclosed,
+        # the upstream stream stayed open (and notify polling for it) as long as web ran.
+        with anyio.CancelScope(shield=True):
+            await response.aclose()
 
 
 class Chunks:
@@ -69,5 +74,5 @@ class Chunks:
 
     async def close(self) -> None:
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with anyio.CancelScope(shield=True), contextlib.suppress(asyncio.CancelledError):
             await self._task
