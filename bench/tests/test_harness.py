@@ -326,21 +326,36 @@ def test_the_run_s_redis_keys_are_deleted_and_no_one_else_s() -> None:
         client.close()
 
 
-def test_create_micro_runs_and_counts_one_statement_a_create() -> None:
-    """``create_micro.py`` as bench/README.md shows it, a few creates: on PostgreSQL a
-    create with an assignee is one statement (its access check in it), the relay's passes
-    a few more for the run."""
+def _micro_summary(script: str, *options: str) -> str:
+    """The last line a micro-benchmark of bench/ printed, run on the local PostgreSQL."""
     require_postgres()
-    script = Path(__file__).resolve().parents[1] / "create_micro.py"
+    path = Path(__file__).resolve().parents[1] / script
     done = subprocess.run(
-        [sys.executable, str(script), "--creates", "40", "--in-flight", "4"],
+        [sys.executable, str(path), *options],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    summary = done.stdout.strip().splitlines()[-1]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_create_micro_runs_and_counts_one_statement_a_create() -> None:
+    """``create_micro.py`` as bench/README.md shows it, a few creates: on PostgreSQL a
+    create with an assignee is one statement (its access check in it), the relay's passes
+    a few more for the run."""
+    summary = _micro_summary("create_micro.py", "--creates", "40", "--in-flight", "4")
     assert summary.startswith("40 creates, 4 in flight:"), summary
     statements = float(summary.split("ms of this process's CPU a create, ")[1].split()[0])
     assert 1 <= statements < 2, summary
+
+
+def test_live_micro_runs_and_idle_streams_read_once_a_poll() -> None:
+    """``live_micro.py`` as bench/README.md shows it, fewer streams: fifty idle streams
+    send about two statements a second (the watch's read every 0.5 s, a prune now and
+    then), where each stream reading its own rows sent about a hundred."""
+    summary = _micro_summary("live_micro.py", "--streams", "50", "--seconds", "3")
+    assert summary.startswith("50 idle streams for"), summary
+    statements = float(summary.split("CPU a second, ")[1].split()[0])
+    assert statements < 10, summary

@@ -8,6 +8,7 @@ would: the request, then the answer's chunks as they come, then the client's goi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import uuid
@@ -22,7 +23,9 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from taskflow_chassis.events import new_event
 from taskflow_chassis.revocation import TOKENS_REVOKED
+from taskflow_chassis.testing import get_scope, statements_sent
 from taskflow_contracts import auth, work
+from taskflow_notify.live import service as live_service
 from taskflow_notify.live.rules import frame, parse_cursor
 from taskflow_notify.live.service import Stream
 
@@ -34,22 +37,10 @@ class Listener:
     hint skipped) as {"id", "event", "data"}; leaving the block disconnects."""
 
     def __init__(self, app: FastAPI, token: str, last_event_id: str | None = None) -> None:
-        headers = [(b"authorization", f"Bearer {token}".encode()), (b"host", b"testserver")]
+        headers = [(b"authorization", f"Bearer {token}".encode())]
         if last_event_id is not None:
             headers.append((b"last-event-id", last_event_id.encode()))
-        self.scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/api/v1/notifications/stream",
-            "raw_path": b"/api/v1/notifications/stream",
-            "query_string": b"",
-            "headers": headers,
-            "client": ("127.0.0.1", 40000),
-            "server": ("testserver", 80),
-        }
+        self.scope = get_scope("/api/v1/notifications/stream", headers)
         self.app = app
         self.sent: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
         self.gone = asyncio.Event()
@@ -416,7 +407,7 @@ async def test_a_read_that_fails_after_its_client_left_is_not_an_unretrieved_err
     """The database fails in the very read a departed client's stream was waiting for: the
     read was shielded from the departure, so no one awaits its error. It is said in the
     stream's own log, not by asyncio as 'Task exception was never retrieved'."""
-    _, _, dev = await team_of_three(live)
+    team_id, lead, dev = await team_of_three(live)
     live.app.state.settings.live_poll_seconds = 0
     reading, failing = asyncio.Event(), asyncio.Event()
     poll = Stream._poll
@@ -436,6 +427,7 @@ async def test_a_read_that_fails_after_its_client_left_is_not_an_unretrieved_err
         async with Listener(live.app, token(live, dev)) as stream:
             await stream.event()
             failing.set()
+            await live.event(assigned(team_id, dev["id"], lead["id"]))  # so the stream reads
             await asyncio.wait_for(reading.wait(), 5)
         await asyncio.sleep(0.4)  # the read has failed by now
         gc.collect()
@@ -443,3 +435,47 @@ async def test_a_read_that_fails_after_its_client_left_is_not_an_unretrieved_err
     finally:
         loop.set_exception_handler(None)
     assert unretrieved == []
+
+
+async def test_idle_streams_cost_one_read_a_poll_not_one_each(live: Any) -> None:
+    """Ten open streams, nothing happening: the database is read once a poll interval
+    for all of them (their users' newest numbers), not once a stream."""
+    team_id, lead, _ = await team_of_three(live)
+    people = [await live.person(f"member{n}", team_id=team_id) for n in range(10)]
+    async with contextlib.AsyncExitStack() as streams:
+        listeners = [
+            await streams.enter_async_context(Listener(live.app, token(live, person)))
+            for person in people
+        ]
+        for listener in listeners:
+            await listener.event()
+        await asyncio.sleep(0.3)  # every stream past its first read
+        with statements_sent(live.app.state.database) as statements:
+            await asyncio.sleep(1.0)
+        polls = 1.0 / live.app.state.settings.live_poll_seconds
+        assert 1 <= len(statements) <= polls + 10, statements[:3]
+        # And a write still reaches its user's stream (the team's others: the change only).
+        await live.event(assigned(team_id, people[3]["id"], lead["id"]))
+        assert (await listeners[3].event())["event"] == "notification"
+        assert [e["event"] for e in await listeners[4].quiet(0.3)] == ["task.changed"]
+
+
+async def test_a_database_gone_ends_the_open_streams(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch's read fails: each open stream ends (its client reconnects after the
+    retry hint, and is answered 503 while the database is away)."""
+    _, _, dev = await team_of_three(live)
+
+    async def gone(*_: Any) -> dict[uuid.UUID, int]:
+        raise OperationalError("SELECT", {}, ConnectionResetError("the database went"))
+
+    async with (
+        Listener(live.app, token(live, dev)) as first,
+        Listener(live.app, token(live, dev)) as second,
+    ):
+        await first.event()
+        await second.event()
+        monkeypatch.setattr(live_service, "newest_of", gone)
+        await asyncio.wait_for(first.body(), 5)
+        await asyncio.wait_for(second.body(), 5)

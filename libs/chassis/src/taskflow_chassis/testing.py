@@ -93,6 +93,24 @@ async def app_running(app: Any) -> AsyncIterator[Any]:
         yield manager.app
 
 
+def get_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of a GET of ``path`` from a loopback client: to drive an app as a
+    server would, where httpx's ASGI transport reads an answer whole (a live stream)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+    }
+
+
 @contextmanager
 def statements_sent(database: Database) -> Iterator[list[str]]:
     """Every statement sent to ``database`` meanwhile (an executemany once), in order."""

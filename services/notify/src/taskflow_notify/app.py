@@ -32,6 +32,7 @@ from taskflow_notify.email.scheduled import EmailDispatcher
 from taskflow_notify.email.service import EmailTemplates
 from taskflow_notify.handlers import EVENT_HANDLERS
 from taskflow_notify.live.scheduled import LivePrune
+from taskflow_notify.live.service import CursorWatch
 from taskflow_notify.notifications.scheduled import ReminderScan
 from taskflow_notify.notifications.views import router
 from taskflow_notify.replica.adapters import TeamsGrants
@@ -81,6 +82,7 @@ def create_app(
             app.state.reminder_scan.start(now)
         app.state.live_prune = LivePrune(app.state.database, publisher, settings)
         app.state.live_prune.start(now)
+        app.state.live_watch = CursorWatch(app.state.database, settings)
         app.state.teams_client = httpx.AsyncClient(
             base_url=settings.teams_url,
             transport=teams_transport,
@@ -111,6 +113,7 @@ def create_app(
         await app.state.webhook_poster.close()
         await app.state.teams_client.aclose()
         await app.state.live_prune.stop()
+        await app.state.live_watch.stop()
         await app.state.reminder_scan.stop()
         await app.state.email_dispatcher.stop()
 

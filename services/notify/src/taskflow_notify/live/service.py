@@ -1,8 +1,10 @@
 """Live events: written in the transaction of what causes them, read by each open stream
 after its cursor.
 
-Any number of notify processes on any database: a stream polls its user's rows after the
+Any number of notify processes on any database: a stream reads its user's rows after the
 last number it sent, so an event written by one process reaches a stream held by another.
+It reads them when its process's ``CursorWatch`` (one read of the newest numbers of every
+user with a stream open, each poll interval) finds its user's number past its cursor.
 A user's numbers have no gaps (the number and the row commit together) and commit in
 order (``LiveCursor``'s lock), so a stream that sent number n has missed nothing below it,
 and a missing n + 1 can only mean it was pruned: the client is told to reload.
@@ -11,6 +13,7 @@ and a missing n + 1 can only mean it was pruned: the client is told to reload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -54,6 +57,8 @@ _cursors = table_of(LiveCursor)
 
 # Rows read per poll; a stream that gets a full batch reads again at once.
 BATCH = 100
+# Users whose newest numbers one statement of the watch reads.
+WATCH_CHUNK = 500
 
 
 @dataclass
@@ -264,6 +269,20 @@ async def newest(session: AsyncSession, user_id: uuid.UUID) -> int:
     return int(found.scalar_one_or_none() or 0)
 
 
+async def newest_of(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Each user's last event number (0 before the first), a statement per
+    ``WATCH_CHUNK`` users."""
+    found: dict[uuid.UUID, int] = dict.fromkeys(user_ids, 0)
+    for start in range(0, len(user_ids), WATCH_CHUNK):
+        rows = await session.execute(
+            select(_cursors.c.user_id, _cursors.c.seq).where(
+                _cursors.c.user_id.in_(user_ids[start : start + WATCH_CHUNK])
+            )
+        )
+        found.update({row.user_id: int(row.seq) for row in rows})
+    return found
+
+
 async def after(
     session: AsyncSession, user_id: uuid.UUID, cursor: int, limit: int = BATCH
 ) -> list[LiveEvent]:
@@ -306,6 +325,77 @@ class StreamOptions:
         )
 
 
+class CursorWatch:
+    """The newest event number of every user with a stream open in this process, read for
+    all of them in one statement each poll interval: a stream reads its events only when
+    its user's number has passed its cursor. Each stream polling its own rows cost a read
+    of the database per stream twice a second, idle or not (a few hundred open pages took
+    a core of notify and of PostgreSQL)."""
+
+    def __init__(self, database: Database, settings: NotifySettings) -> None:
+        self.database = database
+        self.settings = settings  # the interval is read at each pause: tests shorten it
+        self._streams: Counter[uuid.UUID] = Counter()
+        self._newest: dict[uuid.UUID, int] = {}
+        self._failure: Exception | None = None
+        self._reading: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    def join(self, user_id: uuid.UUID) -> None:
+        self._streams[user_id] += 1
+        if self._task is None and not self._stopped:
+            self._task = asyncio.create_task(self._run(), name="live-cursor-watch")
+
+    def leave(self, user_id: uuid.UUID) -> None:
+        self._streams[user_id] -= 1
+        if self._streams[user_id] <= 0:
+            del self._streams[user_id]
+
+    def behind(self, user_id: uuid.UUID, cursor: int) -> bool:
+        """Whether the last read found ``user_id``'s newest number past ``cursor`` (a user
+        who joined after that read began: not yet known, so not)."""
+        return self._newest.get(user_id, 0) > cursor
+
+    async def next_reading(self) -> Exception | None:
+        """Wait for the next read of the numbers to end: what it failed with, if it did."""
+        if self._stopped:
+            return ConnectionError("notify is stopping")
+        if self._reading is None:
+            self._reading = asyncio.get_running_loop().create_future()
+        # Shielded: a stream whose client goes must not cancel the others' wait.
+        await asyncio.shield(self._reading)
+        return self._failure
+
+    async def _run(self) -> None:
+        while self._streams:
+            users = list(self._streams)
+            try:
+                async with self.database.read_sessionmaker() as session:
+                    self._newest = await newest_of(session, users)
+                self._failure = None
+            except Exception as exc:  # each stream waiting ends, and says why
+                self._failure = exc
+            self._end_reading()
+            await asyncio.sleep(self.settings.live_poll_seconds)
+        self._task = None
+
+    def _end_reading(self) -> None:
+        reading, self._reading = self._reading, None
+        if reading is not None and not reading.done():
+            reading.set_result(None)
+
+    async def stop(self) -> None:
+        """Ends the reads; every stream waiting for one ends too."""
+        self._stopped = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._end_reading()
+
+
 class Stream:
     """One client's stream of its user's events: ``open`` (before the answer starts, so a
     database away answers 503), then ``frames`` until the client goes or its token ends."""
@@ -313,11 +403,13 @@ class Stream:
     def __init__(
         self,
         database: Database,
+        watch: CursorWatch,
         user_id: uuid.UUID,
         options: StreamOptions,
         greeting: Greeting,
     ) -> None:
         self.database = database
+        self.watch = watch
         self.user_id = user_id
         self.options = options
         self.greeting = greeting
@@ -376,34 +468,53 @@ class Stream:
         if not poll.cancelled() and poll.exception() is not None:
             logger.debug("a live stream's read of %s failed: %s", self.user_id, poll.exception())
 
+    async def _read(self) -> tuple[list[str], bool]:
+        """The frames of the events after the cursor (which moves past them), or the reset
+        that replaces them; and whether to read again at once (a full batch, a reset)."""
+        # Shielded: a client that goes mid-read cancels the stream, not the read, which
+        # ends and gives its connection back to the pool.
+        poll = asyncio.ensure_future(self._poll())
+        poll.add_done_callback(self._read_after_leaving)
+        rows, reset = await asyncio.shield(poll)
+        if reset is not None:
+            return [reset], True
+        texts = []
+        for row in rows:
+            self.cursor = row.seq
+            texts.append(rules.frame(row.kind, row.payload, row.seq))
+        return texts, len(rows) == BATCH
+
     async def frames(self, first: list[str], still_open: StillOpen) -> AsyncIterator[str]:
         for text in first:
             yield text
         quiet_since = time.monotonic()
+        # Once at the start, for what was written since ``open``; then when the watch
+        # finds the user's newest number past the cursor.
+        read_now = True
+        self.watch.join(self.user_id)
         try:
             while await still_open():
-                # Shielded: a client that goes mid-read cancels the stream, not the read,
-                # which ends and gives its connection back to the pool.
-                poll = asyncio.ensure_future(self._poll())
-                poll.add_done_callback(self._read_after_leaving)
-                rows, reset = await asyncio.shield(poll)
-                if reset is not None:
-                    yield reset
-                    continue
-                for row in rows:
-                    self.cursor = row.seq
-                    yield rules.frame(row.kind, row.payload, row.seq)
-                if rows:
-                    quiet_since = time.monotonic()
-                    if len(rows) == BATCH:
+                if read_now:
+                    texts, read_now = await self._read()
+                    for text in texts:
+                        yield text
+                    if texts:
+                        quiet_since = time.monotonic()
+                    if read_now:
                         continue
                 if time.monotonic() - quiet_since >= self.options.heartbeat_seconds:
                     quiet_since = time.monotonic()
                     yield rules.HEARTBEAT
-                await asyncio.sleep(self.options.poll_seconds)
+                failure = await self.watch.next_reading()
+                if failure is not None:
+                    logger.warning("live stream of %s ended: %s", self.user_id, failure)
+                    return
+                read_now = self.watch.behind(self.user_id, self.cursor)
         except (SQLAlchemyError, OSError) as exc:
             # The client reconnects after the retry hint and resumes from its last id.
             logger.warning("live stream of %s ended: %s", self.user_id, exc)
+        finally:
+            self.watch.leave(self.user_id)
 
 
 def still_open(request: Request, claims: TokenClaims) -> StillOpen:

@@ -84,6 +84,7 @@ async def stream(
     user_id = claims.user_id
     events = live.Stream(
         request.app.state.database,
+        request.app.state.live_watch,
         user_id,
         live.StreamOptions.from_settings(request.app.state.settings),
         greeting=lambda session: service.unread(session, user_id),
