@@ -26,7 +26,7 @@ from taskflow_chassis.revocation import TOKENS_REVOKED
 from taskflow_chassis.testing import get_scope, statements_sent
 from taskflow_contracts import auth, work
 from taskflow_notify.live import service as live_service
-from taskflow_notify.live.rules import frame, parse_cursor
+from taskflow_notify.live.rules import HEARTBEAT, frame, parse_cursor
 from taskflow_notify.live.service import Stream
 
 WAIT = 10.0
@@ -437,18 +437,26 @@ async def test_a_read_that_fails_after_its_client_left_is_not_an_unretrieved_err
     assert unretrieved == []
 
 
+async def listening(
+    world: Any, streams: contextlib.AsyncExitStack, people: list[dict[str, Any]]
+) -> list[Listener]:
+    """A stream for each of ``people``, open until ``streams`` closes, past its greeting."""
+    listeners = [
+        await streams.enter_async_context(Listener(world.app, token(world, person)))
+        for person in people
+    ]
+    for listener in listeners:
+        await listener.event()
+    return listeners
+
+
 async def test_idle_streams_cost_one_read_a_poll_not_one_each(live: Any) -> None:
     """Ten open streams, nothing happening: the database is read once a poll interval
     for all of them (their users' newest numbers), not once a stream."""
     team_id, lead, _ = await team_of_three(live)
     people = [await live.person(f"member{n}", team_id=team_id) for n in range(10)]
     async with contextlib.AsyncExitStack() as streams:
-        listeners = [
-            await streams.enter_async_context(Listener(live.app, token(live, person)))
-            for person in people
-        ]
-        for listener in listeners:
-            await listener.event()
+        listeners = await listening(live, streams, people)
         await asyncio.sleep(0.3)  # every stream past its first read
         with statements_sent(live.app.state.database) as statements:
             await asyncio.sleep(1.0)
@@ -460,22 +468,100 @@ async def test_idle_streams_cost_one_read_a_poll_not_one_each(live: Any) -> None
         assert [e["event"] for e in await listeners[4].quiet(0.3)] == ["task.changed"]
 
 
-async def test_a_database_gone_ends_the_open_streams(
-    live: Any, monkeypatch: pytest.MonkeyPatch
+async def test_a_failed_read_of_the_numbers_ends_no_stream_and_they_catch_up(
+    live: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The watch's read fails: each open stream ends (its client reconnects after the
-    retry hint, and is answered 503 while the database is away)."""
-    _, _, dev = await team_of_three(live)
+    """The watch's reads fail for a while (a stale pooled connection, the database away):
+    the open streams stay open with their heartbeats, and get what was written meanwhile
+    once a read succeeds. Said once, not once a read or a stream."""
+    team_id, lead, dev = await team_of_three(live)
+    newest_of = live_service.newest_of
+    failing = asyncio.Event()
 
-    async def gone(*_: Any) -> dict[uuid.UUID, int]:
-        raise OperationalError("SELECT", {}, ConnectionResetError("the database went"))
+    async def flaky(*args: Any) -> dict[uuid.UUID, int]:
+        if failing.is_set():
+            raise OperationalError("SELECT", {}, ConnectionResetError("the database went"))
+        return await newest_of(*args)
 
+    monkeypatch.setattr(live_service, "newest_of", flaky)
     async with (
         Listener(live.app, token(live, dev)) as first,
         Listener(live.app, token(live, dev)) as second,
     ):
         await first.event()
         await second.event()
-        monkeypatch.setattr(live_service, "newest_of", gone)
-        await asyncio.wait_for(first.body(), 5)
-        await asyncio.wait_for(second.body(), 5)
+        failing.set()
+        await live.event(assigned(team_id, dev["id"], lead["id"]))
+        comments = first.comments
+        assert await first.quiet(0.8) == []  # open, told nothing new while reads fail
+        assert first.comments > comments and not first.ended
+        failing.clear()
+        assert (await first.event())["event"] == "notification"
+        assert (await second.event())["event"] == "notification"
+    told = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(told) == 1 and told[0].exc_info is not None
+
+
+async def test_a_read_of_the_numbers_that_hangs_holds_no_stream(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch's read waits on a lock (a migration's ALTER TABLE): each stream still
+    sends its heartbeats, and ends when its token does."""
+    _, _, dev = await team_of_three(live)
+    released = asyncio.Event()
+    newest_of = live_service.newest_of
+
+    async def stuck(*args: Any) -> dict[uuid.UUID, int]:
+        await released.wait()
+        return await newest_of(*args)
+
+    async with Listener(live.app, token(live, dev, ttl_seconds=2)) as stream:
+        await stream.event()
+        monkeypatch.setattr(live_service, "newest_of", stuck)
+        try:
+            rest = await asyncio.wait_for(stream.body(), 6)  # ends when the token does
+        finally:
+            released.set()
+    assert rest.count(HEARTBEAT) >= 2
+
+
+async def test_the_watch_starts_again_after_its_last_stream_left(live: Any) -> None:
+    team_id, lead, dev = await team_of_three(live)
+    watch = live.app.state.live_watch
+    async with Listener(live.app, token(live, dev)) as stream:
+        await stream.event()
+    for _ in range(100):  # its loop ends with no stream to watch for
+        if watch._task is None or watch._task.done():
+            break
+        await asyncio.sleep(0.02)
+    async with Listener(live.app, token(live, dev)) as stream:
+        await stream.event()
+        await live.event(assigned(team_id, dev["id"], lead["id"]))
+        assert (await stream.event())["event"] == "notification"
+
+
+async def test_a_client_leaving_ends_no_other_stream_s_wait(live: Any) -> None:
+    """Streams wait for the watch's readings together: one client going (its stream
+    cancelled mid-wait) must not cancel the others'."""
+    team_id, lead, dev = await team_of_three(live)
+    live.app.state.settings.live_poll_seconds = 0.5  # the streams are mostly waiting
+    async with Listener(live.app, token(live, dev)) as staying:
+        await staying.event()
+        for _ in range(3):
+            async with Listener(live.app, token(live, lead)) as leaving:
+                await leaving.event()
+                await asyncio.sleep(0.6)
+        await live.event(assigned(team_id, dev["id"], lead["id"]))
+        assert (await staying.event())["event"] == "notification"
+
+
+async def test_the_watch_reads_every_user_past_one_statement_s_share(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_service, "WATCH_CHUNK", 2)
+    team_id, lead, _ = await team_of_three(live)
+    people = [await live.person(f"member{n}", team_id=team_id) for n in range(5)]
+    async with contextlib.AsyncExitStack() as streams:
+        listeners = await listening(live, streams, people)
+        await live.event(assigned(team_id, people[-1]["id"], lead["id"]))
+        assert (await listeners[-1].event())["event"] == "notification"

@@ -30,7 +30,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
-from taskflow_chassis.db import Database, dialect_of_session, insert_or_ignore, rows_matched
+from taskflow_chassis.db import (
+    Database,
+    dialect_of_session,
+    insert_or_ignore,
+    one_of,
+    rows_matched,
+)
 from taskflow_chassis.security import InvalidToken, TokenCheck, TokenClaims
 from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
@@ -273,12 +279,10 @@ async def newest_of(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uu
     """Each user's last event number (0 before the first), a statement per
     ``WATCH_CHUNK`` users."""
     found: dict[uuid.UUID, int] = dict.fromkeys(user_ids, 0)
+    watched = one_of(_cursors.c.user_id, "watched", dialect_of_session(session))
+    statement = select(_cursors.c.user_id, _cursors.c.seq).where(watched)
     for start in range(0, len(user_ids), WATCH_CHUNK):
-        rows = await session.execute(
-            select(_cursors.c.user_id, _cursors.c.seq).where(
-                _cursors.c.user_id.in_(user_ids[start : start + WATCH_CHUNK])
-            )
-        )
+        rows = await session.execute(statement, {"watched": user_ids[start : start + WATCH_CHUNK]})
         found.update({row.user_id: int(row.seq) for row in rows})
     return found
 
@@ -330,22 +334,26 @@ class CursorWatch:
     all of them in one statement each poll interval: a stream reads its events only when
     its user's number has passed its cursor. Each stream polling its own rows cost a read
     of the database per stream twice a second, idle or not (a few hundred open pages took
-    a core of notify and of PostgreSQL)."""
+    a core of notify and of PostgreSQL).
+
+    A read that fails ends no stream: they stay open, with their heartbeats, and get what
+    was written meanwhile once a read succeeds again (a stale pooled connection, met by
+    one read for all of them, must not end every stream at once). A read that hangs holds
+    no stream either: each waits for a reading at most a few poll intervals."""
 
     def __init__(self, database: Database, settings: NotifySettings) -> None:
         self.database = database
         self.settings = settings  # the interval is read at each pause: tests shorten it
         self._streams: Counter[uuid.UUID] = Counter()
         self._newest: dict[uuid.UUID, int] = {}
-        self._failure: Exception | None = None
         self._reading: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._failing = False
         self._stopped = False
 
     def join(self, user_id: uuid.UUID) -> None:
         self._streams[user_id] += 1
-        if self._task is None and not self._stopped:
-            self._task = asyncio.create_task(self._run(), name="live-cursor-watch")
+        self._keep_running()
 
     def leave(self, user_id: uuid.UUID) -> None:
         self._streams[user_id] -= 1
@@ -357,28 +365,45 @@ class CursorWatch:
         who joined after that read began: not yet known, so not)."""
         return self._newest.get(user_id, 0) > cursor
 
-    async def next_reading(self) -> Exception | None:
-        """Wait for the next read of the numbers to end: what it failed with, if it did."""
+    async def next_reading(self) -> bool:
+        """Wait for the next read of the numbers to end, or a few poll intervals at most
+        (the stream's client and token are checked meanwhile); False once the watch has
+        stopped (notify is shutting down)."""
         if self._stopped:
-            return ConnectionError("notify is stopping")
+            return False
+        self._keep_running()
         if self._reading is None:
             self._reading = asyncio.get_running_loop().create_future()
         # Shielded: a stream whose client goes must not cancel the others' wait.
-        await asyncio.shield(self._reading)
-        return self._failure
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._reading), self._longest_wait())
+        return not self._stopped
+
+    def _longest_wait(self) -> float:
+        return 2 * self.settings.live_poll_seconds + 0.1
+
+    def _keep_running(self) -> None:
+        if not self._stopped and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._run(), name="live-cursor-watch")
 
     async def _run(self) -> None:
         while self._streams:
-            users = list(self._streams)
-            try:
-                async with self.database.read_sessionmaker() as session:
-                    self._newest = await newest_of(session, users)
-                self._failure = None
-            except Exception as exc:  # each stream waiting ends, and says why
-                self._failure = exc
+            await self._read(list(self._streams))
             self._end_reading()
             await asyncio.sleep(self.settings.live_poll_seconds)
-        self._task = None
+
+    async def _read(self, users: list[uuid.UUID]) -> None:
+        try:
+            async with self.database.read_sessionmaker() as session:
+                self._newest = await newest_of(session, users)
+        except Exception:  # told once a spell; the streams wait for the next read
+            if not self._failing:
+                logger.warning("live streams' event numbers cannot be read", exc_info=True)
+            self._failing = True
+            return
+        if self._failing:
+            logger.info("live streams' event numbers read again")
+        self._failing = False
 
     def _end_reading(self) -> None:
         reading, self._reading = self._reading, None
@@ -386,7 +411,7 @@ class CursorWatch:
             reading.set_result(None)
 
     async def stop(self) -> None:
-        """Ends the reads; every stream waiting for one ends too."""
+        """Ends the reads, and with them every stream."""
         self._stopped = True
         task, self._task = self._task, None
         if task is not None:
@@ -505,10 +530,8 @@ class Stream:
                 if time.monotonic() - quiet_since >= self.options.heartbeat_seconds:
                     quiet_since = time.monotonic()
                     yield rules.HEARTBEAT
-                failure = await self.watch.next_reading()
-                if failure is not None:
-                    logger.warning("live stream of %s ended: %s", self.user_id, failure)
-                    return
+                if not await self.watch.next_reading():
+                    return  # notify is stopping: the client reconnects to another
                 read_now = self.watch.behind(self.user_id, self.cursor)
         except (SQLAlchemyError, OSError) as exc:
             # The client reconnects after the retry hint and resumes from its last id.
