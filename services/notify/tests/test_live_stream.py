@@ -20,6 +20,7 @@ from typing import Any
 import jwt
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from taskflow_chassis.events import new_event
 from taskflow_chassis.revocation import TOKENS_REVOKED
@@ -565,3 +566,29 @@ async def test_the_watch_reads_every_user_past_one_statement_s_share(
         listeners = await listening(live, streams, people)
         await live.event(assigned(team_id, people[-1]["id"], lead["id"]))
         assert (await listeners[-1].event())["event"] == "notification"
+
+
+async def test_shutdown_waits_for_a_departed_client_s_read_to_give_its_connection_back(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client leaves while its stream reads: the read goes on (shielded), and notify's
+    shutdown waits for it before the database closes, so its connection goes back to the
+    pool, not to the garbage collector."""
+    _, _, dev = await team_of_three(live)
+    reading = asyncio.Event()
+
+    async def slow_poll(stream: Stream) -> Any:
+        async with stream.database.read_sessionmaker() as session:
+            await session.execute(text("SELECT 1"))  # a connection held from here
+            reading.set()
+            await asyncio.sleep(0.3)
+        return [], None
+
+    monkeypatch.setattr(Stream, "_poll", slow_poll)
+    pool = live.app.state.database.autocommit_engine.pool
+    async with Listener(live.app, token(live, dev)) as stream:
+        await stream.event()
+        await asyncio.wait_for(reading.wait(), 5)
+    assert pool.checkedout() >= 1  # the client has gone; its stream's read has not
+    await live.app.state.live_watch.stop()
+    assert pool.checkedout() == 0

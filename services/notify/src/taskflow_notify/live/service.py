@@ -65,6 +65,8 @@ _cursors = table_of(LiveCursor)
 BATCH = 100
 # Users whose newest numbers one statement of the watch reads.
 WATCH_CHUNK = 500
+# How long notify's shutdown waits for the streams' reads under way.
+STOP_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -316,14 +318,12 @@ async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 @dataclass(frozen=True)
 class StreamOptions:
-    poll_seconds: float
     heartbeat_seconds: float
     retry_ms: int
 
     @classmethod
     def from_settings(cls, settings: NotifySettings) -> StreamOptions:
         return cls(
-            poll_seconds=settings.live_poll_seconds,
             heartbeat_seconds=settings.live_heartbeat_seconds,
             retry_ms=settings.live_retry_ms,
         )
@@ -348,6 +348,9 @@ class CursorWatch:
         self._newest: dict[uuid.UUID, int] = {}
         self._reading: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # Streams' reads under way: one whose client left goes on (shielded), and notify's
+        # shutdown waits for it before the database's connections are closed.
+        self._stream_reads: set[asyncio.Future[Any]] = set()
         self._failing = False
         self._stopped = False
 
@@ -378,6 +381,10 @@ class CursorWatch:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._reading), self._longest_wait())
         return not self._stopped
+
+    def track(self, read: asyncio.Future[Any]) -> None:
+        self._stream_reads.add(read)
+        read.add_done_callback(self._stream_reads.discard)
 
     def _longest_wait(self) -> float:
         return 2 * self.settings.live_poll_seconds + 0.1
@@ -411,7 +418,8 @@ class CursorWatch:
             reading.set_result(None)
 
     async def stop(self) -> None:
-        """Ends the reads, and with them every stream."""
+        """Ends the reads, and with them every stream; waits ``STOP_WAIT_SECONDS`` at most
+        for the streams' reads under way to give their connections back."""
         self._stopped = True
         task, self._task = self._task, None
         if task is not None:
@@ -419,6 +427,8 @@ class CursorWatch:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._end_reading()
+        if self._stream_reads:
+            await asyncio.wait(self._stream_reads, timeout=STOP_WAIT_SECONDS)
 
 
 class Stream:
@@ -500,6 +510,7 @@ class Stream:
         # ends and gives its connection back to the pool.
         poll = asyncio.ensure_future(self._poll())
         poll.add_done_callback(self._read_after_leaving)
+        self.watch.track(poll)
         rows, reset = await asyncio.shield(poll)
         if reset is not None:
             return [reset], True
