@@ -1,5 +1,5 @@
 """Run-wide pytest hooks: the figures the system and fault tests measured, printed at the end;
-and how pytest-xdist hands out the test files.
+how pytest-xdist hands out the test files; the pooled test databases dropped.
 
 Here at the root so the main process has it also when pytest-xdist runs the tests in
 workers (their reports carry each figure as a ``user_properties`` entry).
@@ -10,6 +10,9 @@ its number of tests), instead of by their number of tests: a long file handed ou
 would end the run alone while the other workers idle. The browser test files go out as
 one unit, to one worker, where they share one stack (tests/system/conftest.py's
 ``web_stack``).
+
+As a session ends, each process drops the PostgreSQL databases it kept for its tests
+(``taskflow_chassis.testing.migrated_postgres``).
 """
 
 from __future__ import annotations
@@ -68,3 +71,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("TaskFlow system figures")
         for line in figures:
             terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Each process's emptied PostgreSQL databases, kept for its next test, go with it.
+    from taskflow_chassis.testing import drop_postgres_pools
+
+    drop_postgres_pools()

@@ -57,7 +57,7 @@ async def test_a_tfp_token_is_verified_with_its_scopes_and_team(
         (lambda t: "tfp_" + sign(t, scp=[1]), "a scope not a string"),
         (lambda t: "tfp_" + sign(t, team="not-a-team"), "a team that is no id"),
         (lambda t: "tfp_" + sign(t, exp=int(time.time()) - 1), "expired"),
-        (lambda t: "tfp_" + sign(TestTokens()), "signed by another key"),
+        (lambda t: "tfp_" + sign(TestTokens(own_key=True)), "signed by another key"),
     ],
 )
 async def test_what_is_no_api_token_is_refused(

@@ -11,12 +11,21 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from taskflow_auth import app as auth_app
 from taskflow_auth.app import create_app
 from taskflow_auth.config import AuthSettings
 from taskflow_chassis.bus import create_bus
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent
-from taskflow_chassis.testing import app_running, fresh_postgres_database
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.testing import (
+    app_running,
+    migrated_postgres,
+    migrated_sqlite,
+)
+
+# The schema each test's database starts at (taskflow_chassis.testing.migrated_*).
+MIGRATIONS = migrations_dir(auth_app.__file__)
 
 
 class EventLog:
@@ -50,9 +59,9 @@ class EventLog:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+        yield await migrated_sqlite(tmp_path / "auth.db", MIGRATIONS, "auth")
     else:
-        async with fresh_postgres_database("taskflow_auth_test") as url:
+        async with migrated_postgres(MIGRATIONS, "auth") as url:
             yield url
 
 

@@ -28,10 +28,17 @@ from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.ports import free_port
-from taskflow_chassis.testing import TestTokens, app_running, fresh_postgres_database
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.testing import (
+    TestTokens,
+    app_running,
+    migrated_postgres,
+    migrated_sqlite,
+)
 from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth, teams
 from taskflow_contracts.base import EventPayload
+from taskflow_notify import app as notify_app
 from taskflow_notify.app import create_app
 from taskflow_notify.config import NotifySettings
 from taskflow_notify.email.adapters import EmailBackend, SmtpBackend, create_backend
@@ -39,6 +46,9 @@ from taskflow_notify.email.models import EmailMessage, EmailStatus
 from taskflow_notify.email.service import EmailSender
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.models import Kind
+
+# The schema each test's database starts at (taskflow_chassis.testing.migrated_*).
+MIGRATIONS = migrations_dir(notify_app.__file__)
 
 
 def memory_bus(url: str) -> MemoryBus:
@@ -82,9 +92,9 @@ def reset_outgoing(to: str) -> service.Outgoing:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}"
+        yield await migrated_sqlite(tmp_path / "notify.db", MIGRATIONS, "notify")
     else:
-        async with fresh_postgres_database("taskflow_notify_test") as url:
+        async with migrated_postgres(MIGRATIONS, "notify") as url:
             yield url
 
 

@@ -15,20 +15,30 @@ import pytest
 from fastapi import FastAPI
 from taskflow_chassis.bus.memory import MemoryBus
 from taskflow_chassis.events import CloudEvent, new_event
-from taskflow_chassis.testing import TestTokens, app_running, fresh_postgres_database
+from taskflow_chassis.serve import migrations_dir
+from taskflow_chassis.testing import (
+    TestTokens,
+    app_running,
+    migrated_postgres,
+    migrated_sqlite,
+)
 from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth
 from taskflow_contracts.base import EventPayload
+from taskflow_teams import app as teams_app
 from taskflow_teams.app import create_app
 from taskflow_teams.config import TeamsSettings
+
+# The schema each test's database starts at (taskflow_chassis.testing.migrated_*).
+MIGRATIONS = migrations_dir(teams_app.__file__)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'teams.db'}"
+        yield await migrated_sqlite(tmp_path / "teams.db", MIGRATIONS, "teams")
     else:
-        async with fresh_postgres_database("taskflow_teams_test") as url:
+        async with migrated_postgres(MIGRATIONS, "teams") as url:
             yield url
 
 

@@ -17,7 +17,12 @@ from taskflow_chassis.db import Database
 from taskflow_chassis.events import CloudEvent, new_event
 from taskflow_chassis.migrations import migrate_to
 from taskflow_chassis.serve import migrations_dir
-from taskflow_chassis.testing import TestTokens, app_running, fresh_postgres_database
+from taskflow_chassis.testing import (
+    TestTokens,
+    app_running,
+    migrated_postgres,
+    migrated_sqlite,
+)
 from taskflow_contracts import teams
 from taskflow_contracts.base import EventPayload
 from taskflow_contracts.permissions import BUILT_IN_ROLES
@@ -25,13 +30,16 @@ from taskflow_work import app as work_app
 from taskflow_work.app import create_app
 from taskflow_work.config import WorkSettings
 
+# The schema each test's database starts at (taskflow_chassis.testing.migrated_*).
+MIGRATIONS = migrations_dir(work_app.__file__)
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'work.db'}"
+        yield await migrated_sqlite(tmp_path / "work.db", MIGRATIONS, "work")
     else:
-        async with fresh_postgres_database("taskflow_work_test") as url:
+        async with migrated_postgres(MIGRATIONS, "work") as url:
             yield url
 
 
@@ -41,9 +49,7 @@ async def migrated_database(url: str) -> AsyncIterator[Database]:
     themselves and read what the database makes of a statement."""
     database = Database(url)
     try:
-        await migrate_to(
-            database, migrations_dir(work_app.__file__), "alembic_version_work", "head"
-        )
+        await migrate_to(database, MIGRATIONS, "alembic_version_work", "head")
         yield database
     finally:
         await database.dispose()
