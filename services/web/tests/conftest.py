@@ -119,8 +119,6 @@ _FIRST_RUN: list[Path] = []
 async def as_after_first_run(data: Path) -> None:
     """Fill ``data`` with what the runtime's first start writes (databases at their newest
     migration, the development keys), unless the runtime already started there."""
-    if any(data.glob("*.db")):
-        return
     if not _FIRST_RUN:
         template = Path(tempfile.mkdtemp(prefix="taskflow-web-first-run-"))
         atexit.register(shutil.rmtree, template, ignore_errors=True)
@@ -131,7 +129,12 @@ async def as_after_first_run(data: Path) -> None:
             async with app_running(Dispatcher()):
                 pass
         _FIRST_RUN.append(template)
-    shutil.copytree(_FIRST_RUN[0], data, dirs_exist_ok=True)
+    _copy_unless_started(_FIRST_RUN[0], data)
+
+
+def _copy_unless_started(template: Path, data: Path) -> None:
+    if not any(data.glob("*.db")):
+        shutil.copytree(template, data, dirs_exist_ok=True)
 
 
 @pytest.fixture
