@@ -124,34 +124,64 @@ async def test_a_database_the_test_took_away_is_dropped_not_kept() -> None:
     await drop_pooled_databases()
 
 
-async def test_the_databases_of_a_process_gone_are_dropped_by_the_next_pool() -> None:
-    admin_url = require_postgres()
-    gone = 2**22 + 7  # above Linux's default pid_max: no process has it
-    assert not testing._process_alive(gone)
-    name = f"taskflow_pool_demo_{gone}_deadbeef"
-    mine = f"taskflow_pool_demo_{os.getpid()}_cafebabe"
-    conn = await connect_postgres(admin_url)
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER DATABASE {name} SET timezone = 'Asia/Tokyo'",
+        "CREATE SEQUENCE loose_numbers",
+        "CREATE SCHEMA elsewhere",
+        "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42'",
+    ],
+)
+async def test_a_database_changed_beyond_its_rows_is_dropped_not_kept(change: str) -> None:
+    """What a TRUNCATE would leave for the next test: a setting, a sequence no column owns,
+    another schema's rows, a function."""
+    require_postgres()
+    async with migrated_postgres(DEMO, "demo") as url:
+        name = url.rsplit("/", 1)[1]
+        conn = await connect_postgres(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await conn.execute(change.format(name=f'"{name}"'))
+        finally:
+            await conn.close()
+    assert await _exists(url) is False
+    async with migrated_postgres(DEMO, "demo") as fresh:
+        assert fresh != url
+
+
+async def _create_databases(*names: str) -> None:
+    conn = await connect_postgres(require_postgres())
     try:
-        for each in (name, mine):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{each}"')
-            await conn.execute(f'CREATE DATABASE "{each}"')
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+async def test_the_databases_of_a_process_gone_are_dropped_by_the_next_pool() -> None:
+    require_postgres()
+    gone = 2**22 + 7  # above Linux's default pid_max: no process has it
+    assert not testing._process_alive(gone)
+    host = testing._host_tag()
+    dead = f"taskflow_pool_demo_{host}_{gone}_deadbeef"
+    mine = f"taskflow_pool_demo_{host}_{os.getpid()}_cafebabe"
+    # Another host's process: its pid means nothing here (a server shared by containers).
+    elsewhere = f"taskflow_pool_demo_0ther0_{gone}_feedface"
+    await _create_databases(dead, mine, elsewhere)
     saved = dict(testing._POSTGRES_POOLS)
     testing._POSTGRES_POOLS.clear()  # as in a new process: its first pool looks
     try:
         async with migrated_postgres(DEMO, "demo"):
             pass
-        assert await _exists(f"x/{name}") is False
+        assert await _exists(f"x/{dead}") is False
         assert await _exists(f"x/{mine}") is True  # this process is alive: left alone
+        assert await _exists(f"x/{elsewhere}") is True
     finally:
         await drop_pooled_databases()
         testing._POSTGRES_POOLS.update(saved)
-        conn = await connect_postgres(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{mine}"')
-        finally:
-            await conn.close()
+        for name in (mine, elsewhere):
+            await testing._drop_database(require_postgres(), name)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import hashlib
 import os
 import socket
 import time
@@ -189,15 +190,38 @@ async def migrated_sqlite(path: Path, scripts: Path, service: str) -> str:
 # PostgreSQL about 0.15 s of CPU and migrating it about 0.1 s more on each side; emptying
 # it with one TRUNCATE costs 0.03.
 _POSTGRES_POOLS: dict[tuple[Path, str], list[str]] = {}
-_POOL_NAME = "taskflow_pool_{service}_{pid}_"
+# What emptying would not undo, as each pooled database was first made: reused only alike.
+_POOL_SHAPES: dict[str, Any] = {}
+# The host's name in each database's: a process is looked for only on its own host (a
+# server shared by containers or machines sees the same pids on each).
+_POOL_NAME = "taskflow_pool_{service}_{host}_{pid}_"
+# Per-database settings, schemas, relations (tables, indexes, sequences), functions and
+# extensions: a test that added or changed any would leave them to the next.
+_SHAPE = """
+SELECT (SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+         WHERE d.datname = current_database()) AS settings,
+       (SELECT count(*) FROM pg_namespace
+         WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema') AS schemas,
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema') AS relations,
+       (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema') AS functions,
+       (SELECT count(*) FROM pg_extension) AS extensions
+"""
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
 @asynccontextmanager
 async def migrated_postgres(scripts: Path, service: str) -> AsyncIterator[str]:
     """A PostgreSQL database holding ``service``'s schema at head (the migrations in
     ``scripts``) and no rows, for one test. It is emptied after the test for the
-    next one of this process, or dropped where it cannot be; the process drops its
-    databases as it exits, and the first it creates drops those of processes gone."""
+    next one of this process, or dropped where that cannot be done or would not be
+    enough (a setting, schema, relation, function or extension that was not there when
+    it was made); the process drops its databases as it ends, and its first pool drops
+    those of processes gone from this host."""
     from taskflow_chassis.migrations import upgrade_to_head
 
     admin_url = require_postgres()
@@ -210,7 +234,8 @@ async def migrated_postgres(scripts: Path, service: str) -> AsyncIterator[str]:
     if pool:
         name = pool.pop()
     else:
-        name = _POOL_NAME.format(service=service, pid=os.getpid()) + uuid.uuid4().hex[:8]
+        tag = _POOL_NAME.format(service=service, host=_host_tag(), pid=os.getpid())
+        name = tag + uuid.uuid4().hex[:8]
         conn = await connect_postgres(admin_url)
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
@@ -221,19 +246,30 @@ async def migrated_postgres(scripts: Path, service: str) -> AsyncIterator[str]:
             await upgrade_to_head(database, scripts, version_table)
         finally:
             await database.dispose()
+        _POOL_SHAPES[name] = await _shape(f"postgresql://{base.netloc}/{name}")
     url = f"postgresql+asyncpg://{base.netloc}/{name}"
     try:
         yield url
     finally:
-        if await _emptied(f"postgresql://{base.netloc}/{name}", version_table):
+        if await _emptied(f"postgresql://{base.netloc}/{name}", version_table, name):
             pool.append(name)
         else:
+            _POOL_SHAPES.pop(name, None)
             await _drop_database(admin_url, name)
 
 
-async def _emptied(url: str, version_table: str) -> bool:
+async def _shape(url: str) -> Any:
+    conn = await connect_postgres(url)
+    try:
+        return tuple(await conn.fetchrow(_SHAPE))
+    finally:
+        await conn.close()
+
+
+async def _emptied(url: str, version_table: str, name: str) -> bool:
     """Every row of every table gone but the migration's, numbering restarted, and nobody
-    left connected; False where that could not be done (the test took the database away)."""
+    left connected; False where that could not be done (the test took the database away)
+    or would not be enough (the test changed what a TRUNCATE leaves)."""
     try:
         conn = await connect_postgres(url)
     except Exception:
@@ -251,7 +287,7 @@ async def _emptied(url: str, version_table: str) -> bool:
         if tables:
             names = ", ".join(row["name"] for row in tables)
             await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-        return True
+        return tuple(await conn.fetchrow(_SHAPE)) == _POOL_SHAPES.get(name)
     except Exception:
         return False
     finally:
@@ -275,8 +311,8 @@ async def _drop_pools_of_processes_gone(admin_url: str) -> None:
     finally:
         await conn.close()
     for row in names:
-        pid = row["datname"].rsplit("_", 2)[-2]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        host, pid = row["datname"].rsplit("_", 3)[-3:-1]
+        if host == _host_tag() and pid.isdigit() and not _process_alive(int(pid)):
             await _drop_database(admin_url, row["datname"])
 
 
@@ -296,6 +332,7 @@ async def drop_pooled_databases() -> None:
     for pool in _POSTGRES_POOLS.values():
         pool.clear()
     for name in names:
+        _POOL_SHAPES.pop(name, None)
         await _drop_database(POSTGRES_URL, name)
 
 
