@@ -20,11 +20,10 @@ from taskflow_chassis.events import CloudEvent
 from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import (
     app_running,
-    migrated_postgres,
-    migrated_sqlite,
+    database_at_head,
 )
 
-# The schema each test's database starts at (taskflow_chassis.testing.migrated_*).
+# The schema each test's database starts at (taskflow_chassis.testing.database_at_head).
 MIGRATIONS = migrations_dir(auth_app.__file__)
 
 
@@ -58,11 +57,8 @@ class EventLog:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield await migrated_sqlite(tmp_path / "auth.db", MIGRATIONS, "auth")
-    else:
-        async with migrated_postgres(MIGRATIONS, "auth") as url:
-            yield url
+    async with database_at_head(request.param, tmp_path, MIGRATIONS, "auth") as url:
+        yield url
 
 
 @pytest.fixture

@@ -32,8 +32,7 @@ from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import (
     TestTokens,
     app_running,
-    migrated_postgres,
-    migrated_sqlite,
+    database_at_head,
 )
 from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth, teams
@@ -47,7 +46,7 @@ from taskflow_notify.email.service import EmailSender
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.models import Kind
 
-# The schema each test's database starts at (taskflow_chassis.testing.migrated_*).
+# The schema each test's database starts at (taskflow_chassis.testing.database_at_head).
 MIGRATIONS = migrations_dir(notify_app.__file__)
 
 
@@ -91,11 +90,8 @@ def reset_outgoing(to: str) -> service.Outgoing:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield await migrated_sqlite(tmp_path / "notify.db", MIGRATIONS, "notify")
-    else:
-        async with migrated_postgres(MIGRATIONS, "notify") as url:
-            yield url
+    async with database_at_head(request.param, tmp_path, MIGRATIONS, "notify") as url:
+        yield url
 
 
 class Clock:

@@ -19,8 +19,7 @@ from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import (
     TestTokens,
     app_running,
-    migrated_postgres,
-    migrated_sqlite,
+    database_at_head,
 )
 from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth
@@ -29,17 +28,14 @@ from taskflow_teams import app as teams_app
 from taskflow_teams.app import create_app
 from taskflow_teams.config import TeamsSettings
 
-# The schema each test's database starts at (taskflow_chassis.testing.migrated_*).
+# The schema each test's database starts at (taskflow_chassis.testing.database_at_head).
 MIGRATIONS = migrations_dir(teams_app.__file__)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield await migrated_sqlite(tmp_path / "teams.db", MIGRATIONS, "teams")
-    else:
-        async with migrated_postgres(MIGRATIONS, "teams") as url:
-            yield url
+    async with database_at_head(request.param, tmp_path, MIGRATIONS, "teams") as url:
+        yield url
 
 
 @dataclass

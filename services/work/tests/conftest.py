@@ -20,8 +20,7 @@ from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import (
     TestTokens,
     app_running,
-    migrated_postgres,
-    migrated_sqlite,
+    database_at_head,
 )
 from taskflow_contracts import teams
 from taskflow_contracts.base import EventPayload
@@ -30,17 +29,14 @@ from taskflow_work import app as work_app
 from taskflow_work.app import create_app
 from taskflow_work.config import WorkSettings
 
-# The schema each test's database starts at (taskflow_chassis.testing.migrated_*).
+# The schema each test's database starts at (taskflow_chassis.testing.database_at_head).
 MIGRATIONS = migrations_dir(work_app.__file__)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield await migrated_sqlite(tmp_path / "work.db", MIGRATIONS, "work")
-    else:
-        async with migrated_postgres(MIGRATIONS, "work") as url:
-            yield url
+    async with database_at_head(request.param, tmp_path, MIGRATIONS, "work") as url:
+        yield url
 
 
 @asynccontextmanager

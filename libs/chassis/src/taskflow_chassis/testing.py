@@ -192,8 +192,8 @@ async def migrated_sqlite(path: Path, scripts: Path, service: str) -> str:
 _POSTGRES_POOLS: dict[tuple[Path, str], list[str]] = {}
 # What emptying would not undo, as each pooled database was first made: reused only alike.
 _POOL_SHAPES: dict[str, Any] = {}
-# The host's name in each database's: a process is looked for only on its own host (a
-# server shared by containers or machines sees the same pids on each).
+# Each name carries a tag of its host's name: a process is looked for only on its own host
+# (a server shared by containers or machines sees the same pids from each).
 _POOL_NAME = "taskflow_pool_{service}_{host}_{pid}_"
 # Per-database settings, schemas, relations (tables, indexes, sequences), functions and
 # extensions: a test that added or changed any would leave them to the next.
@@ -347,6 +347,19 @@ def drop_postgres_pools() -> None:
 
 
 atexit.register(drop_postgres_pools)
+
+
+@asynccontextmanager
+async def database_at_head(
+    kind: str, sqlite_dir: Path, scripts: Path, service: str
+) -> AsyncIterator[str]:
+    """A database at ``service``'s newest migration with no rows, for one test: ``sqlite``
+    (``migrated_sqlite``, a file in ``sqlite_dir``) or ``postgres`` (``migrated_postgres``)."""
+    if kind == "sqlite":
+        yield await migrated_sqlite(sqlite_dir / f"{service}.db", scripts, service)
+        return
+    async with migrated_postgres(scripts, service) as url:
+        yield url
 
 
 @asynccontextmanager
