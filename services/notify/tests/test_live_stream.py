@@ -595,3 +595,38 @@ async def test_shutdown_waits_for_a_departed_client_s_read_to_give_its_connectio
     assert pool.checkedout() >= 1  # the client has gone; its stream's read has not
     await live.app.state.live_watch.stop()
     assert pool.checkedout() == 0
+
+
+async def test_shutdown_waits_for_the_watch_s_read_under_way_rather_than_cancel_it(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notify stops while the streams' shared watch reads: the read is not cancelled
+    halfway (a statement cancelled mid-way can give its connection back after the
+    database closed, or to the garbage collector); shutdown waits for it to end."""
+    _, _, dev = await team_of_three(live)
+    reading, release = asyncio.Event(), asyncio.Event()
+    cancelled: list[bool] = []
+    newest_of = live_service.newest_of
+
+    async def held_newest_of(session: Any, users: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        await session.execute(text("SELECT 1"))  # a connection held from here
+        reading.set()
+        try:
+            await release.wait()  # stands for a statement still running
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return await newest_of(session, users)
+
+    pool = live.app.state.database.autocommit_engine.pool
+    async with Listener(live.app, token(live, dev)) as stream:
+        await stream.event()
+        monkeypatch.setattr(live_service, "newest_of", held_newest_of)
+        await asyncio.wait_for(reading.wait(), 5)
+        stopping = asyncio.ensure_future(live.app.state.live_watch.stop())
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # waiting for the read
+        release.set()
+        await asyncio.wait_for(stopping, 5)
+    assert not cancelled
+    assert pool.checkedout() == 0

@@ -348,9 +348,9 @@ class CursorWatch:
         self._newest: dict[uuid.UUID, int] = {}
         self._reading: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        # Streams' reads under way: one whose client left goes on (shielded), and notify's
-        # shutdown waits for it before the database's connections are closed.
-        self._stream_reads: set[asyncio.Future[Any]] = set()
+        # Reads under way, the watch's and the streams': one whose client left goes on
+        # (shielded), and notify's shutdown waits for it before the connections close.
+        self._reads_under_way: set[asyncio.Future[Any]] = set()
         self._failing = False
         self._stopped = False
 
@@ -383,8 +383,8 @@ class CursorWatch:
         return not self._stopped
 
     def track(self, read: asyncio.Future[Any]) -> None:
-        self._stream_reads.add(read)
-        read.add_done_callback(self._stream_reads.discard)
+        self._reads_under_way.add(read)
+        read.add_done_callback(self._reads_under_way.discard)
 
     def _longest_wait(self) -> float:
         return 2 * self.settings.live_poll_seconds + 0.1
@@ -395,7 +395,11 @@ class CursorWatch:
 
     async def _run(self) -> None:
         while self._streams:
-            await self._read(list(self._streams))
+            # Shielded and tracked like a stream's read: ``stop`` cancels this task while
+            # it waits, and the read ends its statement and gives its connection back.
+            read = asyncio.ensure_future(self._read(list(self._streams)))
+            self.track(read)
+            await asyncio.shield(read)
             self._end_reading()
             await asyncio.sleep(self.settings.live_poll_seconds)
 
@@ -419,7 +423,8 @@ class CursorWatch:
 
     async def stop(self) -> None:
         """Ends the reads, and with them every stream; waits ``STOP_WAIT_SECONDS`` at most
-        for the streams' reads under way to give their connections back."""
+        for the reads under way (the watch's and the streams') to give their connections
+        back."""
         self._stopped = True
         task, self._task = self._task, None
         if task is not None:
@@ -427,8 +432,8 @@ class CursorWatch:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._end_reading()
-        if self._stream_reads:
-            await asyncio.wait(self._stream_reads, timeout=STOP_WAIT_SECONDS)
+        if self._reads_under_way:
+            await asyncio.wait(self._reads_under_way, timeout=STOP_WAIT_SECONDS)
 
 
 class Stream:
