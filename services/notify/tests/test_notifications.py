@@ -507,3 +507,32 @@ async def test_email_change_sends_the_link_to_the_new_address_and_warns_the_old(
     [item] = await world.feed(user)
     assert item["kind"] == "email_change_notice" and "n***@elsewhere.example" in item["body"]
     assert "token" not in str(item)
+
+
+async def test_an_assignment_arriving_after_the_assignee_s_removal_tells_them_nothing(
+    world: Any,
+) -> None:
+    """Work assigned the task while the person was a member; teams' removal reached notify
+    first: no feed row, live event or email naming the team's task goes to them. Someone
+    whose join has not reached notify yet is still told (work assigns members only)."""
+    team_id = uuid.uuid4()
+    lead = await world.person("lead", team_id=team_id)
+    gone = await world.person("gone", team_id=team_id)
+    newcomer = await world.person("newcomer")  # joined in teams; notify has not heard yet
+    task_id, project_id = uuid.uuid4(), uuid.uuid4()
+    await world.event(teams.MemberRemoved(team_id=team_id, user_id=gone["id"]))
+    for assignee in (gone, newcomer):
+        await world.event(
+            work.TaskAssigned(
+                task_id=task_id,
+                project_id=project_id,
+                team_id=team_id,
+                title="Secret acquisition plan",
+                due_at=None,
+                assignee_id=assignee["id"],
+                assigned_by=lead["id"],
+            )
+        )
+    assert await world.feed(gone) == []
+    assert [n["kind"] for n in await world.feed(newcomer)] == ["task_assigned"]
+    assert [m["To"] for m in world.emails()] == [newcomer["email"]]

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from taskflow_contracts import work
+from taskflow_contracts import teams, work
 
 from .conftest import HOUR, text_of
 
@@ -149,3 +149,19 @@ async def test_reminder_email_respects_preferences_but_feed_row_stays(world: Any
     assert await run_scan(world) == 1
     assert reminders(world) == []
     assert "task_due" in [n["kind"] for n in await world.feed(dev)]
+
+
+async def test_an_assignment_arriving_after_the_assignee_s_removal_reminds_nobody(
+    world: Any,
+) -> None:
+    """Work assigned the task while the person was a member; teams' removal reached notify
+    first (the two services' events have no common order): no reminder of the team's task
+    goes to someone the team removed, while a member assigned beside them still gets one."""
+    team_id = uuid.uuid4()
+    stays = await world.person("stays", team_id=team_id)
+    gone = await world.person("gone", team_id=team_id)
+    await world.event(teams.MemberRemoved(team_id=team_id, user_id=gone["id"]))
+    await assigned_task(world, 5 * HOUR, gone, team_id)
+    await assigned_task(world, 5 * HOUR, stays, team_id)
+    assert await run_scan(world) == 1
+    assert [m["To"] for m in reminders(world)] == [stays["email"]]

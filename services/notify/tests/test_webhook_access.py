@@ -267,3 +267,98 @@ def test_every_webhook_event_needs_a_read_scope_of_the_catalogue() -> None:
     assert set(rules.EVENT_READ_SCOPES.values()) <= P.ALL_SCOPES
     assert rules.missing_read_scopes([TASK_CREATED], frozenset({P.TASKS_READ})) == []
     assert rules.missing_read_scopes(["*"], P.ALL_SCOPES) == []
+
+
+# --- a team's events out of order (a retry queue, a dead-letter replay) -------------------
+# Teams numbers a team's membership events (team_seq); a role's edit and a member's join,
+# role change or removal may reach notify in any order, and end as teams has them.
+
+DEVELOPER = sorted(P.BUILT_IN_ROLES[P.DEVELOPER])
+
+
+async def _given_role(
+    world: World,
+    team_id: uuid.UUID,
+    person: Any,
+    role: uuid.UUID,
+    permissions: list[str],
+    seq: int,
+    *,
+    joined: bool = False,
+) -> None:
+    event = teams.MemberJoined if joined else teams.MemberRoleChanged
+    await world.event(
+        event(
+            team_id=team_id,
+            user_id=person["id"],
+            role_id=role,
+            role_name="Some role",
+            permissions=permissions,
+            team_seq=seq,
+        )
+    )
+
+
+async def _role_edited(
+    world: World, team_id: uuid.UUID, role: uuid.UUID, permissions: list[str], seq: int
+) -> None:
+    await world.event(
+        teams.RoleUpdated(
+            team_id=team_id, role_id=role, name="Some role", permissions=permissions, team_seq=seq
+        )
+    )
+
+
+async def _webhooks_status(world: World, team_id: uuid.UUID, person: Any) -> int:
+    url = f"/api/v1/teams/{team_id}/webhooks"
+    return (await world.client.get(url, headers=person["headers"])).status_code
+
+
+async def test_a_role_s_edit_overtaking_an_older_change_to_that_role_is_not_undone(
+    world: World,
+) -> None:
+    """Seq 3 gives the member role R (with webhooks.manage), seq 4 edits R to drop it; 4
+    arrives first. The member holds R without webhooks.manage, as in teams."""
+    team_id, role_r = uuid.uuid4(), uuid.uuid4()
+    mallory = await world.person("mallory")
+    await _given_role(world, team_id, mallory, uuid.uuid4(), DEVELOPER, 2, joined=True)
+    assert await _webhooks_status(world, team_id, mallory) == 403
+    await _role_edited(world, team_id, role_r, [P.TASKS_CREATE], 4)
+    await _given_role(world, team_id, mallory, role_r, [P.TASKS_CREATE, P.WEBHOOKS_MANAGE], 3)
+    assert await _webhooks_status(world, team_id, mallory) == 403
+    created = await world.client.post(
+        f"/api/v1/teams/{team_id}/webhooks",
+        json={"url": "https://attacker.example/hook", "event_types": ["*"]},
+        headers=mallory["headers"],
+    )
+    check_problem(created, 403)
+    # A later edit, in order, still reaches the member.
+    await _role_edited(world, team_id, role_r, [P.WEBHOOKS_MANAGE], 5)
+    assert await _webhooks_status(world, team_id, mallory) == 200
+
+
+async def test_a_removal_arriving_after_a_later_edit_of_the_member_s_role_still_removes(
+    world: World,
+) -> None:
+    """Seq 3 removes the member, seq 4 edits the role they held; 4 arrives first. The edit
+    is the role's news, not the member's: the removal still applies (404, a non-member)."""
+    team_id, role = uuid.uuid4(), uuid.uuid4()
+    gone = await world.person("gone")
+    await _given_role(world, team_id, gone, role, [P.WEBHOOKS_MANAGE], 2, joined=True)
+    assert await _webhooks_status(world, team_id, gone) == 200
+    await _role_edited(world, team_id, role, [P.WEBHOOKS_MANAGE, P.TASKS_CREATE], 4)
+    await world.event(teams.MemberRemoved(team_id=team_id, user_id=gone["id"], team_seq=3))
+    assert await _webhooks_status(world, team_id, gone) == 404
+
+
+async def test_a_role_change_arriving_after_a_later_edit_of_the_old_role_still_moves_the_member(
+    world: World,
+) -> None:
+    """Seq 3 moves the member from role A (webhooks.manage) to role B (without), seq 4
+    edits A; 4 arrives first. The member ends on B, without webhooks.manage."""
+    team_id, role_a, role_b = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    moved = await world.person("moved")
+    await _given_role(world, team_id, moved, role_a, [P.WEBHOOKS_MANAGE], 2, joined=True)
+    await _role_edited(world, team_id, role_a, [P.WEBHOOKS_MANAGE, P.TASKS_CREATE], 4)
+    await _given_role(world, team_id, moved, role_b, sorted(P.BUILT_IN_ROLES[P.VIEWER]), 3)
+    assert await _webhooks_status(world, team_id, moved) == 403

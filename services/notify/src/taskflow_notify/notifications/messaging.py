@@ -243,6 +243,10 @@ async def on_task_assigned(payload: work.TaskAssigned, context: Context) -> None
     audience = await task_audience(kept, session, payload.team_id, payload.project_id)
     if not audience.shown:
         return  # its team or project was deleted meanwhile
+    if payload.assignee_id in audience.former:
+        # Assigned while a member, removed since: the removal came first here. One whose
+        # join has not come yet is told (work assigns members only).
+        return
     lead_hours = context.deps.settings.default_reminder_lead_hours
     found = await kept.kept(
         ("people", payload.assignee_id, payload.assigned_by),

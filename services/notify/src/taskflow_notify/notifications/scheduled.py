@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from taskflow_chassis.db import Database
@@ -23,7 +23,7 @@ from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 from taskflow_notify.deps import NotifyDeps
 from taskflow_notify.notifications import service
 from taskflow_notify.notifications.models import Kind, Preferences, ReminderSent
-from taskflow_notify.replica.models import TaskAssigneeReplica, TaskReplica
+from taskflow_notify.replica.models import MemberReplica, TaskAssigneeReplica, TaskReplica
 from taskflow_notify.replica.service import task_hidden, tasks_shown
 
 logger = logging.getLogger("taskflow.notify.reminders")
@@ -59,7 +59,9 @@ class ReminderScan:
         self, now: datetime
     ) -> list[tuple[TaskReplica, uuid.UUID, Preferences | None]]:
         """Assigned tasks, not done, due within the longest lead anyone can choose, of a
-        team and a project not deleted."""
+        team and a project not deleted, to people the team has not removed (an assignment
+        arriving after the removal leaves its row: the two services' events have no
+        common order)."""
         async with self.database.session() as session:
             found = await session.execute(
                 select(TaskReplica, col(TaskAssigneeReplica.user_id), Preferences)
@@ -75,6 +77,11 @@ class ReminderScan:
                     col(TaskReplica.due_at) <= now + MAX_LEAD,
                     col(TaskReplica.status) != "done",
                     tasks_shown(),
+                    ~exists().where(
+                        col(MemberReplica.team_id) == col(TaskReplica.team_id),
+                        col(MemberReplica.user_id) == col(TaskAssigneeReplica.user_id),
+                        col(MemberReplica.active).is_(False),
+                    ),
                 )
             )
             return [(task, user_id, prefs) for task, user_id, prefs in found.all()]

@@ -48,13 +48,14 @@ class MemberReplica(NotifyTable, table=True):
 
     team_id: uuid.UUID = Field(primary_key=True)
     user_id: uuid.UUID = Field(primary_key=True, index=True)
-    # The team's membership number (team_seq) of the last event applied to this row;
-    # 0 for events published before teams numbered them.
+    # The team's membership number (team_seq) of the last join, role change or removal
+    # of this member applied (a role's edit moves the role's, RoleReplica); 0 for events
+    # published before teams numbered them.
     seq: int = 0
     active: bool = True
-    # The member's role and its permissions (space-separated catalogue strings), from
-    # member.joined, member.role_changed and role.updated; None for a row from before
-    # notify kept them (webhooks.manage is then not known to be held).
+    # The member's role and its newest permissions (space-separated catalogue strings,
+    # RoleReplica's), from member.joined, member.role_changed and role.updated; None for a
+    # row from before notify kept them (webhooks.manage is then not known to be held).
     role_id: uuid.UUID | None = None
     permission_list: str | None = Field(
         default=None, sa_column=Column("permissions", Text, nullable=True)
@@ -63,6 +64,21 @@ class MemberReplica(NotifyTable, table=True):
     @property
     def permissions(self) -> frozenset[str]:
         return frozenset((self.permission_list or "").split())
+
+
+class RoleReplica(NotifyTable, table=True):
+    """A role's permissions as the newest team event that stated them (its team_seq) told:
+    a role's edit and a member's change to that role may arrive in either order, and a
+    member's permissions are always their role's newest, so an older statement arriving
+    late never undoes a newer one."""
+
+    __tablename__ = "role_replicas"
+
+    role_id: uuid.UUID = Field(primary_key=True)
+    team_id: uuid.UUID = Field(index=True)
+    # The team_seq of the statement kept; 0 for events published before teams numbered them.
+    seq: int = 0
+    permissions: str = Field(sa_column=Column("permissions", Text, nullable=False))
 
 
 class ProjectReplica(SoftDeleted, table=True):

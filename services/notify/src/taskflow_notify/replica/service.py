@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from taskflow_chassis.db import dialect_of_session, insert_or_ignore, upsert
@@ -30,6 +31,7 @@ from taskflow_notify.replica.models import (
     InvitationReplica,
     MemberReplica,
     ProjectReplica,
+    RoleReplica,
     TaskAssigneeReplica,
     TaskReplica,
     TeamReplica,
@@ -85,6 +87,7 @@ async def forget_team(session: AsyncSession, team_id: uuid.UUID) -> None:
     )
     await session.execute(delete(ProjectReplica).where(col(ProjectReplica.team_id) == team_id))
     await session.execute(delete(MemberReplica).where(col(MemberReplica.team_id) == team_id))
+    await session.execute(delete(RoleReplica).where(col(RoleReplica.team_id) == team_id))
     await session.execute(delete(TeamReplica).where(col(TeamReplica.team_id) == team_id))
 
 
@@ -204,17 +207,17 @@ _PROJECT_SHOWN = select(
     .scalar_subquery()
     .label("project_name"),
 ).subquery("project_shown")
-# One row a member (one with no member when there is none, or when nobody hears of it).
+# One row a member, present or former (one with no member when there is none, or when
+# nobody hears of it).
 _AUDIENCE = select(
-    _PROJECT_SHOWN.c.shown, _PROJECT_SHOWN.c.project_name, col(MemberReplica.user_id)
+    _PROJECT_SHOWN.c.shown,
+    _PROJECT_SHOWN.c.project_name,
+    col(MemberReplica.user_id),
+    col(MemberReplica.active),
 ).select_from(
     _PROJECT_SHOWN.outerjoin(
         MemberReplica,
-        and_(
-            col(MemberReplica.team_id) == bindparam("team_id"),
-            col(MemberReplica.active).is_(True),
-            _PROJECT_SHOWN.c.shown,
-        ),
+        and_(col(MemberReplica.team_id) == bindparam("team_id"), _PROJECT_SHOWN.c.shown),
     )
 )
 
@@ -229,18 +232,23 @@ async def task_hidden(session: AsyncSession, team_id: uuid.UUID, project_id: uui
 @dataclass(frozen=True)
 class Audience:
     """Who hears of a task of a team and project: nobody while either is deleted
-    (restorable), the team's active members otherwise."""
+    (restorable), the team's active members otherwise. ``former``: the members the team
+    removed, whom an event of the team's work arriving after their removal (work's and
+    teams' events have no common order) must not reach."""
 
     shown: bool
     project_name: str | None  # None when the replica does not know the project
     members: frozenset[uuid.UUID]
+    former: frozenset[uuid.UUID] = frozenset()
 
 
 async def _audience(session: AsyncSession, team_id: uuid.UUID, project_id: uuid.UUID) -> Audience:
     found = (await session.execute(_AUDIENCE, {"team_id": team_id, "project_id": project_id})).all()
     shown, project_name = bool(found[0].shown), found[0].project_name
-    members = frozenset(row.user_id for row in found if row.user_id is not None)
-    return Audience(shown, project_name, members)
+    known = [row for row in found if row.user_id is not None]
+    members = frozenset(row.user_id for row in known if row.active)
+    former = frozenset(row.user_id for row in known if not row.active)
+    return Audience(shown, project_name, members, former)
 
 
 async def task_audience(
@@ -293,14 +301,19 @@ async def set_membership(
     active: bool,
     grant: tuple[uuid.UUID, list[str]] | None = None,
 ) -> bool:
-    """Apply a join, a role change (``grant``: the role and its permissions) or a removal
-    unless a later one was applied; answer whether it was."""
+    """Apply a join, a role change (``grant``: the role and its permissions as the event
+    states them) or a removal unless a later one was applied; answer whether it was. A
+    member given a role gets its newest permissions, which a later edit of the role,
+    arrived first, may have told already."""
+    permissions = None
+    if grant is not None:  # the role's row first, then the member's: always in this order
+        permissions = await role_stated(session, team_id, grant[0], grant[1], seq)
     row = await newer_membership(session, team_id, user_id, seq)
     if row is None:
         return False
     row.seq, row.active = seq or 0, active
     if grant is not None:
-        row.role_id, row.permission_list = grant[0], " ".join(sorted(grant[1]))
+        row.role_id, row.permission_list = grant[0], permissions
     session.add(row)
     return True
 
@@ -312,16 +325,43 @@ async def role_updated(
     permissions: list[str],
     seq: int | None,
 ) -> None:
-    """A role's permissions changed: every member holding it, unless a later membership
-    event of theirs was applied already (which knows their role better)."""
-    statement = update(MemberReplica).where(
-        col(MemberReplica.team_id) == team_id, col(MemberReplica.role_id) == role_id
+    """A role's permissions changed: every member holding it gets them, unless a later
+    statement of the role's permissions arrived first. The members' own order (their
+    rows' seq) is not this event's to move: a removal or role change numbered before this
+    edit and arriving after it still applies."""
+    await role_stated(session, team_id, role_id, permissions, seq)
+
+
+async def role_stated(
+    session: AsyncSession,
+    team_id: uuid.UUID,
+    role_id: uuid.UUID,
+    permissions: list[str],
+    seq: int | None,
+) -> str:
+    """Keep what an event states of a role's permissions unless a later event's statement is
+    kept; where it is the newest, every member holding the role gets it. Answers the role's
+    newest permissions (space-separated). The role's row stays locked until commit."""
+    stated = " ".join(sorted(permissions))
+    values = {"role_id": role_id, "team_id": team_id, "seq": seq or 0, "permissions": stated}
+    dialect = dialect_of_session(session)
+    inserted = await session.execute(insert_or_ignore(dialect, RoleReplica, values, ["role_id"]))
+    if cast(CursorResult[Any], inserted).rowcount != 1:
+        row = (
+            await session.execute(
+                select(RoleReplica).where(col(RoleReplica.role_id) == role_id).with_for_update()
+            )
+        ).scalar_one()
+        if row.seq > 0 and (seq is None or seq <= row.seq):
+            return row.permissions  # told of a later state of the role already
+        row.seq, row.permissions = seq or 0, stated
+        session.add(row)
+    await session.execute(
+        update(MemberReplica)
+        .where(col(MemberReplica.team_id) == team_id, col(MemberReplica.role_id) == role_id)
+        .values(permission_list=stated)
     )
-    values: dict[str, Any] = {"permission_list": " ".join(sorted(permissions))}
-    if seq is not None:
-        statement = statement.where(col(MemberReplica.seq) < seq)
-        values["seq"] = seq
-    await session.execute(statement.values(**values))
+    return stated
 
 
 async def unassign_team_tasks(
