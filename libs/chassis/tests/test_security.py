@@ -19,7 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from fastapi import FastAPI
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 from taskflow_chassis.problems import install_problem_handlers
-from taskflow_chassis.security import CurrentUserId, InvalidToken, JwtVerifier
+from taskflow_chassis.security import (
+    CurrentUserId,
+    InvalidToken,
+    JwtVerifier,
+    held_token_claims,
+)
 
 ISS, AUD = "taskflow-auth", "taskflow"
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -274,3 +279,19 @@ async def test_a_key_retired_by_a_refresh_is_refused_at_once(jwks: Jwks) -> None
     with pytest.raises(InvalidToken, match="unknown signing key"):
         await verifier.verify(old)
     assert jwks.calls == 2
+
+
+def test_a_held_token_s_claims_are_read_even_expired_and_never_from_garbage() -> None:
+    """What a token web holds says of itself (its id, family, version), expired too: the
+    revocations are checked against it; what is no token with every claim is refused."""
+    issued = claims(exp=int(time.time()) - 60, fam="family-1", ver=3)
+    held = held_token_claims(sign(issued))
+    assert (held.jti, held.sub, held.raw["fam"], held.raw["ver"]) == (
+        issued["jti"],
+        issued["sub"],
+        "family-1",
+        3,
+    )
+    for garbage in ("not-a-token", sign(claims(jti=None)), "a.b.c"):
+        with pytest.raises(InvalidToken):
+            held_token_claims(garbage)

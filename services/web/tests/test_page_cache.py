@@ -1,6 +1,7 @@
 """Pages kept per person (replica/): served again while nothing changed, asked again once
 an event or the person's own change says their data changed, never another person's,
-and never to a member the team no longer lets see them. The web app of the embedded
+never to a member the team no longer lets see them, and never to a session whose tokens
+auth revoked. The web app of the embedded
 runtime (the in-memory bus hands web every event), with the counters' moves held back
 where a test must show what a page is before the event arrives."""
 
@@ -10,17 +11,20 @@ import asyncio
 import html
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from taskflow_chassis.messaging import inbox_table
+from taskflow_chassis.revocation import RevocationList
 from taskflow_chassis.testing import require_redis
+from taskflow_chassis.types import utcnow
 from taskflow_contracts.permissions import DEVELOPER, VIEWER
 from taskflow_embedded.main import Dispatcher
 from taskflow_web.app import page_cache
@@ -28,9 +32,22 @@ from taskflow_web.config import WebSettings
 from taskflow_web.replica import rules
 from taskflow_web.replica.adapters import MemoryGenerations, RedisGenerations
 from taskflow_web.replica.service import PageCache
+from taskflow_web.sessions.models import WebSession
 from taskflow_web.sessions.rules import hash_session_id
+from taskflow_web.sessions.service import Session
 
-from .conftest import ORIGIN, Browser, browser_for, call_as, form_version, lead_and_member
+from .conftest import (
+    ORIGIN,
+    PASSWORD,
+    Browser,
+    browser_for,
+    call_as,
+    emailed_token,
+    form_version,
+    lead_and_member,
+    participant,
+    task_in_new_team,
+)
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -366,3 +383,139 @@ async def test_a_page_that_was_not_kept_as_is_is_not_served(team: Team) -> None:
     )
     assert failed.status_code == 422 and 'aria-invalid="true"' in failed.text
     assert 'aria-invalid="true"' not in (await _board(team.ada, team)).text
+
+
+# --- a session auth ended -----------------------------------------------------------------
+
+NEW_PASSWORD = "a-brand-new-password-42"
+SECRET_TASK = "Acquisition of Initech"
+
+
+@dataclass
+class TwoSessions:
+    """Ada signed in twice, her board open in both: her own browser, and a session left
+    elsewhere (a shared computer, a copied cookie). The board is kept per person and its
+    only API call then, the unread badge, per person for 5 s."""
+
+    api: httpx.AsyncClient
+    web: FastAPI
+    ada: Browser
+    elsewhere: Browser
+    token: str  # ada's, for calls straight to the API
+    board: str
+
+    async def carries_on(self, password: str = PASSWORD) -> None:
+        """Ada signs in again on her own browser and opens the board: kept for her anew."""
+        assert (await self.ada.sign_in("ada", password)).status_code == 303
+        assert (await self.ada.get(self.board)).status_code == 200
+
+    async def change_password_and_carry_on(self) -> None:
+        """Ada changes her password through the API (another client, the CLI), then
+        carries on in her own browser."""
+        await call_as(
+            self.api,
+            self.token,
+            "POST",
+            "/api/v1/auth/users/set_password",
+            json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        )
+        await self.carries_on(NEW_PASSWORD)
+
+    async def elsewhere_session(self) -> Session:
+        assert self.elsewhere.cookie
+        session: Session | None = await self.web.state.sessions.load(self.elsewhere.cookie)
+        assert session is not None and session.signed_in
+        return session
+
+    async def assert_elsewhere_must_sign_in(self) -> None:
+        seen = await self.elsewhere.get(self.board)
+        assert seen.status_code == 303 and seen.headers["location"].startswith("/login"), (
+            seen.status_code,
+            SECRET_TASK in seen.text,
+        )
+
+
+@pytest.fixture
+async def two_sessions(embedded: Dispatcher, tmp_path: Path) -> AsyncIterator[TwoSessions]:
+    web = embedded.apps["web"]
+    # Time stands still for the kept answers and the badge: the other session's page comes
+    # within the seconds those are kept (5 s for the badge), as on a busy machine it might
+    # not in real time; what is shown does not depend on it, only the test's timing does.
+    web.state.unread_badge.clock = lambda: 1000.0
+    web.state.page_cache.clock = lambda: 1000.0
+    mail = tmp_path / "mail"
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=embedded), base_url=ORIGIN)
+    ada, elsewhere = browser_for(web, mail), browser_for(web, mail)
+    async with api, ada.client, elsewhere.client:
+        token = await participant(api, ada, "ada", "+14155550171")
+        task = await task_in_new_team(api, token, "Secret crew", SECRET_TASK)
+        made = TwoSessions(api, web, ada, elsewhere, token, f"/projects/{task['project_id']}")
+        assert (await elsewhere.sign_in("ada")).status_code == 303
+        assert (await elsewhere.get(made.board)).status_code == 200
+        assert (await ada.get(made.board)).status_code == 200
+        yield made
+
+
+async def test_a_password_reset_ends_other_sessions_even_on_kept_pages(
+    two_sessions: TwoSessions,
+) -> None:
+    """README: "a password change or reset revokes the user's tokens": a session web keeps
+    elsewhere is signed out by its next page, even one served from answers kept per
+    person, which ada's new session fills again moments before."""
+    resetter = browser_for(two_sessions.web, two_sessions.ada.mail)
+    async with resetter.client:
+        await resetter.get("/forgot-password")
+        await resetter.post("/forgot-password", {"email": "ada@example.com"})
+        link = await emailed_token(two_sessions.ada.mail, "ada@example.com", "Reset")
+        await resetter.get("/reset-password", params={"token": link})
+        done = await resetter.post("/reset-password", {"token": link, "new_password": NEW_PASSWORD})
+        assert done.status_code == 303, done.text
+    await two_sessions.carries_on(NEW_PASSWORD)
+    await two_sessions.assert_elsewhere_must_sign_in()
+
+
+async def test_a_password_change_ends_other_sessions_even_on_kept_pages(
+    two_sessions: TwoSessions,
+) -> None:
+    """README: "a password change or reset revokes the user's tokens": changed through the
+    API, the session web keeps elsewhere ends on its next page."""
+    await two_sessions.change_password_and_carry_on()
+    await two_sessions.assert_elsewhere_must_sign_in()
+
+
+async def test_a_session_logged_out_at_auth_ends_even_on_kept_pages(
+    two_sessions: TwoSessions,
+) -> None:
+    """Auth's log-out of one session (its access token and refresh family revoked) ends it
+    in web on its next page, while the person's other session keeps the board filled."""
+    elsewhere = await two_sessions.elsewhere_session()
+    logged_out = await two_sessions.api.post(
+        "/api/v1/auth/jwt/revoke",
+        json={"refresh": elsewhere.refresh_token},
+        headers={"Authorization": f"Bearer {elsewhere.access_token}"},
+    )
+    assert logged_out.status_code == 204, logged_out.text
+    assert (await two_sessions.ada.get(two_sessions.board)).status_code == 200
+    await two_sessions.assert_elsewhere_must_sign_in()
+
+
+async def test_a_revoked_session_past_its_access_token_cannot_refresh_into_kept_pages(
+    two_sessions: TwoSessions,
+) -> None:
+    """Web's revocation list forgets a revocation once every token it covers has run out.
+    A session whose access token has (or is about to) is refreshed before a page, kept
+    answers or not, and auth refuses a revoked session's refresh token: signed out."""
+    await two_sessions.change_password_and_carry_on()
+    two_sessions.web.state.sessions.revocations = RevocationList()  # forgotten
+    elsewhere = await two_sessions.elsewhere_session()
+    async with two_sessions.web.state.database.session() as db:
+        await db.execute(
+            update(WebSession)
+            .where(WebSession.id_hash == elsewhere.id_hash)  # type: ignore[arg-type]
+            .values(access_expires_at=utcnow() + timedelta(seconds=5))
+        )
+        await db.commit()
+    await two_sessions.assert_elsewhere_must_sign_in()
+    assert two_sessions.elsewhere.cookie
+    after = await two_sessions.web.state.sessions.load(two_sessions.elsewhere.cookie)
+    assert after is not None and not after.signed_in

@@ -1,17 +1,21 @@
 """Sessions in web's own database (SQLite and PostgreSQL): created, loaded, expired,
-rotated at sign-in, ended; tokens encrypted at rest; one refresh per session at a time."""
+rotated at sign-in, ended, signed out once auth revoked their tokens; tokens encrypted at
+rest; one refresh per session at a time."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 from taskflow_chassis.db import Database
 from taskflow_chassis.migrations import upgrade_to_head
+from taskflow_chassis.revocation import RevocationList
 from taskflow_chassis.serve import migrations_dir
 from taskflow_chassis.testing import fresh_database
 from taskflow_chassis.unit_of_work import Publisher
@@ -56,6 +60,7 @@ def store(database: Database, clock: Clock, tmp_path: Path) -> SessionStore:
         idle=timedelta(hours=1),
         longest=timedelta(days=1),
         clock=clock,
+        revocations=RevocationList(),
     )
 
 
@@ -135,6 +140,62 @@ async def test_sign_out_and_end(store: SessionStore) -> None:
     await store.end(signed)
     ended = await store.load(signed.raw_id)
     assert ended is not None and not ended.signed_in and ended.flash is None
+
+
+def _access_token(user_id: uuid.UUID, *, version: int, family: str) -> str:
+    """An access token as auth issues one (its ``ver`` and ``fam``); web never checks its
+    signature, so any key signs it here."""
+    now = int(time.time())
+    claims = {
+        "sub": str(user_id),
+        "jti": uuid.uuid4().hex,
+        "type": "access",
+        "iat": now,
+        "exp": now + 900,
+        "iss": "taskflow-auth",
+        "aud": "taskflow",
+        "ver": version,
+        "fam": family,
+    }
+    return jwt.encode(claims, "a-key-of-this-test-and-nothing-else", algorithm="HS256")
+
+
+async def test_a_session_whose_tokens_auth_revoked_loads_signed_out(store: SessionStore) -> None:
+    """README: "a password change or reset revokes the user's tokens". Pages kept per
+    person may ask the API nothing, so loading the session checks its access token
+    against the revocations every service keeps: a log-out (the token, its family), a
+    password change or reset (the tokens below the new version), a deleted account (all)."""
+    user = uuid.uuid4()
+
+    async def signed_in(version: int, family: str) -> tuple[str, str]:
+        access = _access_token(user, version=version, family=family)
+        signed = await store.sign_in(None, user, "ada", Tokens(access, "refresh", 900))
+        assert signed.raw_id
+        return signed.raw_id, jwt.decode(access, options={"verify_signature": False})["jti"]
+
+    def revoked(scope: str, key: str, min_version: int | None = None) -> None:
+        until = time.time() + 900
+        store.revocations.add(
+            {"scope": scope, "key": key, "min_version": min_version, "expires_at": until}
+        )
+
+    logged_out, jti = await signed_in(1, "family-1")
+    family_ended, _ = await signed_in(1, "family-2")
+    before_the_change, _ = await signed_in(1, "family-3")
+    after_the_change, _ = await signed_in(2, "family-4")
+    revoked("token", jti)
+    revoked("family", "family-2")
+    revoked("user", str(user), min_version=2)
+    for raw_id in (logged_out, family_ended, before_the_change):
+        loaded = await store.load(raw_id)
+        assert loaded is not None and not loaded.signed_in and loaded.flash == SESSION_ENDED
+        again = await store.load(raw_id)  # signed out in the database, not just this once
+        assert again is not None and not again.signed_in and again.access_token is None
+    kept = await store.load(after_the_change)
+    assert kept is not None and kept.signed_in
+    revoked("user", str(user))  # the account deleted
+    deleted = await store.load(after_the_change)
+    assert deleted is not None and not deleted.signed_in
 
 
 async def test_one_refresh_at_a_time(store: SessionStore) -> None:

@@ -107,6 +107,7 @@ def create_app(
             idle=timedelta(minutes=settings.session_idle_minutes),
             longest=timedelta(days=settings.session_max_days),
             clock=clock,
+            revocations=app.state.revocations,
         )
         app.state.form_sendings = FormSendings(app.state.database, app.state.publisher, clock)
 
@@ -140,7 +141,9 @@ def create_app(
             inbox=False,  # each handler moves counters: twice is harmless (handlers.py)
             on_startup=[start, session_purge.start],
             on_shutdown=[session_purge.stop, stop],
-            revocation_list=False,  # web checks no token: the services it calls do
+            # Sessions' tokens checked as the services check them: pages kept per person
+            # may ask the API nothing (SessionStore.load).
+            revocation_list=True,
             api_docs=False,  # pages, not an API: no Swagger UI, no OpenAPI document
         )
     )

@@ -1,7 +1,9 @@
 """Route dependencies of web, as ``Annotated`` aliases every page uses.
 
-- ``WebSessionDep``: the browser's session, created (anonymous) on its first request;
-- ``SignedInDep``: the same, signed in, else the answer is /login?next=<this page>;
+- ``WebSessionDep``: the browser's session, created (anonymous) on its first request,
+  signed out where auth revoked its access token;
+- ``SignedInDep``: the same, signed in (its access token refreshed if due), else the
+  answer is /login?next=<this page>;
 - ``ApiDep``: the public API on behalf of that session (tokens refreshed as needed);
 - ``PageDep``: renders a template with the layout's context (user, CSRF token, message);
 - ``CsrfChecked``: in every router's ``dependencies``: an unsafe method (POST, PUT, PATCH,
@@ -65,15 +67,6 @@ def remember(request: Request, session: Session | None) -> None:
 WebSessionDep = Annotated[Session, Depends(web_session)]
 
 
-async def signed_in(session: WebSessionDep) -> Session:
-    if not session.signed_in:
-        raise SignInRequired()
-    return session
-
-
-SignedInDep = Annotated[Session, Depends(signed_in)]
-
-
 async def api(request: Request, session: WebSessionDep) -> Api:
     cached: Api | None = getattr(request.state, "web_api", None)
     if cached is not None:
@@ -98,6 +91,18 @@ async def api(request: Request, session: WebSessionDep) -> Api:
 
 
 ApiDep = Annotated[Api, Depends(api)]
+
+
+async def signed_in(session: WebSessionDep, api: ApiDep) -> Session:
+    if not session.signed_in:
+        raise SignInRequired()
+    # Now, not at the page's first API call: answers kept per person may spare it every
+    # call, and an expired token is past what the revocation list remembers.
+    await api.refresh_if_due()
+    return api.session
+
+
+SignedInDep = Annotated[Session, Depends(signed_in)]
 
 
 def _page_cache(request: Request) -> PageCache:

@@ -247,8 +247,7 @@ class Api:
             return await self._send(method, path, json, params, None, headers)
         if not self.session.signed_in:
             raise SignInRequired()
-        if rules.needs_refresh(self.clock(), self.session.access_expires_at, self.margin):
-            await self._refresh()
+        await self.refresh_if_due()
         rendering = self.form_rendering() if method in rules.UNSAFE_METHODS else None
         if rendering:
             precondition = (headers or {}).get("If-Match")
@@ -313,6 +312,12 @@ class Api:
         if "retry-after" in response.headers:
             self.retry_after = response.headers["retry-after"]
         return response
+
+    async def refresh_if_due(self) -> None:
+        """New tokens where the access token runs out within the margin (a refresh auth
+        refuses: ``SignInRequired``)."""
+        if rules.needs_refresh(self.clock(), self.session.access_expires_at, self.margin):
+            await self._refresh()
 
     async def _refresh(self) -> None:
         refreshed = await self.store.refresh(self.session, self.exchange)

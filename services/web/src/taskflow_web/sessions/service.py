@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from taskflow_chassis.db import Database
+from taskflow_chassis.revocation import RevocationList
+from taskflow_chassis.security import InvalidToken, held_token_claims
 from taskflow_chassis.unit_of_work import Publisher, UnitOfWork
 
 from taskflow_web.sessions import rules
@@ -69,9 +71,12 @@ class SessionStore:
         idle: timedelta,
         longest: timedelta,
         clock: Callable[[], datetime],
+        revocations: RevocationList,
     ) -> None:
         self.database, self.publisher, self.cipher = database, publisher, cipher
         self.idle, self.longest, self.clock = idle, longest, clock
+        # Auth's revocations as every service keeps them (taskflow_chassis.revocation).
+        self.revocations = revocations
         # One lock per session being refreshed, gone when no request holds it: two pages of
         # one browser never both spend the same (rotating) refresh token.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -141,7 +146,9 @@ class SessionStore:
     async def load(self, raw_id: str) -> Session | None:
         """The session a cookie names, or None (a forged or garbled id, or an expired
         session: then deleted). A well-formed id without a row is an anonymous session. A
-        session in use is kept alive: its idle end moves (at most once a minute)."""
+        session in use is kept alive: its idle end moves (at most once a minute). A session
+        whose access token auth revoked comes signed out, with a message for the sign-in
+        page: a page may be served from answers kept per person without asking the API."""
         if not rules.well_formed_id(raw_id):
             return None
         id_hash = rules.hash_session_id(raw_id)
@@ -158,7 +165,24 @@ class SessionStore:
                 row.last_seen_at = now
                 row.expires_at = rules.expiry(now, row.created_at, self.idle, self.longest)
                 await uow.commit()
-            return self._session(row)
+            session = self._session(row)
+        if self._revoked(session):
+            return await self.sign_out(session)
+        return session
+
+    def _revoked(self, session: Session) -> bool:
+        """Whether auth revoked the session's access token (a log-out, a password change
+        or reset, a deleted account, a reused refresh token), by the list every service
+        checks, in memory. Until auth's list is loaded, only the revocations heard since
+        web started count, as at every service: an access token lives minutes, and once
+        it runs out its refresh asks auth."""
+        if session.access_token is None:
+            return False
+        try:
+            claims = held_token_claims(session.access_token)
+        except InvalidToken:
+            return False  # not auth's token: the API refuses it, then its refresh is asked
+        return self.revocations.is_revoked(claims)
 
     async def sign_in(
         self, previous: Session | None, user_id: uuid.UUID, username: str, tokens: Tokens
