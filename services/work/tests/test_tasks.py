@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
+import pytest
 from taskflow_contracts import teams
 
 
@@ -376,3 +381,92 @@ async def test_a_stranger_among_assignees_refuses_the_whole_create(world: Any) -
     assert mine.json()["items"] == []
     await world.settle()
     assert len(world.published) == published
+
+
+# --- a task deleted while something is written to it ------------------------------------
+# The DELETE goes first and the write 0 to 20 ms later, so either may win; the loser of
+# the race answers as if it came after the other (404: the task, or its comment, is gone),
+# never a 500, with nothing of it written or announced.
+
+RACE_ROUNDS = 30
+Write = Callable[[Any, dict[str, Any]], Awaitable[httpx.Response]]
+
+
+async def _deleted_while_written(
+    world: Any, write: Write, *, with_comment: bool = False
+) -> Counter[tuple[int, int]]:
+    """Each round a new task (and, ``with_comment``, a comment on it: ``task["comment"]``),
+    deleted by its project's lead while ``write(lead, task)`` writes to it: the (DELETE,
+    write) statuses counted. The task is gone after each round, whoever won."""
+    _, lead, project = await setup(world)
+    outcomes: Counter[tuple[int, int]] = Counter()
+    for _ in range(RACE_ROUNDS):
+        task = await world.task(project["id"], lead)
+        url = f"/api/v1/tasks/{task['id']}"
+        if with_comment:
+            comment = await world.client.post(
+                f"{url}/comments", headers=lead.headers, json={"body": "Before"}
+            )
+            task["comment"] = comment.json()
+        delay = random.uniform(0, 0.02)
+
+        async def later(task: dict[str, Any] = task, delay: float = delay) -> httpx.Response:
+            await asyncio.sleep(delay)
+            return await write(lead, task)
+
+        deleted, written = await asyncio.gather(
+            world.client.delete(url, headers=lead.headers), later()
+        )
+        outcomes[(deleted.status_code, written.status_code)] += 1
+        shown = await world.client.get(url, headers=lead.headers)
+        assert shown.status_code == 404, (dict(outcomes), deleted.text, written.text)
+    return outcomes
+
+
+async def _events_about(world: Any, event_type: str) -> int:
+    await world.settle()
+    return len(world.of_type(event_type))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "written", "announced"),
+    [
+        ("PATCH", "", {"title": "New"}, 200, "taskflow.work.task.updated.v1"),
+        ("POST", "/comments", {"body": "Hi"}, 201, "taskflow.work.comment.created.v1"),
+    ],
+    ids=["edited", "commented_on"],
+)
+async def test_a_task_written_to_while_it_is_deleted_answers_404_and_announces_nothing(
+    world: Any, method: str, path: str, body: dict[str, str], written: int, announced: str
+) -> None:
+    """A PATCH of the task, or a comment's POST, racing the task's DELETE: written before
+    the delete (``written``) or not found after it (404), and only a write that answered
+    ``written`` is announced."""
+    outcomes = await _deleted_while_written(
+        world,
+        lambda lead, task: world.client.request(
+            method, f"/api/v1/tasks/{task['id']}{path}", headers=lead.headers, json=body
+        ),
+    )
+    assert set(outcomes) <= {(204, written), (204, 404)}, dict(outcomes)
+    assert await _events_about(world, announced) == outcomes[(204, written)]
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "written"),
+    [("PATCH", {"body": "Now"}, 200), ("DELETE", None, 204)],
+    ids=["edited", "deleted"],
+)
+async def test_a_comment_written_to_while_its_task_is_deleted_answers_404(
+    world: Any, method: str, body: dict[str, str] | None, written: int
+) -> None:
+    """A comment's PATCH or DELETE racing its task's DELETE: done before the task's delete
+    (``written``) or not found after it (404)."""
+    outcomes = await _deleted_while_written(
+        world,
+        lambda lead, task: world.client.request(
+            method, f"/api/v1/comments/{task['comment']['id']}", headers=lead.headers, json=body
+        ),
+        with_comment=True,
+    )
+    assert set(outcomes) <= {(204, written), (204, 404)}, dict(outcomes)

@@ -606,14 +606,16 @@ async def _write_in_turn(
     required: int | None,
     people: Sequence[uuid.UUID],
 ) -> tuple[int, Names]:
-    """``write_at_once`` where writes cannot be CTEs: a statement each, then the names."""
+    """``write_at_once`` where writes cannot be CTEs: a statement each, then the names. A
+    counted write short of ``required`` stops there: a write after it may refer to the row
+    it did not find (a foreign key failing would answer 500)."""
     count = 0
     for index, write in enumerate(writes):
         result = await session.execute(write.statement, dict(write.params) or None)
         if index == counted:
             count = rowcount(result)
-    if required is not None and count != required:
-        raise CountFellShort
+            if required is not None and count != required:
+                raise CountFellShort
     return count, await load_names(session, people)
 
 

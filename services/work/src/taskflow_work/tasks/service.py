@@ -332,13 +332,23 @@ async def update_task(
     set_committed_value(task, "updated_at", utcnow())
     action = edit_action(changed)
     uow.publish(updated_event(task, changed, editor))
-    _, names = await write_at_once(
-        uow.session,
-        _task_columns(task, [*changes, "updated_at"]),
-        activity_insert(task.id, editor, action, diff),
-        uow.take_outbox_insert(),
-        people=[task.created_by, *assignees_of(task)],
-    )
+    # The row's write, counted, is what holds the task: the access read did not, and a
+    # delete committed since leaves it nothing to write (404, not the activity entry's
+    # foreign key failing as a 500).
+    written = _task_columns(task, [*changes, "updated_at"])
+    try:
+        _, names = await write_at_once(
+            uow.session,
+            written,
+            activity_insert(task.id, editor, action, diff),
+            uow.take_outbox_insert(),
+            counted=written,
+            required=1,
+            people=[task.created_by, *assignees_of(task)],
+        )
+    except CountFellShort:
+        await uow.rollback()  # nothing of it stays
+        raise not_found("Task") from None
     await uow.commit()
     return task_read(task, names)
 
