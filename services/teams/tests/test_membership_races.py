@@ -1,21 +1,23 @@
-"""A team always keeps a Team Leader and at least one member, whatever arrives at the
-same instant: membership changes fired together as real HTTP requests into the app
-(each with its own session and connection), many rounds, on PostgreSQL, MariaDB and
-SQLite (`make dev`)."""
+"""A team always keeps a Team Leader and at least one member, and a role is deleted only
+while nobody holds it and no pending invitation offers it, whatever arrives at the same
+instant: changes fired together as real HTTP requests into the app (each with its own
+session and connection), many rounds, on PostgreSQL, MariaDB and SQLite (`make dev`)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import col
 from taskflow_chassis.testing import fresh_database
 from taskflow_teams.teams.models import Membership, Role
+from taskflow_teams.teams.service import hold_membership_seq
 
 ROUNDS = 10
 
@@ -127,3 +129,121 @@ async def test_a_removal_racing_a_demotion_leaves_one_leader(
         outcome = (answers[0].status_code, answers[1].status_code)
         assert outcome in outcomes, (round_, [a.text for a in answers])
         assert await census(world, team["id"]) == outcomes[outcome], round_
+
+
+async def after(seconds: float, request: Awaitable[Any]) -> Any:
+    await asyncio.sleep(seconds)
+    return await request
+
+
+def jitter() -> float:
+    return random.uniform(0, 0.01)
+
+
+async def custom_role(
+    world: Any,
+    team_id: str,
+    leader: Any,
+    name: str,
+    permissions: tuple[str, ...] = ("tasks.create",),
+) -> str:
+    made = await world.client.post(
+        f"/api/v1/teams/{team_id}/roles",
+        headers=leader.headers,
+        json={"name": name, "permissions": list(permissions)},
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+async def deleted_while_handed_out(
+    world: Any, base: str, leader: Any, role_id: str, hand_out: Awaitable[Any], handed: int
+) -> tuple[Any, Any]:
+    """The role's DELETE and a request handing it out (answering ``handed`` when it does),
+    fired together, each a little late: one goes first and the other is refused, clearly."""
+    deleted, handing = await asyncio.gather(
+        after(jitter(), world.client.delete(f"{base}/roles/{role_id}", headers=leader.headers)),
+        after(jitter(), hand_out),
+    )
+    outcome = (deleted.status_code, handing.status_code)
+    assert outcome in {(204, 422), (409, handed)}, (deleted.text, handing.text)
+    refused, problem = (
+        (handing, "role-not-found") if outcome == (204, 422) else (deleted, "role-in-use")
+    )
+    assert refused.json()["type"].endswith(problem), refused.text
+    return deleted, handing
+
+
+async def test_a_role_deleted_while_given_to_a_member_is_refused_or_never_given(
+    world: Any,
+) -> None:
+    """DELETE /roles/{id} racing PATCH /members/{id} {role_id}: the role goes first (the
+    change is a 422 role-not-found, the member keeps their role) or the member gets it
+    first (the deletion is a 409 role-in-use). Never a 500."""
+    for round_ in range(ROUNDS):
+        ada = await world.person(f"ada{round_}")
+        team = await world.team(ada, f"Roles {round_}")
+        bob = await world.join(team["id"], ada, "Developer", f"bob{round_}")
+        role_id = await custom_role(world, team["id"], ada, f"Temp{round_}")
+        base = f"/api/v1/teams/{team['id']}"
+        changing = world.client.patch(
+            f"{base}/members/{bob.user_id}", headers=ada.headers, json={"role_id": role_id}
+        )
+        deleted, _ = await deleted_while_handed_out(world, base, ada, role_id, changing, 200)
+        roles = await world.roles(team["id"], ada.headers)
+        bobs = await world.client.get(f"{base}/members/{bob.user_id}", headers=ada.headers)
+        kept = role_id if deleted.status_code == 409 else roles["Developer"]
+        assert bobs.json()["role_id"] == kept, round_
+
+
+async def test_a_role_deleted_while_offered_by_an_invitation_is_refused_or_never_offered(
+    world: Any,
+) -> None:
+    """DELETE /roles/{id} racing POST /invitations {role_id}: the role goes first (the
+    invitation is a 422 role-not-found) or the invitation is made first (the deletion is a
+    409 role-in-use: a pending invitation offers it). Never a 500, and never a 201
+    invitation, its email on the way, that the role's deletion then erases."""
+    for round_ in range(ROUNDS):
+        ada = await world.person(f"ada{round_}")
+        team = await world.team(ada, f"Invites {round_}")
+        role_id = await custom_role(world, team["id"], ada, f"Temp{round_}")
+        base = f"/api/v1/teams/{team['id']}"
+        inviting = world.client.post(
+            f"{base}/invitations",
+            headers=ada.headers,
+            json={"email": f"guest{round_}@example.com", "role_id": role_id},
+        )
+        deleted, invited = await deleted_while_handed_out(world, base, ada, role_id, inviting, 201)
+        listed = await world.client.get(f"{base}/invitations", headers=ada.headers)
+        offered = [item["id"] for item in listed.json()["items"]]
+        assert offered == ([invited.json()["id"]] if deleted.status_code == 409 else []), round_
+
+
+async def test_a_role_deletion_that_waited_for_the_team_rechecks_the_deleters_role(
+    world: Any,
+) -> None:
+    """A deletion reads the deleter's role again once it holds the team's row, as an edit
+    does: one who lost roles.manage while it waited (to a demotion holding that row) is
+    refused (403), and the role stays."""
+    ada = await world.person("ada")
+    team = await world.team(ada)
+    await custom_role(world, team["id"], ada, "Role Keeper", ("roles.manage",))
+    bob = await world.join(team["id"], ada, "Role Keeper", "bob")
+    doomed = await custom_role(world, team["id"], ada, "Temp")
+    roles = await world.roles(team["id"], ada.headers)
+    team_id = uuid.UUID(team["id"])
+    async with world.app.state.database.session() as demotion:
+        await hold_membership_seq(demotion, team_id)
+        await demotion.execute(
+            update(Membership)
+            .where(col(Membership.team_id) == team_id, col(Membership.user_id) == bob.user_id)
+            .values(role_id=uuid.UUID(roles["Viewer"]))
+        )
+        deletion = asyncio.create_task(
+            world.client.delete(f"/api/v1/teams/{team['id']}/roles/{doomed}", headers=bob.headers)
+        )
+        await asyncio.sleep(1)  # the deletion, let in as a Role Keeper, waits for the row
+        await demotion.commit()
+    refused = await deletion
+    assert refused.status_code == 403, refused.text
+    assert doomed in (await world.roles(team["id"], ada.headers)).values()

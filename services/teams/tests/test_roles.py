@@ -63,6 +63,39 @@ async def test_custom_role_lifecycle(world: Any) -> None:
     ]
 
 
+async def test_a_role_is_deleted_only_within_the_deleters_own_rights(world: Any) -> None:
+    """Deleting a role takes away all it grants, so, as with an edit, only a role within
+    the deleter's own rights: a member who manages roles but cannot read the audit log
+    cannot delete a role that can (403 permission-escalation)."""
+    leader = await world.person()
+    team = await world.team(leader)
+    base = f"/api/v1/teams/{team['id']}/roles"
+    made = {}
+    for name, permissions in [
+        ("Role Keeper", ["roles.manage"]),
+        ("Auditor", ["audit.read"]),
+        ("Idle", []),
+    ]:
+        created = await world.client.post(
+            base, headers=leader.headers, json={"name": name, "permissions": permissions}
+        )
+        assert created.status_code == 201, created.text
+        made[name] = created.json()["id"]
+    keeper = await world.join(team["id"], leader, "Role Keeper")
+    for attempt in [
+        world.client.patch(
+            f"{base}/{made['Auditor']}", headers=keeper.headers, json={"permissions": []}
+        ),
+        world.client.delete(f"{base}/{made['Auditor']}", headers=keeper.headers),
+    ]:
+        refused = await attempt
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("permission-escalation")
+    assert made["Auditor"] in (await world.roles(team["id"], leader.headers)).values()
+    allowed = await world.client.delete(f"{base}/{made['Idle']}", headers=keeper.headers)
+    assert allowed.status_code == 204, allowed.text
+
+
 async def test_team_leader_role_is_fixed_and_builtins_stay(world: Any) -> None:
     leader = await world.person()
     team = await world.team(leader)

@@ -23,6 +23,7 @@ from taskflow_chassis.pagination import PageParams, paginate_by_time
 from taskflow_chassis.problems import conflict, invalid_field, not_found
 from taskflow_chassis.types import table_of
 from taskflow_chassis.unit_of_work import UnitOfWork
+from taskflow_contracts import permissions as P
 from taskflow_contracts import teams as contract
 
 from taskflow_teams.access import TeamAccess
@@ -34,7 +35,13 @@ from taskflow_teams.replica.models import Person
 from taskflow_teams.replica.schemas import person_ref
 from taskflow_teams.teams.models import Invitation, InvitationStatus, Membership, Role, Team
 from taskflow_teams.teams.rules import ensure_within
-from taskflow_teams.teams.service import fresh_role, joined_event, next_membership_seq
+from taskflow_teams.teams.service import (
+    fresh_role,
+    held_access,
+    hold_team,
+    joined_event,
+    next_membership_seq,
+)
 
 # Pages are keyed on the Core columns (``paginate`` takes column elements).
 _invitations = table_of(Invitation)
@@ -135,7 +142,10 @@ async def invite(
 ) -> InvitationRead:
     session = uow.session
     email = data.email.lower()
-    role = await session.get(Role, data.role_id)
+    # Offering a role is handing it out: in turn with the role's deletion (teams.service).
+    await hold_team(session, access.team.id)
+    access = await held_access(session, access, P.MEMBERS_INVITE)
+    role = await fresh_role(session, data.role_id)
     if role is None or role.team_id != access.team.id:
         raise invalid_field(
             "role_id", "Unknown role", "This team has no role with this id.", type="role-not-found"

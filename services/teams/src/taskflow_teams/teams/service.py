@@ -10,7 +10,7 @@ from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
-from taskflow_chassis.etags import Precondition, lock
+from taskflow_chassis.etags import Precondition
 from taskflow_chassis.problems import ProblemError, conflict, invalid_field, not_found
 from taskflow_chassis.types import table_of, utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
@@ -58,17 +58,33 @@ async def hold_membership_seq(
     and the second reads what the first committed. A plain UPDATE then a read (MariaDB
     has no UPDATE ... RETURNING); the Core table, so no ORM object is touched.
     """
+    if not await _hold_team_row(session, team_id, include_deleted=include_deleted, step=1):
+        return None
+    seq = await session.execute(select(_teams.c.membership_seq).where(_teams.c.id == team_id))
+    return int(seq.scalar_one())
+
+
+async def hold_team(session: AsyncSession, team_id: uuid.UUID) -> None:
+    """Hold the team's row as ``next_membership_seq`` does, without taking a number: for a
+    change that writes no membership event yet must take its turn with those that do (a
+    role deleted, or offered by an invitation, against the role handed out meanwhile).
+    Each number is one event's; one taken and committed without its event would be a gap,
+    which consumers answer by distrusting the team until they resync it."""
+    if not await _hold_team_row(session, team_id, include_deleted=False, step=0):
+        raise team_not_found()
+
+
+async def _hold_team_row(
+    session: AsyncSession, team_id: uuid.UUID, *, include_deleted: bool, step: int
+) -> bool:
     live = _teams.c.id == team_id
     if not include_deleted:
         live = live & _teams.c.deleted_at.is_(None)
     held = await session.execute(
-        update(_teams).where(live).values(membership_seq=_teams.c.membership_seq + 1)
+        update(_teams).where(live).values(membership_seq=_teams.c.membership_seq + step)
     )
     # An UPDATE's result is a CursorResult, which counts the rows it matched.
-    if cast(CursorResult[Any], held).rowcount != 1:
-        return None
-    seq = await session.execute(select(_teams.c.membership_seq).where(_teams.c.id == team_id))
-    return int(seq.scalar_one())
+    return cast(CursorResult[Any], held).rowcount == 1
 
 
 async def next_membership_seq(
@@ -520,49 +536,48 @@ async def delete_role(
     uow: UnitOfWork, access: TeamAccess, role_id: uuid.UUID, precondition: Precondition
 ) -> None:
     session = uow.session
-    role = await session.get(Role, role_id)
+    # Every change that hands a role out holds the team's row first: holding it too, the
+    # check that nobody holds or is offered the role sees what they committed.
+    await hold_team(session, access.team.id)
+    access = await held_access(session, access, P.ROLES_MANAGE)
+    role = await fresh_role(session, role_id)
     if role is None or role.team_id != access.team.id:
         raise _role_not_found()
-    if precondition.tags is not None:
-        await lock(session, role)
-        precondition.check(role_read(role))
+    precondition.check(role_read(role))
     rules.ensure_deletable(role)
+    # Deleting takes away everything the role grants, as an edit may only within the
+    # editor's own rights.
+    rules.ensure_within(access.permissions, role.permissions)
     await _ensure_unused(session, role)
     await session.execute(delete(Invitation).where(col(Invitation.role_id) == role.id))
     await session.delete(role)
     await uow.commit()
 
 
+def _role_in_use(detail: str) -> ProblemError:
+    return conflict(
+        "Role in use", detail, type="role-in-use", field="role_id", loc=["path", "role_id"]
+    )
+
+
 async def _ensure_unused(session: AsyncSession, role: Role) -> None:
-    """No member holds the role and no pending invitation offers it."""
-    holders = (
-        await session.execute(
-            select(func.count()).select_from(Membership).where(col(Membership.role_id) == role.id)
+    """No member holds the role and no pending invitation offers it, as committed now:
+    locking reads (counted here, as an aggregate takes no row locks), which MariaDB answers
+    from the latest rows, not from the transaction's snapshot."""
+    holders = await session.execute(
+        select(col(Membership.user_id))
+        .where(col(Membership.role_id) == role.id)
+        .with_for_update(read=True)
+    )
+    if count := len(holders.all()):
+        raise _role_in_use(f"{count} member(s) hold this role; give them another role first.")
+    pending = await session.execute(
+        select(col(Invitation.id))
+        .where(
+            col(Invitation.role_id) == role.id,
+            col(Invitation.status) == InvitationStatus.PENDING,
         )
-    ).scalar_one()
-    if holders:
-        raise conflict(
-            "Role in use",
-            f"{holders} member(s) hold this role; give them another role first.",
-            type="role-in-use",
-            field="role_id",
-            loc=["path", "role_id"],
-        )
-    pending = (
-        await session.execute(
-            select(func.count())
-            .select_from(Invitation)
-            .where(
-                col(Invitation.role_id) == role.id,
-                col(Invitation.status) == InvitationStatus.PENDING,
-            )
-        )
-    ).scalar_one()
-    if pending:
-        raise conflict(
-            "Role in use",
-            "Pending invitations offer this role; revoke them first.",
-            type="role-in-use",
-            field="role_id",
-            loc=["path", "role_id"],
-        )
+        .with_for_update(read=True)
+    )
+    if pending.first() is not None:
+        raise _role_in_use("Pending invitations offer this role; revoke them first.")
