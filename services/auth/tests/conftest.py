@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -112,6 +115,7 @@ class AuthApi:
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
+        self.deletion_seconds = 0.05  # how long the last one in racing_deletion took
 
     async def sign_up(
         self, username: str = "alice", email: str | None = None, password: str = PASSWORD
@@ -141,6 +145,33 @@ class AuthApi:
     @staticmethod
     def bearer(tokens: dict[str, Any]) -> dict[str, str]:
         return {"Authorization": f"Bearer {tokens['access']}"}
+
+    async def delete_account(self, headers: dict[str, str]) -> httpx.Response:
+        return await self.client.request(
+            "DELETE", "/api/v1/auth/users/me", headers=headers, json={"current_password": PASSWORD}
+        )
+
+    async def racing_deletion(
+        self, headers: dict[str, str], request: Callable[[], Awaitable[httpx.Response]]
+    ) -> tuple[httpx.Response, httpx.Response]:
+        """The account's deletion and ``request``, sent together; ``request`` a random moment
+        later, around when the last deletion took to answer, so that rounds land on each
+        step of its commit (a fast request sent with it would end before it)."""
+        delay = random.uniform(0.3, 1.2) * self.deletion_seconds
+        started = time.monotonic()
+
+        async def delete() -> httpx.Response:
+            response = await self.delete_account(headers)
+            self.deletion_seconds = time.monotonic() - started
+            return response
+
+        async def later() -> httpx.Response:
+            await asyncio.sleep(delay)
+            return await request()
+
+        deleted, answered = await asyncio.gather(delete(), later())
+        assert deleted.status_code in {204, 401}, deleted.text
+        return deleted, answered
 
 
 @pytest.fixture

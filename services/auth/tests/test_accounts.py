@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -219,3 +221,47 @@ async def test_correlation_id_flows_into_events(
     assert [e.correlationid for e in event_log.of_type("taskflow.auth.user.registered.v1")] == [
         "trace-42"
     ]
+
+
+ME = "/api/v1/auth/users/me"
+REGISTER = "/api/v1/participants/register"
+PROFILE = {"phone_number": "+44 20 7946 0958", "display_name": "Racer"}
+# Each change of the signed-in account: its method, path, and body given the password.
+ACCOUNT_CHANGES: dict[str, tuple[str, str, Callable[[str], dict[str, str] | None]]] = {
+    "set password": (
+        "POST",
+        "/api/v1/auth/users/set_password",
+        lambda password: {"current_password": password, "new_password": "a-new-passphrase-1"},
+    ),
+    "rename": ("PATCH", ME, lambda _: {"username": "renamed"}),
+    "change email": (
+        "POST",
+        f"{ME}/email",
+        lambda password: {"new_email": "new@example.com", "current_password": password},
+    ),
+    "resend verification": ("POST", "/api/v1/auth/users/resend_verification", lambda _: None),
+    "register participant": ("POST", REGISTER, lambda _: PROFILE),
+    "update participant": ("PATCH", "/api/v1/participants/me", lambda _: {"display_name": "X"}),
+}
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("change", ACCOUNT_CHANGES)
+async def test_a_change_racing_the_accounts_deletion_is_made_or_refused_with_401(
+    client: httpx.AsyncClient, api: Any, change: str
+) -> None:
+    """Whichever commits first, the other sees what it left: a change made first goes
+    with the account; one arriving after the deletion is refused as any request of a
+    deleted account is (401), never a 5xx nor a conflict that is not there."""
+    method, path, body = ACCOUNT_CHANGES[change]
+    for round_ in range(20):
+        headers = await api.signed_in(f"user{round_}")
+        if change == "update participant":
+            registered = await client.post(REGISTER, headers=headers, json=PROFILE)
+            assert registered.status_code == 201, registered.text
+
+        send = partial(client.request, method, path, headers=headers, json=body(api.password))
+        _, answered = await api.racing_deletion(headers, send)
+        assert answered.status_code < 300 or answered.status_code == 401, (round_, answered.text)
+        if answered.status_code == 401:
+            assert answered.headers["content-type"] == PROBLEM

@@ -9,10 +9,12 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 import jwt
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlmodel import select
@@ -372,3 +374,18 @@ async def test_creations_at_the_same_instant_never_pass_the_limit(
             text("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")
         )
     assert live.scalar_one() == MAX_TOKENS_PER_USER
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_token_asked_for_while_its_account_is_deleted_is_made_or_refused_with_401(
+    client: httpx.AsyncClient, api: Any, app: FastAPI
+) -> None:
+    """Made first, the token goes with its account; asked for after the deletion, the
+    request is refused as any of a deleted account's is (401), and nothing is left."""
+    for round_ in range(30):
+        headers = await api.signed_in(f"user{round_}")
+        _, created = await api.racing_deletion(headers, partial(create, client, headers))
+        assert created.status_code in {201, 401}, (round_, created.text)
+    async with app.state.database.session() as session:
+        left = await session.execute(text("SELECT count(*) FROM api_tokens"))
+    assert left.scalar_one() == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,39 @@ async def test_a_session_ended_while_its_refresh_token_rotates_stays_ended(
         stop.set()
         latest = await thief
         assert (await refresh(client, latest)).status_code == 401, round_
+
+
+SESSION_STEPS = ("log in", "refresh", "log out")
+
+
+async def session_step(
+    client: httpx.AsyncClient, step: str, username: str, password: str, tokens: dict[str, Any]
+) -> httpx.Response:
+    """A log-in, or a rotation or log-out of the session ``tokens``."""
+    if step == "log in":
+        body = {"username": username, "password": password}
+        return await client.post("/api/v1/auth/jwt/create", json=body)
+    if step == "refresh":
+        return await refresh(client, tokens["refresh"])
+    headers = {"Authorization": f"Bearer {tokens['access']}"}
+    return await client.post(
+        "/api/v1/auth/jwt/revoke", headers=headers, json={"refresh": tokens["refresh"]}
+    )
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("step", SESSION_STEPS)
+async def test_a_session_step_racing_the_accounts_deletion_is_taken_or_refused_with_401(
+    client: httpx.AsyncClient, api: Any, step: str
+) -> None:
+    """A log-in, a rotation or a log-out that commits before the account's deletion goes
+    with the account; one after it is refused (401): no session is written for an
+    account that is gone, and the two never deadlock."""
+    for round_ in range(20):
+        username = f"user{round_}"
+        headers = await api.signed_in(username)
+        other = await api.log_in(username)
+
+        send = partial(session_step, client, step, username, api.password, other)
+        _, answered = await api.racing_deletion(headers, send)
+        assert answered.status_code < 300 or answered.status_code == 401, (round_, answered.text)

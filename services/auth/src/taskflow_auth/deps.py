@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlmodel import col, select
 from taskflow_chassis.deps import SessionDep
 from taskflow_chassis.problems import ProblemError
 from taskflow_chassis.security import CurrentClaims, JwtVerifier
 
 from taskflow_auth.api_tokens.service import UseRecorder
 from taskflow_auth.config import AuthSettings
-from taskflow_auth.credentials.service import Passwords, authentication_failed
+from taskflow_auth.credentials.service import Passwords, account_gone
 from taskflow_auth.keys.service import KeyStore, TokenIssuer
 from taskflow_auth.participants.models import Participant
 from taskflow_auth.participants.service import get_participant
@@ -45,7 +46,7 @@ AuthDepsDep = Annotated[AuthDeps, Depends(get_auth_deps)]
 async def get_current_user(claims: CurrentClaims, session: SessionDep) -> User:
     user = await session.get(User, claims.user_id)
     if user is None:
-        raise authentication_failed("The account no longer exists.")
+        raise account_gone()
     return user
 
 
@@ -55,6 +56,9 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 async def get_current_participant(user: CurrentUser, session: SessionDep) -> Participant:
     participant = await get_participant(session, user.id)
     if participant is None:
+        # Gone with its account since the account was read: answered as for the account.
+        if (await session.execute(select(User.id).where(col(User.id) == user.id))).first() is None:
+            raise account_gone()
         raise ProblemError(
             404,
             "Not registered",

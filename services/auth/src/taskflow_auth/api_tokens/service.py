@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import Uuid, column, table, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from taskflow_chassis.db import Database, rows_matched
@@ -27,6 +27,7 @@ from taskflow_contracts import auth as contract
 
 from taskflow_auth.api_tokens.models import ApiToken
 from taskflow_auth.api_tokens.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead
+from taskflow_auth.credentials.service import hold_account
 from taskflow_auth.keys.service import TokenIssuer
 from taskflow_auth.tokens.service import record_revocation
 
@@ -55,12 +56,9 @@ def _too_many() -> ProblemError:
 async def create_token(
     uow: UnitOfWork, issuer: TokenIssuer, user_id: uuid.UUID, data: ApiTokenCreate
 ) -> ApiTokenCreated:
-    # The accounts' table by name (users/ imports api_tokens/, not the other way round).
-    users = table("users", column("id", Uuid()))
     # The account's row first: creations at the same instant count one after the other,
-    # so none passes the limit. A write that changes nothing, which every database
-    # serialises (SQLite ignores SELECT ... FOR UPDATE).
-    await uow.session.execute(update(users).where(users.c.id == user_id).values(id=users.c.id))
+    # so none passes the limit; and one after the account's deletion writes nothing (401).
+    await hold_account(uow.session, user_id)
     held = await uow.session.execute(
         select(ApiToken.id).where(
             col(ApiToken.user_id) == user_id,

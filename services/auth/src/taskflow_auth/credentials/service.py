@@ -1,10 +1,12 @@
 """Passwords: Argon2id hashing on threads of its own, a bounded wait for them, and the
-problems a failed proof answers."""
+problems a failed proof answers; and the account's row, held by the changes that refer
+to it (401 once it is gone)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -12,6 +14,9 @@ from typing import TypeVar
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import Uuid, column, table, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.db import rows_matched
 from taskflow_chassis.problems import ProblemError
 
 from taskflow_auth.config import AuthSettings
@@ -143,3 +148,32 @@ def wrong_password() -> ProblemError:
     return ProblemError(
         403, "Wrong password", "The current password is wrong.", type="wrong-password"
     )
+
+
+# --- the account's row: held by every change that refers to it -------------------------
+# A change of an account's sessions, tokens, links or profile first holds the account's
+# row, so that it and the account's deletion (which holds it too) queue one behind the
+# other, in the same order everywhere (no deadlock), and the one that comes second sees
+# what the first left: a change after the deletion finds no account and writes nothing.
+
+
+def account_gone() -> ProblemError:
+    return authentication_failed("The account no longer exists.")
+
+
+async def account_held(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Lock the account's row until the unit of work ends; False when it is gone.
+
+    A write that changes nothing, which every database serialises (SQLite ignores
+    SELECT ... FOR UPDATE) and which tells whether it matched the row.
+    """
+    # The accounts' table by name (users/ imports credentials/, not the other way round).
+    users = table("users", column("id", Uuid()))
+    held = await session.execute(update(users).where(users.c.id == user_id).values(id=users.c.id))
+    return rows_matched(held) == 1
+
+
+async def hold_account(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """``account_held``, answering 401 as for any request of a deleted account."""
+    if not await account_held(session, user_id):
+        raise account_gone()

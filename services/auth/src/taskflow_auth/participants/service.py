@@ -13,6 +13,7 @@ from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import auth as contract
 
+from taskflow_auth.credentials.service import hold_account
 from taskflow_auth.participants.models import Participant
 from taskflow_auth.participants.rules import parse_phone_number, phone_problem
 from taskflow_auth.participants.schemas import ParticipantCreate, ParticipantRead, ParticipantUpdate
@@ -53,6 +54,7 @@ async def register_participant(
     uow: UnitOfWork, account: Account, data: ParticipantCreate
 ) -> Participant:
     phone = parse_phone_number(data.phone_number, data.region)
+    await hold_account(uow.session, account.id)
     if await get_participant(uow.session, account.id) is not None:
         raise _conflict("You are already registered as a participant.", "user_id")
     await _ensure_phone_free(uow.session, phone, account.id)
@@ -77,6 +79,7 @@ async def update_participant(
     data: ParticipantUpdate,
     precondition: Precondition,
 ) -> Participant:
+    await hold_account(uow.session, account.id)
     if precondition.tags is not None:
         await lock(uow.session, participant)
         precondition.check(ParticipantRead.model_validate(participant))

@@ -13,7 +13,7 @@ from taskflow_chassis.unit_of_work import UnitOfWork
 from taskflow_contracts import auth as contract
 
 from taskflow_auth.api_tokens.service import check_api_token
-from taskflow_auth.credentials.service import PasswordsBusy, authentication_failed
+from taskflow_auth.credentials.service import PasswordsBusy, authentication_failed, hold_account
 from taskflow_auth.deps import AuthDeps
 from taskflow_auth.sessions.schemas import LoginRequest
 from taskflow_auth.throttle.service import LoginThrottled
@@ -29,7 +29,7 @@ from taskflow_auth.tokens.service import (
     revoke_family,
 )
 from taskflow_auth.users.models import User
-from taskflow_auth.users.service import find_by_login, hold_account, upgrade_password_hash
+from taskflow_auth.users.service import find_by_login, upgrade_password_hash
 
 
 def _login_throttled(retry_after: int) -> ProblemError:
@@ -89,6 +89,8 @@ async def login(
         await uow.commit()
         raise authentication_failed()
     await deps.throttle.succeeded(attempt)
+    # The account may have been deleted while its password was checked: no session then.
+    await hold_account(uow.session, user.id)
     uow.publish(
         contract.LoginSucceeded(
             user_id=user.id,

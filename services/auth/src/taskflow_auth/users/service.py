@@ -25,7 +25,7 @@ from taskflow_contracts import auth as contract
 from taskflow_auth.api_tokens.models import ApiToken
 from taskflow_auth.api_tokens.service import revoke_all as revoke_all_api_tokens
 from taskflow_auth.credentials.rules import check_password_strength
-from taskflow_auth.credentials.service import wrong_password
+from taskflow_auth.credentials.service import account_held, hold_account, wrong_password
 from taskflow_auth.deps import AuthDeps
 from taskflow_auth.participants.models import Participant
 from taskflow_auth.participants.schemas import ParticipantRead
@@ -98,16 +98,6 @@ async def account_of(session: AsyncSession, user: User) -> UserRead:
     )
 
 
-async def hold_account(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Lock the account's row before anything else of a change to its sessions.
-
-    A password change updates this row first; a refresh's new token locks it too, for
-    its foreign key, but only after claiming the old token. Taken first everywhere, the
-    row makes such changes queue one behind the other instead of deadlocking (MariaDB).
-    """
-    await session.execute(select(User.id).where(col(User.id) == user_id).with_for_update())
-
-
 async def find_by_login(session: AsyncSession, login: str) -> User | None:
     """The account a log-in names, by username (any case) or by email."""
     lowered = login.strip().lower()
@@ -174,6 +164,7 @@ async def update_user(
     uow: UnitOfWork, user: User, data: UserUpdate, precondition: Precondition
 ) -> User:
     """The username; the email changes only through request_email_change and its link."""
+    await hold_account(uow.session, user.id)
     await hold_version(uow.session, user, precondition)
     username = data.username
     if not username:
@@ -209,6 +200,9 @@ async def delete_user(
     await hold_version(uow.session, user, precondition)
     if not await deps.passwords.verify(password, user.password_hash):
         raise wrong_password()
+    # Held before its rows go, as every change of them holds it first (no deadlock); of
+    # two deletions at once, the second finds nothing to delete (401).
+    await hold_account(uow.session, user.id)
     # Its API tokens are refused until each would have expired, by id, at every service.
     await revoke_all_api_tokens(uow, user.id)
     for owned in (Participant, PasswordResetToken, RefreshToken, ApiToken):
@@ -240,16 +234,25 @@ async def change_password(
     if not await deps.passwords.verify(current, user.password_hash):
         raise wrong_password()
     check_password_strength(new, username=user.username, email=user.email)
-    await _set_password(deps, uow, user, new, how="changed", address=address)
+    # Hashed before the account is held: no other change of it waits for the hash.
+    password_hash = await deps.passwords.hash(new)
+    await hold_account(uow.session, user.id)
+    await _set_password(deps, uow, user, password_hash, how="changed", address=address)
     await uow.commit()
 
 
 async def _set_password(
-    deps: AuthDeps, uow: UnitOfWork, user: User, new: str, *, how: str, address: str | None
+    deps: AuthDeps,
+    uow: UnitOfWork,
+    user: User,
+    password_hash: str,
+    *,
+    how: str,
+    address: str | None,
 ) -> None:
-    """New hash; every refresh token and every access token issued before now die
-    (personal API tokens live on: each is revoked on its own)."""
-    user.password_hash = await deps.passwords.hash(new)
+    """The new password's hash, in the held account; every refresh token and every access
+    token issued before now die (personal API tokens live on: each is revoked on its own)."""
+    user.password_hash = password_hash
     user.token_version += 1
     user.updated_at = utcnow()
     uow.session.add(user)
@@ -290,6 +293,8 @@ async def request_password_reset(
     ).scalar_one_or_none()
     if user is None or not await _email_cap(deps, "reset-to", per_hour).allow(email):
         return
+    if not await account_held(uow.session, user.id):
+        return  # deleted meanwhile: as for an unknown email
     token = secrets.token_urlsafe(32)
     expires_at = utcnow() + timedelta(minutes=settings.password_reset_minutes)
     uow.session.add(
@@ -324,6 +329,11 @@ async def confirm_password_reset(
     if user is None:
         raise _bad_reset_link()
     check_password_strength(new_password, username=user.username, email=user.email)
+    password_hash = await deps.passwords.hash(new_password)
+    # Held before the link is claimed, in the order a deletion takes them (no deadlock).
+    if not await account_held(uow.session, user.id):
+        await uow.rollback()
+        raise _bad_reset_link()
     # Single use even under a race: only the request that flips used_at goes on.
     claimed = await uow.session.execute(
         update(PasswordResetToken)
@@ -335,7 +345,7 @@ async def confirm_password_reset(
         raise _bad_reset_link()
     # Every other outstanding link of this user dies with this one.
     await _retire_reset_links(uow.session, user.id)
-    await _set_password(deps, uow, user, new_password, how="reset", address=address)
+    await _set_password(deps, uow, user, password_hash, how="reset", address=address)
     if user.email_verified_at is None:
         # The link reached the account's address: that proves it as well as a
         # verification link would (and recovers an address someone signed up with first).
@@ -427,6 +437,7 @@ async def resend_verification(deps: AuthDeps, uow: UnitOfWork, user: User) -> No
     """A fresh link to the account's address, unless it is verified or had its share."""
     if user.email_verified_at is not None:
         return
+    await hold_account(uow.session, user.id)
     await _retire_email_links(uow.session, user.id, TokenPurpose.VERIFY)
     if await _send_email_link(deps, uow, user, user.email, TokenPurpose.VERIFY):
         await uow.commit()
@@ -450,6 +461,7 @@ async def request_email_change(
     per_hour = deps.settings.email_verify_per_address_per_hour
     if not await _email_cap(deps, "change-by", per_hour).allow(str(user.id)):
         raise _email_link_throttled()
+    await hold_account(uow.session, user.id)
     await _ensure_unique(uow.session, username=None, email=email, exclude=user.id)
     # Only the latest request stays open.
     await _retire_email_links(uow.session, user.id, TokenPurpose.CHANGE)
@@ -526,6 +538,9 @@ async def _open_email_link(
         )
     ).scalar_one_or_none()
     if link is None or link.used_at is not None or link.expires_at <= utcnow():
+        raise _bad_email_link()
+    # The account first, as its deletion holds it before its links go; gone, so is the link.
+    if not await account_held(session, link.user_id):
         raise _bad_email_link()
     user = await session.get(User, link.user_id)
     # A sign-up link is bound to the address it verifies: after a change it is worthless.
