@@ -128,3 +128,32 @@ async def test_a_session_step_racing_the_accounts_deletion_is_taken_or_refused_w
         send = partial(session_step, client, step, username, api.password, other)
         _, answered = await api.racing_deletion(headers, send)
         assert answered.status_code < 300 or answered.status_code == 401, (round_, answered.text)
+
+
+async def test_a_log_in_whose_password_changed_while_it_was_checked_gets_no_session(
+    app: Any, client: httpx.AsyncClient, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner changes the password (every session ended) while a log-in with the old
+    one is being checked: that log-in is refused, not handed a session the change never
+    saw, whose refresh token would outlive the change."""
+    owner = await api.signed_in("owner")
+    passwords = app.state.auth_deps.passwords
+    checked = passwords.verify_and_update
+    changed: list[int] = []
+
+    async def changed_meanwhile(password: str, stored: str | None) -> Any:
+        answer = await checked(password, stored)
+        if not changed:  # the owner's change lands once the thief's password was checked
+            change = await client.post(
+                "/api/v1/auth/users/set_password",
+                headers=owner,
+                json={"current_password": api.password, "new_password": "a-new-long-passphrase"},
+            )
+            changed.append(change.status_code)
+        return answer
+
+    monkeypatch.setattr(passwords, "verify_and_update", changed_meanwhile)
+    body = {"username": "owner", "password": api.password}
+    thief = await client.post("/api/v1/auth/jwt/create", json=body)
+    assert changed == [204]
+    assert thief.status_code == 401, thief.text

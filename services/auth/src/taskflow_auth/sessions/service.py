@@ -91,6 +91,10 @@ async def login(
     await deps.throttle.succeeded(attempt)
     # The account may have been deleted while its password was checked: no session then.
     await hold_account(uow.session, user.id)
+    if await token_version_of(uow.session, user.id) != user.token_version:
+        # Its password changed (or was reset) meanwhile, ending every session: one made
+        # now from the old password would be one the change never saw.
+        raise authentication_failed()
     uow.publish(
         contract.LoginSucceeded(
             user_id=user.id,
@@ -170,6 +174,12 @@ async def log_out(
     await uow.commit()
 
 
+async def token_version_of(session: AsyncSession, user_id: uuid.UUID) -> int | None:
+    """The account's token version as it stands (None: no such account)."""
+    found = await session.execute(select(User.token_version).where(col(User.id) == user_id))
+    return found.scalar_one_or_none()
+
+
 async def check_not_revoked(session: AsyncSession, claims: TokenClaims) -> None:
     """InvalidToken for a revoked jti or family, a deleted user, a token from before a
     password change, or a personal API token revoked (it outlives password changes)."""
@@ -177,9 +187,7 @@ async def check_not_revoked(session: AsyncSession, claims: TokenClaims) -> None:
         await check_api_token(session, claims)
         return
     await check_revocations(session, claims)
-    version = (
-        await session.execute(select(User.token_version).where(col(User.id) == claims.user_id))
-    ).scalar_one_or_none()
+    version = await token_version_of(session, claims.user_id)
     if version is None:
         raise InvalidToken("user no longer exists")
     if claims.raw.get("ver") != version:
