@@ -219,6 +219,32 @@ async def test_a_role_deleted_while_offered_by_an_invitation_is_refused_or_never
         assert offered == ([invited.json()["id"]] if deleted.status_code == 409 else []), round_
 
 
+async def test_two_invitations_of_one_email_at_once_make_one(world: Any) -> None:
+    """Two leaders invite the same address at the same instant: one invitation is made, the
+    other answered 409 already-invited (each waits for the team's row, then must see the
+    invitation the first committed, MariaDB's older snapshot included)."""
+    for round_ in range(ROUNDS):
+        ada = await world.person(f"ada{round_}")
+        team = await world.team(ada, f"Invites {round_}")
+        base = f"/api/v1/teams/{team['id']}"
+        body = {
+            "email": f"guest{round_}@example.com",
+            "role_id": (await world.roles(team["id"], ada.headers))["Developer"],
+        }
+        answers = await asyncio.gather(
+            *(
+                after(
+                    jitter(),
+                    world.client.post(f"{base}/invitations", headers=ada.headers, json=body),
+                )
+                for _ in range(2)
+            )
+        )
+        assert sorted(statuses(*answers)) == [201, 409], [a.text for a in answers]
+        listed = await world.client.get(f"{base}/invitations", headers=ada.headers)
+        assert len(listed.json()["items"]) == 1, round_
+
+
 async def test_a_role_deletion_that_waited_for_the_team_rechecks_the_deleters_role(
     world: Any,
 ) -> None:

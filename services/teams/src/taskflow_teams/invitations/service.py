@@ -115,12 +115,16 @@ async def _is_member_by_email(session: AsyncSession, team_id: uuid.UUID, email: 
 async def _ensure_not_invited(
     session: AsyncSession, team_id: uuid.UUID, email: str, now: datetime
 ) -> None:
+    # A locking read: behind the team's row it sees what the invite before it committed
+    # (MariaDB's plain read would answer from the transaction's older snapshot).
     open_invites = await session.execute(
-        select(Invitation).where(
+        select(Invitation)
+        .where(
             col(Invitation.team_id) == team_id,
             col(Invitation.email) == email,
             col(Invitation.status) == InvitationStatus.PENDING,
         )
+        .with_for_update(read=True)
     )
     for existing in open_invites.scalars():
         if existing.status_at(now) == InvitationStatus.PENDING:
