@@ -14,9 +14,9 @@ from typing import TypeVar
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import Uuid, column, table, update
+from sqlalchemy import Uuid, column, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from taskflow_chassis.db import rows_matched
+from taskflow_chassis.db import dialect_of_session, rows_matched
 from taskflow_chassis.problems import ProblemError
 
 from taskflow_auth.config import AuthSettings
@@ -161,16 +161,26 @@ def account_gone() -> ProblemError:
     return authentication_failed("The account no longer exists.")
 
 
+# The accounts' table by name (users/ imports credentials/, not the other way round).
+_users = table("users", column("id", Uuid()))
+
+
 async def account_held(session: AsyncSession, user_id: uuid.UUID) -> bool:
     """Lock the account's row until the unit of work ends; False when it is gone.
 
-    A write that changes nothing, which every database serialises (SQLite ignores
-    SELECT ... FOR UPDATE) and which tells whether it matched the row.
+    ``SELECT ... FOR UPDATE`` on PostgreSQL and MariaDB (no new row version on each
+    log-in and refresh). SQLite ignores that clause: there a write that changes nothing
+    takes the database's one write lock, and tells whether it matched the row.
     """
-    # The accounts' table by name (users/ imports credentials/, not the other way round).
-    users = table("users", column("id", Uuid()))
-    held = await session.execute(update(users).where(users.c.id == user_id).values(id=users.c.id))
-    return rows_matched(held) == 1
+    if dialect_of_session(session) == "sqlite":
+        held = await session.execute(
+            update(_users).where(_users.c.id == user_id).values(id=_users.c.id)
+        )
+        return rows_matched(held) == 1
+    found = await session.execute(
+        select(_users.c.id).where(_users.c.id == user_id).with_for_update()
+    )
+    return found.first() is not None
 
 
 async def hold_account(session: AsyncSession, user_id: uuid.UUID) -> None:
