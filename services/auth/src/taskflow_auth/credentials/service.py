@@ -161,10 +161,6 @@ def account_gone() -> ProblemError:
     return authentication_failed("The account no longer exists.")
 
 
-# The accounts' table by name (users/ imports credentials/, not the other way round).
-_users = table("users", column("id", Uuid()))
-
-
 async def account_held(session: AsyncSession, user_id: uuid.UUID) -> bool:
     """Lock the account's row until the unit of work ends; False when it is gone.
 
@@ -172,14 +168,14 @@ async def account_held(session: AsyncSession, user_id: uuid.UUID) -> bool:
     log-in and refresh). SQLite ignores that clause: there a write that changes nothing
     takes the database's one write lock, and tells whether it matched the row.
     """
+    # The accounts' table by name (users/ imports credentials/, not the other way round).
+    users = table("users", column("id", Uuid()))
     if dialect_of_session(session) == "sqlite":
         held = await session.execute(
-            update(_users).where(_users.c.id == user_id).values(id=_users.c.id)
+            update(users).where(users.c.id == user_id).values(id=users.c.id)
         )
         return rows_matched(held) == 1
-    found = await session.execute(
-        select(_users.c.id).where(_users.c.id == user_id).with_for_update()
-    )
+    found = await session.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
     return found.first() is not None
 
 
