@@ -7,9 +7,9 @@ workers (their reports carry each figure as a ``user_properties`` entry).
 With ``--dist loadfile`` (``make test``) the files go out longest first, by the seconds
 each took in a measured run (``tests/durations.json``; a file not in it is estimated from
 its number of tests), instead of by their number of tests: a long file handed out last
-would end the run alone while the other workers idle. The browser test files go out as
-one unit, to one worker, where they share one stack (tests/system/conftest.py's
-``web_stack``).
+would end the run alone while the other workers idle. The system test files that share a
+stack (the browser's among them) go out as one unit, to one worker, where they share one
+stack (tests/system/conftest.py's ``shared_system``).
 
 As a session ends, each process drops the PostgreSQL databases it kept for its tests
 (``taskflow_chassis.testing.migrated_postgres``).
@@ -17,6 +17,7 @@ As a session ends, each process drops the PostgreSQL databases it kept for its t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -25,15 +26,23 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadFileScheduling
 
-BROWSER_FILES = "tests/system/test_browser_"
-DURATIONS = Path(__file__).parent / "tests" / "durations.json"
+ROOT = Path(__file__).parent
+SYSTEM_TESTS = "tests/system/"
+SHARED_STACK_FILES = "tests/system (the shared stack's files)"
+DURATIONS = ROOT / "tests" / "durations.json"
 # A file the table does not know yet: about the seconds of a test, on average, in make test.
 SECONDS_A_TEST = 2.0
 
 
+@functools.cache
 def unit_of(file: str) -> str:
-    """What pytest-xdist hands to one worker: a file, or all the browser files."""
-    return BROWSER_FILES if file.startswith(BROWSER_FILES) else file
+    """What pytest-xdist hands to one worker: a file, or every system test file that runs on
+    the process's shared stack (``shared_stack()`` in tests/system/conftest.py): one stack
+    for them all instead of one per worker, each about 20 s of CPU to start and a twentieth
+    of a core while it idles until the worker ends."""
+    if file.startswith(SYSTEM_TESTS) and "shared_stack(" in (ROOT / file).read_text():
+        return SHARED_STACK_FILES
+    return file
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,5 +1,5 @@
 """How ``make test`` hands its files to pytest-xdist (the root conftest): longest first by
-``tests/durations.json``, each file whole, the browser files as one unit."""
+``tests/durations.json``, each file whole, the files on the shared stack as one unit."""
 
 from __future__ import annotations
 
@@ -39,21 +39,23 @@ def test_every_file_the_table_names_exists() -> None:
     assert [file for file in table if not (ROOT / file).is_file()] == []
 
 
-def test_files_go_longest_first_whole_and_the_browser_files_together() -> None:
+def test_files_go_longest_first_whole_and_the_shared_stacks_files_together() -> None:
     table = json.loads((ROOT / "tests" / "durations.json").read_text())
     slow = "tests/system/test_faults_email.py"
     quick = "services/work/tests/test_tasks.py"
     assert table[slow] > table[quick]
-    browser = sorted(file for file in table if file.startswith("tests/system/test_browser_"))
-    assert len(browser) >= 2
+    # A browser file and another on the shared stack: one unit, to one worker, one stack.
+    shared = ["tests/system/test_browser_pages.py", "tests/system/test_journey.py"]
+    assert all("shared_stack(" in (ROOT / file).read_text() for file in shared)
+    assert "shared_stack(" not in (ROOT / slow).read_text()  # a stack of its own
     unknown = "services/work/tests/test_not_measured_yet.py"
     nodeids = [
         f"{quick}::test_a",
-        f"{browser[0]}::test_a",
+        f"{shared[0]}::test_a",
         f"{unknown}::test_a",
         f"{slow}::test_a",
         f"{quick}::test_b",
-        f"{browser[1]}::test_a",
+        f"{shared[1]}::test_a",
         f"{slow}::test_b",
     ]
     ordered = order_of(nodeids)
@@ -64,12 +66,12 @@ def test_files_go_longest_first_whole_and_the_browser_files_together() -> None:
         assert [nodeid for nodeid in ordered if nodeid.startswith(file)] == mine
     runs = [file for n, file in enumerate(files) if n == 0 or files[n - 1] != file]
     assert len(runs) == len(set(files))
-    # The browser files weigh together, so they come out side by side.
-    named = ["browser" if f.startswith("tests/system/test_browser_") else f for f in runs]
+    # The shared stack's files weigh together, so they come out side by side.
+    named = ["shared" if f in shared else f for f in runs]
     units = [unit for n, unit in enumerate(named) if n == 0 or named[n - 1] != unit]
     assert len(units) == len(set(units))
     seconds = {
-        "browser": sum(table[file] for file in browser[:2]),
+        "shared": sum(table[file] for file in shared),
         slow: table[slow],
         quick: table[quick],
         unknown: 2.0,  # one test not measured yet: the conftest's estimate

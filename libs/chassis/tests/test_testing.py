@@ -73,15 +73,24 @@ async def test_refusals_share_the_world_an_allowed_write_left_for_a_new_one() ->
         writes={"Team Leader"},
     )
     assert await permission_matrix(ROLES, {"Team Leader"}, 200, route.prepare) == []
-    # the leader's write changed the first world: every refusal met the second, as built
-    assert route.builds == 2 and route.worlds == [["Team Leader"], []]
+    # every refusal met the world as built, the leader's write last: one world
+    assert route.builds == 1 and route.worlds == [["Team Leader"]]
+
+
+async def test_each_allowed_write_after_the_first_meets_a_new_world() -> None:
+    route = FakeRoute(
+        {"Team Leader": 200, "Developer": 200, "Viewer": 403, "outsider": 404},
+        writes={"Team Leader", "Developer"},
+    )
+    assert await permission_matrix(ROLES, set(ROLES[:2]), 200, route.prepare) == []
+    assert route.builds == 2 and route.worlds == [["Team Leader"], ["Developer"]]
 
 
 async def test_reads_share_one_world() -> None:
     route = FakeRoute({"Team Leader": 200, "Developer": 200, "Viewer": 200, "outsider": 404})
     assert await permission_matrix(ROLES, set(ROLES[:3]), 200, route.prepare) == []
-    # one snapshot when built, one after each request (the next role's before)
-    assert route.builds == 1 and route.snapshots == 1 + len(ROLES)
+    # one snapshot when built, one after each request but the last (the next role's before)
+    assert route.builds == 1 and route.snapshots == len(ROLES)
 
 
 async def test_a_refusal_that_wrote_fails_and_the_next_role_gets_a_new_world() -> None:

@@ -254,7 +254,7 @@ async def test_a_change_racing_the_accounts_deletion_is_made_or_refused_with_401
     with the account; one arriving after the deletion is refused as any request of a
     deleted account is (401), never a 5xx nor a conflict that is not there."""
     method, path, body = ACCOUNT_CHANGES[change]
-    for round_ in range(20):
+    for round_ in range(12):
         headers = await api.signed_in(f"user{round_}")
         if change == "update participant":
             registered = await client.post(REGISTER, headers=headers, json=PROFILE)

@@ -382,7 +382,7 @@ async def test_a_token_asked_for_while_its_account_is_deleted_is_made_or_refused
 ) -> None:
     """Made first, the token goes with its account; asked for after the deletion, the
     request is refused as any of a deleted account's is (401), and nothing is left."""
-    for round_ in range(30):
+    for round_ in range(15):
         headers = await api.signed_in(f"user{round_}")
         _, created = await api.racing_deletion(headers, partial(create, client, headers))
         assert created.status_code in {201, 401}, (round_, created.text)

@@ -19,7 +19,7 @@ from taskflow_chassis.testing import fresh_database
 from taskflow_teams.teams.models import Membership, Role
 from taskflow_teams.teams.service import hold_membership_seq
 
-ROUNDS = 10
+ROUNDS = 6
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])

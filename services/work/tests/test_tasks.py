@@ -388,7 +388,7 @@ async def test_a_stranger_among_assignees_refuses_the_whole_create(world: Any) -
 # the race answers as if it came after the other (404: the task, or its comment, is gone),
 # never a 500, with nothing of it written or announced.
 
-RACE_ROUNDS = 30
+RACE_ROUNDS = 16
 Write = Callable[[Any, dict[str, Any]], Awaitable[httpx.Response]]
 
 
