@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 from taskflow_embedded.main import Dispatcher
 
-from .conftest import ORIGIN, PASSWORD, Browser, emailed_token
+from .conftest import ORIGIN, PASSWORD, Browser, browser_for, emailed_token
 
 
 async def test_sign_up_verify_sign_in_profile_sign_out(browser: Browser) -> None:
@@ -189,3 +190,50 @@ async def test_the_dispatcher_sends_other_paths_to_web(embedded: Dispatcher, web
         assert docs.status_code == 200 and "/openapi/web.json" not in docs.text
         health = (await client.get("/healthz")).json()
         assert health["services"]["web"]["status"] == "ok"
+
+
+async def test_a_password_changed_on_the_profile_keeps_this_browser_and_ends_the_others(
+    browser: Browser, web: FastAPI, tmp_path: Path
+) -> None:
+    await browser.sign_up("ada")
+    assert (await browser.sign_in("ada")).status_code == 303
+    phone = browser_for(web, tmp_path / "mail")  # the same person on another device
+    async with phone.client:
+        assert (await phone.sign_in("ada")).status_code == 303
+        page = await browser.get("/profile")
+        assert 'action="/profile/password"' in page.text
+        assert 'autocomplete="current-password"' in page.text
+
+        wrong = await browser.post(
+            "/profile/password",
+            {"current_password": "not-the-password", "new_password": "lovelace-notes-1843"},
+        )
+        assert wrong.status_code == 403, wrong.text
+        assert "The current password is wrong." in wrong.text
+        assert "not-the-password" not in wrong.text  # a password is never shown again
+        weak = await browser.post(
+            "/profile/password", {"current_password": PASSWORD, "new_password": "short"}
+        )
+        assert weak.status_code == 422, weak.text
+        field = re.search(r'<input id="f-new_password"[^>]*>', weak.text)
+        assert field and 'aria-invalid="true"' in field.group(0), weak.text
+        assert (await phone.get("/profile")).status_code == 200  # nothing changed yet
+
+        session = browser.cookie
+        changed = await browser.post(
+            "/profile/password",
+            {"current_password": PASSWORD, "new_password": "lovelace-notes-1843"},
+        )
+        assert changed.status_code == 303 and changed.headers["location"] == "/profile"
+        assert browser.cookie not in {None, session}  # signed in again, under a new id
+        shown = await browser.get("/profile")
+        assert shown.status_code == 200 and "every other session" in shown.text
+
+        ended = await phone.get("/profile")
+        assert ended.status_code == 303 and ended.headers["location"].startswith("/login")
+
+    later = browser_for(web, tmp_path / "mail")
+    async with later.client:
+        refused = await later.sign_in("ada")
+        assert refused.status_code == 401, refused.text
+        assert (await later.sign_in("ada", "lovelace-notes-1843")).status_code == 303

@@ -1,4 +1,5 @@
-"""The profile form: the participant profile (display name, phone number, region)."""
+"""The profile's forms: the participant profile (display name, phone number, region), and
+a new password."""
 
 from __future__ import annotations
 
@@ -20,3 +21,11 @@ class ProfileForm(WebForm):
 
 class ResendForm(WebForm):
     pass
+
+
+Password = Annotated[str, Field(default="", max_length=1024)]
+
+
+class PasswordForm(WebForm):
+    current_password: Password
+    new_password: Password

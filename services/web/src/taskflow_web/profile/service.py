@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskflow_web.api.adapters import ApiProblem
+from taskflow_web.api.adapters import ApiProblem, ApiUnavailable
 from taskflow_web.api.service import AUTH, Api
 from taskflow_web.projects.service import if_match
 
@@ -50,3 +50,18 @@ async def save_participant(
 async def resend_verification(api: Api) -> str:
     answer: Any = await api.post(f"{AUTH}/users/resend_verification")
     return str(answer.get("detail", "")) if isinstance(answer, dict) else ""
+
+
+async def change_password(api: Api, current: str, new: str) -> bool:
+    """The account's password changed at auth, which ends every session it has, this one's
+    too; this one then signs in again with the new password (under a new id), so only the
+    others stay ended. False where auth refused that sign-in (its log-in limits, or away)."""
+    await api.post(
+        f"{AUTH}/users/set_password", json={"current_password": current, "new_password": new}
+    )
+    username = api.session.username or ""
+    try:
+        await api.sign_in(username, new)
+    except (ApiProblem, ApiUnavailable):
+        return False
+    return True

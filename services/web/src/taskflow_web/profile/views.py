@@ -1,4 +1,5 @@
-"""/profile: the account's details and the participant profile with its phone number."""
+"""/profile: the account's details, the participant profile with its phone number, and a
+new password."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from taskflow_web.api.adapters import ApiProblem
+from taskflow_web.api.service import SignInRequired
 from taskflow_web.deps import ApiDep, CsrfChecked, PageDep, SignedInDep
 from taskflow_web.pages.service import Form as FormState
 from taskflow_web.profile import rules, service
-from taskflow_web.profile.schemas import ProfileForm, ResendForm
+from taskflow_web.profile.schemas import PasswordForm, ProfileForm, ResendForm
 
 router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
 
 PROFILE_FIELDS = ("display_name", "phone_number", "region")
+PASSWORD_FIELDS = ("current_password", "new_password")
+PASSWORD_CHANGED = "Your password is changed, and every other session of your account ended."
+PASSWORD_CHANGED_SIGN_IN = "Your password is changed. Sign in with the new one."
 
 
 def _values(participant: dict[str, Any] | None) -> dict[str, Any]:
@@ -33,6 +38,7 @@ async def profile_page(_: SignedInDep, api: ApiDep, page: PageDep) -> Response:
         participant=participant,
         form=FormState.of(_values(participant)),
         version=version,
+        password_form=FormState.of(),
     )
 
 
@@ -59,6 +65,7 @@ async def save_profile(
             participant=participant,
             form=form,
             version=current,
+            password_form=FormState.of(),
         )
     await page.flash("Your profile is saved.")
     return RedirectResponse("/profile", 303)
@@ -71,4 +78,28 @@ async def resend_verification(
     await page.flash(
         await service.resend_verification(api) or "A new link is on its way to your address."
     )
+    return RedirectResponse("/profile", 303)
+
+
+@router.post("/profile/password")
+async def change_password(
+    data: Annotated[PasswordForm, Form()], _: SignedInDep, api: ApiDep, page: PageDep
+) -> Response:
+    try:
+        signed_in = await service.change_password(api, data.current_password, data.new_password)
+    except ApiProblem as problem:
+        participant, version = await service.participant(api)
+        return await page.render(
+            "profile.html",
+            status=problem.status,
+            account=await service.account(api),
+            participant=participant,
+            form=FormState.of(_values(participant)),
+            version=version,
+            password_form=FormState.of().fail(problem, PASSWORD_FIELDS),
+        )
+    if not signed_in:
+        api.session = await api.store.sign_out(api.session, PASSWORD_CHANGED_SIGN_IN)
+        raise SignInRequired(PASSWORD_CHANGED_SIGN_IN)
+    await page.flash(PASSWORD_CHANGED)
     return RedirectResponse("/profile", 303)
