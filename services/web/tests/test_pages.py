@@ -237,3 +237,24 @@ async def test_a_password_changed_on_the_profile_keeps_this_browser_and_ends_the
         refused = await later.sign_in("ada")
         assert refused.status_code == 401, refused.text
         assert (await later.sign_in("ada", "lovelace-notes-1843")).status_code == 303
+
+
+async def test_a_password_changed_while_auth_refuses_sign_ins_ends_this_session_too(
+    browser: Browser, web: FastAPI, tmp_path: Path
+) -> None:
+    await browser.sign_up("ada")
+    assert (await browser.sign_in("ada")).status_code == 303
+    guesser = browser_for(web, tmp_path / "mail")  # from the same address: it gets locked
+    async with guesser.client:
+        for _ in range(5):
+            guessed = await guesser.sign_in("ada", "a-wrong-guess")
+            assert guessed.status_code in {401, 429}, guessed.text
+    await browser.get("/profile")
+    changed = await browser.post(
+        "/profile/password", {"current_password": PASSWORD, "new_password": "lovelace-notes-1843"}
+    )
+    assert changed.status_code == 303, changed.text
+    assert changed.headers["location"].startswith("/login")
+    login = await browser.get(changed.headers["location"])
+    assert "Your password is changed. Sign in with the new one." in login.text
+    assert (await browser.get("/profile")).status_code == 303  # signed out here too
