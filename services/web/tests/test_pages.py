@@ -258,3 +258,27 @@ async def test_a_password_changed_while_auth_refuses_sign_ins_ends_this_session_
     login = await browser.get(changed.headers["location"])
     assert "Your password is changed. Sign in with the new one." in login.text
     assert (await browser.get("/profile")).status_code == 303  # signed out here too
+
+
+async def test_an_account_deleted_from_the_profile_signs_out_and_cannot_sign_in(
+    browser: Browser,
+) -> None:
+    await browser.sign_up("ada")
+    assert (await browser.sign_in("ada")).status_code == 303
+    page = await browser.get("/profile")
+    assert 'action="/profile/delete"' in page.text
+    assert len(re.findall(r'<input id="([^"]+)"', page.text)) == len(
+        set(re.findall(r'<input id="([^"]+)"', page.text))
+    )  # each field's id once on the page
+
+    wrong = await browser.post("/profile/delete", {"password": "not-the-password"})
+    assert wrong.status_code == 403 and "The current password is wrong." in wrong.text
+    assert (await browser.get("/profile")).status_code == 200  # still there, signed in
+
+    deleted = await browser.post("/profile/delete", {"password": PASSWORD})
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/login"
+    login = await browser.get("/login")
+    assert "Your account is deleted." in login.text
+    assert (await browser.get("/profile")).status_code == 303  # signed out
+    refused = await browser.sign_in("ada")
+    assert refused.status_code == 401, refused.text

@@ -1,5 +1,5 @@
 """The profile's forms: the participant profile (display name, phone number, region), and
-a new password."""
+a new password, the account's deletion."""
 
 from __future__ import annotations
 
@@ -29,3 +29,8 @@ Password = Annotated[str, Field(default="", max_length=1024)]
 class PasswordForm(WebForm):
     current_password: Password
     new_password: Password
+
+
+class DeleteAccountForm(WebForm):
+    # Not current_password: the page's password form has that field (one id per page).
+    password: Password

@@ -65,3 +65,9 @@ async def change_password(api: Api, current: str, new: str) -> bool:
     except (ApiProblem, ApiUnavailable):
         return False
     return True
+
+
+async def delete_account(api: Api, current: str) -> None:
+    """The account deleted at auth (its password asked again): every token of it dies, at
+    every service, and the other services erase what was the person's."""
+    await api.delete(f"{AUTH}/users/me", json={"current_password": current})

@@ -1,5 +1,5 @@
-"""/profile: the account's details, the participant profile with its phone number, and a
-new password."""
+"""/profile: the account's details, the participant profile with its phone number, a new
+password, and the account's deletion."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from taskflow_web.api.service import SignInRequired
 from taskflow_web.deps import ApiDep, CsrfChecked, PageDep, SignedInDep
 from taskflow_web.pages.service import Form as FormState
 from taskflow_web.profile import rules, service
-from taskflow_web.profile.schemas import PasswordForm, ProfileForm, ResendForm
+from taskflow_web.profile.schemas import DeleteAccountForm, PasswordForm, ProfileForm, ResendForm
 
 router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
 
@@ -22,6 +22,7 @@ PROFILE_FIELDS = ("display_name", "phone_number", "region")
 PASSWORD_FIELDS = ("current_password", "new_password")
 PASSWORD_CHANGED = "Your password is changed, and every other session of your account ended."
 PASSWORD_CHANGED_SIGN_IN = "Your password is changed. Sign in with the new one."
+ACCOUNT_DELETED = "Your account is deleted."
 
 
 def _values(participant: dict[str, Any] | None) -> dict[str, Any]:
@@ -39,6 +40,7 @@ async def profile_page(_: SignedInDep, api: ApiDep, page: PageDep) -> Response:
         form=FormState.of(_values(participant)),
         version=version,
         password_form=FormState.of(),
+        delete_form=FormState.of(),
     )
 
 
@@ -66,6 +68,7 @@ async def save_profile(
             form=form,
             version=current,
             password_form=FormState.of(),
+            delete_form=FormState.of(),
         )
     await page.flash("Your profile is saved.")
     return RedirectResponse("/profile", 303)
@@ -97,9 +100,34 @@ async def change_password(
             form=FormState.of(_values(participant)),
             version=version,
             password_form=FormState.of().fail(problem, PASSWORD_FIELDS),
+            delete_form=FormState.of(),
         )
     if not signed_in:
         api.session = await api.store.sign_out(api.session, PASSWORD_CHANGED_SIGN_IN)
         raise SignInRequired(PASSWORD_CHANGED_SIGN_IN)
     await page.flash(PASSWORD_CHANGED)
     return RedirectResponse("/profile", 303)
+
+
+@router.post("/profile/delete")
+async def delete_account(
+    data: Annotated[DeleteAccountForm, Form()], _: SignedInDep, api: ApiDep, page: PageDep
+) -> Response:
+    try:
+        await service.delete_account(api, data.password)
+    except ApiProblem as problem:
+        participant, version = await service.participant(api)
+        return await page.render(
+            "profile.html",
+            status=problem.status,
+            account=await service.account(api),
+            participant=participant,
+            form=FormState.of(_values(participant)),
+            version=version,
+            password_form=FormState.of(),
+            delete_form=FormState.of().fail(
+                problem, ("password",), {"current_password": "password"}
+            ),
+        )
+    api.session = await api.store.sign_out(api.session, ACCOUNT_DELETED)
+    return RedirectResponse("/login", 303)
