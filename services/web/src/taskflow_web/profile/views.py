@@ -10,9 +10,10 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from taskflow_web.api.adapters import ApiProblem
-from taskflow_web.api.service import SignInRequired
+from taskflow_web.api.service import Api, SignInRequired
 from taskflow_web.deps import ApiDep, CsrfChecked, PageDep, SignedInDep
 from taskflow_web.pages.service import Form as FormState
+from taskflow_web.pages.service import Page
 from taskflow_web.profile import rules, service
 from taskflow_web.profile.schemas import DeleteAccountForm, PasswordForm, ProfileForm, ResendForm
 
@@ -29,19 +30,33 @@ def _values(participant: dict[str, Any] | None) -> dict[str, Any]:
     return {name: (participant or {}).get(name) or "" for name in PROFILE_FIELDS}
 
 
-@router.get("/profile")
-async def profile_page(_: SignedInDep, api: ApiDep, page: PageDep) -> Response:
-    account = await service.account(api)
-    participant, version = await service.participant(api)
+async def _profile(
+    api: Api,
+    page: Page,
+    *,
+    status: int = 200,
+    shown: tuple[dict[str, Any] | None, str] | None = None,
+    form: FormState | None = None,
+    password_form: FormState | None = None,
+    delete_form: FormState | None = None,
+) -> Response:
+    """The profile page, its forms as given (``shown``: the profile and version read)."""
+    participant, version = shown or await service.participant(api)
     return await page.render(
         "profile.html",
-        account=account,
+        status=status,
+        account=await service.account(api),
         participant=participant,
-        form=FormState.of(_values(participant)),
+        form=form or FormState.of(_values(participant)),
         version=version,
-        password_form=FormState.of(),
-        delete_form=FormState.of(),
+        password_form=password_form or FormState.of(),
+        delete_form=delete_form or FormState.of(),
     )
+
+
+@router.get("/profile")
+async def profile_page(_: SignedInDep, api: ApiDep, page: PageDep) -> Response:
+    return await _profile(api, page)
 
 
 @router.post("/profile")
@@ -54,21 +69,13 @@ async def save_profile(
     try:
         await service.save_participant(api, bool(data.version), values, data.version)
     except ApiProblem as problem:
-        account = await service.account(api)
         participant, current = await service.participant(api)
         form = FormState.of(values).fail(problem, PROFILE_FIELDS)
         if problem.status == 412:
             # Another tab saved first: its values, and this form as typed, to save again.
             form.detail = rules.changed_elsewhere(_values(participant))
-        return await page.render(
-            "profile.html",
-            status=problem.status,
-            account=account,
-            participant=participant,
-            form=form,
-            version=current,
-            password_form=FormState.of(),
-            delete_form=FormState.of(),
+        return await _profile(
+            api, page, status=problem.status, shown=(participant, current), form=form
         )
     await page.flash("Your profile is saved.")
     return RedirectResponse("/profile", 303)
@@ -91,17 +98,8 @@ async def change_password(
     try:
         signed_in = await service.change_password(api, data.current_password, data.new_password)
     except ApiProblem as problem:
-        participant, version = await service.participant(api)
-        return await page.render(
-            "profile.html",
-            status=problem.status,
-            account=await service.account(api),
-            participant=participant,
-            form=FormState.of(_values(participant)),
-            version=version,
-            password_form=FormState.of().fail(problem, PASSWORD_FIELDS),
-            delete_form=FormState.of(),
-        )
+        password_form = FormState.of().fail(problem, PASSWORD_FIELDS)
+        return await _profile(api, page, status=problem.status, password_form=password_form)
     if not signed_in:
         api.session = await api.store.sign_out(api.session, PASSWORD_CHANGED_SIGN_IN)
         raise SignInRequired(PASSWORD_CHANGED_SIGN_IN)
@@ -116,18 +114,7 @@ async def delete_account(
     try:
         await service.delete_account(api, data.password)
     except ApiProblem as problem:
-        participant, version = await service.participant(api)
-        return await page.render(
-            "profile.html",
-            status=problem.status,
-            account=await service.account(api),
-            participant=participant,
-            form=FormState.of(_values(participant)),
-            version=version,
-            password_form=FormState.of(),
-            delete_form=FormState.of().fail(
-                problem, ("password",), {"current_password": "password"}
-            ),
-        )
+        delete_form = FormState.of().fail(problem, ("password",), {"current_password": "password"})
+        return await _profile(api, page, status=problem.status, delete_form=delete_form)
     api.session = await api.store.sign_out(api.session, ACCOUNT_DELETED)
     return RedirectResponse("/login", 303)
