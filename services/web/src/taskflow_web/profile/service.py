@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from taskflow_web.api.adapters import ApiProblem, ApiUnavailable
-from taskflow_web.api.service import AUTH, Api
+from taskflow_web.api.service import AUTH, Api, SignInRequired
 from taskflow_web.projects.service import if_match
 
 PARTICIPANTS = "/api/v1/participants"
@@ -52,10 +52,11 @@ async def resend_verification(api: Api) -> str:
     return str(answer.get("detail", "")) if isinstance(answer, dict) else ""
 
 
-async def change_password(api: Api, current: str, new: str) -> bool:
+async def change_password(api: Api, current: str, new: str, *, ended: str) -> None:
     """The account's password changed at auth, which ends every session it has, this one's
     too; this one then signs in again with the new password (under a new id), so only the
-    others stay ended. False where auth refused that sign-in (its log-in limits, or away)."""
+    others stay ended. Where auth refuses that sign-in (its log-in limits, or away), this
+    session ends too, with ``ended`` for the sign-in page."""
     await api.post(
         f"{AUTH}/users/set_password", json={"current_password": current, "new_password": new}
     )
@@ -63,11 +64,13 @@ async def change_password(api: Api, current: str, new: str) -> bool:
     try:
         await api.sign_in(username, new)
     except (ApiProblem, ApiUnavailable):
-        return False
-    return True
+        api.session = await api.store.sign_out(api.session, ended)
+        raise SignInRequired(ended) from None
 
 
-async def delete_account(api: Api, current: str) -> None:
+async def delete_account(api: Api, current: str, *, ended: str) -> None:
     """The account deleted at auth (its password asked again): every token of it dies, at
-    every service, and the other services erase what was the person's."""
+    every service, and the other services erase what was the person's. The session ends,
+    with ``ended`` for the sign-in page."""
     await api.delete(f"{AUTH}/users/me", json={"current_password": current})
+    api.session = await api.store.sign_out(api.session, ended)

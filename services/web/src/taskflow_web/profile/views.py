@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from taskflow_web.api.adapters import ApiProblem
-from taskflow_web.api.service import Api, SignInRequired
+from taskflow_web.api.service import Api
 from taskflow_web.deps import ApiDep, CsrfChecked, PageDep, SignedInDep
 from taskflow_web.pages.service import Form as FormState
 from taskflow_web.pages.service import Page
@@ -96,13 +96,12 @@ async def change_password(
     data: Annotated[PasswordForm, Form()], _: SignedInDep, api: ApiDep, page: PageDep
 ) -> Response:
     try:
-        signed_in = await service.change_password(api, data.current_password, data.new_password)
+        await service.change_password(
+            api, data.current_password, data.new_password, ended=PASSWORD_CHANGED_SIGN_IN
+        )
     except ApiProblem as problem:
         password_form = FormState.of().fail(problem, PASSWORD_FIELDS)
         return await _profile(api, page, status=problem.status, password_form=password_form)
-    if not signed_in:
-        api.session = await api.store.sign_out(api.session, PASSWORD_CHANGED_SIGN_IN)
-        raise SignInRequired(PASSWORD_CHANGED_SIGN_IN)
     await page.flash(PASSWORD_CHANGED)
     return RedirectResponse("/profile", 303)
 
@@ -112,9 +111,8 @@ async def delete_account(
     data: Annotated[DeleteAccountForm, Form()], _: SignedInDep, api: ApiDep, page: PageDep
 ) -> Response:
     try:
-        await service.delete_account(api, data.password)
+        await service.delete_account(api, data.password, ended=ACCOUNT_DELETED)
     except ApiProblem as problem:
         delete_form = FormState.of().fail(problem, ("password",), {"current_password": "password"})
         return await _profile(api, page, status=problem.status, delete_form=delete_form)
-    api.session = await api.store.sign_out(api.session, ACCOUNT_DELETED)
     return RedirectResponse("/login", 303)
