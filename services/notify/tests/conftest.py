@@ -33,6 +33,7 @@ from taskflow_chassis.testing import (
     TestTokens,
     app_running,
     database_at_head,
+    unreachable_service,
 )
 from taskflow_chassis.types import utcnow
 from taskflow_contracts import auth, teams
@@ -228,7 +229,7 @@ def world_settings(database_url: str, tmp_path: Path, **more: Any) -> NotifySett
 async def running(settings: NotifySettings, mail: Path) -> AsyncIterator[World]:
     """The app with ``settings`` started, a client for it and its bus, as a World."""
     tokens = TestTokens()
-    app = create_app(settings, jwks_fetcher=tokens.jwks)
+    app = create_app(settings, jwks_fetcher=tokens.jwks, teams_transport=unreachable_service())
     app.state.clock = Clock()
     async with app_running(app):
         transport = httpx.ASGITransport(app=app)

@@ -38,6 +38,7 @@ from taskflow_chassis.testing import (
     postgres_outage,
     require_postgres,
     require_redis,
+    unreachable_service,
 )
 from taskflow_contracts import auth, teams, work
 from taskflow_notify.app import create_app
@@ -149,7 +150,7 @@ async def stack(smtp: tuple[Recorder, int], tmp_path: Path) -> AsyncIterator[Sta
             reminder_timer=False,
         )
         tokens = TestTokens()
-        app = create_app(settings, jwks_fetcher=tokens.jwks)
+        app = create_app(settings, jwks_fetcher=tokens.jwks, teams_transport=unreachable_service())
         async with (
             app_running(app),
             httpx.AsyncClient(

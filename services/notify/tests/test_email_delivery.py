@@ -33,7 +33,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 from taskflow_chassis.db import Database, dialect_of
 from taskflow_chassis.ports import free_port
-from taskflow_chassis.testing import TestTokens, app_running
+from taskflow_chassis.testing import TestTokens, app_running, unreachable_service
 from taskflow_chassis.types import utcnow
 from taskflow_chassis.unit_of_work import Publisher
 from taskflow_notify.app import create_app
@@ -115,7 +115,9 @@ async def mailer(
         email_url=f"smtp://127.0.0.1:{port}",
         reminder_timer=False,
     )
-    app = create_app(settings, jwks_fetcher=TestTokens().jwks)
+    app = create_app(
+        settings, jwks_fetcher=TestTokens().jwks, teams_transport=unreachable_service()
+    )
     async with app_running(app):
         await app.state.email_dispatcher.stop()  # its sweeps are run by hand below
         yield Mailer(app, settings, recorder)

@@ -21,6 +21,7 @@ from taskflow_chassis.testing import (
     TestTokens,
     app_running,
     database_at_head,
+    unreachable_service,
 )
 from taskflow_contracts import teams
 from taskflow_contracts.base import EventPayload
@@ -151,7 +152,11 @@ def make_settings(database_url: str, bus_url: str, tmp_path: Path) -> WorkSettin
 async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
     bus_url = f"memory://work-test-{uuid.uuid4().hex[:8]}"
     tokens = TestTokens()
-    app = create_app(make_settings(database_url, bus_url, tmp_path), jwks_fetcher=tokens.jwks)
+    app = create_app(
+        make_settings(database_url, bus_url, tmp_path),
+        jwks_fetcher=tokens.jwks,
+        teams_transport=unreachable_service(),
+    )
     async with app_running(app):
         # No teams service here: the replica alone answers (read-through has its own test).
         app.state.authorizer.teams = None

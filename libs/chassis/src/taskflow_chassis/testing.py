@@ -429,6 +429,18 @@ async def fresh_mysql_database(prefix: str = "taskflow_test") -> AsyncIterator[s
             conn.close()
 
 
+def unreachable_service() -> httpx.MockTransport:
+    """A transport to a service that is not running: each request fails to connect, as to
+    a closed port. A test app's client for it then builds no SSL context (some 35 ms of
+    CPU an app, loading the CA bundle, for a service most tests never call)."""
+    import httpx
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("the service is not running in this test", request=request)
+
+    return httpx.MockTransport(refuse)
+
+
 def _new_rsa_key() -> Any:
     from cryptography.hazmat.primitives.asymmetric import rsa
 

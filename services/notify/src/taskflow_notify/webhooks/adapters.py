@@ -11,6 +11,7 @@ And the key that keeps the endpoints' signing secrets encrypted at rest (``Secre
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -153,10 +154,19 @@ class WebhookPoster:
         self.limits = httpx.Limits(
             max_connections=connections, max_keepalive_connections=connections
         )
-        self.tls = ssl.create_default_context()
+        self.ca_bundle = ca_bundle
         if ca_bundle:
-            self.tls.load_verify_locations(cafile=ca_bundle)
+            _ = self.tls  # a bundle that cannot be read fails the start, not the first post
         self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext:
+        """Built at the first post unless a bundle is named: loading the system's CA store
+        costs some 40 ms of CPU, which a process that never posts need not pay."""
+        context = ssl.create_default_context()
+        if self.ca_bundle:
+            context.load_verify_locations(cafile=self.ca_bundle)
+        return context
 
     async def check(self, url: str) -> None:
         """RefusedAddress unless ``url`` may be posted to now (registration's check)."""
