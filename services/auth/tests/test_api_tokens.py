@@ -166,6 +166,7 @@ async def test_a_token_manages_nothing_of_the_account(client: httpx.AsyncClient,
         ),
         ("DELETE", "/api/v1/auth/users/me", {"current_password": api.password}),
         ("POST", "/api/v1/auth/jwt/revoke", {"refresh": "x"}),
+        ("POST", "/api/v1/auth/jwt/revoke_all", None),
     ]
     for method, path, body in attempts:
         answer = await client.request(method, path, headers=token, json=body)

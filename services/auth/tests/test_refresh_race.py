@@ -62,7 +62,7 @@ async def keep_refreshing(client: httpx.AsyncClient, token: str, stop: asyncio.E
     return token
 
 
-@pytest.mark.parametrize("ending", ["set_password", "revoke"])
+@pytest.mark.parametrize("ending", ["set_password", "revoke", "revoke_all"])
 async def test_a_session_ended_while_its_refresh_token_rotates_stays_ended(
     client: httpx.AsyncClient, api: Any, ending: str
 ) -> None:
@@ -85,6 +85,8 @@ async def test_a_session_ended_while_its_refresh_token_rotates_stays_ended(
                 json={"current_password": password, "new_password": new},
             )
             password = new
+        elif ending == "revoke_all":  # the owner signs out everywhere
+            ended = await client.post("/api/v1/auth/jwt/revoke_all", headers=headers)
         else:
             ended = await client.post(
                 "/api/v1/auth/jwt/revoke", headers=headers, json={"refresh": stolen}

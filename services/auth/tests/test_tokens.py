@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -96,6 +97,59 @@ async def test_password_change_revokes_tokens(client: httpx.AsyncClient, api: An
         "/api/v1/auth/jwt/create", json={"username": "alice", "password": api.password}
     )
     assert old.status_code == 401
+
+
+async def test_log_out_everywhere_ends_every_session_but_api_tokens(
+    client: httpx.AsyncClient, api: Any, event_log: Any
+) -> None:
+    await api.sign_up()
+    here, elsewhere = await api.log_in(), await api.log_in()
+    made = await client.post(
+        "/api/v1/tokens",
+        headers=api.bearer(here),
+        json={"name": "CI", "scopes": ["profile.read"], "expires_in_days": 30},
+    )
+    assert made.status_code == 201, made.text
+    api_token = made.json()["token"]
+    assert (await client.post("/api/v1/auth/jwt/revoke_all")).status_code == 401
+    out = await client.post("/api/v1/auth/jwt/revoke_all", headers=api.bearer(here))
+    assert out.status_code == 204, out.text
+    for session in (here, elsewhere):
+        assert (await refresh(client, session["refresh"])).status_code == 401
+        assert (await forward_auth(client, session["access"])).status_code == 401
+    again = await client.post("/api/v1/auth/jwt/revoke_all", headers=api.bearer(here))
+    assert again.status_code == 401  # its own access token died with the rest
+    # A script's personal API token lives on; a new log-in works.
+    assert (await forward_auth(client, api_token)).status_code == 200
+    fresh = await api.log_in()
+    assert (await forward_auth(client, fresh["access"])).status_code == 200
+    await event_log.settle()
+    ended = [e.data for e in event_log.of_type("taskflow.auth.tokens.revoked.v1")]
+    assert [(e["scope"], e["min_version"]) for e in ended] == [("user", 1)]
+
+
+async def test_ending_every_session_builds_on_the_version_as_it_stands(
+    client: httpx.AsyncClient, api: Any, app: Any
+) -> None:
+    """An account read before another ending committed (as a request's is, before it holds
+    the row) still raises the version above that ending's: neither spares a session."""
+    from taskflow_auth.sessions.service import log_out_everywhere
+    from taskflow_auth.users.models import User
+
+    user = await api.sign_up()
+    database, deps, publisher = app.state.database, app.state.auth_deps, app.state.publisher
+    async with database.session() as request:
+        stale = await request.get(User, uuid.UUID(user["id"]))  # as CurrentUser reads it
+        assert stale is not None and stale.token_version == 0
+        async with database.session() as other:
+            current = await other.get(User, stale.id)
+            assert current is not None
+            await log_out_everywhere(deps, UnitOfWork(other, publisher), current)
+        await log_out_everywhere(deps, UnitOfWork(request, publisher), stale)
+        assert stale.token_version == 2
+    async with database.session() as check:
+        version = await check.scalar(select(User.token_version).where(col(User.id) == stale.id))
+    assert version == 2
 
 
 async def test_forward_auth_answers_user_id(client: httpx.AsyncClient, api: Any) -> None:

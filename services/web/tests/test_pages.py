@@ -4,8 +4,10 @@ sign out; forgot and reset password; the layout, error pages and static files.""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -192,14 +194,21 @@ async def test_the_dispatcher_sends_other_paths_to_web(embedded: Dispatcher, web
         assert health["services"]["web"]["status"] == "ok"
 
 
+@contextlib.asynccontextmanager
+async def on_two_devices(browser: Browser, web: FastAPI, tmp_path: Path) -> AsyncIterator[Browser]:
+    """ada signed up and in on ``browser``, and signed in on another device (yielded)."""
+    await browser.sign_up("ada")
+    assert (await browser.sign_in("ada")).status_code == 303
+    phone = browser_for(web, tmp_path / "mail")
+    async with phone.client:
+        assert (await phone.sign_in("ada")).status_code == 303
+        yield phone
+
+
 async def test_a_password_changed_on_the_profile_keeps_this_browser_and_ends_the_others(
     browser: Browser, web: FastAPI, tmp_path: Path
 ) -> None:
-    await browser.sign_up("ada")
-    assert (await browser.sign_in("ada")).status_code == 303
-    phone = browser_for(web, tmp_path / "mail")  # the same person on another device
-    async with phone.client:
-        assert (await phone.sign_in("ada")).status_code == 303
+    async with on_two_devices(browser, web, tmp_path) as phone:
         page = await browser.get("/profile")
         assert 'action="/profile/password"' in page.text
         assert 'autocomplete="current-password"' in page.text
@@ -258,6 +267,23 @@ async def test_a_password_changed_while_auth_refuses_sign_ins_ends_this_session_
     login = await browser.get(changed.headers["location"])
     assert "Your password is changed. Sign in with the new one." in login.text
     assert (await browser.get("/profile")).status_code == 303  # signed out here too
+
+
+async def test_signing_out_everywhere_ends_this_browser_and_the_others(
+    browser: Browser, web: FastAPI, tmp_path: Path
+) -> None:
+    async with on_two_devices(browser, web, tmp_path) as phone:
+        page = await browser.get("/profile")
+        assert 'action="/profile/sign-out-everywhere"' in page.text
+        out = await browser.post("/profile/sign-out-everywhere", {})
+        assert out.status_code == 303 and out.headers["location"] == "/login", out.text
+        login = await browser.get("/login")
+        assert "Every session of your account is signed out, this one too." in login.text
+        assert (await browser.get("/profile")).status_code == 303
+        ended = await phone.get("/profile")
+        assert ended.status_code == 303 and ended.headers["location"].startswith("/login")
+    assert (await browser.sign_in("ada")).status_code == 303  # the password still opens it
+    assert (await browser.get("/profile")).status_code == 200
 
 
 async def test_an_account_deleted_from_the_profile_signs_out_and_cannot_sign_in(

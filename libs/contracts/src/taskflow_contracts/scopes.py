@@ -55,6 +55,7 @@ OPERATION_SCOPES: Final[dict[str, Requirement]] = {
     "auth.users.resend_verification": SESSION,
     "auth.users.set_password": SESSION,
     "auth.jwt.revoke": SESSION,
+    "auth.jwt.revoke_all": SESSION,
     "tokens.create": SESSION,
     "tokens.list": SESSION,
     "tokens.delete": SESSION,

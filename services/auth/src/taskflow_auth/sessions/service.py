@@ -29,7 +29,7 @@ from taskflow_auth.tokens.service import (
     revoke_family,
 )
 from taskflow_auth.users.models import User
-from taskflow_auth.users.service import find_by_login, upgrade_password_hash
+from taskflow_auth.users.service import end_every_session, find_by_login, upgrade_password_hash
 
 
 def _login_throttled(retry_after: int) -> ProblemError:
@@ -171,6 +171,14 @@ async def log_out(
         if presented is not None:
             await revoke_family(uow, deps.issuer, presented.family_id)
     await revoke_access_token(uow, access)
+    await uow.commit()
+
+
+async def log_out_everywhere(deps: AuthDeps, uow: UnitOfWork, user: User) -> None:
+    """Every session of the account ends, this one too: its refresh tokens, and its access
+    tokens at every service. Personal API tokens live on (each is revoked on its own)."""
+    await hold_account(uow.session, user.id)
+    await end_every_session(deps, uow, user)
     await uow.commit()
 
 

@@ -64,6 +64,21 @@ async def revoke_tokens(
     await service.log_out(deps, uow, user.id, data.refresh, claims)
 
 
+@router.post(
+    "/jwt/revoke_all",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401),
+    summary="Log out everywhere",
+    description=(
+        "Ends every session of the account, this one included: each refresh token, and "
+        "each access token at every service. Personal API tokens live on; revoke them one "
+        "by one. A signed-in session only."
+    ),
+)
+async def revoke_all_tokens(user: CurrentUser, deps: AuthDepsDep, uow: UnitOfWorkDep) -> None:
+    await service.log_out_everywhere(deps, uow, user)
+
+
 @router.get(
     "/verify",
     response_class=Response,  # no body: the answer is the status and X-User-Id

@@ -250,16 +250,36 @@ async def _set_password(
     how: str,
     address: str | None,
 ) -> None:
-    """The new password's hash, in the held account; every refresh token and every access
-    token issued before now die (personal API tokens live on: each is revoked on its own)."""
+    """The new password's hash, in the held account, and every session of it ended."""
+    await end_every_session(deps, uow, user)
     user.password_hash = password_hash
-    user.token_version += 1
     user.updated_at = utcnow()
     uow.session.add(user)
-    await end_sessions(uow, deps.issuer, user.id, token_version=user.token_version)
     uow.publish(
         contract.PasswordChanged(user_id=user.id, how=how, address=address), subject=str(user.id)
     )
+
+
+async def end_every_session(deps: AuthDeps, uow: UnitOfWork, user: User) -> None:
+    """Every refresh token of the held account, and every access token issued before now,
+    die at every service (personal API tokens live on: each is revoked on its own).
+
+    The token version goes one up from the row as it stands, not from ``user``, which was
+    read before the hold: two endings at the same instant (a password change and a
+    log-out everywhere) each raise it, so neither spares a session the other made room
+    for. The version is read back after the write: a transaction sees its own write, where
+    a plain read on MariaDB would answer from the snapshot of the transaction's first."""
+    await uow.session.execute(
+        update(User)
+        .where(col(User.id) == user.id)
+        .values(token_version=col(User.token_version) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    version = await uow.session.execute(
+        select(col(User.token_version)).where(col(User.id) == user.id)
+    )
+    user.token_version = version.scalar_one()
+    await end_sessions(uow, deps.issuer, user.id, token_version=user.token_version)
 
 
 async def upgrade_password_hash(session: AsyncSession, user: User, rehashed: str) -> None:

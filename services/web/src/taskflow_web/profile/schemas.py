@@ -1,5 +1,5 @@
-"""The profile's forms: the participant profile (display name, phone number, region), and
-a new password, the account's deletion."""
+"""The profile's forms: the participant profile (display name, phone number, region), a new
+password, signing out everywhere, and the account's deletion."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ class ProfileForm(WebForm):
 
 
 class ResendForm(WebForm):
+    pass
+
+
+class SignOutEverywhereForm(WebForm):
     pass
 
 

@@ -74,3 +74,11 @@ async def delete_account(api: Api, current: str, *, ended: str) -> None:
     with ``ended`` for the sign-in page."""
     await api.delete(f"{AUTH}/users/me", json={"current_password": current})
     api.session = await api.store.sign_out(api.session, ended)
+
+
+async def sign_out_everywhere(api: Api, *, ended: str) -> None:
+    """Every session of the account ends at auth (its access tokens at every service), this
+    one's too: the session ends here, with ``ended`` for the sign-in page. Personal API
+    tokens live on."""
+    await api.post(f"{AUTH}/jwt/revoke_all")
+    api.session = await api.store.sign_out(api.session, ended)

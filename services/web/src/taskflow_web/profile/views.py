@@ -1,5 +1,5 @@
 """/profile: the account's details, the participant profile with its phone number, a new
-password, and the account's deletion."""
+password, signing out everywhere, and the account's deletion."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from taskflow_web.deps import ApiDep, CsrfChecked, PageDep, SignedInDep
 from taskflow_web.pages.service import Form as FormState
 from taskflow_web.pages.service import Page
 from taskflow_web.profile import rules, service
-from taskflow_web.profile.schemas import DeleteAccountForm, PasswordForm, ProfileForm, ResendForm
+from taskflow_web.profile.schemas import (
+    DeleteAccountForm,
+    PasswordForm,
+    ProfileForm,
+    ResendForm,
+    SignOutEverywhereForm,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[CsrfChecked])
 
@@ -24,6 +30,7 @@ PASSWORD_FIELDS = ("current_password", "new_password")
 PASSWORD_CHANGED = "Your password is changed, and every other session of your account ended."
 PASSWORD_CHANGED_SIGN_IN = "Your password is changed. Sign in with the new one."
 ACCOUNT_DELETED = "Your account is deleted."
+SIGNED_OUT_EVERYWHERE = "Every session of your account is signed out, this one too."
 
 
 def _values(participant: dict[str, Any] | None) -> dict[str, Any]:
@@ -104,6 +111,14 @@ async def change_password(
         return await _profile(api, page, status=problem.status, password_form=password_form)
     await page.flash(PASSWORD_CHANGED)
     return RedirectResponse("/profile", 303)
+
+
+@router.post("/profile/sign-out-everywhere")
+async def sign_out_everywhere(
+    data: Annotated[SignOutEverywhereForm, Form()], _: SignedInDep, api: ApiDep
+) -> Response:
+    await service.sign_out_everywhere(api, ended=SIGNED_OUT_EVERYWHERE)
+    return RedirectResponse("/login", 303)
 
 
 @router.post("/profile/delete")
