@@ -1,6 +1,7 @@
 """A refresh token is used once, whatever arrives at the same instant: on PostgreSQL,
 MariaDB and SQLite (`make dev`), the same token sent twice at once gives one new pair
-and one 401, the family is revoked (the loser counts as reuse), and nothing answers 500."""
+and one 401, the family is revoked (the loser counts as reuse), and nothing answers 500.
+So is a password reset link, and an account is deleted once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -161,3 +163,50 @@ async def test_a_log_in_whose_password_changed_while_it_was_checked_gets_no_sess
     thief = await client.post("/api/v1/auth/jwt/create", json=body)
     assert changed == [204]
     assert thief.status_code == 401, thief.text
+
+
+async def test_one_reset_link_followed_twice_at_once_sets_one_password(
+    client: httpx.AsyncClient, api: Any, event_log: Any
+) -> None:
+    """Two new passwords through one link at the same instant: one is set (204), the other
+    refused as a used link (400), and only the one set opens the account."""
+    for round_ in range(3):  # the hourly cap of reset emails an address asks for
+        username = f"forgetful{round_}"
+        await api.sign_up(username)
+        asked = await client.post(
+            "/api/v1/auth/users/reset_password", json={"email": f"{username}@example.com"}
+        )
+        assert asked.status_code == 202, asked.text
+        await event_log.settle()
+        link = event_log.of_type("taskflow.auth.password_reset.requested.v1")[-1].data
+        token = parse_qs(urlsplit(link["reset_url"]).query)["token"][0]
+        passwords = [f"first-new-passphrase-{round_}", f"second-new-passphrase-{round_}"]
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/api/v1/auth/users/reset_password_confirm",
+                    json={"token": token, "new_password": password},
+                )
+                for password in passwords
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [204, 400], [a.text for a in answers]
+        winner = passwords[[a.status_code for a in answers].index(204)]
+        for password in passwords:
+            body = {"username": username, "password": password}
+            logged_in = await client.post("/api/v1/auth/jwt/create", json=body)
+            assert logged_in.status_code == (200 if password == winner else 401), round_
+
+
+async def test_an_account_deleted_twice_at_once_is_deleted_once(
+    client: httpx.AsyncClient, api: Any, event_log: Any
+) -> None:
+    """Two deletions of one account at the same instant: one deletes it (204), the other
+    finds it gone (401); one user.deleted is announced, and nothing answers 500."""
+    for round_ in range(4):
+        username = f"leaving{round_}"
+        headers = await api.signed_in(username)
+        answers = await asyncio.gather(*(api.delete_account(headers) for _ in range(2)))
+        assert sorted(a.status_code for a in answers) == [204, 401], [a.text for a in answers]
+    await event_log.settle()
+    assert len(event_log.of_type("taskflow.auth.user.deleted.v1")) == 4
