@@ -197,6 +197,31 @@ async def test_a_create_of_a_shape_seen_before_builds_no_statement(world: Any) -
     assert [t["assignees"][0]["id"] for t in made] == assignees  # the names read in it
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_write_is_one_statement_text_whatever_the_people_it_names(world: Any) -> None:
+    """PostgreSQL prepares each statement text anew on every pooled connection: the names an
+    answer shows are read with ``= ANY`` of an array, so a task's second assignee sends
+    the text of its first (an IN list was a text per number of people, rendered anew on
+    every run)."""
+    team = await world.team()
+    lead = await world.member(team)
+    project = await world.project(team, lead)
+    task = await world.task(project["id"], lead)
+    sent = []
+    for _ in range(2):
+        dev = await world.member(team, "Developer")
+        with round_trips(world.app) as trips:
+            assigned = await world.client.post(
+                f"/api/v1/tasks/{task['id']}/assignees",
+                headers=lead.headers,
+                json={"user_id": str(dev.user_id)},
+            )
+        assert assigned.status_code == 200, assigned.text
+        sent.append([trip for trip in trips if trip.startswith("WITH")])
+    assert len(sent[0]) == 1 and sent[0] == sent[1], sent
+    assert len(assigned.json()["assignees"]) == 2
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_sqlite_takes_a_statement_per_row_written(world: Any) -> None:
     trips, _ = await _writes(world)

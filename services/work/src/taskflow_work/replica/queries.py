@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, cast, func, literal, select
+from sqlalchemy import ColumnElement, String, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from taskflow_chassis.db import one_of
 from taskflow_chassis.types import table_of
 
 from taskflow_work.replica.models import Person
@@ -52,10 +53,12 @@ def people_column(link: Any, link_id: ColumnElement[Any], owner_id: Any, name: s
 
 
 def listed_people_column(parameter: str, name: str) -> Any:
-    """The entries of the people the expanding bind parameter ``parameter`` lists, in one
-    column: the same statement whatever their number."""
+    """The entries of the people the array bound as ``parameter`` lists, in one column, for
+    PostgreSQL's one statement of a write (``tasks.queries.write_at_once``): ``= ANY`` of
+    an array is one text whatever their number, where an expanding IN list is rendered
+    again on every run and is a text (prepared anew) per length."""
     entries = select(func.aggregate_strings(_entry(), _ENTRY)).where(
-        _people.c.user_id.in_(bindparam(parameter, expanding=True))
+        one_of(_people.c.user_id, parameter, "postgresql")
     )
     return entries.scalar_subquery().label(name)
 
