@@ -51,7 +51,7 @@ async def verify_token(
 @router.post(
     "/jwt/revoke",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 403, 422),
     summary="Log out",
 )
 async def revoke_tokens(
@@ -67,12 +67,12 @@ async def revoke_tokens(
 @router.post(
     "/jwt/revoke_all",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 403),
     summary="Log out everywhere",
     description=(
         "Ends every session of the account, this one included: each refresh token, and "
         "each access token at every service. Personal API tokens live on; revoke them one "
-        "by one. A signed-in session only."
+        "by one. A signed-in session only (a personal API token gets 403)."
     ),
 )
 async def revoke_all_tokens(user: CurrentUser, deps: AuthDepsDep, uow: UnitOfWorkDep) -> None:
