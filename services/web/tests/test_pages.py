@@ -4,6 +4,7 @@ sign out; forgot and reset password; the layout, error pages and static files.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import re
@@ -284,6 +285,15 @@ async def test_signing_out_everywhere_ends_this_browser_and_the_others(
         assert ended.status_code == 303 and ended.headers["location"].startswith("/login")
     assert (await browser.sign_in("ada")).status_code == 303  # the password still opens it
     assert (await browser.get("/profile")).status_code == 200
+    # Two clicks at the same instant: both end on the sign-in page, neither fails.
+    await browser.get("/profile")
+    clicks = await asyncio.gather(
+        *(browser.post("/profile/sign-out-everywhere", {}) for _ in range(2))
+    )
+    for click in clicks:
+        assert click.status_code == 303, click.text
+        assert click.headers["location"].startswith("/login"), click.headers
+    assert (await browser.get("/profile")).status_code == 303
 
 
 async def test_an_account_deleted_from_the_profile_signs_out_and_cannot_sign_in(
